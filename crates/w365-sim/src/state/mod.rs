@@ -1,0 +1,4 @@
+//! The tenant model: synchronous, no HTTP types.
+
+pub mod view;
+pub mod windows365;

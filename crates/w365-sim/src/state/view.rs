@@ -1,0 +1,28 @@
+//! The narrow read-only view of directory and licensing state that the Windows 365 model and its
+//! lifecycle engine need. The directory/licensing model implements it; the Windows 365 model only
+//! ever sees this trait, so the two halves of the simulator stay independent.
+
+/// A user as the Windows 365 model sees one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    pub id: String,
+    pub user_principal_name: String,
+    pub display_name: String,
+    /// `None` when the user has no mailbox.
+    pub mail: Option<String>,
+}
+
+/// Read-only directory + licensing facts, as visible to the Windows 365 service.
+pub trait DirectoryView {
+    /// A user by object id.
+    fn user(&self, user_id: &str) -> Option<UserSummary>;
+    /// Whether a group with this object id exists.
+    fn group_exists(&self, group_id: &str) -> bool;
+    /// Direct (not transitive) membership of a user in a group.
+    fn is_direct_member(&self, group_id: &str, user_id: &str) -> bool;
+    /// Object ids of the users that are direct members of the group, in a stable order.
+    fn direct_member_users(&self, group_id: &str) -> Vec<String>;
+    /// Service plan ids (GUID strings) the user holds through licenses whose assignment state is
+    /// `Active` (group-based or direct). A license in `Error` (e.g. CountViolation) contributes nothing.
+    fn active_service_plans(&self, user_id: &str) -> Vec<String>;
+}
