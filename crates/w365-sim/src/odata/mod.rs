@@ -21,6 +21,9 @@ mod paging;
 mod projection;
 mod text;
 
+#[cfg(test)]
+mod proptests;
+
 pub use error::{ODataError, advanced_query_message};
 pub use filter::Filter;
 pub use options::{Expand, OrderBy, QueryOptions, query_fingerprint};

@@ -222,3 +222,65 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn value() -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(Value::Null)),
+            any::<bool>().prop_map(|b| Some(json!(b))),
+            any::<i64>().prop_map(|i| Some(json!(i))),
+            any::<u64>().prop_map(|i| Some(json!(i))),
+            (-1e6f64..1e6).prop_map(|f| Some(json!(f))),
+            "[a-cA-C]{0,3}".prop_map(|s| Some(json!(s))),
+            ".{0,4}".prop_map(|s| Some(json!(s))),
+            Just(Some(json!([1]))),
+            Just(Some(json!({"x": 1}))),
+        ]
+    }
+
+    proptest! {
+        /// Sorting is a permutation, ordered by the key, and stable.
+        #[test]
+        fn sort_is_an_ordered_stable_permutation(
+            values in prop::collection::vec(value(), 0..40),
+            descending in any::<bool>(),
+        ) {
+            let mut items: Vec<Value> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Some(v) => json!({"i": i, "v": v}),
+                    None => json!({"i": i}),
+                })
+                .collect();
+            let original = items.clone();
+            sort(&mut items, &[OrderBy { property: "V".into(), descending }]);
+
+            let mut seen: Vec<u64> = items.iter().map(|v| v["i"].as_u64().unwrap()).collect();
+            seen.sort_unstable();
+            prop_assert_eq!(seen, (0..original.len() as u64).collect::<Vec<_>>());
+            for it in &items {
+                let i = usize::try_from(it["i"].as_u64().unwrap()).unwrap();
+                prop_assert_eq!(it, &original[i]);
+            }
+
+            for pair in items.windows(2) {
+                let mut ord = compare_values(pair[0].get("v"), pair[1].get("v"));
+                if descending {
+                    ord = ord.reverse();
+                }
+                prop_assert_ne!(ord, Ordering::Greater, "{} before {}", pair[0], pair[1]);
+                if ord == Ordering::Equal {
+                    prop_assert!(pair[0]["i"].as_u64() < pair[1]["i"].as_u64(), "not stable");
+                }
+            }
+        }
+    }
+}
