@@ -468,3 +468,54 @@ mod tests {
         assert!(!f.matches(&json!({"a": "s"})));
     }
 }
+
+#[cfg(test)]
+mod depth_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The deepest filters the parser accepts evaluate without exhausting a 2 MiB thread stack
+    /// (the size of test and tokio worker threads), in a debug build.
+    #[test]
+    fn deepest_accepted_filters_evaluate() {
+        let run = || {
+            let mut deepest = None;
+            for depth in (1..200).rev() {
+                let text = format!("{}a eq 1{}", "(".repeat(depth), ")".repeat(depth));
+                if let Ok(f) = Filter::parse(&text) {
+                    deepest = Some((depth, f));
+                    break;
+                }
+            }
+            let (depth, f) = deepest.expect("some nesting is accepted");
+            assert!(depth >= 90, "only {depth} levels accepted");
+            assert!(f.matches(&json!({"a": 1})));
+
+            let mut lambdas = None;
+            for depth in (1..120).rev() {
+                let text = (0..depth).fold("v0 eq 1".to_owned(), |acc, i| {
+                    format!("c/any(v{}: {acc})", depth - i)
+                });
+                if let Ok(f) = Filter::parse(&text) {
+                    lambdas = Some(f);
+                    break;
+                }
+            }
+            let f = lambdas.expect("some lambda nesting is accepted");
+            let _ = f.matches(&json!({"c": [{"c": [1]}], "v0": 1}));
+
+            let nots = (1..200)
+                .rev()
+                .find_map(|d| Filter::parse(&format!("{}a", "not ".repeat(d))).ok())
+                .expect("some not nesting is accepted");
+            let _ = nots.matches(&json!({"a": true}));
+        };
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(run)
+            .expect("spawn")
+            .join()
+            .expect("no stack overflow");
+    }
+}

@@ -289,15 +289,17 @@ struct Parser<'a> {
 }
 
 fn cmp_op(word: &str) -> Option<CmpOp> {
-    Some(match word.to_ascii_lowercase().as_str() {
-        "eq" => CmpOp::Eq,
-        "ne" => CmpOp::Ne,
-        "gt" => CmpOp::Gt,
-        "ge" => CmpOp::Ge,
-        "lt" => CmpOp::Lt,
-        "le" => CmpOp::Le,
-        _ => return None,
-    })
+    const OPS: [(&str, CmpOp); 6] = [
+        ("eq", CmpOp::Eq),
+        ("ne", CmpOp::Ne),
+        ("gt", CmpOp::Gt),
+        ("ge", CmpOp::Ge),
+        ("lt", CmpOp::Lt),
+        ("le", CmpOp::Le),
+    ];
+    OPS.iter()
+        .find(|(w, _)| w.eq_ignore_ascii_case(word))
+        .map(|(_, op)| *op)
 }
 
 impl<'a> Parser<'a> {
@@ -595,18 +597,19 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_call(&mut self, name: &'a str, at: usize) -> Result<Node, ODataError> {
-        let func = match name.to_ascii_lowercase().as_str() {
-            "startswith" => StrFunc::StartsWith,
-            "endswith" => StrFunc::EndsWith,
-            "contains" => StrFunc::Contains,
-            _ => {
-                return Err(self.error(
-                    at,
-                    format!(
-                        "An unknown function with name '{name}' was found. This may also be a function import or a key lookup on a navigation property, which is not allowed."
-                    ),
-                ));
-            }
+        let func = if name.eq_ignore_ascii_case("startswith") {
+            StrFunc::StartsWith
+        } else if name.eq_ignore_ascii_case("endswith") {
+            StrFunc::EndsWith
+        } else if name.eq_ignore_ascii_case("contains") {
+            StrFunc::Contains
+        } else {
+            return Err(self.error(
+                at,
+                format!(
+                    "An unknown function with name '{name}' was found. This may also be a function import or a key lookup on a navigation property, which is not allowed."
+                ),
+            ));
         };
         self.bump()?; // (
         let mut args = Vec::new();
