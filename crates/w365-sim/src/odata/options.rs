@@ -157,6 +157,24 @@ impl QueryOptions {
         Ok(opts)
     }
 
+    /// Graph's gate on advanced queries for directory objects (users, groups, ...; not for the
+    /// Windows 365 endpoints): a filter using an advanced operator (see
+    /// [`Filter::advanced_features`]) needs both `ConsistencyLevel: eventual` and `$count=true`,
+    /// `$search` needs the header. The first missing requirement is the error.
+    /// `consistency_eventual` is whether the request carries `ConsistencyLevel: eventual`.
+    pub fn check_advanced_query(&self, consistency_eventual: bool) -> Result<(), ODataError> {
+        if let Some(filter) = &self.filter
+            && !(consistency_eventual && self.count)
+            && let Some(feature) = filter.advanced_features().first()
+        {
+            return Err(ODataError::advanced_query_required(feature));
+        }
+        if self.search.is_some() && !consistency_eventual {
+            return Err(ODataError::SearchRequiresConsistencyLevel);
+        }
+        Ok(())
+    }
+
     fn set(&mut self, option: SystemOption, value: &str) -> Result<(), ODataError> {
         match option {
             SystemOption::Filter => self.filter = Some(Filter::parse(value)?),
@@ -647,6 +665,36 @@ mod tests {
             err("$filter="),
             ODataError::InvalidFilter { position: 0, .. }
         ));
+    }
+
+    #[test]
+    fn advanced_query_gate() {
+        let q = parse("$filter=endsWith(mail,'@outlook.com')");
+        let e = q.check_advanced_query(true).unwrap_err();
+        assert_eq!(e.graph_code(), "Request_UnsupportedQuery");
+        assert!(e.message().starts_with(
+            "Operator 'endsWith' is not supported because the required parameters might be missing."
+        ));
+        assert!(q.check_advanced_query(false).is_err());
+        let q = parse("$filter=endsWith(mail,'@outlook.com')&$count=true");
+        assert!(q.check_advanced_query(false).is_err());
+        assert_eq!(q.check_advanced_query(true), Ok(()));
+        let q = parse("$filter=accountEnabled ne true and not(x eq 1)");
+        assert_eq!(
+            q.check_advanced_query(false),
+            Err(ODataError::advanced_query_required("ne"))
+        );
+        let q = parse("$filter=displayName eq 'x' and startswith(mail,'a')");
+        assert_eq!(q.check_advanced_query(false), Ok(()));
+        assert_eq!(
+            parse("$search=\"displayName:x\"").check_advanced_query(false),
+            Err(ODataError::SearchRequiresConsistencyLevel)
+        );
+        assert_eq!(
+            parse("$search=\"displayName:x\"").check_advanced_query(true),
+            Ok(())
+        );
+        assert_eq!(parse("$top=5").check_advanced_query(false), Ok(()));
     }
 
     #[test]
