@@ -380,7 +380,7 @@ impl<'a> Parser<'a> {
         Ok(&self.peek()?.0 == want)
     }
 
-    /// The keyword at the cursor, if the next token is an identifier equal to one of `words`.
+    /// The identifier at the cursor, if the next token is one.
     fn peek_word(&mut self) -> Result<Option<&'a str>, ODataError> {
         Ok(match self.peek()?.0 {
             Tok::Ident(w) => Some(w),
