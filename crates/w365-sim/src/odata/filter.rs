@@ -133,7 +133,11 @@ impl Filter {
             let at = *at;
             return Err(p.syntax(at));
         }
-        let expr = p.to_bool(node)?;
+        let expr = p.to_bool(node).map_err(|_| ODataError::InvalidFilter {
+            // Graph's wording (error sample in its docs), e.g. for `$filter='x'`.
+            detail: "The $filter expression must evaluate to a single boolean value.".to_owned(),
+            position: 0,
+        })?;
         Ok(Filter { expr })
     }
 
@@ -1227,7 +1231,17 @@ mod tests {
             (
                 "'x'",
                 0,
-                "The expression at position 0 in ''x'' is not a Boolean expression.",
+                "The $filter expression must evaluate to a single boolean value.",
+            ),
+            (
+                "a/$count",
+                0,
+                "The $filter expression must evaluate to a single boolean value.",
+            ),
+            (
+                "not 'x'",
+                4,
+                "The expression at position 4 in 'not 'x'' is not a Boolean expression.",
             ),
             (
                 "a eq 1 and 5",

@@ -2,9 +2,9 @@
 //! `$top`, `$count` and opaque `$skiptoken` paging.
 //!
 //! Pure functions over `serde_json::Value`, no HTTP types. The HTTP layer parses the raw query once
-//! with [`QueryOptions::parse`], checks [`Filter::advanced_features`] against the request's
-//! `ConsistencyLevel` header and `$count` (answering [`ODataError::advanced_query_required`]),
-//! then filters with [`Filter::matches`], orders with [`sort`], pages with [`page`] (tokens bound
+//! with [`QueryOptions::parse`], on directory collections calls
+//! [`QueryOptions::check_advanced_query`] (the `ConsistencyLevel: eventual` + `$count=true` gate on
+//! the operators of [`Filter::advanced_features`] and on `$search`), then filters with [`Filter::matches`], orders with [`sort`], pages with [`page`] (tokens bound
 //! to [`query_fingerprint`]) and projects with [`select`]. Every error is an [`ODataError`] that
 //! knows its Graph code and message (always HTTP 400).
 //!
