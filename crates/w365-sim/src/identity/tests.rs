@@ -1013,6 +1013,24 @@ fn secrets_and_keys_never_appear_in_debug_or_state() {
     );
     assert!(!format!("{basic:?}").contains(SECRET));
 
+    // The admin view shows ids and thumbprints only.
+    let summary = serde_json::to_value(apps.get(CLIENT_ID).expect("app").summary()).expect("ser");
+    assert_eq!(summary["clientId"], CLIENT_ID);
+    assert_eq!(summary["secrets"].as_array().map(Vec::len), Some(1));
+    let persisted = serde_json::to_value(&apps).expect("ser");
+    let app_state = persisted
+        .as_object()
+        .and_then(|m| m.values().next())
+        .expect("one app");
+    let salt = app_state["secrets"][0]["salt"]
+        .as_str()
+        .expect("salt persisted");
+    let hash = app_state["secrets"][0]["hash"]
+        .as_str()
+        .expect("hash persisted");
+    let shown = summary.to_string();
+    assert!(!shown.contains(salt) && !shown.contains(hash), "{shown}");
+
     // The persisted form still verifies the secret and the certificate.
     let cert = rsa_cert(None);
     let (with_cert, t) = cert_apps(&cert);
