@@ -528,6 +528,23 @@ fn rs256_and_ps256_assertions_with_either_thumbprint_are_accepted() {
 }
 
 #[test]
+fn standard_base64_thumbprints_are_accepted() {
+    // azure_identity sends x5t as padded standard base64.
+    let cert = rsa_cert(None);
+    let (apps, t) = cert_apps(&cert);
+    let sha1 = URL_SAFE_NO_PAD.decode(&t.x5t).expect("base64url");
+    let standard = STANDARD.encode(&sha1);
+    assert!(standard.ends_with('='));
+    let assertion = sign(
+        &cert,
+        Algorithm::RS256,
+        Thumb::Sha1(&standard),
+        &claims(NOW, "std-b64"),
+    );
+    issue(&apps, &assertion_form(assertion), &SigningKey::generate()).expect("accepted");
+}
+
+#[test]
 fn es256_assertions_are_accepted() {
     let cert = make_cert(&rcgen::PKCS_ECDSA_P256_SHA256, None);
     let (apps, t) = cert_apps(&cert);

@@ -261,11 +261,27 @@ impl CertificateCredential {
         self.not_before <= now && now <= self.not_after
     }
 
-    /// Whether an assertion header's `x5t#S256` or `x5t` names this certificate.
+    /// Whether an assertion header's `x5t#S256` or `x5t` names this certificate. Thumbprints
+    /// are compared as base64url without padding; standard base64 (with `+`, `/`, `=`), which
+    /// some libraries send (e.g. azure_identity's certificate credential), is accepted too.
     pub fn matches_thumbprint(&self, x5t_s256: Option<&str>, x5t: Option<&str>) -> bool {
-        x5t_s256.is_some_and(|t| t == self.thumbprints.x5t_s256)
-            || x5t.is_some_and(|t| t == self.thumbprints.x5t)
+        x5t_s256.is_some_and(|t| normalize_b64(t) == self.thumbprints.x5t_s256)
+            || x5t.is_some_and(|t| normalize_b64(t) == self.thumbprints.x5t)
     }
+}
+
+/// Standard or url-safe base64, padded or not, as url-safe without padding.
+fn normalize_b64(value: &str) -> String {
+    value
+        .trim()
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect()
 }
 
 /// One app registration (application object + its service principal in this tenant).
