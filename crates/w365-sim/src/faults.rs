@@ -1091,4 +1091,32 @@ mod tests {
         let ok = client().get(&url).send().await.expect("answered");
         assert_eq!(ok.status(), 200);
     }
+
+    #[tokio::test]
+    async fn dropped_connection_on_a_reused_connection_is_not_retried_by_the_client() {
+        let faults = Faults::default();
+        let server = serve(faults.clone()).await;
+        let url = format!("http://{}/v1.0/users", server.addr);
+        let pooled = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let first = pooled.get(&url).send().await.expect("answered");
+        assert_eq!(first.status(), 200);
+        first
+            .bytes()
+            .await
+            .expect("body read, connection back in the pool");
+        faults.set(vec![rule(FaultAction::DropConnection, Trigger::FirstN(1))]);
+        let err = pooled
+            .get(&url)
+            .send()
+            .await
+            .expect_err("the connection is dropped");
+        assert!(err.status().is_none(), "{err:?}");
+        assert_eq!(
+            pooled.get(&url).send().await.expect("answered").status(),
+            200
+        );
+    }
 }
