@@ -349,8 +349,15 @@ pub(crate) struct Request<'a> {
 /// `Prefer: include-unknown-enum-members`, sent on Cloud PC calls.
 pub(crate) const PREFER_UNKNOWN_ENUMS: (&str, &str) = ("Prefer", "include-unknown-enum-members");
 
-fn transient_transport(e: &reqwest::Error) -> bool {
-    !(e.is_builder() || e.is_redirect() || e.is_status() || e.is_decode())
+/// Whether a transport failure may be retried. A request that never reached the server
+/// (connection refused/reset while connecting) is always safe to resend; other failures
+/// (timeouts, dropped connections mid-response) are retried only for methods without side
+/// effects on repetition, so a `POST` that may have been processed is not sent twice.
+fn transient_transport(e: &reqwest::Error, method: &Method) -> bool {
+    if e.is_builder() || e.is_redirect() || e.is_status() || e.is_decode() {
+        return false;
+    }
+    e.is_connect() || *method != Method::POST
 }
 
 impl Client {
@@ -480,7 +487,9 @@ impl Client {
             let (status, headers, body) = match outcome {
                 Ok(parts) => parts,
                 Err(source) => {
-                    if transient_transport(&source)
+                    // The URL (with query values) stays out of logs and errors.
+                    let source = source.without_url();
+                    if transient_transport(&source, &req.method)
                         && let Decision::RetryAfter(delay) = retry.next(None)
                     {
                         tracing::warn!(parent: &span, error = %source, delay_ms = delay.as_millis() as u64, "transport error, retrying");

@@ -302,3 +302,45 @@ async fn non_loopback_http_is_refused() {
     assert!(matches!(err, Error::Config { .. }));
     let _ = ResponseTemplate::new(200);
 }
+
+#[tokio::test]
+async fn environment_variables_with_a_certificate_path_use_the_certificate_flow() {
+    let server = server().await;
+    Mock::given(method("POST"))
+        .and(path(token_path()))
+        .respond_with(fixture_response(200, "token_success.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/subscribedSkus"))
+        .respond_with(fixture_response(200, "subscribed_skus.json"))
+        .mount(&server)
+        .await;
+    let (pem, _, _) = test_certificate();
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = dir.path().join("app.pem");
+    std::fs::write(&cert_path, pem).unwrap();
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("AZURE_TENANT_ID", TENANT.to_owned()),
+        ("AZURE_CLIENT_ID", CLIENT_ID.to_owned()),
+        (
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            cert_path.display().to_string(),
+        ),
+    ]);
+    let credential = Credential::from_env_lookup(|name| vars.get(name).cloned()).unwrap();
+    assert!(matches!(credential, Credential::Certificate { .. }));
+    let client = Client::builder()
+        .cloud(cloud(&server))
+        .credential(credential)
+        .build()
+        .unwrap();
+    client.subscribed_skus().list().await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let token_req = requests
+        .iter()
+        .find(|r| r.url.path() == token_path())
+        .unwrap();
+    assert!(form(&token_req.body).contains_key("client_assertion"));
+}
