@@ -519,7 +519,7 @@ impl Client {
             {
                 refreshed = true;
                 tracing::info!(parent: &span, "access token rejected, refreshing once");
-                inner.credential.token(true).await?;
+                inner.credential.refresh_rejected(&token).await?;
                 continue;
             }
             if is_retryable_status(status) {

@@ -58,6 +58,13 @@ impl fmt::Debug for AccessToken {
 pub trait TokenCredential: Send + Sync + fmt::Debug {
     /// Returns a token valid for the Graph scope.
     async fn token(&self, force_refresh: bool) -> Result<AccessToken>;
+
+    /// Returns a token other than `rejected` (which Graph just refused). Caching credentials
+    /// override this so that many requests rejected with the same token share one refresh.
+    async fn refresh_rejected(&self, rejected: &AccessToken) -> Result<AccessToken> {
+        let _ = rejected;
+        self.token(true).await
+    }
 }
 
 /// How the client authenticates. Built into a [`TokenCredential`] by the client builder, which
