@@ -1,7 +1,7 @@
 //! Credentials behind one [`TokenCredential`] abstraction, with a token cache.
 //!
 //! Client secret, certificate, managed identity and Azure CLI tokens come from Microsoft's
-//! `azure_identity` crate ([`azure`]); the certificate flow signs its own client assertion
+//! `azure_identity` crate; the certificate flow signs its own client assertion
 //! ([`certificate`]). Every credential is wrapped in [`CachedCredential`], which reuses a token
 //! until five minutes before it expires and lets one refresh run at a time.
 //!
@@ -16,7 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-pub use cache::CachedCredential;
+pub use cache::{CachedCredential, REFRESH_MARGIN, TokenSource};
 pub use secrecy::{ExposeSecret, SecretString};
 
 use crate::Result;
