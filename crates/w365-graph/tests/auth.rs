@@ -344,3 +344,24 @@ async fn environment_variables_with_a_certificate_path_use_the_certificate_flow(
         .unwrap();
     assert!(form(&token_req.body).contains_key("client_assertion"));
 }
+
+#[tokio::test]
+async fn managed_identity_and_azure_cli_credentials_build_without_network() {
+    let server = server().await;
+    for credential in [
+        Credential::ManagedIdentity { client_id: None },
+        Credential::ManagedIdentity {
+            client_id: Some("11111111-2222-3333-4444-555555555555".to_owned()),
+        },
+        Credential::AzureCli,
+    ] {
+        let shown = format!("{credential:?}");
+        Client::builder()
+            .cloud(cloud(&server))
+            .credential(credential)
+            .build()
+            .unwrap_or_else(|e| panic!("{shown}: {e}"));
+    }
+    // nothing was sent anywhere while building
+    assert!(server.received_requests().await.unwrap().is_empty());
+}

@@ -190,6 +190,14 @@ impl Credential {
         Credential::StaticToken(SecretString::from(token.into()))
     }
 
+    /// `W365_ACCESS_TOKEN` as a static token, when set and not empty.
+    pub fn static_token_from_env() -> Option<Self> {
+        std::env::var("W365_ACCESS_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .map(Credential::static_token)
+    }
+
     /// Resolves [`Credential::Environment`] from the process environment.
     pub fn from_environment() -> Result<Self> {
         Self::from_env_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
