@@ -80,6 +80,22 @@ impl Cloud {
         }
     }
 
+    /// The token scope for Graph in this cloud: `{graph resource}/.default`. A loopback
+    /// custom cloud is the simulator, which emulates global Graph and (like Entra ID) expects
+    /// `https://graph.microsoft.com/.default`; other custom clouds use their Graph origin.
+    pub fn graph_scope(&self) -> String {
+        match self {
+            Cloud::Custom { graph, .. } if !is_loopback(graph) => {
+                format!("{}/.default", graph.origin().ascii_serialization())
+            }
+            Cloud::Custom { .. } => "https://graph.microsoft.com/.default".to_owned(),
+            other => format!(
+                "{}/.default",
+                other.graph_url().origin().ascii_serialization()
+            ),
+        }
+    }
+
     /// Refuses URLs that are not https, unless their host is loopback.
     pub fn validate(&self) -> Result<()> {
         check_url("Graph", &self.graph_url())?;
@@ -255,7 +271,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Token scope (default: `{graph origin}/.default`, e.g. `https://graph.microsoft.com/.default`).
+    /// Token scope (default: [`Cloud::graph_scope`], e.g. `https://graph.microsoft.com/.default`).
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = Some(scope.into());
         self
@@ -268,9 +284,7 @@ impl ClientBuilder {
             return Err(Error::config("retry max_attempts must be at least 1"));
         }
         let graph = self.cloud.graph_url();
-        let scope = self
-            .scope
-            .unwrap_or_else(|| format!("{}/.default", graph.origin().ascii_serialization()));
+        let scope = self.scope.unwrap_or_else(|| self.cloud.graph_scope());
         let credential = match self.credential {
             None => return Err(Error::config("no credential configured")),
             Some(CredentialSource::Dyn(c)) => c,
@@ -779,6 +793,27 @@ mod tests {
         for c in [Cloud::Global, Cloud::UsGovernment, Cloud::China] {
             c.validate().unwrap();
         }
+    }
+
+    #[test]
+    fn graph_scopes() {
+        assert_eq!(
+            Cloud::Global.graph_scope(),
+            "https://graph.microsoft.com/.default"
+        );
+        assert_eq!(
+            Cloud::UsGovernment.graph_scope(),
+            "https://graph.microsoft.us/.default"
+        );
+        assert_eq!(
+            Cloud::China.graph_scope(),
+            "https://microsoftgraph.chinacloudapi.cn/.default"
+        );
+        let sim = Cloud::custom("http://127.0.0.1:8080", "http://127.0.0.1:8080").unwrap();
+        assert_eq!(sim.graph_scope(), "https://graph.microsoft.com/.default");
+        let other =
+            Cloud::custom("https://graph.example.com/", "https://login.example.com").unwrap();
+        assert_eq!(other.graph_scope(), "https://graph.example.com/.default");
     }
 
     #[test]

@@ -16,8 +16,8 @@
 //! `Cloud::custom("http://127.0.0.1:PORT", "http://127.0.0.1:PORT")` uses the simulator for
 //! Graph (`/v1.0/...`, `/beta/...`) and for tokens (`/{tenant}/oauth2/v2.0/token`). Plain http is
 //! accepted only for loopback hosts. Tokens are requested through the same `azure_identity`
-//! credentials as for a real tenant; the scope defaults to `{graph origin}/.default`
-//! (override with [`ClientBuilder::scope`]).
+//! credentials as for a real tenant; the scope is `https://graph.microsoft.com/.default`
+//! ([`Cloud::graph_scope`]; override with [`ClientBuilder::scope`]).
 //!
 //! # Guarantees
 //! - 429/503/504 and connection failures are retried ([`RetryPolicy`]); `Retry-After` wins.

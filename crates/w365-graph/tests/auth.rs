@@ -56,7 +56,7 @@ async fn client_secret_flow_gets_and_reuses_a_token() {
     assert_eq!(f["grant_type"], "client_credentials");
     assert_eq!(f["client_id"], CLIENT_ID);
     assert_eq!(f["client_secret"], SECRET);
-    assert_eq!(f["scope"], format!("{}/.default", server.uri()));
+    assert_eq!(f["scope"], "https://graph.microsoft.com/.default");
     assert!(!format!("{client:?}").contains(SECRET));
 }
 
