@@ -592,6 +592,74 @@ fn reconcile(
     w.detections = keep;
 }
 
+/// How a seeded Cloud PC should look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeededStatus {
+    Provisioned,
+    ProvisionedWithWarnings,
+    Failed,
+    /// Provisioned, then lost its licence or targeting at the given time.
+    InGracePeriod { since: OffsetDateTime },
+}
+
+/// Creates an existing Cloud PC for a seed by playing the real transitions: detected
+/// `timings.provisioning` before `provisioned_at`, provisioned (or failed) at `provisioned_at`,
+/// and for `InGracePeriod` the loss of entitlement at `since`. The user must exist; the policy must
+/// exist and the plan must be in the catalog. Returns the Cloud PC id.
+pub fn seed_cloud_pc(
+    w: &mut Windows365State,
+    dir: &dyn DirectoryView,
+    user_id: &str,
+    policy_id: &str,
+    service_plan_id: &str,
+    status: SeededStatus,
+    provisioned_at: OffsetDateTime,
+) -> Result<String, crate::state::windows365::Windows365Error> {
+    use crate::state::windows365::{ForcedOutcome, OutcomeKind, Windows365Error};
+    let user = dir.user(user_id).ok_or_else(|| Windows365Error::invalid(format!("no user '{user_id}'")))?;
+    let policy = w.provisioning_policy(policy_id)?.clone();
+    let assignment = policy
+        .assignments
+        .iter()
+        .find(|a| dir.is_direct_member(&a.group_id, &user.id))
+        .or_else(|| policy.assignments.first())
+        .cloned();
+    let started = provisioned_at - w.timings.provisioning;
+    let mut pc = new_record(w, &user, service_plan_id, started)
+        .ok_or_else(|| Windows365Error::invalid(format!("'{service_plan_id}' is not in the service plan catalog")))?;
+    target_record(
+        w,
+        dir,
+        &mut pc,
+        &policy.id,
+        &assignment.as_ref().map_or_else(|| format!("{}_", policy.id), |a| a.id.clone()),
+        assignment.and_then(|a| a.allotment_display_name),
+    );
+    w.cloud_pcs.push(pc);
+    let index = w.cloud_pcs.len() - 1;
+    let outcome = match status {
+        SeededStatus::Provisioned | SeededStatus::InGracePeriod { .. } => OutcomeKind::Provisioned,
+        SeededStatus::ProvisionedWithWarnings => OutcomeKind::ProvisionedWithWarnings,
+        SeededStatus::Failed => OutcomeKind::Failed,
+    };
+    let saved = std::mem::take(&mut w.faults);
+    w.faults.force_next(ForcedOutcome::new(outcome));
+    let played = (|| {
+        let (pcs, mut env) = split(w);
+        fire(&mut pcs[index], Trigger::Detected, started, &mut env)?;
+        fire(&mut pcs[index], Trigger::TimerElapsed, provisioned_at, &mut env)?;
+        if let SeededStatus::InGracePeriod { since } = status {
+            fire(&mut pcs[index], Trigger::EntitlementLost, since, &mut env)?;
+        }
+        Ok(pcs[index].id.clone())
+    })();
+    w.faults = saved;
+    if played.is_err() {
+        w.cloud_pcs.remove(index);
+    }
+    played
+}
+
 #[cfg(test)]
 pub(crate) mod fake_dir;
 #[cfg(test)]
