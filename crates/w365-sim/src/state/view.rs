@@ -25,6 +25,12 @@ pub trait DirectoryView {
     /// Service plan ids (GUID strings) the user holds through licenses whose assignment state is
     /// `Active` (group-based or direct). A license in `Error` (e.g. CountViolation) contributes nothing.
     fn active_service_plans(&self, user_id: &str) -> Vec<String>;
+    /// Object ids of every user of the tenant. The Windows 365 engine uses it to find licensed users
+    /// who are in no policy group (they get a `notProvisioned` record); with the default (empty)
+    /// answer only users in policy groups or with a Cloud PC are considered.
+    fn all_user_ids(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 use super::directory::{Directory, ObjectKind};
