@@ -81,6 +81,10 @@ impl DirectoryView for TenantDirectoryView<'_> {
             .collect()
     }
 
+    fn all_user_ids(&self) -> Vec<String> {
+        self.directory.users().map(|u| u.id.clone()).collect()
+    }
+
     fn active_service_plans(&self, user_id: &str) -> Vec<String> {
         let Some(user) = self.directory.user(user_id) else {
             return Vec::new();
