@@ -156,6 +156,14 @@ impl AppState {
         now
     }
 
+    /// After a successful write: lets the Windows 365 engine see it at once.
+    pub(crate) fn after_write(&self) {
+        let now = self.now();
+        let mut store = lock(&self.inner.store);
+        store.touch_all();
+        store.tick(now);
+    }
+
     /// Runs `f` on the store under its lock, after playing due work up to now. Never call it
     /// while holding the lock (it is not re-entrant) and never `.await` inside `f`.
     pub fn with_store<R>(&self, f: impl FnOnce(&mut Store, OffsetDateTime) -> R) -> R {

@@ -36,6 +36,14 @@ pub struct TenantState {
     pub apps: AppRegistrations,
     pub w365: Windows365State,
     pub ids: IdGen,
+    /// Something the Windows 365 engine reads changed since it last ran (membership, licenses,
+    /// or a write through the API): the next tick runs it even if no timer is due.
+    #[serde(skip, default = "dirty")]
+    lifecycle_dirty: bool,
+}
+
+fn dirty() -> bool {
+    true
 }
 
 /// A message to send, already parsed from the wire.
@@ -65,6 +73,7 @@ impl TenantState {
             apps: AppRegistrations::default(),
             w365: Windows365State::default(),
             ids: IdGen::new(id_seed),
+            lifecycle_dirty: true,
         }
     }
 
@@ -81,10 +90,19 @@ impl TenantState {
             self.on_visible_change(&change, now);
         }
         self.process_licenses(now);
-        if crate::lifecycle::next_due(&self.w365).is_some_and(|due| due <= now) {
+        if self.lifecycle_dirty
+            || crate::lifecycle::next_due(&self.w365).is_some_and(|due| due <= now)
+        {
+            self.lifecycle_dirty = false;
             let view = TenantDirectoryView::new(&self.directory, &self.licensing);
             crate::lifecycle::run_due(&mut self.w365, &view, now);
         }
+    }
+
+    /// Marks the tenant as changed: the next tick runs the Windows 365 engine (called after every
+    /// successful write request, and by the directory and licensing changes themselves).
+    pub fn touch(&mut self) {
+        self.lifecycle_dirty = true;
     }
 
     /// Earliest time this tenant has work due.
@@ -217,6 +235,7 @@ impl TenantState {
     // ---- group-based licensing ---------------------------------------------------------------
 
     fn on_visible_change(&mut self, change: &MembershipChange, now: OffsetDateTime) {
+        self.lifecycle_dirty = true;
         if self.directory.object_kind(&change.member_id) != Some(ObjectKind::User) {
             // Group-based licensing does not flow through nested groups.
             return;
@@ -291,6 +310,7 @@ impl TenantState {
     pub(crate) fn process_licenses(&mut self, now: OffsetDateTime) {
         while self.licensing.jobs.first().is_some_and(|j| j.due <= now) {
             let job = self.licensing.jobs.remove(0);
+            self.lifecycle_dirty = true;
             if job.add {
                 self.apply_group_licenses(&job.group_id, &job.user_id, now);
             } else {
