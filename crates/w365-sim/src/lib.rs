@@ -49,6 +49,8 @@ use state::TenantState;
 pub struct Timings {
     /// Replication lag and license processing.
     pub directory: DirectoryTimings,
+    /// The Windows 365 lifecycle.
+    pub windows365: state::windows365::Timings,
 }
 
 impl Timings {
@@ -56,6 +58,7 @@ impl Timings {
     pub fn realistic() -> Self {
         Self {
             directory: DirectoryTimings::realistic(),
+            windows365: state::windows365::Timings::realistic(),
         }
     }
 
@@ -63,6 +66,7 @@ impl Timings {
     pub fn fast() -> Self {
         Self {
             directory: DirectoryTimings::fast(),
+            windows365: state::windows365::Timings::fast(),
         }
     }
 }
@@ -190,6 +194,11 @@ pub fn build_store(seed: &Seed, timings: &Timings, now: OffsetDateTime) -> Resul
         Seed::Data(file) => file.build(timings.directory, now)?,
         Seed::Large(spec) => spec.build(timings.directory, now),
     };
+    let mut tenant = tenant;
+    tenant.w365.timings = timings.windows365;
+    if matches!(seed, Seed::Contoso) {
+        seed::windows365::seed_contoso(&mut tenant, now)?;
+    }
     Ok(Store::with_tenant(tenant))
 }
 

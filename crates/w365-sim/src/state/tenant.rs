@@ -81,10 +81,9 @@ impl TenantState {
             self.on_visible_change(&change, now);
         }
         self.process_licenses(now);
-        if crate::lifecycle::next_due(&self.w365).is_some_and(|due| due <= now) {
-            let view = TenantDirectoryView::new(&self.directory, &self.licensing);
-            crate::lifecycle::run_due(&mut self.w365, &view, now);
-        }
+        // Always: the Windows 365 engine also reacts to directory and licence changes, not only timers.
+        let view = TenantDirectoryView::new(&self.directory, &self.licensing);
+        crate::lifecycle::run_due(&mut self.w365, &view, now);
     }
 
     /// Earliest time this tenant has work due.

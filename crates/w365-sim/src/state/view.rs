@@ -71,6 +71,10 @@ impl DirectoryView for TenantDirectoryView<'_> {
         self.directory.is_member(group_id, user_id)
     }
 
+    fn all_user_ids(&self) -> Vec<String> {
+        self.directory.users().map(|u| u.id.clone()).collect()
+    }
+
     fn direct_member_users(&self, group_id: &str) -> Vec<String> {
         self.directory
             .members(group_id)
