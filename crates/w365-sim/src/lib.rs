@@ -50,7 +50,7 @@ pub struct Timings {
     /// Replication lag and license processing.
     pub directory: DirectoryTimings,
     /// The Windows 365 lifecycle.
-    pub windows365: state::windows365::Timings,
+    pub w365: state::windows365::Timings,
 }
 
 impl Timings {
@@ -58,7 +58,7 @@ impl Timings {
     pub fn realistic() -> Self {
         Self {
             directory: DirectoryTimings::realistic(),
-            windows365: state::windows365::Timings::realistic(),
+            w365: state::windows365::Timings::realistic(),
         }
     }
 
@@ -66,7 +66,7 @@ impl Timings {
     pub fn fast() -> Self {
         Self {
             directory: DirectoryTimings::fast(),
-            windows365: state::windows365::Timings::fast(),
+            w365: state::windows365::Timings::fast(),
         }
     }
 }
@@ -187,15 +187,14 @@ pub enum SimError {
 
 /// Builds a fresh store from a seed at virtual time `now`.
 pub fn build_store(seed: &Seed, timings: &Timings, now: OffsetDateTime) -> Result<Store, SimError> {
-    let tenant = match seed {
+    let mut tenant = match seed {
         Seed::Contoso => SeedFile::contoso().build(timings.directory, now)?,
         Seed::Empty => seed::empty_tenant(timings.directory),
         Seed::File(path) => SeedFile::read(path)?.build(timings.directory, now)?,
         Seed::Data(file) => file.build(timings.directory, now)?,
         Seed::Large(spec) => spec.build(timings.directory, now),
     };
-    let mut tenant = tenant;
-    tenant.w365.timings = timings.windows365;
+    tenant.w365.timings = timings.w365;
     if matches!(seed, Seed::Contoso) {
         seed::windows365::seed_contoso(&mut tenant, now)?;
     }

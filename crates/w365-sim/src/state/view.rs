@@ -71,10 +71,6 @@ impl DirectoryView for TenantDirectoryView<'_> {
         self.directory.is_member(group_id, user_id)
     }
 
-    fn all_user_ids(&self) -> Vec<String> {
-        self.directory.users().map(|u| u.id.clone()).collect()
-    }
-
     fn direct_member_users(&self, group_id: &str) -> Vec<String> {
         self.directory
             .members(group_id)
@@ -83,6 +79,10 @@ impl DirectoryView for TenantDirectoryView<'_> {
             .filter(|m| self.directory.object_kind(m) == Some(ObjectKind::User))
             .cloned()
             .collect()
+    }
+
+    fn all_user_ids(&self) -> Vec<String> {
+        self.directory.users().map(|u| u.id.clone()).collect()
     }
 
     fn active_service_plans(&self, user_id: &str) -> Vec<String> {
