@@ -116,8 +116,18 @@ async fn list_groups(
 ) -> Result<Json<Value>, ApiError> {
     auth.require_any(perms::GROUP_READ)?;
     let with_errors = wants(&query, "hasMembersWithLicenseErrors");
+    let by_name = collection::simple_eq_literal(&ctx, "displayName");
     app.with_tenant(auth.tenant_id(), |tenant, _| {
-        let groups: Vec<&Group> = tenant.directory.groups().collect();
+        // `displayName eq '...'` goes through the name index (the filter still runs).
+        let groups: Vec<&Group> = match &by_name {
+            Some(name) => tenant
+                .directory
+                .groups_named(name)
+                .iter()
+                .filter_map(|id| tenant.directory.group(id))
+                .collect(),
+            None => tenant.directory.groups().collect(),
+        };
         collection::collection_of(&ctx, &query, &GROUPS, groups, |g| {
             group_json(tenant, g, with_errors)
         })
