@@ -79,7 +79,9 @@ const GROUPS: CollectionSpec<'static> = CollectionSpec {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/groups", get(list_groups))
+        .route("/groups/$count", get(count_groups))
         .route("/groups/{id}", get(get_group).patch(update_group))
+        .route("/groups/{id}/members/$count", get(count_members))
         .route("/groups/{id}/members", get(list_members))
         .route(
             "/groups/{id}/members/microsoft.graph.user",
@@ -130,6 +132,55 @@ async fn list_groups(
         };
         collection::collection_of(&ctx, &query, &GROUPS, groups, |g| {
             group_json(tenant, g, with_errors)
+        })
+    })
+}
+
+/// `text/plain` count answers need `ConsistencyLevel: eventual`, like Graph.
+fn count_answer(
+    ctx: &RequestContext,
+    count: impl FnOnce() -> Result<usize, ApiError>,
+) -> Result<Response, ApiError> {
+    if !ctx.consistency_eventual {
+        return Err(ApiError::bad_request(
+            "Request_BadRequest",
+            "$count is not currently supported.",
+        ));
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain")], count()?.to_string()).into_response())
+}
+
+async fn count_groups(
+    State(app): State<AppState>,
+    auth: Auth,
+    ctx: RequestContext,
+    query: GraphQuery,
+) -> Result<Response, ApiError> {
+    auth.require_any(perms::GROUP_READ)?;
+    let with_errors = wants(&query, "hasMembersWithLicenseErrors");
+    count_answer(&ctx, || {
+        app.with_tenant(auth.tenant_id(), |tenant, _| {
+            let filter = query.options.filter.as_ref();
+            Ok(tenant
+                .directory
+                .groups()
+                .filter(|g| filter.is_none_or(|f| f.matches(&group_json(tenant, g, with_errors))))
+                .count())
+        })
+    })
+}
+
+async fn count_members(
+    State(app): State<AppState>,
+    auth: Auth,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    auth.require_any(perms::GROUP_READ)?;
+    count_answer(&ctx, || {
+        app.with_tenant(auth.tenant_id(), |tenant, _| {
+            let group = find_group(tenant, &id)?;
+            Ok(tenant.directory.members(&group.id).map_or(0, |m| m.len()))
         })
     })
 }
