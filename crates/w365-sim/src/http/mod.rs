@@ -59,6 +59,7 @@ pub mod collection;
 pub mod context;
 pub mod error;
 pub mod extract;
+pub mod key_syntax;
 pub mod routes;
 
 use std::collections::{BTreeMap, VecDeque};
