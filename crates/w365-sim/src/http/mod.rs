@@ -158,10 +158,10 @@ impl AppState {
         // at its own time, so chains (membership -> licence -> Cloud PC) complete within one advance.
         store.tick(start);
         let now = self.inner.clock.advance(by);
-        let mut last = None;
-        while let Some(due) = store.next_due().filter(|d| *d <= now && Some(*d) != last) {
+        let mut at = start;
+        while let Some(due) = store.next_due_after(at).filter(|d| *d <= now) {
             store.tick(due);
-            last = Some(due);
+            at = due;
         }
         store.tick(now);
         now
