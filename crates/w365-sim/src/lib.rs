@@ -6,6 +6,9 @@
 //! - [`odata`]: our own OData `$filter` parser/evaluator, `$select`, `$orderby`, paging tokens.
 //! - [`http`]: the axum router that speaks the Graph wire protocol.
 
+pub mod batch;
+pub mod faults;
+pub mod identity;
 pub mod lifecycle;
 pub mod odata;
 pub mod state;

@@ -1,0 +1,568 @@
+//! Fault injection: rules that add latency, answer 429/503/504 like Graph, or drop the
+//! connection, applied by a tower layer in front of the Graph routes.
+//!
+//! A [`FaultRule`] matches a request by method, path glob and tenant, and fires according to
+//! its [`Trigger`] (always, the first N matches, every Nth match, or with a seeded probability).
+//! Rules are evaluated in order for every request: each firing latency rule adds its delay;
+//! the first firing status or drop rule ends the evaluation and answers instead of the routes.
+//!
+//! Path globs are matched segment by segment, case-insensitively, on the URL path without the
+//! query: `*` matches any characters inside one segment, a `**` segment matches any number of
+//! segments (`/v1.0/groups/*` matches `/v1.0/groups/abc` but not `/v1.0/groups/abc/members`;
+//! `/v1.0/groups/**` matches both).
+//!
+//! JSON form (the `/_sim/faults` API), camelCase:
+//! ```json
+//! {"method":"GET","path":"/v1.0/users/**","tenant":null,
+//!  "action":{"status":{"status":429,"retryAfterSecs":3,"httpDate":false}},
+//!  "trigger":{"firstN":2}}
+//! ```
+//! `action` is `{"latency": ms}`, `{"status": {...}}` or `"dropConnection"`; `trigger` is
+//! `"always"` (the default), `{"firstN": n}`, `{"everyNth": n}` or
+//! `{"probability": {"p": 0.25, "seed": 7}}`.
+//!
+//! A dropped connection is produced by a response whose body fails on its first poll: hyper
+//! then closes the connection without writing the response, so the client sees a connection
+//! error (proved by a test below over a real socket).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use time::macros::format_description;
+use tower::{Layer, Service};
+
+/// The header that names the tenant of a request for fault matching (unless the wiring
+/// provides its own resolver with [`FaultLayer::with_tenant_resolver`]).
+pub const TENANT_HEADER: &str = "x-sim-tenant";
+
+/// What a firing rule does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum FaultAction {
+    /// Delay the request by this many milliseconds, then handle it normally.
+    Latency(u64),
+    /// Answer with this status and a Graph error body instead of handling the request.
+    Status {
+        /// 429, 503 or 504 (any 4xx/5xx is accepted).
+        status: u16,
+        /// Adds `Retry-After`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_secs: Option<u64>,
+        /// Send `Retry-After` as an HTTP-date instead of seconds.
+        #[serde(default)]
+        http_date: bool,
+    },
+    /// Close the connection without an answer.
+    DropConnection,
+}
+
+/// When a matching rule fires.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Trigger {
+    /// Every matching request.
+    #[default]
+    Always,
+    /// The first `n` matching requests.
+    FirstN(u64),
+    /// The `n`th, `2n`th, ... matching request.
+    EveryNth(u64),
+    /// Each matching request with probability `p`, from a random sequence seeded by `seed`
+    /// (the same rules and the same requests give the same faults).
+    Probability { p: f64, seed: u64 },
+}
+
+/// One fault injection rule. `None` matchers match everything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", try_from = "FaultRuleWire")]
+pub struct FaultRule {
+    /// HTTP method, case-insensitive.
+    pub method: Option<String>,
+    /// Path glob (see the module documentation).
+    pub path: Option<String>,
+    /// Tenant id or domain, case-insensitive.
+    pub tenant: Option<String>,
+    pub action: FaultAction,
+    pub trigger: Trigger,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FaultRuleWire {
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    tenant: Option<String>,
+    action: FaultAction,
+    #[serde(default)]
+    trigger: Trigger,
+}
+
+impl TryFrom<FaultRuleWire> for FaultRule {
+    type Error = InvalidFaultRule;
+
+    fn try_from(w: FaultRuleWire) -> Result<Self, Self::Error> {
+        let rule = FaultRule {
+            method: w.method,
+            path: w.path,
+            tenant: w.tenant,
+            action: w.action,
+            trigger: w.trigger,
+        };
+        rule.validate()?;
+        Ok(rule)
+    }
+}
+
+/// Why a fault rule is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidFaultRule {
+    #[error("fault status must be between 400 and 599, got {0}")]
+    Status(u16),
+    #[error("probability must be between 0 and 1")]
+    Probability,
+    #[error("firstN and everyNth need n >= 1")]
+    ZeroCount,
+    #[error("path pattern must start with '/'")]
+    Path,
+}
+
+impl FaultRule {
+    /// A rule that always applies `action` to every request.
+    pub fn always(action: FaultAction) -> Self {
+        FaultRule {
+            method: None,
+            path: None,
+            tenant: None,
+            action,
+            trigger: Trigger::Always,
+        }
+    }
+
+    /// Checks the values a rule cannot sensibly have (deserialization already does this).
+    pub fn validate(&self) -> Result<(), InvalidFaultRule> {
+        if let FaultAction::Status { status, .. } = self.action
+            && !(400..=599).contains(&status)
+        {
+            return Err(InvalidFaultRule::Status(status));
+        }
+        match self.trigger {
+            Trigger::FirstN(0) | Trigger::EveryNth(0) => return Err(InvalidFaultRule::ZeroCount),
+            Trigger::Probability { p, .. } if !(0.0..=1.0).contains(&p) => {
+                return Err(InvalidFaultRule::Probability);
+            }
+            _ => {}
+        }
+        if self.path.as_deref().is_some_and(|p| !p.starts_with('/')) {
+            return Err(InvalidFaultRule::Path);
+        }
+        Ok(())
+    }
+
+    fn matches(&self, method: &str, path: &str, tenant: Option<&str>) -> bool {
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self.path.as_deref().is_none_or(|p| glob_match(p, path))
+            && self
+                .tenant
+                .as_deref()
+                .is_none_or(|t| tenant.is_some_and(|rt| rt.eq_ignore_ascii_case(t)))
+    }
+}
+
+/// Segment glob: `*` inside a segment, `**` for any number of segments; case-insensitive.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    let pat: Vec<&str> = pattern.trim_end_matches('/').split('/').collect();
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match_segments(&pat, &segs)
+}
+
+fn match_segments(pat: &[&str], segs: &[&str]) -> bool {
+    match pat.split_first() {
+        None => segs.is_empty(),
+        Some((&"**", rest)) => (0..=segs.len()).any(|skip| match_segments(rest, &segs[skip..])),
+        Some((p, rest)) => match segs.split_first() {
+            Some((s, srest)) => match_segment(p, s) && match_segments(rest, srest),
+            None => false,
+        },
+    }
+}
+
+fn match_segment(pattern: &str, seg: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let s: Vec<char> = seg.to_lowercase().chars().collect();
+    // Classic wildcard matching with backtracking on the last '*'.
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && p[pi] != '*' && p[pi] == s[si] {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// What the layer does to one request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FaultDecision {
+    /// Total delay from firing latency rules.
+    pub latency: Duration,
+    /// The answer that replaces the routes, if a status or drop rule fired.
+    pub outcome: Option<FaultOutcome>,
+}
+
+/// A terminal fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultOutcome {
+    Status {
+        status: u16,
+        retry_after_secs: Option<u64>,
+        http_date: bool,
+    },
+    DropConnection,
+}
+
+struct RuleState {
+    rule: FaultRule,
+    matched: u64,
+    rng: Option<StdRng>,
+}
+
+impl RuleState {
+    fn new(rule: FaultRule) -> Self {
+        let rng = match rule.trigger {
+            Trigger::Probability { seed, .. } => Some(StdRng::seed_from_u64(seed)),
+            _ => None,
+        };
+        RuleState {
+            rule,
+            matched: 0,
+            rng,
+        }
+    }
+
+    /// Counts a matching request and says whether the rule fires for it.
+    fn fires(&mut self) -> bool {
+        self.matched += 1;
+        match self.rule.trigger {
+            Trigger::Always => true,
+            Trigger::FirstN(n) => self.matched <= n,
+            Trigger::EveryNth(n) => n > 0 && self.matched.is_multiple_of(n),
+            Trigger::Probability { p, .. } => {
+                let draw: f64 = self.rng.as_mut().map_or(1.0, |r| r.random::<f64>());
+                draw < p
+            }
+        }
+    }
+}
+
+/// The runtime-updatable set of fault rules (cheap to clone; clones share the rules and their
+/// counters). Replacing the rules resets the counters and random sequences.
+#[derive(Clone, Default)]
+pub struct Faults {
+    inner: Arc<Mutex<Vec<RuleState>>>,
+}
+
+impl fmt::Debug for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Faults")
+            .field("rules", &self.list())
+            .finish()
+    }
+}
+
+impl Faults {
+    pub fn new(rules: Vec<FaultRule>) -> Self {
+        let faults = Faults::default();
+        faults.set(rules);
+        faults
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RuleState>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces all rules.
+    pub fn set(&self, rules: Vec<FaultRule>) {
+        *self.lock() = rules.into_iter().map(RuleState::new).collect();
+    }
+
+    /// Appends a rule (evaluated after the existing ones).
+    pub fn add(&self, rule: FaultRule) {
+        self.lock().push(RuleState::new(rule));
+    }
+
+    /// Removes all rules.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// The current rules, in evaluation order.
+    pub fn list(&self) -> Vec<FaultRule> {
+        self.lock().iter().map(|s| s.rule.clone()).collect()
+    }
+
+    /// Evaluates the rules for one request (and advances their counters).
+    pub fn evaluate(&self, method: &str, path: &str, tenant: Option<&str>) -> FaultDecision {
+        let mut decision = FaultDecision::default();
+        for state in self.lock().iter_mut() {
+            if !state.rule.matches(method, path, tenant) || !state.fires() {
+                continue;
+            }
+            match state.rule.action {
+                FaultAction::Latency(ms) => decision.latency += Duration::from_millis(ms),
+                FaultAction::Status {
+                    status,
+                    retry_after_secs,
+                    http_date,
+                } => {
+                    decision.outcome = Some(FaultOutcome::Status {
+                        status,
+                        retry_after_secs,
+                        http_date,
+                    });
+                    break;
+                }
+                FaultAction::DropConnection => {
+                    decision.outcome = Some(FaultOutcome::DropConnection);
+                    break;
+                }
+            }
+        }
+        decision
+    }
+}
+
+/// The Graph error `code` and `message` the layer answers a status with.
+fn graph_error_for(status: u16) -> (&'static str, &'static str) {
+    match status {
+        429 => ("TooManyRequests", "Please retry again later."),
+        503 => (
+            "serviceNotAvailable",
+            "The service is temporarily unavailable. Please retry later.",
+        ),
+        504 => (
+            "GatewayTimeout",
+            "The gateway did not receive a timely response from the service.",
+        ),
+        500 => ("generalException", "General exception while processing."),
+        502 => ("BadGateway", "The service encountered a bad gateway error."),
+        _ => (
+            "UnknownError",
+            "The fault injection rule answered this request.",
+        ),
+    }
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate, RFC 9110 §5.6.7).
+pub fn http_date(t: SystemTime) -> String {
+    let t = OffsetDateTime::from(t).to_offset(time::UtcOffset::UTC);
+    t.format(format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    ))
+    .unwrap_or_default()
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// The Graph-shaped answer for a status fault.
+pub fn status_response(
+    status: u16,
+    retry_after_secs: Option<u64>,
+    use_http_date: bool,
+    client_request_id: Option<&str>,
+) -> Response<Body> {
+    let (code, message) = graph_error_for(status);
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let client_request_id = client_request_id.map_or_else(|| request_id.clone(), str::to_owned);
+    let date = OffsetDateTime::now_utc()
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default();
+    let body = json!({"error": {"code": code, "message": message, "innerError": {
+        "date": date, "request-id": request_id, "client-request-id": client_request_id}}});
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("request-id", header_value(&request_id));
+    headers.insert("client-request-id", header_value(&client_request_id));
+    if let Some(secs) = retry_after_secs {
+        let value = if use_http_date {
+            // Round up so the client never retries before the advertised delay.
+            http_date(SystemTime::now() + Duration::from_secs(secs + 1))
+        } else {
+            secs.to_string()
+        };
+        headers.insert(http::header::RETRY_AFTER, header_value(&value));
+    }
+    response
+}
+
+/// A response whose body fails immediately: hyper aborts the connection instead of answering.
+pub fn dropped_connection_response() -> Response<Body> {
+    let stream = futures::stream::iter(VecDeque::from([Err::<Bytes, std::io::Error>(
+        std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "fault injection: connection dropped",
+        ),
+    )]));
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+/// Derives the tenant of a request for rule matching.
+pub type TenantResolver = Arc<dyn Fn(&Uri, &HeaderMap) -> Option<String> + Send + Sync>;
+
+fn tenant_from_header(_uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(TENANT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The tower layer applying [`Faults`].
+#[derive(Clone)]
+pub struct FaultLayer {
+    faults: Faults,
+    tenant_of: TenantResolver,
+}
+
+impl fmt::Debug for FaultLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultLayer")
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FaultLayer {
+    /// Tenants are read from the `x-sim-tenant` header.
+    pub fn new(faults: Faults) -> Self {
+        FaultLayer {
+            faults,
+            tenant_of: Arc::new(tenant_from_header),
+        }
+    }
+
+    /// Uses `resolver` to find a request's tenant (e.g. from the bearer token's `tid`).
+    pub fn with_tenant_resolver(
+        mut self,
+        resolver: impl Fn(&Uri, &HeaderMap) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.tenant_of = Arc::new(resolver);
+        self
+    }
+}
+
+impl<S> Layer<S> for FaultLayer {
+    type Service = FaultService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        FaultService {
+            inner,
+            faults: self.faults.clone(),
+            tenant_of: self.tenant_of.clone(),
+        }
+    }
+}
+
+/// The service produced by [`FaultLayer`].
+#[derive(Clone)]
+pub struct FaultService<S> {
+    inner: S,
+    faults: Faults,
+    tenant_of: TenantResolver,
+}
+
+impl<S> fmt::Debug for FaultService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultService")
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Service<Request<B>> for FaultService<S>
+where
+    S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let tenant = (self.tenant_of)(req.uri(), req.headers());
+        let decision =
+            self.faults
+                .evaluate(req.method().as_str(), req.uri().path(), tenant.as_deref());
+        let client_request_id = req
+            .headers()
+            .get("client-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // The inner service was made ready by poll_ready; keep that one and leave a clone.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            if !decision.latency.is_zero() {
+                tokio::time::sleep(decision.latency).await;
+            }
+            match decision.outcome {
+                None => inner.call(req).await,
+                Some(FaultOutcome::Status {
+                    status,
+                    retry_after_secs,
+                    http_date,
+                }) => Ok(status_response(
+                    status,
+                    retry_after_secs,
+                    http_date,
+                    client_request_id.as_deref(),
+                )),
+                Some(FaultOutcome::DropConnection) => Ok(dropped_connection_response()),
+            }
+        })
+    }
+}
