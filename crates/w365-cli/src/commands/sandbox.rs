@@ -60,7 +60,7 @@ pub async fn run(command: &SandboxCommand, printer: &Printer) -> anyhow::Result<
 
 async fn show(sandbox: &Sandbox, printer: &Printer) -> anyhow::Result<()> {
     let client = sandbox.client()?;
-    let users: Vec<User> = client
+    let mut users: Vec<User> = client
         .users()
         .list(
             Query::new()
@@ -70,7 +70,7 @@ async fn show(sandbox: &Sandbox, printer: &Printer) -> anyhow::Result<()> {
         .collect_all()
         .await
         .context("could not list the users")?;
-    let groups: Vec<Group> = client
+    let mut groups: Vec<Group> = client
         .list::<Group>(
             ApiVersion::V1,
             &GraphPath::new(["groups"]),
@@ -81,6 +81,8 @@ async fn show(sandbox: &Sandbox, printer: &Printer) -> anyhow::Result<()> {
         .collect_all()
         .await
         .context("could not list the groups")?;
+    users.sort_by_key(|u| u.user_principal_name.to_lowercase());
+    groups.sort_by_key(|g| g.display_name.to_lowercase());
     let skus = client
         .subscribed_skus()
         .list()
