@@ -1,0 +1,503 @@
+//! The `w365` binary against a simulator over HTTP, configured like a real tenant: a config
+//! profile with a custom cloud and the secret in an environment variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+use w365_testkit::TestSim;
+
+/// A temporary config file with a profile `sim` pointing at the simulator.
+struct Env {
+    dir: TempDir,
+    config: PathBuf,
+    secret: String,
+}
+
+impl Env {
+    fn new(sim: &TestSim, roles: Option<&[&str]>, assign_extra: &str) -> Self {
+        let app = match roles {
+            Some(roles) => sim.sim().create_app("w365 cli test", roles),
+            None => sim.sim().admin_app(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let base = sim.sim().base_url();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[tenants.sim]\n\
+                 tenant_id = \"{tenant}\"\n\
+                 client_id = \"{client}\"\n\
+                 client_secret_env = \"W365_SIM_SECRET\"\n\
+                 cloud = {{ graph = \"{base}\", authority = \"{base}\" }}\n\
+                 caller = \"cli test\"\n\
+                 [tenants.sim.assign]\n{assign_extra}\n",
+                tenant = sim.sim().tenant_id(),
+                client = app.client_id,
+            ),
+        )
+        .unwrap();
+        Self {
+            dir,
+            config,
+            secret: app.client_secret,
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("w365").unwrap();
+        cmd.env_clear()
+            .env("W365_SIM_SECRET", &self.secret)
+            .env("W365_POLL_INTERVAL_MS", "10")
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config-home"))
+            .env("XDG_DATA_HOME", self.dir.path().join("data-home"))
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--tenant")
+            .arg("sim");
+        cmd
+    }
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the command on a blocking thread while the simulator's clock advances.
+async fn run(sim: &TestSim, mut cmd: Command) -> Output {
+    let _clock = sim.drive_clock(Duration::from_secs(30), Duration::from_millis(5));
+    let out = tokio::task::spawn_blocking(move || {
+        cmd.timeout(Duration::from_secs(120)).output().unwrap()
+    })
+    .await
+    .unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr))
+}
+
+fn graph_writes(sim: &TestSim) -> usize {
+    sim.sim()
+        .request_log()
+        .iter()
+        .filter(|r| {
+            (r.path.starts_with("/v1.0/") || r.path.starts_with("/beta/")) && r.method != "GET"
+        })
+        .filter(|r| !r.path.ends_with("/checkMemberGroups"))
+        .count()
+}
+
+#[tokio::test]
+async fn assign_prints_a_stable_json_document() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None, "");
+    let mut cmd = env.cmd();
+    cmd.args(["assign", "megan.bowen@contoso.com", "--output", "json"]);
+    let out = run(&sim, cmd).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let doc = json(&out);
+    assert_eq!(doc["schemaVersion"], 1);
+    assert_eq!(doc["command"], "assign");
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["exitCode"], 0);
+    assert_eq!(doc["error"], Value::Null);
+    assert_eq!(doc["tenant"], "sim");
+    assert_eq!(doc["caller"], "cli test");
+    assert_eq!(doc["user"]["userPrincipalName"], "megan.bowen@contoso.com");
+    assert_eq!(doc["path"]["kind"], "dedicated");
+    assert_eq!(doc["path"]["sku"]["skuPartNumber"], "CPC_E_2C_4GB_128GB");
+    let steps = doc["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 5);
+    assert!(steps.iter().all(|s| s["outcome"] == "done"), "{steps:?}");
+    assert_eq!(steps[0]["step"]["action"], "addUserToGroup");
+    assert!(doc["graphRequests"].as_u64().unwrap() <= 10);
+    assert_eq!(doc["mails"], Value::Array(vec![]));
+    assert_eq!(doc["cloudPc"], Value::Null);
+}
+
+#[tokio::test]
+async fn dry_run_prints_the_plan_and_writes_nothing() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None, "");
+    let mut cmd = env.cmd();
+    cmd.args(["assign", "megan.bowen@contoso.com", "--dry-run", "--notify"]);
+    let out = run(&sim, cmd).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("Dry run"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("add megan.bowen@contoso.com to the license group"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("send the 'Cloud PC ready' mail"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(graph_writes(&sim), 0);
+    assert!(sim.sim().outbox().is_empty());
+}
+
+#[tokio::test]
+async fn exit_codes_follow_the_architecture() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None, "");
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["assign", "nobody@contoso.com"], 3, "was not found"),
+        (
+            &[
+                "assign",
+                "megan.bowen@contoso.com",
+                "--provisioning-group",
+                "Sales",
+            ],
+            4,
+            "ambiguous",
+        ),
+        (
+            &["assign", "alice.smith@contoso.com"],
+            6,
+            "already has this Windows 365 license",
+        ),
+        (
+            &[
+                "assign",
+                "megan.bowen@contoso.com",
+                "--license-group",
+                "no such group",
+            ],
+            3,
+            "no such group",
+        ),
+        (&["assign", "not-a-upn"], 11, "not a user principal name"),
+        (
+            &[
+                "assign",
+                "megan.bowen@contoso.com",
+                "--ticket-when-out-of-licenses",
+            ],
+            11,
+            "ticket queue",
+        ),
+        (&["assign"], 2, "USER"),
+    ];
+    for (args, code, text) in cases {
+        let mut cmd = env.cmd();
+        cmd.args(*args);
+        let out = run(&sim, cmd).await;
+        assert_eq!(out.code, *code, "{args:?}\n{}\n{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains(text), "{args:?}: {}", out.stderr);
+    }
+    assert_eq!(graph_writes(&sim), 0);
+}
+
+#[tokio::test]
+async fn out_of_licenses_exits_5_and_the_error_is_printed_once_with_a_hint() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None, "");
+    let lic = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 256 GB";
+    let mut cmd = env.cmd();
+    cmd.args(["assign", "megan.bowen@contoso.com", "--license-group", lic]);
+    assert_eq!(run(&sim, cmd).await.code, 0);
+    let mut cmd = env.cmd();
+    cmd.args(["assign", "henry.moore@contoso.com", "--license-group", lic]);
+    let out = run(&sim, cmd).await;
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    assert_eq!(out.stderr.matches("error:").count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("hint:"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn a_long_custom_message_is_refused_before_any_request() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None, "");
+    let file = env.dir.path().join("message.txt");
+    std::fs::write(&file, "é".repeat(3001)).unwrap();
+    let mut cmd = env.cmd();
+    cmd.args([
+        "assign",
+        "megan.bowen@contoso.com",
+        "--notify",
+        "--message-file",
+    ])
+    .arg(&file);
+    let out = run(&sim, cmd).await;
+    assert_eq!(out.code, 11, "{}", out.stderr);
+    assert!(out.stderr.contains("3001 characters"), "{}", out.stderr);
+    assert!(
+        sim.sim().request_log().is_empty(),
+        "nothing may be requested"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_permission_exits_9_naming_it() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(
+        &sim,
+        Some(&[
+            "User.Read.All",
+            "Group.Read.All",
+            "Organization.Read.All",
+            "CloudPC.Read.All",
+            "Mail.Send",
+        ]),
+        "",
+    );
+    let mut cmd = env.cmd();
+    cmd.args(["assign", "megan.bowen@contoso.com"]);
+    let out = run(&sim, cmd).await;
+    assert_eq!(out.code, 9, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("GroupMember.ReadWrite.All"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("hint:"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn profile_allowed_choices_refuse_other_values() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(
+        &sim,
+        None,
+        "[tenants.sim.assign.allowed]\nlicense_group = [\"lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB\"]",
+    );
+    let mut cmd = env.cmd();
+    cmd.args([
+        "assign",
+        "megan.bowen@contoso.com",
+        "--license-group",
+        "lic - Windows 365 Enterprise - 2 vCPU 4 GB 256 GB",
+    ]);
+    let out = run(&sim, cmd).await;
+    assert_eq!(out.code, 11, "{}", out.stderr);
+    assert!(out.stderr.contains("allowed choices"), "{}", out.stderr);
+    assert!(sim.sim().request_log().is_empty());
+}
+
+#[test]
+fn no_tenant_configured_is_a_usage_error_pointing_at_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("w365")
+        .unwrap()
+        .env_clear()
+        .env("HOME", dir.path())
+        .args(["assign", "megan.bowen@contoso.com"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--sandbox"), "{stderr}");
+}
+
+#[test]
+fn help_documents_exit_codes_and_the_sandbox() {
+    let out = Command::cargo_bin("w365")
+        .unwrap()
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("11  refused by validation"), "{help}");
+    assert!(help.contains("--sandbox"), "{help}");
+}
+
+fn with_tenant(sim: &TestSim, f: impl FnOnce(&mut w365_sim::state::TenantState)) {
+    sim.sim().with_state(|store| {
+        let id = store.default_tenant_id().to_owned();
+        f(store.tenant_mut(&id).expect("the default tenant"));
+    });
+}
+
+#[tokio::test]
+async fn a_failed_provisioning_exits_7_with_the_status_detail() {
+    use w365_sim::state::windows365::{ForcedOutcome, OutcomeKind};
+    let sim = TestSim::contoso().await;
+    with_tenant(&sim, |t| {
+        for _ in 0..3 {
+            t.w365.faults.force_for_user(
+                "megan.bowen@contoso.com",
+                ForcedOutcome {
+                    outcome: OutcomeKind::Failed,
+                    code: Some("imageNotFound".into()),
+                    message: Some("The image was not found.".into()),
+                },
+            );
+        }
+    });
+    let env = Env::new(&sim, None, "");
+    let mut cmd = env.cmd();
+    cmd.args([
+        "assign",
+        "megan.bowen@contoso.com",
+        "--notify",
+        "-o",
+        "json",
+    ]);
+    let out = run(&sim, cmd).await;
+    assert_eq!(out.code, 7, "{}\n{}", out.stdout, out.stderr);
+    let doc = json(&out);
+    assert_eq!(doc["error"]["kind"], "provisioningFailed");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("imageNotFound"),
+        "{doc}"
+    );
+    assert_eq!(doc["cloudPc"]["status"], "failed");
+    assert!(sim.sim().outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_provisioning_wait_timeout_exits_8_saying_it_is_still_running() {
+    let sim = TestSim::contoso().await;
+    with_tenant(&sim, |t| {
+        t.w365.timings.provisioning = time::Duration::days(30)
+    });
+    let env = Env::new(&sim, None, "");
+    let mut cmd = env.cmd();
+    cmd.args([
+        "assign",
+        "megan.bowen@contoso.com",
+        "--notify",
+        "--wait-timeout",
+        "1s",
+    ]);
+    let out = run(&sim, cmd).await;
+    assert_eq!(out.code, 8, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("still running"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("failed"),
+        "a timeout is not a failure: {}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("(provisioning)"), "{}", out.stdout);
+}
+
+fn sandbox_cmd(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::cargo_bin("w365").unwrap();
+    cmd.env_clear()
+        .env("HOME", dir)
+        .env("W365_SANDBOX_DIR", dir.join("sandbox"))
+        .timeout(Duration::from_secs(120));
+    cmd
+}
+
+#[test]
+fn the_sandbox_quick_start_provisions_and_shows_the_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = sandbox_cmd(dir.path())
+        .args(["assign", "megan.bowen@contoso.com", "--sandbox", "--notify"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(stdout.contains("(provisioned"), "{stdout}");
+    assert!(
+        stdout.contains("Subject: Your Cloud PC is ready"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("https://windows365.microsoft.com"),
+        "{stdout}"
+    );
+
+    // The state was kept: the same user is now already assigned, and the outbox has the mail.
+    let again = sandbox_cmd(dir.path())
+        .args(["--sandbox", "assign", "megan.bowen@contoso.com"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(6));
+    let outbox = sandbox_cmd(dir.path())
+        .args(["sandbox", "outbox", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(outbox.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&outbox.stdout).unwrap();
+    assert_eq!(doc["mails"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["mails"][0]["subject"], "Your Cloud PC is ready");
+
+    let reset = sandbox_cmd(dir.path())
+        .args(["sandbox", "reset"])
+        .output()
+        .unwrap();
+    assert_eq!(reset.status.code(), Some(0));
+    let fresh = sandbox_cmd(dir.path())
+        .args(["sandbox", "outbox", "-o", "json"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&fresh.stdout).unwrap();
+    assert_eq!(doc["mails"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn sim_serve_announces_working_credentials() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("w365"))
+        .args(["sim", "serve", "--port", "0", "-o", "json"])
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let announced = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            text.push_str(&line);
+            text.push('\n');
+            if line == "}" {
+                break;
+            }
+        }
+        text
+    })
+    .await
+    .unwrap();
+    let doc: Value =
+        serde_json::from_str(&announced).unwrap_or_else(|e| panic!("{e}: {announced}"));
+    let base = url::Url::parse(doc["baseUrl"].as_str().unwrap()).unwrap();
+    assert_eq!(base.host_str(), Some("127.0.0.1"));
+    let client = w365_graph::Client::builder()
+        .cloud(w365_graph::Cloud::Custom {
+            graph: base.clone(),
+            authority: base,
+        })
+        .credential(w365_graph::Credential::client_secret(
+            doc["tenantId"].as_str().unwrap(),
+            doc["clientId"].as_str().unwrap(),
+            doc["clientSecret"].as_str().unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let megan = client.users().find_by_upn("megan.bowen@contoso.com").await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(megan.unwrap().unwrap().display_name, "Megan Bowen");
+}
