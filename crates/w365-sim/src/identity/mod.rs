@@ -293,3 +293,6 @@ pub fn issue_token(
         access_token,
     })
 }
+
+#[cfg(test)]
+mod tests;
