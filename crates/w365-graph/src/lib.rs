@@ -1,1 +1,89 @@
-//! Placeholder while the crate is being written.
+//! Microsoft Graph client for Windows 365: credentials, retries, paging, batching, OData
+//! query building and typed models.
+//!
+//! ```no_run
+//! # async fn demo() -> w365_graph::Result<()> {
+//! use w365_graph::{Client, Cloud, auth::Credential};
+//! let client = Client::builder()
+//!     .cloud(Cloud::Global)
+//!     .credential(Credential::client_secret("contoso.onmicrosoft.com", "app-id", "secret"))
+//!     .build()?;
+//! let user = client.users().find_by_upn("o'brien@contoso.com").await?;
+//! # Ok(()) }
+//! ```
+
+// `Error::Api { error: GraphError }` is part of the agreed API; boxing it would change every
+// pattern match downstream, and errors are not on a hot path.
+#![allow(clippy::result_large_err)]
+
+pub mod auth;
+pub mod batch;
+mod client;
+pub mod error;
+pub mod models;
+pub mod odata;
+pub mod paging;
+pub mod resources;
+pub mod retry;
+
+pub use auth::{AccessToken, Credential, TokenCredential};
+pub use batch::{BatchHandler, BatchRequest, BatchResponse};
+pub use client::{
+    ApiVersion, Client, ClientBuilder, Cloud, CredentialSource, RequestStats, is_loopback,
+};
+pub use error::{Error, GraphError, Result};
+pub use odata::{Filter, GraphPath, Query};
+pub use paging::{Page, Pager};
+pub use resources::{
+    AddMemberOutcome, CloudPcsHandler, GroupsHandler, MailHandler, ProvisioningPoliciesHandler,
+    RemoveMemberOutcome, ServicePlansHandler, SubscribedSkusHandler, UserSettingsHandler,
+    UsersHandler,
+};
+pub use retry::RetryPolicy;
+
+impl Client {
+    /// Users.
+    pub fn users(&self) -> UsersHandler {
+        UsersHandler::new(self.clone())
+    }
+
+    /// Groups and membership.
+    pub fn groups(&self) -> GroupsHandler {
+        GroupsHandler::new(self.clone())
+    }
+
+    /// Subscribed SKUs.
+    pub fn subscribed_skus(&self) -> SubscribedSkusHandler {
+        SubscribedSkusHandler::new(self.clone())
+    }
+
+    /// Mail.
+    pub fn mail(&self) -> MailHandler {
+        MailHandler::new(self.clone())
+    }
+
+    /// Cloud PCs.
+    pub fn cloud_pcs(&self) -> CloudPcsHandler {
+        CloudPcsHandler::new(self.clone())
+    }
+
+    /// Provisioning policies.
+    pub fn provisioning_policies(&self) -> ProvisioningPoliciesHandler {
+        ProvisioningPoliciesHandler::new(self.clone())
+    }
+
+    /// User settings.
+    pub fn user_settings(&self) -> UserSettingsHandler {
+        UserSettingsHandler::new(self.clone())
+    }
+
+    /// Service plans.
+    pub fn service_plans(&self) -> ServicePlansHandler {
+        ServicePlansHandler::new(self.clone())
+    }
+
+    /// JSON batching.
+    pub fn batch(&self) -> BatchHandler {
+        BatchHandler::new(self.clone())
+    }
+}

@@ -36,7 +36,9 @@ use time::OffsetDateTime;
 
 pub use assertion::{ASSERTION_CLOCK_SKEW, JtiCache, MemoryJtiCache};
 pub use error::{AadError, AuthFailure};
-pub use token::{Caller, GRAPH_APP_ID, GRAPH_AUDIENCE, SigningKey, authenticate};
+pub use token::{
+    Caller, GRAPH_APP_ID, GRAPH_AUDIENCE, SigningKey, authenticate, unverified_tenant,
+};
 
 use crate::state::apps::{AppRegistrations, SecretCheck};
 use token::ClientAuthMethod;

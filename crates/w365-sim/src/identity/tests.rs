@@ -855,6 +855,81 @@ fn authenticate_rejects_missing_malformed_forged_and_expired_tokens() {
 }
 
 #[test]
+fn unverified_tenant_reads_tid_for_routing_only() {
+    let token = issue(&apps(), &secret_form(), &SigningKey::generate())
+        .expect("valid")
+        .access_token;
+    assert_eq!(
+        unverified_tenant(Some(&format!("Bearer {token}"))).as_deref(),
+        Some(TENANT_ID)
+    );
+    assert_eq!(unverified_tenant(Some("Bearer nonsense")), None);
+    assert_eq!(unverified_tenant(Some(&format!("Basic {token}"))), None);
+    assert_eq!(unverified_tenant(None), None);
+}
+
+#[test]
+fn certificate_bundles_keep_only_the_certificate() {
+    let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["bundle".to_owned()])
+        .expect("params")
+        .self_signed(&key_pair)
+        .expect("certificate");
+    let bundle = format!("{}\n{}", key_pair.serialize_pem(), cert.pem());
+    let mut apps = apps();
+    let thumbprints = apps
+        .add_certificate(CLIENT_ID, &bundle)
+        .expect("bundle accepted");
+    let stored = &apps.get(CLIENT_ID).expect("app").certificates[0];
+    assert_eq!(stored.thumbprints, thumbprints);
+    assert!(!stored.certificate_pem.contains("PRIVATE KEY"));
+    assert!(
+        !serde_json::to_string(&apps)
+            .expect("ser")
+            .contains("PRIVATE KEY")
+    );
+    // The same certificate twice is one credential.
+    apps.add_certificate(CLIENT_ID, &cert.pem()).expect("again");
+    assert_eq!(apps.get(CLIENT_ID).expect("app").certificates.len(), 1);
+
+    assert!(matches!(
+        apps.add_certificate(CLIENT_ID, &key_pair.serialize_pem()),
+        Err(crate::state::apps::AppRegistrationError::InvalidCertificate { .. })
+    ));
+    assert!(matches!(
+        apps.add_certificate("unknown-app", &cert.pem()),
+        Err(crate::state::apps::AppRegistrationError::UnknownApp { .. })
+    ));
+    assert!(matches!(
+        apps.add_secret(CLIENT_ID, ""),
+        Err(crate::state::apps::AppRegistrationError::EmptySecret)
+    ));
+}
+
+#[test]
+fn create_app_updates_roles_and_keeps_credentials() {
+    let mut apps = apps();
+    apps.create_app(
+        CLIENT_ID.to_uppercase(),
+        "renamed",
+        vec!["Mail.Send".to_owned()],
+    );
+    assert_eq!(apps.len(), 1);
+    let app = apps.get(CLIENT_ID).expect("case-insensitive lookup");
+    assert_eq!(
+        (app.display_name.as_str(), app.roles.as_slice()),
+        ("renamed", ["Mail.Send".to_owned()].as_slice())
+    );
+    let tokens = issue(&apps, &secret_form(), &SigningKey::generate()).expect("secret kept");
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode(&tokens.access_token)
+        .expect("jwt")
+        .claims;
+    assert_eq!(claims["roles"], json!(["Mail.Send"]));
+    assert!(apps.remove(CLIENT_ID));
+    assert!(apps.is_empty());
+}
+
+#[test]
 fn authenticate_rejects_tokens_for_other_audiences() {
     let key = SigningKey::generate();
     let mut claims: Value = jsonwebtoken::dangerous::insecure_decode(

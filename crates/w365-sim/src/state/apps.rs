@@ -54,7 +54,7 @@ pub enum AppRegistrationError {
 }
 
 /// The two thumbprints Entra ID matches a client assertion's `x5t` / `x5t#S256` header against.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Thumbprints {
     /// base64url (no padding) of the SHA-1 of the certificate DER: the `x5t` header value.
@@ -63,14 +63,6 @@ pub struct Thumbprints {
     pub x5t_s256: String,
     /// Upper-case hex SHA-1, as the Azure portal and Graph `keyCredentials` show it.
     pub sha1_hex: String,
-}
-
-impl fmt::Debug for Thumbprints {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Thumbprints")
-            .field("sha1_hex", &self.sha1_hex)
-            .finish()
-    }
 }
 
 /// The kind of public key a certificate carries, which decides the JWS algorithms it verifies.
@@ -188,17 +180,19 @@ impl fmt::Debug for CertificateCredential {
 }
 
 impl CertificateCredential {
-    /// Parses a PEM certificate and extracts thumbprints, validity and public key.
+    /// Parses a PEM certificate (the first CERTIFICATE block of the text) and extracts
+    /// thumbprints, validity and public key.
     pub fn from_pem(certificate_pem: &str) -> Result<Self, AppRegistrationError> {
         let invalid = |source: Box<dyn std::error::Error + Send + Sync>| {
             AppRegistrationError::InvalidCertificate { source }
         };
-        let block = pem::parse(certificate_pem.trim()).map_err(|e| invalid(Box::new(e)))?;
-        if block.tag() != "CERTIFICATE" {
-            return Err(invalid(
-                format!("expected a CERTIFICATE PEM block, found '{}'", block.tag()).into(),
-            ));
-        }
+        // A bundle (e.g. private key + certificate in one file) is accepted: only the first
+        // CERTIFICATE block is read and kept; nothing else of the text is stored.
+        let blocks = pem::parse_many(certificate_pem.trim()).map_err(|e| invalid(Box::new(e)))?;
+        let block = blocks
+            .iter()
+            .find(|b| b.tag() == "CERTIFICATE")
+            .ok_or_else(|| invalid("no CERTIFICATE block in the PEM text".into()))?;
         let der = block.contents();
         let cert = Certificate::from_der(der).map_err(|e| invalid(Box::new(e)))?;
         let tbs = &cert.tbs_certificate;

@@ -1,0 +1,809 @@
+//! The Graph client: configuration, the request loop (auth, retries, tracing, statistics) and
+//! the generic JSON methods the resource handlers are built on.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use reqwest::Method;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+use url::Url;
+
+use crate::auth::{self, AuthContext, Credential, TokenCredential};
+use crate::error::{Error, GraphError, Result};
+use crate::odata::{GraphPath, Query};
+use crate::paging::Pager;
+use crate::retry::{Decision, RetryPolicy, RetryState, is_retryable_status, parse_retry_after};
+
+/// A Microsoft cloud: where Graph and the token authority live.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Cloud {
+    /// `https://graph.microsoft.com`, `https://login.microsoftonline.com`.
+    #[default]
+    Global,
+    /// `https://graph.microsoft.us`, `https://login.microsoftonline.us`.
+    UsGovernment,
+    /// `https://microsoftgraph.chinacloudapi.cn`, `https://login.chinacloudapi.cn`.
+    China,
+    /// Any https URLs, or http on a loopback host (the simulator).
+    Custom {
+        /// Graph root, e.g. `http://127.0.0.1:8080` (without `/v1.0`).
+        graph: Url,
+        /// Authority host, e.g. `http://127.0.0.1:8080` (tokens come from `{authority}/{tenant}/oauth2/v2.0/token`).
+        authority: Url,
+    },
+}
+
+fn fixed(url: &str) -> Url {
+    Url::parse(url).expect("built-in cloud URLs are valid")
+}
+
+impl Cloud {
+    /// A custom cloud from two URL strings.
+    pub fn custom(graph: &str, authority: &str) -> Result<Self> {
+        let parse = |what: &str, s: &str| {
+            Url::parse(s)
+                .map_err(|e| Error::config(format!("the {what} URL {s:?} is invalid: {e}")))
+        };
+        let cloud = Cloud::Custom {
+            graph: parse("Graph", graph)?,
+            authority: parse("authority", authority)?,
+        };
+        cloud.validate()?;
+        Ok(cloud)
+    }
+
+    /// Graph root URL (no version segment).
+    pub fn graph_url(&self) -> Url {
+        match self {
+            Cloud::Global => fixed("https://graph.microsoft.com"),
+            Cloud::UsGovernment => fixed("https://graph.microsoft.us"),
+            Cloud::China => fixed("https://microsoftgraph.chinacloudapi.cn"),
+            Cloud::Custom { graph, .. } => graph.clone(),
+        }
+    }
+
+    /// Authority host URL.
+    pub fn authority_url(&self) -> Url {
+        match self {
+            Cloud::Global => fixed("https://login.microsoftonline.com"),
+            Cloud::UsGovernment => fixed("https://login.microsoftonline.us"),
+            Cloud::China => fixed("https://login.chinacloudapi.cn"),
+            Cloud::Custom { authority, .. } => authority.clone(),
+        }
+    }
+
+    /// Refuses URLs that are not https, unless their host is loopback.
+    pub fn validate(&self) -> Result<()> {
+        check_url("Graph", &self.graph_url())?;
+        check_url("authority", &self.authority_url())
+    }
+}
+
+/// Whether `url`'s host is 127.0.0.0/8, `::1` or `localhost`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+fn check_url(what: &str, url: &Url) -> Result<()> {
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(url) => {}
+        "http" => {
+            return Err(Error::config(format!(
+                "the {what} URL {url} is not https; plain http is only allowed for loopback hosts"
+            )));
+        }
+        other => {
+            return Err(Error::config(format!(
+                "the {what} URL {url} has unsupported scheme {other:?}"
+            )));
+        }
+    }
+    if url.host().is_none() {
+        return Err(Error::config(format!("the {what} URL {url} has no host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::config(format!(
+            "the {what} URL must not contain credentials"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::config(format!(
+            "the {what} URL must not have a query or fragment"
+        )));
+    }
+    Ok(())
+}
+
+/// Graph API version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApiVersion {
+    /// `v1.0`.
+    V1,
+    /// `beta`.
+    Beta,
+}
+
+impl ApiVersion {
+    /// The URL segment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "v1.0",
+            ApiVersion::Beta => "beta",
+        }
+    }
+}
+
+impl fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Counters of HTTP traffic since the client was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    /// HTTP requests sent to Graph, retries included.
+    pub requests: u64,
+    /// Requests that were repeats of an earlier attempt.
+    pub retries: u64,
+    /// 429 responses received.
+    pub throttled: u64,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    throttled: AtomicU64,
+}
+
+/// What the builder turns into a token credential.
+pub enum CredentialSource {
+    /// A credential description, built for the configured cloud.
+    Credential(Credential),
+    /// A ready token credential.
+    Dyn(Arc<dyn TokenCredential>),
+}
+
+impl From<Credential> for CredentialSource {
+    fn from(c: Credential) -> Self {
+        CredentialSource::Credential(c)
+    }
+}
+
+impl From<Arc<dyn TokenCredential>> for CredentialSource {
+    fn from(c: Arc<dyn TokenCredential>) -> Self {
+        CredentialSource::Dyn(c)
+    }
+}
+
+/// Configures a [`Client`].
+pub struct ClientBuilder {
+    cloud: Cloud,
+    credential: Option<CredentialSource>,
+    retry: RetryPolicy,
+    timeout: Duration,
+    user_agent: String,
+    scope: Option<String>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("cloud", &self.cloud)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            cloud: Cloud::Global,
+            credential: None,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(60),
+            user_agent: format!("w365/{}", env!("CARGO_PKG_VERSION")),
+            scope: None,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Which cloud to talk to (default: global).
+    pub fn cloud(mut self, cloud: Cloud) -> Self {
+        self.cloud = cloud;
+        self
+    }
+
+    /// How to authenticate (required).
+    pub fn credential(mut self, credential: impl Into<CredentialSource>) -> Self {
+        self.credential = Some(credential.into());
+        self
+    }
+
+    /// Retry policy for transient failures.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Timeout of one HTTP request (default 60 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// `User-Agent` header.
+    pub fn user_agent(mut self, user_agent: &str) -> Self {
+        self.user_agent = user_agent.to_owned();
+        self
+    }
+
+    /// Token scope (default: `{graph origin}/.default`, e.g. `https://graph.microsoft.com/.default`).
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Validates the configuration and builds the client.
+    pub fn build(self) -> Result<Client> {
+        self.cloud.validate()?;
+        if self.retry.max_attempts == 0 {
+            return Err(Error::config("retry max_attempts must be at least 1"));
+        }
+        let graph = self.cloud.graph_url();
+        let scope = self
+            .scope
+            .unwrap_or_else(|| format!("{}/.default", graph.origin().ascii_serialization()));
+        let credential = match self.credential {
+            None => return Err(Error::config("no credential configured")),
+            Some(CredentialSource::Dyn(c)) => c,
+            Some(CredentialSource::Credential(c)) => auth::build(
+                c,
+                &AuthContext {
+                    authority: self.cloud.authority_url(),
+                    scope,
+                },
+            )?,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(Duration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(self.user_agent)
+            .build()
+            .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?;
+        let base = graph.as_str().trim_end_matches('/').to_owned();
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                graph,
+                base,
+                credential,
+                retry: self.retry,
+                cloud: self.cloud,
+                stats: Stats::default(),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    graph: Url,
+    base: String,
+    credential: Arc<dyn TokenCredential>,
+    retry: RetryPolicy,
+    cloud: Cloud,
+    stats: Stats,
+}
+
+/// A Microsoft Graph client. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("graph", &self.inner.graph.as_str())
+            .field("credential", &self.inner.credential)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful response.
+#[derive(Debug)]
+pub(crate) struct Response {
+    #[allow(dead_code)]
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// One request to send (possibly several times).
+pub(crate) struct Request<'a> {
+    pub method: Method,
+    pub url: Url,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<Bytes>,
+    pub operation: &'a str,
+}
+
+/// `Prefer: include-unknown-enum-members`, sent on Cloud PC calls.
+pub(crate) const PREFER_UNKNOWN_ENUMS: (&str, &str) = ("Prefer", "include-unknown-enum-members");
+
+fn transient_transport(e: &reqwest::Error) -> bool {
+    !(e.is_builder() || e.is_redirect() || e.is_status() || e.is_decode())
+}
+
+impl Client {
+    /// A builder with defaults (global cloud, default retry policy).
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The configured cloud.
+    pub fn cloud(&self) -> &Cloud {
+        &self.inner.cloud
+    }
+
+    /// Graph root URL.
+    pub fn graph_url(&self) -> &Url {
+        &self.inner.graph
+    }
+
+    /// Request counters.
+    pub fn stats(&self) -> RequestStats {
+        let s = &self.inner.stats;
+        RequestStats {
+            requests: s.requests.load(Ordering::Relaxed),
+            retries: s.retries.load(Ordering::Relaxed),
+            throttled: s.throttled.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn note_throttled(&self) {
+        self.inner.stats.throttled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn note_retry(&self) {
+        self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    /// `{graph}/{version}{path}?{query}`.
+    pub(crate) fn url(
+        &self,
+        version: ApiVersion,
+        path: &GraphPath,
+        query: Option<&Query>,
+    ) -> Result<Url> {
+        path.validate()?;
+        let mut s = format!("{}/{}{}", self.inner.base, version.as_str(), path.as_str());
+        if let Some(q) = query {
+            let q = q.to_query_string();
+            if !q.is_empty() {
+                s.push('?');
+                s.push_str(&q);
+            }
+        }
+        Url::parse(&s).map_err(|e| Error::invalid_input(format!("the request URL is invalid: {e}")))
+    }
+
+    /// Whether `url` may receive our bearer token (same origin as the Graph root).
+    pub(crate) fn check_same_origin(&self, url: &Url) -> Result<()> {
+        if url.origin() == self.inner.graph.origin() {
+            Ok(())
+        } else {
+            Err(Error::invalid_input(format!(
+                "refusing to follow a link to another host ({}); the access token is only sent to {}",
+                url.origin().ascii_serialization(),
+                self.inner.graph.origin().ascii_serialization()
+            )))
+        }
+    }
+
+    /// Sends a request with authentication, retries (429/503/504/connection errors), one token
+    /// refresh on `401 InvalidAuthenticationToken`, a tracing span and statistics.
+    /// Returns only 2xx responses; everything else becomes an [`Error`].
+    pub(crate) async fn execute(&self, req: Request<'_>) -> Result<Response> {
+        self.check_same_origin(&req.url)?;
+        let inner = &self.inner;
+        let mut retry = RetryState::new(&inner.retry);
+        let mut refreshed = false;
+        let mut first = true;
+        loop {
+            if !first {
+                inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            first = false;
+            let token = inner.credential.token(false).await?;
+            let attempt = retry.attempt();
+            let span = tracing::info_span!(
+                "graph_request",
+                method = %req.method,
+                path = req.url.path(),
+                attempt,
+                status = tracing::field::Empty,
+                duration_ms = tracing::field::Empty,
+                request_id = tracing::field::Empty,
+            );
+            let mut builder = inner
+                .http
+                .request(req.method.clone(), req.url.clone())
+                .bearer_auth(token.token.expose_secret())
+                .header("Accept", "application/json")
+                .header("client-request-id", uuid::Uuid::new_v4().to_string());
+            for (name, value) in &req.headers {
+                builder = builder.header(*name, value);
+            }
+            if let Some(body) = &req.body {
+                builder = builder
+                    .header("Content-Type", "application/json")
+                    .body(body.clone());
+            } else if req.method == Method::POST || req.method == Method::PATCH {
+                builder = builder.header("Content-Length", "0");
+            }
+            inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            let outcome = async {
+                let resp = builder.send().await?;
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                let body = resp.bytes().await?;
+                Ok::<_, reqwest::Error>((status, headers, body))
+            }
+            .instrument(span.clone())
+            .await;
+            let elapsed = started.elapsed().as_millis() as u64;
+            span.record("duration_ms", elapsed);
+            let (status, headers, body) = match outcome {
+                Ok(parts) => parts,
+                Err(source) => {
+                    if transient_transport(&source)
+                        && let Decision::RetryAfter(delay) = retry.next(None)
+                    {
+                        tracing::warn!(parent: &span, error = %source, delay_ms = delay.as_millis() as u64, "transport error, retrying");
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    return Err(Error::Transport {
+                        operation: format!("{} {}", req.operation, req.url.path()),
+                        source,
+                    });
+                }
+            };
+            span.record("status", status);
+            if let Some(id) = headers.get("request-id").and_then(|v| v.to_str().ok()) {
+                span.record("request_id", id);
+            }
+            tracing::debug!(parent: &span, status, duration_ms = elapsed, "graph response");
+            if (200..300).contains(&status) {
+                return Ok(Response { headers, body });
+            }
+            let error = GraphError::from_response(status, &headers, &body);
+            if status == 401
+                && !refreshed
+                && error
+                    .code
+                    .eq_ignore_ascii_case("InvalidAuthenticationToken")
+            {
+                refreshed = true;
+                tracing::info!(parent: &span, "access token rejected, refreshing once");
+                inner.credential.token(true).await?;
+                continue;
+            }
+            if is_retryable_status(status) {
+                if status == 429 {
+                    inner.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                }
+                let retry_after = headers
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                match retry.next(retry_after) {
+                    Decision::RetryAfter(delay) => {
+                        tracing::warn!(parent: &span, status, delay_ms = delay.as_millis() as u64, "transient Graph failure, retrying");
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    Decision::GiveUp => {
+                        return Err(Error::Throttled {
+                            status,
+                            retry_after,
+                            error,
+                        });
+                    }
+                }
+            }
+            return Err(Error::Api { status, error });
+        }
+    }
+
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        version: ApiVersion,
+        path: &GraphPath,
+        query: Option<&Query>,
+        mut headers: Vec<(&'static str, String)>,
+        body: Option<Bytes>,
+    ) -> Result<Response> {
+        let url = self.url(version, path, query)?;
+        if let Some(q) = query {
+            headers.extend(q.headers().into_iter().map(|(k, v)| (k, v.to_owned())));
+        }
+        let operation = method.to_string();
+        self.execute(Request {
+            method,
+            url,
+            headers,
+            body,
+            operation: &operation,
+        })
+        .await
+    }
+
+    pub(crate) fn encode_body<B: Serialize + ?Sized>(body: &B) -> Result<Bytes> {
+        serde_json::to_vec(body).map(Bytes::from).map_err(|e| {
+            Error::invalid_input(format!("the request body cannot be serialized: {e}"))
+        })
+    }
+
+    pub(crate) async fn get_with<T: DeserializeOwned>(
+        &self,
+        version: ApiVersion,
+        path: &GraphPath,
+        query: &Query,
+        headers: Vec<(&'static str, String)>,
+    ) -> Result<T> {
+        let resp = self
+            .send(Method::GET, version, path, Some(query), headers, None)
+            .await?;
+        decode(&format!("GET {}", path), &resp.body)
+    }
+
+    /// GET and decode.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        version: ApiVersion,
+        path: &GraphPath,
+        query: &Query,
+    ) -> Result<T> {
+        self.get_with(version, path, query, Vec::new()).await
+    }
+
+    /// GET; a 404 becomes `None`.
+    pub async fn get_opt<T: DeserializeOwned>(
+        &self,
+        version: ApiVersion,
+        path: &GraphPath,
+        query: &Query,
+    ) -> Result<Option<T>> {
+        none_if_not_found(self.get(version, path, query).await)
+    }
+
+    /// A lazily fetched collection (follows `@odata.nextLink`).
+    pub fn list<T: DeserializeOwned + Send + 'static>(
+        &self,
+        version: ApiVersion,
+        path: &GraphPath,
+        query: &Query,
+    ) -> Pager<T> {
+        self.list_with(version, path, query, Vec::new())
+    }
+
+    pub(crate) fn list_with<T: DeserializeOwned + Send + 'static>(
+        &self,
+        version: ApiVersion,
+        path: &GraphPath,
+        query: &Query,
+        mut headers: Vec<(&'static str, String)>,
+    ) -> Pager<T> {
+        headers.extend(query.headers().into_iter().map(|(k, v)| (k, v.to_owned())));
+        let first = self.url(version, path, Some(query));
+        Pager::new(self.clone(), first, headers)
+    }
+
+    /// POST a JSON body and decode the response.
+    pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        version: ApiVersion,
+        path: &GraphPath,
+        body: &B,
+    ) -> Result<T> {
+        let body = Self::encode_body(body)?;
+        let resp = self
+            .send(Method::POST, version, path, None, Vec::new(), Some(body))
+            .await?;
+        decode(&format!("POST {}", path), &resp.body)
+    }
+
+    /// POST a JSON body (or none) expecting no content back (204/202).
+    pub async fn post_no_content<B: Serialize + ?Sized>(
+        &self,
+        version: ApiVersion,
+        path: &GraphPath,
+        body: Option<&B>,
+    ) -> Result<()> {
+        self.post_no_content_with(version, path, body, Vec::new())
+            .await
+    }
+
+    pub(crate) async fn post_no_content_with<B: Serialize + ?Sized>(
+        &self,
+        version: ApiVersion,
+        path: &GraphPath,
+        body: Option<&B>,
+        headers: Vec<(&'static str, String)>,
+    ) -> Result<()> {
+        let body = body.map(Self::encode_body).transpose()?;
+        self.send(Method::POST, version, path, None, headers, body)
+            .await?;
+        Ok(())
+    }
+
+    /// PATCH a JSON body (Graph answers 204, or 200 with the entity, which is ignored).
+    pub async fn patch<B: Serialize + ?Sized>(
+        &self,
+        version: ApiVersion,
+        path: &GraphPath,
+        body: &B,
+    ) -> Result<()> {
+        let body = Self::encode_body(body)?;
+        self.send(Method::PATCH, version, path, None, Vec::new(), Some(body))
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn post_with<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        version: ApiVersion,
+        path: &GraphPath,
+        body: &B,
+        headers: Vec<(&'static str, String)>,
+    ) -> Result<T> {
+        let body = Self::encode_body(body)?;
+        let resp = self
+            .send(Method::POST, version, path, None, headers, Some(body))
+            .await?;
+        decode(&format!("POST {}", path), &resp.body)
+    }
+
+    pub(crate) async fn patch_with<B: Serialize + ?Sized>(
+        &self,
+        version: ApiVersion,
+        path: &GraphPath,
+        body: &B,
+        headers: Vec<(&'static str, String)>,
+    ) -> Result<()> {
+        let body = Self::encode_body(body)?;
+        self.send(Method::PATCH, version, path, None, headers, Some(body))
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_with(
+        &self,
+        version: ApiVersion,
+        path: &GraphPath,
+        headers: Vec<(&'static str, String)>,
+    ) -> Result<()> {
+        self.send(Method::DELETE, version, path, None, headers, None)
+            .await?;
+        Ok(())
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, version: ApiVersion, path: &GraphPath) -> Result<()> {
+        self.send(Method::DELETE, version, path, None, Vec::new(), None)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Maps a 404 to `None`.
+pub(crate) fn none_if_not_found<T>(result: Result<T>) -> Result<Option<T>> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Decodes JSON, naming the JSON path on failure.
+pub(crate) fn decode<T: DeserializeOwned>(operation: &str, body: &[u8]) -> Result<T> {
+    let body = if body.is_empty() {
+        b"null".as_slice()
+    } else {
+        body
+    };
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        Error::Decode {
+            operation: operation.split('?').next().unwrap_or_default().to_owned(),
+            path,
+            source: e.into_inner(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloud_presets() {
+        assert_eq!(
+            Cloud::Global.graph_url().as_str(),
+            "https://graph.microsoft.com/"
+        );
+        assert_eq!(
+            Cloud::UsGovernment.authority_url().as_str(),
+            "https://login.microsoftonline.us/"
+        );
+        assert_eq!(
+            Cloud::China.graph_url().as_str(),
+            "https://microsoftgraph.chinacloudapi.cn/"
+        );
+        for c in [Cloud::Global, Cloud::UsGovernment, Cloud::China] {
+            c.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn http_only_for_loopback() {
+        assert!(Cloud::custom("http://127.0.0.1:8080", "http://127.0.0.1:8080").is_ok());
+        assert!(Cloud::custom("http://127.5.0.1:8080", "http://localhost:9").is_ok());
+        assert!(Cloud::custom("http://[::1]:8080", "https://login.example.com").is_ok());
+        let err =
+            Cloud::custom("http://graph.example.com", "https://login.example.com").unwrap_err();
+        assert!(matches!(err, Error::Config { .. }), "{err}");
+        assert!(Cloud::custom("https://graph.example.com", "http://10.0.0.1").is_err());
+        assert!(Cloud::custom("ftp://127.0.0.1", "http://127.0.0.1").is_err());
+        assert!(
+            Cloud::custom("https://u:p@graph.example.com", "https://login.example.com").is_err()
+        );
+    }
+
+    #[test]
+    fn decode_names_the_path() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Outer {
+            value: Vec<Item>,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Item {
+            count: i64,
+        }
+        let err =
+            decode::<Outer>("GET /x", br#"{"value":[{"count":1},{"count":"two"}]}"#).unwrap_err();
+        match err {
+            Error::Decode { path, .. } => assert_eq!(path, "value[1].count"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

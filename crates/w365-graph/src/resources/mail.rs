@@ -1,0 +1,38 @@
+//! `sendMail`.
+
+use crate::client::{ApiVersion, Client};
+use crate::error::Result;
+use crate::models::{Message, SendMailRequest};
+use crate::odata::GraphPath;
+
+/// Mail.
+#[derive(Debug, Clone)]
+pub struct MailHandler {
+    client: Client,
+}
+
+impl MailHandler {
+    pub(crate) fn new(client: Client) -> Self {
+        MailHandler { client }
+    }
+
+    /// `POST /users/{sender}/sendMail` (202 Accepted; acceptance is not delivery).
+    pub async fn send_mail(
+        &self,
+        sender_id_or_upn: &str,
+        message: &Message,
+        save_to_sent_items: bool,
+    ) -> Result<()> {
+        let body = SendMailRequest {
+            message: message.clone(),
+            save_to_sent_items,
+        };
+        self.client
+            .post_no_content(
+                ApiVersion::V1,
+                &GraphPath::new(["users", sender_id_or_upn, "sendMail"]),
+                Some(&body),
+            )
+            .await
+    }
+}

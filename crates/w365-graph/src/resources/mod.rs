@@ -1,0 +1,41 @@
+//! One handler per Graph resource, created from the client (`client.users()`), each holding a
+//! cloned [`Client`](crate::Client).
+
+mod cloud_pcs;
+mod groups;
+mod mail;
+mod provisioning_policies;
+mod service_plans;
+mod subscribed_skus;
+mod user_settings;
+mod users;
+
+pub use cloud_pcs::CloudPcsHandler;
+pub use groups::{AddMemberOutcome, GroupsHandler, RemoveMemberOutcome};
+pub use mail::MailHandler;
+pub use provisioning_policies::ProvisioningPoliciesHandler;
+pub use service_plans::ServicePlansHandler;
+pub use subscribed_skus::SubscribedSkusHandler;
+pub use user_settings::UserSettingsHandler;
+pub use users::UsersHandler;
+
+use crate::client::PREFER_UNKNOWN_ENUMS;
+
+/// Headers sent on every `/deviceManagement/virtualEndpoint` call.
+pub(crate) fn prefer_unknown_enums() -> Vec<(&'static str, String)> {
+    vec![(PREFER_UNKNOWN_ENUMS.0, PREFER_UNKNOWN_ENUMS.1.to_owned())]
+}
+
+/// `/deviceManagement/virtualEndpoint/{collection}[/{more}...]`.
+pub(crate) fn virtual_endpoint<I, S>(collection: &str, more: I) -> crate::odata::GraphPath
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut path =
+        crate::odata::GraphPath::new(["deviceManagement", "virtualEndpoint", collection]);
+    for segment in more {
+        path = path.join(segment);
+    }
+    path
+}

@@ -1,0 +1,115 @@
+//! `/users`.
+
+use serde_json::json;
+
+use crate::client::{ApiVersion, Client};
+use crate::error::Result;
+use crate::models::{Collection, Group, LicenseAssignmentState, User};
+use crate::odata::{Filter, GraphPath, Query};
+use crate::paging::Pager;
+
+/// Properties read for a user.
+pub const USER_SELECT: [&str; 6] = [
+    "id",
+    "userPrincipalName",
+    "displayName",
+    "mail",
+    "accountEnabled",
+    "usageLocation",
+];
+
+/// `checkMemberGroups` accepts at most 20 ids.
+const CHECK_MEMBER_GROUPS_MAX: usize = 20;
+
+/// Users.
+#[derive(Debug, Clone)]
+pub struct UsersHandler {
+    client: Client,
+}
+
+impl UsersHandler {
+    pub(crate) fn new(client: Client) -> Self {
+        UsersHandler { client }
+    }
+
+    /// Finds a user by UPN with a `$filter` (never 404; `None` when absent).
+    pub async fn find_by_upn(&self, upn: &str) -> Result<Option<User>> {
+        let query = Query::new()
+            .filter(Filter::eq("userPrincipalName", upn))
+            .select(USER_SELECT);
+        let users: Vec<User> = self
+            .client
+            .list(ApiVersion::V1, &GraphPath::new(["users"]), &query)
+            .collect_all()
+            .await?;
+        Ok(users.into_iter().next())
+    }
+
+    /// Gets a user by id or UPN.
+    pub async fn get(&self, id_or_upn: &str) -> Result<User> {
+        self.client
+            .get(
+                ApiVersion::V1,
+                &GraphPath::new(["users", id_or_upn]),
+                &Query::new().select(USER_SELECT),
+            )
+            .await
+    }
+
+    /// Like [`get`](Self::get); 404 gives `None`.
+    pub async fn get_opt(&self, id_or_upn: &str) -> Result<Option<User>> {
+        crate::client::none_if_not_found(self.get(id_or_upn).await)
+    }
+
+    /// The user's licence assignment states (`$select=assignedLicenses,licenseAssignmentStates`).
+    pub async fn license_assignment_states(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<LicenseAssignmentState>> {
+        let user: User = self
+            .client
+            .get(
+                ApiVersion::V1,
+                &GraphPath::new(["users", user_id]),
+                &Query::new().select(["id", "assignedLicenses", "licenseAssignmentStates"]),
+            )
+            .await?;
+        Ok(user.license_assignment_states.unwrap_or_default())
+    }
+
+    /// Groups the user is a direct member of (all pages).
+    pub async fn member_of_groups(&self, user_id: &str) -> Result<Vec<Group>> {
+        self.client
+            .list(
+                ApiVersion::V1,
+                &GraphPath::new(["users", user_id, "memberOf", "microsoft.graph.group"]),
+                &Query::new().select(["id", "displayName"]).top(999),
+            )
+            .collect_all()
+            .await
+    }
+
+    /// Which of `group_ids` the user is a (transitive) member of; sent in chunks of 20.
+    pub async fn check_member_groups(
+        &self,
+        user_id: &str,
+        group_ids: &[String],
+    ) -> Result<Vec<String>> {
+        let path = GraphPath::new(["users", user_id, "checkMemberGroups"]);
+        let mut found = Vec::new();
+        for chunk in group_ids.chunks(CHECK_MEMBER_GROUPS_MAX) {
+            let result: Collection<String> = self
+                .client
+                .post(ApiVersion::V1, &path, &json!({ "groupIds": chunk }))
+                .await?;
+            found.extend(result.value);
+        }
+        Ok(found)
+    }
+
+    /// Lists users with any query.
+    pub fn list(&self, query: Query) -> Pager<User> {
+        self.client
+            .list(ApiVersion::V1, &GraphPath::new(["users"]), &query)
+    }
+}
