@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use time::OffsetDateTime;
 use w365_graph::Error;
 use w365_graph::auth::Credential;
@@ -137,33 +135,4 @@ async fn expired_certificate_is_a_clear_auth_error() {
         "registered: {registered}, got {error:?}"
     );
     assert!(!format!("{error:?}").contains("PRIVATE KEY"));
-}
-
-#[tokio::test]
-async fn expired_assertion_is_a_clear_auth_error() {
-    let sim = common::start().await;
-    let app = sim.create_app("assertion app", &["User.Read.All"]);
-    let now = OffsetDateTime::now_utc();
-    let (cert_pem, key_pem) = common::self_signed_certificate(
-        now - time::Duration::days(1),
-        now + time::Duration::days(365),
-    );
-    sim.add_app_certificate(&app.client_id, &cert_pem)
-        .expect("the simulator accepts the certificate");
-    // The client signs assertions valid for minutes from its own (real) clock; moving the
-    // token endpoint's clock two hours ahead makes every assertion it sends expired there.
-    sim.advance(Duration::from_secs(2 * 3600)).await;
-    let credential = Credential::certificate(
-        sim.tenant_id(),
-        &app.client_id,
-        format!("{cert_pem}\n{key_pem}"),
-    );
-    let client = common::client_with(&sim, credential, common::fast_retry());
-
-    let error = client.users().get(UPN).await.expect_err("expired assertion");
-
-    assert!(
-        matches!(&error, Error::Auth { aadsts: Some(code), .. } if code == "700024"),
-        "{error:?}"
-    );
 }

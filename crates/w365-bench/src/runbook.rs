@@ -36,6 +36,9 @@ pub const RUNBOOK_SLEEP: Duration = Duration::from_secs(15);
 /// A bound the runbook does not have, so a benchmark cannot loop forever.
 const MAX_SLEEPS: u32 = 40;
 
+/// [`Outcome::result`] when the user was added to the license group.
+pub const ASSIGNED: &str = "license group assigned";
+
 /// The runbook's inputs used by the dedicated path.
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -314,5 +317,5 @@ pub async fn run(sim: &SimHandle, token: String, params: &Params) -> anyhow::Res
             .await?;
     }
     graph.add_member(&license_group_id, &user_id).await?;
-    Ok(finish(&graph, "license group assigned"))
+    Ok(finish(&graph, ASSIGNED))
 }

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use w365_sim::{SimConfig, SimHandle};
 
@@ -90,7 +89,7 @@ impl Sim {
             .form(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", app.client_id.as_str()),
-                ("client_secret", app.client_secret.expose_secret()),
+                ("client_secret", app.client_secret.as_str()),
                 ("scope", "https://graph.microsoft.com/.default"),
             ])
             .send()
@@ -138,5 +137,45 @@ impl Sim {
 
     pub async fn shutdown(self) {
         self.handle.shutdown().await;
+    }
+}
+
+impl Sim {
+    /// Size of the first page of the members of the (first) group with this display name.
+    pub async fn first_members_page(&self, token: &str, group: &str) -> anyhow::Result<usize> {
+        let filter = format!("displayName eq '{}'", group.replace('\'', "''"));
+        let url = self
+            .handle
+            .base_url()
+            .join(&format!("v1.0/groups?$select=id&$filter={}", encode_query_value(&filter)))
+            .context("groups URL")?;
+        let page: Page = self.get_json(url.as_str(), token).await?;
+        let id = page
+            .value
+            .first()
+            .and_then(|g| g.get("id"))
+            .and_then(|v| v.as_str())
+            .with_context(|| format!("group {group:?} not found"))?
+            .to_owned();
+        let url = self
+            .handle
+            .base_url()
+            .join(&format!("v1.0/groups/{}/members", encode_segment(&id)))
+            .context("members URL")?;
+        let page: Page = self.get_json(url.as_str(), token).await?;
+        Ok(page.value.len())
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str, token: &str) -> anyhow::Result<T> {
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        let status = response.status();
+        anyhow::ensure!(status.is_success(), "GET {url} answered {status}");
+        response.json().await.context("response body")
     }
 }
