@@ -102,7 +102,7 @@ impl<T: DeserializeOwned + Send + 'static> Pager<T> {
     }
 
     /// `@odata.count` once the first page has arrived (advanced queries with `$count=true`).
-    pub fn count(&self) -> Option<i64> {
+    pub fn odata_count(&self) -> Option<i64> {
         self.count
     }
 

@@ -112,6 +112,15 @@ impl BatchError {
     }
 }
 
+/// `https://host/...`, `//host/...` or any `scheme:` before the first `/` or `?`.
+fn is_absolute(url: &str) -> bool {
+    url.starts_with("//")
+        || url
+            .split(['/', '?'])
+            .next()
+            .is_some_and(|head| head.contains(':'))
+}
+
 fn parse_item(value: &Value) -> Result<BatchItemRequest, BatchError> {
     let obj = value.as_object().ok_or(BatchError::InvalidPayload)?;
     let id = obj
@@ -130,7 +139,7 @@ fn parse_item(value: &Value) -> Result<BatchItemRequest, BatchError> {
         .get("url")
         .and_then(Value::as_str)
         .map(str::trim)
-        .filter(|u| !u.is_empty() && !u.contains("://") && !u.starts_with("//"))
+        .filter(|u| !u.is_empty() && !is_absolute(u))
         .ok_or_else(|| BatchError::InvalidUrl { id: id.clone() })?;
     let url = if url.starts_with('/') {
         url.to_owned()
@@ -540,6 +549,22 @@ mod tests {
         assert_eq!(
             reject(json!({"requests": [get("1", "https://graph.microsoft.com/v1.0/users")]})).await,
             BatchError::InvalidUrl { id: "1".to_owned() }
+        );
+        assert_eq!(
+            reject(json!({"requests": [get("1", "//graph.microsoft.com/v1.0/users")]})).await,
+            BatchError::InvalidUrl { id: "1".to_owned() }
+        );
+        // A scheme inside the query is not an absolute url.
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let ok = run_batch(
+            json!({"requests": [get("q", "/groups?$filter=displayName eq 'https://x'")]}),
+            fake(log),
+        )
+        .await
+        .expect("relative url");
+        assert_eq!(
+            by_id(&ok, "q")["body"]["url"],
+            "/groups?$filter=displayName eq 'https://x'"
         );
         assert_eq!(
             reject(json!({"requests": [{"id": "1", "method": "GET"}]})).await,

@@ -44,8 +44,8 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 use tower::{Layer, Service};
 
-/// The header that names the tenant of a request for fault matching (unless the wiring
-/// provides its own resolver with [`FaultLayer::with_tenant_resolver`]).
+/// The header that names the tenant of a request for fault matching (see [`default_tenant`];
+/// the wiring may provide its own resolver with [`FaultLayer::with_tenant_resolver`]).
 pub const TENANT_HEADER: &str = "x-sim-tenant";
 
 /// What a firing rule does.
@@ -449,11 +449,26 @@ pub fn dropped_connection_response() -> Response<Body> {
 /// Derives the tenant of a request for rule matching.
 pub type TenantResolver = Arc<dyn Fn(&Uri, &HeaderMap) -> Option<String> + Send + Sync>;
 
-fn tenant_from_header(_uri: &Uri, headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(TENANT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+/// The default tenant of a request: the `x-sim-tenant` header; else the `tid` of the bearer
+/// token (read without verification: this only selects fault rules); else the `{tenant}`
+/// segment of a token endpoint path (`/{tenant}/oauth2/v2.0/token`).
+pub fn default_tenant(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    if let Some(t) = headers.get(TENANT_HEADER).and_then(|v| v.to_str().ok()) {
+        return Some(t.to_owned());
+    }
+    let auth = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Some(tid) = crate::identity::unverified_tenant(auth) {
+        return Some(tid);
+    }
+    let mut segments = uri.path().trim_start_matches('/').split('/');
+    match (segments.next(), segments.next()) {
+        (Some(tenant), Some(next)) if !tenant.is_empty() && next.eq_ignore_ascii_case("oauth2") => {
+            Some(tenant.to_owned())
+        }
+        _ => None,
+    }
 }
 
 /// The tower layer applying [`Faults`].
@@ -472,11 +487,11 @@ impl fmt::Debug for FaultLayer {
 }
 
 impl FaultLayer {
-    /// Tenants are read from the `x-sim-tenant` header.
+    /// Tenants are found by [`default_tenant`].
     pub fn new(faults: Faults) -> Self {
         FaultLayer {
             faults,
-            tenant_of: Arc::new(tenant_from_header),
+            tenant_of: Arc::new(default_tenant),
         }
     }
 
@@ -574,6 +589,8 @@ mod tests {
 
     use axum::Router;
     use axum::routing::get;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::Value;
 
     use super::*;
@@ -966,6 +983,34 @@ mod tests {
         assert_eq!(contoso.status(), 503);
     }
 
+    #[test]
+    fn default_tenant_reads_header_then_token_then_token_path() {
+        let uri: Uri = "/contoso.onmicrosoft.com/oauth2/v2.0/token"
+            .parse()
+            .expect("uri");
+        assert_eq!(
+            default_tenant(&uri, &HeaderMap::new()).as_deref(),
+            Some("contoso.onmicrosoft.com")
+        );
+        let users: Uri = "/v1.0/users".parse().expect("uri");
+        assert_eq!(default_tenant(&users, &HeaderMap::new()), None);
+
+        // An (unsigned, unverified) token naming tenant t-1.
+        let claims = URL_SAFE_NO_PAD.encode(br#"{"tid":"t-1"}"#);
+        let token = format!(
+            "{}.{claims}.c2ln",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#)
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            header_value(&format!("Bearer {token}")),
+        );
+        assert_eq!(default_tenant(&users, &headers).as_deref(), Some("t-1"));
+        headers.insert(TENANT_HEADER, HeaderValue::from_static("t-2"));
+        assert_eq!(default_tenant(&users, &headers).as_deref(), Some("t-2"));
+    }
+
     #[tokio::test]
     async fn latency_delays_the_answer() {
         let faults = Faults::new(vec![rule(FaultAction::Latency(400), Trigger::FirstN(1))]);
@@ -1045,5 +1090,33 @@ mod tests {
         // The rule fired once: the next request is answered.
         let ok = client().get(&url).send().await.expect("answered");
         assert_eq!(ok.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn dropped_connection_on_a_reused_connection_is_not_retried_by_the_client() {
+        let faults = Faults::default();
+        let server = serve(faults.clone()).await;
+        let url = format!("http://{}/v1.0/users", server.addr);
+        let pooled = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let first = pooled.get(&url).send().await.expect("answered");
+        assert_eq!(first.status(), 200);
+        first
+            .bytes()
+            .await
+            .expect("body read, connection back in the pool");
+        faults.set(vec![rule(FaultAction::DropConnection, Trigger::FirstN(1))]);
+        let err = pooled
+            .get(&url)
+            .send()
+            .await
+            .expect_err("the connection is dropped");
+        assert!(err.status().is_none(), "{err:?}");
+        assert_eq!(
+            pooled.get(&url).send().await.expect("answered").status(),
+            200
+        );
     }
 }

@@ -31,32 +31,70 @@ use super::{AccessToken, AuthContext, Credential};
 use crate::Result;
 use crate::error::Error;
 
-/// Sends requests for `https://{host}:{port}` over plain http (loopback simulator only).
+/// The transport under every `azure_identity` credential.
+///
+/// 1. For a loopback authority it sends requests for `https://{host}:{port}` over plain http.
+/// 2. It rewrites the JSON body of failed token responses so that `azure_identity` 1.0 can parse
+///    it: that version reads `error_description` as a borrowed `&str`, which fails on every real
+///    Entra ID description (they contain `\r\n` escapes before "Trace ID"), turning a precise
+///    AADSTS error into an opaque "invalid type" error. Control characters, quotes and
+///    backslashes in the string fields become plain characters; codes are untouched.
 #[derive(Debug)]
-pub(crate) struct LoopbackTransport {
+pub(crate) struct EntraTransport {
     inner: Arc<dyn HttpClient>,
-    host: String,
-    port: u16,
+    loopback: Option<(String, u16)>,
+}
+
+fn unescape_friendly(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+fn sanitize_error_body(body: &[u8]) -> Option<Vec<u8>> {
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let object = value.as_object_mut()?;
+    for (_, field) in object.iter_mut() {
+        if let serde_json::Value::String(text) = field {
+            *text = unescape_friendly(text);
+        }
+    }
+    serde_json::to_vec(&value).ok()
 }
 
 #[async_trait::async_trait]
-impl HttpClient for LoopbackTransport {
+impl HttpClient for EntraTransport {
     async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
         let url = request.url();
-        let matches = url.scheme() == "https"
-            && url.host_str() == Some(self.host.as_str())
-            && url.port_or_known_default() == Some(self.port);
-        if !matches {
-            return self.inner.execute_request(request).await;
+        let to_loopback = self.loopback.as_ref().is_some_and(|(host, port)| {
+            url.scheme() == "https"
+                && url.host_str() == Some(host.as_str())
+                && url.port_or_known_default() == Some(*port)
+        });
+        let response = if to_loopback {
+            let mut request = request.clone();
+            request.url_mut().set_scheme("http").map_err(|()| {
+                azure_core::Error::with_message(
+                    ErrorKind::Other,
+                    "cannot map the loopback authority to http",
+                )
+            })?;
+            self.inner.execute_request(&request).await?
+        } else {
+            self.inner.execute_request(request).await?
+        };
+        if response.status().is_success() {
+            return Ok(response);
         }
-        let mut request = request.clone();
-        request.url_mut().set_scheme("http").map_err(|()| {
-            azure_core::Error::with_message(
-                ErrorKind::Other,
-                "cannot map the loopback authority to http",
-            )
-        })?;
-        self.inner.execute_request(&request).await
+        let (status, headers, body) = response.deconstruct();
+        let body = body.collect().await?;
+        let body = sanitize_error_body(&body).unwrap_or_else(|| body.to_vec());
+        Ok(AsyncRawResponse::from_bytes(status, headers, body))
     }
 }
 
@@ -77,13 +115,9 @@ fn client_options(authority: &url::Url) -> Result<ClientOptions> {
         }),
         ..ClientOptions::default()
     };
-    let authority_host = if authority.scheme() == "http" {
-        // Only reachable for loopback hosts: Cloud validation refuses other http URLs.
-        options.transport = Some(Transport::new(Arc::new(LoopbackTransport {
-            inner: azure_core::http::new_http_client(None),
-            host: host.clone(),
-            port,
-        })));
+    let loopback = authority.scheme() == "http";
+    // http is only reachable for loopback hosts: Cloud validation refuses other http URLs.
+    let authority_host = if loopback {
         format!(
             "https://{}:{port}",
             authority_host_literal(authority, &host)
@@ -91,6 +125,10 @@ fn client_options(authority: &url::Url) -> Result<ClientOptions> {
     } else {
         authority.origin().ascii_serialization()
     };
+    options.transport = Some(Transport::new(Arc::new(EntraTransport {
+        inner: azure_core::http::new_http_client(None),
+        loopback: loopback.then_some((host, port)),
+    })));
     let mut custom = CustomConfiguration::default();
     custom.authority_host = authority_host;
     options.cloud = Some(Arc::new(CloudConfiguration::Custom(custom)));
@@ -290,6 +328,23 @@ pub(crate) fn aadsts_hint(code: &str) -> Option<&'static str> {
     })
 }
 
+/// The description up to "Trace ID:" (Entra appends trace, correlation id and timestamp on
+/// separate lines), followed by the trace id for support cases.
+fn summarize_description(description: &str) -> String {
+    let (head, tail) = match description.find("Trace ID:") {
+        Some(i) => (
+            &description[..i],
+            Some(&description[i + "Trace ID:".len()..]),
+        ),
+        None => (description, None),
+    };
+    let head = head.split_whitespace().collect::<Vec<_>>().join(" ");
+    match tail.and_then(|t| t.split_whitespace().next()) {
+        Some(trace) => format!("{head} (trace id {trace})"),
+        None => head,
+    }
+}
+
 fn redact(text: &str, secret: Option<&SecretString>) -> String {
     match secret {
         Some(s) if !s.expose_secret().is_empty() => text.replace(s.expose_secret(), "[redacted]"),
@@ -331,8 +386,7 @@ pub(crate) fn map_error(
             let description = body
                 .error_description
                 .as_deref()
-                .and_then(|d| d.lines().next())
-                .map(|d| redact(d.trim(), secret))
+                .map(|d| redact(&summarize_description(d), secret))
                 .unwrap_or_else(|| "no error description".to_owned());
             let hint = aadsts
                 .as_deref()

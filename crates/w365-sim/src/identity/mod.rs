@@ -68,7 +68,8 @@ impl fmt::Debug for BasicCredentials {
 }
 
 /// The token request: the form fields of `POST /{tenant}/oauth2/v2.0/token`, plus HTTP Basic
-/// credentials if the client sent them. Empty fields count as missing.
+/// credentials if the client sent them. Build it with [`TokenForm::parse`] (which treats empty
+/// fields as missing and reads the Basic header); `Deserialize` exists for tests and tools.
 #[derive(Clone, Default, Deserialize)]
 pub struct TokenForm {
     pub grant_type: Option<String>,

@@ -528,6 +528,23 @@ fn rs256_and_ps256_assertions_with_either_thumbprint_are_accepted() {
 }
 
 #[test]
+fn standard_base64_thumbprints_are_accepted() {
+    // azure_identity sends x5t as padded standard base64.
+    let cert = rsa_cert(None);
+    let (apps, t) = cert_apps(&cert);
+    let sha1 = URL_SAFE_NO_PAD.decode(&t.x5t).expect("base64url");
+    let standard = STANDARD.encode(&sha1);
+    assert!(standard.ends_with('='));
+    let assertion = sign(
+        &cert,
+        Algorithm::RS256,
+        Thumb::Sha1(&standard),
+        &claims(NOW, "std-b64"),
+    );
+    issue(&apps, &assertion_form(assertion), &SigningKey::generate()).expect("accepted");
+}
+
+#[test]
 fn es256_assertions_are_accepted() {
     let cert = make_cert(&rcgen::PKCS_ECDSA_P256_SHA256, None);
     let (apps, t) = cert_apps(&cert);
@@ -1012,6 +1029,24 @@ fn secrets_and_keys_never_appear_in_debug_or_state() {
         )),
     );
     assert!(!format!("{basic:?}").contains(SECRET));
+
+    // The admin view shows ids and thumbprints only.
+    let summary = serde_json::to_value(apps.get(CLIENT_ID).expect("app").summary()).expect("ser");
+    assert_eq!(summary["clientId"], CLIENT_ID);
+    assert_eq!(summary["secrets"].as_array().map(Vec::len), Some(1));
+    let persisted = serde_json::to_value(&apps).expect("ser");
+    let app_state = persisted
+        .as_object()
+        .and_then(|m| m.values().next())
+        .expect("one app");
+    let salt = app_state["secrets"][0]["salt"]
+        .as_str()
+        .expect("salt persisted");
+    let hash = app_state["secrets"][0]["hash"]
+        .as_str()
+        .expect("hash persisted");
+    let shown = summary.to_string();
+    assert!(!shown.contains(salt) && !shown.contains(hash), "{shown}");
 
     // The persisted form still verifies the secret and the certificate.
     let cert = rsa_cert(None);

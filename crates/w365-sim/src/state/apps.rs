@@ -261,11 +261,27 @@ impl CertificateCredential {
         self.not_before <= now && now <= self.not_after
     }
 
-    /// Whether an assertion header's `x5t#S256` or `x5t` names this certificate.
+    /// Whether an assertion header's `x5t#S256` or `x5t` names this certificate. Thumbprints
+    /// are compared as base64url without padding; standard base64 (with `+`, `/`, `=`), which
+    /// some libraries send (e.g. azure_identity's certificate credential), is accepted too.
     pub fn matches_thumbprint(&self, x5t_s256: Option<&str>, x5t: Option<&str>) -> bool {
-        x5t_s256.is_some_and(|t| t == self.thumbprints.x5t_s256)
-            || x5t.is_some_and(|t| t == self.thumbprints.x5t)
+        x5t_s256.is_some_and(|t| normalize_b64(t) == self.thumbprints.x5t_s256)
+            || x5t.is_some_and(|t| normalize_b64(t) == self.thumbprints.x5t)
     }
+}
+
+/// Standard or url-safe base64, padded or not, as url-safe without padding.
+fn normalize_b64(value: &str) -> String {
+    value
+        .trim()
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect()
 }
 
 /// One app registration (application object + its service principal in this tenant).
@@ -285,6 +301,38 @@ pub struct AppRegistration {
     pub certificates: Vec<CertificateCredential>,
 }
 
+/// What the admin API may show of an app: no hashes, salts or key material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppSummary {
+    pub client_id: String,
+    pub display_name: String,
+    pub service_principal_id: String,
+    pub roles: Vec<String>,
+    pub secrets: Vec<SecretSummary>,
+    pub certificates: Vec<CertificateSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretSummary {
+    pub key_id: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateSummary {
+    pub key_id: String,
+    pub thumbprints: Thumbprints,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub key_kind: CertKeyKind,
+}
+
 /// The outcome of checking a presented client secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretCheck {
@@ -302,6 +350,35 @@ impl AppRegistration {
             None => SecretCheck::Invalid,
             Some(s) if s.expires_at.is_some_and(|end| now >= end) => SecretCheck::Expired,
             Some(_) => SecretCheck::Valid,
+        }
+    }
+
+    /// The app as the admin API shows it (no secret material).
+    pub fn summary(&self) -> AppSummary {
+        AppSummary {
+            client_id: self.client_id.clone(),
+            display_name: self.display_name.clone(),
+            service_principal_id: self.service_principal_id.clone(),
+            roles: self.roles.clone(),
+            secrets: self
+                .secrets
+                .iter()
+                .map(|s| SecretSummary {
+                    key_id: s.key_id.clone(),
+                    expires_at: s.expires_at,
+                })
+                .collect(),
+            certificates: self
+                .certificates
+                .iter()
+                .map(|c| CertificateSummary {
+                    key_id: c.key_id.clone(),
+                    thumbprints: c.thumbprints.clone(),
+                    not_before: c.not_before,
+                    not_after: c.not_after,
+                    key_kind: c.key_kind,
+                })
+                .collect(),
         }
     }
 
