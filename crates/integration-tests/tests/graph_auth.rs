@@ -18,7 +18,14 @@ async fn client_secret_flow_reads_a_user() {
 
     assert_eq!(user.user_principal_name, UPN);
     assert!(!user.id.is_empty());
-    assert_eq!(common::logged(&sim, "POST", &format!("/{}/oauth2/v2.0/token", sim.tenant_id())), 1);
+    assert_eq!(
+        common::logged(
+            &sim,
+            "POST",
+            &format!("/{}/oauth2/v2.0/token", sim.tenant_id())
+        ),
+        1
+    );
 }
 
 #[tokio::test]
@@ -57,7 +64,11 @@ async fn certificate_flow_reads_a_user() {
     );
     let client = common::client_with(&sim, credential, common::fast_retry());
 
-    let user = client.users().get(UPN).await.expect("GET user with a certificate");
+    let user = client
+        .users()
+        .get(UPN)
+        .await
+        .expect("GET user with a certificate");
 
     assert_eq!(user.user_principal_name, UPN);
 }
@@ -70,7 +81,11 @@ async fn wrong_secret_is_a_clear_auth_error_without_the_secret() {
     let credential = Credential::client_secret(sim.tenant_id(), &admin.client_id, wrong);
     let client = common::client_with(&sim, credential, common::fast_retry());
 
-    let error = client.users().get(UPN).await.expect_err("a wrong secret is refused");
+    let error = client
+        .users()
+        .get(UPN)
+        .await
+        .expect_err("a wrong secret is refused");
 
     match &error {
         Error::Auth { aadsts, .. } => assert_eq!(aadsts.as_deref(), Some("7000215")),

@@ -108,8 +108,16 @@ async fn adding_an_existing_member_is_already_member_and_removing_a_stranger_is_
         .expect("members");
     assert!(members.iter().all(|m| m.id != user.id), "precondition");
 
-    let first = client.groups().add_member(&group.id, &user.id).await.expect("add");
-    let second = client.groups().add_member(&group.id, &user.id).await.expect("add again");
+    let first = client
+        .groups()
+        .add_member(&group.id, &user.id)
+        .await
+        .expect("add");
+    let second = client
+        .groups()
+        .add_member(&group.id, &user.id)
+        .await
+        .expect("add again");
     assert_eq!(first, AddMemberOutcome::Added);
     assert_eq!(second, AddMemberOutcome::AlreadyMember);
     let adds: Vec<u16> = sim
@@ -120,8 +128,16 @@ async fn adding_an_existing_member_is_already_member_and_removing_a_stranger_is_
         .collect();
     assert_eq!(adds, [204, 400], "the second add really got Graph's 400");
 
-    let removed = client.groups().remove_member(&group.id, &user.id).await.expect("remove");
-    let again = client.groups().remove_member(&group.id, &user.id).await.expect("remove again");
+    let removed = client
+        .groups()
+        .remove_member(&group.id, &user.id)
+        .await
+        .expect("remove");
+    let again = client
+        .groups()
+        .remove_member(&group.id, &user.id)
+        .await
+        .expect("remove again");
     assert_eq!(removed, RemoveMemberOutcome::Removed);
     assert_eq!(again, RemoveMemberOutcome::NotMember);
 }
@@ -133,7 +149,10 @@ async fn unknown_group_member_add_is_a_mapped_error() {
 
     let error = client
         .groups()
-        .add_member("00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002")
+        .add_member(
+            "00000000-0000-0000-0000-000000000001",
+            "00000000-0000-0000-0000-000000000002",
+        )
         .await
         .expect_err("no such group");
 

@@ -18,12 +18,17 @@ async fn users_are_read_across_many_pages() {
             .user_count()
     });
     let top = 7;
-    assert!(expected > 2 * top, "the seed has enough users for three pages");
+    assert!(
+        expected > 2 * top,
+        "the seed has enough users for three pages"
+    );
 
     let pager = client.list::<User>(
         ApiVersion::V1,
         &GraphPath::new(["users"]),
-        &Query::new().select(["id", "userPrincipalName"]).top(top as u32),
+        &Query::new()
+            .select(["id", "userPrincipalName"])
+            .top(top as u32),
     );
     let users: Vec<User> = pager.collect_all().await.expect("all pages");
 

@@ -9,7 +9,12 @@ use w365_sim::faults::{FaultAction, FaultRule, Trigger};
 
 const UPN: &str = "bob.jones@contoso.com";
 
-fn rule(status: u16, retry_after_secs: Option<u64>, http_date: bool, trigger: Trigger) -> FaultRule {
+fn rule(
+    status: u16,
+    retry_after_secs: Option<u64>,
+    http_date: bool,
+    trigger: Trigger,
+) -> FaultRule {
     FaultRule {
         method: Some("GET".to_owned()),
         path: Some("/v1.0/users/**".to_owned()),
@@ -30,7 +35,11 @@ async fn throttled_requests_are_retried_after_the_retry_after() {
     sim.set_faults(vec![rule(429, Some(1), false, Trigger::FirstN(2))]);
 
     let started = Instant::now();
-    let user = client.users().get(UPN).await.expect("succeeds after two 429");
+    let user = client
+        .users()
+        .get(UPN)
+        .await
+        .expect("succeeds after two 429");
     let elapsed = started.elapsed();
 
     assert_eq!(user.user_principal_name, UPN);
@@ -72,7 +81,11 @@ async fn gateway_timeout_without_retry_after_uses_backoff() {
     sim.set_faults(vec![rule(504, None, false, Trigger::FirstN(2))]);
 
     let started = Instant::now();
-    client.users().get(UPN).await.expect("succeeds after two 504");
+    client
+        .users()
+        .get(UPN)
+        .await
+        .expect("succeeds after two 504");
 
     assert_eq!(client.stats().retries, 2);
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -116,9 +129,15 @@ async fn a_retry_after_beyond_the_budget_is_not_slept() {
     sim.set_faults(vec![rule(429, Some(600), false, Trigger::Always)]);
 
     let started = Instant::now();
-    let error = client.users().get(UPN).await.expect_err("throttled for ten minutes");
+    let error = client
+        .users()
+        .get(UPN)
+        .await
+        .expect_err("throttled for ten minutes");
 
     assert!(error.is_throttled(), "{error:?}");
-    assert!(matches!(error, Error::Throttled { retry_after: Some(d), .. } if d == Duration::from_secs(600)));
+    assert!(
+        matches!(error, Error::Throttled { retry_after: Some(d), .. } if d == Duration::from_secs(600))
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
 }

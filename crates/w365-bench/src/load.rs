@@ -70,11 +70,21 @@ pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
 
     let (users, groups) = sim.handle.with_state(|store| {
         let tenant = store.default_tenant().expect("a default tenant");
-        (tenant.directory.user_count(), tenant.directory.groups().count())
+        (
+            tenant.directory.user_count(),
+            tenant.directory.groups().count(),
+        )
     });
-    anyhow::ensure!(users == spec.users, "expected {} users, found {users}", spec.users);
+    anyhow::ensure!(
+        users == spec.users,
+        "expected {} users, found {users}",
+        spec.users
+    );
     print_memory(before, after);
-    report::figure("users / groups in the tenant", format!("{users} / {groups}"));
+    report::figure(
+        "users / groups in the tenant",
+        format!("{users} / {groups}"),
+    );
     report::figure("generate + start serving", report::ms(load_time));
 
     // It answers: a token, one user, one page of a big group's members.
@@ -83,7 +93,11 @@ pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
     let members = sim.first_members_page(&token, "bench group 0000").await?;
     report::figure(
         "first page of a group's members (HTTP)",
-        format!("{} members in {}", members, report::ms(first_page.elapsed())),
+        format!(
+            "{} members in {}",
+            members,
+            report::ms(first_page.elapsed())
+        ),
     );
 
     let dir = tempfile::tempdir().context("a temporary directory")?;
@@ -122,7 +136,10 @@ pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
 }
 
 async fn load_state(path: &Path) -> anyhow::Result<Vec<Check>> {
-    report::heading(&format!("sim-load: start from the state file {}", path.display()));
+    report::heading(&format!(
+        "sim-load: start from the state file {}",
+        path.display()
+    ));
     let before = Memory::read().context("reading /proc/self/status")?;
     let started = Instant::now();
     let sim = Sim::start(SimConfig {

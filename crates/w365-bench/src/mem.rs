@@ -39,7 +39,8 @@ mod tests {
 
     #[test]
     fn parses_rss_and_hwm() {
-        let status = "Name:\tw365-bench\nVmPeak:\t  300000 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n";
+        let status =
+            "Name:\tw365-bench\nVmPeak:\t  300000 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n";
         assert_eq!(
             parse_status(status),
             Some(Memory {

@@ -147,7 +147,10 @@ impl Sim {
         let url = self
             .handle
             .base_url()
-            .join(&format!("v1.0/groups?$select=id&$filter={}", encode_query_value(&filter)))
+            .join(&format!(
+                "v1.0/groups?$select=id&$filter={}",
+                encode_query_value(&filter)
+            ))
             .context("groups URL")?;
         let page: Page = self.get_json(url.as_str(), token).await?;
         let id = page
@@ -166,7 +169,11 @@ impl Sim {
         Ok(page.value.len())
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str, token: &str) -> anyhow::Result<T> {
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        token: &str,
+    ) -> anyhow::Result<T> {
         let response = self
             .http
             .get(url)

@@ -52,10 +52,7 @@ pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
     let mut checks = Vec::new();
     for (name, paths) in [
         ("GET /v1.0/users/{id}", by_id),
-        (
-            "GET /v1.0/users?$filter=userPrincipalName eq '…'",
-            filtered,
-        ),
+        ("GET /v1.0/users?$filter=userPrincipalName eq '…'", filtered),
     ] {
         let spec = LoadSpec {
             addr: sim.addr(),
