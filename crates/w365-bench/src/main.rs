@@ -63,6 +63,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn run_one(command: &Command, quick: bool) -> anyhow::Result<()> {
+    report::machine();
     let checks = match command {
         Command::SimThroughput(args) => throughput::run(args, quick).await?,
         Command::SimLoad(args) => load::run(args, quick).await?,

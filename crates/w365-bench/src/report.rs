@@ -9,6 +9,29 @@ pub fn heading(title: &str) {
     println!("== {title}");
 }
 
+/// Prints the machine and how busy it is (other processes share its cores).
+pub fn machine() {
+    heading("machine");
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    figure("cores available", cores);
+    figure("CPU", cpu);
+    figure("load average (1, 5, 15 min)", load);
+    figure(
+        "build",
+        if cfg!(debug_assertions) { "debug (figures are not representative)" } else { "release" },
+    );
+}
+
 /// Prints one measured figure.
 pub fn figure(name: &str, value: impl std::fmt::Display) {
     println!("  {name:<52} {value}");
