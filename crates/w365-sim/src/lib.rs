@@ -49,6 +49,8 @@ use state::TenantState;
 pub struct Timings {
     /// Replication lag and license processing.
     pub directory: DirectoryTimings,
+    /// The Windows 365 lifecycle.
+    pub w365: state::windows365::Timings,
 }
 
 impl Timings {
@@ -56,6 +58,7 @@ impl Timings {
     pub fn realistic() -> Self {
         Self {
             directory: DirectoryTimings::realistic(),
+            w365: state::windows365::Timings::realistic(),
         }
     }
 
@@ -63,6 +66,7 @@ impl Timings {
     pub fn fast() -> Self {
         Self {
             directory: DirectoryTimings::fast(),
+            w365: state::windows365::Timings::fast(),
         }
     }
 }
@@ -183,13 +187,17 @@ pub enum SimError {
 
 /// Builds a fresh store from a seed at virtual time `now`.
 pub fn build_store(seed: &Seed, timings: &Timings, now: OffsetDateTime) -> Result<Store, SimError> {
-    let tenant = match seed {
+    let mut tenant = match seed {
         Seed::Contoso => SeedFile::contoso().build(timings.directory, now)?,
         Seed::Empty => seed::empty_tenant(timings.directory),
         Seed::File(path) => SeedFile::read(path)?.build(timings.directory, now)?,
         Seed::Data(file) => file.build(timings.directory, now)?,
         Seed::Large(spec) => spec.build(timings.directory, now),
     };
+    tenant.w365.timings = timings.w365;
+    if matches!(seed, Seed::Contoso) {
+        seed::windows365::seed_contoso(&mut tenant, now)?;
+    }
     Ok(Store::with_tenant(tenant))
 }
 

@@ -50,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_sim/apps", get(list_apps).post(create_app))
         .route("/_sim/apps/{client_id}/certificates", post(add_certificate))
         .route("/_sim/groups/{id}/reprocess", post(reprocess))
+        .merge(super::routes::virtual_endpoint::admin_routes())
 }
 
 /// The tenant an admin request is about.
@@ -238,14 +239,9 @@ async fn list_apps(
 ) -> Result<Json<Value>, ApiError> {
     app.with_store(|store, _| {
         let tenant = tenant_of(store, &headers)?;
-        let apps: Vec<Value> = store
+        let apps: Vec<crate::state::apps::AppSummary> = store
             .tenant(&tenant)
-            .map(|t| {
-                t.apps
-                    .iter()
-                    .map(|a| json!({ "clientId": a.client_id, "displayName": a.display_name, "roles": a.roles, "certificates": a.certificates.len(), "secrets": a.secrets.len() }))
-                    .collect()
-            })
+            .map(|t| t.apps.iter().map(|a| a.summary()).collect())
             .unwrap_or_default();
         Ok(Json(json!({ "value": apps })))
     })

@@ -209,7 +209,14 @@ pub(crate) async fn envelope(
         .map(|m| m.as_str().to_owned());
     request.extensions_mut().insert(context);
 
+    let writes = !matches!(
+        *request.method(),
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    );
     let response = next.run(request).await;
+    if writes && response.status().is_success() {
+        app.after_write();
+    }
     let now = app.now();
     let mut response = graphify(response, &now, &request_id, &client_request_id).await;
     let headers = response.headers_mut();

@@ -599,7 +599,9 @@ pub enum SeededStatus {
     ProvisionedWithWarnings,
     Failed,
     /// Provisioned, then lost its licence or targeting at the given time.
-    InGracePeriod { since: OffsetDateTime },
+    InGracePeriod {
+        since: OffsetDateTime,
+    },
 }
 
 /// Creates an existing Cloud PC for a seed by playing the real transitions: detected
@@ -616,7 +618,9 @@ pub fn seed_cloud_pc(
     provisioned_at: OffsetDateTime,
 ) -> Result<String, crate::state::windows365::Windows365Error> {
     use crate::state::windows365::{ForcedOutcome, OutcomeKind, Windows365Error};
-    let user = dir.user(user_id).ok_or_else(|| Windows365Error::invalid(format!("no user '{user_id}'")))?;
+    let user = dir
+        .user(user_id)
+        .ok_or_else(|| Windows365Error::invalid(format!("no user '{user_id}'")))?;
     let policy = w.provisioning_policy(policy_id)?.clone();
     let assignment = policy
         .assignments
@@ -625,14 +629,19 @@ pub fn seed_cloud_pc(
         .or_else(|| policy.assignments.first())
         .cloned();
     let started = provisioned_at - w.timings.provisioning;
-    let mut pc = new_record(w, &user, service_plan_id, started)
-        .ok_or_else(|| Windows365Error::invalid(format!("'{service_plan_id}' is not in the service plan catalog")))?;
+    let mut pc = new_record(w, &user, service_plan_id, started).ok_or_else(|| {
+        Windows365Error::invalid(format!(
+            "'{service_plan_id}' is not in the service plan catalog"
+        ))
+    })?;
     target_record(
         w,
         dir,
         &mut pc,
         &policy.id,
-        &assignment.as_ref().map_or_else(|| format!("{}_", policy.id), |a| a.id.clone()),
+        &assignment
+            .as_ref()
+            .map_or_else(|| format!("{}_", policy.id), |a| a.id.clone()),
         assignment.and_then(|a| a.allotment_display_name),
     );
     w.cloud_pcs.push(pc);
@@ -647,7 +656,12 @@ pub fn seed_cloud_pc(
     let played = (|| {
         let (pcs, mut env) = split(w);
         fire(&mut pcs[index], Trigger::Detected, started, &mut env)?;
-        fire(&mut pcs[index], Trigger::TimerElapsed, provisioned_at, &mut env)?;
+        fire(
+            &mut pcs[index],
+            Trigger::TimerElapsed,
+            provisioned_at,
+            &mut env,
+        )?;
         if let SeededStatus::InGracePeriod { since } = status {
             fire(&mut pcs[index], Trigger::EntitlementLost, since, &mut env)?;
         }

@@ -1013,24 +1013,85 @@ fn seeded_cloud_pcs_are_built_through_the_transitions() {
         fx.dir.add_member("g-win11", u);
     }
     let ago = fx.now - Duration::days(10);
-    let a = seed_cloud_pc(&mut fx.w, &fx.dir, "u-alice", &policy, E, SeededStatus::Provisioned, ago).unwrap();
+    let a = seed_cloud_pc(
+        &mut fx.w,
+        &fx.dir,
+        "u-alice",
+        &policy,
+        E,
+        SeededStatus::Provisioned,
+        ago,
+    )
+    .unwrap();
     let since = fx.now - Duration::hours(2);
-    let c = seed_cloud_pc(&mut fx.w, &fx.dir, "u-carol", &policy, E, SeededStatus::InGracePeriod { since }, ago).unwrap();
-    let b = seed_cloud_pc(&mut fx.w, &fx.dir, "u-bob", &policy, E, SeededStatus::Failed, ago).unwrap();
+    let c = seed_cloud_pc(
+        &mut fx.w,
+        &fx.dir,
+        "u-carol",
+        &policy,
+        E,
+        SeededStatus::InGracePeriod { since },
+        ago,
+    )
+    .unwrap();
+    let b = seed_cloud_pc(
+        &mut fx.w,
+        &fx.dir,
+        "u-bob",
+        &policy,
+        E,
+        SeededStatus::Failed,
+        ago,
+    )
+    .unwrap();
     assert!(fx.w.faults.next.is_empty(), "forced outcomes do not leak");
     let alice = fx.w.cloud_pc(&a).unwrap();
-    assert_eq!((alice.status, alice.provisioned_date_time), (CloudPcStatus::Provisioned, Some(ago)));
+    assert_eq!(
+        (alice.status, alice.provisioned_date_time),
+        (CloudPcStatus::Provisioned, Some(ago))
+    );
     assert!(alice.managed_device_name.is_some());
     let carol = fx.w.cloud_pc(&c).unwrap();
     assert_eq!(carol.status, CloudPcStatus::InGracePeriod);
-    assert_eq!(carol.grace_period_end_date_time, Some(since + Duration::hours(168)));
+    assert_eq!(
+        carol.grace_period_end_date_time,
+        Some(since + Duration::hours(168))
+    );
     assert_eq!(fx.w.cloud_pc(&b).unwrap().status, CloudPcStatus::Failed);
     // The engine agrees with the seed: nothing changes on the first tick.
     fx.tick();
-    assert_eq!(fx.w.cloud_pc(&a).unwrap().status, CloudPcStatus::Provisioned);
-    assert_eq!(fx.w.cloud_pc(&c).unwrap().status, CloudPcStatus::InGracePeriod);
+    assert_eq!(
+        fx.w.cloud_pc(&a).unwrap().status,
+        CloudPcStatus::Provisioned
+    );
+    assert_eq!(
+        fx.w.cloud_pc(&c).unwrap().status,
+        CloudPcStatus::InGracePeriod
+    );
     assert_eq!(fx.w.cloud_pc(&b).unwrap().status, CloudPcStatus::Failed);
-    assert!(seed_cloud_pc(&mut fx.w, &fx.dir, "nobody", &policy, E, SeededStatus::Provisioned, ago).is_err());
-    assert!(seed_cloud_pc(&mut fx.w, &fx.dir, "u-dave", "nope", E, SeededStatus::Provisioned, ago).is_err());
+    assert!(
+        seed_cloud_pc(
+            &mut fx.w,
+            &fx.dir,
+            "nobody",
+            &policy,
+            E,
+            SeededStatus::Provisioned,
+            ago
+        )
+        .is_err()
+    );
+    assert!(
+        seed_cloud_pc(
+            &mut fx.w,
+            &fx.dir,
+            "u-dave",
+            "nope",
+            E,
+            SeededStatus::Provisioned,
+            ago
+        )
+        .is_err()
+    );
     assert_eq!(fx.w.cloud_pcs().len(), 3);
 }
