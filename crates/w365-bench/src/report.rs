@@ -16,8 +16,10 @@ pub fn machine() {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+            info.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
         })
         .unwrap_or_else(|| "unknown".to_owned());
     let load = std::fs::read_to_string("/proc/loadavg")
@@ -28,7 +30,11 @@ pub fn machine() {
     figure("load average (1, 5, 15 min)", load);
     figure(
         "build",
-        if cfg!(debug_assertions) { "debug (figures are not representative)" } else { "release" },
+        if cfg!(debug_assertions) {
+            "debug (figures are not representative)"
+        } else {
+            "release"
+        },
     );
 }
 
