@@ -80,6 +80,22 @@ impl Cloud {
         }
     }
 
+    /// The token scope for Graph in this cloud: `{graph resource}/.default`. A loopback
+    /// custom cloud is the simulator, which emulates global Graph and (like Entra ID) expects
+    /// `https://graph.microsoft.com/.default`; other custom clouds use their Graph origin.
+    pub fn graph_scope(&self) -> String {
+        match self {
+            Cloud::Custom { graph, .. } if !is_loopback(graph) => {
+                format!("{}/.default", graph.origin().ascii_serialization())
+            }
+            Cloud::Custom { .. } => "https://graph.microsoft.com/.default".to_owned(),
+            other => format!(
+                "{}/.default",
+                other.graph_url().origin().ascii_serialization()
+            ),
+        }
+    }
+
     /// Refuses URLs that are not https, unless their host is loopback.
     pub fn validate(&self) -> Result<()> {
         check_url("Graph", &self.graph_url())?;
@@ -255,7 +271,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Token scope (default: `{graph origin}/.default`, e.g. `https://graph.microsoft.com/.default`).
+    /// Token scope (default: [`Cloud::graph_scope`], e.g. `https://graph.microsoft.com/.default`).
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = Some(scope.into());
         self
@@ -268,9 +284,7 @@ impl ClientBuilder {
             return Err(Error::config("retry max_attempts must be at least 1"));
         }
         let graph = self.cloud.graph_url();
-        let scope = self
-            .scope
-            .unwrap_or_else(|| format!("{}/.default", graph.origin().ascii_serialization()));
+        let scope = self.scope.unwrap_or_else(|| self.cloud.graph_scope());
         let credential = match self.credential {
             None => return Err(Error::config("no credential configured")),
             Some(CredentialSource::Dyn(c)) => c,
@@ -349,8 +363,15 @@ pub(crate) struct Request<'a> {
 /// `Prefer: include-unknown-enum-members`, sent on Cloud PC calls.
 pub(crate) const PREFER_UNKNOWN_ENUMS: (&str, &str) = ("Prefer", "include-unknown-enum-members");
 
-fn transient_transport(e: &reqwest::Error) -> bool {
-    !(e.is_builder() || e.is_redirect() || e.is_status() || e.is_decode())
+/// Whether a transport failure may be retried. A request that never reached the server
+/// (connection refused/reset while connecting) is always safe to resend; other failures
+/// (timeouts, dropped connections mid-response) are retried only for methods without side
+/// effects on repetition, so a `POST` that may have been processed is not sent twice.
+fn transient_transport(e: &reqwest::Error, method: &Method) -> bool {
+    if e.is_builder() || e.is_redirect() || e.is_status() || e.is_decode() {
+        return false;
+    }
+    e.is_connect() || *method != Method::POST
 }
 
 impl Client {
@@ -480,7 +501,9 @@ impl Client {
             let (status, headers, body) = match outcome {
                 Ok(parts) => parts,
                 Err(source) => {
-                    if transient_transport(&source)
+                    // The URL (with query values) stays out of logs and errors.
+                    let source = source.without_url();
+                    if transient_transport(&source, &req.method)
                         && let Decision::RetryAfter(delay) = retry.next(None)
                     {
                         tracing::warn!(parent: &span, error = %source, delay_ms = delay.as_millis() as u64, "transport error, retrying");
@@ -510,7 +533,7 @@ impl Client {
             {
                 refreshed = true;
                 tracing::info!(parent: &span, "access token rejected, refreshing once");
-                inner.credential.token(true).await?;
+                inner.credential.refresh_rejected(&token).await?;
                 continue;
             }
             if is_retryable_status(status) {
@@ -770,6 +793,27 @@ mod tests {
         for c in [Cloud::Global, Cloud::UsGovernment, Cloud::China] {
             c.validate().unwrap();
         }
+    }
+
+    #[test]
+    fn graph_scopes() {
+        assert_eq!(
+            Cloud::Global.graph_scope(),
+            "https://graph.microsoft.com/.default"
+        );
+        assert_eq!(
+            Cloud::UsGovernment.graph_scope(),
+            "https://graph.microsoft.us/.default"
+        );
+        assert_eq!(
+            Cloud::China.graph_scope(),
+            "https://microsoftgraph.chinacloudapi.cn/.default"
+        );
+        let sim = Cloud::custom("http://127.0.0.1:8080", "http://127.0.0.1:8080").unwrap();
+        assert_eq!(sim.graph_scope(), "https://graph.microsoft.com/.default");
+        let other =
+            Cloud::custom("https://graph.example.com/", "https://login.example.com").unwrap();
+        assert_eq!(other.graph_scope(), "https://graph.example.com/.default");
     }
 
     #[test]

@@ -11,6 +11,21 @@
 //! let user = client.users().find_by_upn("o'brien@contoso.com").await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Pointing the client at the tenant simulator
+//! `Cloud::custom("http://127.0.0.1:PORT", "http://127.0.0.1:PORT")` uses the simulator for
+//! Graph (`/v1.0/...`, `/beta/...`) and for tokens (`/{tenant}/oauth2/v2.0/token`). Plain http is
+//! accepted only for loopback hosts. Tokens are requested through the same `azure_identity`
+//! credentials as for a real tenant; the scope is `https://graph.microsoft.com/.default`
+//! ([`Cloud::graph_scope`]; override with [`ClientBuilder::scope`]).
+//!
+//! # Guarantees
+//! - 429/503/504 and connection failures are retried ([`RetryPolicy`]); `Retry-After` wins.
+//! - A `401 InvalidAuthenticationToken` triggers exactly one token refresh and one resend.
+//! - Every collection read follows `@odata.nextLink` to the end ([`Pager`]).
+//! - URLs are assembled from percent-encoded segments ([`GraphPath`]) and encoded query options
+//!   ([`Query`], [`Filter`]); the bearer token is only ever sent to the Graph origin.
+//! - Secrets and tokens never appear in `Debug` output, errors or logs.
 
 // `Error::Api { error: GraphError }` is part of the agreed API; boxing it would change every
 // pattern match downstream, and errors are not on a hot path.
@@ -85,5 +100,19 @@ impl Client {
     /// JSON batching.
     pub fn batch(&self) -> BatchHandler {
         BatchHandler::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn public_types_are_thread_safe() {
+        send_sync::<super::Client>();
+        send_sync::<super::Error>();
+        send::<super::Pager<super::models::User>>();
+        send_sync::<super::Credential>();
     }
 }

@@ -505,6 +505,34 @@ mod tests {
         assert_eq!(p.as_str(), "/groups/g1/members/u1/$ref");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_literal_round_trips_through_the_encoded_query(value in "\\PC{0,40}") {
+            let f = Filter::eq("displayName", &value);
+            let q = Query::new().filter(f.clone()).to_query_string();
+            proptest::prop_assert!(q.bytes().all(|b| b.is_ascii_alphanumeric() || b"$=%-._~".contains(&b)));
+            let url = url::Url::parse(&format!("https://graph.microsoft.com/v1.0/users?{q}")).unwrap();
+            let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+            proptest::prop_assert_eq!(pairs.len(), 1);
+            proptest::prop_assert_eq!(&pairs[0].1, &f.to_string());
+            // the literal inside the quotes decodes back to the value (quotes doubled)
+            let inner = pairs[0].1.strip_prefix("displayName eq '").unwrap().strip_suffix('\'').unwrap();
+            proptest::prop_assert_eq!(inner.replace("''", "'"), value);
+        }
+
+        #[test]
+        fn any_segment_stays_one_segment(value in "\\PC{1,40}") {
+            let p = GraphPath::new(["users", value.as_str(), "sendMail"]);
+            proptest::prop_assume!(p.validate().is_ok());
+            let url = url::Url::parse(&format!("https://graph.microsoft.com/v1.0{p}")).unwrap();
+            let segments: Vec<&str> = url.path_segments().unwrap().collect();
+            proptest::prop_assert_eq!(segments.len(), 4);
+            let decoded = percent_encoding::percent_decode_str(segments[2]).decode_utf8().unwrap();
+            proptest::prop_assert_eq!(decoded.as_ref(), value.as_str());
+            proptest::prop_assert!(url.query().is_none() && url.fragment().is_none());
+        }
+    }
+
     #[test]
     fn dot_segments_are_refused() {
         for bad in ["..", ".", "", " "] {

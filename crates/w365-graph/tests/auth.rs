@@ -56,7 +56,7 @@ async fn client_secret_flow_gets_and_reuses_a_token() {
     assert_eq!(f["grant_type"], "client_credentials");
     assert_eq!(f["client_id"], CLIENT_ID);
     assert_eq!(f["client_secret"], SECRET);
-    assert_eq!(f["scope"], format!("{}/.default", server.uri()));
+    assert_eq!(f["scope"], "https://graph.microsoft.com/.default");
     assert!(!format!("{client:?}").contains(SECRET));
 }
 
@@ -301,4 +301,67 @@ async fn non_loopback_http_is_refused() {
         .unwrap_err();
     assert!(matches!(err, Error::Config { .. }));
     let _ = ResponseTemplate::new(200);
+}
+
+#[tokio::test]
+async fn environment_variables_with_a_certificate_path_use_the_certificate_flow() {
+    let server = server().await;
+    Mock::given(method("POST"))
+        .and(path(token_path()))
+        .respond_with(fixture_response(200, "token_success.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/subscribedSkus"))
+        .respond_with(fixture_response(200, "subscribed_skus.json"))
+        .mount(&server)
+        .await;
+    let (pem, _, _) = test_certificate();
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = dir.path().join("app.pem");
+    std::fs::write(&cert_path, pem).unwrap();
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("AZURE_TENANT_ID", TENANT.to_owned()),
+        ("AZURE_CLIENT_ID", CLIENT_ID.to_owned()),
+        (
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            cert_path.display().to_string(),
+        ),
+    ]);
+    let credential = Credential::from_env_lookup(|name| vars.get(name).cloned()).unwrap();
+    assert!(matches!(credential, Credential::Certificate { .. }));
+    let client = Client::builder()
+        .cloud(cloud(&server))
+        .credential(credential)
+        .build()
+        .unwrap();
+    client.subscribed_skus().list().await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let token_req = requests
+        .iter()
+        .find(|r| r.url.path() == token_path())
+        .unwrap();
+    assert!(form(&token_req.body).contains_key("client_assertion"));
+}
+
+#[tokio::test]
+async fn managed_identity_and_azure_cli_credentials_build_without_network() {
+    let server = server().await;
+    for credential in [
+        Credential::ManagedIdentity { client_id: None },
+        Credential::ManagedIdentity {
+            client_id: Some("11111111-2222-3333-4444-555555555555".to_owned()),
+        },
+        Credential::AzureCli,
+    ] {
+        let shown = format!("{credential:?}");
+        Client::builder()
+            .cloud(cloud(&server))
+            .credential(credential)
+            .build()
+            .unwrap_or_else(|e| panic!("{shown}: {e}"));
+    }
+    // nothing was sent anywhere while building
+    assert!(server.received_requests().await.unwrap().is_empty());
 }

@@ -622,3 +622,27 @@ async fn frontline_plans_and_the_legacy_shared_use_plan() {
     assert_eq!(frontline[0].total_count - frontline[0].used_count, 6);
     assert!(plans.shared_use_get("x").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_upn_starting_with_dollar_is_resolved_by_filter() {
+    let server = server().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/users"))
+        .and(query_param(
+            "$filter",
+            "userPrincipalName eq '$svc@contoso.com'",
+        ))
+        .respond_with(fixture_response(200, "users_filter_empty.json"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let users = static_client(&server).users();
+    assert!(users.get_opt("$svc@contoso.com").await.unwrap().is_none());
+    assert!(
+        users
+            .get("$svc@contoso.com")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+}

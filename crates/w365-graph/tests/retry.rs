@@ -179,3 +179,45 @@ async fn connection_errors_are_retried_then_reported() {
     assert_eq!(client.stats().requests, 3);
     assert_eq!(client.stats().retries, 2);
 }
+
+#[tokio::test]
+async fn timeouts_are_retried_for_get_but_not_for_post() {
+    let server = server().await;
+    let slow = ResponseTemplate::new(200)
+        .set_body_json(serde_json::json!({"value": []}))
+        .set_delay(Duration::from_secs(2));
+    Mock::given(method("GET"))
+        .and(path("/v1.0/subscribedSkus"))
+        .respond_with(slow.clone())
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/users/u1/checkMemberGroups"))
+        .respond_with(slow)
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = Client::builder()
+        .cloud(cloud(&server))
+        .credential(Credential::static_token("t"))
+        .timeout(Duration::from_millis(200))
+        .retry(RetryPolicy {
+            max_attempts: 2,
+            ..fast_retry()
+        })
+        .build()
+        .unwrap();
+    let err = client.subscribed_skus().list().await.unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err}");
+    assert!(
+        !format!("{err:?}").contains("subscribedSkus?"),
+        "no URL in the error"
+    );
+    let err = client
+        .users()
+        .check_member_groups("u1", &["g1".to_owned()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err}");
+}

@@ -24,16 +24,31 @@ pub struct WaitPolicy {
     /// Give up (time out) after this long.
     #[serde(with = "duration_ms")]
     pub timeout: Duration,
+    /// Delay before the first check, for work known to take a while (license processing):
+    /// saves requests that could only answer "not yet". Zero checks immediately.
+    #[serde(with = "duration_ms", default)]
+    pub first_check_after: Duration,
 }
 
 impl WaitPolicy {
-    pub const fn new(initial_interval: Duration, max_interval: Duration, timeout: Duration) -> Self {
+    pub const fn new(
+        initial_interval: Duration,
+        max_interval: Duration,
+        timeout: Duration,
+    ) -> Self {
         Self {
             initial_interval,
             max_interval,
             multiplier: 2.0,
             timeout,
+            first_check_after: Duration::ZERO,
         }
+    }
+
+    /// The same policy, first checking after `delay`.
+    pub const fn with_first_check_after(mut self, delay: Duration) -> Self {
+        self.first_check_after = delay;
+        self
     }
 
     /// The same policy with another timeout.
@@ -102,6 +117,9 @@ where
     let started = tokio::time::Instant::now();
     let deadline = started + policy.timeout;
     let mut checks: u32 = 0;
+    if !policy.first_check_after.is_zero() {
+        tokio::time::sleep(policy.first_check_after.min(policy.timeout)).await;
+    }
     loop {
         let state = match check().await? {
             Check::Ready(value) => return Ok(WaitOutcome::Ready(value)),
@@ -188,9 +206,12 @@ mod tests {
     #[tokio::test]
     async fn ready_on_the_first_check_does_not_sleep_or_tick() {
         let mut ticks = 0;
-        let out = wait_for::<_, Infallible, _, _>("x", &fast(1000), |_| ticks += 1, || async {
-            Ok(Check::Ready(7))
-        })
+        let out = wait_for::<_, Infallible, _, _>(
+            "x",
+            &fast(1000),
+            |_| ticks += 1,
+            || async { Ok(Check::Ready(7)) },
+        )
         .await
         .unwrap();
         assert_eq!(out, WaitOutcome::Ready(7));
@@ -231,9 +252,12 @@ mod tests {
 
     #[tokio::test]
     async fn times_out_with_the_last_state() {
-        let out = wait_for::<u8, Infallible, _, _>("never", &fast(30), |_| {}, || async {
-            Ok(Check::Pending(Some("provisioning".into())))
-        })
+        let out = wait_for::<u8, Infallible, _, _>(
+            "never",
+            &fast(30),
+            |_| {},
+            || async { Ok(Check::Pending(Some("provisioning".into()))) },
+        )
         .await
         .unwrap();
         match out {
@@ -248,6 +272,22 @@ mod tests {
             }
             other => panic!("expected a timeout, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn the_first_check_can_be_delayed() {
+        let policy = fast(5_000).with_first_check_after(Duration::from_millis(20));
+        let started = std::time::Instant::now();
+        let out = wait_for::<_, Infallible, _, _>(
+            "x",
+            &policy,
+            |_| {},
+            || async { Ok(Check::Ready(())) },
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, WaitOutcome::Ready(()));
+        assert!(started.elapsed() >= Duration::from_millis(20));
     }
 
     #[tokio::test]

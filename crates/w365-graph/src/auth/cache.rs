@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 
 use super::{AccessToken, TokenCredential};
@@ -71,12 +72,28 @@ impl TokenCredential for CachedCredential {
         });
         Ok(token)
     }
+
+    async fn refresh_rejected(&self, rejected: &AccessToken) -> Result<AccessToken> {
+        let mut slot = self.slot.lock().await;
+        if let Some(current) = slot.as_ref()
+            && current.token.token.expose_secret() != rejected.token.expose_secret()
+            && fresh(&current.token)
+        {
+            // Someone already replaced the rejected token.
+            return Ok(current.token.clone());
+        }
+        tracing::debug!("access token rejected by Graph, requesting a new one");
+        let token = self.source.fetch(true).await?;
+        *slot = Some(Slot {
+            token: token.clone(),
+        });
+        Ok(token)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -119,6 +136,27 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert_eq!(forced.token.expose_secret(), "t2");
         assert_eq!(cred.token(false).await.unwrap().token.expose_secret(), "t2");
+    }
+
+    #[tokio::test]
+    async fn a_rejected_token_is_replaced_once_for_all_requests_that_saw_it() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let cred = Arc::new(CachedCredential::new(Counting {
+            calls: calls.clone(),
+            lifetime: Duration::from_secs(3600),
+        }));
+        let rejected = cred.token(false).await.unwrap();
+        let handles: Vec<_> = (0..5)
+            .map(|_| {
+                let c = cred.clone();
+                let r = rejected.clone();
+                tokio::spawn(async move { c.refresh_rejected(&r).await.unwrap() })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.await.unwrap().token.expose_secret(), "t2");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

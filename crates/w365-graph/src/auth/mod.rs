@@ -1,7 +1,7 @@
 //! Credentials behind one [`TokenCredential`] abstraction, with a token cache.
 //!
 //! Client secret, certificate, managed identity and Azure CLI tokens come from Microsoft's
-//! `azure_identity` crate ([`azure`]); the certificate flow signs its own client assertion
+//! `azure_identity` crate; the certificate flow signs its own client assertion
 //! ([`certificate`]). Every credential is wrapped in [`CachedCredential`], which reuses a token
 //! until five minutes before it expires and lets one refresh run at a time.
 //!
@@ -16,7 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-pub use cache::CachedCredential;
+pub use cache::{CachedCredential, REFRESH_MARGIN, TokenSource};
 pub use secrecy::{ExposeSecret, SecretString};
 
 use crate::Result;
@@ -58,6 +58,13 @@ impl fmt::Debug for AccessToken {
 pub trait TokenCredential: Send + Sync + fmt::Debug {
     /// Returns a token valid for the Graph scope.
     async fn token(&self, force_refresh: bool) -> Result<AccessToken>;
+
+    /// Returns a token other than `rejected` (which Graph just refused). Caching credentials
+    /// override this so that many requests rejected with the same token share one refresh.
+    async fn refresh_rejected(&self, rejected: &AccessToken) -> Result<AccessToken> {
+        let _ = rejected;
+        self.token(true).await
+    }
 }
 
 /// How the client authenticates. Built into a [`TokenCredential`] by the client builder, which
@@ -181,6 +188,14 @@ impl Credential {
     /// A static bearer token.
     pub fn static_token(token: impl Into<String>) -> Self {
         Credential::StaticToken(SecretString::from(token.into()))
+    }
+
+    /// `W365_ACCESS_TOKEN` as a static token, when set and not empty.
+    pub fn static_token_from_env() -> Option<Self> {
+        std::env::var("W365_ACCESS_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .map(Credential::static_token)
     }
 
     /// Resolves [`Credential::Environment`] from the process environment.

@@ -225,6 +225,18 @@ cloud_pc_common! {
         /// Role scope tags.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub scope_ids: Option<Vec<String>>,
+        /// Connection settings (e.g. single sign-on), kept as JSON.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub connection_setting: Option<serde_json::Value>,
+        /// Last sign-in result, kept as JSON.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_login_result: Option<serde_json::Value>,
+        /// Last remote action (reboot, resize, ...) and its state, kept as JSON.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_remote_action_result: Option<serde_json::Value>,
+        /// Partner agent installation results, kept as JSON.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub partner_agent_install_results: Option<Vec<serde_json::Value>>,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Wire types (serde, camelCase, unknown fields ignored, optional fields as `Option`).
 //!
-//! Graph's evolvable enums are modelled with [`evolvable_enum!`]: known members plus
+//! Graph's evolvable enums are modelled with the `evolvable_enum!` macro: known members plus
 //! `Other(String)`, which keeps a value this version does not know and serializes it back
 //! unchanged. Deserialization ignores ASCII case; serialization uses Graph's spelling.
 

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::client::{ApiVersion, Client};
-use crate::error::Result;
+use crate::error::{Error, GraphError, Result};
 use crate::models::{Collection, Group, LicenseAssignmentState, User};
 use crate::odata::{Filter, GraphPath, Query};
 use crate::paging::Pager;
@@ -46,7 +46,26 @@ impl UsersHandler {
     }
 
     /// Gets a user by id or UPN.
+    ///
+    /// A UPN starting with `$` cannot be used as a plain path segment (Graph reads `$...` as a
+    /// system segment), so such users are looked up with a `$filter` instead; no match is then
+    /// reported like Graph's own 404.
     pub async fn get(&self, id_or_upn: &str) -> Result<User> {
+        if id_or_upn.starts_with('$') {
+            return match self.find_by_upn(id_or_upn).await? {
+                Some(user) => Ok(user),
+                None => Err(Error::Api {
+                    status: 404,
+                    error: GraphError {
+                        code: "Request_ResourceNotFound".to_owned(),
+                        message: format!(
+                            "No user has the userPrincipalName '{id_or_upn}' (looked up with $filter)."
+                        ),
+                        ..GraphError::default()
+                    },
+                }),
+            };
+        }
         self.client
             .get(
                 ApiVersion::V1,
