@@ -2,15 +2,18 @@
 //!
 //! - `sim-throughput`: simple GETs per second against the simulator on loopback.
 //! - `sim-load`: a 100,000-user tenant: generation time, memory, state-file save and load.
+//! - `assign`: Graph requests and time of one dedicated assign, beside the runbook's pattern.
 //! - `all`: each of the above in its own process (so memory figures do not mix).
 //!
 //! Benchmarks report: every target is printed as PASS or MISS, and a missed target does not
 //! change the exit code (1 only when a benchmark could not run at all).
 
+mod assign;
 mod load;
 mod loadgen;
 mod mem;
 mod report;
+mod runbook;
 mod sim;
 mod throughput;
 
@@ -36,6 +39,8 @@ enum Command {
     SimThroughput(throughput::Args),
     /// Generate a 100,000-user tenant; its time, memory, and state-file save/load.
     SimLoad(load::Args),
+    /// Graph requests and wall time of one dedicated assign, beside the runbook's pattern.
+    Assign(assign::Args),
     /// Every benchmark, each in a fresh process.
     All,
 }
@@ -67,6 +72,7 @@ async fn run_one(command: &Command, quick: bool) -> anyhow::Result<()> {
     let checks = match command {
         Command::SimThroughput(args) => throughput::run(args, quick).await?,
         Command::SimLoad(args) => load::run(args, quick).await?,
+        Command::Assign(args) => assign::run(args, quick).await?,
         Command::All => unreachable!("handled by run_all"),
     };
     report::summary(&checks);
@@ -104,7 +110,7 @@ fn run_all(quick: bool) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating this executable")?;
     let mut checks = Vec::new();
     let mut failures = Vec::new();
-    for name in ["sim-throughput", "sim-load"] {
+    for name in ["sim-throughput", "sim-load", "assign"] {
         let mut command = std::process::Command::new(&exe);
         command.arg(name);
         if quick {
