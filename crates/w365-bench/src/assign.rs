@@ -1,0 +1,341 @@
+//! `assign`: what one dedicated `w365 assign` (without --notify) costs in Graph requests and
+//! time, beside the "Assign Windows365" runbook's request pattern ([`crate::runbook`]).
+//!
+//! Each run starts a fresh contoso simulator whose four prefix groups ("cfg - Windows 365 -
+//! Provisioning - …", "cfg - Windows 365 - User Settings - …") are topped up to N members with
+//! generated users, and assigns a contoso user who is in none of them. The simulator's
+//! directory timings are zero (memberships visible and licenses processed at once), so the time
+//! measured is the tool's own: its Graph round trips, not Entra ID's processing.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use w365_graph::auth::Credential;
+use w365_graph::{Client, Cloud};
+use w365_ops::assign::{self, AssignOptions};
+use w365_ops::{Silent, Waits};
+use w365_sim::faults::{FaultAction, FaultRule};
+use w365_sim::seed::{SeedFile, SeedUser};
+use w365_sim::{DirectoryTimings, Seed, SimConfig, Timings};
+
+use crate::report::{self, Check};
+use crate::runbook;
+use crate::sim::Sim;
+
+/// Targets of issue 5.
+pub const TARGET_REQUESTS: u64 = 10;
+pub const TARGET_TIME: Duration = Duration::from_millis(1500);
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Members per prefix group in the small scenario.
+    #[arg(long, default_value_t = 10)]
+    pub small_members: usize,
+    /// Members per prefix group in the large scenario.
+    #[arg(long, default_value_t = 50_000)]
+    pub large_members: usize,
+    /// Simulated Graph latency per request for the timed runs, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub latency_ms: u64,
+    /// Timed assigns (each on a fresh simulator).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+}
+
+/// A tenant prepared for one assign.
+struct Scenario {
+    seed: SeedFile,
+    user: String,
+    members_per_group: usize,
+}
+
+const PREFIXES: [&str; 2] = [
+    assign::DEFAULT_PROVISIONING_GROUP_PREFIX,
+    assign::DEFAULT_USER_SETTINGS_GROUP_PREFIX,
+];
+
+fn in_prefix_group(name: &str) -> bool {
+    PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+impl Scenario {
+    /// Contoso with every prefix group topped up to `members_per_group` members.
+    fn new(members_per_group: usize) -> anyhow::Result<Self> {
+        let mut seed = SeedFile::contoso();
+        let busy: Vec<String> = seed
+            .groups
+            .iter()
+            .filter(|g| {
+                in_prefix_group(&g.display_name) || g.display_name == assign::DEFAULT_LICENSE_GROUP
+            })
+            .flat_map(|g| g.members.iter().map(|m| m.to_ascii_lowercase()))
+            .collect();
+        let target: SeedUser = seed
+            .users
+            .iter()
+            .find(|u| {
+                u.account_enabled
+                    && u.mailbox
+                    && u.usage_location.is_some()
+                    && !u.user_principal_name.contains('#')
+                    && !busy.contains(&u.user_principal_name.to_ascii_lowercase())
+            })
+            .cloned()
+            .context("the contoso seed has no user outside the prefix and license groups")?;
+        let largest = seed
+            .groups
+            .iter()
+            .filter(|g| in_prefix_group(&g.display_name))
+            .map(|g| g.members.len())
+            .max()
+            .context("the contoso seed has no prefix group")?;
+        anyhow::ensure!(
+            members_per_group >= largest,
+            "contoso already has a prefix group of {largest} members"
+        );
+        let pool: Vec<String> = (0..members_per_group)
+            .map(|n| format!("bench.member.{n:06}@contoso.com"))
+            .collect();
+        for (n, upn) in pool.iter().enumerate() {
+            let mut user = target.clone();
+            user.user_principal_name = upn.clone();
+            user.display_name = format!("Bench Member {n:06}");
+            user.mail = None;
+            user.mailbox = false;
+            seed.users.push(user);
+        }
+        for group in seed
+            .groups
+            .iter_mut()
+            .filter(|g| in_prefix_group(&g.display_name))
+        {
+            let missing = members_per_group.saturating_sub(group.members.len());
+            group.members.extend(pool.iter().take(missing).cloned());
+        }
+        Ok(Scenario {
+            seed,
+            user: target.user_principal_name,
+            members_per_group,
+        })
+    }
+
+    fn config(&self, latency: Option<Duration>) -> SimConfig {
+        let mut timings = Timings::fast();
+        timings.directory = DirectoryTimings {
+            replication_lag: Duration::ZERO,
+            license_processing: Duration::ZERO,
+        };
+        let faults = latency
+            .map(|l| {
+                vec![FaultRule::always(FaultAction::Latency(
+                    u64::try_from(l.as_millis()).unwrap_or(u64::MAX),
+                ))]
+            })
+            .unwrap_or_default();
+        SimConfig {
+            seed: Seed::Data(Box::new(self.seed.clone())),
+            timings,
+            faults,
+            ..SimConfig::contoso()
+        }
+    }
+
+    fn runbook_params(&self) -> runbook::Params {
+        runbook::Params {
+            user_upn: self.user.clone(),
+            provisioning_group: assign::DEFAULT_PROVISIONING_GROUP.to_owned(),
+            user_settings_group: assign::DEFAULT_USER_SETTINGS_GROUP.to_owned(),
+            license_group: assign::DEFAULT_LICENSE_GROUP.to_owned(),
+            provisioning_prefix: assign::DEFAULT_PROVISIONING_GROUP_PREFIX.to_owned(),
+            user_settings_prefix: assign::DEFAULT_USER_SETTINGS_GROUP_PREFIX.to_owned(),
+        }
+    }
+}
+
+/// One `w365 assign` run.
+struct W365Run {
+    requests: u64,
+    logged: usize,
+    wall: Duration,
+}
+
+/// Graph requests the simulator logged (token endpoint and /_sim excluded).
+fn graph_requests_logged(sim: &Sim) -> usize {
+    sim.handle
+        .request_log()
+        .iter()
+        .filter(|r| r.path.starts_with("/v1.0/") || r.path.starts_with("/beta/"))
+        .count()
+}
+
+async fn run_w365(scenario: &Scenario, latency: Option<Duration>) -> anyhow::Result<W365Run> {
+    let sim = Sim::start(scenario.config(latency)).await?;
+    let admin = sim.handle.admin_app();
+    let base = sim.handle.base_url();
+    let client = Client::builder()
+        .cloud(Cloud::Custom {
+            graph: base.clone(),
+            authority: base,
+        })
+        .credential(Credential::client_secret(
+            sim.handle.tenant_id(),
+            admin.client_id,
+            admin.client_secret,
+        ))
+        .build()
+        .context("building the Graph client")?;
+    let mut opts = AssignOptions::new(scenario.user.clone(), "w365-bench");
+    opts.waits = Waits::sandbox();
+    let started = Instant::now();
+    let outcome = assign::assign(&client, &opts, &Silent).await;
+    let wall = started.elapsed();
+    let report = match outcome {
+        Ok(report) => report,
+        Err(failure) => anyhow::bail!("assign failed: {}", failure.error),
+    };
+    let logged = graph_requests_logged(&sim);
+    sim.shutdown().await;
+    Ok(W365Run {
+        requests: report.graph_requests,
+        logged,
+        wall,
+    })
+}
+
+async fn run_runbook(
+    scenario: &Scenario,
+    latency: Option<Duration>,
+) -> anyhow::Result<runbook::Outcome> {
+    let sim = Sim::start(scenario.config(latency)).await?;
+    let token = sim.access_token().await?;
+    let outcome = runbook::run(&sim.handle, token, &scenario.runbook_params()).await?;
+    anyhow::ensure!(
+        outcome.result == runbook::ASSIGNED,
+        "the runbook pattern ended with {:?}",
+        outcome.result
+    );
+    let logged = graph_requests_logged(&sim);
+    anyhow::ensure!(
+        logged as u64 == outcome.requests,
+        "the runbook counted {} requests, the simulator logged {logged}",
+        outcome.requests
+    );
+    sim.shutdown().await;
+    Ok(outcome)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort_unstable();
+    values[values.len() / 2]
+}
+
+pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
+    let large_members = if quick { 5_000 } else { args.large_members };
+    let runs = if quick { 1 } else { args.runs.max(1) };
+    let latency = Duration::from_millis(args.latency_ms);
+    let mut checks = Vec::new();
+
+    report::heading("assign: Graph requests of one dedicated assign without --notify");
+    println!(
+        "  {:<28} {:>16} {:>18} {:>20}",
+        "members per prefix group", "w365 requests", "runbook requests", "runbook 15 s sleeps"
+    );
+    let mut counts = Vec::new();
+    for members in [args.small_members, large_members] {
+        let scenario = Scenario::new(members)?;
+        let w365 = run_w365(&scenario, None).await?;
+        anyhow::ensure!(
+            w365.logged as u64 == w365.requests,
+            "the client counted {} requests, the simulator logged {}",
+            w365.requests,
+            w365.logged
+        );
+        let baseline = run_runbook(&scenario, None).await?;
+        println!(
+            "  {:<28} {:>16} {:>18} {:>20}",
+            scenario.members_per_group,
+            w365.requests,
+            baseline.requests,
+            format!(
+                "{} ({} s simulated)",
+                baseline.sleeps,
+                baseline.simulated_sleep().as_secs()
+            )
+        );
+        checks.push(Check::new(
+            format!("assign Graph requests, {members} members per prefix group"),
+            w365.requests,
+            format!("<= {TARGET_REQUESTS}"),
+            w365.requests <= TARGET_REQUESTS,
+        ));
+        counts.push((members, w365.requests));
+    }
+    let independent = counts.windows(2).all(|w| w[0].1 == w[1].1);
+    checks.push(Check::new(
+        "assign Graph requests independent of group size",
+        counts
+            .iter()
+            .map(|(m, r)| format!("{r} with {m}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        "the same count",
+        independent,
+    ));
+
+    report::heading(&format!(
+        "assign: time of one assign with {} ms of simulated Graph latency ({} members per prefix group, {runs} run(s))",
+        latency.as_millis(),
+        args.small_members
+    ));
+    let scenario = Scenario::new(args.small_members)?;
+    let mut w365_times = Vec::new();
+    let mut w365_requests = 0;
+    for _ in 0..runs {
+        let run = run_w365(&scenario, Some(latency)).await?;
+        w365_requests = run.requests;
+        w365_times.push(run.wall);
+    }
+    let baseline = run_runbook(&scenario, Some(latency)).await?;
+    let w365_median = median(w365_times.clone());
+    let w365_max = w365_times.iter().max().copied().unwrap_or_default();
+    println!(
+        "  {:<10} {:>9} {:>22} {:>26}",
+        "strategy", "requests", "wall time (measured)", "plus sleeps (simulated)"
+    );
+    println!(
+        "  {:<10} {:>9} {:>22} {:>26}",
+        "w365",
+        w365_requests,
+        format!("{} median", report::ms(w365_median)),
+        "0 s"
+    );
+    println!(
+        "  {:<10} {:>9} {:>22} {:>26}",
+        "runbook",
+        baseline.requests,
+        report::ms(baseline.wall),
+        format!(
+            "{} x 15 s = {} s",
+            baseline.sleeps,
+            baseline.simulated_sleep().as_secs()
+        )
+    );
+    report::figure("w365 slowest run", report::ms(w365_max));
+    report::figure(
+        "runbook total (measured + simulated sleeps)",
+        format!(
+            "{:.1} s",
+            (baseline.wall + baseline.simulated_sleep()).as_secs_f64()
+        ),
+    );
+    checks.push(Check::new(
+        format!(
+            "assign time with {} ms Graph latency (median of {runs})",
+            latency.as_millis()
+        ),
+        report::ms(w365_median),
+        format!("< {} ms", TARGET_TIME.as_millis()),
+        w365_median < TARGET_TIME,
+    ));
+    Ok(checks)
+}

@@ -1,0 +1,134 @@
+//! `w365-bench`: the performance figures of BENCHMARKS.md.
+//!
+//! - `sim-throughput`: simple GETs per second against the simulator on loopback.
+//! - `sim-load`: a 100,000-user tenant: generation time, memory, state-file save and load.
+//! - `assign`: Graph requests and time of one dedicated assign, beside the runbook's pattern.
+//! - `all`: each of the above in its own process (so memory figures do not mix).
+//!
+//! Benchmarks report: every target is printed as PASS or MISS, and a missed target does not
+//! change the exit code (1 only when a benchmark could not run at all).
+
+mod assign;
+mod load;
+mod loadgen;
+mod mem;
+mod report;
+mod runbook;
+mod sim;
+mod throughput;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{ExitCode, Stdio};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "w365-bench", version, about = "w365 performance benchmarks")]
+struct Cli {
+    /// A fast smoke run: short windows and smaller tenants (figures are not the reference ones).
+    #[arg(long, global = true)]
+    quick: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simple GET requests per second against the simulator on 127.0.0.1.
+    SimThroughput(throughput::Args),
+    /// Generate a 100,000-user tenant; its time, memory, and state-file save/load.
+    SimLoad(load::Args),
+    /// Graph requests and wall time of one dedicated assign, beside the runbook's pattern.
+    Assign(assign::Args),
+    /// Every benchmark, each in a fresh process.
+    All,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Command::All => run_all(cli.quick),
+        command => runtime().and_then(|rt| rt.block_on(run_one(command, cli.quick))),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("w365-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn run_one(command: &Command, quick: bool) -> anyhow::Result<()> {
+    report::machine();
+    let checks = match command {
+        Command::SimThroughput(args) => throughput::run(args, quick).await?,
+        Command::SimLoad(args) => load::run(args, quick).await?,
+        Command::Assign(args) => assign::run(args, quick).await?,
+        Command::All => unreachable!("handled by run_all"),
+    };
+    report::summary(&checks);
+    Ok(())
+}
+
+/// Runs a benchmark child process, echoing its output; returns the checks of its last summary.
+pub(crate) fn run_child(command: &mut std::process::Command) -> anyhow::Result<Vec<report::Check>> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting a benchmark process")?;
+    let stdout = child.stdout.take().context("child stdout")?;
+    let mut checks = Vec::new();
+    let mut in_summary = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading child output")?;
+        println!("{line}");
+        if line == "== summary" {
+            // Only the last summary counts (a child may echo its own child's summary first).
+            checks.clear();
+            in_summary = true;
+        } else if in_summary && let Some(check) = report::Check::parse(&line) {
+            checks.push(check);
+        }
+    }
+    let status = child.wait().context("waiting for a benchmark process")?;
+    anyhow::ensure!(status.success(), "did not complete ({status})");
+    Ok(checks)
+}
+
+/// Runs every benchmark as a child process of this binary, echoes its output and gathers the
+/// PASS/MISS lines into one summary.
+fn run_all(quick: bool) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("locating this executable")?;
+    let mut checks = Vec::new();
+    let mut failures = Vec::new();
+    for name in ["sim-throughput", "sim-load", "assign"] {
+        let mut command = std::process::Command::new(&exe);
+        command.arg(name);
+        if quick {
+            command.arg("--quick");
+        }
+        match run_child(&mut command) {
+            Ok(child_checks) => checks.extend(child_checks),
+            Err(error) => failures.push(format!("{name}: {error:#}")),
+        }
+    }
+    report::summary(&checks);
+    for failure in &failures {
+        println!("  [FAIL] {failure}");
+    }
+    anyhow::ensure!(
+        failures.is_empty(),
+        "{} benchmark(s) did not complete",
+        failures.len()
+    );
+    Ok(())
+}
