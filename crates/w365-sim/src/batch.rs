@@ -112,6 +112,15 @@ impl BatchError {
     }
 }
 
+/// `https://host/...`, `//host/...` or any `scheme:` before the first `/` or `?`.
+fn is_absolute(url: &str) -> bool {
+    url.starts_with("//")
+        || url
+            .split(['/', '?'])
+            .next()
+            .is_some_and(|head| head.contains(':'))
+}
+
 fn parse_item(value: &Value) -> Result<BatchItemRequest, BatchError> {
     let obj = value.as_object().ok_or(BatchError::InvalidPayload)?;
     let id = obj
@@ -130,7 +139,7 @@ fn parse_item(value: &Value) -> Result<BatchItemRequest, BatchError> {
         .get("url")
         .and_then(Value::as_str)
         .map(str::trim)
-        .filter(|u| !u.is_empty() && !u.contains("://") && !u.starts_with("//"))
+        .filter(|u| !u.is_empty() && !is_absolute(u))
         .ok_or_else(|| BatchError::InvalidUrl { id: id.clone() })?;
     let url = if url.starts_with('/') {
         url.to_owned()
@@ -321,4 +330,294 @@ where
         })
         .collect();
     Ok(json!({ "responses": responses }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn get(id: &str, url: &str) -> Value {
+        json!({"id": id, "method": "GET", "url": url})
+    }
+
+    fn after(id: &str, url: &str, deps: &[&str]) -> Value {
+        json!({"id": id, "method": "GET", "url": url, "dependsOn": deps})
+    }
+
+    /// Answers by url: `/fail...` 404, `/empty...` 204, anything else 200 echoing the item; and
+    /// records the dispatch order.
+    fn fake(
+        log: Arc<Mutex<Vec<String>>>,
+    ) -> impl Fn(BatchItemRequest) -> std::future::Ready<BatchItemResponse> {
+        move |req: BatchItemRequest| {
+            log.lock().expect("log").push(req.id.clone());
+            let response = if req.url.starts_with("/fail") {
+                BatchItemResponse::new(
+                    404,
+                    Some(json!({"error": {"code": "Request_ResourceNotFound", "message": "gone"}})),
+                )
+            } else if req.url.starts_with("/empty") {
+                BatchItemResponse::new(204, Some(json!({"ignored": true})))
+            } else {
+                BatchItemResponse::new(
+                    200,
+                    Some(json!({"url": req.url, "method": req.method, "body": req.body})),
+                )
+                .with_header("Content-Type", "application/json")
+            };
+            std::future::ready(response)
+        }
+    }
+
+    fn by_id(result: &Value, id: &str) -> Value {
+        result["responses"]
+            .as_array()
+            .expect("responses")
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no response for {id}"))
+    }
+
+    #[tokio::test]
+    async fn items_are_answered_by_id_with_status_headers_and_body() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let body = json!({"requests": [
+            get("1", "/users?$select=id"),
+            json!({"id": "2", "method": "post", "url": "groups/g1/members/$ref",
+                   "headers": {"content-type": "application/json"},
+                   "body": {"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/u1"}}),
+            get("3", "/empty"),
+        ]});
+        let result = run_batch(body, fake(log.clone()))
+            .await
+            .expect("valid batch");
+        let ids: Vec<&str> = result["responses"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|r| r["id"].as_str())
+            .collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+        assert_eq!(
+            by_id(&result, "1"),
+            json!({"id": "1", "status": 200, "headers": {"Content-Type": "application/json"},
+                   "body": {"url": "/users?$select=id", "method": "GET", "body": null}})
+        );
+        let second = by_id(&result, "2");
+        assert_eq!(second["body"]["url"], "/groups/g1/members/$ref");
+        assert_eq!(second["body"]["method"], "POST");
+        assert_eq!(
+            second["body"]["body"]["@odata.id"],
+            "https://graph.microsoft.com/v1.0/directoryObjects/u1"
+        );
+        assert_eq!(
+            by_id(&result, "3"),
+            json!({"id": "3", "status": 204, "headers": {}})
+        );
+    }
+
+    #[tokio::test]
+    async fn independent_items_run_concurrently() {
+        // Each item waits for all three to have started: this finishes only if they overlap.
+        let barrier = Arc::new(tokio::sync::Barrier::new(3));
+        let dispatch = |req: BatchItemRequest| {
+            let barrier = barrier.clone();
+            async move {
+                barrier.wait().await;
+                BatchItemResponse::new(200, Some(json!({"id": req.id})))
+            }
+        };
+        let body = json!({"requests": [get("a", "/x"), get("b", "/y"), get("c", "/z")]});
+        let result = tokio::time::timeout(Duration::from_secs(5), run_batch(body, dispatch))
+            .await
+            .expect("items ran concurrently")
+            .expect("valid batch");
+        assert_eq!(result["responses"].as_array().map(Vec::len), Some(3));
+    }
+
+    #[tokio::test]
+    async fn depends_on_orders_the_items() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let body = json!({"requests": [
+            after("3", "/third", &["2"]),
+            after("2", "/second", &["1"]),
+            get("1", "/first"),
+        ]});
+        let result = run_batch(body, fake(log.clone()))
+            .await
+            .expect("valid batch");
+        assert_eq!(*log.lock().expect("log"), ["1", "2", "3"]);
+        for id in ["1", "2", "3"] {
+            assert_eq!(by_id(&result, id)["status"], 200);
+        }
+    }
+
+    #[tokio::test]
+    async fn dependents_of_a_failed_item_get_424_and_are_not_dispatched() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let body = json!({"requests": [
+            get("1", "/fail"),
+            after("2", "/second", &["1"]),
+            after("3", "/third", &["2"]),
+            get("4", "/independent"),
+            after("5", "/after-ok", &["4"]),
+        ]});
+        let result = run_batch(body, fake(log.clone()))
+            .await
+            .expect("valid batch");
+        assert_eq!(by_id(&result, "1")["status"], 404);
+        assert_eq!(
+            by_id(&result, "1")["body"]["error"]["code"],
+            "Request_ResourceNotFound"
+        );
+        for id in ["2", "3"] {
+            let r = by_id(&result, id);
+            assert_eq!(r["status"], 424, "{r}");
+            assert_eq!(r["body"]["error"]["code"], "FailedDependency");
+        }
+        assert_eq!(by_id(&result, "4")["status"], 200);
+        assert_eq!(by_id(&result, "5")["status"], 200);
+        let mut dispatched = log.lock().expect("log").clone();
+        dispatched.sort();
+        assert_eq!(dispatched, ["1", "4", "5"]);
+    }
+
+    async fn reject(body: Value) -> BatchError {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let err = run_batch(body, fake(log.clone()))
+            .await
+            .expect_err("invalid batch");
+        assert!(
+            log.lock().expect("log").is_empty(),
+            "nothing may run when the envelope is invalid"
+        );
+        assert_eq!((err.status(), err.code()), (400, "BadRequest"));
+        err
+    }
+
+    #[tokio::test]
+    async fn at_most_twenty_requests() {
+        let twenty: Vec<Value> = (0..20).map(|i| get(&i.to_string(), "/users")).collect();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        assert!(
+            run_batch(json!({"requests": twenty}), fake(log))
+                .await
+                .is_ok()
+        );
+        let twenty_one: Vec<Value> = (0..21).map(|i| get(&i.to_string(), "/users")).collect();
+        assert_eq!(
+            reject(json!({"requests": twenty_one})).await,
+            BatchError::TooManyRequests { count: 21 }
+        );
+        assert_eq!(reject(json!({"requests": []})).await, BatchError::Empty);
+        assert_eq!(
+            reject(json!({"value": []})).await,
+            BatchError::InvalidPayload
+        );
+        assert_eq!(
+            reject(json!([get("1", "/users")])).await,
+            BatchError::InvalidPayload
+        );
+    }
+
+    #[tokio::test]
+    async fn ids_are_required_and_unique_ignoring_case() {
+        let err = reject(json!({"requests": [get("a", "/users"), get("A", "/groups")]})).await;
+        assert_eq!(err.message(), "Request Id A has to be unique in a batch.");
+        assert_eq!(
+            reject(json!({"requests": [{"method": "GET", "url": "/users"}]})).await,
+            BatchError::MissingId
+        );
+        assert_eq!(
+            reject(json!({"requests": [get("", "/users")]})).await,
+            BatchError::MissingId
+        );
+        assert_eq!(
+            reject(json!({"requests": [{"id": 1, "method": "GET", "url": "/users"}]})).await,
+            BatchError::MissingId
+        );
+    }
+
+    #[tokio::test]
+    async fn urls_methods_headers_and_bodies_are_checked() {
+        assert_eq!(
+            reject(json!({"requests": [get("1", "https://graph.microsoft.com/v1.0/users")]})).await,
+            BatchError::InvalidUrl { id: "1".to_owned() }
+        );
+        assert_eq!(
+            reject(json!({"requests": [get("1", "//graph.microsoft.com/v1.0/users")]})).await,
+            BatchError::InvalidUrl { id: "1".to_owned() }
+        );
+        // A scheme inside the query is not an absolute url.
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let ok = run_batch(
+            json!({"requests": [get("q", "/groups?$filter=displayName eq 'https://x'")]}),
+            fake(log),
+        )
+        .await
+        .expect("relative url");
+        assert_eq!(
+            by_id(&ok, "q")["body"]["url"],
+            "/groups?$filter=displayName eq 'https://x'"
+        );
+        assert_eq!(
+            reject(json!({"requests": [{"id": "1", "method": "GET"}]})).await,
+            BatchError::InvalidUrl { id: "1".to_owned() }
+        );
+        assert_eq!(
+            reject(json!({"requests": [{"id": "1", "url": "/users"}]})).await,
+            BatchError::InvalidMethod { id: "1".to_owned() }
+        );
+        let err = reject(json!({"requests": [{"id": "7", "method": "POST", "url": "/groups", "body": {"displayName": "x"}}]})).await;
+        assert_eq!(
+            err.message(),
+            "Write request id : 7 does not contain Content-Type header or body."
+        );
+        let err = reject(
+            json!({"requests": [{"id": "7", "method": "POST", "url": "/groups",
+            "headers": {"Accept": "application/json"}, "body": {"displayName": "x"}}]}),
+        )
+        .await;
+        assert_eq!(err, BatchError::MissingContentType { id: "7".to_owned() });
+        assert_eq!(
+            reject(json!({"requests": [{"id": "1", "method": "GET", "url": "/users", "headers": {"x": 1}}]})).await,
+            BatchError::InvalidHeaders { id: "1".to_owned() }
+        );
+    }
+
+    #[tokio::test]
+    async fn depends_on_must_name_other_items_without_cycles() {
+        let err = reject(json!({"requests": [after("1", "/users", &["9"])]})).await;
+        assert!(
+            matches!(err, BatchError::InvalidDependsOn { ref id, .. } if id == "1"),
+            "{err}"
+        );
+        assert!(err.message().contains("'9'"), "{err}");
+        let err = reject(json!({"requests": [after("1", "/users", &["1"])]})).await;
+        assert!(matches!(err, BatchError::InvalidDependsOn { .. }), "{err}");
+        let err =
+            reject(json!({"requests": [after("1", "/a", &["2"]), after("2", "/b", &["1"])]})).await;
+        assert!(err.message().contains("cycle"), "{err}");
+        let err = reject(
+            json!({"requests": [{"id": "1", "method": "GET", "url": "/a", "dependsOn": "2"}]}),
+        )
+        .await;
+        assert!(matches!(err, BatchError::InvalidDependsOn { .. }), "{err}");
+        // dependsOn ids are matched ignoring case, like ids.
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let ok = run_batch(
+            json!({"requests": [get("Alpha", "/a"), after("b", "/b", &["alpha"])]}),
+            fake(log.clone()),
+        )
+        .await
+        .expect("valid");
+        assert_eq!(by_id(&ok, "b")["status"], 200);
+        assert_eq!(*log.lock().expect("log"), ["Alpha", "b"]);
+    }
 }

@@ -44,8 +44,8 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 use tower::{Layer, Service};
 
-/// The header that names the tenant of a request for fault matching (unless the wiring
-/// provides its own resolver with [`FaultLayer::with_tenant_resolver`]).
+/// The header that names the tenant of a request for fault matching (see [`default_tenant`];
+/// the wiring may provide its own resolver with [`FaultLayer::with_tenant_resolver`]).
 pub const TENANT_HEADER: &str = "x-sim-tenant";
 
 /// What a firing rule does.
@@ -449,11 +449,26 @@ pub fn dropped_connection_response() -> Response<Body> {
 /// Derives the tenant of a request for rule matching.
 pub type TenantResolver = Arc<dyn Fn(&Uri, &HeaderMap) -> Option<String> + Send + Sync>;
 
-fn tenant_from_header(_uri: &Uri, headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(TENANT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+/// The default tenant of a request: the `x-sim-tenant` header; else the `tid` of the bearer
+/// token (read without verification: this only selects fault rules); else the `{tenant}`
+/// segment of a token endpoint path (`/{tenant}/oauth2/v2.0/token`).
+pub fn default_tenant(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    if let Some(t) = headers.get(TENANT_HEADER).and_then(|v| v.to_str().ok()) {
+        return Some(t.to_owned());
+    }
+    let auth = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Some(tid) = crate::identity::unverified_tenant(auth) {
+        return Some(tid);
+    }
+    let mut segments = uri.path().trim_start_matches('/').split('/');
+    match (segments.next(), segments.next()) {
+        (Some(tenant), Some(next)) if !tenant.is_empty() && next.eq_ignore_ascii_case("oauth2") => {
+            Some(tenant.to_owned())
+        }
+        _ => None,
+    }
 }
 
 /// The tower layer applying [`Faults`].
@@ -472,11 +487,11 @@ impl fmt::Debug for FaultLayer {
 }
 
 impl FaultLayer {
-    /// Tenants are read from the `x-sim-tenant` header.
+    /// Tenants are found by [`default_tenant`].
     pub fn new(faults: Faults) -> Self {
         FaultLayer {
             faults,
-            tenant_of: Arc::new(tenant_from_header),
+            tenant_of: Arc::new(default_tenant),
         }
     }
 
@@ -564,5 +579,544 @@ where
                 Some(FaultOutcome::DropConnection) => Ok(dropped_connection_response()),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    use axum::Router;
+    use axum::routing::get;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::Value;
+
+    use super::*;
+
+    fn rule(action: FaultAction, trigger: Trigger) -> FaultRule {
+        FaultRule {
+            trigger,
+            ..FaultRule::always(action)
+        }
+    }
+
+    fn status(status: u16, retry_after_secs: Option<u64>) -> FaultAction {
+        FaultAction::Status {
+            status,
+            retry_after_secs,
+            http_date: false,
+        }
+    }
+
+    // ------------------------------------------------------------ rules, matching, triggers
+
+    #[test]
+    fn rules_have_a_camel_case_json_form_and_invalid_ones_are_refused() {
+        let json = serde_json::json!([
+            {"method": "GET", "path": "/v1.0/users/**", "action": {"status": {"status": 429, "retryAfterSecs": 3}}, "trigger": {"firstN": 2}},
+            {"action": {"latency": 250}},
+            {"tenant": "contoso", "action": "dropConnection", "trigger": {"probability": {"p": 0.5, "seed": 7}}},
+            {"action": {"status": {"status": 503, "retryAfterSecs": 1, "httpDate": true}}, "trigger": {"everyNth": 3}}
+        ]);
+        let rules: Vec<FaultRule> = serde_json::from_value(json).expect("valid rules");
+        assert_eq!(
+            rules[0],
+            FaultRule {
+                method: Some("GET".to_owned()),
+                path: Some("/v1.0/users/**".to_owned()),
+                tenant: None,
+                action: status(429, Some(3)),
+                trigger: Trigger::FirstN(2),
+            }
+        );
+        assert_eq!(rules[1], FaultRule::always(FaultAction::Latency(250)));
+        assert_eq!(rules[2].trigger, Trigger::Probability { p: 0.5, seed: 7 });
+        assert_eq!(
+            rules[3].action,
+            FaultAction::Status {
+                status: 503,
+                retry_after_secs: Some(1),
+                http_date: true
+            }
+        );
+        let back: Vec<FaultRule> =
+            serde_json::from_value(serde_json::to_value(&rules).expect("serializable"))
+                .expect("round trip");
+        assert_eq!(back, rules);
+
+        for bad in [
+            serde_json::json!({"action": {"status": {"status": 200}}}),
+            serde_json::json!({"action": "dropConnection", "trigger": {"probability": {"p": 1.5, "seed": 1}}}),
+            serde_json::json!({"action": "dropConnection", "trigger": {"firstN": 0}}),
+            serde_json::json!({"path": "v1.0/users", "action": "dropConnection"}),
+            serde_json::json!({"action": "dropConnection", "paths": "/x"}),
+            serde_json::json!({"action": "explode"}),
+        ] {
+            assert!(
+                serde_json::from_value::<FaultRule>(bad.clone()).is_err(),
+                "accepted {bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn path_globs_match_by_segment() {
+        assert!(glob_match("/v1.0/groups/*", "/v1.0/groups/abc"));
+        assert!(glob_match("/v1.0/groups/*", "/V1.0/Groups/ABC/"));
+        assert!(!glob_match("/v1.0/groups/*", "/v1.0/groups/abc/members"));
+        assert!(!glob_match("/v1.0/groups/*", "/v1.0/groups"));
+        assert!(glob_match("/v1.0/groups/**", "/v1.0/groups"));
+        assert!(glob_match(
+            "/v1.0/groups/**",
+            "/v1.0/groups/abc/members/$ref"
+        ));
+        assert!(glob_match(
+            "/**/cloudPCs/*",
+            "/beta/deviceManagement/virtualEndpoint/cloudPCs/1"
+        ));
+        assert!(glob_match("/*/users", "/beta/users"));
+        assert!(glob_match(
+            "/v1.0/users/*@contoso.com",
+            "/v1.0/users/alice@contoso.com"
+        ));
+        assert!(!glob_match(
+            "/v1.0/users/*@contoso.com",
+            "/v1.0/users/alice@fabrikam.com"
+        ));
+        assert!(!glob_match("/v1.0/users", "/v1.0/users/x"));
+    }
+
+    #[test]
+    fn rules_match_method_and_tenant() {
+        let faults = Faults::new(vec![FaultRule {
+            method: Some("post".to_owned()),
+            tenant: Some("Contoso".to_owned()),
+            ..FaultRule::always(status(503, None))
+        }]);
+        assert_eq!(
+            faults
+                .evaluate("GET", "/v1.0/users", Some("contoso"))
+                .outcome,
+            None
+        );
+        assert_eq!(
+            faults
+                .evaluate("POST", "/v1.0/users", Some("fabrikam"))
+                .outcome,
+            None
+        );
+        assert_eq!(faults.evaluate("POST", "/v1.0/users", None).outcome, None);
+        assert!(
+            faults
+                .evaluate("POST", "/v1.0/users", Some("contoso"))
+                .outcome
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn first_n_and_every_nth_count_matching_requests() {
+        let faults = Faults::new(vec![rule(status(429, Some(1)), Trigger::FirstN(2))]);
+        let fired: Vec<bool> = (0..4)
+            .map(|_| {
+                faults
+                    .evaluate("GET", "/v1.0/users", None)
+                    .outcome
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(fired, [true, true, false, false]);
+
+        let faults = Faults::new(vec![FaultRule {
+            path: Some("/v1.0/groups".to_owned()),
+            ..rule(FaultAction::DropConnection, Trigger::EveryNth(3))
+        }]);
+        let mut fired = Vec::new();
+        for _ in 0..7 {
+            // Requests to other paths do not count.
+            assert!(
+                faults
+                    .evaluate("GET", "/v1.0/users", None)
+                    .outcome
+                    .is_none()
+            );
+            fired.push(
+                faults
+                    .evaluate("GET", "/v1.0/groups", None)
+                    .outcome
+                    .is_some(),
+            );
+        }
+        assert_eq!(fired, [false, false, true, false, false, true, false]);
+    }
+
+    #[test]
+    fn probability_is_deterministic_for_a_seed() {
+        let run = |seed: u64| -> Vec<bool> {
+            let faults = Faults::new(vec![rule(
+                status(503, None),
+                Trigger::Probability { p: 0.3, seed },
+            )]);
+            (0..1000)
+                .map(|_| {
+                    faults
+                        .evaluate("GET", "/v1.0/users", None)
+                        .outcome
+                        .is_some()
+                })
+                .collect()
+        };
+        let a = run(42);
+        assert_eq!(a, run(42));
+        assert_ne!(a, run(43));
+        let hits = a.iter().filter(|f| **f).count();
+        assert!((220..=380).contains(&hits), "{hits} of 1000 at p=0.3");
+        // Replacing the rules restarts the sequence.
+        let faults = Faults::new(vec![rule(
+            status(503, None),
+            Trigger::Probability { p: 0.3, seed: 42 },
+        )]);
+        let first: Vec<bool> = (0..20)
+            .map(|_| faults.evaluate("GET", "/", None).outcome.is_some())
+            .collect();
+        faults.set(faults.list());
+        let again: Vec<bool> = (0..20)
+            .map(|_| faults.evaluate("GET", "/", None).outcome.is_some())
+            .collect();
+        assert_eq!(first, again);
+    }
+
+    #[test]
+    fn latency_adds_up_and_the_first_terminal_rule_wins() {
+        let faults = Faults::new(vec![
+            FaultRule::always(FaultAction::Latency(100)),
+            FaultRule::always(FaultAction::Latency(50)),
+            rule(status(429, None), Trigger::FirstN(1)),
+            FaultRule::always(status(503, None)),
+        ]);
+        let first = faults.evaluate("GET", "/x", None);
+        assert_eq!(first.latency, Duration::from_millis(150));
+        assert_eq!(
+            first.outcome,
+            Some(FaultOutcome::Status {
+                status: 429,
+                retry_after_secs: None,
+                http_date: false
+            })
+        );
+        let second = faults.evaluate("GET", "/x", None);
+        assert_eq!(
+            second.outcome,
+            Some(FaultOutcome::Status {
+                status: 503,
+                retry_after_secs: None,
+                http_date: false
+            })
+        );
+        faults.clear();
+        assert_eq!(faults.evaluate("GET", "/x", None), FaultDecision::default());
+    }
+
+    // ------------------------------------------------------------ over real HTTP
+
+    struct Server {
+        addr: SocketAddr,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    async fn serve(faults: Faults) -> Server {
+        let app = Router::new()
+            .route(
+                "/v1.0/users",
+                get(|| async { axum::Json(serde_json::json!({"value": []})) }),
+            )
+            .route("/v1.0/groups/{id}", get(|| async { "group" }))
+            .layer(FaultLayer::new(faults));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("server runs");
+        });
+        Server { addr, task }
+    }
+
+    /// No pooled connections: a dropped connection must surface as an error, not be retried
+    /// transparently on a fresh connection by the client's pool.
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client")
+    }
+
+    #[tokio::test]
+    async fn throttling_answers_429_with_retry_after_and_a_graph_body() {
+        let faults = Faults::default();
+        let server = serve(faults.clone()).await;
+        let url = format!("http://{}/v1.0/users", server.addr);
+        // Rules can change while the server runs.
+        faults.set(vec![FaultRule {
+            path: Some("/v1.0/users".to_owned()),
+            ..rule(status(429, Some(7)), Trigger::FirstN(1))
+        }]);
+        let response = client()
+            .get(&url)
+            .header("client-request-id", "11111111-2222-3333-4444-555555555555")
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["retry-after"], "7");
+        assert_eq!(
+            response.headers()["client-request-id"],
+            "11111111-2222-3333-4444-555555555555"
+        );
+        assert!(response.headers().contains_key("request-id"));
+        let body: Value = response.json().await.expect("json body");
+        assert_eq!(body["error"]["code"], "TooManyRequests");
+        assert_eq!(body["error"]["message"], "Please retry again later.");
+        assert_eq!(
+            body["error"]["innerError"]["client-request-id"],
+            "11111111-2222-3333-4444-555555555555"
+        );
+        assert!(body["error"]["innerError"]["date"].is_string());
+
+        let second = client().get(&url).send().await.expect("an answer");
+        assert_eq!(second.status(), 200);
+        assert_eq!(
+            second.json::<Value>().await.expect("json"),
+            serde_json::json!({"value": []})
+        );
+    }
+
+    #[tokio::test]
+    async fn retry_after_can_be_an_http_date() {
+        let faults = Faults::new(vec![FaultRule::always(FaultAction::Status {
+            status: 503,
+            retry_after_secs: Some(120),
+            http_date: true,
+        })]);
+        let server = serve(faults).await;
+        let response = client()
+            .get(format!("http://{}/v1.0/users", server.addr))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), 503);
+        let value = response.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let parsed = time::PrimitiveDateTime::parse(
+            value.trim_end_matches(" GMT"),
+            format_description!(
+                "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second]"
+            ),
+        )
+        .unwrap_or_else(|e| panic!("'{value}' is not an IMF-fixdate: {e}"))
+        .assume_utc();
+        let ahead = parsed - OffsetDateTime::now_utc();
+        assert!(
+            ahead > time::Duration::seconds(100) && ahead < time::Duration::seconds(140),
+            "{ahead}"
+        );
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "serviceNotAvailable");
+    }
+
+    #[tokio::test]
+    async fn gateway_timeout_and_path_matching() {
+        let faults = Faults::new(vec![FaultRule {
+            path: Some("/v1.0/groups/*".to_owned()),
+            ..FaultRule::always(status(504, None))
+        }]);
+        let server = serve(faults).await;
+        let groups = client()
+            .get(format!("http://{}/v1.0/groups/abc", server.addr))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(groups.status(), 504);
+        assert!(!groups.headers().contains_key("retry-after"));
+        let body: Value = groups.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "GatewayTimeout");
+        let users = client()
+            .get(format!("http://{}/v1.0/users", server.addr))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(users.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn tenant_header_selects_the_rules() {
+        let faults = Faults::new(vec![FaultRule {
+            tenant: Some("contoso.onmicrosoft.com".to_owned()),
+            ..FaultRule::always(status(503, None))
+        }]);
+        let server = serve(faults).await;
+        let url = format!("http://{}/v1.0/users", server.addr);
+        let fabrikam = client()
+            .get(&url)
+            .header(TENANT_HEADER, "fabrikam.onmicrosoft.com")
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(fabrikam.status(), 200);
+        let contoso = client()
+            .get(&url)
+            .header(TENANT_HEADER, "contoso.onmicrosoft.com")
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(contoso.status(), 503);
+    }
+
+    #[test]
+    fn default_tenant_reads_header_then_token_then_token_path() {
+        let uri: Uri = "/contoso.onmicrosoft.com/oauth2/v2.0/token"
+            .parse()
+            .expect("uri");
+        assert_eq!(
+            default_tenant(&uri, &HeaderMap::new()).as_deref(),
+            Some("contoso.onmicrosoft.com")
+        );
+        let users: Uri = "/v1.0/users".parse().expect("uri");
+        assert_eq!(default_tenant(&users, &HeaderMap::new()), None);
+
+        // An (unsigned, unverified) token naming tenant t-1.
+        let claims = URL_SAFE_NO_PAD.encode(br#"{"tid":"t-1"}"#);
+        let token = format!(
+            "{}.{claims}.c2ln",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#)
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            header_value(&format!("Bearer {token}")),
+        );
+        assert_eq!(default_tenant(&users, &headers).as_deref(), Some("t-1"));
+        headers.insert(TENANT_HEADER, HeaderValue::from_static("t-2"));
+        assert_eq!(default_tenant(&users, &headers).as_deref(), Some("t-2"));
+    }
+
+    #[tokio::test]
+    async fn latency_delays_the_answer() {
+        let faults = Faults::new(vec![rule(FaultAction::Latency(400), Trigger::FirstN(1))]);
+        let server = serve(faults).await;
+        let url = format!("http://{}/v1.0/users", server.addr);
+        let started = Instant::now();
+        let slow = client().get(&url).send().await.expect("answer");
+        let slow_elapsed = started.elapsed();
+        assert_eq!(slow.status(), 200);
+        assert!(
+            slow_elapsed >= Duration::from_millis(400),
+            "{slow_elapsed:?}"
+        );
+        let started = Instant::now();
+        let fast = client().get(&url).send().await.expect("answer");
+        assert_eq!(fast.status(), 200);
+        assert!(
+            started.elapsed() < slow_elapsed,
+            "the delay applies to the first request only"
+        );
+    }
+
+    #[tokio::test]
+    async fn dropped_connection_is_a_connection_error_for_the_client() {
+        let faults = Faults::new(vec![rule(FaultAction::DropConnection, Trigger::FirstN(1))]);
+        let server = serve(faults).await;
+        let url = format!("http://{}/v1.0/users", server.addr);
+        let err = client()
+            .get(&url)
+            .send()
+            .await
+            .expect_err("the connection is dropped");
+        assert!(
+            err.status().is_none(),
+            "no HTTP status was received: {err:?}"
+        );
+        assert!(
+            err.is_request() || err.is_connect() || err.is_body(),
+            "{err:?}"
+        );
+
+        // Also at the socket level: no byte of a response is written before the close.
+        let faults = Faults::new(vec![FaultRule::always(FaultAction::DropConnection)]);
+        let raw = serve(faults).await;
+        let mut stream = tokio::net::TcpStream::connect(raw.addr)
+            .await
+            .expect("connect");
+        tokio::io::AsyncWriteExt::write_all(
+            &mut stream,
+            b"GET /v1.0/users HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        )
+        .await
+        .expect("write");
+        let mut received = Vec::new();
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut received),
+        )
+        .await
+        .expect("the server closes the connection");
+        // Either a clean EOF or a reset; in both cases nothing was answered.
+        if let Err(e) = read {
+            assert!(
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                ),
+                "{e:?}"
+            );
+        }
+        assert!(
+            received.is_empty(),
+            "got {:?}",
+            String::from_utf8_lossy(&received)
+        );
+
+        // The rule fired once: the next request is answered.
+        let ok = client().get(&url).send().await.expect("answered");
+        assert_eq!(ok.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn dropped_connection_on_a_reused_connection_is_not_retried_by_the_client() {
+        let faults = Faults::default();
+        let server = serve(faults.clone()).await;
+        let url = format!("http://{}/v1.0/users", server.addr);
+        let pooled = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let first = pooled.get(&url).send().await.expect("answered");
+        assert_eq!(first.status(), 200);
+        first
+            .bytes()
+            .await
+            .expect("body read, connection back in the pool");
+        faults.set(vec![rule(FaultAction::DropConnection, Trigger::FirstN(1))]);
+        let err = pooled
+            .get(&url)
+            .send()
+            .await
+            .expect_err("the connection is dropped");
+        assert!(err.status().is_none(), "{err:?}");
+        assert_eq!(
+            pooled.get(&url).send().await.expect("answered").status(),
+            200
+        );
     }
 }

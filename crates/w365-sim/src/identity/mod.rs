@@ -36,7 +36,9 @@ use time::OffsetDateTime;
 
 pub use assertion::{ASSERTION_CLOCK_SKEW, JtiCache, MemoryJtiCache};
 pub use error::{AadError, AuthFailure};
-pub use token::{Caller, GRAPH_APP_ID, GRAPH_AUDIENCE, SigningKey, authenticate};
+pub use token::{
+    Caller, GRAPH_APP_ID, GRAPH_AUDIENCE, SigningKey, authenticate, unverified_tenant,
+};
 
 use crate::state::apps::{AppRegistrations, SecretCheck};
 use token::ClientAuthMethod;
@@ -66,7 +68,8 @@ impl fmt::Debug for BasicCredentials {
 }
 
 /// The token request: the form fields of `POST /{tenant}/oauth2/v2.0/token`, plus HTTP Basic
-/// credentials if the client sent them. Empty fields count as missing.
+/// credentials if the client sent them. Build it with [`TokenForm::parse`] (which treats empty
+/// fields as missing and reads the Basic header); `Deserialize` exists for tests and tools.
 #[derive(Clone, Default, Deserialize)]
 pub struct TokenForm {
     pub grant_type: Option<String>,
@@ -293,3 +296,6 @@ pub fn issue_token(
         access_token,
     })
 }
+
+#[cfg(test)]
+mod tests;

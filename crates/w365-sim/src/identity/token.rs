@@ -234,3 +234,20 @@ pub fn authenticate(
         roles: claims.roles,
     })
 }
+
+/// The `tid` claim of a bearer token, read WITHOUT verifying it: for routing decisions that
+/// precede authentication (e.g. matching fault rules by tenant), never for authorization.
+pub fn unverified_tenant(authorization_header: Option<&str>) -> Option<String> {
+    let header = authorization_header?.trim();
+    let (scheme, token) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Tid {
+        tid: String,
+    }
+    jsonwebtoken::dangerous::insecure_decode::<Tid>(token.trim())
+        .ok()
+        .map(|d| d.claims.tid)
+}

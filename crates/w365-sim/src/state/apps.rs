@@ -54,7 +54,7 @@ pub enum AppRegistrationError {
 }
 
 /// The two thumbprints Entra ID matches a client assertion's `x5t` / `x5t#S256` header against.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Thumbprints {
     /// base64url (no padding) of the SHA-1 of the certificate DER: the `x5t` header value.
@@ -63,14 +63,6 @@ pub struct Thumbprints {
     pub x5t_s256: String,
     /// Upper-case hex SHA-1, as the Azure portal and Graph `keyCredentials` show it.
     pub sha1_hex: String,
-}
-
-impl fmt::Debug for Thumbprints {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Thumbprints")
-            .field("sha1_hex", &self.sha1_hex)
-            .finish()
-    }
 }
 
 /// The kind of public key a certificate carries, which decides the JWS algorithms it verifies.
@@ -188,17 +180,19 @@ impl fmt::Debug for CertificateCredential {
 }
 
 impl CertificateCredential {
-    /// Parses a PEM certificate and extracts thumbprints, validity and public key.
+    /// Parses a PEM certificate (the first CERTIFICATE block of the text) and extracts
+    /// thumbprints, validity and public key.
     pub fn from_pem(certificate_pem: &str) -> Result<Self, AppRegistrationError> {
         let invalid = |source: Box<dyn std::error::Error + Send + Sync>| {
             AppRegistrationError::InvalidCertificate { source }
         };
-        let block = pem::parse(certificate_pem.trim()).map_err(|e| invalid(Box::new(e)))?;
-        if block.tag() != "CERTIFICATE" {
-            return Err(invalid(
-                format!("expected a CERTIFICATE PEM block, found '{}'", block.tag()).into(),
-            ));
-        }
+        // A bundle (e.g. private key + certificate in one file) is accepted: only the first
+        // CERTIFICATE block is read and kept; nothing else of the text is stored.
+        let blocks = pem::parse_many(certificate_pem.trim()).map_err(|e| invalid(Box::new(e)))?;
+        let block = blocks
+            .iter()
+            .find(|b| b.tag() == "CERTIFICATE")
+            .ok_or_else(|| invalid("no CERTIFICATE block in the PEM text".into()))?;
         let der = block.contents();
         let cert = Certificate::from_der(der).map_err(|e| invalid(Box::new(e)))?;
         let tbs = &cert.tbs_certificate;
@@ -267,11 +261,27 @@ impl CertificateCredential {
         self.not_before <= now && now <= self.not_after
     }
 
-    /// Whether an assertion header's `x5t#S256` or `x5t` names this certificate.
+    /// Whether an assertion header's `x5t#S256` or `x5t` names this certificate. Thumbprints
+    /// are compared as base64url without padding; standard base64 (with `+`, `/`, `=`), which
+    /// some libraries send (e.g. azure_identity's certificate credential), is accepted too.
     pub fn matches_thumbprint(&self, x5t_s256: Option<&str>, x5t: Option<&str>) -> bool {
-        x5t_s256.is_some_and(|t| t == self.thumbprints.x5t_s256)
-            || x5t.is_some_and(|t| t == self.thumbprints.x5t)
+        x5t_s256.is_some_and(|t| normalize_b64(t) == self.thumbprints.x5t_s256)
+            || x5t.is_some_and(|t| normalize_b64(t) == self.thumbprints.x5t)
     }
+}
+
+/// Standard or url-safe base64, padded or not, as url-safe without padding.
+fn normalize_b64(value: &str) -> String {
+    value
+        .trim()
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect()
 }
 
 /// One app registration (application object + its service principal in this tenant).
@@ -291,6 +301,38 @@ pub struct AppRegistration {
     pub certificates: Vec<CertificateCredential>,
 }
 
+/// What the admin API may show of an app: no hashes, salts or key material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppSummary {
+    pub client_id: String,
+    pub display_name: String,
+    pub service_principal_id: String,
+    pub roles: Vec<String>,
+    pub secrets: Vec<SecretSummary>,
+    pub certificates: Vec<CertificateSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretSummary {
+    pub key_id: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateSummary {
+    pub key_id: String,
+    pub thumbprints: Thumbprints,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub key_kind: CertKeyKind,
+}
+
 /// The outcome of checking a presented client secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretCheck {
@@ -308,6 +350,35 @@ impl AppRegistration {
             None => SecretCheck::Invalid,
             Some(s) if s.expires_at.is_some_and(|end| now >= end) => SecretCheck::Expired,
             Some(_) => SecretCheck::Valid,
+        }
+    }
+
+    /// The app as the admin API shows it (no secret material).
+    pub fn summary(&self) -> AppSummary {
+        AppSummary {
+            client_id: self.client_id.clone(),
+            display_name: self.display_name.clone(),
+            service_principal_id: self.service_principal_id.clone(),
+            roles: self.roles.clone(),
+            secrets: self
+                .secrets
+                .iter()
+                .map(|s| SecretSummary {
+                    key_id: s.key_id.clone(),
+                    expires_at: s.expires_at,
+                })
+                .collect(),
+            certificates: self
+                .certificates
+                .iter()
+                .map(|c| CertificateSummary {
+                    key_id: c.key_id.clone(),
+                    thumbprints: c.thumbprints.clone(),
+                    not_before: c.not_before,
+                    not_after: c.not_after,
+                    key_kind: c.key_kind,
+                })
+                .collect(),
         }
     }
 

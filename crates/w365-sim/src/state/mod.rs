@@ -207,6 +207,13 @@ impl Store {
             .min()
     }
 
+    /// Marks every tenant as changed (see [`TenantState::touch`]).
+    pub fn touch_all(&mut self) {
+        for tenant in self.tenants.values_mut() {
+            tenant.touch();
+        }
+    }
+
     /// Earliest time any tenant has work due.
     pub fn next_due(&self) -> Option<OffsetDateTime> {
         self.tenants

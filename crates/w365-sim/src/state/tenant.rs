@@ -36,6 +36,14 @@ pub struct TenantState {
     pub apps: AppRegistrations,
     pub w365: Windows365State,
     pub ids: IdGen,
+    /// Something the Windows 365 engine reads changed since it last ran (membership, licenses,
+    /// or a write through the API): the next tick runs it even if no timer is due.
+    #[serde(skip, default = "dirty")]
+    lifecycle_dirty: bool,
+}
+
+fn dirty() -> bool {
+    true
 }
 
 /// A message to send, already parsed from the wire.
@@ -65,6 +73,7 @@ impl TenantState {
             apps: AppRegistrations::default(),
             w365: Windows365State::default(),
             ids: IdGen::new(id_seed),
+            lifecycle_dirty: true,
         }
     }
 
@@ -81,9 +90,21 @@ impl TenantState {
             self.on_visible_change(&change, now);
         }
         self.process_licenses(now);
-        // Always: the Windows 365 engine also reacts to directory and licence changes, not only timers.
-        let view = TenantDirectoryView::new(&self.directory, &self.licensing);
-        crate::lifecycle::run_due(&mut self.w365, &view, now);
+        // The engine reacts to directory and licence changes and to API writes (both mark the
+        // tenant dirty), not only to its own timers; skipping quiet ticks keeps reads cheap.
+        if self.lifecycle_dirty
+            || crate::lifecycle::next_due(&self.w365).is_some_and(|due| due <= now)
+        {
+            self.lifecycle_dirty = false;
+            let view = TenantDirectoryView::new(&self.directory, &self.licensing);
+            crate::lifecycle::run_due(&mut self.w365, &view, now);
+        }
+    }
+
+    /// Marks the tenant as changed: the next tick runs the Windows 365 engine (called after every
+    /// successful write request, and by the directory and licensing changes themselves).
+    pub fn touch(&mut self) {
+        self.lifecycle_dirty = true;
     }
 
     /// Earliest time strictly after `after` at which this tenant has work due.
@@ -228,6 +249,7 @@ impl TenantState {
     // ---- group-based licensing ---------------------------------------------------------------
 
     fn on_visible_change(&mut self, change: &MembershipChange, now: OffsetDateTime) {
+        self.lifecycle_dirty = true;
         if self.directory.object_kind(&change.member_id) != Some(ObjectKind::User) {
             // Group-based licensing does not flow through nested groups.
             return;
@@ -302,6 +324,7 @@ impl TenantState {
     pub(crate) fn process_licenses(&mut self, now: OffsetDateTime) {
         while self.licensing.jobs.first().is_some_and(|j| j.due <= now) {
             let job = self.licensing.jobs.remove(0);
+            self.lifecycle_dirty = true;
             if job.add {
                 self.apply_group_licenses(&job.group_id, &job.user_id, now);
             } else {
@@ -480,5 +503,316 @@ impl TenantState {
             sent_at: now,
         });
         Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::state::directory::{Group, User};
+    use crate::state::licensing::{AssignedLicense, SubscribedSku, catalog_entry};
+    use crate::state::view::DirectoryView;
+
+    const SKU_128: &str = "226ca751-f0a4-4232-9be5-73c02a92555e";
+    const SKU_256: &str = "5265a84e-8def-4fa2-ab4b-5dc278df5025";
+    const T0: OffsetDateTime = datetime!(2026-01-05 08:00 UTC);
+
+    /// A tenant with `units` of each SKU, users u0..u4 and groups: lic128, lic256, both (128+256).
+    fn tenant(units: u32, lag: Duration) -> TenantState {
+        let mut t = TenantState::new("00000000-0000-4000-8000-0000000000aa", "T", &["t.com"], 9);
+        t.timings = DirectoryTimings {
+            replication_lag: lag,
+            license_processing: Duration::from_secs(60),
+        };
+        for part in ["CPC_E_2C_4GB_128GB", "CPC_E_2C_4GB_256GB"] {
+            let entry = catalog_entry(part).expect("catalog");
+            t.licensing
+                .skus
+                .push(SubscribedSku::from_catalog(entry, units, "sub".to_owned()));
+        }
+        for n in 0..5 {
+            let user = User::new(
+                format!("u{n}"),
+                &format!("u{n}@t.com"),
+                &format!("User {n}"),
+            );
+            t.directory.insert_user(user).expect("user");
+        }
+        for (id, skus) in [
+            ("lic128", vec![SKU_128]),
+            ("lic256", vec![SKU_256]),
+            ("both", vec![SKU_128, SKU_256]),
+        ] {
+            let mut g = Group::new_security(id.to_owned(), id);
+            g.assigned_licenses = skus
+                .iter()
+                .map(|s| AssignedLicense {
+                    sku_id: (*s).to_owned(),
+                    disabled_plans: Vec::new(),
+                })
+                .collect();
+            t.directory.insert_group(g).expect("group");
+        }
+        t.directory
+            .insert_group(Group::new_security("plain".to_owned(), "plain"))
+            .expect("group");
+        t
+    }
+
+    fn consumed(t: &TenantState, sku: &str) -> u32 {
+        t.licensing.sku(sku).expect("sku").consumed_units
+    }
+
+    fn states(t: &TenantState, user: &str) -> Vec<(String, String, String)> {
+        t.directory
+            .user(user)
+            .expect("user")
+            .license_assignment_states
+            .iter()
+            .map(|s| (s.sku_id.clone(), s.state.clone(), s.error.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn licenses_arrive_after_processing_and_count_violations_consume_nothing() {
+        let mut t = tenant(1, Duration::ZERO);
+        t.add_member("lic128", "u0", T0).expect("add");
+        t.add_member("lic128", "u1", T0).expect("add");
+        assert_eq!(
+            t.directory
+                .group("lic128")
+                .expect("g")
+                .license_processing_state
+                .as_ref()
+                .expect("state")
+                .state,
+            "QueuedForProcessing"
+        );
+        assert!(states(&t, "u0").is_empty());
+        t.tick(T0 + Duration::from_secs(30));
+        assert_eq!(
+            t.directory
+                .group("lic128")
+                .expect("g")
+                .license_processing_state
+                .as_ref()
+                .expect("state")
+                .state,
+            "ProcessingInProgress"
+        );
+        t.tick(T0 + Duration::from_secs(60));
+        assert_eq!(
+            t.directory
+                .group("lic128")
+                .expect("g")
+                .license_processing_state
+                .as_ref()
+                .expect("state")
+                .state,
+            "ProcessingComplete"
+        );
+        assert_eq!(
+            states(&t, "u0"),
+            vec![(SKU_128.to_owned(), "Active".to_owned(), "None".to_owned())]
+        );
+        assert_eq!(
+            states(&t, "u1"),
+            vec![(
+                SKU_128.to_owned(),
+                "Error".to_owned(),
+                "CountViolation".to_owned()
+            )]
+        );
+        assert_eq!(consumed(&t, SKU_128), 1);
+        assert!(
+            t.directory
+                .user("u1")
+                .expect("u1")
+                .assigned_licenses()
+                .is_empty()
+        );
+        assert!(t.has_members_with_license_errors("lic128"));
+        let view = t.view();
+        assert!(
+            view.active_service_plans("u0")
+                .contains(&"545e3611-3af8-49a5-9a0a-b7867968f4b0".to_owned())
+        );
+        assert!(view.active_service_plans("u1").is_empty());
+    }
+
+    #[test]
+    fn leaving_frees_the_unit_and_reprocessing_uses_it() {
+        let mut t = tenant(1, Duration::ZERO);
+        t.add_member("lic128", "u0", T0).expect("add");
+        t.add_member("lic128", "u1", T0).expect("add");
+        t.tick(T0 + Duration::from_secs(60));
+        t.remove_member("lic128", "u0", T0 + Duration::from_secs(60))
+            .expect("remove");
+        assert_eq!(consumed(&t, SKU_128), 1, "freed only once processed");
+        t.tick(T0 + Duration::from_secs(120));
+        assert_eq!(consumed(&t, SKU_128), 0);
+        assert!(states(&t, "u0").is_empty());
+        assert_eq!(
+            states(&t, "u1")[0].1,
+            "Error",
+            "errors stay until reprocessed"
+        );
+        t.reprocess_group("lic128", T0 + Duration::from_secs(120))
+            .expect("reprocess");
+        t.tick(T0 + Duration::from_secs(180));
+        assert_eq!(states(&t, "u1")[0].1, "Active");
+        assert_eq!(consumed(&t, SKU_128), 1);
+    }
+
+    #[test]
+    fn a_group_with_several_products_applies_all_or_nothing() {
+        let mut t = tenant(1, Duration::ZERO);
+        t.add_member("lic256", "u0", T0).expect("add");
+        t.tick(T0 + Duration::from_secs(60));
+        t.add_member("both", "u1", T0 + Duration::from_secs(60))
+            .expect("add");
+        t.tick(T0 + Duration::from_secs(120));
+        let u1 = states(&t, "u1");
+        assert_eq!(u1.len(), 2);
+        assert!(u1.iter().all(|(_, state, _)| state == "Error"));
+        assert!(
+            u1.iter()
+                .any(|(sku, _, error)| sku == SKU_256 && error == "CountViolation")
+        );
+        assert_eq!(
+            consumed(&t, SKU_128),
+            0,
+            "the 128 GB unit is not taken either"
+        );
+    }
+
+    #[test]
+    fn one_unit_per_user_and_sku_across_groups() {
+        let mut t = tenant(5, Duration::ZERO);
+        t.add_member("lic128", "u0", T0).expect("add");
+        t.add_member("both", "u0", T0).expect("add");
+        t.tick(T0 + Duration::from_secs(60));
+        assert_eq!(consumed(&t, SKU_128), 1);
+        assert_eq!(consumed(&t, SKU_256), 1);
+        assert_eq!(
+            t.directory
+                .user("u0")
+                .expect("u0")
+                .assigned_licenses()
+                .len(),
+            2
+        );
+        t.remove_member("both", "u0", T0 + Duration::from_secs(60))
+            .expect("remove");
+        t.tick(T0 + Duration::from_secs(120));
+        assert_eq!(consumed(&t, SKU_128), 1, "still held through lic128");
+        assert_eq!(consumed(&t, SKU_256), 0);
+    }
+
+    #[test]
+    fn replication_lag_delays_visibility_but_not_the_primary() {
+        let mut t = tenant(5, Duration::from_millis(1500));
+        t.add_member("plain", "u0", T0).expect("add");
+        assert!(!t.directory.is_member("plain", "u0"));
+        assert!(t.directory.is_member_committed("plain", "u0"));
+        assert_eq!(
+            t.add_member("plain", "u0", T0),
+            Err(StateError::AlreadyMember)
+        );
+        assert!(t.view().direct_member_users("plain").is_empty());
+        t.tick(T0 + Duration::from_millis(1499));
+        assert!(!t.directory.is_member("plain", "u0"));
+        t.tick(T0 + Duration::from_millis(1500));
+        assert!(t.directory.is_member("plain", "u0"));
+        assert_eq!(
+            t.directory.member_of("u0").cloned().collect::<Vec<_>>(),
+            vec!["plain".to_owned()]
+        );
+        t.remove_member("plain", "u0", T0 + Duration::from_secs(2))
+            .expect("remove");
+        assert!(
+            t.directory.is_member("plain", "u0"),
+            "removal not visible yet"
+        );
+        assert_eq!(
+            t.remove_member("plain", "u0", T0 + Duration::from_secs(2)),
+            Err(StateError::NotMember {
+                member_id: "u0".to_owned()
+            })
+        );
+        t.tick(T0 + Duration::from_secs(4));
+        assert!(!t.directory.is_member("plain", "u0"));
+    }
+
+    #[test]
+    fn licensing_starts_when_the_membership_becomes_visible() {
+        let mut t = tenant(5, Duration::from_secs(10));
+        t.add_member("lic128", "u0", T0).expect("add");
+        assert!(t.licensing.jobs.is_empty());
+        t.tick(T0 + Duration::from_secs(10));
+        assert_eq!(t.licensing.jobs.len(), 1);
+        t.tick(T0 + Duration::from_secs(69));
+        assert_eq!(consumed(&t, SKU_128), 0);
+        t.tick(T0 + Duration::from_secs(70));
+        assert_eq!(consumed(&t, SKU_128), 1);
+    }
+
+    #[test]
+    fn bind_is_all_or_nothing_and_bounded() {
+        let mut t = tenant(5, Duration::ZERO);
+        t.add_member("plain", "u1", T0).expect("add");
+        let refs = vec!["u0".to_owned(), "u1".to_owned()];
+        assert_eq!(
+            t.add_members("plain", &refs, T0),
+            Err(StateError::AlreadyMember)
+        );
+        assert!(!t.directory.is_member("plain", "u0"));
+        let refs = vec!["u0".to_owned(), "ghost".to_owned()];
+        assert!(matches!(
+            t.add_members("plain", &refs, T0),
+            Err(StateError::ObjectNotFound { .. })
+        ));
+        assert!(!t.directory.is_member("plain", "u0"));
+        let many: Vec<String> = (0..21).map(|n| format!("x{n}")).collect();
+        assert!(matches!(
+            t.add_members("plain", &many, T0),
+            Err(StateError::TooManyReferences { max: 20, got: 21 })
+        ));
+        t.add_members("plain", &["u0".to_owned(), "u2".to_owned()], T0)
+            .expect("bind");
+        assert_eq!(t.directory.members("plain").map(|m| m.len()), Some(3));
+    }
+
+    #[test]
+    fn mail_needs_a_known_sender_with_a_mailbox() {
+        let mut t = tenant(1, Duration::ZERO);
+        t.directory.user_mut("u4").expect("u4").mail = None;
+        let mail = OutgoingMail {
+            subject: "s".to_owned(),
+            content_type: "Text".to_owned(),
+            body: "b".to_owned(),
+            to: vec![MailAddress {
+                address: "x@t.com".to_owned(),
+                name: None,
+            }],
+            cc: Vec::new(),
+            bcc: Vec::new(),
+            save_to_sent_items: true,
+        };
+        assert!(matches!(
+            t.send_mail("nobody@t.com", mail.clone(), T0),
+            Err(StateError::MailSenderNotFound { .. })
+        ));
+        assert!(matches!(
+            t.send_mail("u4@t.com", mail.clone(), T0),
+            Err(StateError::MailboxNotEnabled { .. })
+        ));
+        t.send_mail("U0@T.COM", mail, T0).expect("sent");
+        assert_eq!(t.outbox.messages.len(), 1);
+        assert_eq!(t.outbox.messages[0].from, "u0@t.com");
     }
 }

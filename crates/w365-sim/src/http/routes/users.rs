@@ -8,7 +8,7 @@
 //!
 //! LIMITATIONS (Graph behaviour not emulated):
 //! - no user creation, update or deletion (`POST/PATCH/DELETE /users`); seed them instead;
-//! - the `/users('{upn}')` key syntax and `/users/{id}/$value` are not supported;
+//! - `/users/{id}/$value` (photos) is not supported;
 //! - properties outside the modelled set (e.g. `otherMails`, `proxyAddresses`, `identities`) are
 //!   never returned; `$select` of them is accepted and yields nothing;
 //! - `$expand` is refused; `$search` matches word prefixes of the named property only;
@@ -171,9 +171,7 @@ pub(crate) fn user_json(user: &User) -> Value {
 
 /// A user as a caller with only `User.ReadBasic.All` sees it.
 fn basic_json(user: &User) -> Value {
-    let full = user_json(user);
-    let props: Vec<String> = USER_BASIC.iter().map(|p| (*p).to_owned()).collect();
-    crate::odata::select(&full, &props)
+    collection::pick(&user_json(user), USER_BASIC)
 }
 
 /// The JSON of a group as `$filter` sees it (`hasMembersWithLicenseErrors` computed on demand).
@@ -232,8 +230,7 @@ pub(crate) fn directory_object_json(
             let shaped = if query.options.select.is_some() || query.options.filter.is_some() {
                 full
             } else {
-                let props: Vec<String> = USER_DEFAULT.iter().map(|p| (*p).to_owned()).collect();
-                crate::odata::select(&full, &props)
+                collection::pick(&full, USER_DEFAULT)
             };
             Some(typed(shaped, "#microsoft.graph.user"))
         }
@@ -244,11 +241,7 @@ pub(crate) fn directory_object_json(
             let shaped = if query.options.select.is_some() || query.options.filter.is_some() {
                 full
             } else {
-                let props: Vec<String> = super::groups::GROUP_DEFAULT
-                    .iter()
-                    .map(|p| (*p).to_owned())
-                    .collect();
-                crate::odata::select(&full, &props)
+                collection::pick(&full, super::groups::GROUP_DEFAULT)
             };
             Some(typed(shaped, "#microsoft.graph.group"))
         }
@@ -293,8 +286,25 @@ async fn list_users(
     query: GraphQuery,
 ) -> Result<Json<Value>, ApiError> {
     let basic = user_access(&auth)?;
+    let by_upn = collection::simple_eq_literal(&ctx, "userPrincipalName");
+    let by_id = collection::simple_eq_literal(&ctx, "id");
     app.with_tenant(auth.tenant_id(), |tenant, _| {
-        let users: Vec<&User> = tenant.directory.users().collect();
+        // `userPrincipalName eq '...'` / `id eq '...'` go through the index (the filter still runs).
+        let users: Vec<&User> = match (&by_upn, &by_id) {
+            (Some(upn), _) => tenant
+                .directory
+                .user_id_by_upn(upn)
+                .and_then(|id| tenant.directory.user(id))
+                .into_iter()
+                .collect(),
+            (None, Some(id)) => tenant
+                .directory
+                .user(id)
+                .or_else(|| tenant.directory.user(&id.to_lowercase()))
+                .into_iter()
+                .collect(),
+            (None, None) => tenant.directory.users().collect(),
+        };
         if basic {
             collection::collection_of(&ctx, &query, &USERS, users, |u| basic_json(u))
         } else {
