@@ -352,7 +352,6 @@ impl Licensing {
         self.jobs.insert(at, job);
     }
 
-    /// When the next job is due or a group changes processing state.
     /// The earliest licensing step strictly after `after` (stepping through time: a job's midpoint
     /// stays in [`Self::next_due`] until the job completes).
     pub fn next_due_after(&self, after: OffsetDateTime) -> Option<OffsetDateTime> {
@@ -363,6 +362,7 @@ impl Licensing {
             .min()
     }
 
+    /// When the next job is due or a group changes processing state (may be in the past).
     pub fn next_due(&self) -> Option<OffsetDateTime> {
         self.jobs
             .iter()

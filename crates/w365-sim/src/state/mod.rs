@@ -199,19 +199,19 @@ impl Store {
         }
     }
 
+    /// Marks every tenant as changed (see [`TenantState::touch`]).
+    pub fn touch_all(&mut self) {
+        for tenant in self.tenants.values_mut() {
+            tenant.touch();
+        }
+    }
+
     /// Earliest time strictly after `after` at which any tenant has work due.
     pub fn next_due_after(&self, after: OffsetDateTime) -> Option<OffsetDateTime> {
         self.tenants
             .values()
             .filter_map(|t| t.next_due_after(after))
             .min()
-    }
-
-    /// Marks every tenant as changed (see [`TenantState::touch`]).
-    pub fn touch_all(&mut self) {
-        for tenant in self.tenants.values_mut() {
-            tenant.touch();
-        }
     }
 
     /// Earliest time any tenant has work due.
