@@ -903,3 +903,46 @@ async fn one_assign_with_50ms_graph_latency_takes_under_1_5_seconds() {
         report.graph_requests
     );
 }
+
+#[tokio::test]
+async fn a_rerun_after_a_partial_failure_converges() {
+    let sim = TestSim::contoso().await;
+    let client = sim.client();
+    let lic = client
+        .groups()
+        .find_by_display_name(LIC_128)
+        .await
+        .unwrap()
+        .remove(0);
+    sim.sim().set_faults(vec![FaultRule {
+        method: Some("POST".into()),
+        path: Some(format!("/v1.0/groups/{}/members/*", lic.id)),
+        tenant: None,
+        action: w365_sim::faults::FaultAction::Status {
+            status: 503,
+            retry_after_secs: Some(0),
+            http_date: false,
+        },
+        trigger: w365_sim::faults::Trigger::Always,
+    }]);
+    let (first, err) = expect_err(run(&sim, &opts("megan.bowen@contoso.com")).await);
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", chain(&err));
+    assert_eq!(
+        added_groups(&first).len(),
+        3,
+        "the license add was attempted and failed"
+    );
+
+    sim.sim().set_faults(Vec::new());
+    let second = ok(run(&sim, &opts("megan.bowen@contoso.com")).await);
+    let kept: Vec<&str> = second
+        .kept_memberships
+        .iter()
+        .map(|k| k.group.display_name.as_str())
+        .collect();
+    assert_eq!(kept, vec![PROV_WIN11, US_RESTORE]);
+    assert_eq!(
+        added_groups(&second),
+        vec![(LIC_128.to_owned(), GroupRole::License)]
+    );
+}
