@@ -492,13 +492,24 @@ impl Drop for SimHandle {
 }
 
 /// What `serve` announces once listening (the CLI prints it).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Announcement {
     pub base_url: Url,
     pub tenant_id: String,
     pub client_id: String,
     /// The admin app's fixture secret (a simulator fixture, not a real credential).
     pub client_secret: String,
+}
+
+impl fmt::Debug for Announcement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Announcement")
+            .field("base_url", &self.base_url.as_str())
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish()
+    }
 }
 
 impl SimHandle {
