@@ -417,9 +417,14 @@ impl SimHandle {
         self.app.now()
     }
 
-    /// Direct access to the store (due work is played first).
+    /// Direct access to the store (due work is played first; afterwards every tenant is marked
+    /// changed, so the Windows 365 engine sees direct edits on the next tick).
     pub fn with_state<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        self.app.with_store(|store, _| f(store))
+        self.app.with_store(|store, _| {
+            let out = f(store);
+            store.touch_all();
+            out
+        })
     }
 
     /// Every request served so far (the most recent 50,000).
