@@ -90,7 +90,7 @@ pub enum Command {
     /// seat through that policy's assignment group instead. With --notify it waits for the Cloud PC
     /// and mails the user when it is ready.
     ///
-    /// Application permissions needed: User.Read.All, GroupMember.ReadWrite.All, Group.Read.All,
+    /// Application permissions needed: User.Read.All, GroupMember.ReadWrite.All,
     /// Organization.Read.All, CloudPC.Read.All and (for mails and tickets) Mail.Send.
     Assign(AssignArgs),
 
@@ -111,7 +111,7 @@ pub enum Command {
 /// the tenant profile's `[tenants.NAME.assign]` table, then the runbook's defaults.
 #[derive(Debug, Clone, Args)]
 pub struct AssignArgs {
-    /// The user's principal name (sign-in name), e.g. adele.vance@contoso.com
+    /// The user's principal name (sign-in name), e.g. megan.bowen@contoso.com
     #[arg(value_name = "USER")]
     pub user: String,
 

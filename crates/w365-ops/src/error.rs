@@ -194,7 +194,7 @@ impl Error {
                 format!("shorten the message to {max} characters or fewer; nothing was changed")
             }
             Error::UserNotFound { .. } => {
-                "check the user principal name (the sign-in name, e.g. adele.vance@contoso.com)"
+                "check the user principal name (the sign-in name, e.g. megan.bowen@contoso.com)"
                     .into()
             }
             Error::GroupNotFound { .. } => {

@@ -24,7 +24,10 @@ use crate::wait::{Check, WaitOutcome, WaitPolicy, WaitTick, wait_for};
 /// Application permissions named in permission errors, one per kind of call.
 pub mod permissions {
     pub const READ_USERS: &str = "User.Read.All";
-    pub const READ_GROUPS: &str = "Group.Read.All";
+    /// Group reads need GroupMember.Read.All at least (Microsoft's "Get group" reference lists it as
+    /// the least-privileged application permission); the operations also write memberships, so the
+    /// one permission that covers both is named.
+    pub const READ_GROUPS: &str = "GroupMember.ReadWrite.All";
     pub const WRITE_MEMBERS: &str = "GroupMember.ReadWrite.All";
     pub const READ_ORGANIZATION: &str = "Organization.Read.All";
     pub const READ_CLOUD_PCS: &str = "CloudPC.Read.All";
