@@ -195,6 +195,9 @@ pub fn build_store(seed: &Seed, timings: &Timings, now: OffsetDateTime) -> Resul
         Seed::Large(spec) => spec.build(timings.directory, now),
     };
     tenant.w365.timings = timings.w365;
+    if matches!(seed, Seed::Contoso) {
+        seed::windows365::seed_contoso(&mut tenant, now)?;
+    }
     Ok(Store::with_tenant(tenant))
 }
 

@@ -50,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_sim/apps", get(list_apps).post(create_app))
         .route("/_sim/apps/{client_id}/certificates", post(add_certificate))
         .route("/_sim/groups/{id}/reprocess", post(reprocess))
+        .merge(super::routes::virtual_endpoint::admin_routes())
 }
 
 /// The tenant an admin request is about.

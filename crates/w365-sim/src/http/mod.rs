@@ -151,8 +151,18 @@ impl AppState {
 
     /// Advances the virtual clock and plays the work that became due.
     pub fn advance(&self, by: Duration) -> OffsetDateTime {
+        let start = self.now();
+        let mut store = lock(&self.inner.store);
+        // Observe the writes made since the last tick at the time they were made, then play due work
+        // at its own time, so chains (membership -> licence -> Cloud PC) complete within one advance.
+        store.tick(start);
         let now = self.inner.clock.advance(by);
-        lock(&self.inner.store).tick(now);
+        let mut last = None;
+        while let Some(due) = store.next_due().filter(|d| *d <= now && Some(*d) != last) {
+            store.tick(due);
+            last = Some(due);
+        }
+        store.tick(now);
         now
     }
 

@@ -6,6 +6,7 @@
 //! `serve` prints. Ids are deterministic: the same file and `idSeed` give the same GUIDs.
 
 mod large;
+pub mod windows365;
 
 use std::path::Path;
 

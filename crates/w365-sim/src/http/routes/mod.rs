@@ -7,6 +7,7 @@ pub mod send_mail;
 pub mod subscribed_skus;
 pub mod token;
 pub mod users;
+pub mod virtual_endpoint;
 
 use axum::Router;
 use percent_encoding::percent_decode_str;
@@ -70,6 +71,7 @@ pub fn graph_routes() -> Router<AppState> {
         .merge(subscribed_skus::routes())
         .merge(send_mail::routes())
         .merge(batch::routes())
+        .merge(virtual_endpoint::routes())
 }
 
 /// Segments after which Graph expects a key.
