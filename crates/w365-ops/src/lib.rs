@@ -1,1 +1,4 @@
-//! Placeholder while the crate is being written.
+//! w365-ops: the Windows 365 operations, written plan-then-execute.
+
+pub mod plan;
+pub mod wait;
