@@ -135,7 +135,11 @@ pub struct TicketDetails {
 #[non_exhaustive]
 pub enum Step {
     /// Add the user to a group (`POST /groups/{id}/members/$ref`); already a member counts as done.
-    AddUserToGroup { user: UserRef, group: GroupRef, role: GroupRole },
+    AddUserToGroup {
+        user: UserRef,
+        group: GroupRef,
+        role: GroupRole,
+    },
     /// Remove the user from a group (`DELETE /groups/{id}/members/{user}/$ref`); not a member counts as done.
     RemoveUserFromGroup {
         user: UserRef,
@@ -144,7 +148,10 @@ pub enum Step {
         reason: String,
     },
     /// Wait until the directory shows the user as a member of these groups (Entra ID replicates).
-    WaitForGroupMemberships { user: UserRef, groups: Vec<GroupRef> },
+    WaitForGroupMemberships {
+        user: UserRef,
+        groups: Vec<GroupRef>,
+    },
     /// Wait until group-based licensing reports the SKU as granted to the user.
     ConfirmLicenseAssigned {
         user: UserRef,
@@ -153,7 +160,10 @@ pub enum Step {
         sku: SkuRef,
     },
     /// Wait for the user's Cloud PC to appear and finish provisioning.
-    WaitForCloudPc { user: UserRef, target: CloudPcTarget },
+    WaitForCloudPc {
+        user: UserRef,
+        target: CloudPcTarget,
+    },
     /// Send the "your Cloud PC is ready" mail to the user (skipped when the user has no mailbox).
     SendReadyMail {
         from: String,
@@ -211,7 +221,10 @@ impl fmt::Display for Step {
                 "confirm that {user} was granted {sku} through {license_group}"
             ),
             Step::WaitForCloudPc { user, target } => {
-                write!(f, "wait for the Cloud PC of {user} ({target}) to be provisioned")
+                write!(
+                    f,
+                    "wait for the Cloud PC of {user} ({target}) to be provisioned"
+                )
             }
             Step::SendReadyMail { from, user, .. } => match &user.mail {
                 Some(mail) => write!(f, "send the 'Cloud PC ready' mail from {from} to {mail}"),

@@ -27,7 +27,11 @@ pub struct WaitPolicy {
 }
 
 impl WaitPolicy {
-    pub const fn new(initial_interval: Duration, max_interval: Duration, timeout: Duration) -> Self {
+    pub const fn new(
+        initial_interval: Duration,
+        max_interval: Duration,
+        timeout: Duration,
+    ) -> Self {
         Self {
             initial_interval,
             max_interval,
@@ -188,9 +192,12 @@ mod tests {
     #[tokio::test]
     async fn ready_on_the_first_check_does_not_sleep_or_tick() {
         let mut ticks = 0;
-        let out = wait_for::<_, Infallible, _, _>("x", &fast(1000), |_| ticks += 1, || async {
-            Ok(Check::Ready(7))
-        })
+        let out = wait_for::<_, Infallible, _, _>(
+            "x",
+            &fast(1000),
+            |_| ticks += 1,
+            || async { Ok(Check::Ready(7)) },
+        )
         .await
         .unwrap();
         assert_eq!(out, WaitOutcome::Ready(7));
@@ -231,9 +238,12 @@ mod tests {
 
     #[tokio::test]
     async fn times_out_with_the_last_state() {
-        let out = wait_for::<u8, Infallible, _, _>("never", &fast(30), |_| {}, || async {
-            Ok(Check::Pending(Some("provisioning".into())))
-        })
+        let out = wait_for::<u8, Infallible, _, _>(
+            "never",
+            &fast(30),
+            |_| {},
+            || async { Ok(Check::Pending(Some("provisioning".into()))) },
+        )
         .await
         .unwrap();
         match out {
