@@ -81,7 +81,8 @@ async fn a_large_tenant_loads_quickly_and_serves_lookups() {
     let sim = common::start_with(cfg).await;
     let load = start.elapsed();
     eprintln!("100,000 users + 4 groups of 50,000 members loaded in {load:?}");
-    assert!(load < Duration::from_secs(10), "{load:?}");
+    // Target: < 2 s optimized; debug builds on a shared machine get headroom.
+    assert!(load < Duration::from_secs(5), "{load:?}");
     let user = sim
         .get("v1.0/users/user099999@contoso.com?$select=id,displayName")
         .await;

@@ -239,14 +239,9 @@ async fn list_apps(
 ) -> Result<Json<Value>, ApiError> {
     app.with_store(|store, _| {
         let tenant = tenant_of(store, &headers)?;
-        let apps: Vec<Value> = store
+        let apps: Vec<crate::state::apps::AppSummary> = store
             .tenant(&tenant)
-            .map(|t| {
-                t.apps
-                    .iter()
-                    .map(|a| json!({ "clientId": a.client_id, "displayName": a.display_name, "roles": a.roles, "certificates": a.certificates.len(), "secrets": a.secrets.len() }))
-                    .collect()
-            })
+            .map(|t| t.apps.iter().map(|a| a.summary()).collect())
             .unwrap_or_default();
         Ok(Json(json!({ "value": apps })))
     })

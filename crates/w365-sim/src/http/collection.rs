@@ -141,11 +141,22 @@ pub fn project(item: &Value, query: &GraphQuery, spec: &CollectionSpec<'_>) -> V
         return odata::select(item, select);
     }
     match spec.default_select {
-        Some(defaults) => {
-            let props: Vec<String> = defaults.iter().map(|p| (*p).to_owned()).collect();
-            odata::select(item, &props)
-        }
+        Some(defaults) => pick(item, defaults),
         None => item.clone(),
+    }
+}
+
+/// Keeps the listed properties (exact names, as the simulator builds its items) and `@odata.*`
+/// annotations: the default property set, without `$select`'s parsing.
+pub fn pick(item: &Value, props: &[&str]) -> Value {
+    match item {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| k.starts_with("@odata.") || props.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 

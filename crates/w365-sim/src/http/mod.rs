@@ -277,35 +277,13 @@ impl AppState {
     }
 }
 
-/// The tenant of a request for fault rules: the `x-sim-tenant` header, else the bearer token's
-/// `tid` claim (read without verification; the route's own authentication verifies it).
-fn fault_tenant(_uri: &http::Uri, headers: &http::HeaderMap) -> Option<String> {
-    use base64::Engine as _;
-    if let Some(tenant) = headers
-        .get(crate::faults::TENANT_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
-        return Some(tenant.to_owned());
-    }
-    let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let token = auth
-        .strip_prefix("Bearer ")
-        .or_else(|| auth.strip_prefix("bearer "))?;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("tid")?.as_str().map(str::to_owned)
-}
-
 /// The complete application: Graph routes under `/v1.0` and `/beta` (behind the fault layer),
 /// the token endpoint, `/_sim`, the Graph-style fallback, and the request middleware.
 pub fn router(app: AppState) -> Router {
     let graph = Router::new()
         .nest("/v1.0", routes::graph_routes())
         .nest("/beta", routes::graph_routes())
-        .layer(FaultLayer::new(app.faults().clone()).with_tenant_resolver(fault_tenant));
+        .layer(FaultLayer::new(app.faults().clone()));
     let router = Router::new()
         .merge(graph)
         .merge(routes::token::routes())

@@ -115,3 +115,21 @@ mod tests {
         assert_eq!(tenant.directory.member_of(&middle).count(), 1);
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    #[test]
+    #[ignore = "prints generation time of the benchmark tenant"]
+    fn benchmark_generation_time() {
+        let start = std::time::Instant::now();
+        let tenant = LargeTenantSpec::benchmark()
+            .build(DirectoryTimings::fast(), OffsetDateTime::UNIX_EPOCH);
+        eprintln!(
+            "generated {} users in {:?}",
+            tenant.directory.user_count(),
+            start.elapsed()
+        );
+    }
+}

@@ -25,9 +25,11 @@ pub trait DirectoryView {
     /// Service plan ids (GUID strings) the user holds through licenses whose assignment state is
     /// `Active` (group-based or direct). A license in `Error` (e.g. CountViolation) contributes nothing.
     fn active_service_plans(&self, user_id: &str) -> Vec<String>;
-    /// Object ids of every user of the tenant. The Windows 365 engine uses it to find licensed users
-    /// who are in no policy group (they get a `notProvisioned` record); with the default (empty)
-    /// answer only users in policy groups or with a Cloud PC are considered.
+    /// Object ids of every user of the tenant that holds at least one `Active` license (users
+    /// without one can never be entitled to a Cloud PC, so a large tenant stays cheap to scan).
+    /// The Windows 365 engine uses it to find licensed users who are in no policy group (they get
+    /// a `notProvisioned` record); with the default (empty) answer only users in policy groups or
+    /// with a Cloud PC are considered.
     fn all_user_ids(&self) -> Vec<String> {
         Vec::new()
     }
@@ -82,7 +84,15 @@ impl DirectoryView for TenantDirectoryView<'_> {
     }
 
     fn all_user_ids(&self) -> Vec<String> {
-        self.directory.users().map(|u| u.id.clone()).collect()
+        self.directory
+            .users()
+            .filter(|u| {
+                u.license_assignment_states
+                    .iter()
+                    .any(|s| s.state == "Active")
+            })
+            .map(|u| u.id.clone())
+            .collect()
     }
 
     fn active_service_plans(&self, user_id: &str) -> Vec<String> {

@@ -171,9 +171,7 @@ pub(crate) fn user_json(user: &User) -> Value {
 
 /// A user as a caller with only `User.ReadBasic.All` sees it.
 fn basic_json(user: &User) -> Value {
-    let full = user_json(user);
-    let props: Vec<String> = USER_BASIC.iter().map(|p| (*p).to_owned()).collect();
-    crate::odata::select(&full, &props)
+    collection::pick(&user_json(user), USER_BASIC)
 }
 
 /// The JSON of a group as `$filter` sees it (`hasMembersWithLicenseErrors` computed on demand).
@@ -232,8 +230,7 @@ pub(crate) fn directory_object_json(
             let shaped = if query.options.select.is_some() || query.options.filter.is_some() {
                 full
             } else {
-                let props: Vec<String> = USER_DEFAULT.iter().map(|p| (*p).to_owned()).collect();
-                crate::odata::select(&full, &props)
+                collection::pick(&full, USER_DEFAULT)
             };
             Some(typed(shaped, "#microsoft.graph.user"))
         }
@@ -244,11 +241,7 @@ pub(crate) fn directory_object_json(
             let shaped = if query.options.select.is_some() || query.options.filter.is_some() {
                 full
             } else {
-                let props: Vec<String> = super::groups::GROUP_DEFAULT
-                    .iter()
-                    .map(|p| (*p).to_owned())
-                    .collect();
-                crate::odata::select(&full, &props)
+                collection::pick(&full, super::groups::GROUP_DEFAULT)
             };
             Some(typed(shaped, "#microsoft.graph.group"))
         }
