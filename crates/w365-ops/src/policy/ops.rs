@@ -219,20 +219,22 @@ pub async fn plan_delete(
             }],
         ));
     }
-    let mut plan = PolicyPlan::default();
-    plan.changes = diff::diff_assignments(
+    let mut changes = diff::diff_assignments(
         kind,
         Some(&observed.id),
         object.name(),
         &[],
         &observed.assignments,
     );
-    plan.changes.push(Change::Delete {
+    changes.push(Change::Delete {
         object: kind,
         id: observed.id.clone(),
         name: object.name().to_owned(),
     });
-    Ok(plan)
+    Ok(PolicyPlan {
+        changes,
+        unmanaged: Vec::new(),
+    })
 }
 
 /// `assign`: adds (or changes) the given assignments and keeps the others; with `replace` the

@@ -263,6 +263,7 @@ pub struct UserSettingsSpec {
 }
 
 /// A parsed file.
+#[allow(clippy::large_enum_variant, reason = "few, short-lived values")]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Spec {
     Policy(PolicySpec),

@@ -31,6 +31,7 @@ impl ObjectKind {
 }
 
 /// A tenant object of either kind, as read (with `$expand=assignments`).
+#[allow(clippy::large_enum_variant, reason = "few, short-lived values")]
 #[derive(Debug, Clone, PartialEq)]
 pub enum TenantObject {
     Policy(ProvisioningPolicy),

@@ -105,7 +105,7 @@ pub fn check_naming_template(template: &str) -> Result<TemplateAnalysis, Vec<Pro
             }
             rest = &after[end + 1..];
         } else {
-            if !(c.is_ascii_alphanumeric() || c == '-') && !bad_chars.contains(&c) {
+            if !(c.is_ascii_alphanumeric() || c == '-' || bad_chars.contains(&c)) {
                 bad_chars.push(c);
             }
             max_len += 1;
