@@ -405,7 +405,7 @@ pub fn check_assignments(
         {
             problems.push(Problem::new(
                 &field,
-                format!("service plan and allotment apply only to Frontline (shared) policies; '{}' is dedicated", a.group),
+                format!("the assignment to '{}' has a service plan or allotment, which only assignments of Frontline (shared) provisioning policies have", a.group),
                 "remove service_plan_id, allotment_display_name and allotment_licenses_count (or the --service-plan/--allotment-* flags)",
             ));
         }
