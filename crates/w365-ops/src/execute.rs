@@ -50,7 +50,8 @@ impl Waits {
     pub const fn realistic() -> Self {
         Self {
             memberships: WaitPolicy::new(secs(1), secs(10), secs(5 * 60)),
-            license: WaitPolicy::new(secs(2), secs(30), secs(30 * 60)),
+            license: WaitPolicy::new(secs(5), secs(30), secs(30 * 60))
+                .with_first_check_after(secs(10)),
             cloud_pc_appears: WaitPolicy::new(secs(10), secs(60), secs(60 * 60)),
             provisioning: WaitPolicy::new(secs(15), secs(60), secs(3 * 60 * 60)),
         }
@@ -60,7 +61,8 @@ impl Waits {
     pub const fn sandbox() -> Self {
         Self {
             memberships: WaitPolicy::new(ms(100), ms(500), secs(60)),
-            license: WaitPolicy::new(ms(200), ms(1000), secs(2 * 60)),
+            license: WaitPolicy::new(ms(200), ms(1000), secs(2 * 60))
+                .with_first_check_after(ms(150)),
             cloud_pc_appears: WaitPolicy::new(ms(250), ms(1000), secs(3 * 60)),
             provisioning: WaitPolicy::new(ms(250), ms(1000), secs(5 * 60)),
         }
@@ -73,6 +75,7 @@ impl Waits {
             max_interval: interval,
             multiplier: 1.0,
             timeout,
+            first_check_after: Duration::ZERO,
         };
         Self {
             memberships: p,

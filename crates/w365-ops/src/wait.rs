@@ -24,6 +24,10 @@ pub struct WaitPolicy {
     /// Give up (time out) after this long.
     #[serde(with = "duration_ms")]
     pub timeout: Duration,
+    /// Delay before the first check, for work known to take a while (license processing):
+    /// saves requests that could only answer "not yet". Zero checks immediately.
+    #[serde(with = "duration_ms", default)]
+    pub first_check_after: Duration,
 }
 
 impl WaitPolicy {
@@ -37,7 +41,14 @@ impl WaitPolicy {
             max_interval,
             multiplier: 2.0,
             timeout,
+            first_check_after: Duration::ZERO,
         }
+    }
+
+    /// The same policy, first checking after `delay`.
+    pub const fn with_first_check_after(mut self, delay: Duration) -> Self {
+        self.first_check_after = delay;
+        self
     }
 
     /// The same policy with another timeout.
@@ -106,6 +117,9 @@ where
     let started = tokio::time::Instant::now();
     let deadline = started + policy.timeout;
     let mut checks: u32 = 0;
+    if !policy.first_check_after.is_zero() {
+        tokio::time::sleep(policy.first_check_after.min(policy.timeout)).await;
+    }
     loop {
         let state = match check().await? {
             Check::Ready(value) => return Ok(WaitOutcome::Ready(value)),
@@ -136,6 +150,9 @@ where
 /// Formats a duration for people: `45s`, `2m 05s`, `1h 30m`.
 pub fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
     if secs < 60 {
         if d.as_millis() < 10_000 && d.subsec_millis() != 0 {
             return format!("{:.1}s", d.as_secs_f64());
@@ -261,6 +278,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_first_check_can_be_delayed() {
+        let policy = fast(5_000).with_first_check_after(Duration::from_millis(20));
+        let started = std::time::Instant::now();
+        let out = wait_for::<_, Infallible, _, _>(
+            "x",
+            &policy,
+            |_| {},
+            || async { Ok(Check::Ready(())) },
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, WaitOutcome::Ready(()));
+        assert!(started.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[tokio::test]
     async fn a_failing_check_stops_the_wait() {
         let err = wait_for::<u8, &str, _, _>("x", &fast(1000), |_| {}, || async { Err("boom") })
             .await
@@ -272,6 +305,7 @@ mod tests {
     fn human_durations() {
         assert_eq!(human_duration(Duration::from_secs(45)), "45s");
         assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_millis(3)), "3ms");
         assert_eq!(human_duration(Duration::from_secs(125)), "2m 05s");
         assert_eq!(human_duration(Duration::from_secs(5400)), "1h 30m");
     }

@@ -96,7 +96,14 @@ fn expect_err(result: Result<AssignReport, AssignFailure>) -> (AssignReport, Err
 #[tokio::test]
 async fn dedicated_assign_adds_the_groups_and_confirms_the_license_in_at_most_10_requests() {
     let sim = TestSim::contoso().await;
-    let report = ok(run(&sim, &opts("megan.bowen@contoso.com")).await);
+    let mut o = opts("megan.bowen@contoso.com");
+    // Like a real tenant: license processing takes a while, so the first check waits for it.
+    o.waits.license.first_check_after = Duration::from_millis(150);
+    let report = {
+        let client = sim.client();
+        let _clock = sim.drive_clock(Duration::from_secs(60), Duration::from_millis(5));
+        ok(assign::assign(&client, &o, &Silent).await)
+    };
 
     assert!(matches!(report.path, Some(AssignPath::Dedicated { .. })));
     assert_eq!(
@@ -585,4 +592,357 @@ async fn a_provisioning_timeout_is_its_own_outcome() {
         "{last:?}"
     );
     assert!(sim.sim().outbox().is_empty());
+}
+
+const FRONTLINE: &str = "cfg - Windows 365 - Frontline - Shift A";
+
+/// Runs `assign` while the virtual clock advances 5 minutes every 5 ms (licensing and
+/// provisioning take minutes of virtual time).
+async fn run_fast(sim: &TestSim, o: &AssignOptions) -> Result<AssignReport, AssignFailure> {
+    let client = sim.client();
+    let _clock = sim.drive_clock(Duration::from_secs(300), Duration::from_millis(5));
+    assign::assign(&client, o, &Silent).await
+}
+
+fn force_provisioning_failure(sim: &TestSim, upn: &str) {
+    use w365_sim::state::windows365::{ForcedOutcome, OutcomeKind};
+    sim.sim().with_state(|store| {
+        let id = store.default_tenant_id().to_owned();
+        let tenant = store.tenant_mut(&id).expect("the default tenant");
+        for _ in 0..3 {
+            tenant.w365.faults.force_for_user(
+                upn,
+                ForcedOutcome {
+                    outcome: OutcomeKind::Failed,
+                    code: Some("imageNotFound".into()),
+                    message: Some("The <image> & co was not found.".into()),
+                },
+            );
+        }
+    });
+}
+
+#[tokio::test]
+async fn notify_waits_for_the_cloud_pc_and_mails_the_user() {
+    let sim = TestSim::contoso().await;
+    let mut o = opts("megan.bowen@contoso.com");
+    o.notify = true;
+    let report = ok(run_fast(&sim, &o).await);
+    let pc = report.cloud_pc.as_ref().expect("the Cloud PC");
+    assert!(
+        matches!(
+            pc.status.as_deref(),
+            Some("provisioned" | "provisionedWithWarnings")
+        ),
+        "{pc:?}"
+    );
+    assert_eq!(report.mails.len(), 1);
+    assert_eq!(report.mails[0].kind, MailKind::CloudPcReady);
+    let outbox = sim.sim().outbox();
+    assert_eq!(outbox.len(), 1);
+    let mail = &outbox[0];
+    assert_eq!(mail.from, "runbooks@contoso.com");
+    assert_eq!(mail.to[0].address, "megan.bowen@contoso.com");
+    assert_eq!(mail.subject, "Your Cloud PC is ready");
+    assert!(
+        mail.body.contains("https://windows365.microsoft.com"),
+        "{}",
+        mail.body
+    );
+    assert!(mail.body.contains("Megan Bowen"), "{}", mail.body);
+}
+
+#[tokio::test]
+async fn notify_with_a_custom_message_sends_it_escaped() {
+    let sim = TestSim::contoso().await;
+    let mut o = opts("megan.bowen@contoso.com");
+    o.notify = true;
+    o.custom_message = Some("Welcome <b>Megan</b> & team".into());
+    ok(run_fast(&sim, &o).await);
+    let outbox = sim.sim().outbox();
+    assert_eq!(outbox.len(), 1);
+    assert!(
+        outbox[0]
+            .body
+            .contains("Welcome &lt;b&gt;Megan&lt;&#x2f;b&gt; &amp; team"),
+        "{}",
+        outbox[0].body
+    );
+}
+
+#[tokio::test]
+async fn a_user_without_a_mailbox_is_reported_not_an_error() {
+    let sim = TestSim::contoso().await;
+    let mut o = opts("nomail.user@contoso.com");
+    o.notify = true;
+    let report = ok(run_fast(&sim, &o).await);
+    let last = report.steps.last().unwrap();
+    assert!(matches!(last.step, Step::SendReadyMail { .. }));
+    match &last.outcome {
+        StepOutcome::Skipped { reason } => assert!(reason.contains("no mailbox"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(report.mails.is_empty());
+    assert!(sim.sim().outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_provisioning_fails_with_the_status_detail() {
+    let sim = TestSim::contoso().await;
+    force_provisioning_failure(&sim, "megan.bowen@contoso.com");
+    let mut o = opts("megan.bowen@contoso.com");
+    o.notify = true;
+    let (report, err) = expect_err(run_fast(&sim, &o).await);
+    assert_eq!(err.kind(), ErrorKind::ProvisioningFailed, "{}", chain(&err));
+    assert!(err.to_string().contains("imageNotFound"), "{err}");
+    assert_eq!(
+        report.cloud_pc.as_ref().unwrap().status.as_deref(),
+        Some("failed")
+    );
+    assert!(
+        sim.sim().outbox().is_empty(),
+        "no ready mail for a failed Cloud PC"
+    );
+}
+
+#[tokio::test]
+async fn frontline_assigns_a_seat_through_the_policy_group() {
+    let sim = TestSim::contoso().await;
+    let mut o = opts("megan.bowen@contoso.com");
+    o.provisioning_group = FRONTLINE.into();
+    o.notify = true;
+    let report = ok(run_fast(&sim, &o).await);
+    match &report.path {
+        Some(AssignPath::Frontline {
+            policy,
+            assignment_group,
+            service_plan_id,
+            ..
+        }) => {
+            assert_eq!(policy.display_name, FRONTLINE);
+            assert_eq!(assignment_group.display_name, FRONTLINE);
+            assert_eq!(service_plan_id, "057efbfe-a95d-4263-acb0-12b4a31fed8d");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        added_groups(&report),
+        vec![
+            (FRONTLINE.to_owned(), GroupRole::FrontlineAssignment),
+            (US_RESTORE.to_owned(), GroupRole::UserSettings),
+        ]
+    );
+    let groups = member_of(&sim, "megan.bowen@contoso.com").await;
+    assert!(
+        !groups.iter().any(|g| g.starts_with("lic - ")),
+        "no license group on Frontline: {groups:?}"
+    );
+    let pc = report.cloud_pc.as_ref().expect("the Frontline Cloud PC");
+    let policy_id = match &report.path {
+        Some(AssignPath::Frontline { policy, .. }) => policy.id.clone(),
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        pc.provisioning_policy_id.as_deref(),
+        Some(policy_id.as_str())
+    );
+    assert_eq!(sim.sim().outbox().len(), 1);
+}
+
+#[tokio::test]
+async fn frontline_out_of_seats_sends_the_seats_ticket() {
+    let sim = TestSim::contoso().await;
+    let mut o = opts("megan.bowen@contoso.com");
+    o.provisioning_group = FRONTLINE.into();
+    let first = run_fast(&sim, &o).await;
+    let free_before = first.as_ref().ok().and_then(|r| r.capacity.clone());
+    ok(first);
+    // Fill every remaining seat, then one more must be refused.
+    let mut n = 0;
+    let refused = loop {
+        let upn = [
+            "henry.moore@contoso.com",
+            "jack.anderson@contoso.com",
+            "olivia.harris@contoso.com",
+        ][n];
+        let mut o = opts(upn);
+        o.provisioning_group = FRONTLINE.into();
+        o.ticket_when_out_of_licenses = true;
+        o.ticket_queue = Some("helpdesk@contoso.com".into());
+        match run_fast(&sim, &o).await {
+            Ok(_) => n += 1,
+            Err(f) => break (upn, f),
+        }
+        assert!(n < 3, "seats never ran out: {free_before:?}");
+    };
+    let (upn, failure) = refused;
+    assert_eq!(
+        failure.error.kind(),
+        ErrorKind::OutOfCapacity,
+        "{}",
+        chain(&failure.error)
+    );
+    assert!(!member_of(&sim, upn).await.iter().any(|g| g == FRONTLINE));
+    let outbox = sim.sim().outbox();
+    let ticket = outbox.last().expect("the ticket");
+    assert_eq!(
+        ticket.subject,
+        format!("Contoso-W365Lic '{FRONTLINE}' out of licenses/seats.")
+    );
+}
+
+/// Adds `extra_members` new users to the default provisioning and user-settings groups, and `prefix_groups` more
+/// groups that share the prefixes, each with `extra_members` members.
+fn grow_tenant(sim: &TestSim, extra_members: usize, prefix_groups: usize) {
+    use w365_sim::state::directory::{Group, User};
+    let now = sim.sim().now();
+    sim.sim().with_state(|store| {
+        let id = store.default_tenant_id().to_owned();
+        let t = store.tenant_mut(&id).expect("the default tenant");
+        let mut users = Vec::with_capacity(extra_members);
+        for n in 0..extra_members {
+            let uid = t.ids.next_id();
+            let upn = format!("bulk{n:06}@contoso.com");
+            t.directory
+                .insert_user(User::new(uid.clone(), &upn, &upn))
+                .unwrap();
+            users.push(uid);
+        }
+        // Not the license group: its members would consume the SKU's units.
+        let mut groups: Vec<String> = [PROV_WIN11, US_RESTORE]
+            .iter()
+            .map(|name| t.directory.groups_named(name)[0].clone())
+            .collect();
+        for n in 0..prefix_groups {
+            for prefix in [
+                "cfg - Windows 365 - Provisioning - ",
+                "cfg - Windows 365 - User Settings - ",
+            ] {
+                let gid = t.ids.next_id();
+                t.directory
+                    .insert_group(Group::new_security(
+                        gid.clone(),
+                        &format!("{prefix}bulk {n}"),
+                    ))
+                    .unwrap();
+                groups.push(gid);
+            }
+        }
+        for gid in &groups {
+            for chunk in users.chunks(20) {
+                t.add_members(gid, chunk, now).unwrap();
+            }
+        }
+    });
+}
+
+#[tokio::test]
+async fn the_request_count_does_not_depend_on_group_sizes() {
+    async fn count(sim: &TestSim) -> u64 {
+        let mut o = opts("megan.bowen@contoso.com");
+        o.waits.license.first_check_after = Duration::from_millis(150);
+        let client = sim.client();
+        let _clock = sim.drive_clock(Duration::from_secs(60), Duration::from_millis(5));
+        ok(assign::assign(&client, &o, &Silent).await).graph_requests
+    }
+    let small = TestSim::contoso().await;
+    let big = TestSim::contoso().await;
+    grow_tenant(&big, 1_000, 10);
+    let (small, big) = (count(&small).await, count(&big).await);
+    assert_eq!(small, big, "requests must not grow with the groups");
+    assert!(big <= 10, "{big} requests");
+}
+
+#[tokio::test]
+async fn without_mail_send_the_notification_fails_naming_it() {
+    let sim = TestSim::contoso().await;
+    let roles: Vec<&str> = ASSIGN_PERMISSIONS
+        .iter()
+        .copied()
+        .filter(|p| *p != "Mail.Send")
+        .collect();
+    let client = sim.client_with_roles(&roles);
+    let mut o = opts("megan.bowen@contoso.com");
+    o.notify = true;
+    let _clock = sim.drive_clock(Duration::from_secs(300), Duration::from_millis(5));
+    let err = assign::assign(&client, &o, &Silent)
+        .await
+        .map(|_| ())
+        .expect_err("no Mail.Send")
+        .error;
+    assert_eq!(err.kind(), ErrorKind::Permission, "{}", chain(&err));
+    assert!(err.to_string().contains("Mail.Send"), "{err}");
+}
+
+#[tokio::test]
+async fn one_assign_with_50ms_graph_latency_takes_under_1_5_seconds() {
+    let sim = TestSim::contoso().await;
+    sim.sim().set_faults(vec![FaultRule {
+        method: None,
+        path: None,
+        tenant: None,
+        action: w365_sim::faults::FaultAction::Latency(50),
+        trigger: w365_sim::faults::Trigger::Always,
+    }]);
+    let client = sim.client();
+    // Sign in first: the benchmark times the assignment, not the token request.
+    client
+        .users()
+        .find_by_upn("megan.bowen@contoso.com")
+        .await
+        .unwrap();
+    let mut o = opts("megan.bowen@contoso.com");
+    o.waits.license.first_check_after = Duration::from_millis(100);
+    let _clock = sim.drive_clock(Duration::from_secs(60), Duration::from_millis(5));
+    let started = std::time::Instant::now();
+    let report = ok(assign::assign(&client, &o, &Silent).await);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(1500),
+        "{elapsed:?} for {} requests",
+        report.graph_requests
+    );
+}
+
+#[tokio::test]
+async fn a_rerun_after_a_partial_failure_converges() {
+    let sim = TestSim::contoso().await;
+    let client = sim.client();
+    let lic = client
+        .groups()
+        .find_by_display_name(LIC_128)
+        .await
+        .unwrap()
+        .remove(0);
+    sim.sim().set_faults(vec![FaultRule {
+        method: Some("POST".into()),
+        path: Some(format!("/v1.0/groups/{}/members/*", lic.id)),
+        tenant: None,
+        action: w365_sim::faults::FaultAction::Status {
+            status: 503,
+            retry_after_secs: Some(0),
+            http_date: false,
+        },
+        trigger: w365_sim::faults::Trigger::Always,
+    }]);
+    let (first, err) = expect_err(run(&sim, &opts("megan.bowen@contoso.com")).await);
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", chain(&err));
+    assert_eq!(
+        added_groups(&first).len(),
+        3,
+        "the license add was attempted and failed"
+    );
+
+    sim.sim().set_faults(Vec::new());
+    let second = ok(run(&sim, &opts("megan.bowen@contoso.com")).await);
+    let kept: Vec<&str> = second
+        .kept_memberships
+        .iter()
+        .map(|k| k.group.display_name.as_str())
+        .collect();
+    assert_eq!(kept, vec![PROV_WIN11, US_RESTORE]);
+    assert_eq!(
+        added_groups(&second),
+        vec![(LIC_128.to_owned(), GroupRole::License)]
+    );
 }

@@ -67,6 +67,16 @@ async fn members_page_and_cast() {
     }
     assert_eq!(pages, 3);
     assert_eq!(seen.len(), 12);
+    let refused = sim.get(&format!("v1.0/groups/{id}/members/$count")).await;
+    assert_graph_error(&refused, 400, "Request_BadRequest");
+    let count = sim
+        .get_eventual(&format!("v1.0/groups/{id}/members/$count"))
+        .await;
+    assert_eq!(count.text, "12");
+    let groups = sim
+        .get_eventual("v1.0/groups/$count?$filter=displayName eq 'Sales'")
+        .await;
+    assert_eq!(groups.text, "2");
     let all_staff = sim.group_id("All Staff");
     let mixed = sim.get(&format!("v1.0/groups/{all_staff}/members")).await;
     assert_eq!(mixed.values().len(), 2);
@@ -92,6 +102,17 @@ async fn members_page_and_cast() {
             .as_str()
             .expect("ctx")
             .contains("#users(userPrincipalName)")
+    );
+    let transitive = sim
+        .get(&format!(
+            "v1.0/groups/{all_staff}/transitiveMembers/microsoft.graph.user?$select=id&$top=999"
+        ))
+        .await;
+    assert_eq!(transitive.status, 200, "{}", transitive.text);
+    assert_eq!(
+        transitive.values().len(),
+        13,
+        "12 engineers through the nested group + Megan"
     );
     let member = sim.user_id("megan.bowen@contoso.com");
     let one = sim

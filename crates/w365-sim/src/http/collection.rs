@@ -367,3 +367,93 @@ mod tests {
         assert!(parse_search(r#""displayName:ali" XOR "a:b""#).is_err());
     }
 }
+
+/// The literal of a `$filter` that is exactly `<property> eq '<literal>'` (property name
+/// case-insensitive), read from the raw query; lets routes narrow candidates through an index
+/// before the real filter runs on them. Anything more complex yields `None`.
+pub fn simple_eq_literal(ctx: &RequestContext, property: &str) -> Option<String> {
+    let raw = ctx.raw_query.as_deref()?;
+    let value = raw.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        let name = percent_encoding::percent_decode_str(name)
+            .decode_utf8()
+            .ok()?;
+        name.eq_ignore_ascii_case("$filter").then_some(value)
+    })?;
+    let plus_decoded = value.replace('+', " ");
+    let text = percent_encoding::percent_decode_str(&plus_decoded)
+        .decode_utf8()
+        .ok()?;
+    let rest = text.trim();
+    let (name, rest) = rest.split_once(char::is_whitespace)?;
+    if !name.eq_ignore_ascii_case(property) {
+        return None;
+    }
+    let (op, rest) = rest.trim_start().split_once(char::is_whitespace)?;
+    if !op.eq_ignore_ascii_case("eq") {
+        return None;
+    }
+    let quoted = rest.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+    // Inside the literal every quote must be doubled; a lone quote means more syntax follows.
+    let mut literal = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        if c == '\'' && chars.next() != Some('\'') {
+            return None;
+        }
+        literal.push(c);
+    }
+    Some(literal)
+}
+
+#[cfg(test)]
+mod eq_tests {
+    use super::*;
+
+    fn ctx(query: &str) -> RequestContext {
+        RequestContext::for_tests(query)
+    }
+
+    #[test]
+    fn simple_eq_literal_reads_only_exact_equalities() {
+        assert_eq!(
+            simple_eq_literal(
+                &ctx("$filter=userPrincipalName%20eq%20'a%40b.com'"),
+                "userPrincipalName"
+            )
+            .as_deref(),
+            Some("a@b.com")
+        );
+        assert_eq!(
+            simple_eq_literal(
+                &ctx("%24filter=userprincipalname+eq+'o''brien@b.com'&$select=id"),
+                "userPrincipalName"
+            )
+            .as_deref(),
+            Some("o'brien@b.com")
+        );
+        assert_eq!(
+            simple_eq_literal(
+                &ctx("$filter=displayName eq 'a' or displayName eq 'b'"),
+                "displayName"
+            ),
+            None
+        );
+        assert_eq!(
+            simple_eq_literal(
+                &ctx("$filter=displayName eq 'x' and id eq 'y'"),
+                "displayName"
+            ),
+            None
+        );
+        assert_eq!(
+            simple_eq_literal(&ctx("$filter=mail eq 'x'"), "displayName"),
+            None
+        );
+        assert_eq!(
+            simple_eq_literal(&ctx("$filter=startswith(displayName,'x')"), "displayName"),
+            None
+        );
+        assert_eq!(simple_eq_literal(&ctx("$select=id"), "displayName"), None);
+    }
+}

@@ -78,6 +78,22 @@ impl RequestContext {
         self.prefer.iter().any(|p| p.eq_ignore_ascii_case(value))
     }
 
+    /// A context for unit tests of helpers that read the query.
+    #[cfg(test)]
+    pub(crate) fn for_tests(raw_query: &str) -> Self {
+        Self {
+            request_id: "r".to_owned(),
+            client_request_id: "c".to_owned(),
+            version: Some(ApiVersion::V1),
+            base_url: "http://127.0.0.1".to_owned(),
+            path: "/v1.0/users".to_owned(),
+            raw_query: Some(raw_query.to_owned()),
+            consistency_eventual: false,
+            prefer: Vec::new(),
+            tenant: Arc::new(OnceLock::new()),
+        }
+    }
+
     /// Records the caller's tenant for the request log (set by the auth extractor).
     pub fn set_tenant(&self, tenant_id: &str) {
         let _ = self.tenant.set(tenant_id.to_owned());

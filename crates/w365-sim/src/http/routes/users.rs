@@ -8,7 +8,7 @@
 //!
 //! LIMITATIONS (Graph behaviour not emulated):
 //! - no user creation, update or deletion (`POST/PATCH/DELETE /users`); seed them instead;
-//! - the `/users('{upn}')` key syntax and `/users/{id}/$value` are not supported;
+//! - `/users/{id}/$value` (photos) is not supported;
 //! - properties outside the modelled set (e.g. `otherMails`, `proxyAddresses`, `identities`) are
 //!   never returned; `$select` of them is accepted and yields nothing;
 //! - `$expand` is refused; `$search` matches word prefixes of the named property only;
@@ -286,8 +286,25 @@ async fn list_users(
     query: GraphQuery,
 ) -> Result<Json<Value>, ApiError> {
     let basic = user_access(&auth)?;
+    let by_upn = collection::simple_eq_literal(&ctx, "userPrincipalName");
+    let by_id = collection::simple_eq_literal(&ctx, "id");
     app.with_tenant(auth.tenant_id(), |tenant, _| {
-        let users: Vec<&User> = tenant.directory.users().collect();
+        // `userPrincipalName eq '...'` / `id eq '...'` go through the index (the filter still runs).
+        let users: Vec<&User> = match (&by_upn, &by_id) {
+            (Some(upn), _) => tenant
+                .directory
+                .user_id_by_upn(upn)
+                .and_then(|id| tenant.directory.user(id))
+                .into_iter()
+                .collect(),
+            (None, Some(id)) => tenant
+                .directory
+                .user(id)
+                .or_else(|| tenant.directory.user(&id.to_lowercase()))
+                .into_iter()
+                .collect(),
+            (None, None) => tenant.directory.users().collect(),
+        };
         if basic {
             collection::collection_of(&ctx, &query, &USERS, users, |u| basic_json(u))
         } else {
