@@ -319,7 +319,10 @@ async fn frontline_assignments_carry_plan_and_allotment() {
     )
     .await
     .unwrap_err();
-    assert!(err.to_string().contains("only to Frontline"), "{err}");
+    assert!(
+        err.to_string().contains("only assignments of Frontline"),
+        "{err}"
+    );
     // Move one seat from Shift A's allotment to a new group: the existing one is changed, not lost.
     let shrink = AssignmentSpec {
         service_plan_id: Some(FRONTLINE_PLAN.into()),

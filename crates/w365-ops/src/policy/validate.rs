@@ -564,7 +564,7 @@ mod tests {
         spec.provisioning_type = Some(ProvisioningType::Dedicated);
         spec.assignments[0].allotment_licenses_count = Some(3);
         let p = check_policy(&spec, Mode::Create, None);
-        assert!(p[0].message.contains("only to Frontline"));
+        assert!(p[0].message.contains("only assignments of Frontline"));
         spec.assignments = vec![
             AssignmentSpec {
                 group: "G".into(),
