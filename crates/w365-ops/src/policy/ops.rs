@@ -208,14 +208,24 @@ pub async fn plan_delete(
             &[Problem {
                 field: "assignments".into(),
                 message: format!(
-                    "it is still assigned to {} group{} ({}); Graph refuses to delete an assigned policy, and unassigning a provisioning policy puts its Cloud PCs into their grace period",
+                    "it is still assigned to {} group{} ({}); Graph refuses to delete an assigned policy{}",
                     names.len(),
                     if names.len() == 1 { "" } else { "s" },
-                    names.join(", ")
+                    names.join(", "),
+                    if kind == ObjectKind::ProvisioningPolicy {
+                        ", and unassigning a provisioning policy puts its Cloud PCs into their grace period"
+                    } else {
+                        ""
+                    }
                 ),
-                fix:
-                    "unassign it first (w365 policy unassign), or pass --unassign-first to do both"
-                        .into(),
+                fix: format!(
+                    "unassign it first (w365 {} unassign), or pass --unassign-first to do both",
+                    if kind == ObjectKind::ProvisioningPolicy {
+                        "policy"
+                    } else {
+                        "user-settings"
+                    }
+                ),
             }],
         ));
     }

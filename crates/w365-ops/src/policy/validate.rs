@@ -50,7 +50,10 @@ pub fn describe(what: &str, problems: &[Problem]) -> String {
         if problems.len() == 1 { "" } else { "s" }
     );
     for p in problems {
-        text.push_str(&format!("\n  - {p}"));
+        text.push_str(&format!(
+            "\n  - {}: {}\n    fix: {}",
+            p.field, p.message, p.fix
+        ));
     }
     text
 }
