@@ -441,39 +441,6 @@ pub fn to_graph(properties: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
-/// Graph JSON (camelCase) → spec properties (snake_case), keeping only keys the spec knows.
-fn from_graph_json(graph: &Value, keep: &[&str]) -> Map<String, Value> {
-    let mut out = Map::new();
-    if let Value::Object(map) = graph {
-        for (k, v) in map {
-            let key = snake(k);
-            if !keep.contains(&key.as_str()) || v.is_null() {
-                continue;
-            }
-            let v = if key == "cross_region_disaster_recovery_setting" {
-                v.clone()
-            } else {
-                strip_nulls(rename_keys(v.clone(), &snake, 8))
-            };
-            out.insert(key, v);
-        }
-    }
-    out
-}
-
-fn strip_nulls(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .filter(|(k, v)| !v.is_null() && !k.starts_with('@'))
-                .map(|(k, v)| (k, strip_nulls(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
-        other => other,
-    }
-}
-
 /// The writable properties of a provisioning policy, as file keys.
 pub const POLICY_KEYS: &[&str] = &[
     "display_name",
@@ -512,42 +479,98 @@ pub fn is_updatable(kind: ObjectKind, key: &str) -> bool {
     }
 }
 
-/// A tenant policy as a spec (assignments left empty: the caller names the groups).
-pub fn policy_spec_from_graph(policy: &ProvisioningPolicy) -> PolicySpec {
-    let graph = serde_json::to_value(policy).unwrap_or_default();
-    let mut props = from_graph_json(&graph, POLICY_KEYS);
-    // A dropped sub-object (all of whose fields were null) is not a property.
-    props.retain(|_, v| !matches!(v, Value::Object(m) if m.is_empty()));
-    props.insert(
-        "display_name".into(),
-        Value::String(policy.display_name.clone()),
-    );
-    serde_json::from_value(Value::Object(props)).unwrap_or_else(|_| PolicySpec {
-        display_name: policy.display_name.clone(),
-        ..PolicySpec::default()
-    })
+fn some_if<T: Default + PartialEq>(value: T) -> Option<T> {
+    (value != T::default()).then_some(value)
 }
 
-/// A tenant user settings policy as a spec (assignments left empty).
-pub fn user_settings_spec_from_graph(setting: &CloudPcUserSetting) -> UserSettingsSpec {
-    let mut graph = serde_json::to_value(setting).unwrap_or_default();
-    // The deprecated frequencyInHours duplicates frequencyType; the file keeps frequency_type.
-    if let Some(rps) = graph
-        .get_mut("restorePointSetting")
-        .and_then(Value::as_object_mut)
-    {
-        rps.remove("frequencyInHours");
+/// A tenant policy as a spec (assignments left empty: the caller names the groups). Built field
+/// by field from the typed model, so deprecated or unknown properties Graph returns never leak
+/// into a file; read-only properties are left out.
+pub fn policy_spec_from_graph(p: &ProvisioningPolicy) -> PolicySpec {
+    PolicySpec {
+        display_name: p.display_name.clone(),
+        description: p.description.clone(),
+        provisioning_type: p.provisioning_type.clone(),
+        image_type: p.image_type.clone(),
+        image_id: p.image_id.clone(),
+        image_display_name: p.image_display_name.clone(),
+        cloud_pc_naming_template: p.cloud_pc_naming_template.clone(),
+        enable_single_sign_on: p.enable_single_sign_on,
+        local_admin_enabled: p.local_admin_enabled,
+        user_experience_type: p.user_experience_type.clone(),
+        windows_setting: p.windows_setting.as_ref().and_then(|w| {
+            some_if(WindowsSettingSpec {
+                locale: w.locale.clone(),
+            })
+        }),
+        microsoft_managed_desktop: p.microsoft_managed_desktop.as_ref().and_then(|m| {
+            some_if(ManagedDesktopSpec {
+                managed_type: m.managed_type.clone().or_else(|| m.type_.clone()),
+                profile: m.profile.clone(),
+            })
+        }),
+        autopatch: p.autopatch.as_ref().and_then(|a| {
+            some_if(AutopatchSpec {
+                autopatch_group_id: a.autopatch_group_id.clone(),
+            })
+        }),
+        autopilot_configuration: p.autopilot_configuration.as_ref().and_then(|a| {
+            some_if(AutopilotSpec {
+                device_preparation_profile_id: a.device_preparation_profile_id.clone(),
+                application_timeout_in_minutes: a.application_timeout_in_minutes,
+                on_failure_device_access_denied: a.on_failure_device_access_denied,
+            })
+        }),
+        user_settings_persistence_configuration: p
+            .user_settings_persistence_configuration
+            .as_ref()
+            .and_then(|u| {
+                some_if(PersistenceSpec {
+                    user_settings_persistence_enabled: u.user_settings_persistence_enabled,
+                    user_settings_persistence_storage_size_category: u
+                        .user_settings_persistence_storage_size_category
+                        .clone(),
+                })
+            }),
+        domain_join_configurations: p.domain_join_configurations.as_ref().map(|list| {
+            list.iter()
+                .map(|d| DomainJoinSpec {
+                    domain_join_type: d.domain_join_type.clone().or_else(|| d.type_.clone()),
+                    on_premises_connection_id: d.on_premises_connection_id.clone(),
+                    region_name: d.region_name.clone(),
+                    region_group: d.region_group.clone(),
+                    geographic_location_type: d.geographic_location_type.clone(),
+                })
+                .collect()
+        }),
+        assignments: Vec::new(),
     }
-    let mut props = from_graph_json(&graph, USER_SETTINGS_KEYS);
-    props.retain(|_, v| !matches!(v, Value::Object(m) if m.is_empty()));
-    props.insert(
-        "display_name".into(),
-        Value::String(setting.display_name.clone()),
-    );
-    serde_json::from_value(Value::Object(props)).unwrap_or_else(|_| UserSettingsSpec {
-        display_name: setting.display_name.clone(),
-        ..UserSettingsSpec::default()
-    })
+}
+
+/// A tenant user settings policy as a spec (assignments left empty). The deprecated
+/// `frequencyInHours` duplicates `frequencyType` and is left out.
+pub fn user_settings_spec_from_graph(s: &CloudPcUserSetting) -> UserSettingsSpec {
+    UserSettingsSpec {
+        display_name: s.display_name.clone(),
+        local_admin_enabled: s.local_admin_enabled,
+        reset_enabled: s.reset_enabled,
+        restore_point_setting: s.restore_point_setting.as_ref().and_then(|r| {
+            some_if(RestorePointSpec {
+                frequency_type: r.frequency_type.clone(),
+                user_restore_enabled: r.user_restore_enabled,
+            })
+        }),
+        notification_setting: s.notification_setting.as_ref().and_then(|n| {
+            some_if(NotificationSpec {
+                restart_prompts_disabled: n.restart_prompts_disabled,
+            })
+        }),
+        cross_region_disaster_recovery_setting: s
+            .cross_region_disaster_recovery_setting
+            .clone()
+            .filter(|v| !v.is_null()),
+        assignments: Vec::new(),
+    }
 }
 
 /// A file name for a display name: lowercase letters, digits and hyphens.
@@ -636,16 +659,22 @@ group = "cfg - P"
             "managedBy": "windows365", "imageId": "a_b_c", "imageType": "gallery",
             "imageDisplayName": "Win", "provisioningType": "dedicated", "enableSingleSignOn": false,
             "localAdminEnabled": false, "createdDateTime": "2025-01-01T00:00:00Z",
-            "domainJoinConfigurations": [{"domainJoinType": "azureADJoin", "regionName": "automatic",
-                "regionGroup": "default", "onPremisesConnectionId": null}],
-            "microsoftManagedDesktop": {"managedType": "notManaged", "profile": null},
+            "domainJoinConfigurations": [{"domainJoinType": "azureADJoin", "type": "azureADJoin",
+                "regionName": "automatic", "regionGroup": "default", "onPremisesConnectionId": null}],
+            "microsoftManagedDesktop": {"managedType": "notManaged", "type": "notManaged", "profile": null},
             "windowsSetting": {"locale": "en-US"}, "scopeIds": ["0"], "autopatch": null,
+            "windowsSettings": {"language": "en-US"}, "onPremisesConnectionId": null,
             "assignments": [{"id": "p1_g", "target": {"groupId": "g"}}]
         }))
         .unwrap();
         let spec = policy_spec_from_graph(&policy);
         assert_eq!(spec.display_name, "W365");
         assert_eq!(spec.description, None);
+        assert_eq!(spec.image_id.as_deref(), Some("a_b_c"));
+        assert_eq!(
+            spec.domain_join_configurations.as_ref().unwrap()[0].region_group,
+            Some(RegionGroup::Default)
+        );
         assert_eq!(spec.local_admin_enabled, Some(false));
         assert_eq!(
             spec.microsoft_managed_desktop,
