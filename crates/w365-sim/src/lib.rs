@@ -181,6 +181,8 @@ pub enum SimError {
         #[source]
         source: state::apps::AppRegistrationError,
     },
+    #[error("tenant {tenant_id} already exists")]
+    TenantExists { tenant_id: String },
     #[error("waiting for Ctrl-C failed")]
     Signal(#[source] std::io::Error),
 }
@@ -341,6 +343,29 @@ impl SimHandle {
             .with_store(|store, _| store.default_tenant_id().to_owned())
     }
 
+    /// Adds another tenant (e.g. from a [`SeedFile`]) next to the seeded one; returns its id
+    /// (an error if a tenant with that id exists).
+    /// Its admin app has the same fixture credentials as the default tenant's.
+    pub fn add_tenant(&self, seed: &Seed) -> Result<String, SimError> {
+        let timings = self.app.settings().timings;
+        let store = build_store(seed, &timings, self.now())?;
+        let tenant_id = store.default_tenant_id().to_owned();
+        let tenant = store
+            .tenant(&tenant_id)
+            .cloned()
+            .expect("a built store holds its tenant");
+        self.app.with_store(|existing, _| {
+            if existing.tenant(&tenant_id).is_some() {
+                return Err(SimError::TenantExists {
+                    tenant_id: tenant_id.clone(),
+                });
+            }
+            existing.insert_tenant(tenant);
+            Ok(())
+        })?;
+        Ok(tenant_id)
+    }
+
     /// The admin app (every permission) of the default tenant.
     pub fn admin_app(&self) -> AppCredentials {
         AppCredentials {
@@ -392,9 +417,14 @@ impl SimHandle {
         self.app.now()
     }
 
-    /// Direct access to the store (due work is played first).
+    /// Direct access to the store (due work is played first; afterwards every tenant is marked
+    /// changed, so the Windows 365 engine sees direct edits on the next tick).
     pub fn with_state<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        self.app.with_store(|store, _| f(store))
+        self.app.with_store(|store, _| {
+            let out = f(store);
+            store.touch_all();
+            out
+        })
     }
 
     /// Every request served so far (the most recent 50,000).
@@ -467,13 +497,24 @@ impl Drop for SimHandle {
 }
 
 /// What `serve` announces once listening (the CLI prints it).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Announcement {
     pub base_url: Url,
     pub tenant_id: String,
     pub client_id: String,
     /// The admin app's fixture secret (a simulator fixture, not a real credential).
     pub client_secret: String,
+}
+
+impl fmt::Debug for Announcement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Announcement")
+            .field("base_url", &self.base_url.as_str())
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish()
+    }
 }
 
 impl SimHandle {

@@ -47,7 +47,7 @@
 //!   `@odata.nextLink`, `@odata.context`). Single objects: [`collection::entity`].
 //! - Bodies: [`GraphJson<T>`] (a malformed body is Graph's 400).
 //! - `Prefer: include-unknown-enum-members`: `ctx.prefers("include-unknown-enum-members")`.
-//! - Unknown path segments answer 400 "Resource not found for the segment '<name>'." and wrong
+//! - Unknown path segments answer 400 "Resource not found for the segment '`<name>`'." and wrong
 //!   methods 405, without any code in the route module.
 //! - Admin routes of an area go under `/_sim/...` in the same module, exposed as
 //!   `pub fn admin_routes() -> Router<AppState>` and merged in [`admin::routes`] (one line).
