@@ -839,6 +839,8 @@ async fn export_diff_edit_sync() {
     .await;
     let doc = out.expect(0).json();
     assert_eq!(doc["results"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["inSyncAfter"], true);
+    assert_eq!(doc["ok"], true);
     run(&env, &["policy", "show", WIN10]).await.expect(3);
     let out = run(&env, &["policy", "diff", &dir_s, "--prune"]).await;
     assert!(out.stdout.contains("No differences"), "{}", out.stdout);

@@ -25,7 +25,7 @@ use w365_ops::policy::tenant::Details;
 use crate::cli::OutputFormat;
 use crate::connect::Connection;
 use crate::exit::{self, ExitStatus};
-use crate::output::Printer;
+use crate::output::{ErrorReport, Printer};
 use crate::settings::{Settings, SettingsError};
 
 /// `w365 policy` subcommands.
@@ -858,73 +858,100 @@ where
     let conn = connect(settings).await?;
     let tenant = conn.target_name.clone();
     let client = conn.client.clone();
-    let result = run_change(&client, printer, name, &tenant, flags, plan).await;
+    let result = run_change(&client, printer, flags, plan).await;
     let closed = conn.close().await;
-    let status = result?;
+    let outcome = result?;
     closed?;
-    Ok(status)
+    Ok(print_outcome(printer, name, &tenant, &outcome, None))
+}
+
+/// What a changing command did.
+pub struct Outcome {
+    pub plan: PolicyPlan,
+    pub dry_run: bool,
+    /// `None` when nothing was executed (dry run, empty plan, cancelled).
+    pub report: Option<ExecReport>,
+    pub error: Option<w365_ops::Error>,
+    pub cancelled: bool,
+}
+
+impl Outcome {
+    fn succeeded(&self) -> bool {
+        self.report.is_some() && self.error.is_none()
+    }
 }
 
 async fn run_change<F, Fut>(
     client: &Client,
     printer: &Printer,
-    name: &str,
-    tenant: &str,
     flags: ChangeArgs,
     plan: F,
-) -> anyhow::Result<ExitStatus>
+) -> anyhow::Result<Outcome>
 where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = w365_ops::Result<PolicyPlan>>,
 {
     let plan = plan(client.clone()).await?;
-    if flags.dry_run || plan.is_empty() {
-        print_plan(printer, name, tenant, &plan, flags.dry_run, None);
-        return Ok(ExitStatus::Success);
+    let mut outcome = Outcome {
+        plan,
+        dry_run: flags.dry_run,
+        report: None,
+        error: None,
+        cancelled: false,
+    };
+    if flags.dry_run || outcome.plan.is_empty() {
+        return Ok(outcome);
     }
     if printer.format() == OutputFormat::Human {
-        printer.note(&format!("Plan:\n{plan}"));
+        printer.note(&format!("Plan:\n{}", outcome.plan));
     }
-    if !confirm(&plan, flags.yes)? {
-        printer.result("Cancelled: nothing was changed.");
-        return Ok(ExitStatus::Success);
+    if !confirm(&outcome.plan, flags.yes)? {
+        outcome.cancelled = true;
+        return Ok(outcome);
     }
     let mut report = ExecReport::default();
-    let result = execute(client, &plan, printer, &mut report).await;
-    let status = match &result {
-        Ok(()) => ExitStatus::Success,
-        Err(e) => exit::report(e).exit,
-    };
-    print_plan(
-        printer,
-        name,
-        tenant,
-        &plan,
-        false,
-        Some((&report, result.as_ref().err())),
-    );
-    Ok(status)
+    outcome.error = execute(client, &outcome.plan, printer, &mut report)
+        .await
+        .err();
+    outcome.report = Some(report);
+    Ok(outcome)
 }
 
-fn print_plan(
+/// Prints the outcome (and, for sync, the diff after it) and returns the exit status.
+fn print_outcome(
     printer: &Printer,
     name: &str,
     tenant: &str,
-    plan: &PolicyPlan,
-    dry_run: bool,
-    done: Option<(&ExecReport, Option<&w365_ops::Error>)>,
-) {
-    let error = done.and_then(|(_, e)| e).map(|e| exit::report(e));
+    outcome: &Outcome,
+    after: Option<(&str, &PolicyPlan)>,
+) -> ExitStatus {
+    let plan = &outcome.plan;
+    let mut error = outcome.error.as_ref().map(|e| exit::report(e));
+    if error.is_none()
+        && let Some((dir, after)) = after
+        && !after.is_empty()
+    {
+        error = Some(ErrorReport {
+            kind: ExitStatus::Unexpected.kind(),
+            message: format!("after the sync the tenant still differs from {dir}:\n{after}"),
+            chain: Vec::new(),
+            hint: Some(
+                "someone may have changed the tenant at the same time; run the sync again".into(),
+            ),
+            exit: ExitStatus::Unexpected,
+        });
+    }
     let status = error.as_ref().map_or(ExitStatus::Success, |e| e.exit);
     match printer.format() {
         OutputFormat::Json => {
             let mut doc = document(name, tenant, status);
-            doc.insert("dryRun".into(), json!(dry_run));
+            doc.insert("dryRun".into(), json!(outcome.dry_run));
+            doc.insert("cancelled".into(), json!(outcome.cancelled));
             doc.insert(
                 "plan".into(),
                 serde_json::to_value(plan).unwrap_or_default(),
             );
-            if let Some((report, _)) = done {
+            if let Some(report) = &outcome.report {
                 doc.insert(
                     "results".into(),
                     serde_json::to_value(&report.changes).unwrap_or_default(),
@@ -933,6 +960,9 @@ fn print_plan(
                     "created".into(),
                     serde_json::to_value(&report.created).unwrap_or_default(),
                 );
+            }
+            if let Some((_, after)) = after {
+                doc.insert("inSyncAfter".into(), json!(after.is_empty()));
             }
             doc.insert(
                 "error".into(),
@@ -944,12 +974,13 @@ fn print_plan(
             if let Some(e) = &error {
                 printer.error(e);
             }
-            let text = match done {
+            let text = match &outcome.report {
                 _ if plan.is_empty() => {
                     format!("Nothing to do on {tenant}: the tenant already is as asked.")
                 }
+                _ if outcome.cancelled => "Cancelled: nothing was changed.".to_owned(),
                 None => format!("Dry run on {tenant}: nothing was changed.\nPlan:\n{plan}"),
-                Some((report, None)) => format!(
+                Some(report) if outcome.error.is_none() => format!(
                     "Done on {tenant}: {} change{} carried out.{}",
                     report.changes.len(),
                     if report.changes.len() == 1 { "" } else { "s" },
@@ -959,15 +990,21 @@ fn print_plan(
                         .map(|c| format!("\n  created {} '{}' ({})", c.object, c.name, c.id))
                         .collect::<String>()
                 ),
-                Some((report, Some(_))) => format!(
-                    "Stopped on {tenant} after {} of {} changes; run the command again to continue (it converges).",
+                Some(report) => format!(
+                    "Stopped on {tenant}: {} of {} changes were carried out before the error above; they stay made, and running the command again continues from there.",
                     report.changes.len().saturating_sub(1),
                     plan.len()
                 ),
             };
             printer.result(&text);
+            if let Some((dir, after)) = after
+                && after.is_empty()
+            {
+                printer.result(&format!("No differences: {tenant} matches {dir}."));
+            }
         }
     }
+    status
 }
 
 async fn export(settings: &Settings, printer: &Printer, dir: &Path) -> anyhow::Result<ExitStatus> {
@@ -1066,33 +1103,31 @@ async fn sync(
     args: &SyncArgs,
 ) -> anyhow::Result<ExitStatus> {
     let dir = args.dir.clone();
+    let shown = dir.display().to_string();
     let prune = args.prune;
     let flags = args.change;
     let conn = connect(settings).await?;
     let tenant = conn.target_name.clone();
     let client = conn.client.clone();
     let result = async {
-        let status = run_change(&client, printer, "policy sync", &tenant, flags, |c| {
+        let outcome = run_change(&client, printer, flags, |c| {
             let dir = dir.clone();
             async move { ops::plan_sync(&c, &dir, prune).await }
         })
         .await?;
-        if flags.dry_run || status != ExitStatus::Success {
-            return Ok(status);
-        }
-        let after = ops::plan_sync(&client, &dir, prune).await?;
-        if after.is_empty() {
-            printer.result(&format!(
-                "No differences: {tenant} matches {}.",
-                dir.display()
-            ));
-            Ok(status)
+        // Carried out: read again and show that nothing differs any more.
+        let after = if outcome.succeeded() {
+            Some(ops::plan_sync(&client, &dir, prune).await?)
         } else {
-            Err(anyhow::anyhow!(
-                "after the sync the tenant still differs from {}:\n{after}",
-                dir.display()
-            ))
-        }
+            None
+        };
+        Ok::<_, anyhow::Error>(print_outcome(
+            printer,
+            "policy sync",
+            &tenant,
+            &outcome,
+            after.as_ref().map(|a| (shown.as_str(), a)),
+        ))
     }
     .await;
     let closed = conn.close().await;
