@@ -698,3 +698,35 @@ async fn broken_files_are_reported_together() {
             .contains("has no policy files")
     );
 }
+
+#[tokio::test]
+async fn a_read_only_app_is_told_which_permission_it_lacks() {
+    let sim = TestSim::contoso().await;
+    let client = sim.client_with_roles(&["CloudPC.Read.All", "Group.Read.All"]);
+    let plan = ops::plan_assign(&client, P, WIN11, &[group("Engineering")], false)
+        .await
+        .unwrap();
+    let mut report = ExecReport::default();
+    let err = execute(&client, &plan, &Silent, &mut report)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Permission);
+    assert!(
+        err.hint().unwrap().contains("CloudPC.ReadWrite.All"),
+        "{:?}",
+        err.hint()
+    );
+    assert_eq!(report.changes[0].outcome.label(), "failed");
+}
+
+#[tokio::test]
+async fn unassign_by_group_id() {
+    let sim = TestSim::contoso().await;
+    let client = sim.client();
+    let d = ops::show(&client, P, WIN10).await.unwrap();
+    let gid = d.assignments[0].group.id.clone();
+    let plan = ops::plan_unassign(&client, P, WIN10, &[gid]).await.unwrap();
+    assert_eq!(plan.len(), 1);
+    run(&client, &plan).await;
+    assert!(group_names(&client, P, WIN10).await.is_empty());
+}

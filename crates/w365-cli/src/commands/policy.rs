@@ -40,6 +40,9 @@ pub enum PolicyCommand {
     /// Create a policy from flags or from a policy file (validated before anything is sent)
     Create(PolicyCreateArgs),
     /// Change properties of a policy (only the ones given; provisioning type cannot change)
+    ///
+    /// With --file, the file's properties are applied; its display_name and assignments are
+    /// ignored (rename with --display-name; change assignments with assign/unassign or sync).
     Update(PolicyUpdateArgs),
     /// Delete a policy (refused while assigned unless --unassign-first)
     Delete(DeleteArgs),

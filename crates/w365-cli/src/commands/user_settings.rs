@@ -26,6 +26,9 @@ pub enum UserSettingsCommand {
     /// Create a user settings policy from flags or a policy file
     Create(CreateArgs),
     /// Change properties (only the ones given)
+    ///
+    /// With --file, the file's properties are applied; its display_name and assignments are
+    /// ignored (rename with --display-name; change assignments with assign/unassign or sync).
     Update(UpdateArgs),
     /// Delete (refused while assigned unless --unassign-first)
     Delete(DeleteArgs),

@@ -309,6 +309,20 @@ pub async fn plan_unassign(
     let observed = groups.observe(&object).await?;
     let mut plan = PolicyPlan::default();
     for name in group_names {
+        // An assignment to a group that no longer exists can still be removed by its id.
+        if let Some(a) = observed
+            .assignments
+            .iter()
+            .find(|a| a.group.id.eq_ignore_ascii_case(name))
+        {
+            plan.changes.push(Change::Unassign {
+                object: kind,
+                id: observed.id.clone(),
+                name: object.name().to_owned(),
+                assignment: a.clone(),
+            });
+            continue;
+        }
         let group = groups.by_name_or_id(name).await?;
         if let Some(a) = observed
             .assignments
