@@ -780,9 +780,13 @@ fn details_text(d: &Details) -> String {
         d.id
     );
     out.push_str("\nProperties (as in a policy file):\n");
-    let props = toml::to_string(&d.properties).unwrap_or_default();
+    let props = properties_toml(d);
     for line in props.lines() {
-        out.push_str(&format!("  {line}\n"));
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(&format!("  {line}\n"));
+        }
     }
     out.push_str("\nRead-only:\n");
     if let Value::Object(ro) = &d.read_only {
@@ -812,6 +816,28 @@ fn details_text(d: &Details) -> String {
         out.push('\n');
     }
     out.trim_end().to_owned()
+}
+
+/// The properties in the policy file's key order (display name first).
+fn properties_toml(d: &Details) -> String {
+    let value = Value::Object(d.properties.clone());
+    let text = match d.object {
+        ObjectKind::ProvisioningPolicy => serde_json::from_value::<PolicySpec>(value)
+            .ok()
+            .and_then(|s| toml::to_string(&s).ok()),
+        ObjectKind::UserSettings => {
+            serde_json::from_value::<w365_ops::policy::spec::UserSettingsSpec>(value)
+                .ok()
+                .and_then(|s| toml::to_string(&s).ok())
+        }
+    };
+    text.map(|t| {
+        t.lines()
+            .filter(|l| *l != "assignments = []")
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+    .unwrap_or_else(|| toml::to_string(&d.properties).unwrap_or_default())
 }
 
 fn capitalized(kind: ObjectKind) -> &'static str {
