@@ -94,6 +94,18 @@ pub enum Command {
     /// Organization.Read.All, CloudPC.Read.All and (for mails and tickets) Mail.Send.
     Assign(AssignArgs),
 
+    /// Provisioning policies: list, show, create, update, delete, assign, unassign, apply, and policies as code (export, diff, sync)
+    Policy {
+        #[command(subcommand)]
+        command: crate::commands::policy::PolicyCommand,
+    },
+
+    /// User settings policies: list, show, create, update, delete, assign, unassign
+    UserSettings {
+        #[command(subcommand)]
+        command: crate::commands::user_settings::UserSettingsCommand,
+    },
+
     /// Manage the local sandbox tenant
     Sandbox {
         #[command(subcommand)]

@@ -54,6 +54,10 @@ async fn run(cli: &Cli, printer: &Printer) -> ExitStatus {
         let settings = Settings::resolve(&cli.global)?;
         match &cli.command {
             Command::Assign(args) => commands::assign::run(&settings, args, printer).await,
+            Command::Policy { command } => commands::policy::run(&settings, command, printer).await,
+            Command::UserSettings { command } => {
+                commands::user_settings::run(&settings, command, printer).await
+            }
             Command::Sandbox { command } => commands::sandbox::run(command, printer).await,
             Command::Sim { command } => commands::sim::run(command, printer).await,
         }
@@ -81,6 +85,8 @@ async fn run(cli: &Cli, printer: &Printer) -> ExitStatus {
 fn command_name(command: &Command) -> &'static str {
     match command {
         Command::Assign(_) => "assign",
+        Command::Policy { .. } => "policy",
+        Command::UserSettings { .. } => "user-settings",
         Command::Sandbox { .. } => "sandbox",
         Command::Sim { .. } => "sim serve",
     }

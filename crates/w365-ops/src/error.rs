@@ -56,6 +56,9 @@ pub enum Error {
     #[error("no {kind} has the id '{id}'")]
     ObjectNotFound { kind: &'static str, id: String },
 
+    #[error("no {kind} has the name or id '{name}'")]
+    PolicyNotFound { kind: &'static str, name: String },
+
     #[error("the {kind} name '{name}' is ambiguous: {count} objects have it ({})", ids.join(", "))]
     AmbiguousName {
         kind: &'static str,
@@ -166,6 +169,7 @@ impl Error {
             Error::UserNotFound { .. }
             | Error::GroupNotFound { .. }
             | Error::ObjectNotFound { .. }
+            | Error::PolicyNotFound { .. }
             | Error::SkuNotInTenant { .. }
             | Error::FrontlinePlanNotFound { .. } => ErrorKind::NotFound,
             Error::AmbiguousName { .. } => ErrorKind::Ambiguous,
@@ -200,6 +204,9 @@ impl Error {
             Error::GroupNotFound { .. } => {
                 "check the group's display name (it must match exactly) or the tenant profile's defaults"
                     .into()
+            }
+            Error::AmbiguousName { kind, .. } if kind.ends_with("policy") => {
+                "pass one of the ids instead of the name, or rename the duplicates".into()
             }
             Error::AmbiguousName { .. } => {
                 "rename or delete the duplicates in Entra ID so that the name is unique".into()

@@ -12,6 +12,7 @@ pub mod error;
 pub mod execute;
 pub mod mail;
 pub mod plan;
+pub mod policy;
 pub mod wait;
 
 pub use error::{Error, ErrorKind, Result};

@@ -2,5 +2,7 @@
 //! `main` prints once and sorts into an exit code.
 
 pub mod assign;
+pub mod policy;
 pub mod sandbox;
 pub mod sim;
+pub mod user_settings;

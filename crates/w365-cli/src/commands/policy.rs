@@ -1,0 +1,1166 @@
+//! `w365 policy ...`: provisioning policies, and policies as code (export, diff, sync).
+//! The plan/confirm/execute/print machinery here is shared with `w365 user-settings`.
+
+use std::future::Future;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand, ValueEnum};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use serde_json::{Value, json};
+use w365_graph::Client;
+use w365_graph::models::{
+    DomainJoinType, ImageType, ManagedDesktopType, PolicySettingType, ProvisioningType,
+    RegionGroup, UserExperienceType,
+};
+use w365_ops::policy::diff::{Change, PolicyPlan};
+use w365_ops::policy::execute::{ExecReport, execute};
+use w365_ops::policy::ops::{self, ListFilter};
+use w365_ops::policy::spec::{
+    AssignmentSpec, AutopatchSpec, ManagedDesktopSpec, ObjectKind, PolicySpec, Spec,
+    WindowsSettingSpec,
+};
+use w365_ops::policy::tenant::Details;
+
+use crate::cli::OutputFormat;
+use crate::connect::Connection;
+use crate::exit::{self, ExitStatus};
+use crate::output::{ErrorReport, Printer};
+use crate::settings::{Settings, SettingsError};
+
+/// `w365 policy` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// List provisioning policies: name, type, image, join type and region, single sign-on,
+    /// naming template, assigned groups
+    List(ListArgs),
+    /// Show every property of a policy and its assignments (group names and ids, Frontline plan
+    /// and allotment)
+    Show(ShowArgs),
+    /// Create a policy from flags or from a policy file (validated before anything is sent)
+    Create(PolicyCreateArgs),
+    /// Change properties of a policy (only the ones given; provisioning type cannot change)
+    ///
+    /// With --file, the file's properties are applied; its display_name and assignments are
+    /// ignored (rename with --display-name; change assignments with assign/unassign or sync).
+    Update(PolicyUpdateArgs),
+    /// Delete a policy (refused while assigned unless --unassign-first)
+    Delete(DeleteArgs),
+    /// Assign a policy to groups; the other assignments are kept (--replace: exactly these)
+    Assign(AssignArgs),
+    /// Remove groups from a policy's assignments; the other assignments are kept
+    Unassign(UnassignArgs),
+    /// Apply the policy's current region or single sign-on setting to its existing Cloud PCs (beta)
+    Apply(ApplyArgs),
+    /// Apply their policies' region or single sign-on setting to the given Cloud PCs (beta applyConfig)
+    ApplyConfig(ApplyConfigArgs),
+    /// Write every provisioning and user settings policy to policy files (assignments by group name)
+    Export(ExportArgs),
+    /// Show, field by field, what differs between the policy files and the tenant (changes nothing)
+    Diff(DiffArgs),
+    /// Make the tenant match the policy files (--prune also deletes what no file describes)
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only policies of this provisioning type (shared includes every Frontline kind)
+    #[arg(long = "type", value_enum)]
+    pub provisioning_type: Option<TypeFilter>,
+    /// Only names starting with this (case-insensitive)
+    #[arg(long, value_name = "PREFIX")]
+    pub name_starts_with: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TypeFilter {
+    Dedicated,
+    Shared,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The policy's display name or id
+    #[arg(value_name = "NAME|ID")]
+    pub policy: String,
+}
+
+/// Properties settable from flags (each overrides the file, if any).
+#[derive(Debug, Args, Default)]
+pub struct PolicyFieldArgs {
+    /// A policy file (TOML, `kind = "provisioningPolicy"`); flags override its values
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Display name (for update: the new name)
+    #[arg(long, value_name = "NAME")]
+    pub display_name: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Gallery image `{publisher}_{offer}_{sku}`, or a custom image id
+    #[arg(long, value_name = "ID")]
+    pub image_id: Option<String>,
+    #[arg(long, value_name = "NAME")]
+    pub image_display_name: Option<String>,
+    /// gallery or custom
+    #[arg(long, value_name = "TYPE")]
+    pub image_type: Option<String>,
+    /// dedicated, shared, sharedByUser, sharedByEntraGroup or reserve (create only)
+    #[arg(long, value_name = "TYPE")]
+    pub provisioning_type: Option<String>,
+    /// Device name template, e.g. CPC-%USERNAME:5%-%RAND:5% (at most 15 characters generated)
+    #[arg(long, value_name = "TEMPLATE")]
+    pub naming_template: Option<String>,
+    /// azureADJoin or hybridAzureADJoin
+    #[arg(long, value_name = "TYPE")]
+    pub join_type: Option<String>,
+    /// Azure region or "automatic" (Microsoft-hosted network)
+    #[arg(long, value_name = "REGION")]
+    pub region_name: Option<String>,
+    /// Region group, e.g. europeUnion, usEast
+    #[arg(long, value_name = "GROUP")]
+    pub region_group: Option<String>,
+    /// Azure network connection id (required for hybridAzureADJoin)
+    #[arg(long, value_name = "ID")]
+    pub on_premises_connection_id: Option<String>,
+    #[arg(long, value_name = "true|false")]
+    pub single_sign_on: Option<bool>,
+    #[arg(long, value_name = "true|false")]
+    pub local_admin: Option<bool>,
+    /// Windows locale, e.g. en-US
+    #[arg(long)]
+    pub locale: Option<String>,
+    /// notManaged, premiumManaged, standardManaged or starterManaged
+    #[arg(long, value_name = "TYPE")]
+    pub managed_type: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub autopatch_group_id: Option<String>,
+    /// cloudPc or cloudApp
+    #[arg(long, value_name = "TYPE")]
+    pub user_experience_type: Option<String>,
+}
+
+/// Frontline target flags of an assignment.
+#[derive(Debug, Args, Default, Clone)]
+pub struct FrontlineArgs {
+    /// Frontline: the service plan id of the assignment
+    #[arg(long = "service-plan", value_name = "ID")]
+    pub service_plan: Option<String>,
+    /// Frontline: the allotment's name
+    #[arg(long, value_name = "NAME")]
+    pub allotment_name: Option<String>,
+    /// Frontline: licenses allotted to the group
+    #[arg(long, value_name = "N")]
+    pub allotment_count: Option<i32>,
+}
+
+/// Flags every changing command has.
+#[derive(Debug, Args, Default, Clone, Copy)]
+pub struct ChangeArgs {
+    /// Do the reads and print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (needed without a terminal for deletes and unassignments)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyCreateArgs {
+    #[command(flatten)]
+    pub fields: PolicyFieldArgs,
+    /// Assign to this group after creating (repeatable; name or id)
+    #[arg(long, value_name = "GROUP")]
+    pub group: Vec<String>,
+    #[command(flatten)]
+    pub frontline: FrontlineArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyUpdateArgs {
+    /// The policy's display name or id
+    #[arg(value_name = "NAME|ID")]
+    pub policy: String,
+    #[command(flatten)]
+    pub fields: PolicyFieldArgs,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Display name or id
+    #[arg(value_name = "NAME|ID")]
+    pub target: String,
+    /// Unassign every group first (Cloud PCs of a provisioning policy go into their grace period)
+    #[arg(long)]
+    pub unassign_first: bool,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AssignArgs {
+    /// Display name or id
+    #[arg(value_name = "NAME|ID")]
+    pub target: String,
+    /// The group (name or id); repeatable
+    #[arg(long, value_name = "GROUP", required = true)]
+    pub group: Vec<String>,
+    #[command(flatten)]
+    pub frontline: FrontlineArgs,
+    /// The given groups become the complete set: every other group is unassigned
+    #[arg(long)]
+    pub replace: bool,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UnassignArgs {
+    /// Display name or id
+    #[arg(value_name = "NAME|ID")]
+    pub target: String,
+    /// The group (name or id); repeatable
+    #[arg(long, value_name = "GROUP", required = true)]
+    pub group: Vec<String>,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Setting {
+    Region,
+    SingleSignOn,
+}
+
+impl Setting {
+    fn graph(self) -> PolicySettingType {
+        match self {
+            Setting::Region => PolicySettingType::Region,
+            Setting::SingleSignOn => PolicySettingType::SingleSignOn,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The policy's display name or id
+    #[arg(value_name = "NAME|ID")]
+    pub policy: String,
+    #[arg(long, value_enum, default_value_t = Setting::Region)]
+    pub setting: Setting,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyConfigArgs {
+    /// Cloud PC id; repeatable
+    #[arg(long = "cloud-pc", value_name = "ID", required = true, num_args = 1..)]
+    pub cloud_pcs: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Setting::Region)]
+    pub setting: Setting,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Folder to write to (provisioning-policies/ and user-settings/ inside)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Folder with the policy files
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Also show the deletes of tenant policies no file describes
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Folder with the policy files
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Also delete tenant policies no file describes (unassigning them first)
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+fn usage(message: String) -> anyhow::Error {
+    SettingsError::Usage(message).into()
+}
+
+fn enum_value<T>(
+    flag: &str,
+    value: &str,
+    known: &[&str],
+    parse: impl Fn(&str) -> T,
+) -> anyhow::Result<T> {
+    if known.iter().any(|k| k.eq_ignore_ascii_case(value)) {
+        Ok(parse(value))
+    } else {
+        Err(usage(format!(
+            "--{flag} '{value}' is not one of: {}",
+            known.join(", ")
+        )))
+    }
+}
+
+fn read_spec(path: &Path, kind: ObjectKind) -> anyhow::Result<Spec> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    let spec = Spec::from_toml(&text).map_err(|e| {
+        anyhow::Error::new(w365_ops::Error::InvalidInput {
+            reason: format!("{}: {e}", path.display()),
+        })
+    })?;
+    if spec.kind() != kind {
+        return Err(usage(format!(
+            "{} describes a {}, not a {kind}",
+            path.display(),
+            spec.kind()
+        )));
+    }
+    Ok(spec)
+}
+
+fn policy_spec(fields: &PolicyFieldArgs) -> anyhow::Result<PolicySpec> {
+    let mut spec = match &fields.file {
+        Some(path) => match read_spec(path, ObjectKind::ProvisioningPolicy)? {
+            Spec::Policy(p) => p,
+            Spec::UserSettings(_) => PolicySpec::default(),
+        },
+        None => PolicySpec::default(),
+    };
+    if let Some(v) = &fields.display_name {
+        spec.display_name = v.clone();
+    }
+    if let Some(v) = &fields.description {
+        spec.description = Some(v.clone());
+    }
+    if let Some(v) = &fields.image_id {
+        spec.image_id = Some(v.clone());
+    }
+    if let Some(v) = &fields.image_display_name {
+        spec.image_display_name = Some(v.clone());
+    }
+    if let Some(v) = &fields.image_type {
+        spec.image_type = Some(enum_value(
+            "image-type",
+            v,
+            &["gallery", "custom"],
+            ImageType::from_wire,
+        )?);
+    }
+    if let Some(v) = &fields.provisioning_type {
+        spec.provisioning_type = Some(enum_value(
+            "provisioning-type",
+            v,
+            &[
+                "dedicated",
+                "shared",
+                "sharedByUser",
+                "sharedByEntraGroup",
+                "reserve",
+            ],
+            ProvisioningType::from_wire,
+        )?);
+    }
+    if let Some(v) = &fields.naming_template {
+        spec.cloud_pc_naming_template = Some(v.clone());
+    }
+    if fields.join_type.is_some()
+        || fields.region_name.is_some()
+        || fields.region_group.is_some()
+        || fields.on_premises_connection_id.is_some()
+    {
+        let mut dj = spec
+            .domain_join_configurations
+            .as_ref()
+            .and_then(|l| l.first().cloned())
+            .unwrap_or_default();
+        if let Some(v) = &fields.join_type {
+            dj.domain_join_type = Some(enum_value(
+                "join-type",
+                v,
+                &["azureADJoin", "hybridAzureADJoin"],
+                DomainJoinType::from_wire,
+            )?);
+        }
+        if let Some(v) = &fields.region_name {
+            dj.region_name = Some(v.clone());
+        }
+        if let Some(v) = &fields.region_group {
+            dj.region_group = Some(RegionGroup::from_wire(v));
+        }
+        if let Some(v) = &fields.on_premises_connection_id {
+            dj.on_premises_connection_id = Some(v.clone());
+        }
+        spec.domain_join_configurations = Some(vec![dj]);
+    }
+    if let Some(v) = fields.single_sign_on {
+        spec.enable_single_sign_on = Some(v);
+    }
+    if let Some(v) = fields.local_admin {
+        spec.local_admin_enabled = Some(v);
+    }
+    if let Some(v) = &fields.locale {
+        spec.windows_setting = Some(WindowsSettingSpec {
+            locale: Some(v.clone()),
+        });
+    }
+    if let Some(v) = &fields.managed_type {
+        let t = enum_value(
+            "managed-type",
+            v,
+            &[
+                "notManaged",
+                "premiumManaged",
+                "standardManaged",
+                "starterManaged",
+            ],
+            ManagedDesktopType::from_wire,
+        )?;
+        let mut m = spec
+            .microsoft_managed_desktop
+            .clone()
+            .unwrap_or(ManagedDesktopSpec::default());
+        m.managed_type = Some(t);
+        spec.microsoft_managed_desktop = Some(m);
+    }
+    if let Some(v) = &fields.autopatch_group_id {
+        spec.autopatch = Some(AutopatchSpec {
+            autopatch_group_id: Some(v.clone()),
+        });
+    }
+    if let Some(v) = &fields.user_experience_type {
+        spec.user_experience_type = Some(enum_value(
+            "user-experience-type",
+            v,
+            &["cloudPc", "cloudApp"],
+            UserExperienceType::from_wire,
+        )?);
+    }
+    Ok(spec)
+}
+
+/// Assignment specs for `--group` flags with the Frontline target flags.
+pub fn assignment_specs(groups: &[String], frontline: &FrontlineArgs) -> Vec<AssignmentSpec> {
+    groups
+        .iter()
+        .map(|g| {
+            let is_id = w365_ops::policy::tenant::looks_like_guid(g);
+            AssignmentSpec {
+                group: if is_id { String::new() } else { g.clone() },
+                group_id: is_id.then(|| g.clone()),
+                service_plan_id: frontline.service_plan.clone(),
+                allotment_display_name: frontline.allotment_name.clone(),
+                allotment_licenses_count: frontline.allotment_count,
+            }
+        })
+        .collect()
+}
+
+pub async fn run(
+    settings: &Settings,
+    command: &PolicyCommand,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    const P: ObjectKind = ObjectKind::ProvisioningPolicy;
+    match command {
+        PolicyCommand::List(args) => {
+            let filter = ListFilter {
+                provisioning_type: args.provisioning_type.map(|t| match t {
+                    TypeFilter::Dedicated => ProvisioningType::Dedicated,
+                    TypeFilter::Shared => ProvisioningType::Shared,
+                }),
+                name_starts_with: args.name_starts_with.clone(),
+            };
+            list(settings, printer, "policy list", P, filter).await
+        }
+        PolicyCommand::Show(args) => show(settings, printer, "policy show", P, &args.policy).await,
+        PolicyCommand::Create(args) => {
+            let mut spec = policy_spec(&args.fields)?;
+            if !args.group.is_empty() {
+                spec.assignments = assignment_specs(&args.group, &args.frontline);
+            }
+            let spec = Spec::Policy(spec);
+            change(
+                settings,
+                printer,
+                "policy create",
+                args.change,
+                move |c| async move { ops::plan_create(&c, spec).await },
+            )
+            .await
+        }
+        PolicyCommand::Update(args) => {
+            let mut spec = policy_spec(&args.fields)?;
+            if args.fields.display_name.is_none() {
+                spec.display_name.clear();
+            }
+            spec.assignments.clear();
+            let target = args.policy.clone();
+            change(
+                settings,
+                printer,
+                "policy update",
+                args.change,
+                move |c| async move { ops::plan_update(&c, &target, Spec::Policy(spec)).await },
+            )
+            .await
+        }
+        PolicyCommand::Delete(args) => delete(settings, printer, "policy delete", P, args).await,
+        PolicyCommand::Assign(args) => assign(settings, printer, "policy assign", P, args).await,
+        PolicyCommand::Unassign(args) => {
+            unassign(settings, printer, "policy unassign", P, args).await
+        }
+        PolicyCommand::Apply(args) => {
+            let target = args.policy.clone();
+            let setting = args.setting.graph();
+            change(
+                settings,
+                printer,
+                "policy apply",
+                args.change,
+                move |c| async move { ops::plan_apply(&c, &target, setting).await },
+            )
+            .await
+        }
+        PolicyCommand::ApplyConfig(args) => {
+            let ids = args.cloud_pcs.clone();
+            let setting = args.setting.graph();
+            change(
+                settings,
+                printer,
+                "policy apply-config",
+                args.change,
+                move |c| async move { ops::plan_apply_config(&c, &ids, setting).await },
+            )
+            .await
+        }
+        PolicyCommand::Export(args) => export(settings, printer, &args.dir).await,
+        PolicyCommand::Diff(args) => diff(settings, printer, &args.dir, args.prune).await,
+        PolicyCommand::Sync(args) => sync(settings, printer, args).await,
+    }
+}
+
+pub async fn delete(
+    settings: &Settings,
+    printer: &Printer,
+    name: &'static str,
+    kind: ObjectKind,
+    args: &DeleteArgs,
+) -> anyhow::Result<ExitStatus> {
+    let target = args.target.clone();
+    let unassign_first = args.unassign_first;
+    change(settings, printer, name, args.change, move |c| async move {
+        ops::plan_delete(&c, kind, &target, unassign_first).await
+    })
+    .await
+}
+
+pub async fn assign(
+    settings: &Settings,
+    printer: &Printer,
+    name: &'static str,
+    kind: ObjectKind,
+    args: &AssignArgs,
+) -> anyhow::Result<ExitStatus> {
+    let target = args.target.clone();
+    let specs = assignment_specs(&args.group, &args.frontline);
+    let replace = args.replace;
+    change(settings, printer, name, args.change, move |c| async move {
+        ops::plan_assign(&c, kind, &target, &specs, replace).await
+    })
+    .await
+}
+
+pub async fn unassign(
+    settings: &Settings,
+    printer: &Printer,
+    name: &'static str,
+    kind: ObjectKind,
+    args: &UnassignArgs,
+) -> anyhow::Result<ExitStatus> {
+    let target = args.target.clone();
+    let groups = args.group.clone();
+    change(settings, printer, name, args.change, move |c| async move {
+        ops::plan_unassign(&c, kind, &target, &groups).await
+    })
+    .await
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<Connection> {
+    Connection::open(settings.target()?).await
+}
+
+/// Runs `work` with a connection and closes it (saving the sandbox) whatever happened.
+async fn with_connection<T, F, Fut>(settings: &Settings, work: F) -> anyhow::Result<(T, String)>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let conn = connect(settings).await?;
+    let target = conn.target_name.clone();
+    let result = work(conn.client.clone()).await;
+    let closed = conn.close().await;
+    let value = result?;
+    closed?;
+    Ok((value, target))
+}
+
+fn document(command: &str, tenant: &str, status: ExitStatus) -> serde_json::Map<String, Value> {
+    let mut doc = serde_json::Map::new();
+    doc.insert("schemaVersion".into(), json!(1));
+    doc.insert("command".into(), json!(command));
+    doc.insert("tenant".into(), json!(tenant));
+    doc.insert("ok".into(), json!(status == ExitStatus::Success));
+    doc.insert("exitCode".into(), json!(status.code()));
+    doc
+}
+
+/// `list` of either kind.
+pub async fn list(
+    settings: &Settings,
+    printer: &Printer,
+    name: &str,
+    kind: ObjectKind,
+    filter: ListFilter,
+) -> anyhow::Result<ExitStatus> {
+    let (items, tenant) = with_connection(settings, |c| async move {
+        Ok(ops::list(&c, kind, &filter).await?)
+    })
+    .await?;
+    match printer.format() {
+        OutputFormat::Json => {
+            let mut doc = document(name, &tenant, ExitStatus::Success);
+            doc.insert("items".into(), serde_json::to_value(&items)?);
+            printer.json(&Value::Object(doc));
+        }
+        OutputFormat::Human => printer.result(&table(kind, &items)),
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn text(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "–".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(b)) => {
+            if *b {
+                "yes".into()
+            } else {
+                "no".into()
+            }
+        }
+        Some(other) => other.to_string(),
+    }
+}
+
+fn groups_text(d: &Details) -> String {
+    d.assignments
+        .iter()
+        .map(|a| match a.allotment_licenses_count {
+            Some(n) => format!("{} ({n})", a.group.display_name),
+            None => a.group.display_name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn table(kind: ObjectKind, items: &[Details]) -> String {
+    if items.is_empty() {
+        return format!("no {kind} matches");
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    match kind {
+        ObjectKind::ProvisioningPolicy => {
+            t.set_header([
+                "Name",
+                "Type",
+                "Image",
+                "Join / region",
+                "SSO",
+                "Naming template",
+                "Groups",
+            ]);
+            for d in items {
+                let p = &d.properties;
+                let join = p
+                    .get("domain_join_configurations")
+                    .and_then(Value::as_array)
+                    .map(|list| {
+                        list.iter()
+                            .map(|j| {
+                                let region = j.get("region_name").or(j.get("region_group"));
+                                format!("{} / {}", text(j.get("domain_join_type")), text(region))
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_else(|| "–".into());
+                t.add_row([
+                    d.display_name.clone(),
+                    text(p.get("provisioning_type")),
+                    text(p.get("image_display_name").or(p.get("image_id"))),
+                    join,
+                    text(p.get("enable_single_sign_on")),
+                    text(p.get("cloud_pc_naming_template")),
+                    groups_text(d),
+                ]);
+            }
+        }
+        ObjectKind::UserSettings => {
+            t.set_header([
+                "Name",
+                "Local admin",
+                "Reset",
+                "Restore points",
+                "User restore",
+                "Groups",
+            ]);
+            for d in items {
+                let p = &d.properties;
+                let rps = p.get("restore_point_setting");
+                t.add_row([
+                    d.display_name.clone(),
+                    text(p.get("local_admin_enabled")),
+                    text(p.get("reset_enabled")),
+                    text(rps.and_then(|r| r.get("frequency_type"))),
+                    text(rps.and_then(|r| r.get("user_restore_enabled"))),
+                    groups_text(d),
+                ]);
+            }
+        }
+    }
+    t.to_string()
+}
+
+/// `show` of either kind.
+pub async fn show(
+    settings: &Settings,
+    printer: &Printer,
+    name: &str,
+    kind: ObjectKind,
+    target: &str,
+) -> anyhow::Result<ExitStatus> {
+    let target = target.to_owned();
+    let (d, tenant) = with_connection(settings, |c| async move {
+        Ok(ops::show(&c, kind, &target).await?)
+    })
+    .await?;
+    match printer.format() {
+        OutputFormat::Json => {
+            let mut doc = document(name, &tenant, ExitStatus::Success);
+            doc.insert("item".into(), serde_json::to_value(&d)?);
+            printer.json(&Value::Object(doc));
+        }
+        OutputFormat::Human => printer.result(&details_text(&d)),
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn details_text(d: &Details) -> String {
+    let mut out = format!(
+        "{} '{}'\n  id: {}\n",
+        capitalized(d.object),
+        d.display_name,
+        d.id
+    );
+    out.push_str("\nProperties (as in a policy file):\n");
+    let props = properties_toml(d);
+    for line in props.lines() {
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out.push_str("\nRead-only:\n");
+    if let Value::Object(ro) = &d.read_only {
+        for (k, v) in ro {
+            out.push_str(&format!("  {k}: {}\n", text(Some(v))));
+        }
+    }
+    out.push_str("\nAssignments:\n");
+    if d.assignments.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    for a in &d.assignments {
+        out.push_str(&format!("  - {} ({})", a.group, a.group.id));
+        let mut frontline = Vec::new();
+        if let Some(p) = &a.service_plan_id {
+            frontline.push(format!("service plan {p}"));
+        }
+        if let Some(n) = &a.allotment_display_name {
+            frontline.push(format!("allotment '{n}'"));
+        }
+        if let Some(c) = a.allotment_licenses_count {
+            frontline.push(format!("{c} licenses"));
+        }
+        if !frontline.is_empty() {
+            out.push_str(&format!(": {}", frontline.join(", ")));
+        }
+        out.push('\n');
+    }
+    out.trim_end().to_owned()
+}
+
+/// The properties in the policy file's key order (display name first).
+fn properties_toml(d: &Details) -> String {
+    let value = Value::Object(d.properties.clone());
+    let text = match d.object {
+        ObjectKind::ProvisioningPolicy => serde_json::from_value::<PolicySpec>(value)
+            .ok()
+            .and_then(|s| toml::to_string(&s).ok()),
+        ObjectKind::UserSettings => {
+            serde_json::from_value::<w365_ops::policy::spec::UserSettingsSpec>(value)
+                .ok()
+                .and_then(|s| toml::to_string(&s).ok())
+        }
+    };
+    text.map(|t| {
+        t.lines()
+            .filter(|l| *l != "assignments = []")
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+    .unwrap_or_else(|| toml::to_string(&d.properties).unwrap_or_default())
+}
+
+fn capitalized(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::ProvisioningPolicy => "Provisioning policy",
+        ObjectKind::UserSettings => "User settings policy",
+    }
+}
+
+/// Whether a plan removes anything (unassign or delete): those need a confirmation.
+fn destructive(plan: &PolicyPlan) -> bool {
+    plan.changes
+        .iter()
+        .any(|c| matches!(c, Change::Unassign { .. } | Change::Delete { .. }))
+}
+
+/// Asks on a terminal; without one, refuses unless --yes.
+fn confirm(plan: &PolicyPlan, yes: bool) -> anyhow::Result<bool> {
+    if yes || !destructive(plan) {
+        return Ok(true);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(usage(
+            "this removes assignments or deletes policies and there is no terminal to confirm it on: pass --yes (or --dry-run to see the plan)".into(),
+        ));
+    }
+    eprint!("{plan}\nProceed? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// Plan (reads only), print for --dry-run, confirm when something is removed, execute, report.
+pub async fn change<F, Fut>(
+    settings: &Settings,
+    printer: &Printer,
+    name: &str,
+    flags: ChangeArgs,
+    plan: F,
+) -> anyhow::Result<ExitStatus>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = w365_ops::Result<PolicyPlan>>,
+{
+    let conn = connect(settings).await?;
+    let tenant = conn.target_name.clone();
+    let client = conn.client.clone();
+    let result = run_change(&client, printer, flags, plan).await;
+    let closed = conn.close().await;
+    let outcome = result?;
+    closed?;
+    Ok(print_outcome(printer, name, &tenant, &outcome, None))
+}
+
+/// What a changing command did.
+pub struct Outcome {
+    pub plan: PolicyPlan,
+    pub dry_run: bool,
+    /// `None` when nothing was executed (dry run, empty plan, cancelled).
+    pub report: Option<ExecReport>,
+    pub error: Option<w365_ops::Error>,
+    pub cancelled: bool,
+}
+
+impl Outcome {
+    fn succeeded(&self) -> bool {
+        self.report.is_some() && self.error.is_none()
+    }
+}
+
+async fn run_change<F, Fut>(
+    client: &Client,
+    printer: &Printer,
+    flags: ChangeArgs,
+    plan: F,
+) -> anyhow::Result<Outcome>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = w365_ops::Result<PolicyPlan>>,
+{
+    let plan = plan(client.clone()).await?;
+    let mut outcome = Outcome {
+        plan,
+        dry_run: flags.dry_run,
+        report: None,
+        error: None,
+        cancelled: false,
+    };
+    if flags.dry_run || outcome.plan.is_empty() {
+        return Ok(outcome);
+    }
+    if printer.format() == OutputFormat::Human {
+        printer.note(&format!("Plan:\n{}", outcome.plan));
+    }
+    if !confirm(&outcome.plan, flags.yes)? {
+        outcome.cancelled = true;
+        return Ok(outcome);
+    }
+    let mut report = ExecReport::default();
+    outcome.error = execute(client, &outcome.plan, printer, &mut report)
+        .await
+        .err();
+    outcome.report = Some(report);
+    Ok(outcome)
+}
+
+/// Prints the outcome (and, for sync, the diff after it) and returns the exit status.
+fn print_outcome(
+    printer: &Printer,
+    name: &str,
+    tenant: &str,
+    outcome: &Outcome,
+    after: Option<(&str, &PolicyPlan)>,
+) -> ExitStatus {
+    let plan = &outcome.plan;
+    let mut error = outcome.error.as_ref().map(|e| exit::report(e));
+    if error.is_none()
+        && let Some((dir, after)) = after
+        && !after.is_empty()
+    {
+        error = Some(ErrorReport {
+            kind: ExitStatus::Unexpected.kind(),
+            message: format!("after the sync the tenant still differs from {dir}:\n{after}"),
+            chain: Vec::new(),
+            hint: Some(
+                "someone may have changed the tenant at the same time; run the sync again".into(),
+            ),
+            exit: ExitStatus::Unexpected,
+        });
+    }
+    let status = error.as_ref().map_or(ExitStatus::Success, |e| e.exit);
+    match printer.format() {
+        OutputFormat::Json => {
+            let mut doc = document(name, tenant, status);
+            doc.insert("dryRun".into(), json!(outcome.dry_run));
+            doc.insert("cancelled".into(), json!(outcome.cancelled));
+            doc.insert(
+                "plan".into(),
+                serde_json::to_value(plan).unwrap_or_default(),
+            );
+            if let Some(report) = &outcome.report {
+                doc.insert(
+                    "results".into(),
+                    serde_json::to_value(&report.changes).unwrap_or_default(),
+                );
+                doc.insert(
+                    "created".into(),
+                    serde_json::to_value(&report.created).unwrap_or_default(),
+                );
+            }
+            if let Some((_, after)) = after {
+                doc.insert("inSyncAfter".into(), json!(after.is_empty()));
+            }
+            doc.insert(
+                "error".into(),
+                serde_json::to_value(&error).unwrap_or_default(),
+            );
+            printer.json(&Value::Object(doc));
+        }
+        OutputFormat::Human => {
+            if let Some(e) = &error {
+                printer.error(e);
+            }
+            let text = match &outcome.report {
+                _ if plan.is_empty() => {
+                    format!("Nothing to do on {tenant}: the tenant already is as asked.")
+                }
+                _ if outcome.cancelled => "Cancelled: nothing was changed.".to_owned(),
+                None => format!("Dry run on {tenant}: nothing was changed.\nPlan:\n{plan}"),
+                Some(report) if outcome.error.is_none() => format!(
+                    "Done on {tenant}: {} change{} carried out.{}",
+                    report.changes.len(),
+                    if report.changes.len() == 1 { "" } else { "s" },
+                    report
+                        .created
+                        .iter()
+                        .map(|c| format!("\n  created {} '{}' ({})", c.object, c.name, c.id))
+                        .collect::<String>()
+                ),
+                Some(report) => format!(
+                    "Stopped on {tenant}: {} of {} changes were carried out before the error above; they stay made, and running the command again continues from there.",
+                    report.changes.len().saturating_sub(1),
+                    plan.len()
+                ),
+            };
+            printer.result(&text);
+            if let Some((dir, after)) = after
+                && after.is_empty()
+            {
+                printer.result(&format!("No differences: {tenant} matches {dir}."));
+            }
+        }
+    }
+    status
+}
+
+async fn export(settings: &Settings, printer: &Printer, dir: &Path) -> anyhow::Result<ExitStatus> {
+    let dir = dir.to_path_buf();
+    let (report, tenant) =
+        with_connection(
+            settings,
+            |c| async move { Ok(ops::export(&c, &dir).await?) },
+        )
+        .await?;
+    match printer.format() {
+        OutputFormat::Json => {
+            let mut doc = document("policy export", &tenant, ExitStatus::Success);
+            if let Value::Object(body) = serde_json::to_value(&report)? {
+                doc.extend(body);
+            }
+            printer.json(&Value::Object(doc));
+        }
+        OutputFormat::Human => {
+            let mut out = format!(
+                "Exported {} policies from {tenant} to {}:",
+                report.files.len(),
+                report.dir.display()
+            );
+            for f in &report.files {
+                out.push_str(&format!(
+                    "\n  {} ({} '{}')",
+                    f.path.display(),
+                    f.object,
+                    f.display_name
+                ));
+            }
+            for s in &report.stale {
+                out.push_str(&format!("\n  warning: {} was not written by this export; a diff will show it as a policy to create (delete the file if it is obsolete)", s.display()));
+            }
+            for n in &report.shared_names {
+                out.push_str(&format!("\n  warning: several policies are named '{n}'; diff and sync refuse it until they are renamed"));
+            }
+            printer.result(&out);
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn unmanaged_text(plan: &PolicyPlan) -> String {
+    plan.unmanaged
+        .iter()
+        .map(|u| {
+            format!(
+                "\n  not in the files (--prune deletes it): {} '{}' ({})",
+                u.object, u.name, u.id
+            )
+        })
+        .collect()
+}
+
+async fn diff(
+    settings: &Settings,
+    printer: &Printer,
+    dir: &Path,
+    prune: bool,
+) -> anyhow::Result<ExitStatus> {
+    let dir = dir.to_path_buf();
+    let shown = dir.display().to_string();
+    let (plan, tenant) = with_connection(settings, |c| async move {
+        Ok(ops::plan_sync(&c, &dir, prune).await?)
+    })
+    .await?;
+    match printer.format() {
+        OutputFormat::Json => {
+            let mut doc = document("policy diff", &tenant, ExitStatus::Success);
+            doc.insert("dir".into(), json!(shown));
+            doc.insert("inSync".into(), json!(plan.is_empty()));
+            doc.insert("plan".into(), serde_json::to_value(&plan)?);
+            printer.json(&Value::Object(doc));
+        }
+        OutputFormat::Human => {
+            let head = if plan.is_empty() {
+                format!("No differences: {tenant} matches {shown}.")
+            } else {
+                format!(
+                    "{} difference{} between {shown} and {tenant} (apply with `w365 policy sync {shown}`):\n{plan}",
+                    plan.len(),
+                    if plan.len() == 1 { "" } else { "s" }
+                )
+            };
+            printer.result(&format!("{head}{}", unmanaged_text(&plan)));
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+async fn sync(
+    settings: &Settings,
+    printer: &Printer,
+    args: &SyncArgs,
+) -> anyhow::Result<ExitStatus> {
+    let dir = args.dir.clone();
+    let shown = dir.display().to_string();
+    let prune = args.prune;
+    let flags = args.change;
+    let conn = connect(settings).await?;
+    let tenant = conn.target_name.clone();
+    let client = conn.client.clone();
+    let result = async {
+        let outcome = run_change(&client, printer, flags, |c| {
+            let dir = dir.clone();
+            async move { ops::plan_sync(&c, &dir, prune).await }
+        })
+        .await?;
+        // Carried out: read again and show that nothing differs any more.
+        let after = if outcome.succeeded() {
+            Some(ops::plan_sync(&client, &dir, prune).await?)
+        } else {
+            None
+        };
+        Ok::<_, anyhow::Error>(print_outcome(
+            printer,
+            "policy sync",
+            &tenant,
+            &outcome,
+            after.as_ref().map(|a| (shown.as_str(), a)),
+        ))
+    }
+    .await;
+    let closed = conn.close().await;
+    let status = result?;
+    closed?;
+    Ok(status)
+}

@@ -1,0 +1,24 @@
+//! Provisioning policies and user settings policies: management and policies as code.
+//!
+//! Every operation plans first (reads only) and returns a [`diff::PolicyPlan`], which is printable
+//! (`--dry-run`), serializable (`--output json`) and carried out by [`execute::execute`]. A re-run
+//! converges: the plan of an up-to-date tenant is empty.
+//!
+//! - [`spec`]: the documented TOML file format (one file per policy), conversion from Graph.
+//! - [`validate`]: checks before anything is sent; every problem says what is wrong and how to fix it.
+//! - [`diff`]: desired against observed, field by field (pure).
+//! - [`tenant`]: reads, and name-or-id resolution that refuses ambiguous names with their ids.
+//! - [`ops`]: list, show, create, update, delete, assign, unassign, apply, apply-config, export,
+//!   diff/sync planning.
+//! - [`execute`]: runs a plan; assignment changes re-read the current set, merge, write the full set.
+
+pub mod diff;
+pub mod execute;
+pub mod ops;
+pub mod spec;
+pub mod tenant;
+pub mod validate;
+
+pub use diff::{Change, FieldChange, PolicyPlan, ResolvedAssignment};
+pub use execute::{ExecReport, execute};
+pub use spec::{AssignmentSpec, ObjectKind, PolicySpec, Spec, UserSettingsSpec};

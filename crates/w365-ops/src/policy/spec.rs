@@ -1,0 +1,735 @@
+//! The policy file format: one TOML file per provisioning policy or user settings policy.
+//!
+//! Every key is the Graph property name in snake_case (`cloudPcNamingTemplate` →
+//! `cloud_pc_naming_template`), nested objects are TOML tables, and assignments name their group
+//! by display name (`group = "..."`; `group_id` is added only when the name alone is not unique).
+//! `kind` says what the file describes. A property left out of a file is not managed: w365
+//! neither compares nor changes it (so server defaults never show up as drift). Assignments are
+//! always managed: the `[[assignments]]` of a file are the complete set.
+//!
+//! ```toml
+//! kind = "provisioningPolicy"
+//! display_name = "cfg - Windows 365 - Provisioning - Win11"
+//! description = "Windows 11 Enterprise, Entra joined"
+//! provisioning_type = "dedicated"
+//! image_type = "gallery"
+//! image_id = "microsoftwindowsdesktop_windows-ent-cpc_win11-24H2-ent-cpc-m365"
+//! image_display_name = "Windows 11 Enterprise + Microsoft 365 Apps 24H2"
+//! cloud_pc_naming_template = "CPC-%USERNAME:5%-%RAND:5%"
+//! enable_single_sign_on = true
+//!
+//! [windows_setting]
+//! locale = "en-US"
+//!
+//! [[domain_join_configurations]]
+//! domain_join_type = "azureADJoin"
+//! region_name = "automatic"
+//! region_group = "usEast"
+//!
+//! [[assignments]]
+//! group = "cfg - Windows 365 - Provisioning - Win11"
+//! ```
+//!
+//! Read-only and server-set properties (`id`, `grace_period_in_hours`, `managed_by`, timestamps,
+//! `cloud_pc_group_display_name`, ...) are never written to a file and never compared.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use w365_graph::models::{
+    CloudPcUserSetting, DomainJoinType, ImageType, ManagedDesktopType, ProvisioningPolicy,
+    ProvisioningType, RegionGroup, RestorePointFrequencyType, UserExperienceType,
+};
+
+/// What a file (or a plan entry) describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ObjectKind {
+    /// `cloudPcProvisioningPolicy`.
+    ProvisioningPolicy,
+    /// `cloudPcUserSetting`.
+    UserSettings,
+}
+
+impl ObjectKind {
+    /// The value of `kind` in a file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::ProvisioningPolicy => "provisioningPolicy",
+            ObjectKind::UserSettings => "userSettings",
+        }
+    }
+
+    /// The folder `export` writes files of this kind to.
+    pub fn folder(self) -> &'static str {
+        match self {
+            ObjectKind::ProvisioningPolicy => "provisioning-policies",
+            ObjectKind::UserSettings => "user-settings",
+        }
+    }
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ObjectKind::ProvisioningPolicy => "provisioning policy",
+            ObjectKind::UserSettings => "user settings policy",
+        })
+    }
+}
+
+/// One `[[domain_join_configurations]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DomainJoinSpec {
+    /// `azureADJoin` or `hybridAzureADJoin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_join_type: Option<DomainJoinType>,
+    /// Azure network connection id (required for hybrid join).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_premises_connection_id: Option<String>,
+    /// Azure region or `automatic` (Microsoft-hosted network only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_name: Option<String>,
+    /// Region group, e.g. `europeUnion`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_group: Option<RegionGroup>,
+    /// Beta: geographic location type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geographic_location_type: Option<String>,
+}
+
+/// `[windows_setting]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WindowsSettingSpec {
+    /// e.g. `en-US`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+}
+
+/// `[microsoft_managed_desktop]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedDesktopSpec {
+    /// `notManaged`, `premiumManaged`, `standardManaged` or `starterManaged`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_type: Option<ManagedDesktopType>,
+    /// Profile id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+/// `[autopatch]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AutopatchSpec {
+    /// Windows Autopatch group (effective with `managed_type = "starterManaged"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autopatch_group_id: Option<String>,
+}
+
+/// `[autopilot_configuration]` (beta).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AutopilotSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_preparation_profile_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_timeout_in_minutes: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure_device_access_denied: Option<bool>,
+}
+
+/// `[user_settings_persistence_configuration]` (beta).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PersistenceSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_settings_persistence_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_settings_persistence_storage_size_category: Option<String>,
+}
+
+/// One `[[assignments]]` entry: a group (by name) and, for Frontline policies, the seats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentSpec {
+    /// The group's display name.
+    pub group: String,
+    /// The group's object id; only needed when several groups share the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// Frontline: the Frontline service plan id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_plan_id: Option<String>,
+    /// Frontline: the allotment's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allotment_display_name: Option<String>,
+    /// Frontline: licenses allotted to the group (0–900).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allotment_licenses_count: Option<i32>,
+}
+
+/// A provisioning policy as written in a file (every writable property of the resource).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    /// Required; must not contain `< > & | " ^`.
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `dedicated` (default), `shared`, `sharedByUser`, `sharedByEntraGroup`, `reserve`.
+    /// Cannot change after creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_type: Option<ProvisioningType>,
+    /// `gallery` or `custom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_type: Option<ImageType>,
+    /// Gallery: `{publisher}_{offer}_{sku}`; custom: the device image id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_display_name: Option<String>,
+    /// e.g. `CPC-%USERNAME:5%-%RAND:5%` (at most 15 characters generated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_pc_naming_template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_single_sign_on: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_admin_enabled: Option<bool>,
+    /// `cloudPc` or `cloudApp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_experience_type: Option<UserExperienceType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows_setting: Option<WindowsSettingSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub microsoft_managed_desktop: Option<ManagedDesktopSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autopatch: Option<AutopatchSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autopilot_configuration: Option<AutopilotSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_settings_persistence_configuration: Option<PersistenceSpec>,
+    /// By priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_join_configurations: Option<Vec<DomainJoinSpec>>,
+    /// The complete set of assignments.
+    #[serde(default)]
+    pub assignments: Vec<AssignmentSpec>,
+}
+
+/// `[restore_point_setting]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RestorePointSpec {
+    /// `default`, `fourHours`, `sixHours`, `twelveHours`, `sixteenHours`, `twentyFourHours`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_type: Option<RestorePointFrequencyType>,
+    /// Users may restore their Cloud PC themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_restore_enabled: Option<bool>,
+}
+
+/// `[notification_setting]` (beta).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_prompts_disabled: Option<bool>,
+}
+
+/// A user settings policy as written in a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UserSettingsSpec {
+    /// Required; must not contain `< > & | " ^`.
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_admin_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_point_setting: Option<RestorePointSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_setting: Option<NotificationSpec>,
+    /// Beta, kept as given (Graph's camelCase keys inside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_region_disaster_recovery_setting: Option<Value>,
+    /// Complete set of assignments (groups only).
+    #[serde(default)]
+    pub assignments: Vec<AssignmentSpec>,
+}
+
+/// A parsed file.
+#[allow(clippy::large_enum_variant, reason = "few, short-lived values")]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spec {
+    Policy(PolicySpec),
+    UserSettings(UserSettingsSpec),
+}
+
+impl Spec {
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            Spec::Policy(_) => ObjectKind::ProvisioningPolicy,
+            Spec::UserSettings(_) => ObjectKind::UserSettings,
+        }
+    }
+
+    pub fn display_name(&self) -> &str {
+        match self {
+            Spec::Policy(p) => &p.display_name,
+            Spec::UserSettings(s) => &s.display_name,
+        }
+    }
+
+    pub fn assignments(&self) -> &[AssignmentSpec] {
+        match self {
+            Spec::Policy(p) => &p.assignments,
+            Spec::UserSettings(s) => &s.assignments,
+        }
+    }
+
+    /// The managed properties (everything but assignments) as snake_case JSON; unset ones absent.
+    pub fn properties(&self) -> Map<String, Value> {
+        let value = match self {
+            Spec::Policy(p) => serde_json::to_value(p),
+            Spec::UserSettings(s) => serde_json::to_value(s),
+        };
+        let mut map = match value {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        map.remove("assignments");
+        map.retain(|_, v| !v.is_null());
+        map
+    }
+
+    /// Parses a file's text (`what` names the file in errors).
+    pub fn from_toml(text: &str) -> Result<Spec, SpecError> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| SpecError::Syntax {
+            message: e.to_string(),
+        })?;
+        let kind = match table.get("kind") {
+            Some(toml::Value::String(k)) => k.clone(),
+            Some(_) => return Err(SpecError::Kind { found: None }),
+            None => return Err(SpecError::Kind { found: None }),
+        };
+        let mut table = table;
+        table.remove("kind");
+        let as_text = toml::to_string(&table).map_err(|e| SpecError::Syntax {
+            message: e.to_string(),
+        })?;
+        if kind.eq_ignore_ascii_case(ObjectKind::ProvisioningPolicy.as_str()) {
+            toml::from_str::<PolicySpec>(&as_text)
+                .map(Spec::Policy)
+                .map_err(|e| SpecError::Syntax {
+                    message: e.message().to_owned(),
+                })
+        } else if kind.eq_ignore_ascii_case(ObjectKind::UserSettings.as_str()) {
+            toml::from_str::<UserSettingsSpec>(&as_text)
+                .map(Spec::UserSettings)
+                .map_err(|e| SpecError::Syntax {
+                    message: e.message().to_owned(),
+                })
+        } else {
+            Err(SpecError::Kind { found: Some(kind) })
+        }
+    }
+
+    /// The file's text: a comment header, `kind`, then the properties and assignments.
+    pub fn to_toml(&self) -> String {
+        let body = match self {
+            Spec::Policy(p) => toml::to_string(p),
+            Spec::UserSettings(s) => toml::to_string(s),
+        }
+        .unwrap_or_default();
+        format!(
+            "# w365 {} (edit, then `w365 policy diff DIR` and `w365 policy sync DIR`).\n\
+             # Keys are Graph property names in snake_case; a key left out is not managed.\n\
+             kind = \"{}\"\n{body}",
+            self.kind(),
+            self.kind().as_str()
+        )
+    }
+}
+
+/// A file that cannot be read as a policy file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    #[error("{message}")]
+    Syntax { message: String },
+    #[error("{}", kind_message(found.as_deref()))]
+    Kind { found: Option<String> },
+}
+
+fn kind_message(found: Option<&str>) -> String {
+    match found {
+        Some(k) => format!(
+            "kind = \"{k}\" is not known; use kind = \"provisioningPolicy\" or kind = \"userSettings\""
+        ),
+        None => {
+            "the file needs a line kind = \"provisioningPolicy\" or kind = \"userSettings\"".into()
+        }
+    }
+}
+
+/// snake_case → camelCase for one key (`@odata.type` and keys without `_` are unchanged).
+pub fn camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// camelCase → snake_case for one key.
+pub fn snake(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn rename_keys(value: Value, f: &dyn Fn(&str) -> String, depth_limit: usize) -> Value {
+    match value {
+        Value::Object(map) if depth_limit > 0 => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (f(&k), rename_keys(v, f, depth_limit - 1)))
+                .collect(),
+        ),
+        Value::Array(items) if depth_limit > 0 => Value::Array(
+            items
+                .into_iter()
+                .map(|v| rename_keys(v, f, depth_limit))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Spec properties (snake_case) → a Graph JSON object (camelCase). The opaque
+/// `cross_region_disaster_recovery_setting` keeps its inner keys.
+pub fn to_graph(properties: &Map<String, Value>) -> Map<String, Value> {
+    properties
+        .iter()
+        .map(|(k, v)| {
+            let v = if k == "cross_region_disaster_recovery_setting" {
+                v.clone()
+            } else {
+                rename_keys(v.clone(), &camel, 8)
+            };
+            (camel(k), v)
+        })
+        .collect()
+}
+
+/// The writable properties of a provisioning policy, as file keys.
+pub const POLICY_KEYS: &[&str] = &[
+    "display_name",
+    "description",
+    "provisioning_type",
+    "image_type",
+    "image_id",
+    "image_display_name",
+    "cloud_pc_naming_template",
+    "enable_single_sign_on",
+    "local_admin_enabled",
+    "user_experience_type",
+    "windows_setting",
+    "microsoft_managed_desktop",
+    "autopatch",
+    "autopilot_configuration",
+    "user_settings_persistence_configuration",
+    "domain_join_configurations",
+];
+
+/// The writable properties of a user settings policy, as file keys.
+pub const USER_SETTINGS_KEYS: &[&str] = &[
+    "display_name",
+    "local_admin_enabled",
+    "reset_enabled",
+    "restore_point_setting",
+    "notification_setting",
+    "cross_region_disaster_recovery_setting",
+];
+
+/// Updatable after creation (everything but `provisioning_type`).
+pub fn is_updatable(kind: ObjectKind, key: &str) -> bool {
+    match kind {
+        ObjectKind::ProvisioningPolicy => key != "provisioning_type",
+        ObjectKind::UserSettings => true,
+    }
+}
+
+fn some_if<T: Default + PartialEq>(value: T) -> Option<T> {
+    (value != T::default()).then_some(value)
+}
+
+/// A tenant policy as a spec (assignments left empty: the caller names the groups). Built field
+/// by field from the typed model, so deprecated or unknown properties Graph returns never leak
+/// into a file; read-only properties are left out.
+pub fn policy_spec_from_graph(p: &ProvisioningPolicy) -> PolicySpec {
+    PolicySpec {
+        display_name: p.display_name.clone(),
+        description: p.description.clone(),
+        provisioning_type: p.provisioning_type.clone(),
+        image_type: p.image_type.clone(),
+        image_id: p.image_id.clone(),
+        image_display_name: p.image_display_name.clone(),
+        cloud_pc_naming_template: p.cloud_pc_naming_template.clone(),
+        enable_single_sign_on: p.enable_single_sign_on,
+        local_admin_enabled: p.local_admin_enabled,
+        user_experience_type: p.user_experience_type.clone(),
+        windows_setting: p.windows_setting.as_ref().and_then(|w| {
+            some_if(WindowsSettingSpec {
+                locale: w.locale.clone(),
+            })
+        }),
+        microsoft_managed_desktop: p.microsoft_managed_desktop.as_ref().and_then(|m| {
+            some_if(ManagedDesktopSpec {
+                managed_type: m.managed_type.clone().or_else(|| m.type_.clone()),
+                profile: m.profile.clone(),
+            })
+        }),
+        autopatch: p.autopatch.as_ref().and_then(|a| {
+            some_if(AutopatchSpec {
+                autopatch_group_id: a.autopatch_group_id.clone(),
+            })
+        }),
+        autopilot_configuration: p.autopilot_configuration.as_ref().and_then(|a| {
+            some_if(AutopilotSpec {
+                device_preparation_profile_id: a.device_preparation_profile_id.clone(),
+                application_timeout_in_minutes: a.application_timeout_in_minutes,
+                on_failure_device_access_denied: a.on_failure_device_access_denied,
+            })
+        }),
+        user_settings_persistence_configuration: p
+            .user_settings_persistence_configuration
+            .as_ref()
+            .and_then(|u| {
+                some_if(PersistenceSpec {
+                    user_settings_persistence_enabled: u.user_settings_persistence_enabled,
+                    user_settings_persistence_storage_size_category: u
+                        .user_settings_persistence_storage_size_category
+                        .clone(),
+                })
+            }),
+        domain_join_configurations: p.domain_join_configurations.as_ref().map(|list| {
+            list.iter()
+                .map(|d| DomainJoinSpec {
+                    domain_join_type: d.domain_join_type.clone().or_else(|| d.type_.clone()),
+                    on_premises_connection_id: d.on_premises_connection_id.clone(),
+                    region_name: d.region_name.clone(),
+                    region_group: d.region_group.clone(),
+                    geographic_location_type: d.geographic_location_type.clone(),
+                })
+                .collect()
+        }),
+        assignments: Vec::new(),
+    }
+}
+
+/// A tenant user settings policy as a spec (assignments left empty). The deprecated
+/// `frequencyInHours` duplicates `frequencyType` and is left out.
+pub fn user_settings_spec_from_graph(s: &CloudPcUserSetting) -> UserSettingsSpec {
+    UserSettingsSpec {
+        display_name: s.display_name.clone(),
+        local_admin_enabled: s.local_admin_enabled,
+        reset_enabled: s.reset_enabled,
+        restore_point_setting: s.restore_point_setting.as_ref().and_then(|r| {
+            some_if(RestorePointSpec {
+                frequency_type: r.frequency_type.clone(),
+                user_restore_enabled: r.user_restore_enabled,
+            })
+        }),
+        notification_setting: s.notification_setting.as_ref().and_then(|n| {
+            some_if(NotificationSpec {
+                restart_prompts_disabled: n.restart_prompts_disabled,
+            })
+        }),
+        cross_region_disaster_recovery_setting: s
+            .cross_region_disaster_recovery_setting
+            .clone()
+            .filter(|v| !v.is_null()),
+        assignments: Vec::new(),
+    }
+}
+
+/// A file name for a display name: lowercase letters, digits and hyphens.
+pub fn file_stem(display_name: &str) -> String {
+    let mut out = String::new();
+    for c in display_name.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let trimmed = out.trim_end_matches('-').to_owned();
+    if trimmed.is_empty() {
+        "policy".to_owned()
+    } else {
+        trimmed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const WIN11: &str = r#"
+kind = "provisioningPolicy"
+display_name = "W365 Standard"
+provisioning_type = "dedicated"
+image_type = "gallery"
+image_id = "microsoftwindowsdesktop_windows-ent-cpc_win11-24H2-ent-cpc-m365"
+image_display_name = "Windows 11"
+cloud_pc_naming_template = "CPC-%USERNAME:5%-%RAND:5%"
+enable_single_sign_on = true
+
+[windows_setting]
+locale = "en-US"
+
+[[domain_join_configurations]]
+domain_join_type = "azureADJoin"
+region_name = "automatic"
+region_group = "europeUnion"
+
+[[assignments]]
+group = "cfg - P"
+"#;
+
+    #[test]
+    fn a_policy_file_parses_and_round_trips() {
+        let spec = Spec::from_toml(WIN11).unwrap();
+        let Spec::Policy(p) = &spec else {
+            panic!("policy expected")
+        };
+        assert_eq!(p.display_name, "W365 Standard");
+        assert_eq!(p.provisioning_type, Some(ProvisioningType::Dedicated));
+        assert_eq!(
+            p.domain_join_configurations.as_ref().unwrap()[0].region_group,
+            Some(RegionGroup::EuropeUnion)
+        );
+        assert_eq!(p.assignments[0].group, "cfg - P");
+        let text = spec.to_toml();
+        assert!(text.starts_with("# w365 provisioning policy"));
+        assert_eq!(Spec::from_toml(&text).unwrap(), spec);
+    }
+
+    #[test]
+    fn unknown_keys_and_kinds_are_reported() {
+        let err =
+            Spec::from_toml("kind = \"provisioningPolicy\"\ndisplay_name = \"x\"\nimage = \"y\"\n")
+                .unwrap_err();
+        assert!(err.to_string().contains("unknown field `image`"), "{err}");
+        let err = Spec::from_toml("display_name = \"x\"\n").unwrap_err();
+        assert!(
+            err.to_string().contains("kind = \"provisioningPolicy\""),
+            "{err}"
+        );
+        let err = Spec::from_toml("kind = \"policy\"\ndisplay_name = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("\"policy\" is not known"), "{err}");
+    }
+
+    #[test]
+    fn graph_objects_become_specs_without_read_only_properties() {
+        let policy: ProvisioningPolicy = serde_json::from_value(json!({
+            "@odata.type": "#microsoft.graph.cloudPcProvisioningPolicy",
+            "id": "p1", "displayName": "W365", "description": null, "gracePeriodInHours": 168,
+            "managedBy": "windows365", "imageId": "a_b_c", "imageType": "gallery",
+            "imageDisplayName": "Win", "provisioningType": "dedicated", "enableSingleSignOn": false,
+            "localAdminEnabled": false, "createdDateTime": "2025-01-01T00:00:00Z",
+            "domainJoinConfigurations": [{"domainJoinType": "azureADJoin", "type": "azureADJoin",
+                "regionName": "automatic", "regionGroup": "default", "onPremisesConnectionId": null}],
+            "microsoftManagedDesktop": {"managedType": "notManaged", "type": "notManaged", "profile": null},
+            "windowsSetting": {"locale": "en-US"}, "scopeIds": ["0"], "autopatch": null,
+            "windowsSettings": {"language": "en-US"}, "onPremisesConnectionId": null,
+            "assignments": [{"id": "p1_g", "target": {"groupId": "g"}}]
+        }))
+        .unwrap();
+        let spec = policy_spec_from_graph(&policy);
+        assert_eq!(spec.display_name, "W365");
+        assert_eq!(spec.description, None);
+        assert_eq!(spec.image_id.as_deref(), Some("a_b_c"));
+        assert_eq!(
+            spec.domain_join_configurations.as_ref().unwrap()[0].region_group,
+            Some(RegionGroup::Default)
+        );
+        assert_eq!(spec.local_admin_enabled, Some(false));
+        assert_eq!(
+            spec.microsoft_managed_desktop,
+            Some(ManagedDesktopSpec {
+                managed_type: Some(ManagedDesktopType::NotManaged),
+                profile: None
+            })
+        );
+        assert!(spec.assignments.is_empty());
+        let props = Spec::Policy(spec).properties();
+        for gone in [
+            "id",
+            "grace_period_in_hours",
+            "managed_by",
+            "created_date_time",
+            "scope_ids",
+        ] {
+            assert!(!props.contains_key(gone), "{gone}");
+        }
+        let graph = to_graph(&props);
+        assert!(!graph.contains_key("cloudPcNamingTemplate"));
+        assert_eq!(graph["enableSingleSignOn"], json!(false));
+        assert_eq!(
+            graph["domainJoinConfigurations"][0]["domainJoinType"],
+            "azureADJoin"
+        );
+        assert_eq!(graph["windowsSetting"]["locale"], "en-US");
+    }
+
+    #[test]
+    fn user_settings_round_trip() {
+        let s: CloudPcUserSetting = serde_json::from_value(json!({
+            "id": "s1", "displayName": "restore", "localAdminEnabled": false, "resetEnabled": true,
+            "restorePointSetting": {"frequencyType": "sixHours", "userRestoreEnabled": true, "frequencyInHours": 6},
+            "lastModifiedDateTime": "2025-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        let spec = Spec::UserSettings(user_settings_spec_from_graph(&s));
+        let text = spec.to_toml();
+        assert!(text.contains("[restore_point_setting]"), "{text}");
+        assert!(!text.contains("frequency_in_hours"), "{text}");
+        assert_eq!(Spec::from_toml(&text).unwrap(), spec);
+        let graph = to_graph(&spec.properties());
+        assert_eq!(graph["restorePointSetting"]["frequencyType"], "sixHours");
+    }
+
+    #[test]
+    fn keys_and_file_names() {
+        assert_eq!(camel("cloud_pc_naming_template"), "cloudPcNamingTemplate");
+        assert_eq!(snake("cloudPcNamingTemplate"), "cloud_pc_naming_template");
+        assert_eq!(camel("@odata.type"), "@odata.type");
+        assert_eq!(
+            file_stem("cfg - Windows 365 - Provisioning - Win11"),
+            "cfg-windows-365-provisioning-win11"
+        );
+        assert_eq!(file_stem("<>"), "policy");
+    }
+}
