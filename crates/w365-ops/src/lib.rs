@@ -1,1 +1,19 @@
-//! Placeholder while the crate is being written.
+//! w365-ops: the Windows 365 operations, written plan-then-execute.
+//!
+//! - [`plan`]: [`Plan`] and the verb-object [`Step`]s; planning only reads.
+//! - [`execute`]: runs a plan, reports each step's outcome; re-running converges.
+//! - [`wait`]: bounded polling with backoff; a timeout is an outcome, not a failure.
+//! - [`mail`]: the "Cloud PC ready" mail and the out-of-licenses ticket (HTML-escaped).
+//! - [`assign`]: `w365 assign <user>`, the dedicated and Frontline paths.
+//! - [`error`]: the domain errors and their kinds (the CLI maps kinds to exit codes).
+
+pub mod assign;
+pub mod error;
+pub mod execute;
+pub mod mail;
+pub mod plan;
+pub mod wait;
+
+pub use error::{Error, ErrorKind, Result};
+pub use execute::{Event, Executor, Observer, Silent, StepOutcome, StepReport, Waits};
+pub use plan::{Plan, Step};

@@ -1,7 +1,272 @@
 //! Windows 365 state: provisioning policies, user settings, service plans, Frontline plans, Cloud PCs.
+//!
+//! Plain synchronous model (no HTTP types). Request bodies come in as `serde_json::Value` and are
+//! validated here; answers go out through [`render`]. Errors are [`Windows365Error`]s that know
+//! their Graph status. The lifecycle (what happens over time) lives in [`crate::lifecycle`].
+
+mod actions;
+mod catalog;
+mod cloud_pc;
+mod error;
+mod faults;
+mod ids;
+mod input;
+mod naming;
+mod policy;
+pub mod render;
+mod timings;
+mod user_settings;
 
 use serde::{Deserialize, Serialize};
 
+pub use catalog::{
+    FrontlinePlan, PlanProvisioningType, ServicePlan, ServicePlanType, SharedUseServicePlan,
+    default_catalog, frontline_display_name, plan_ids,
+};
+pub use cloud_pc::{
+    CloudPc, CloudPcStatus, ConnectionSetting, EngineData, KeyValuePair, LoginResult, OsVersion,
+    PowerState, ProductType, RemoteActionResult, ReprovisionOptions, StatusDetail, UserAccountType,
+};
+pub use error::{Result, Windows365Error};
+pub use faults::{ForcedOutcome, OutcomeKind, ProvisioningFaults};
+pub use ids::{DEFAULT_SEED, IdGenerator};
+pub use naming::{DEFAULT_TEMPLATE, MAX_NAME_LEN, MIN_RAND, NamingTemplate};
+pub use policy::{
+    Autopatch, AutopilotConfiguration, DomainJoinConfiguration, DomainJoinType, ImageType,
+    MAX_ALLOTMENT, ManagedType, MicrosoftManagedDesktop, PolicyAssignment, ProvisioningPolicy,
+    ProvisioningType, UserExperienceType, UserSettingsPersistenceConfiguration, WindowsSetting,
+    WindowsSettings,
+};
+pub use render::{ApiVersion, Render};
+pub use timings::Timings;
+pub use user_settings::{
+    FrequencyType, NotificationSetting, ProvisioningSourceType, RestorePointSetting, UserSetting,
+    UserSettingAssignment,
+};
+
+/// A licensed (and possibly targeted) user noticed by the service, waiting for the detection delay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Detection {
+    pub user_id: String,
+    pub service_plan_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub due: time::OffsetDateTime,
+    /// The Frontline assignment whose seat this detection reserves.
+    #[serde(default)]
+    pub assignment_id: Option<String>,
+}
+
 /// All Windows 365 state of one tenant.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Windows365State {}
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Windows365State {
+    /// Lifecycle durations.
+    pub timings: Timings,
+    /// Forced provisioning outcomes.
+    pub faults: ProvisioningFaults,
+    pub(crate) service_plans: Vec<ServicePlan>,
+    pub(crate) frontline_plans: Vec<FrontlinePlan>,
+    pub(crate) shared_use_service_plans: Vec<SharedUseServicePlan>,
+    pub(crate) policies: Vec<ProvisioningPolicy>,
+    pub(crate) user_settings: Vec<UserSetting>,
+    pub(crate) cloud_pcs: Vec<CloudPc>,
+    pub(crate) ids: IdGenerator,
+    pub(crate) assignment_sequence: u64,
+    pub(crate) detections: Vec<Detection>,
+}
+
+impl Default for Windows365State {
+    fn default() -> Self {
+        Self {
+            timings: Timings::default(),
+            faults: ProvisioningFaults::default(),
+            service_plans: default_catalog(),
+            frontline_plans: Vec::new(),
+            shared_use_service_plans: Vec::new(),
+            policies: Vec::new(),
+            user_settings: Vec::new(),
+            cloud_pcs: Vec::new(),
+            ids: IdGenerator::default(),
+            assignment_sequence: 0,
+            detections: Vec::new(),
+        }
+    }
+}
+
+/// A Frontline plan with its computed counters (`cloudPcFrontLineServicePlan`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FrontlinePlanCounts {
+    pub id: String,
+    pub display_name: String,
+    pub total_count: u32,
+    /// Cloud PCs holding a seat of this plan.
+    pub used_count: u32,
+    /// Seats allotted to groups through shared policy assignments.
+    pub allotment_licenses_count: u32,
+}
+
+impl Windows365State {
+    /// Empty state with the given timings and id seed.
+    pub fn new(timings: Timings, seed: u64) -> Self {
+        Self {
+            timings,
+            ids: IdGenerator::new(seed),
+            ..Self::default()
+        }
+    }
+
+    /// Restarts the id/name generator (the `/_sim/seed` of moto).
+    pub fn reseed(&mut self, seed: u64) {
+        self.ids = IdGenerator::new(seed);
+    }
+
+    /// The service-plan catalog (`servicePlans`).
+    pub fn service_plans(&self) -> &[ServicePlan] {
+        &self.service_plans
+    }
+
+    /// A catalog entry.
+    pub fn service_plan(&self, id: &str) -> Option<&ServicePlan> {
+        self.service_plans
+            .iter()
+            .find(|p| p.id.eq_ignore_ascii_case(id))
+    }
+
+    /// Replaces the catalog (a seed may add preview plans).
+    pub fn set_service_plans(&mut self, plans: Vec<ServicePlan>) {
+        self.service_plans = plans;
+    }
+
+    /// Records that the tenant bought `total_count` seats of a Frontline plan from the catalog
+    /// (replacing an earlier count).
+    pub fn set_frontline_plan(&mut self, service_plan_id: &str, total_count: u32) -> Result<()> {
+        let plan = self
+            .service_plan(service_plan_id)
+            .filter(|p| p.provisioning_type == PlanProvisioningType::Shared)
+            .ok_or_else(|| {
+                Windows365Error::invalid(format!(
+                    "'{service_plan_id}' is not a Frontline service plan"
+                ))
+            })?;
+        let entry = FrontlinePlan {
+            id: plan.id.clone(),
+            display_name: frontline_display_name(plan),
+            total_count,
+        };
+        match self.frontline_plans.iter_mut().find(|p| p.id == entry.id) {
+            Some(p) => *p = entry,
+            None => self.frontline_plans.push(entry),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn frontline_plan(&self, id: &str) -> Result<&FrontlinePlan> {
+        self.frontline_plans
+            .iter()
+            .find(|p| p.id.eq_ignore_ascii_case(id))
+            .ok_or_else(|| {
+                Windows365Error::invalid(format!("the tenant has no Frontline service plan '{id}'"))
+            })
+    }
+
+    /// The tenant's Frontline plans with their counters.
+    pub fn frontline_plans(&self) -> Vec<FrontlinePlanCounts> {
+        self.frontline_plans
+            .iter()
+            .map(|p| self.frontline_counts(p))
+            .collect()
+    }
+
+    /// One Frontline plan with its counters.
+    pub fn frontline_plan_counts(&self, id: &str) -> Result<FrontlinePlanCounts> {
+        self.frontline_plans
+            .iter()
+            .find(|p| p.id.eq_ignore_ascii_case(id))
+            .map(|p| self.frontline_counts(p))
+            .ok_or_else(|| Windows365Error::not_found("cloudPcFrontLineServicePlan", id))
+    }
+
+    fn frontline_counts(&self, p: &FrontlinePlan) -> FrontlinePlanCounts {
+        let used = self
+            .cloud_pcs
+            .iter()
+            .filter(|c| c.holds_seat() && c.service_plan_id == p.id)
+            .count();
+        let allotted = self
+            .policies
+            .iter()
+            .flat_map(|pol| pol.assignments.iter())
+            .filter(|a| {
+                a.service_plan_id
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(&p.id))
+            })
+            .filter_map(|a| a.allotment_licenses_count)
+            .sum();
+        FrontlinePlanCounts {
+            id: p.id.clone(),
+            display_name: p.display_name.clone(),
+            total_count: p.total_count,
+            used_count: u32::try_from(used).unwrap_or(u32::MAX),
+            allotment_licenses_count: allotted,
+        }
+    }
+
+    /// The legacy `sharedUseServicePlans` (empty unless configured, as Graph answers today).
+    pub fn shared_use_service_plans(&self) -> &[SharedUseServicePlan] {
+        &self.shared_use_service_plans
+    }
+
+    /// Configures the legacy `sharedUseServicePlans` answer.
+    pub fn set_shared_use_service_plans(&mut self, plans: Vec<SharedUseServicePlan>) {
+        self.shared_use_service_plans = plans;
+    }
+
+    /// All Cloud PCs (including `notProvisioned` records), in creation order.
+    pub fn cloud_pcs(&self) -> &[CloudPc] {
+        &self.cloud_pcs
+    }
+
+    /// One Cloud PC.
+    pub fn cloud_pc(&self, id: &str) -> Result<&CloudPc> {
+        self.cloud_pcs
+            .iter()
+            .find(|c| c.id.eq_ignore_ascii_case(id))
+            .ok_or_else(|| Windows365Error::not_found("cloudPC", id))
+    }
+
+    pub(crate) fn cloud_pc_index(&self, id: &str) -> Result<usize> {
+        self.cloud_pcs
+            .iter()
+            .position(|c| c.id.eq_ignore_ascii_case(id))
+            .ok_or_else(|| Windows365Error::not_found("cloudPC", id))
+    }
+
+    /// The Cloud PCs of one user (object id).
+    pub fn cloud_pcs_of_user(&self, user_id: &str) -> Vec<&CloudPc> {
+        self.cloud_pcs
+            .iter()
+            .filter(|c| c.engine.user_id.eq_ignore_ascii_case(user_id))
+            .collect()
+    }
+
+    /// Users noticed by the service and waiting for the detection delay.
+    pub fn pending_detections(&self) -> &[Detection] {
+        &self.detections
+    }
+
+    /// Adds a Cloud PC record as it is (seeds only: existing PCs of a demo tenant).
+    pub fn insert_cloud_pc(&mut self, pc: CloudPc) {
+        self.cloud_pcs.push(pc);
+    }
+
+    /// A fresh GUID from the state's generator.
+    pub fn new_id(&mut self) -> String {
+        self.ids.guid()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,297 @@
+//! The command line, as clap sees it. Nothing here is resolved yet: [`crate::settings`] turns these
+//! raw values (plus the environment and the config profile) into validated settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+   0  success
+   1  unexpected error
+   2  usage error (bad flags, unknown tenant profile, no tenant configured)
+   3  not found (user, group, policy, SKU)
+   4  ambiguous name (several objects share a display name; their ids are listed)
+   5  out of licenses or Frontline seats
+   6  already assigned
+   7  Cloud PC provisioning failed
+   8  timed out waiting (the work is still running in the tenant)
+   9  permission denied or authentication failed
+  10  Microsoft Graph unavailable after retries
+  11  refused by validation (nothing was changed)";
+
+const TARGETS: &str = "\
+Which tenant a command runs against:
+  --sandbox         the local sandbox: an in-process simulator of the contoso demo tenant with a fast
+                    clock; its state is kept in $XDG_DATA_HOME/w365/sandbox between runs. Nothing
+                    leaves your machine. The sandbox is never used implicitly: without --sandbox a
+                    command needs a real tenant.
+  --tenant NAME     the profile [tenants.NAME] of $XDG_CONFIG_HOME/w365/config.toml (or --config FILE);
+                    without --tenant, the config's default_tenant, else the AZURE_TENANT_ID /
+                    AZURE_CLIENT_ID / AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH)
+                    environment variables, else W365_ACCESS_TOKEN.";
+
+/// Provision and manage Windows 365 Cloud PCs through Microsoft Graph.
+#[derive(Debug, Parser)]
+#[command(name = "w365", version, after_long_help = format!("{TARGETS}\n\n{EXIT_CODES}"))]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command understands.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Run against the local sandbox (an in-process simulator of the contoso tenant)
+    #[arg(long, global = true, conflicts_with = "tenant")]
+    pub sandbox: bool,
+
+    /// Use the tenant profile NAME from the config file
+    #[arg(long, global = true, env = "W365_TENANT", value_name = "NAME")]
+    pub tenant: Option<String>,
+
+    /// Config file [default: $XDG_CONFIG_HOME/w365/config.toml]
+    #[arg(long, global = true, env = "W365_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Output format
+    #[arg(long, short = 'o', global = true, value_enum, env = "W365_OUTPUT", default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace)
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only print the result and errors (no progress)
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Step-by-step progress and a summary for people
+    Human,
+    /// One JSON result document on stdout
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Provision a Windows 365 Cloud PC for a user (the "Assign Windows365" runbook)
+    ///
+    /// Dedicated (Enterprise) path: adds the user to the provisioning group and the user-settings
+    /// group (unless they already are in a group with the same prefix), waits until the memberships
+    /// are visible, adds them to the license group, and confirms the license. If the provisioning
+    /// group's name is also the name of a Frontline (shared) provisioning policy, the user gets a
+    /// seat through that policy's assignment group instead. With --notify it waits for the Cloud PC
+    /// and mails the user when it is ready.
+    ///
+    /// Application permissions needed: User.Read.All, GroupMember.ReadWrite.All, Group.Read.All,
+    /// Organization.Read.All, CloudPC.Read.All and (for mails and tickets) Mail.Send.
+    Assign(AssignArgs),
+
+    /// Manage the local sandbox tenant
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
+
+    /// Run the tenant simulator as a standalone server (for curl, PowerShell, Graph SDKs)
+    Sim {
+        #[command(subcommand)]
+        command: SimCommand,
+    },
+}
+
+/// `w365 assign`: every parameter of the runbook. Unset options come from the environment, then
+/// the tenant profile's `[tenants.NAME.assign]` table, then the runbook's defaults.
+#[derive(Debug, Clone, Args)]
+pub struct AssignArgs {
+    /// The user's principal name (sign-in name), e.g. adele.vance@contoso.com
+    #[arg(value_name = "USER")]
+    pub user: String,
+
+    /// Group assigned to the provisioning policy [default: cfg - Windows 365 - Provisioning - Win11]
+    #[arg(long, env = "W365_PROVISIONING_GROUP", value_name = "NAME")]
+    pub provisioning_group: Option<String>,
+
+    /// Group assigned to the user-settings policy [default: cfg - Windows 365 - User Settings - restore allowed]
+    #[arg(long, env = "W365_USER_SETTINGS_GROUP", value_name = "NAME")]
+    pub user_settings_group: Option<String>,
+
+    /// Group that carries the Windows 365 license [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
+    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME")]
+    pub license_group: Option<String>,
+
+    /// A user already in a group with this prefix keeps it [default: "cfg - Windows 365 - Provisioning - "]
+    #[arg(long, env = "W365_PROVISIONING_GROUP_PREFIX", value_name = "PREFIX")]
+    pub provisioning_group_prefix: Option<String>,
+
+    /// A user already in a group with this prefix keeps it [default: "cfg - Windows 365 - User Settings - "]
+    #[arg(long, env = "W365_USER_SETTINGS_GROUP_PREFIX", value_name = "PREFIX")]
+    pub user_settings_group_prefix: Option<String>,
+
+    /// Wait for the Cloud PC and mail the user when it is ready
+    #[arg(long, overrides_with = "no_notify")]
+    pub notify: bool,
+
+    /// Do not wait or mail, even if the profile says notify = true
+    #[arg(long, overrides_with = "notify")]
+    pub no_notify: bool,
+
+    /// Custom text for the ready mail (at most 3000 characters)
+    #[arg(long, value_name = "TEXT", conflicts_with = "message_file")]
+    pub message: Option<String>,
+
+    /// Read the custom text for the ready mail from a file (at most 3000 characters)
+    #[arg(long, value_name = "PATH")]
+    pub message_file: Option<PathBuf>,
+
+    /// Send a ticket to the ticket queue when no license (or seat) is free
+    #[arg(long, overrides_with = "no_ticket_when_out_of_licenses")]
+    pub ticket_when_out_of_licenses: bool,
+
+    /// Never send a ticket, even if the profile enables it
+    #[arg(long, overrides_with = "ticket_when_out_of_licenses")]
+    pub no_ticket_when_out_of_licenses: bool,
+
+    /// Where tickets go [sandbox default: support@glueckkanja-gab.com; a real tenant must set it]
+    #[arg(long, env = "W365_TICKET_QUEUE", value_name = "ADDRESS")]
+    pub ticket_queue: Option<String>,
+
+    /// Mailbox that sends the mails and tickets [default: runbooks@contoso.com]
+    #[arg(long, env = "W365_FROM_MAILBOX", value_name = "ADDRESS")]
+    pub from_mailbox: Option<String>,
+
+    /// Customer id at the start of the ticket subject [default: Contoso]
+    #[arg(long, env = "W365_TICKET_CUSTOMER_ID", value_name = "ID")]
+    pub ticket_customer_id: Option<String>,
+
+    /// Who runs this (recorded in the output and in tickets) [default: the profile's caller, else the OS user]
+    #[arg(long, env = "W365_CALLER", value_name = "NAME")]
+    pub caller: Option<String>,
+
+    /// Give up waiting for the Cloud PC after this long, e.g. 90m or 2h (--notify only)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_timeout: Option<Duration>,
+
+    /// Do all the reads and print the plan; change nothing, send no mail
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Delete the sandbox state; the next command starts from the contoso seed
+    Reset,
+    /// Show the sandbox tenant: users, groups, licenses, policies and Cloud PCs
+    Show,
+    /// Show the mail the sandbox has "sent"
+    Outbox,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Serve the simulator on 127.0.0.1 until Ctrl-C; prints the base URL and credentials
+    Serve(SimServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimServeArgs {
+    /// TCP port on 127.0.0.1 (0 picks a free one)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// The tenant to start with: contoso, empty, or a seed FILE
+    #[arg(long, default_value = "contoso", value_name = "contoso|empty|FILE")]
+    pub seed: String,
+
+    /// Virtual clock speed: N times real time (provisioning takes minutes at 1)
+    #[arg(long, default_value_t = 60.0, value_name = "N")]
+    pub speed: f64,
+
+    /// Load the state from FILE if it exists and save it there on exit
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+/// Parses `90s`, `15m`, `2h`, `1h30m` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty duration".into());
+    }
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(format!("'{text}': unknown unit '{c}' (use s, m, h or d)")),
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("'{text}': a number must come before '{c}'"))?;
+        total = total.saturating_add(n.saturating_mul(unit));
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!("'{text}': the last number has no unit"));
+    }
+    if total == 0 {
+        return Err(format!("'{text}' is zero"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("5m3").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn sandbox_and_tenant_conflict() {
+        let err = Cli::try_parse_from(["w365", "--sandbox", "--tenant", "x", "sandbox", "show"])
+            .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn notify_flags_override_each_other() {
+        let cli =
+            Cli::try_parse_from(["w365", "assign", "a@b.c", "--notify", "--no-notify"]).unwrap();
+        let Command::Assign(a) = cli.command else {
+            panic!("expected assign")
+        };
+        assert!(!a.notify && a.no_notify);
+    }
+}

@@ -1,0 +1,240 @@
+//! `w365 sandbox reset|show|outbox`: the local sandbox tenant.
+
+use anyhow::Context as _;
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use serde_json::json;
+use w365_graph::models::{Group, User};
+use w365_graph::odata::Query;
+use w365_graph::{ApiVersion, GraphPath};
+
+use crate::cli::{OutputFormat, SandboxCommand};
+use crate::connect::Sandbox;
+use crate::exit::ExitStatus;
+use crate::output::Printer;
+use crate::settings::Settings;
+
+pub async fn run(command: &SandboxCommand, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let dir = Settings::sandbox_dir()?;
+    match command {
+        SandboxCommand::Reset => {
+            let state = Sandbox::state_file(&dir);
+            let existed = state.exists();
+            if existed {
+                std::fs::remove_file(&state)
+                    .with_context(|| format!("could not delete {}", state.display()))?;
+            }
+            printer.json(&json!({"command": "sandbox reset", "ok": true, "deleted": existed, "stateFile": state}));
+            printer.result(&if existed {
+                format!(
+                    "Sandbox reset: deleted {}. The next command starts from the contoso seed.",
+                    state.display()
+                )
+            } else {
+                "The sandbox was already fresh: the next command starts from the contoso seed."
+                    .to_owned()
+            });
+            Ok(ExitStatus::Success)
+        }
+        SandboxCommand::Outbox => {
+            let sandbox = Sandbox::start(&dir).await?;
+            let mails = sandbox.handle().outbox();
+            sandbox.finish().await?;
+            printer.json(&json!({"command": "sandbox outbox", "ok": true, "mails": mails}));
+            if mails.is_empty() {
+                printer.result("The sandbox outbox is empty.");
+            }
+            for (i, mail) in mails.iter().enumerate() {
+                printer.result(&print_mail(mail, &format!("#{}", i + 1)));
+            }
+            Ok(ExitStatus::Success)
+        }
+        SandboxCommand::Show => {
+            let sandbox = Sandbox::start(&dir).await?;
+            let shown = show(&sandbox, printer).await;
+            sandbox.finish().await?;
+            shown?;
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+async fn show(sandbox: &Sandbox, printer: &Printer) -> anyhow::Result<()> {
+    let client = sandbox.client()?;
+    let users: Vec<User> = client
+        .users()
+        .list(
+            Query::new()
+                .select(["id", "userPrincipalName", "displayName", "mail"])
+                .top(999),
+        )
+        .collect_all()
+        .await
+        .context("could not list the users")?;
+    let groups: Vec<Group> = client
+        .list::<Group>(
+            ApiVersion::V1,
+            &GraphPath::new(["groups"]),
+            &Query::new()
+                .select(["id", "displayName", "assignedLicenses"])
+                .top(999),
+        )
+        .collect_all()
+        .await
+        .context("could not list the groups")?;
+    let skus = client
+        .subscribed_skus()
+        .list()
+        .await
+        .context("could not list the SKUs")?;
+    let pcs = client
+        .cloud_pcs()
+        .list(None)
+        .await
+        .context("could not list the Cloud PCs")?;
+
+    if printer.format() == OutputFormat::Json {
+        printer.json(&json!({
+            "command": "sandbox show",
+            "ok": true,
+            "stateFile": sandbox.state_file_path(),
+            "tenantId": sandbox.handle().tenant_id(),
+            "users": users,
+            "groups": groups,
+            "subscribedSkus": skus,
+            "cloudPcs": pcs,
+        }));
+        return Ok(());
+    }
+    let mut out = vec![format!(
+        "Sandbox tenant {} (state: {})",
+        sandbox.handle().tenant_id(),
+        sandbox.state_file_path().display()
+    )];
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY)
+        .set_header(["user", "display name", "mail"]);
+    for u in &users {
+        t.add_row([
+            u.user_principal_name.clone(),
+            u.display_name.clone(),
+            u.mail.clone().unwrap_or_else(|| "(no mailbox)".into()),
+        ]);
+    }
+    out.push(format!("\nUsers ({})\n{t}", users.len()));
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY)
+        .set_header(["group", "licenses"]);
+    for g in &groups {
+        let licenses = g
+            .assigned_licenses
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|l| {
+                skus.iter()
+                    .find(|s| s.sku_id == l.sku_id)
+                    .map(|s| s.sku_part_number.clone())
+                    .unwrap_or_else(|| l.sku_id.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        t.add_row([g.display_name.clone(), licenses]);
+    }
+    out.push(format!("\nGroups ({})\n{t}", groups.len()));
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY)
+        .set_header(["SKU", "in use", "enabled", "free"]);
+    for s in &skus {
+        t.add_row([
+            s.sku_part_number.clone(),
+            s.consumed_units.to_string(),
+            s.prepaid_units.enabled.to_string(),
+            s.available_units().to_string(),
+        ]);
+    }
+    out.push(format!("\nLicenses\n{t}"));
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY)
+        .set_header(["Cloud PC", "user", "status"]);
+    for pc in &pcs {
+        let report = w365_ops::execute::cloud_pc_report(pc);
+        t.add_row([
+            report.display_name.unwrap_or(report.id),
+            pc.user_principal_name.clone().unwrap_or_default(),
+            report.status.unwrap_or_default(),
+        ]);
+    }
+    out.push(format!("\nCloud PCs ({})\n{t}", pcs.len()));
+    printer.result(&out.join("\n"));
+    Ok(())
+}
+
+/// A mail from the simulator's outbox, readable in a terminal.
+pub fn print_mail(mail: &w365_sim::SentMail, label: &str) -> String {
+    let mut lines = vec![format!("── mail {label} ──")];
+    lines.push(format!("From:    {}", mail.from));
+    let to: Vec<&str> = mail.to.iter().map(|a| a.address.as_str()).collect();
+    lines.push(format!("To:      {}", to.join(", ")));
+    lines.push(format!("Subject: {}", mail.subject));
+    lines.push(String::new());
+    lines.push(html_to_text(&mail.body));
+    lines.join("\n")
+}
+
+/// Turns a simple HTML mail body into text: tags dropped, paragraphs and breaks as new lines,
+/// the common entities decoded, links kept as their text.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('>') else {
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let tag = rest[start + 1..start + end].trim().to_ascii_lowercase();
+        let name = tag
+            .trim_start_matches('/')
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
+        match name {
+            "br" | "tr" => out.push('\n'),
+            "p" if tag.starts_with('/') => out.push_str("\n\n"),
+            "td" if tag.starts_with('/') => out.push_str("  "),
+            _ => {}
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    let decoded = out
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&#x2F;", "/")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    let lines: Vec<&str> = decoded.lines().map(str::trim).collect();
+    let mut text = lines.join("\n");
+    while text.contains("\n\n\n") {
+        text = text.replace("\n\n\n", "\n\n");
+    }
+    text.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_mail_becomes_readable_text() {
+        let text = html_to_text(
+            "<html><body>\n<p>Hello O&#x27;Brien &amp; co,</p>\n<p>line one<br>line &lt;two&gt;</p>\n</body></html>",
+        );
+        assert_eq!(text, "Hello O'Brien & co,\n\nline one\nline <two>");
+    }
+}

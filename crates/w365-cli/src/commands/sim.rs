@@ -1,0 +1,69 @@
+//! `w365 sim serve`: the simulator as a standalone server (a thin wrapper over `w365_sim::serve`).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use serde_json::json;
+use w365_sim::{ClockMode, Seed, SimConfig};
+
+use crate::cli::{SimCommand, SimServeArgs};
+use crate::exit::ExitStatus;
+use crate::output::Printer;
+
+pub async fn run(command: &SimCommand, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    match command {
+        SimCommand::Serve(args) => serve(args, printer).await,
+    }
+}
+
+fn config(args: &SimServeArgs) -> anyhow::Result<SimConfig> {
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        anyhow::bail!(crate::settings::SettingsError::Usage(format!(
+            "--speed must be a positive number, not {}",
+            args.speed
+        )));
+    }
+    let mut cfg = SimConfig::contoso();
+    cfg.seed = match args.seed.as_str() {
+        "contoso" => Seed::Contoso,
+        "empty" => Seed::Empty,
+        file => Seed::File(PathBuf::from(file)),
+    };
+    cfg.clock = ClockMode::Speed(args.speed);
+    cfg.port = args.port;
+    cfg.state_file = args.state.clone();
+    Ok(cfg)
+}
+
+async fn serve(args: &SimServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let cfg = config(args)?;
+    w365_sim::serve(cfg, |handle| {
+        let app = handle.admin_app();
+        let base = handle.base_url();
+        printer.json(&json!({
+            "command": "sim serve",
+            "baseUrl": base.as_str(),
+            "graphV1": format!("{base}v1.0"),
+            "tokenEndpoint": format!("{base}{}/oauth2/v2.0/token", handle.tenant_id()),
+            "tenantId": handle.tenant_id(),
+            "clientId": app.client_id,
+            "clientSecret": app.client_secret,
+        }));
+        printer.result(&format!(
+            "w365 simulator listening on {base}\n\
+             \n  Graph:          {base}v1.0 and {base}beta\
+             \n  Token endpoint: {base}{tenant}/oauth2/v2.0/token\
+             \n  Tenant id:      {tenant}\
+             \n  Client id:      {client}\
+             \n  Client secret:  {secret}\
+             \n  Admin API:      {base}_sim/ (reset, outbox, requests, faults, clock)\
+             \n\nThe secret is a throwaway credential of this local simulator. Ctrl-C stops it.",
+            tenant = handle.tenant_id(),
+            client = app.client_id,
+            secret = app.client_secret,
+        ));
+    })
+    .await
+    .context("the simulator stopped with an error")?;
+    Ok(ExitStatus::Success)
+}

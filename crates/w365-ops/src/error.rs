@@ -1,0 +1,282 @@
+//! Domain errors of the operations.
+//!
+//! Each message describes only this layer ("permission denied to read the user"); the Graph error
+//! underneath is the `#[source]`. [`Error::kind`] sorts errors into the classes the CLI turns into
+//! exit codes, and [`Error::hint`] says what to do next.
+
+use std::time::Duration;
+
+use crate::wait::human_duration;
+
+/// Result of an operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a domain error means, for exit codes and hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Refused before any change: invalid or disallowed input.
+    Validation,
+    /// A user, group, policy or SKU does not exist.
+    NotFound,
+    /// A display name matches several objects.
+    Ambiguous,
+    /// No free license or Frontline seat.
+    OutOfCapacity,
+    /// The user already has what was asked.
+    AlreadyAssigned,
+    /// Windows 365 reported the provisioning as failed.
+    ProvisioningFailed,
+    /// A bounded wait ended; the work is still running.
+    TimedOut,
+    /// The app lacks a permission, or authentication failed.
+    Permission,
+    /// Graph kept answering 429/503/504 or could not be reached.
+    Unavailable,
+    /// Anything else.
+    Unexpected,
+}
+
+/// A domain error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("invalid input: {reason}")]
+    InvalidInput { reason: String },
+
+    #[error("the custom message has {chars} characters; at most {max} are allowed")]
+    MessageTooLong { chars: usize, max: usize },
+
+    #[error("user '{upn}' was not found")]
+    UserNotFound { upn: String },
+
+    #[error("no group is named '{name}'")]
+    GroupNotFound { name: String },
+
+    #[error("no {kind} has the id '{id}'")]
+    ObjectNotFound { kind: &'static str, id: String },
+
+    #[error("the {kind} name '{name}' is ambiguous: {count} objects have it ({})", ids.join(", "))]
+    AmbiguousName {
+        kind: &'static str,
+        name: String,
+        count: usize,
+        ids: Vec<String>,
+    },
+
+    #[error("out of {what}: {detail}{}", ticket_note(ticket_sent_to.as_deref()))]
+    OutOfLicenses {
+        /// "licenses" or "licenses/seats".
+        what: &'static str,
+        detail: String,
+        ticket_sent_to: Option<String>,
+    },
+
+    #[error("{user} already has this Windows 365 license (member of the license group '{group}')")]
+    AlreadyAssigned { user: String, group: String },
+
+    #[error("the license group '{group}' has no license assigned")]
+    LicenseGroupWithoutLicense { group: String },
+
+    #[error("the license group '{group}' assigns SKU {sku_id}, which this tenant does not have")]
+    SkuNotInTenant { group: String, sku_id: String },
+
+    #[error(
+        "the Frontline provisioning policy '{policy}' has no assignment with both a group and a service plan"
+    )]
+    FrontlinePolicyWithoutAssignment { policy: String },
+
+    #[error("the Frontline service plan {service_plan_id} was not found")]
+    FrontlinePlanNotFound { service_plan_id: String },
+
+    #[error(
+        "license engine reports CountViolation for {sku}: another assignment took the last unit"
+    )]
+    LicenseCountViolation { sku: String },
+
+    #[error("the license {sku} was not granted: state {state}, error {reason}")]
+    LicenseNotGranted {
+        sku: String,
+        state: String,
+        reason: String,
+    },
+
+    #[error("Cloud PC provisioning failed: {detail}")]
+    ProvisioningFailed { cloud_pc_id: String, detail: String },
+
+    #[error(
+        "timed out after {} waiting for {what}; the work is still running",
+        human_duration(*waited)
+    )]
+    TimedOut {
+        what: String,
+        waited: Duration,
+        last_state: Option<String>,
+    },
+
+    #[error("permission denied to {action}: the app needs the application permission {permission}")]
+    PermissionDenied {
+        action: String,
+        /// The application permission(s) the call needs.
+        permission: &'static str,
+        #[source]
+        source: w365_graph::Error,
+    },
+
+    #[error("authentication failed")]
+    AuthenticationFailed {
+        #[source]
+        source: w365_graph::Error,
+    },
+
+    #[error("Microsoft Graph is unavailable: could not {action}")]
+    GraphUnavailable {
+        action: String,
+        #[source]
+        source: w365_graph::Error,
+    },
+
+    #[error("Graph request failed: could not {action}")]
+    Graph {
+        action: String,
+        #[source]
+        source: w365_graph::Error,
+    },
+
+    #[error("could not render the mail template {template}")]
+    Template {
+        template: &'static str,
+        #[source]
+        source: minijinja::Error,
+    },
+}
+
+fn ticket_note(to: Option<&str>) -> String {
+    match to {
+        Some(to) => format!(" (ticket sent to {to})"),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    /// The class of the error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidInput { .. } | Error::MessageTooLong { .. } => ErrorKind::Validation,
+            Error::UserNotFound { .. }
+            | Error::GroupNotFound { .. }
+            | Error::ObjectNotFound { .. }
+            | Error::SkuNotInTenant { .. }
+            | Error::FrontlinePlanNotFound { .. } => ErrorKind::NotFound,
+            Error::AmbiguousName { .. } => ErrorKind::Ambiguous,
+            Error::OutOfLicenses { .. } | Error::LicenseCountViolation { .. } => {
+                ErrorKind::OutOfCapacity
+            }
+            Error::AlreadyAssigned { .. } => ErrorKind::AlreadyAssigned,
+            Error::ProvisioningFailed { .. } => ErrorKind::ProvisioningFailed,
+            Error::TimedOut { .. } => ErrorKind::TimedOut,
+            Error::PermissionDenied { .. } | Error::AuthenticationFailed { .. } => {
+                ErrorKind::Permission
+            }
+            Error::GraphUnavailable { .. } => ErrorKind::Unavailable,
+            Error::LicenseGroupWithoutLicense { .. }
+            | Error::FrontlinePolicyWithoutAssignment { .. }
+            | Error::LicenseNotGranted { .. }
+            | Error::Graph { .. }
+            | Error::Template { .. } => ErrorKind::Unexpected,
+        }
+    }
+
+    /// What the admin can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::MessageTooLong { max, .. } => {
+                format!("shorten the message to {max} characters or fewer; nothing was changed")
+            }
+            Error::UserNotFound { .. } => {
+                "check the user principal name (the sign-in name, e.g. adele.vance@contoso.com)"
+                    .into()
+            }
+            Error::GroupNotFound { .. } => {
+                "check the group's display name (it must match exactly) or the tenant profile's defaults"
+                    .into()
+            }
+            Error::AmbiguousName { .. } => {
+                "rename or delete the duplicates in Entra ID so that the name is unique".into()
+            }
+            Error::OutOfLicenses {
+                ticket_sent_to: None,
+                ..
+            } => "buy or free a license, or pass --ticket-when-out-of-licenses to open a ticket"
+                .into(),
+            Error::OutOfLicenses { .. } => {
+                "a ticket was sent; run the command again once a license is free".into()
+            }
+            Error::AlreadyAssigned { .. } => {
+                "nothing to do; use the Cloud PC commands to manage the existing Cloud PC".into()
+            }
+            Error::LicenseGroupWithoutLicense { .. } | Error::SkuNotInTenant { .. } => {
+                "assign a Windows 365 license your tenant owns to the license group, or pick another --license-group"
+                    .into()
+            }
+            Error::ProvisioningFailed { .. } => {
+                "check the status detail in the Windows 365 portal, fix the cause and reprovision the Cloud PC"
+                    .into()
+            }
+            Error::TimedOut { .. } => {
+                "the work is still running in the tenant; run the command again later to check, nothing needs undoing"
+                    .into()
+            }
+            Error::PermissionDenied { permission, .. } => format!(
+                "grant the application permission {permission} to the app registration and give admin consent"
+            ),
+            Error::AuthenticationFailed { .. } => {
+                "check the tenant id, client id and the secret or certificate of the profile".into()
+            }
+            Error::GraphUnavailable { .. } => {
+                "Microsoft Graph is throttling or unavailable; wait a few minutes and run the command again (it converges)"
+                    .into()
+            }
+            _ => return None,
+        })
+    }
+
+    /// Maps a Graph error met while trying to `action`, which needs `permission`.
+    pub fn from_graph(source: w365_graph::Error, action: &str, permission: &'static str) -> Self {
+        if matches!(source, w365_graph::Error::Auth { .. }) {
+            return Error::AuthenticationFailed { source };
+        }
+        if source.is_permission_denied() {
+            return Error::PermissionDenied {
+                action: action.to_owned(),
+                permission,
+                source,
+            };
+        }
+        let transient_status = matches!(source.status(), Some(429 | 500 | 502 | 503 | 504));
+        if source.is_throttled()
+            || transient_status
+            || matches!(source, w365_graph::Error::Transport { .. })
+        {
+            return Error::GraphUnavailable {
+                action: action.to_owned(),
+                source,
+            };
+        }
+        Error::Graph {
+            action: action.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Attaches the action and the permission it needs to a Graph result.
+pub(crate) trait GraphContext<T> {
+    fn graph_ctx(self, action: impl FnOnce() -> String, permission: &'static str) -> Result<T>;
+}
+
+impl<T> GraphContext<T> for w365_graph::Result<T> {
+    fn graph_ctx(self, action: impl FnOnce() -> String, permission: &'static str) -> Result<T> {
+        self.map_err(|e| Error::from_graph(e, &action(), permission))
+    }
+}

@@ -1,0 +1,708 @@
+//! Runs a [`Plan`] and reports each step's outcome.
+//!
+//! Every step is idempotent: adding a member that is already there, or removing one that is not,
+//! counts as done ([`StepOutcome::AlreadyDone`]). A re-run after a partial failure therefore
+//! converges. The executor stops at the first step that fails and returns that error; the steps
+//! run so far are in the report.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use w365_graph::Client;
+use w365_graph::models::{
+    BodyType, CloudPc, CloudPcStatus, EmailAddress, ItemBody, LicenseAssignmentError,
+    LicenseAssignmentStatus, Message, Recipient,
+};
+use w365_graph::odata::Filter;
+use w365_graph::{AddMemberOutcome, RemoveMemberOutcome};
+
+use crate::error::{Error, GraphContext, Result};
+use crate::mail::{self, ReadyMail, RenderedMail};
+use crate::plan::{CloudPcTarget, GroupRef, Plan, SkuRef, Step, TicketDetails, UserRef};
+use crate::wait::{Check, WaitOutcome, WaitPolicy, WaitTick, wait_for};
+
+/// Application permissions named in permission errors, one per kind of call.
+pub mod permissions {
+    pub const READ_USERS: &str = "User.Read.All";
+    pub const READ_GROUPS: &str = "Group.Read.All";
+    pub const WRITE_MEMBERS: &str = "GroupMember.ReadWrite.All";
+    pub const READ_ORGANIZATION: &str = "Organization.Read.All";
+    pub const READ_CLOUD_PCS: &str = "CloudPC.Read.All";
+    pub const SEND_MAIL: &str = "Mail.Send";
+}
+
+/// The waits an operation may perform, each bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Waits {
+    /// New group memberships becoming visible (Entra ID replication).
+    pub memberships: WaitPolicy,
+    /// Group-based licensing granting the license.
+    pub license: WaitPolicy,
+    /// The Cloud PC appearing in the Windows 365 list.
+    pub cloud_pc_appears: WaitPolicy,
+    /// The Cloud PC finishing provisioning.
+    pub provisioning: WaitPolicy,
+}
+
+impl Waits {
+    /// For a real tenant: replication takes seconds, licensing minutes, provisioning up to ~90 min.
+    pub const fn realistic() -> Self {
+        Self {
+            memberships: WaitPolicy::new(secs(1), secs(10), secs(5 * 60)),
+            license: WaitPolicy::new(secs(5), secs(30), secs(30 * 60))
+                .with_first_check_after(secs(10)),
+            cloud_pc_appears: WaitPolicy::new(secs(10), secs(60), secs(60 * 60)),
+            provisioning: WaitPolicy::new(secs(15), secs(60), secs(3 * 60 * 60)),
+        }
+    }
+
+    /// For the sandbox, whose clock runs fast: poll often, give up within minutes.
+    pub const fn sandbox() -> Self {
+        Self {
+            memberships: WaitPolicy::new(ms(100), ms(500), secs(60)),
+            license: WaitPolicy::new(ms(200), ms(1000), secs(2 * 60))
+                .with_first_check_after(ms(150)),
+            cloud_pc_appears: WaitPolicy::new(ms(250), ms(1000), secs(3 * 60)),
+            provisioning: WaitPolicy::new(ms(250), ms(1000), secs(5 * 60)),
+        }
+    }
+
+    /// Every interval the same tiny value, every timeout `timeout` (tests driving a manual clock).
+    pub const fn uniform(interval: Duration, timeout: Duration) -> Self {
+        let p = WaitPolicy {
+            initial_interval: interval,
+            max_interval: interval,
+            multiplier: 1.0,
+            timeout,
+            first_check_after: Duration::ZERO,
+        };
+        Self {
+            memberships: p,
+            license: p,
+            cloud_pc_appears: p,
+            provisioning: p,
+        }
+    }
+}
+
+const fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+const fn ms(m: u64) -> Duration {
+    Duration::from_millis(m)
+}
+
+/// How one step ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum StepOutcome {
+    /// The step changed what it should.
+    Done { detail: String },
+    /// Nothing to change: the tenant already was as wanted.
+    AlreadyDone { detail: String },
+    /// Deliberately not done (e.g. no mailbox to send to).
+    Skipped { reason: String },
+    /// The wait ended before the work finished (the work is still running).
+    TimedOut { detail: String },
+    /// The step failed.
+    Failed { error: String },
+}
+
+impl StepOutcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            StepOutcome::Done { .. } => "done",
+            StepOutcome::AlreadyDone { .. } => "already done",
+            StepOutcome::Skipped { .. } => "skipped",
+            StepOutcome::TimedOut { .. } => "timed out",
+            StepOutcome::Failed { .. } => "failed",
+        }
+    }
+
+    pub fn detail(&self) -> &str {
+        match self {
+            StepOutcome::Done { detail }
+            | StepOutcome::AlreadyDone { detail }
+            | StepOutcome::TimedOut { detail } => detail,
+            StepOutcome::Skipped { reason } => reason,
+            StepOutcome::Failed { error } => error,
+        }
+    }
+}
+
+/// A step and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepReport {
+    pub step: Step,
+    #[serde(flatten)]
+    pub outcome: StepOutcome,
+    pub elapsed_ms: u64,
+}
+
+/// The Cloud PC an operation followed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudPcReport {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub managed_device_name: Option<String>,
+    pub status: Option<String>,
+    pub status_detail: Option<String>,
+    pub service_plan_id: Option<String>,
+    pub provisioning_policy_id: Option<String>,
+}
+
+/// Which kind of mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MailKind {
+    CloudPcReady,
+    OutOfLicensesTicket,
+}
+
+/// A mail the operation sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MailReport {
+    pub kind: MailKind,
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+}
+
+/// Progress events, for people watching.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// Planning reads are under way.
+    Planning { what: &'a str },
+    StepStarted {
+        index: usize,
+        total: usize,
+        step: &'a Step,
+    },
+    StepFinished {
+        index: usize,
+        total: usize,
+        step: &'a Step,
+        outcome: &'a StepOutcome,
+    },
+    /// A wait made a check that was not ready yet.
+    Waiting(&'a WaitTick<'a>),
+    /// Something worth telling (e.g. a membership that was kept).
+    Note(&'a str),
+}
+
+/// Receives progress events. Implemented by the CLI's printer.
+pub trait Observer: Send + Sync {
+    fn on_event(&self, event: &Event<'_>);
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Observer for Silent {
+    fn on_event(&self, _event: &Event<'_>) {}
+}
+
+/// What the executor learned while running (shared by the steps of one operation).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecState {
+    pub steps: Vec<StepReport>,
+    pub cloud_pc: Option<CloudPcReport>,
+    pub mails: Vec<MailReport>,
+}
+
+/// Runs plans against one tenant.
+pub struct Executor<'a> {
+    client: &'a Client,
+    waits: Waits,
+    observer: &'a dyn Observer,
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(client: &'a Client, waits: Waits, observer: &'a dyn Observer) -> Self {
+        Self {
+            client,
+            waits,
+            observer,
+        }
+    }
+
+    /// Runs every step in order; stops at the first error (recorded in `state.steps` too).
+    pub async fn run(&self, plan: &Plan, state: &mut ExecState) -> Result<()> {
+        let total = plan.len();
+        for (index, step) in plan.iter().enumerate() {
+            self.observer
+                .on_event(&Event::StepStarted { index, total, step });
+            let started = Instant::now();
+            let result = self.run_step(step, state).await;
+            let outcome = match &result {
+                Ok(outcome) => outcome.clone(),
+                Err(Error::TimedOut { .. }) => StepOutcome::TimedOut {
+                    detail: result
+                        .as_ref()
+                        .err()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                },
+                Err(e) => StepOutcome::Failed {
+                    error: e.to_string(),
+                },
+            };
+            self.observer.on_event(&Event::StepFinished {
+                index,
+                total,
+                step,
+                outcome: &outcome,
+            });
+            state.steps.push(StepReport {
+                step: step.clone(),
+                outcome,
+                elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            });
+            result?;
+        }
+        Ok(())
+    }
+
+    async fn run_step(&self, step: &Step, state: &mut ExecState) -> Result<StepOutcome> {
+        match step {
+            Step::AddUserToGroup { user, group, .. } => self.add_to_group(user, group).await,
+            Step::RemoveUserFromGroup { user, group, .. } => {
+                self.remove_from_group(user, group).await
+            }
+            Step::WaitForGroupMemberships { user, groups } => {
+                self.wait_for_memberships(user, groups).await
+            }
+            Step::ConfirmLicenseAssigned {
+                user,
+                license_group,
+                sku,
+            } => self.confirm_license(user, license_group, sku).await,
+            Step::WaitForCloudPc { user, target } => {
+                self.wait_for_cloud_pc(user, target, state).await
+            }
+            Step::SendReadyMail {
+                from,
+                user,
+                custom_message,
+            } => {
+                self.send_ready_mail(from, user, custom_message.as_deref(), state)
+                    .await
+            }
+            Step::SendOutOfLicensesTicket { from, to, ticket } => {
+                self.send_ticket(from, to, ticket, state).await
+            }
+        }
+    }
+
+    async fn add_to_group(&self, user: &UserRef, group: &GroupRef) -> Result<StepOutcome> {
+        let outcome = self
+            .client
+            .groups()
+            .add_member(&group.id, &user.id)
+            .await
+            .graph_ctx(
+                || format!("add {user} to the group {group}"),
+                permissions::WRITE_MEMBERS,
+            )?;
+        Ok(match outcome {
+            AddMemberOutcome::AlreadyMember => StepOutcome::AlreadyDone {
+                detail: format!("{user} already is a member of {group}"),
+            },
+            _ => StepOutcome::Done {
+                detail: format!("added {user} to {group}"),
+            },
+        })
+    }
+
+    async fn remove_from_group(&self, user: &UserRef, group: &GroupRef) -> Result<StepOutcome> {
+        let outcome = self
+            .client
+            .groups()
+            .remove_member(&group.id, &user.id)
+            .await
+            .graph_ctx(
+                || format!("remove {user} from the group {group}"),
+                permissions::WRITE_MEMBERS,
+            )?;
+        Ok(match outcome {
+            RemoveMemberOutcome::NotMember => StepOutcome::AlreadyDone {
+                detail: format!("{user} was not a member of {group}"),
+            },
+            _ => StepOutcome::Done {
+                detail: format!("removed {user} from {group}"),
+            },
+        })
+    }
+
+    fn tick(&self) -> impl FnMut(&WaitTick<'_>) + '_ {
+        |tick| self.observer.on_event(&Event::Waiting(tick))
+    }
+
+    async fn wait_for_memberships(
+        &self,
+        user: &UserRef,
+        groups: &[GroupRef],
+    ) -> Result<StepOutcome> {
+        let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        let what = "the new group memberships to become visible";
+        let outcome = wait_for(what, &self.waits.memberships, self.tick(), || async {
+            let visible = self
+                .client
+                .users()
+                .check_member_groups(&user.id, &ids)
+                .await
+                .graph_ctx(
+                    || format!("check the group memberships of {user}"),
+                    permissions::READ_USERS,
+                )?;
+            let missing = ids
+                .iter()
+                .filter(|id| !visible.iter().any(|v| v.eq_ignore_ascii_case(id)))
+                .count();
+            Ok::<_, Error>(if missing == 0 {
+                Check::Ready(())
+            } else {
+                Check::Pending(Some(format!("{missing} of {} not visible yet", ids.len())))
+            })
+        })
+        .await?;
+        match outcome {
+            WaitOutcome::Ready(()) => Ok(StepOutcome::Done {
+                detail: "memberships visible".into(),
+            }),
+            WaitOutcome::TimedOut {
+                waited, last_state, ..
+            } => Err(Error::TimedOut {
+                what: what.into(),
+                waited,
+                last_state,
+            }),
+        }
+    }
+
+    async fn confirm_license(
+        &self,
+        user: &UserRef,
+        license_group: &GroupRef,
+        sku: &SkuRef,
+    ) -> Result<StepOutcome> {
+        let what = format!("the license {sku} to be granted");
+        let outcome = wait_for(&what, &self.waits.license, self.tick(), || async {
+            let states = self
+                .client
+                .users()
+                .license_assignment_states(&user.id)
+                .await
+                .graph_ctx(
+                    || format!("read the license states of {user}"),
+                    permissions::READ_USERS,
+                )?;
+            let mine = states.iter().filter(|s| s.sku_id == sku.sku_id);
+            let from_group = mine
+                .clone()
+                .find(|s| {
+                    s.assigned_by_group
+                        .as_deref()
+                        .is_some_and(|g| g.eq_ignore_ascii_case(&license_group.id))
+                })
+                .or_else(|| mine.clone().next());
+            let Some(state) = from_group else {
+                return Ok(Check::Pending(Some("not processed yet".into())));
+            };
+            match (&state.state, &state.error) {
+                (LicenseAssignmentStatus::Active | LicenseAssignmentStatus::ActiveWithError, _) => {
+                    Ok(Check::Ready(state.state.as_str().to_owned()))
+                }
+                (_, Some(LicenseAssignmentError::CountViolation)) => {
+                    Err(Error::LicenseCountViolation {
+                        sku: sku.sku_part_number.clone(),
+                    })
+                }
+                (LicenseAssignmentStatus::Error, error) => Err(Error::LicenseNotGranted {
+                    sku: sku.sku_part_number.clone(),
+                    state: "Error".into(),
+                    reason: error
+                        .as_ref()
+                        .map_or_else(|| "unknown".to_owned(), |e| e.as_str().to_owned()),
+                }),
+                (other, _) => Ok(Check::Pending(Some(other.as_str().to_owned()))),
+            }
+        })
+        .await?;
+        match outcome {
+            WaitOutcome::Ready(state) => Ok(StepOutcome::Done {
+                detail: format!("{sku} granted ({state})"),
+            }),
+            WaitOutcome::TimedOut {
+                waited, last_state, ..
+            } => Err(Error::TimedOut {
+                what,
+                waited,
+                last_state,
+            }),
+        }
+    }
+
+    async fn find_cloud_pc(
+        &self,
+        user: &UserRef,
+        target: &CloudPcTarget,
+    ) -> Result<Option<CloudPc>> {
+        let pcs = self
+            .client
+            .cloud_pcs()
+            .list(Some(Filter::eq(
+                "userPrincipalName",
+                user.user_principal_name.as_str(),
+            )))
+            .await
+            .graph_ctx(
+                || format!("list the Cloud PCs of {user}"),
+                permissions::READ_CLOUD_PCS,
+            )?;
+        let mut matching: Vec<CloudPc> =
+            pcs.into_iter()
+                .filter(|pc| {
+                    pc.user_principal_name
+                        .as_deref()
+                        .is_none_or(|u| u.eq_ignore_ascii_case(&user.user_principal_name))
+                })
+                .filter(|pc| match target {
+                    CloudPcTarget::ServicePlans {
+                        service_plan_ids, ..
+                    } => pc.service_plan_id.as_deref().is_some_and(|p| {
+                        service_plan_ids.iter().any(|s| s.eq_ignore_ascii_case(p))
+                    }),
+                    CloudPcTarget::ProvisioningPolicy { policy_id, .. } => pc
+                        .provisioning_policy_id
+                        .as_deref()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(policy_id)),
+                })
+                .collect();
+        // Prefer a Cloud PC that is not on its way out (an old one may still be in grace period).
+        matching.sort_by_key(|pc| {
+            matches!(
+                pc.status,
+                Some(CloudPcStatus::InGracePeriod | CloudPcStatus::Deprovisioning)
+            )
+        });
+        Ok(matching.into_iter().next())
+    }
+
+    async fn wait_for_cloud_pc(
+        &self,
+        user: &UserRef,
+        target: &CloudPcTarget,
+        state: &mut ExecState,
+    ) -> Result<StepOutcome> {
+        let appear = format!("the Cloud PC of {user} to appear");
+        let found = wait_for(
+            &appear,
+            &self.waits.cloud_pc_appears,
+            self.tick(),
+            || async {
+                Ok::<_, Error>(match self.find_cloud_pc(user, target).await? {
+                    Some(pc) => Check::Ready(pc),
+                    None => Check::Pending(Some("no Cloud PC yet".into())),
+                })
+            },
+        )
+        .await?;
+        let pc = match found {
+            WaitOutcome::Ready(pc) => pc,
+            WaitOutcome::TimedOut {
+                waited, last_state, ..
+            } => {
+                return Err(Error::TimedOut {
+                    what: appear,
+                    waited,
+                    last_state,
+                });
+            }
+        };
+        state.cloud_pc = Some(cloud_pc_report(&pc));
+
+        let provisioned = format!("the Cloud PC of {user} to be provisioned");
+        let mut last_seen: Option<CloudPc> = Some(pc);
+        let outcome = wait_for(&provisioned, &self.waits.provisioning, self.tick(), || {
+            let first = last_seen.take();
+            async move {
+                let pc = match first {
+                    Some(pc) => Some(pc),
+                    None => self.find_cloud_pc(user, target).await?,
+                };
+                let Some(pc) = pc else {
+                    return Ok(Check::Pending(Some("Cloud PC not listed".into())));
+                };
+                match &pc.status {
+                    Some(CloudPcStatus::Provisioned | CloudPcStatus::ProvisionedWithWarnings) => {
+                        Ok(Check::Ready(Ok(pc)))
+                    }
+                    Some(CloudPcStatus::Failed) => Ok(Check::Ready(Err(pc))),
+                    other => Ok::<_, Error>(Check::Pending(Some(status_text(other.as_ref())))),
+                }
+            }
+        })
+        .await?;
+        match outcome {
+            WaitOutcome::Ready(Ok(pc)) => {
+                let report = cloud_pc_report(&pc);
+                let detail = format!(
+                    "Cloud PC {} is {}",
+                    report.display_name.as_deref().unwrap_or(&report.id),
+                    report.status.as_deref().unwrap_or("provisioned")
+                );
+                state.cloud_pc = Some(report);
+                Ok(StepOutcome::Done { detail })
+            }
+            WaitOutcome::Ready(Err(pc)) => {
+                let report = cloud_pc_report(&pc);
+                let detail = report
+                    .status_detail
+                    .clone()
+                    .unwrap_or_else(|| "no status detail given".into());
+                state.cloud_pc = Some(report);
+                Err(Error::ProvisioningFailed {
+                    cloud_pc_id: pc.id.clone(),
+                    detail,
+                })
+            }
+            WaitOutcome::TimedOut {
+                waited, last_state, ..
+            } => {
+                if let (Some(pc), Some(status)) = (state.cloud_pc.as_mut(), last_state.as_ref()) {
+                    pc.status = Some(status.clone());
+                }
+                Err(Error::TimedOut {
+                    what: provisioned,
+                    waited,
+                    last_state,
+                })
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        name: Option<&str>,
+        mail: &RenderedMail,
+    ) -> Result<()> {
+        let message = Message {
+            subject: mail.subject.clone(),
+            body: ItemBody {
+                content_type: BodyType::Html,
+                content: mail.html_body.clone(),
+            },
+            to_recipients: vec![Recipient {
+                email_address: EmailAddress {
+                    address: to.to_owned(),
+                    name: name.map(str::to_owned),
+                },
+            }],
+            cc_recipients: Vec::new(),
+            bcc_recipients: Vec::new(),
+        };
+        self.client
+            .mail()
+            .send_mail(from, &message, false)
+            .await
+            .graph_ctx(
+                || format!("send mail from {from} to {to}"),
+                permissions::SEND_MAIL,
+            )
+    }
+
+    async fn send_ready_mail(
+        &self,
+        from: &str,
+        user: &UserRef,
+        custom_message: Option<&str>,
+        state: &mut ExecState,
+    ) -> Result<StepOutcome> {
+        let Some(to) = user.mail.as_deref() else {
+            return Ok(StepOutcome::Skipped {
+                reason: format!("{user} has no mailbox; no mail sent"),
+            });
+        };
+        let name = user
+            .display_name
+            .as_deref()
+            .unwrap_or(&user.user_principal_name);
+        let cloud_pc_name = state
+            .cloud_pc
+            .as_ref()
+            .and_then(|pc| pc.display_name.as_deref());
+        let rendered = mail::render_ready_mail(&ReadyMail {
+            name,
+            user_principal_name: &user.user_principal_name,
+            cloud_pc_name,
+            custom_message,
+        })?;
+        self.send(from, to, Some(name), &rendered).await?;
+        state.mails.push(MailReport {
+            kind: MailKind::CloudPcReady,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            subject: rendered.subject,
+        });
+        Ok(StepOutcome::Done {
+            detail: format!("mail sent to {to}"),
+        })
+    }
+
+    async fn send_ticket(
+        &self,
+        from: &str,
+        to: &str,
+        ticket: &TicketDetails,
+        state: &mut ExecState,
+    ) -> Result<StepOutcome> {
+        let rendered = mail::render_ticket(ticket)?;
+        self.send(from, to, None, &rendered).await?;
+        state.mails.push(MailReport {
+            kind: MailKind::OutOfLicensesTicket,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            subject: rendered.subject.clone(),
+        });
+        Ok(StepOutcome::Done {
+            detail: format!("ticket \"{}\" sent to {to}", rendered.subject),
+        })
+    }
+}
+
+fn status_text(status: Option<&CloudPcStatus>) -> String {
+    status.map_or_else(|| "unknown".to_owned(), |s| s.as_str().to_owned())
+}
+
+/// The report form of a Cloud PC.
+pub fn cloud_pc_report(pc: &CloudPc) -> CloudPcReport {
+    let status_detail =
+        pc.status_detail
+            .as_ref()
+            .map(|d| match (d.code.as_deref(), d.message.as_deref()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_owned(),
+                (None, Some(message)) => message.to_owned(),
+                (None, None) => "no detail".to_owned(),
+            });
+    CloudPcReport {
+        id: pc.id.clone(),
+        display_name: pc.display_name.clone(),
+        managed_device_name: pc.managed_device_name.clone(),
+        status: pc.status.as_ref().map(|s| status_text(Some(s))),
+        status_detail,
+        service_plan_id: pc.service_plan_id.clone(),
+        provisioning_policy_id: pc.provisioning_policy_id.clone(),
+    }
+}

@@ -1,0 +1,364 @@
+//! Plans: what an operation is going to change, as plain data.
+//!
+//! Planning only reads. It compares what the operation wants with what the tenant has and
+//! returns a [`Plan`]: a list of verb-object [`Step`]s that is printable (for `--dry-run`),
+//! serializable (for `--output json`) and testable without any I/O. [`crate::execute`] runs it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A user as the plan refers to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRef {
+    /// Object id.
+    pub id: String,
+    pub user_principal_name: String,
+    pub display_name: Option<String>,
+    /// SMTP address; `None` when the user has no mailbox.
+    pub mail: Option<String>,
+}
+
+impl fmt::Display for UserRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.user_principal_name)
+    }
+}
+
+/// A group as the plan refers to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupRef {
+    /// Object id.
+    pub id: String,
+    pub display_name: String,
+}
+
+impl fmt::Display for GroupRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}'", self.display_name)
+    }
+}
+
+/// A license (SKU) as the plan refers to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkuRef {
+    pub sku_id: Uuid,
+    pub sku_part_number: String,
+}
+
+impl fmt::Display for SkuRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.sku_part_number)
+    }
+}
+
+/// Why a user is added to a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GroupRole {
+    /// A group assigned to a (dedicated) provisioning policy.
+    Provisioning,
+    /// A group assigned to a user-settings policy.
+    UserSettings,
+    /// A group that carries a Windows 365 license (group-based licensing).
+    License,
+    /// The group of a Frontline (shared) provisioning policy's assignment.
+    FrontlineAssignment,
+}
+
+impl fmt::Display for GroupRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GroupRole::Provisioning => "provisioning group",
+            GroupRole::UserSettings => "user-settings group",
+            GroupRole::License => "license group",
+            GroupRole::FrontlineAssignment => "Frontline assignment group",
+        })
+    }
+}
+
+/// Which Cloud PC a wait follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "camelCase")]
+pub enum CloudPcTarget {
+    /// Dedicated: the user's Cloud PC whose `servicePlanId` is one of the license's service plans.
+    ServicePlans {
+        sku: SkuRef,
+        #[serde(rename = "servicePlanIds")]
+        service_plan_ids: Vec<String>,
+    },
+    /// Frontline: the user's Cloud PC whose `provisioningPolicyId` is this policy.
+    ProvisioningPolicy {
+        #[serde(rename = "policyId")]
+        policy_id: String,
+        #[serde(rename = "policyName")]
+        policy_name: String,
+    },
+}
+
+impl fmt::Display for CloudPcTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloudPcTarget::ServicePlans { sku, .. } => write!(f, "licensed by {sku}"),
+            CloudPcTarget::ProvisioningPolicy { policy_name, .. } => {
+                write!(f, "from provisioning policy '{policy_name}'")
+            }
+        }
+    }
+}
+
+/// What the out-of-licenses ticket says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketDetails {
+    /// The customer id that prefixes the subject (e.g. `Contoso`).
+    pub customer_id: String,
+    /// The license group (dedicated) or the Frontline plan/allotment (shared) that is exhausted.
+    pub license_name: String,
+    /// SKU part number (dedicated) or Frontline service plan name (shared).
+    pub sku_part_number: String,
+    /// Who ran the command.
+    pub caller: String,
+    /// The user the license was for.
+    pub user_principal_name: String,
+    /// `true` for the Frontline path: the subject says "licenses/seats".
+    pub seats: bool,
+}
+
+/// One change (or one bounded wait) an operation performs. Verb-object, like the runbook's steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum Step {
+    /// Add the user to a group (`POST /groups/{id}/members/$ref`); already a member counts as done.
+    AddUserToGroup {
+        user: UserRef,
+        group: GroupRef,
+        role: GroupRole,
+    },
+    /// Remove the user from a group (`DELETE /groups/{id}/members/{user}/$ref`); not a member counts as done.
+    RemoveUserFromGroup {
+        user: UserRef,
+        group: GroupRef,
+        role: GroupRole,
+        reason: String,
+    },
+    /// Wait until the directory shows the user as a member of these groups (Entra ID replicates).
+    WaitForGroupMemberships {
+        user: UserRef,
+        groups: Vec<GroupRef>,
+    },
+    /// Wait until group-based licensing reports the SKU as granted to the user.
+    ConfirmLicenseAssigned {
+        user: UserRef,
+        #[serde(rename = "licenseGroup")]
+        license_group: GroupRef,
+        sku: SkuRef,
+    },
+    /// Wait for the user's Cloud PC to appear and finish provisioning.
+    WaitForCloudPc {
+        user: UserRef,
+        target: CloudPcTarget,
+    },
+    /// Send the "your Cloud PC is ready" mail to the user (skipped when the user has no mailbox).
+    SendReadyMail {
+        from: String,
+        user: UserRef,
+        #[serde(rename = "customMessage")]
+        custom_message: Option<String>,
+    },
+    /// Send the out-of-licenses ticket to the ticket queue.
+    SendOutOfLicensesTicket {
+        from: String,
+        to: String,
+        ticket: TicketDetails,
+    },
+}
+
+impl Step {
+    /// Whether the step changes anything in the tenant (or sends mail). Waits and checks do not.
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Step::AddUserToGroup { .. }
+                | Step::RemoveUserFromGroup { .. }
+                | Step::SendReadyMail { .. }
+                | Step::SendOutOfLicensesTicket { .. }
+        )
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::AddUserToGroup { user, group, role } => {
+                write!(f, "add {user} to the {role} {group}")
+            }
+            Step::RemoveUserFromGroup {
+                user,
+                group,
+                role,
+                reason,
+            } => write!(f, "remove {user} from the {role} {group} ({reason})"),
+            Step::WaitForGroupMemberships { groups, .. } => {
+                let names: Vec<String> = groups.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "wait until the membership in {} is visible",
+                    names.join(" and ")
+                )
+            }
+            Step::ConfirmLicenseAssigned {
+                user,
+                license_group,
+                sku,
+            } => write!(
+                f,
+                "confirm that {user} was granted {sku} through {license_group}"
+            ),
+            Step::WaitForCloudPc { user, target } => {
+                write!(
+                    f,
+                    "wait for the Cloud PC of {user} ({target}) to be provisioned"
+                )
+            }
+            Step::SendReadyMail { from, user, .. } => match &user.mail {
+                Some(mail) => write!(f, "send the 'Cloud PC ready' mail from {from} to {mail}"),
+                None => write!(
+                    f,
+                    "send the 'Cloud PC ready' mail from {from} to {user} (if they have a mailbox)"
+                ),
+            },
+            Step::SendOutOfLicensesTicket { from, to, .. } => {
+                write!(f, "send the out-of-licenses ticket from {from} to {to}")
+            }
+        }
+    }
+}
+
+/// A plan: the steps to run, in order. Serializes as a JSON array.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, step: Step) {
+        self.steps.push(step);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Step> {
+        self.steps.iter()
+    }
+
+    /// Number of steps that change something.
+    pub fn writes(&self) -> usize {
+        self.steps.iter().filter(|s| s.is_write()).count()
+    }
+}
+
+impl From<Vec<Step>> for Plan {
+    fn from(steps: Vec<Step>) -> Self {
+        Self { steps }
+    }
+}
+
+impl<'a> IntoIterator for &'a Plan {
+    type Item = &'a Step;
+    type IntoIter = std::slice::Iter<'a, Step>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.steps.iter()
+    }
+}
+
+/// Numbered, one step per line.
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.steps.is_empty() {
+            return f.write_str("nothing to do");
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{:>2}. {step}", i + 1)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> UserRef {
+        UserRef {
+            id: "u1".into(),
+            user_principal_name: "o'brien@contoso.com".into(),
+            display_name: Some("Pat O'Brien".into()),
+            mail: None,
+        }
+    }
+
+    fn group(name: &str) -> GroupRef {
+        GroupRef {
+            id: format!("id-{name}"),
+            display_name: name.into(),
+        }
+    }
+
+    #[test]
+    fn plan_prints_numbered_steps() {
+        let plan = Plan::from(vec![
+            Step::AddUserToGroup {
+                user: user(),
+                group: group("cfg - P"),
+                role: GroupRole::Provisioning,
+            },
+            Step::WaitForGroupMemberships {
+                user: user(),
+                groups: vec![group("cfg - P"), group("cfg - U")],
+            },
+        ]);
+        assert_eq!(
+            plan.to_string(),
+            " 1. add o'brien@contoso.com to the provisioning group 'cfg - P'\n \
+             2. wait until the membership in 'cfg - P' and 'cfg - U' is visible"
+        );
+        assert_eq!(plan.writes(), 1);
+        assert_eq!(Plan::new().to_string(), "nothing to do");
+    }
+
+    #[test]
+    fn steps_serialize_with_an_action_tag_and_round_trip() {
+        let step = Step::SendReadyMail {
+            from: "runbooks@contoso.com".into(),
+            user: user(),
+            custom_message: None,
+        };
+        let json = serde_json::to_value(&step).unwrap();
+        assert_eq!(json["action"], "sendReadyMail");
+        assert_eq!(json["user"]["userPrincipalName"], "o'brien@contoso.com");
+        let back: Step = serde_json::from_value(json).unwrap();
+        assert_eq!(back, step);
+        let plan = Plan::from(vec![step]);
+        assert!(serde_json::to_value(&plan).unwrap().is_array());
+    }
+}

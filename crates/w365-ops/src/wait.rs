@@ -1,0 +1,308 @@
+//! Bounded polling with backoff.
+//!
+//! Every wait says what it waits for, checks immediately, then backs off exponentially up to a
+//! ceiling, and stops at a deadline. A timeout is a distinct outcome ([`WaitOutcome::TimedOut`]),
+//! not a failure: the work being waited for is usually still running. Intervals and deadlines are
+//! plain values ([`WaitPolicy`]) so tests can make them tiny.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How long and how often to poll.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WaitPolicy {
+    /// Delay before the second check (the first check is immediate).
+    #[serde(with = "duration_ms")]
+    pub initial_interval: Duration,
+    /// Ceiling for the delay between checks.
+    #[serde(with = "duration_ms")]
+    pub max_interval: Duration,
+    /// Factor applied to the delay after each check (>= 1.0).
+    pub multiplier: f64,
+    /// Give up (time out) after this long.
+    #[serde(with = "duration_ms")]
+    pub timeout: Duration,
+    /// Delay before the first check, for work known to take a while (license processing):
+    /// saves requests that could only answer "not yet". Zero checks immediately.
+    #[serde(with = "duration_ms", default)]
+    pub first_check_after: Duration,
+}
+
+impl WaitPolicy {
+    pub const fn new(
+        initial_interval: Duration,
+        max_interval: Duration,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            initial_interval,
+            max_interval,
+            multiplier: 2.0,
+            timeout,
+            first_check_after: Duration::ZERO,
+        }
+    }
+
+    /// The same policy, first checking after `delay`.
+    pub const fn with_first_check_after(mut self, delay: Duration) -> Self {
+        self.first_check_after = delay;
+        self
+    }
+
+    /// The same policy with another timeout.
+    pub const fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Delay after the `attempt`-th check (0-based).
+    pub fn interval(&self, attempt: u32) -> Duration {
+        let factor = self.multiplier.max(1.0).powi(attempt.min(64) as i32);
+        let secs = self.initial_interval.as_secs_f64() * factor;
+        let capped = secs.min(self.max_interval.as_secs_f64());
+        Duration::from_secs_f64(capped.max(0.0))
+    }
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check<T> {
+    /// Done: stop waiting.
+    Ready(T),
+    /// Not yet; the text (if any) describes the current state (e.g. `provisioning`).
+    Pending(Option<String>),
+}
+
+/// How a wait ended (errors of the check itself are returned separately, as `Err`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum WaitOutcome<T> {
+    Ready(T),
+    TimedOut {
+        waited: Duration,
+        checks: u32,
+        /// The last state seen, if the check described one.
+        last_state: Option<String>,
+    },
+}
+
+/// One progress report while waiting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitTick<'a> {
+    /// What is being waited for ("the Cloud PC to be provisioned").
+    pub what: &'a str,
+    /// The state last seen, if known.
+    pub state: Option<&'a str>,
+    /// Checks made so far.
+    pub checks: u32,
+    pub elapsed: Duration,
+    /// Delay until the next check.
+    pub next_check_in: Duration,
+    pub timeout: Duration,
+}
+
+/// Polls `check` until it is ready, it fails, or `policy.timeout` passes.
+/// `on_tick` is called after every check that was not ready (for spinners and logs).
+pub async fn wait_for<T, E, F, Fut>(
+    what: &str,
+    policy: &WaitPolicy,
+    mut on_tick: impl FnMut(&WaitTick<'_>),
+    mut check: F,
+) -> Result<WaitOutcome<T>, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Check<T>, E>>,
+{
+    let started = tokio::time::Instant::now();
+    let deadline = started + policy.timeout;
+    let mut checks: u32 = 0;
+    if !policy.first_check_after.is_zero() {
+        tokio::time::sleep(policy.first_check_after.min(policy.timeout)).await;
+    }
+    loop {
+        let state = match check().await? {
+            Check::Ready(value) => return Ok(WaitOutcome::Ready(value)),
+            Check::Pending(state) => state,
+        };
+        checks += 1;
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(WaitOutcome::TimedOut {
+                waited: now - started,
+                checks,
+                last_state: state,
+            });
+        }
+        let next = policy.interval(checks - 1).min(deadline - now);
+        on_tick(&WaitTick {
+            what,
+            state: state.as_deref(),
+            checks,
+            elapsed: now - started,
+            next_check_in: next,
+            timeout: policy.timeout,
+        });
+        tokio::time::sleep(next).await;
+    }
+}
+
+/// Formats a duration for people: `45s`, `2m 05s`, `1h 30m`.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 60 {
+        if d.as_millis() < 10_000 && d.subsec_millis() != 0 {
+            return format!("{:.1}s", d.as_secs_f64());
+        }
+        return format!("{secs}s");
+    }
+    if secs < 3600 {
+        return format!("{}m {:02}s", secs / 60, secs % 60);
+    }
+    format!("{}h {:02}m", secs / 3600, (secs % 3600) / 60)
+}
+
+/// Serde helper: a `Duration` as whole milliseconds.
+pub(crate) mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+
+    fn fast(timeout_ms: u64) -> WaitPolicy {
+        WaitPolicy::new(
+            Duration::from_millis(1),
+            Duration::from_millis(4),
+            Duration::from_millis(timeout_ms),
+        )
+    }
+
+    #[test]
+    fn interval_backs_off_up_to_the_ceiling() {
+        let p = WaitPolicy::new(
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+        );
+        let got: Vec<u64> = (0..6).map(|a| p.interval(a).as_secs()).collect();
+        assert_eq!(got, vec![1, 2, 4, 8, 10, 10]);
+        assert_eq!(p.interval(u32::MAX), Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn ready_on_the_first_check_does_not_sleep_or_tick() {
+        let mut ticks = 0;
+        let out = wait_for::<_, Infallible, _, _>(
+            "x",
+            &fast(1000),
+            |_| ticks += 1,
+            || async { Ok(Check::Ready(7)) },
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, WaitOutcome::Ready(7));
+        assert_eq!(ticks, 0);
+    }
+
+    #[tokio::test]
+    async fn polls_until_ready_and_reports_state() {
+        let mut n = 0;
+        let mut states = Vec::new();
+        let out = wait_for::<_, Infallible, _, _>(
+            "the thing",
+            &fast(5_000),
+            |t| states.push((t.what.to_owned(), t.state.map(str::to_owned), t.checks)),
+            || {
+                n += 1;
+                let n = n;
+                async move {
+                    Ok(if n < 3 {
+                        Check::Pending(Some(format!("step{n}")))
+                    } else {
+                        Check::Ready(n)
+                    })
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, WaitOutcome::Ready(3));
+        assert_eq!(
+            states,
+            vec![
+                ("the thing".to_owned(), Some("step1".to_owned()), 1),
+                ("the thing".to_owned(), Some("step2".to_owned()), 2)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn times_out_with_the_last_state() {
+        let out = wait_for::<u8, Infallible, _, _>(
+            "never",
+            &fast(30),
+            |_| {},
+            || async { Ok(Check::Pending(Some("provisioning".into()))) },
+        )
+        .await
+        .unwrap();
+        match out {
+            WaitOutcome::TimedOut {
+                waited,
+                checks,
+                last_state,
+            } => {
+                assert!(waited >= Duration::from_millis(30));
+                assert!(checks >= 2);
+                assert_eq!(last_state.as_deref(), Some("provisioning"));
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_check_can_be_delayed() {
+        let policy = fast(5_000).with_first_check_after(Duration::from_millis(20));
+        let started = std::time::Instant::now();
+        let out = wait_for::<_, Infallible, _, _>(
+            "x",
+            &policy,
+            |_| {},
+            || async { Ok(Check::Ready(())) },
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, WaitOutcome::Ready(()));
+        assert!(started.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[tokio::test]
+    async fn a_failing_check_stops_the_wait() {
+        let err = wait_for::<u8, &str, _, _>("x", &fast(1000), |_| {}, || async { Err("boom") })
+            .await
+            .unwrap_err();
+        assert_eq!(err, "boom");
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_duration(Duration::from_secs(45)), "45s");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_secs(125)), "2m 05s");
+        assert_eq!(human_duration(Duration::from_secs(5400)), "1h 30m");
+    }
+}

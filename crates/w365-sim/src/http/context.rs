@@ -1,0 +1,339 @@
+//! The request middleware every route runs inside: it assigns `request-id`, echoes
+//! `client-request-id`, records the API version and the advanced-query headers in a
+//! [`RequestContext`], renders Graph error bodies with the request's ids, turns axum's bare
+//! 404/405/4xx answers into Graph's, and writes the request log.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, OriginalUri, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::AppState;
+use super::error::{ApiError, GraphErrorParts, error_body, graph_date};
+
+/// The Graph API version a request addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApiVersion {
+    #[serde(rename = "v1.0")]
+    V1,
+    #[serde(rename = "beta")]
+    Beta,
+}
+
+impl ApiVersion {
+    /// `v1.0` or `beta`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V1 => "v1.0",
+            Self::Beta => "beta",
+        }
+    }
+
+    /// Parses a path segment.
+    pub fn from_segment(segment: &str) -> Option<Self> {
+        match segment {
+            "v1.0" => Some(Self::V1),
+            "beta" => Some(Self::Beta),
+            _ => None,
+        }
+    }
+
+    /// 405 unless this is beta (for beta-only operations).
+    pub fn require_beta(self) -> Result<(), ApiError> {
+        match self {
+            Self::Beta => Ok(()),
+            Self::V1 => Err(ApiError::method_not_allowed()),
+        }
+    }
+}
+
+/// Facts about the current request, available to handlers as an extractor.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub client_request_id: String,
+    /// `None` outside the Graph paths (token endpoint, `/_sim`).
+    pub version: Option<ApiVersion>,
+    /// `http://host:port` as the client addressed us (for absolute `@odata.nextLink`s).
+    pub base_url: String,
+    /// The full request path (version included), still percent-encoded.
+    pub path: String,
+    /// The raw query string.
+    pub raw_query: Option<String>,
+    /// `ConsistencyLevel: eventual` was sent.
+    pub consistency_eventual: bool,
+    /// Values of the `Prefer` header(s), lowercased, split on commas.
+    pub prefer: Vec<String>,
+    tenant: Arc<OnceLock<String>>,
+}
+
+impl RequestContext {
+    /// Whether `Prefer: <value>` was sent (case-insensitive), e.g. `include-unknown-enum-members`.
+    pub fn prefers(&self, value: &str) -> bool {
+        self.prefer.iter().any(|p| p.eq_ignore_ascii_case(value))
+    }
+
+    /// A context for unit tests of helpers that read the query.
+    #[cfg(test)]
+    pub(crate) fn for_tests(raw_query: &str) -> Self {
+        Self {
+            request_id: "r".to_owned(),
+            client_request_id: "c".to_owned(),
+            version: Some(ApiVersion::V1),
+            base_url: "http://127.0.0.1".to_owned(),
+            path: "/v1.0/users".to_owned(),
+            raw_query: Some(raw_query.to_owned()),
+            consistency_eventual: false,
+            prefer: Vec::new(),
+            tenant: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Records the caller's tenant for the request log (set by the auth extractor).
+    pub fn set_tenant(&self, tenant_id: &str) {
+        let _ = self.tenant.set(tenant_id.to_owned());
+    }
+
+    /// The caller's tenant, once authenticated.
+    pub fn tenant(&self) -> Option<String> {
+        self.tenant.get().cloned()
+    }
+
+    /// `{base}/{version}/$metadata#{fragment}`: an `@odata.context` value.
+    pub fn context_url(&self, fragment: &str) -> String {
+        let version = self.version.map_or("v1.0", ApiVersion::as_str);
+        format!("{}/{version}/$metadata#{fragment}", self.base_url)
+    }
+
+    /// The absolute URL of this request's path (no query).
+    pub fn absolute_path(&self) -> String {
+        format!("{}{}", self.base_url, self.path)
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<RequestContext>()
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::internal("request context missing: route mounted outside the middleware")
+            })
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiVersion {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<RequestContext>()
+            .and_then(|c| c.version)
+            .ok_or_else(|| {
+                ApiError::internal("API version missing: route mounted outside /v1.0 or /beta")
+            })
+    }
+}
+
+/// One line of the request log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestRecord {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub status: u16,
+    /// The caller's tenant, when the request carried a valid token.
+    pub tenant: Option<String>,
+    /// The route template that matched (`/v1.0/users/{id}`), if any.
+    pub route: Option<String>,
+    pub request_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The middleware (installed by `router()` around every route and the fallback).
+pub(crate) async fn envelope(
+    State(app): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let client_request_id = header_str(request.headers(), "client-request-id")
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .map_or_else(|| request_id.clone(), str::to_owned);
+    let uri = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().clone(), |o| o.0.clone());
+    let path = uri.path().to_owned();
+    let raw_query = uri.query().map(str::to_owned);
+    let version = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .and_then(ApiVersion::from_segment);
+    let host = header_str(request.headers(), "host")
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    let consistency_eventual = header_str(request.headers(), "consistencylevel")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"));
+    let prefer = request
+        .headers()
+        .get_all(header::HeaderName::from_static("prefer"))
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect();
+    let tenant = Arc::new(OnceLock::new());
+    let context = RequestContext {
+        request_id: request_id.clone(),
+        client_request_id: client_request_id.clone(),
+        version,
+        base_url: format!("http://{host}"),
+        path: path.clone(),
+        raw_query: raw_query.clone(),
+        consistency_eventual,
+        prefer,
+        tenant: Arc::clone(&tenant),
+    };
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    request.extensions_mut().insert(context);
+
+    let writes = !matches!(
+        *request.method(),
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    );
+    let response = next.run(request).await;
+    if writes && response.status().is_success() {
+        app.after_write();
+    }
+    let now = app.now();
+    let mut response = graphify(response, &now, &request_id, &client_request_id).await;
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert("request-id", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&client_request_id) {
+        headers.insert("client-request-id", value);
+    }
+    if version.is_some() {
+        headers.insert("odata-version", HeaderValue::from_static("4.0"));
+    }
+    app.record(RequestRecord {
+        method,
+        path,
+        query: raw_query,
+        status: response.status().as_u16(),
+        tenant: tenant.get().cloned(),
+        route,
+        request_id,
+        at: now,
+    });
+    response
+}
+
+/// Gives every error answer Graph's body with this request's ids.
+async fn graphify(
+    response: Response,
+    now: &OffsetDateTime,
+    request_id: &str,
+    client_request_id: &str,
+) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let (code, message) = if let Some(err) = parts.extensions.remove::<GraphErrorParts>() {
+        (err.code, err.message)
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        let err = ApiError::method_not_allowed();
+        (err.code().to_owned(), err.message().to_owned())
+    } else {
+        // A bare answer from axum or a layer. Bodies that are not plain text or JSON (e.g. the
+        // fault layer's dropped connection) are left untouched.
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let json = content_type.starts_with("application/json");
+        if !json && !content_type.starts_with("text/plain") {
+            return Response::from_parts(parts, body);
+        }
+        let bytes = axum::body::to_bytes(body, 256 * 1024)
+            .await
+            .unwrap_or_default();
+        if json {
+            match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                // Already a Graph error (e.g. from the fault layer): give it this request's ids.
+                Ok(mut value) if value.get("error").is_some_and(serde_json::Value::is_object) => {
+                    if let Some(inner) = value
+                        .pointer_mut("/error/innerError")
+                        .and_then(serde_json::Value::as_object_mut)
+                    {
+                        inner.insert("request-id".to_owned(), request_id.into());
+                        inner.insert("client-request-id".to_owned(), client_request_id.into());
+                    }
+                    parts.headers.remove(header::CONTENT_LENGTH);
+                    return Response::from_parts(parts, Body::from(value.to_string()));
+                }
+                // Any other JSON error body (e.g. the token endpoint's AADSTS answers) is final.
+                _ => return Response::from_parts(parts, Body::from(bytes)),
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+        let code = if status.is_server_error() {
+            "generalException"
+        } else {
+            "BadRequest"
+        };
+        (
+            code.to_owned(),
+            if text.is_empty() {
+                status.canonical_reason().unwrap_or("Error").to_owned()
+            } else {
+                text
+            },
+        )
+    };
+    let body = error_body(
+        &code,
+        &message,
+        &graph_date(*now),
+        request_id,
+        client_request_id,
+    );
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body.to_string()))
+}

@@ -1,0 +1,299 @@
+//! The Graph wire protocol over the [`state`](crate::state) model (moto's `responses.py` +
+//! `urls.py`): an axum 0.8 router serving `/v1.0/...` and `/beta/...`, the token endpoint
+//! `POST /{tenant}/oauth2/v2.0/token`, and the simulator's own admin API under `/_sim/`.
+//!
+//! # How a route module plugs in
+//!
+//! A Graph area lives in `src/http/routes/<segment>.rs` (named after its URL segment in
+//! snake_case) and exposes
+//!
+//! ```ignore
+//! pub fn routes() -> axum::Router<AppState>
+//! ```
+//!
+//! with paths relative to the version (`/deviceManagement/virtualEndpoint/cloudPCs/{id}`).
+//! [`routes::graph_routes`] merges it (one `.merge(...)` line) and [`router`] nests the result under
+//! both `/v1.0` and `/beta`. A handler typically looks like this:
+//!
+//! ```ignore
+//! use axum::{extract::{Path, State}, Json};
+//! use crate::http::{ApiError, ApiVersion, AppState, Auth, GraphJson, GraphQuery, RequestContext};
+//! use crate::http::collection::{self, CollectionSpec};
+//!
+//! async fn get_thing(
+//!     State(app): State<AppState>,
+//!     auth: Auth,                 // 401 InvalidAuthenticationToken without a valid token
+//!     version: ApiVersion,        // V1 or Beta; `version.require_beta()?` answers 405 on v1.0
+//!     ctx: RequestContext,        // request ids, base URL, Prefer, ConsistencyLevel
+//!     query: GraphQuery,          // parsed $filter/$select/$top/... (400 when malformed)
+//!     Path(id): Path<String>,     // percent-decoded
+//! ) -> Result<Json<serde_json::Value>, ApiError> {
+//!     auth.require_any(&["CloudPC.Read.All", "CloudPC.ReadWrite.All"])?;   // 403 otherwise
+//!     let item = app.with_tenant(auth.tenant_id(), |tenant, now| {
+//!         // synchronous: the store lock is held only inside this closure (never across .await),
+//!         // and due work (replication, licensing, lifecycle) has been played up to `now`.
+//!         let thing = tenant.w365.thing(&id).ok_or_else(|| ApiError::not_found("ResourceNotFound", "..."))?;
+//!         Ok(thing.to_json())
+//!     })?;
+//!     collection::entity(&ctx, &query, &CollectionSpec::plain("things", "microsoft.graph.thing"), &item)
+//! }
+//! ```
+//!
+//! - Errors: return [`ApiError`] (constructors for 400/401/403/404/405/409; `From<StateError>`,
+//!   `From<ODataError>`); the middleware completes `innerError` with the request's `date`,
+//!   `request-id` and `client-request-id` and sets both headers on every answer.
+//! - Collections: build a `Vec<serde_json::Value>` (camelCase, `@odata.type` where Graph has it) and
+//!   call [`collection::collection`] (filter, orderby, `$count`, select, paging with an absolute
+//!   `@odata.nextLink`, `@odata.context`). Single objects: [`collection::entity`].
+//! - Bodies: [`GraphJson<T>`] (a malformed body is Graph's 400).
+//! - `Prefer: include-unknown-enum-members`: `ctx.prefers("include-unknown-enum-members")`.
+//! - Unknown path segments answer 400 "Resource not found for the segment '<name>'." and wrong
+//!   methods 405, without any code in the route module.
+//! - Admin routes of an area go under `/_sim/...` in the same module, exposed as
+//!   `pub fn admin_routes() -> Router<AppState>` and merged in [`admin::routes`] (one line).
+//! - Fault injection (`crate::faults`) wraps the Graph routes; `/_sim` and the token endpoint are
+//!   outside it.
+
+pub mod admin;
+pub mod collection;
+pub mod context;
+pub mod error;
+pub mod extract;
+pub mod routes;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use time::OffsetDateTime;
+
+pub use context::{ApiVersion, RequestContext, RequestRecord};
+pub use error::ApiError;
+pub use extract::{Auth, GraphJson, GraphQuery};
+
+use crate::clock::Clock;
+use crate::faults::{FaultLayer, Faults};
+use crate::identity::SigningKey;
+use crate::state::{Store, TenantState};
+
+/// Most request-log entries kept (older ones are dropped; per-route counts are kept in full).
+const REQUEST_LOG_CAPACITY: usize = 50_000;
+
+/// Everything the handlers share. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    store: Mutex<Store>,
+    clock: Clock,
+    signing_key: RwLock<Arc<SigningKey>>,
+    jti: Mutex<crate::identity::MemoryJtiCache>,
+    faults: Faults,
+    log: Mutex<RequestLog>,
+    token_lifetime: Duration,
+    settings: Mutex<crate::Settings>,
+    /// The router itself (for `$batch`); taken out on shutdown to break the cycle.
+    router: Mutex<Option<Router>>,
+}
+
+#[derive(Default)]
+struct RequestLog {
+    records: VecDeque<RequestRecord>,
+    counts: BTreeMap<String, u64>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl AppState {
+    /// Shared state over a store, a clock and fault rules.
+    pub(crate) fn new(
+        store: Store,
+        clock: Clock,
+        faults: Faults,
+        token_lifetime: Duration,
+        settings: crate::Settings,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Shared {
+                store: Mutex::new(store),
+                clock,
+                signing_key: RwLock::new(Arc::new(SigningKey::generate())),
+                jti: Mutex::new(crate::identity::MemoryJtiCache::new()),
+                faults,
+                log: Mutex::new(RequestLog::default()),
+                token_lifetime,
+                settings: Mutex::new(settings),
+                router: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The virtual time.
+    pub fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    /// The virtual clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Advances the virtual clock and plays the work that became due.
+    pub fn advance(&self, by: Duration) -> OffsetDateTime {
+        let start = self.now();
+        let mut store = lock(&self.inner.store);
+        // Observe the writes made since the last tick at the time they were made, then play due work
+        // at its own time, so chains (membership -> licence -> Cloud PC) complete within one advance.
+        store.tick(start);
+        let now = self.inner.clock.advance(by);
+        let mut last = None;
+        while let Some(due) = store.next_due().filter(|d| *d <= now && Some(*d) != last) {
+            store.tick(due);
+            last = Some(due);
+        }
+        store.tick(now);
+        now
+    }
+
+    /// After a successful write: lets the Windows 365 engine see it at once.
+    pub(crate) fn after_write(&self) {
+        let now = self.now();
+        let mut store = lock(&self.inner.store);
+        store.touch_all();
+        store.tick(now);
+    }
+
+    /// Runs `f` on the store under its lock, after playing due work up to now. Never call it
+    /// while holding the lock (it is not re-entrant) and never `.await` inside `f`.
+    pub fn with_store<R>(&self, f: impl FnOnce(&mut Store, OffsetDateTime) -> R) -> R {
+        let now = self.now();
+        let mut store = lock(&self.inner.store);
+        store.tick(now);
+        f(&mut store, now)
+    }
+
+    /// Runs `f` on one tenant (see [`Self::with_store`]); an unknown tenant is a 401.
+    pub fn with_tenant<R>(
+        &self,
+        tenant_id: &str,
+        f: impl FnOnce(&mut TenantState, OffsetDateTime) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
+        self.with_store(|store, now| match store.tenant_mut(tenant_id) {
+            Some(tenant) => f(tenant, now),
+            None => Err(crate::state::StateError::TenantNotFound {
+                id: tenant_id.to_owned(),
+            }
+            .into()),
+        })
+    }
+
+    /// Replaces the whole store (reset, seed, load) and forgets issued token replay state.
+    pub fn replace_store(&self, store: Store) {
+        *lock(&self.inner.store) = store;
+    }
+
+    /// The token-signing key of this simulator process.
+    pub fn signing_key(&self) -> Arc<SigningKey> {
+        Arc::clone(
+            &self
+                .inner
+                .signing_key
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// The client-assertion replay cache.
+    pub(crate) fn jti(&self) -> MutexGuard<'_, crate::identity::MemoryJtiCache> {
+        lock(&self.inner.jti)
+    }
+
+    /// The seed and timings reset re-applies.
+    pub(crate) fn settings(&self) -> crate::Settings {
+        lock(&self.inner.settings).clone()
+    }
+
+    /// Lifetime of issued access tokens.
+    pub fn token_lifetime(&self) -> Duration {
+        self.inner.token_lifetime
+    }
+
+    /// The fault rules in force.
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
+    /// Appends to the request log.
+    pub fn record(&self, record: RequestRecord) {
+        let mut log = lock(&self.inner.log);
+        let key = format!(
+            "{} {}",
+            record.method,
+            record.route.as_deref().unwrap_or("(unmatched)")
+        );
+        *log.counts.entry(key).or_default() += 1;
+        if log.records.len() == REQUEST_LOG_CAPACITY {
+            log.records.pop_front();
+        }
+        log.records.push_back(record);
+    }
+
+    /// The request log, oldest first.
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        lock(&self.inner.log).records.iter().cloned().collect()
+    }
+
+    /// Requests per `METHOD /route/template`.
+    pub fn request_counts(&self) -> BTreeMap<String, u64> {
+        lock(&self.inner.log).counts.clone()
+    }
+
+    /// Empties the request log.
+    pub fn clear_request_log(&self) {
+        let mut log = lock(&self.inner.log);
+        log.records.clear();
+        log.counts.clear();
+    }
+
+    /// The complete router (set by [`router`]); used to dispatch `$batch` items.
+    pub(crate) fn router(&self) -> Option<Router> {
+        lock(&self.inner.router).clone()
+    }
+
+    /// Drops the router reference held for `$batch` (the router holds this state: a cycle).
+    pub(crate) fn release_router(&self) {
+        lock(&self.inner.router).take();
+    }
+}
+
+/// The complete application: Graph routes under `/v1.0` and `/beta` (behind the fault layer),
+/// the token endpoint, `/_sim`, the Graph-style fallback, and the request middleware.
+pub fn router(app: AppState) -> Router {
+    let graph = Router::new()
+        .nest("/v1.0", routes::graph_routes())
+        .nest("/beta", routes::graph_routes())
+        .layer(FaultLayer::new(app.faults().clone()));
+    let router = Router::new()
+        .merge(graph)
+        .merge(routes::token::routes())
+        .merge(admin::routes())
+        .fallback(routes::fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            context::envelope,
+        ))
+        .with_state(app.clone());
+    *lock(&app.inner.router) = Some(router.clone());
+    router
+}

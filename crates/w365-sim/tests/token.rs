@@ -1,0 +1,75 @@
+//! The token endpoint wiring (the AADSTS logic itself is tested in the identity module).
+
+mod common;
+
+use common::start;
+use serde_json::Value;
+
+#[tokio::test]
+async fn tokens_by_tenant_id_or_domain_and_aadsts_errors() {
+    let sim = start().await;
+    let admin = sim.handle.admin_app();
+    for tenant in [
+        sim.handle.tenant_id(),
+        "contoso.onmicrosoft.com".to_owned(),
+        "contoso.com".to_owned(),
+    ] {
+        let response = sim
+            .client
+            .post(sim.url(&format!("{tenant}/oauth2/v2.0/token")))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", admin.client_id.as_str()),
+                ("client_secret", admin.client_secret.as_str()),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "{tenant}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["token_type"], "Bearer");
+        assert!(body["expires_in"].as_u64().is_some_and(|s| s > 3000));
+    }
+    let response = sim
+        .client
+        .post(sim.url(&format!("{}/oauth2/v2.0/token", sim.handle.tenant_id())))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", admin.client_id.as_str()),
+            ("client_secret", "wrong"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_client");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .expect("text")
+            .starts_with("AADSTS7000215")
+    );
+    let response = sim
+        .client
+        .post(sim.url("fabrikam.com/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", admin.client_id.as_str()),
+            ("client_secret", "x"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .expect("text")
+            .starts_with("AADSTS90002")
+    );
+}
