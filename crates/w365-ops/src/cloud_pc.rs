@@ -95,6 +95,12 @@ pub(crate) fn is_leaving(pc: &CloudPc) -> bool {
     )
 }
 
+/// A real Cloud PC, not the `notProvisioned` record Windows 365 keeps for a licensed user
+/// without one.
+pub(crate) fn exists(pc: &CloudPc) -> bool {
+    pc.status != Some(CloudPcStatus::NotProvisioned)
+}
+
 /// Filters of `cloudpc list`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -230,56 +236,49 @@ pub fn check_action(pc: &CloudPc, action: &CloudPcAction) -> Result<()> {
         status,
         action: action.to_string(),
     };
+    let is_frontline = pc
+        .product_type
+        .as_ref()
+        .is_none_or(|p| *p == CloudPcProductType::Frontline);
+    let reprovisionable = matches!(
+        pc.status,
+        Some(
+            CloudPcStatus::Provisioned
+                | CloudPcStatus::ProvisionedWithWarnings
+                | CloudPcStatus::Failed
+        )
+    );
     match action {
-        CloudPcAction::EndGracePeriod => {
-            if pc.status != Some(CloudPcStatus::InGracePeriod) {
-                return Err(not_ready(format!(
-                    "{} (only a Cloud PC in its grace period can end it)",
-                    status_name(pc)
-                )));
-            }
+        CloudPcAction::EndGracePeriod if pc.status != Some(CloudPcStatus::InGracePeriod) => {
+            Err(not_ready(format!(
+                "{} (only a Cloud PC in its grace period can end it)",
+                status_name(pc)
+            )))
         }
-        CloudPcAction::PowerOn | CloudPcAction::PowerOff => {
-            if pc.product_type.is_some() && pc.product_type != Some(CloudPcProductType::Frontline) {
-                return Err(Error::InvalidInput {
-                    reason: format!(
-                        "power-on and power-off apply only to Windows 365 Frontline Cloud PCs; {} is {}",
-                        cloud_pc_ref(pc),
-                        pc.product_type.as_ref().map_or("unknown", |p| p.as_str())
-                    ),
-                });
-            }
+        CloudPcAction::PowerOn | CloudPcAction::PowerOff if !is_frontline => {
+            Err(Error::InvalidInput {
+                reason: format!(
+                    "power-on and power-off apply only to Windows 365 Frontline Cloud PCs; {} is {}",
+                    cloud_pc_ref(pc),
+                    pc.product_type.as_ref().map_or("unknown", |p| p.as_str())
+                ),
+            })
         }
-        CloudPcAction::Rename { display_name } => {
-            let chars = display_name.trim().chars().count();
-            if chars == 0 || chars > 64 {
-                return Err(Error::InvalidInput {
-                    reason: "a Cloud PC's display name has 1 to 64 characters".into(),
-                });
-            }
+        CloudPcAction::Rename { display_name }
+            if display_name.trim().is_empty() || display_name.trim().chars().count() > 64 =>
+        {
+            Err(Error::InvalidInput {
+                reason: "a Cloud PC's display name has 1 to 64 characters".into(),
+            })
         }
-        CloudPcAction::Restore { snapshot_id } => {
-            if snapshot_id.trim().is_empty() {
-                return Err(Error::InvalidInput {
-                    reason: "the snapshot id is empty".into(),
-                });
-            }
+        CloudPcAction::Restore { snapshot_id } if snapshot_id.trim().is_empty() => {
+            Err(Error::InvalidInput {
+                reason: "the snapshot id is empty".into(),
+            })
         }
-        CloudPcAction::Reprovision => {
-            if !matches!(
-                pc.status,
-                Some(
-                    CloudPcStatus::Provisioned
-                        | CloudPcStatus::ProvisionedWithWarnings
-                        | CloudPcStatus::Failed
-                )
-            ) {
-                return Err(not_ready(status_name(pc)));
-            }
-        }
-        _ => {}
+        CloudPcAction::Reprovision if !reprovisionable => Err(not_ready(status_name(pc))),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// What `cloudpc <action>` is asked to do.

@@ -10,7 +10,8 @@ use w365_graph::Client;
 
 use crate::assign::{DEFAULT_FROM_MAILBOX, DEFAULT_LICENSE_GROUP, one_group};
 use crate::cloud_pc::{
-    Failure, check_action, cloud_pc_ref, cloud_pcs_of_user, find_user, is_leaving, validate_upn,
+    Failure, check_action, cloud_pc_ref, cloud_pcs_of_user, exists, find_user, is_leaving,
+    validate_upn,
 };
 use crate::error::{Error, GraphContext, Result};
 use crate::execute::{
@@ -157,7 +158,10 @@ pub async fn reprovision(
             sku: sku.clone(),
             service_plan_ids,
         };
-        let mut mine: Vec<_> = pcs.iter().filter(|pc| target.matches(pc)).collect();
+        let mut mine: Vec<_> = pcs
+            .iter()
+            .filter(|pc| target.matches(pc) && exists(pc))
+            .collect();
         // Prefer a Cloud PC that is not on its way out.
         mine.sort_by_key(|pc| is_leaving(pc));
         let Some(pc) = mine.first() else {

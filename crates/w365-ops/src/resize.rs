@@ -20,7 +20,8 @@ use crate::assign::{
     group_ref, one_group, starts_with_ignore_case,
 };
 use crate::cloud_pc::{
-    Failure, cloud_pc_ref, cloud_pcs_of_user, find_user, is_leaving, status_name, validate_upn,
+    Failure, cloud_pc_ref, cloud_pcs_of_user, exists, find_user, is_leaving, status_name,
+    validate_upn,
 };
 use crate::error::{Error, GraphContext, Result};
 use crate::execute::{
@@ -255,7 +256,7 @@ async fn run(
     let pc = pcs
         .iter()
         .filter(|pc| from_target.matches(pc))
-        .find(|pc| !is_leaving(pc))
+        .find(|pc| !is_leaving(pc) && exists(pc))
         .ok_or_else(|| Error::NoCloudPc {
             user: user.user_principal_name.clone(),
             what: format!("licensed by {from_sku} to resize"),

@@ -26,7 +26,7 @@ use crate::assign::{
     DEFAULT_LICENSE_GROUP, DEFAULT_PROVISIONING_GROUP_PREFIX, DEFAULT_USER_SETTINGS_GROUP_PREFIX,
     PolicyRef, group_ref, is_shared, one_group, policy_ref, starts_with_ignore_case,
 };
-use crate::cloud_pc::{Failure, cloud_pcs_of_user, find_user, is_leaving, validate_upn};
+use crate::cloud_pc::{Failure, cloud_pcs_of_user, exists, find_user, is_leaving, validate_upn};
 use crate::error::{Error, GraphContext, Result};
 use crate::execute::{
     CloudPcReport, Event, ExecState, Executor, Observer, StepReport, Waits, cloud_pc_report,
@@ -318,7 +318,7 @@ pub async fn plan(
     let is_member = |id: &str| member_of.iter().any(|g| g.id.eq_ignore_ascii_case(id));
     let this_pc = pcs
         .iter()
-        .filter(|pc| target.matches(pc))
+        .filter(|pc| target.matches(pc) && exists(pc))
         .find(|pc| pc.status != Some(w365_graph::models::CloudPcStatus::Deprovisioning));
     let mut plan = Plan::new();
     let (group, role) = assignment_group;
