@@ -54,6 +54,15 @@ async fn run(cli: &Cli, printer: &Printer) -> ExitStatus {
         let settings = Settings::resolve(&cli.global)?;
         match &cli.command {
             Command::Assign(args) => commands::assign::run(&settings, args, printer).await,
+            Command::Unassign(args) => commands::unassign::run(&settings, args, printer).await,
+            Command::Reprovision(args) => {
+                commands::reprovision::run(&settings, args, printer).await
+            }
+            Command::Resize(args) => commands::resize::run(&settings, args, printer).await,
+            Command::Cloudpc { command } => {
+                commands::cloudpc::run(&settings, command, printer).await
+            }
+            Command::Capacity(args) => commands::capacity::run(&settings, args, printer).await,
             Command::Sandbox { command } => commands::sandbox::run(command, printer).await,
             Command::Sim { command } => commands::sim::run(command, printer).await,
         }
@@ -81,6 +90,11 @@ async fn run(cli: &Cli, printer: &Printer) -> ExitStatus {
 fn command_name(command: &Command) -> &'static str {
     match command {
         Command::Assign(_) => "assign",
+        Command::Unassign(_) => "unassign",
+        Command::Reprovision(_) => "reprovision",
+        Command::Resize(_) => "resize",
+        Command::Cloudpc { .. } => "cloudpc",
+        Command::Capacity(_) => "capacity",
         Command::Sandbox { .. } => "sandbox",
         Command::Sim { .. } => "sim serve",
     }

@@ -2,5 +2,10 @@
 //! `main` prints once and sorts into an exit code.
 
 pub mod assign;
+pub mod capacity;
+pub mod cloudpc;
+pub mod reprovision;
+pub mod resize;
 pub mod sandbox;
 pub mod sim;
+pub mod unassign;
