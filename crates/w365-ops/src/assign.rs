@@ -879,7 +879,12 @@ async fn plan_frontline(
             )
         },
         async {
-            client.service_plans().frontline().await.graph_ctx(
+            // A cloud or tenant without the Frontline endpoint answers 404: fall back below.
+            let plans = match client.service_plans().frontline().await {
+                Err(e) if e.is_not_found() => Ok(Vec::new()),
+                other => other,
+            };
+            plans.graph_ctx(
                 || "read the Frontline service plans".into(),
                 permissions::READ_CLOUD_PCS,
             )
@@ -1051,6 +1056,87 @@ mod tests {
         o.validate().unwrap();
         o.provisioning_group_prefix = " ".into();
         assert!(matches!(o.validate(), Err(Error::InvalidInput { .. })));
+    }
+
+    fn group(id: &str, name: &str) -> Group {
+        Group {
+            id: id.into(),
+            display_name: name.into(),
+            ..Group::default()
+        }
+    }
+
+    fn user() -> UserRef {
+        UserRef {
+            id: "u".into(),
+            user_principal_name: "u@contoso.com".into(),
+            display_name: None,
+            mail: None,
+        }
+    }
+
+    #[test]
+    fn a_group_with_the_prefix_is_kept_and_nothing_is_added() {
+        let member_of = [
+            group("g1", "Engineering"),
+            group("g2", "CFG - Windows 365 - Provisioning - Win10"),
+        ];
+        let named = GroupRef {
+            id: "g3".into(),
+            display_name: DEFAULT_PROVISIONING_GROUP.into(),
+        };
+        let (mut kept, mut plan) = (Vec::new(), Plan::new());
+        let added = membership_decision(
+            &member_of,
+            DEFAULT_PROVISIONING_GROUP_PREFIX,
+            &named,
+            GroupRole::Provisioning,
+            &user(),
+            &mut kept,
+            &mut plan,
+        );
+        assert!(!added);
+        assert!(plan.is_empty());
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].group.id, "g2");
+    }
+
+    #[test]
+    fn without_a_prefix_group_the_named_group_is_added() {
+        let named = GroupRef {
+            id: "g3".into(),
+            display_name: DEFAULT_USER_SETTINGS_GROUP.into(),
+        };
+        let (mut kept, mut plan) = (Vec::new(), Plan::new());
+        let added = membership_decision(
+            &[group("g1", "Engineering")],
+            DEFAULT_USER_SETTINGS_GROUP_PREFIX,
+            &named,
+            GroupRole::UserSettings,
+            &user(),
+            &mut kept,
+            &mut plan,
+        );
+        assert!(added);
+        assert!(kept.is_empty());
+        assert!(matches!(
+            plan.steps.as_slice(),
+            [Step::AddUserToGroup { group, role: GroupRole::UserSettings, .. }] if group.id == "g3"
+        ));
+    }
+
+    #[test]
+    fn one_group_per_name_or_a_clear_error() {
+        let groups = [group("a", "Sales"), group("b", "sales"), group("c", "lic")];
+        assert_eq!(one_group(&groups, "LIC").unwrap().id, "c");
+        assert!(matches!(
+            one_group(&groups, "none"),
+            Err(Error::GroupNotFound { .. })
+        ));
+        match one_group(&groups, "Sales") {
+            Err(Error::AmbiguousName { ids, count: 2, .. }) => assert_eq!(ids, vec!["a", "b"]),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

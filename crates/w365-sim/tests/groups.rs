@@ -103,6 +103,17 @@ async fn members_page_and_cast() {
             .expect("ctx")
             .contains("#users(userPrincipalName)")
     );
+    let transitive = sim
+        .get(&format!(
+            "v1.0/groups/{all_staff}/transitiveMembers/microsoft.graph.user?$select=id&$top=999"
+        ))
+        .await;
+    assert_eq!(transitive.status, 200, "{}", transitive.text);
+    assert_eq!(
+        transitive.values().len(),
+        13,
+        "12 engineers through the nested group + Megan"
+    );
     let member = sim.user_id("megan.bowen@contoso.com");
     let one = sim
         .get(&format!("v1.0/groups/{all_staff}/members/{member}"))

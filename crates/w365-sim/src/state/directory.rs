@@ -435,6 +435,18 @@ impl Directory {
         seen
     }
 
+    /// Members of the group, directly or through nested groups (visible state; users and groups).
+    pub fn transitive_members(&self, group_id: &str) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<&String> = self.members(group_id).into_iter().flatten().collect();
+        while let Some(member) = stack.pop() {
+            if member != group_id && seen.insert(member.clone()) {
+                stack.extend(self.members(member).into_iter().flatten());
+            }
+        }
+        seen
+    }
+
     /// Records a committed membership change, visible at `visible_at`. Changes that are already
     /// visible (`visible_at <= now`) are applied at once and returned.
     pub(crate) fn commit_membership(

@@ -1,5 +1,6 @@
 //! `/groups`: list, get, update (`members@odata.bind`, displayName, description), members with
-//! paging and the `microsoft.graph.user`/`microsoft.graph.group` casts, one member, add
+//! paging and the `microsoft.graph.user`/`microsoft.graph.group` casts, `transitiveMembers`,
+//! `$count`, one member, add
 //! (`members/$ref`), remove (`members/{id}/$ref`), `membersWithLicenseErrors`.
 //!
 //! Permissions: reads `GroupMember.Read.All`, `Group.Read.All` or `Directory.Read.All` (and their
@@ -9,7 +10,7 @@
 //! LIMITATIONS (Graph behaviour not emulated):
 //! - no group creation or deletion, no `assignLicense` (seed license groups instead);
 //! - `DELETE /groups/{id}/members/{id}` without `/$ref` (which would delete the object) answers 405;
-//! - `transitiveMembers`, owners, `$expand=members` are not supported;
+//! - owners and `$expand=members` are not supported;
 //! - mail-enabled security groups and distribution lists accept member writes (Graph: 403);
 //! - role-assignable groups are not modelled;
 //! - nested groups never receive group-based licenses (as in Entra ID), but are listed as members.
@@ -90,6 +91,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/groups/{id}/members/microsoft.graph.group",
             get(list_group_members),
+        )
+        .route(
+            "/groups/{id}/transitiveMembers",
+            get(list_transitive_members),
+        )
+        .route(
+            "/groups/{id}/transitiveMembers/microsoft.graph.user",
+            get(list_transitive_user_members),
         )
         .route("/groups/{id}/members/$ref", post(add_member))
         .route("/groups/{id}/members/{member}", get(get_member))
@@ -215,6 +224,18 @@ fn members_page(
     id: &str,
     cast: Cast,
 ) -> Result<Json<Value>, ApiError> {
+    members_page_of(app, auth, ctx, query, id, cast, false)
+}
+
+fn members_page_of(
+    app: &AppState,
+    auth: &Auth,
+    ctx: &RequestContext,
+    query: &GraphQuery,
+    id: &str,
+    cast: Cast,
+    transitive: bool,
+) -> Result<Json<Value>, ApiError> {
     auth.require_any(perms::GROUP_READ)?;
     let basic_users = !auth.has_any(perms::USER_READ)
         && !auth.has_any(&[
@@ -225,11 +246,14 @@ fn members_page(
         ]);
     app.with_tenant(auth.tenant_id(), |tenant, _| {
         let group = find_group(tenant, id)?;
-        let members: Vec<&String> = tenant
-            .directory
-            .members(&group.id)
-            .into_iter()
-            .flatten()
+        let nested;
+        let all: Box<dyn Iterator<Item = &String>> = if transitive {
+            nested = tenant.directory.transitive_members(&group.id);
+            Box::new(nested.iter())
+        } else {
+            Box::new(tenant.directory.members(&group.id).into_iter().flatten())
+        };
+        let members: Vec<&String> = all
             .filter(|m| match cast {
                 Cast::All => true,
                 Cast::Users => tenant.directory.object_kind(m) == Some(ObjectKind::User),
@@ -264,6 +288,26 @@ async fn list_members(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     members_page(&app, &auth, &ctx, &query, &id, Cast::All)
+}
+
+async fn list_transitive_members(
+    State(app): State<AppState>,
+    auth: Auth,
+    ctx: RequestContext,
+    query: GraphQuery,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    members_page_of(&app, &auth, &ctx, &query, &id, Cast::All, true)
+}
+
+async fn list_transitive_user_members(
+    State(app): State<AppState>,
+    auth: Auth,
+    ctx: RequestContext,
+    query: GraphQuery,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    members_page_of(&app, &auth, &ctx, &query, &id, Cast::Users, true)
 }
 
 async fn list_user_members(
