@@ -392,6 +392,30 @@ async fn reprovision_without_a_cloud_pc_is_a_clear_error_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn reprovision_needs_a_license_group_with_exactly_one_license() {
+    let sim = TestSim::contoso().await;
+    sim.sim().with_state(|s| {
+        let t = s.default_tenant_mut().unwrap();
+        let id = t.directory.groups_named(LIC_128)[0].clone();
+        t.directory.group_mut(&id).unwrap().assigned_licenses.push(
+            w365_sim::state::licensing::AssignedLicense {
+                // CPC_E_2C_8GB_128GB
+                sku_id: "e2aebe6c-897d-480f-9d62-fff1381581f7".into(),
+                disabled_plans: Vec::new(),
+            },
+        );
+    });
+    let o = ReprovisionOptions::new("alice.smith@contoso.com");
+    let (_, err) = expect_err(reprovision::reprovision(&sim.client(), &o, &Silent).await);
+    assert!(
+        matches!(err, Error::LicenseGroupNotSingleLicense { count: 2, .. }),
+        "{}",
+        chain(&err)
+    );
+    assert_eq!(writes(&sim), 0);
+}
+
+#[tokio::test]
 async fn reprovision_dry_run_writes_nothing() {
     let sim = TestSim::contoso().await;
     let mut o = ReprovisionOptions::new("bob.jones@contoso.com");
