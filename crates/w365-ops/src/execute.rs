@@ -694,7 +694,7 @@ impl<'a> Executor<'a> {
             permissions::WRITE_CLOUD_PCS,
         )?;
         Ok(StepOutcome::Done {
-            detail: format!("{action} the Cloud PC {cloud_pc}: accepted"),
+            detail: "accepted by Windows 365".into(),
         })
     }
 
