@@ -364,3 +364,79 @@ async fn capacity_needs_only_read_permissions() {
     assert_eq!(out.code, 9, "{}", out.stderr);
     assert!(out.stderr.contains("CloudPC.Read.All"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn the_documented_permissions_are_enough() {
+    let sim = TestSim::contoso().await;
+    let write = [
+        "User.Read.All",
+        "Group.Read.All",
+        "GroupMember.ReadWrite.All",
+        "Organization.Read.All",
+        "CloudPC.ReadWrite.All",
+    ];
+    let env = Env::new(&sim, Some(&write));
+    let out = run(&sim, env.cmd(&["unassign", "alice.smith@contoso.com"])).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = run(
+        &sim,
+        env.cmd(&[
+            "resize",
+            "bob.jones@contoso.com",
+            "--from",
+            LIC_128,
+            "--to",
+            LIC_256,
+            "--yes",
+        ]),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let env = Env::new(
+        &sim,
+        Some(&[
+            "User.Read.All",
+            "Group.Read.All",
+            "Organization.Read.All",
+            "CloudPC.ReadWrite.All",
+        ]),
+    );
+    let out = run(
+        &sim,
+        env.cmd(&["reprovision", "dave.brown@contoso.com", "--yes"]),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let env = Env::new(&sim, Some(&["CloudPC.Read.All"]));
+    let out = run(&sim, env.cmd(&["cloudpc", "list"])).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // Without the write permission an action fails with exit 9 naming it.
+    let out = run(
+        &sim,
+        env.cmd(&["cloudpc", "troubleshoot", "frank.miller@contoso.com"]),
+    )
+    .await;
+    assert_eq!(out.code, 9, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("CloudPC.ReadWrite.All"),
+        "{}",
+        out.stderr
+    );
+    // Without GroupMember.ReadWrite.All, unassign fails naming it.
+    let env = Env::new(
+        &sim,
+        Some(&[
+            "User.Read.All",
+            "Group.Read.All",
+            "Organization.Read.All",
+            "CloudPC.ReadWrite.All",
+        ]),
+    );
+    let out = run(&sim, env.cmd(&["unassign", "erin.davis@contoso.com"])).await;
+    assert_eq!(out.code, 9, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("GroupMember.ReadWrite.All"),
+        "{}",
+        out.stderr
+    );
+}
