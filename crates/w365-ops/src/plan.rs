@@ -482,6 +482,32 @@ mod tests {
     }
 
     #[test]
+    fn cloud_pc_steps_print_and_round_trip() {
+        let pc = CloudPcRef {
+            id: "pc1".into(),
+            display_name: Some("Pat's PC".into()),
+            user_principal_name: None,
+        };
+        let step = Step::RunCloudPcAction {
+            cloud_pc: pc,
+            action: CloudPcAction::Rename {
+                display_name: "New".into(),
+            },
+        };
+        assert_eq!(
+            step.to_string(),
+            "rename to 'New' the Cloud PC 'Pat's PC' (pc1)"
+        );
+        assert!(step.is_write());
+        let json = serde_json::to_value(&step).unwrap();
+        assert_eq!(json["action"], "runCloudPcAction");
+        assert_eq!(json["cloudPcAction"]["kind"], "rename");
+        assert_eq!(json["cloudPcAction"]["displayName"], "New");
+        let back: Step = serde_json::from_value(json).unwrap();
+        assert_eq!(back, step);
+    }
+
+    #[test]
     fn steps_serialize_with_an_action_tag_and_round_trip() {
         let step = Step::SendReadyMail {
             from: "runbooks@contoso.com".into(),

@@ -301,6 +301,26 @@ async fn keep_grace_period_leaves_the_cloud_pc_in_its_grace_period() {
 }
 
 #[tokio::test]
+async fn unassign_of_a_failed_cloud_pc_needs_no_grace_period_to_end() {
+    // A failed Cloud PC is deprovisioned at once when its license goes (no grace period).
+    let sim = TestSim::contoso().await;
+    let report = ok(run_unassign(&sim, &unassign_opts("erin.davis@contoso.com")).await);
+    let end = report
+        .steps
+        .iter()
+        .find(|s| matches!(s.step, Step::EndGracePeriod { .. }))
+        .unwrap();
+    assert!(
+        matches!(end.outcome, StepOutcome::AlreadyDone { .. }),
+        "{end:?}"
+    );
+    advance_until(&sim, 2, || async {
+        cloud_pcs(&sim, "erin.davis@contoso.com").await.is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn unassign_dry_run_plans_and_writes_nothing() {
     let sim = TestSim::contoso().await;
     let mut o = unassign_opts("alice.smith@contoso.com");
