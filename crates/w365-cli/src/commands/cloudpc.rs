@@ -205,8 +205,8 @@ pub(crate) fn confirm(question: &str, yes: bool, dry_run: bool) -> anyhow::Resul
     if yes || dry_run {
         return Ok(());
     }
-    let interactive =
-        console::Term::stdout().is_term() && console::Term::stderr().is_term() && stdin_is_term();
+    // The question goes to stderr and the answer comes from stdin; stdout may be piped.
+    let interactive = console::Term::stderr().is_term() && stdin_is_term();
     if !interactive {
         return Err(SettingsError::Refused(format!(
             "{question}: this is destructive and there is no terminal to confirm it; pass --yes"
