@@ -76,6 +76,8 @@ pub enum OutputFormat {
     Human,
     /// One JSON result document on stdout
     Json,
+    /// CSV on stdout (capacity and cloudpc list/show; other commands print as human)
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +107,36 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::user_settings::UserSettingsCommand,
     },
+
+    /// Take a Windows 365 Cloud PC away from a user (license group or Frontline policy)
+    ///
+    /// Application permissions: User.Read.All, Group.Read.All, GroupMember.ReadWrite.All,
+    /// Organization.Read.All, CloudPC.ReadWrite.All.
+    Unassign(crate::commands::unassign::UnassignArgs),
+
+    /// Reprovision (recreate) a user's Cloud PC of one license group
+    ///
+    /// Application permissions: User.Read.All, Group.Read.All, Organization.Read.All,
+    /// CloudPC.ReadWrite.All, and Mail.Send with --notify.
+    Reprovision(crate::commands::reprovision::ReprovisionArgs),
+
+    /// Resize a user's Cloud PC from one license group's size to another's (Graph resize)
+    ///
+    /// Application permissions: User.Read.All, Group.Read.All, GroupMember.ReadWrite.All,
+    /// Organization.Read.All, CloudPC.ReadWrite.All, and Mail.Send with --notify.
+    Resize(crate::commands::resize::ResizeArgs),
+
+    /// List, show and act on Cloud PCs (reboot, rename, restore, troubleshoot, ...)
+    Cloudpc {
+        #[command(subcommand)]
+        command: crate::commands::cloudpc::CloudpcCommand,
+    },
+
+    /// Licenses, Frontline seats, Cloud PCs by status, users waiting, grace periods
+    ///
+    /// Application permissions: Organization.Read.All, Group.Read.All (GroupMember.Read.All),
+    /// CloudPC.Read.All.
+    Capacity(crate::commands::capacity::CapacityArgs),
 
     /// Manage the local sandbox tenant
     Sandbox {

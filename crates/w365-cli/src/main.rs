@@ -58,6 +58,15 @@ async fn run(cli: &Cli, printer: &Printer) -> ExitStatus {
             Command::UserSettings { command } => {
                 commands::user_settings::run(&settings, command, printer).await
             }
+            Command::Unassign(args) => commands::unassign::run(&settings, args, printer).await,
+            Command::Reprovision(args) => {
+                commands::reprovision::run(&settings, args, printer).await
+            }
+            Command::Resize(args) => commands::resize::run(&settings, args, printer).await,
+            Command::Cloudpc { command } => {
+                commands::cloudpc::run(&settings, command, printer).await
+            }
+            Command::Capacity(args) => commands::capacity::run(&settings, args, printer).await,
             Command::Sandbox { command } => commands::sandbox::run(command, printer).await,
             Command::Sim { command } => commands::sim::run(command, printer).await,
         }
@@ -87,6 +96,11 @@ fn command_name(command: &Command) -> &'static str {
         Command::Assign(_) => "assign",
         Command::Policy { .. } => "policy",
         Command::UserSettings { .. } => "user-settings",
+        Command::Unassign(_) => "unassign",
+        Command::Reprovision(_) => "reprovision",
+        Command::Resize(_) => "resize",
+        Command::Cloudpc { .. } => "cloudpc",
+        Command::Capacity(_) => "capacity",
         Command::Sandbox { .. } => "sandbox",
         Command::Sim { .. } => "sim serve",
     }

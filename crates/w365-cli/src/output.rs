@@ -94,13 +94,21 @@ impl Printer {
         }
     }
 
-    /// Result text on stdout (human mode only).
+    /// Result text on stdout (human mode, and csv mode for commands without a CSV form).
     pub fn result(&self, text: &str) {
-        if self.format != OutputFormat::Human {
+        if self.format == OutputFormat::Json {
             return;
         }
         self.spinner_clear();
         let _ = writeln!(std::io::stdout(), "{text}");
+    }
+
+    /// CSV text on stdout (csv mode only).
+    pub fn csv(&self, text: &str) {
+        if self.format != OutputFormat::Csv {
+            return;
+        }
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
     }
 
     /// The JSON document on stdout (json mode only).

@@ -468,7 +468,7 @@ fn ticket_step(opts: &AssignOptions, planned: &AssignPlan, seats: bool) -> Optio
     })
 }
 
-fn user_ref(user: &User) -> UserRef {
+pub(crate) fn user_ref(user: &User) -> UserRef {
     UserRef {
         id: user.id.clone(),
         user_principal_name: user.user_principal_name.clone(),
@@ -477,7 +477,7 @@ fn user_ref(user: &User) -> UserRef {
     }
 }
 
-fn group_ref(group: &Group) -> GroupRef {
+pub(crate) fn group_ref(group: &Group) -> GroupRef {
     GroupRef {
         id: group.id.clone(),
         display_name: group.display_name.clone(),
@@ -488,7 +488,7 @@ fn provisioning_type_name(t: Option<&ProvisioningType>) -> String {
     t.map_or_else(|| "dedicated".to_owned(), |t| t.as_str().to_owned())
 }
 
-fn is_shared(policy: &ProvisioningPolicy) -> bool {
+pub(crate) fn is_shared(policy: &ProvisioningPolicy) -> bool {
     matches!(
         policy.provisioning_type,
         Some(
@@ -499,7 +499,7 @@ fn is_shared(policy: &ProvisioningPolicy) -> bool {
     )
 }
 
-fn policy_ref(policy: &ProvisioningPolicy) -> PolicyRef {
+pub(crate) fn policy_ref(policy: &ProvisioningPolicy) -> PolicyRef {
     PolicyRef {
         id: policy.id.clone().unwrap_or_default(),
         display_name: policy.display_name.clone(),
@@ -508,7 +508,7 @@ fn policy_ref(policy: &ProvisioningPolicy) -> PolicyRef {
 }
 
 /// Picks exactly one group per name from the result of the `in` query.
-fn one_group(groups: &[Group], name: &str) -> Result<GroupRef> {
+pub(crate) fn one_group(groups: &[Group], name: &str) -> Result<GroupRef> {
     let matching: Vec<&Group> = groups
         .iter()
         .filter(|g| g.display_name.eq_ignore_ascii_case(name))
@@ -525,7 +525,7 @@ fn one_group(groups: &[Group], name: &str) -> Result<GroupRef> {
     }
 }
 
-fn starts_with_ignore_case(name: &str, prefix: &str) -> bool {
+pub(crate) fn starts_with_ignore_case(name: &str, prefix: &str) -> bool {
     name.len() >= prefix.len()
         && name.is_char_boundary(prefix.len())
         && name[..prefix.len()].eq_ignore_ascii_case(prefix)

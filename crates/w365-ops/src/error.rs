@@ -152,6 +152,29 @@ pub enum Error {
         #[source]
         source: Box<minijinja::Error>,
     },
+
+    #[error("{user} has no Cloud PC {what}")]
+    NoCloudPc { user: String, what: String },
+
+    #[error("the license group '{group}' carries {count} licenses; it must carry exactly one")]
+    LicenseGroupNotSingleLicense { group: String, count: usize },
+
+    #[error("'{from}' and '{to}' are the same size ({sku}); nothing to resize")]
+    SameSize {
+        from: String,
+        to: String,
+        sku: String,
+    },
+
+    #[error("{user} is not a member of the license group '{group}'")]
+    NotInLicenseGroup { user: String, group: String },
+
+    #[error("cannot {action} the Cloud PC {cloud_pc}: it is {status}")]
+    CloudPcNotReady {
+        cloud_pc: String,
+        status: String,
+        action: String,
+    },
 }
 
 fn ticket_note(to: Option<&str>) -> String {
@@ -165,6 +188,11 @@ impl Error {
     /// The class of the error.
     pub fn kind(&self) -> ErrorKind {
         match self {
+            Error::NoCloudPc { .. } => ErrorKind::NotFound,
+            Error::LicenseGroupNotSingleLicense { .. }
+            | Error::SameSize { .. }
+            | Error::NotInLicenseGroup { .. }
+            | Error::CloudPcNotReady { .. } => ErrorKind::Validation,
             Error::InvalidInput { .. } | Error::MessageTooLong { .. } => ErrorKind::Validation,
             Error::UserNotFound { .. }
             | Error::GroupNotFound { .. }
@@ -194,6 +222,25 @@ impl Error {
     /// What the admin can do about it.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
+            Error::NoCloudPc { .. } => {
+                "list the user's Cloud PCs with `w365 cloudpc list --user UPN`; nothing was changed"
+                    .into()
+            }
+            Error::LicenseGroupNotSingleLicense { .. } => {
+                "name a license group that carries exactly one Windows 365 license; nothing was changed"
+                    .into()
+            }
+            Error::SameSize { .. } => {
+                "pick a --to license group with another Windows 365 size; nothing was changed".into()
+            }
+            Error::NotInLicenseGroup { .. } => {
+                "check the user's license groups (--from must be the one they have); nothing was changed"
+                    .into()
+            }
+            Error::CloudPcNotReady { .. } => {
+                "wait until the Cloud PC's current operation has finished, then run the command again"
+                    .into()
+            }
             Error::MessageTooLong { max, .. } => {
                 format!("shorten the message to {max} characters or fewer; nothing was changed")
             }

@@ -11,14 +11,16 @@ use serde::Serialize;
 use w365_graph::Client;
 use w365_graph::models::{
     BodyType, CloudPc, CloudPcStatus, EmailAddress, ItemBody, LicenseAssignmentError,
-    LicenseAssignmentStatus, Message, Recipient,
+    LicenseAssignmentStatus, Message, Recipient, ReprovisionOptions,
 };
 use w365_graph::odata::Filter;
 use w365_graph::{AddMemberOutcome, RemoveMemberOutcome};
 
 use crate::error::{Error, GraphContext, Result};
 use crate::mail::{self, ReadyMail, RenderedMail};
-use crate::plan::{CloudPcTarget, GroupRef, Plan, SkuRef, Step, TicketDetails, UserRef};
+use crate::plan::{
+    CloudPcAction, CloudPcRef, CloudPcTarget, GroupRef, Plan, SkuRef, Step, TicketDetails, UserRef,
+};
 use crate::wait::{Check, WaitOutcome, WaitPolicy, WaitTick, wait_for};
 
 /// Application permissions named in permission errors, one per kind of call.
@@ -32,6 +34,7 @@ pub mod permissions {
     pub const READ_ORGANIZATION: &str = "Organization.Read.All";
     pub const READ_CLOUD_PCS: &str = "CloudPC.Read.All";
     pub const SEND_MAIL: &str = "Mail.Send";
+    pub const WRITE_CLOUD_PCS: &str = "CloudPC.ReadWrite.All";
 }
 
 /// The waits an operation may perform, each bounded.
@@ -164,6 +167,7 @@ pub struct CloudPcReport {
 pub enum MailKind {
     CloudPcReady,
     OutOfLicensesTicket,
+    CloudPcReprovisioning,
 }
 
 /// A mail the operation sent.
@@ -301,6 +305,20 @@ impl<'a> Executor<'a> {
             }
             Step::SendOutOfLicensesTicket { from, to, ticket } => {
                 self.send_ticket(from, to, ticket, state).await
+            }
+            Step::RunCloudPcAction { cloud_pc, action } => {
+                self.cloud_pc_action(cloud_pc, action).await
+            }
+            Step::EndGracePeriod { user, target } => {
+                self.end_grace_period(user, target, state).await
+            }
+            Step::SendReprovisioningMail {
+                from,
+                user,
+                custom_message,
+            } => {
+                self.send_reprovisioning_mail(from, user, custom_message.as_deref(), state)
+                    .await
             }
         }
     }
@@ -471,25 +489,15 @@ impl<'a> Executor<'a> {
                 || format!("list the Cloud PCs of {user}"),
                 permissions::READ_CLOUD_PCS,
             )?;
-        let mut matching: Vec<CloudPc> =
-            pcs.into_iter()
-                .filter(|pc| {
-                    pc.user_principal_name
-                        .as_deref()
-                        .is_none_or(|u| u.eq_ignore_ascii_case(&user.user_principal_name))
-                })
-                .filter(|pc| match target {
-                    CloudPcTarget::ServicePlans {
-                        service_plan_ids, ..
-                    } => pc.service_plan_id.as_deref().is_some_and(|p| {
-                        service_plan_ids.iter().any(|s| s.eq_ignore_ascii_case(p))
-                    }),
-                    CloudPcTarget::ProvisioningPolicy { policy_id, .. } => pc
-                        .provisioning_policy_id
-                        .as_deref()
-                        .is_some_and(|p| p.eq_ignore_ascii_case(policy_id)),
-                })
-                .collect();
+        let mut matching: Vec<CloudPc> = pcs
+            .into_iter()
+            .filter(|pc| {
+                pc.user_principal_name
+                    .as_deref()
+                    .is_none_or(|u| u.eq_ignore_ascii_case(&user.user_principal_name))
+            })
+            .filter(|pc| target.matches(pc))
+            .collect();
         // Prefer a Cloud PC that is not on its way out (an old one may still be in grace period).
         matching.sort_by_key(|pc| {
             matches!(
@@ -654,6 +662,161 @@ impl<'a> Executor<'a> {
         self.send(from, to, Some(name), &rendered).await?;
         state.mails.push(MailReport {
             kind: MailKind::CloudPcReady,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            subject: rendered.subject,
+        });
+        Ok(StepOutcome::Done {
+            detail: format!("mail sent to {to}"),
+        })
+    }
+
+    async fn cloud_pc_action(
+        &self,
+        cloud_pc: &CloudPcRef,
+        action: &CloudPcAction,
+    ) -> Result<StepOutcome> {
+        let pcs = self.client.cloud_pcs();
+        let id = cloud_pc.id.as_str();
+        let result = match action {
+            CloudPcAction::Reboot => pcs.reboot(id).await,
+            CloudPcAction::Rename { display_name } => pcs.rename(id, display_name).await,
+            CloudPcAction::Restore { snapshot_id } => pcs.restore(id, snapshot_id).await,
+            CloudPcAction::Troubleshoot => pcs.troubleshoot(id).await,
+            CloudPcAction::EndGracePeriod => pcs.end_grace_period(id).await,
+            CloudPcAction::PowerOn => pcs.power_on(id).await,
+            CloudPcAction::PowerOff => pcs.power_off(id).await,
+            CloudPcAction::Reprovision => pcs.reprovision(id, ReprovisionOptions::default()).await,
+            CloudPcAction::Resize {
+                target_service_plan_id,
+                ..
+            } => pcs.resize(id, target_service_plan_id).await,
+        };
+        result.graph_ctx(
+            || format!("{action} the Cloud PC {cloud_pc}"),
+            permissions::WRITE_CLOUD_PCS,
+        )?;
+        Ok(StepOutcome::Done {
+            detail: "accepted by Windows 365".into(),
+        })
+    }
+
+    async fn end_grace_period(
+        &self,
+        user: &UserRef,
+        target: &CloudPcTarget,
+        state: &mut ExecState,
+    ) -> Result<StepOutcome> {
+        let what = format!("the Cloud PC of {user} to enter its grace period");
+        let outcome = wait_for(&what, &self.waits.cloud_pc_appears, self.tick(), || async {
+            let pcs = self.cloud_pcs_of(user, target).await?;
+            if let Some(pc) = pcs
+                .iter()
+                .find(|pc| pc.status == Some(CloudPcStatus::InGracePeriod))
+            {
+                return Ok::<_, Error>(Check::Ready(Some(pc.clone())));
+            }
+            let live: Vec<&CloudPc> = pcs
+                .iter()
+                .filter(|pc| pc.status != Some(CloudPcStatus::Deprovisioning))
+                .collect();
+            match live.first() {
+                None => Ok(Check::Ready(None)),
+                Some(pc) => Ok(Check::Pending(Some(status_text(pc.status.as_ref())))),
+            }
+        })
+        .await?;
+        match outcome {
+            WaitOutcome::Ready(Some(pc)) => {
+                self.client
+                    .cloud_pcs()
+                    .end_grace_period(&pc.id)
+                    .await
+                    .graph_ctx(
+                        || format!("end the grace period of the Cloud PC {}", pc.id),
+                        permissions::WRITE_CLOUD_PCS,
+                    )?;
+                let mut report = cloud_pc_report(&pc);
+                report.status = Some(CloudPcStatus::Deprovisioning.as_str().to_owned());
+                state.cloud_pc = Some(report);
+                Ok(StepOutcome::Done {
+                    detail: format!(
+                        "ended the grace period of {}; it is being deprovisioned",
+                        pc.display_name.as_deref().unwrap_or(&pc.id)
+                    ),
+                })
+            }
+            WaitOutcome::Ready(None) => Ok(StepOutcome::AlreadyDone {
+                detail: format!("{user} has no Cloud PC left for it (gone or deprovisioning)"),
+            }),
+            WaitOutcome::TimedOut {
+                waited, last_state, ..
+            } => Err(Error::TimedOut {
+                what,
+                waited,
+                last_state,
+            }),
+        }
+    }
+
+    /// Every Cloud PC of the user that matches the target (any status).
+    pub(crate) async fn cloud_pcs_of(
+        &self,
+        user: &UserRef,
+        target: &CloudPcTarget,
+    ) -> Result<Vec<CloudPc>> {
+        let pcs = self
+            .client
+            .cloud_pcs()
+            .list(Some(Filter::eq(
+                "userPrincipalName",
+                user.user_principal_name.as_str(),
+            )))
+            .await
+            .graph_ctx(
+                || format!("list the Cloud PCs of {user}"),
+                permissions::READ_CLOUD_PCS,
+            )?;
+        Ok(pcs
+            .into_iter()
+            .filter(|pc| {
+                pc.user_principal_name
+                    .as_deref()
+                    .is_none_or(|u| u.eq_ignore_ascii_case(&user.user_principal_name))
+            })
+            .filter(|pc| target.matches(pc))
+            .collect())
+    }
+
+    async fn send_reprovisioning_mail(
+        &self,
+        from: &str,
+        user: &UserRef,
+        custom_message: Option<&str>,
+        state: &mut ExecState,
+    ) -> Result<StepOutcome> {
+        let Some(to) = user.mail.as_deref() else {
+            return Ok(StepOutcome::Skipped {
+                reason: format!("{user} has no mailbox; no mail sent"),
+            });
+        };
+        let name = user
+            .display_name
+            .as_deref()
+            .unwrap_or(&user.user_principal_name);
+        let cloud_pc_name = state
+            .cloud_pc
+            .as_ref()
+            .and_then(|pc| pc.display_name.as_deref());
+        let rendered = mail::render_reprovisioning_mail(&ReadyMail {
+            name,
+            user_principal_name: &user.user_principal_name,
+            cloud_pc_name,
+            custom_message,
+        })?;
+        self.send(from, to, Some(name), &rendered).await?;
+        state.mails.push(MailReport {
+            kind: MailKind::CloudPcReprovisioning,
             from: from.to_owned(),
             to: to.to_owned(),
             subject: rendered.subject,

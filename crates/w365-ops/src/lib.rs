@@ -8,11 +8,16 @@
 //! - [`error`]: the domain errors and their kinds (the CLI maps kinds to exit codes).
 
 pub mod assign;
+pub mod capacity;
+pub mod cloud_pc;
 pub mod error;
 pub mod execute;
 pub mod mail;
 pub mod plan;
 pub mod policy;
+pub mod reprovision;
+pub mod resize;
+pub mod unassign;
 pub mod wait;
 
 pub use error::{Error, ErrorKind, Result};

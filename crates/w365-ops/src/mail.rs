@@ -41,6 +41,45 @@ const TICKET_TEMPLATE: &str = r#"<html><body>
 </body></html>
 "#;
 
+/// Subject of the reprovisioning mail.
+pub const REPROVISIONING_SUBJECT: &str = "Your Cloud PC is being reprovisioned";
+
+const REPROVISIONING_TEMPLATE: &str = r#"<html><body>
+<p>Hello {{ name }},</p>
+{%- if custom_lines %}
+<p>{% for line in custom_lines %}{{ line }}{% if not loop.last %}<br>{% endif %}{% endfor %}</p>
+{%- else %}
+<p>your Cloud PC{% if cloud_pc_name %} <b>{{ cloud_pc_name }}</b>{% endif %} is being reprovisioned: it is recreated from a fresh image, and files and apps stored on it are removed. It is unavailable until reprovisioning has finished, usually within an hour. Sign in again with your account {{ upn }} afterwards.</p>
+{%- endif %}
+<p>You will find it at <a href="https://windows365.microsoft.com">https://windows365.microsoft.com</a> or in the Windows App.</p>
+</body></html>
+"#;
+
+/// Renders the "Cloud PC is being reprovisioned" mail (same values as the ready mail).
+pub fn render_reprovisioning_mail(mail: &ReadyMail<'_>) -> Result<RenderedMail, Error> {
+    if let Some(message) = mail.custom_message {
+        validate_custom_message(message)?;
+    }
+    let custom_lines: Vec<&str> = mail
+        .custom_message
+        .map(|m| m.lines().collect())
+        .unwrap_or_default();
+    let html_body = render(
+        "reprovisioning.html",
+        REPROVISIONING_TEMPLATE,
+        context! {
+            name => mail.name,
+            upn => mail.user_principal_name,
+            cloud_pc_name => mail.cloud_pc_name,
+            custom_lines => custom_lines,
+        },
+    )?;
+    Ok(RenderedMail {
+        subject: REPROVISIONING_SUBJECT.to_owned(),
+        html_body,
+    })
+}
+
 /// A rendered mail: plain-text subject and HTML body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedMail {
@@ -222,6 +261,30 @@ mod tests {
             other => panic!("expected MessageTooLong, got {other:?}"),
         }
         assert!(validate_custom_message("  \n ").is_err());
+    }
+
+    #[test]
+    fn reprovisioning_mail_escapes_and_says_what_happens() {
+        let mail = render_reprovisioning_mail(&ReadyMail {
+            name: "<b>Pat</b>",
+            user_principal_name: "o'brien@contoso.com",
+            cloud_pc_name: Some("CPC & co"),
+            custom_message: None,
+        })
+        .unwrap();
+        assert_eq!(mail.subject, REPROVISIONING_SUBJECT);
+        assert!(mail.html_body.contains("&lt;b&gt;Pat"));
+        assert!(mail.html_body.contains("CPC &amp; co"));
+        assert!(mail.html_body.contains("being reprovisioned"));
+        assert!(
+            render_reprovisioning_mail(&ReadyMail {
+                name: "x",
+                user_principal_name: "x@y.z",
+                cloud_pc_name: None,
+                custom_message: Some(&"x".repeat(3001)),
+            })
+            .is_err()
+        );
     }
 
     #[test]

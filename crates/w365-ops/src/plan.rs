@@ -100,6 +100,24 @@ pub enum CloudPcTarget {
     },
 }
 
+impl CloudPcTarget {
+    /// Whether a Cloud PC is the one this target means.
+    pub fn matches(&self, pc: &w365_graph::models::CloudPc) -> bool {
+        match self {
+            CloudPcTarget::ServicePlans {
+                service_plan_ids, ..
+            } => pc
+                .service_plan_id
+                .as_deref()
+                .is_some_and(|p| service_plan_ids.iter().any(|s| s.eq_ignore_ascii_case(p))),
+            CloudPcTarget::ProvisioningPolicy { policy_id, .. } => pc
+                .provisioning_policy_id
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(policy_id)),
+        }
+    }
+}
+
 impl fmt::Display for CloudPcTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -107,6 +125,83 @@ impl fmt::Display for CloudPcTarget {
             CloudPcTarget::ProvisioningPolicy { policy_name, .. } => {
                 write!(f, "from provisioning policy '{policy_name}'")
             }
+        }
+    }
+}
+
+/// A Cloud PC as the plan refers to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudPcRef {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub user_principal_name: Option<String>,
+}
+
+impl fmt::Display for CloudPcRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.display_name {
+            Some(name) => write!(f, "'{name}' ({})", self.id),
+            None => f.write_str(&self.id),
+        }
+    }
+}
+
+/// A Cloud PC action (reference §6.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum CloudPcAction {
+    Reboot,
+    #[serde(rename_all = "camelCase")]
+    Rename {
+        display_name: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Restore {
+        snapshot_id: String,
+    },
+    Troubleshoot,
+    EndGracePeriod,
+    PowerOn,
+    PowerOff,
+    Reprovision,
+    #[serde(rename_all = "camelCase")]
+    Resize {
+        target_service_plan_id: String,
+        target_service_plan_name: String,
+    },
+}
+
+impl CloudPcAction {
+    /// Loses work or data, or cuts the user off: ask before doing it.
+    pub fn is_destructive(&self) -> bool {
+        matches!(
+            self,
+            CloudPcAction::Reboot
+                | CloudPcAction::Restore { .. }
+                | CloudPcAction::EndGracePeriod
+                | CloudPcAction::PowerOff
+                | CloudPcAction::Reprovision
+                | CloudPcAction::Resize { .. }
+        )
+    }
+}
+
+impl fmt::Display for CloudPcAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloudPcAction::Reboot => f.write_str("reboot"),
+            CloudPcAction::Rename { display_name } => write!(f, "rename to '{display_name}'"),
+            CloudPcAction::Restore { snapshot_id } => write!(f, "restore snapshot {snapshot_id}"),
+            CloudPcAction::Troubleshoot => f.write_str("troubleshoot"),
+            CloudPcAction::EndGracePeriod => f.write_str("end the grace period of"),
+            CloudPcAction::PowerOn => f.write_str("power on"),
+            CloudPcAction::PowerOff => f.write_str("power off"),
+            CloudPcAction::Reprovision => f.write_str("reprovision"),
+            CloudPcAction::Resize {
+                target_service_plan_name,
+                ..
+            } => write!(f, "resize to '{target_service_plan_name}'"),
         }
     }
 }
@@ -177,6 +272,26 @@ pub enum Step {
         to: String,
         ticket: TicketDetails,
     },
+    /// Run an action on a Cloud PC (`POST .../cloudPCs/{id}/{action}`).
+    RunCloudPcAction {
+        #[serde(rename = "cloudPc")]
+        cloud_pc: CloudPcRef,
+        #[serde(rename = "cloudPcAction")]
+        action: CloudPcAction,
+    },
+    /// Wait (bounded) until the user's Cloud PC is in its grace period, then end it (destructive).
+    /// A Cloud PC that is already gone or deprovisioning counts as done.
+    EndGracePeriod {
+        user: UserRef,
+        target: CloudPcTarget,
+    },
+    /// Tell the user that their Cloud PC is being reprovisioned (skipped without a mailbox).
+    SendReprovisioningMail {
+        from: String,
+        user: UserRef,
+        #[serde(rename = "customMessage")]
+        custom_message: Option<String>,
+    },
 }
 
 impl Step {
@@ -188,6 +303,9 @@ impl Step {
                 | Step::RemoveUserFromGroup { .. }
                 | Step::SendReadyMail { .. }
                 | Step::SendOutOfLicensesTicket { .. }
+                | Step::RunCloudPcAction { .. }
+                | Step::EndGracePeriod { .. }
+                | Step::SendReprovisioningMail { .. }
         )
     }
 }
@@ -236,6 +354,23 @@ impl fmt::Display for Step {
             Step::SendOutOfLicensesTicket { from, to, .. } => {
                 write!(f, "send the out-of-licenses ticket from {from} to {to}")
             }
+            Step::RunCloudPcAction { cloud_pc, action } => {
+                write!(f, "{action} the Cloud PC {cloud_pc}")
+            }
+            Step::EndGracePeriod { user, target } => write!(
+                f,
+                "wait until the Cloud PC of {user} ({target}) is in its grace period, then end it (deletes the Cloud PC)"
+            ),
+            Step::SendReprovisioningMail { from, user, .. } => match &user.mail {
+                Some(mail) => write!(
+                    f,
+                    "send the 'Cloud PC is being reprovisioned' mail from {from} to {mail}"
+                ),
+                None => write!(
+                    f,
+                    "send the 'Cloud PC is being reprovisioned' mail from {from} to {user} (if they have a mailbox)"
+                ),
+            },
         }
     }
 }
@@ -344,6 +479,32 @@ mod tests {
         );
         assert_eq!(plan.writes(), 1);
         assert_eq!(Plan::new().to_string(), "nothing to do");
+    }
+
+    #[test]
+    fn cloud_pc_steps_print_and_round_trip() {
+        let pc = CloudPcRef {
+            id: "pc1".into(),
+            display_name: Some("Pat's PC".into()),
+            user_principal_name: None,
+        };
+        let step = Step::RunCloudPcAction {
+            cloud_pc: pc,
+            action: CloudPcAction::Rename {
+                display_name: "New".into(),
+            },
+        };
+        assert_eq!(
+            step.to_string(),
+            "rename to 'New' the Cloud PC 'Pat's PC' (pc1)"
+        );
+        assert!(step.is_write());
+        let json = serde_json::to_value(&step).unwrap();
+        assert_eq!(json["action"], "runCloudPcAction");
+        assert_eq!(json["cloudPcAction"]["kind"], "rename");
+        assert_eq!(json["cloudPcAction"]["displayName"], "New");
+        let back: Step = serde_json::from_value(json).unwrap();
+        assert_eq!(back, step);
     }
 
     #[test]

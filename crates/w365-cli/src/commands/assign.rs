@@ -54,7 +54,7 @@ pub async fn run(
             status,
             error_report.as_ref(),
         )),
-        OutputFormat::Human => {
+        OutputFormat::Human | OutputFormat::Csv => {
             if let Some(e) = &error_report {
                 printer.error(e);
             }
@@ -170,7 +170,7 @@ fn summary(report: &AssignReport, target: &str, ok: bool) -> String {
     }
     for mail in &report.mails {
         let kind = match mail.kind {
-            MailKind::CloudPcReady => "mail",
+            MailKind::CloudPcReady | MailKind::CloudPcReprovisioning => "mail",
             MailKind::OutOfLicensesTicket => "ticket",
         };
         lines.push(format!(

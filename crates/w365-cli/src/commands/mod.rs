@@ -2,7 +2,12 @@
 //! `main` prints once and sorts into an exit code.
 
 pub mod assign;
+pub mod capacity;
+pub mod cloudpc;
 pub mod policy;
+pub mod reprovision;
+pub mod resize;
 pub mod sandbox;
 pub mod sim;
+pub mod unassign;
 pub mod user_settings;

@@ -647,7 +647,7 @@ pub async fn list(
             doc.insert("items".into(), serde_json::to_value(&items)?);
             printer.json(&Value::Object(doc));
         }
-        OutputFormat::Human => printer.result(&table(kind, &items)),
+        OutputFormat::Human | OutputFormat::Csv => printer.result(&table(kind, &items)),
     }
     Ok(ExitStatus::Success)
 }
@@ -767,7 +767,7 @@ pub async fn show(
             doc.insert("item".into(), serde_json::to_value(&d)?);
             printer.json(&Value::Object(doc));
         }
-        OutputFormat::Human => printer.result(&details_text(&d)),
+        OutputFormat::Human | OutputFormat::Csv => printer.result(&details_text(&d)),
     }
     Ok(ExitStatus::Success)
 }
@@ -999,7 +999,7 @@ fn print_outcome(
             );
             printer.json(&Value::Object(doc));
         }
-        OutputFormat::Human => {
+        OutputFormat::Human | OutputFormat::Csv => {
             if let Some(e) = &error {
                 printer.error(e);
             }
@@ -1052,7 +1052,7 @@ async fn export(settings: &Settings, printer: &Printer, dir: &Path) -> anyhow::R
             }
             printer.json(&Value::Object(doc));
         }
-        OutputFormat::Human => {
+        OutputFormat::Human | OutputFormat::Csv => {
             let mut out = format!(
                 "Exported {} policies from {tenant} to {}:",
                 report.files.len(),
@@ -1110,7 +1110,7 @@ async fn diff(
             doc.insert("plan".into(), serde_json::to_value(&plan)?);
             printer.json(&Value::Object(doc));
         }
-        OutputFormat::Human => {
+        OutputFormat::Human | OutputFormat::Csv => {
             let head = if plan.is_empty() {
                 format!("No differences: {tenant} matches {shown}.")
             } else {

@@ -1,0 +1,191 @@
+//! `w365 capacity`: licenses, Frontline seats, Cloud PCs by status, users waiting for a Cloud PC,
+//! Cloud PCs in their grace period. Reads only.
+
+use clap::Args;
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use w365_ops::capacity::{CapacityOptions, CapacityReport};
+
+use crate::cli::OutputFormat;
+use crate::connect::Connection;
+use crate::exit::ExitStatus;
+use crate::output::Printer;
+use crate::settings::Settings;
+
+use super::cloudpc::{document, to_csv};
+
+#[derive(Debug, Clone, Args)]
+pub struct CapacityArgs {
+    /// Groups whose name starts with this are license groups [default: "lic - Windows 365 Enterprise - "]
+    #[arg(long, value_name = "PREFIX")]
+    pub license_group_prefix: Option<String>,
+}
+
+pub async fn run(
+    settings: &Settings,
+    args: &CapacityArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let target = settings.target()?;
+    let mut opts = CapacityOptions::default();
+    if let Some(p) = &args.license_group_prefix {
+        opts.license_group_prefix = p.clone();
+    }
+    let conn = Connection::open(target).await?;
+    let name = conn.target_name.clone();
+    let result = w365_ops::capacity::capacity(&conn.client, &opts).await;
+    conn.close().await?;
+    let report = result?;
+    match printer.format() {
+        OutputFormat::Json => printer.json(&document(
+            "capacity",
+            &report,
+            &name,
+            ExitStatus::Success,
+            None,
+        )),
+        OutputFormat::Csv => printer.csv(&to_csv(&csv_rows(&report))?),
+        OutputFormat::Human => printer.result(&tables(&report, &name)),
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// One CSV for every section: `section,name,id,total,used,free,detail`.
+#[derive(Debug, Serialize)]
+struct CsvRow {
+    section: &'static str,
+    name: String,
+    id: String,
+    total: Option<i64>,
+    used: Option<i64>,
+    free: Option<i64>,
+    detail: String,
+}
+
+fn date(t: Option<time::OffsetDateTime>) -> String {
+    t.and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
+}
+
+fn csv_rows(r: &CapacityReport) -> Vec<CsvRow> {
+    let mut rows = Vec::new();
+    for s in &r.skus {
+        rows.push(CsvRow {
+            section: "sku",
+            name: s.sku_part_number.clone(),
+            id: s.sku_id.clone(),
+            total: Some(s.total),
+            used: Some(s.consumed),
+            free: Some(s.free),
+            detail: String::new(),
+        });
+    }
+    for p in &r.frontline_plans {
+        rows.push(CsvRow {
+            section: "frontlinePlan",
+            name: p.display_name.clone(),
+            id: p.service_plan_id.clone(),
+            total: Some(p.total),
+            used: Some(p.used),
+            free: Some(p.free),
+            detail: String::new(),
+        });
+    }
+    for (status, n) in &r.cloud_pcs_by_status {
+        rows.push(CsvRow {
+            section: "cloudPcStatus",
+            name: status.clone(),
+            id: String::new(),
+            total: i64::try_from(*n).ok(),
+            used: None,
+            free: None,
+            detail: String::new(),
+        });
+    }
+    for u in &r.users_without_cloud_pc {
+        rows.push(CsvRow {
+            section: "userWithoutCloudPc",
+            name: u.user_principal_name.clone(),
+            id: u.user_id.clone(),
+            total: None,
+            used: None,
+            free: None,
+            detail: u.license_group.display_name.clone(),
+        });
+    }
+    for g in &r.grace_period {
+        rows.push(CsvRow {
+            section: "gracePeriod",
+            name: g.user_principal_name.clone().unwrap_or_default(),
+            id: g.id.clone(),
+            total: None,
+            used: None,
+            free: None,
+            detail: date(g.grace_period_end_date_time),
+        });
+    }
+    rows
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY).set_header(header.to_vec());
+    t
+}
+
+fn tables(r: &CapacityReport, target: &str) -> String {
+    let mut out = vec![format!("Windows 365 capacity of {target}")];
+    let mut skus = table(&["Windows 365 SKU", "Total", "Consumed", "Free"]);
+    for s in &r.skus {
+        skus.add_row(vec![
+            s.sku_part_number.clone(),
+            s.total.to_string(),
+            s.consumed.to_string(),
+            s.free.to_string(),
+        ]);
+    }
+    out.push(skus.to_string());
+    let mut fl = table(&["Frontline plan", "Total", "Used", "Free"]);
+    for p in &r.frontline_plans {
+        fl.add_row(vec![
+            p.display_name.clone(),
+            p.total.to_string(),
+            p.used.to_string(),
+            p.free.to_string(),
+        ]);
+    }
+    out.push(fl.to_string());
+    let mut st = table(&["Cloud PC status", "Count"]);
+    for (s, n) in &r.cloud_pcs_by_status {
+        st.add_row(vec![s.clone(), n.to_string()]);
+    }
+    st.add_row(vec!["(all)".to_owned(), r.cloud_pcs_total.to_string()]);
+    out.push(st.to_string());
+    if r.users_without_cloud_pc.is_empty() {
+        out.push("Every member of a license group has a Cloud PC.".into());
+    } else {
+        let mut u = table(&["User without a Cloud PC", "License group", "Status"]);
+        for w in &r.users_without_cloud_pc {
+            u.add_row(vec![
+                w.user_principal_name.clone(),
+                w.license_group.display_name.clone(),
+                w.status.clone().unwrap_or_else(|| "none".into()),
+            ]);
+        }
+        out.push(u.to_string());
+    }
+    if r.grace_period.is_empty() {
+        out.push("No Cloud PC is in its grace period.".into());
+    } else {
+        let mut g = table(&["In grace period", "User", "Deleted at"]);
+        for p in &r.grace_period {
+            g.add_row(vec![
+                p.display_name.clone().unwrap_or_else(|| p.id.clone()),
+                p.user_principal_name.clone().unwrap_or_default(),
+                date(p.grace_period_end_date_time),
+            ]);
+        }
+        out.push(g.to_string());
+    }
+    out.join("\n")
+}

@@ -1,0 +1,128 @@
+//! `w365 reprovision <user>`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use w365_ops::reprovision::{ReprovisionOptions, ReprovisionReport};
+
+use crate::connect::Connection;
+use crate::exit::ExitStatus;
+use crate::output::Printer;
+use crate::settings::{Settings, SettingsError};
+
+use super::cloudpc::{conclude, confirm, plan_and_steps, profile_of};
+
+#[derive(Debug, Clone, Args)]
+pub struct ReprovisionArgs {
+    /// The user's principal name
+    #[arg(value_name = "USER")]
+    pub user: String,
+
+    /// The license group whose Cloud PC is reprovisioned (must carry exactly one license)
+    /// [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
+    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME")]
+    pub license_group: Option<String>,
+
+    /// Mail the user that the Cloud PC is being reprovisioned (if they have a mailbox)
+    #[arg(long)]
+    pub notify: bool,
+
+    /// Custom text for the mail (at most 3000 characters)
+    #[arg(
+        long,
+        value_name = "TEXT",
+        conflicts_with = "message_file",
+        requires = "notify"
+    )]
+    pub message: Option<String>,
+
+    /// Read the custom text for the mail from a file (at most 3000 characters)
+    #[arg(long, value_name = "PATH", requires = "notify")]
+    pub message_file: Option<PathBuf>,
+
+    /// Mailbox that sends the mail [default: runbooks@contoso.com]
+    #[arg(long, env = "W365_FROM_MAILBOX", value_name = "ADDRESS")]
+    pub from_mailbox: Option<String>,
+
+    /// Do not ask for confirmation (reprovisioning wipes the Cloud PC)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Do all the reads and print the plan; change nothing, send no mail
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub async fn run(
+    settings: &Settings,
+    args: &ReprovisionArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let target = settings.target()?;
+    let profile = profile_of(&target).unwrap_or_default();
+    let d = &profile.assign;
+    let mut opts = ReprovisionOptions::new(args.user.trim());
+    if let Some(g) = args
+        .license_group
+        .clone()
+        .or_else(|| d.license_group.clone())
+    {
+        opts.license_group = g;
+    }
+    if let Some(m) = args.from_mailbox.clone().or_else(|| d.from_mailbox.clone()) {
+        opts.from_mailbox = m;
+    }
+    opts.notify = args.notify;
+    opts.custom_message = match (&args.message, &args.message_file) {
+        (Some(text), _) => Some(text.clone()),
+        (None, Some(path)) => Some(std::fs::read_to_string(path).map_err(|e| {
+            SettingsError::Usage(format!(
+                "could not read the message file {}: {e}",
+                path.display()
+            ))
+        })?),
+        (None, None) => None,
+    };
+    opts.dry_run = args.dry_run;
+    opts.validate()?;
+    confirm(
+        &format!(
+            "reprovision the Cloud PC of {} ({}): everything on it is deleted",
+            opts.user, opts.license_group
+        ),
+        args.yes,
+        args.dry_run,
+    )?;
+
+    let conn = Connection::open(target).await?;
+    let result = w365_ops::reprovision::reprovision(&conn.client, &opts, printer).await;
+    conclude("reprovision", conn, result, printer, summary).await
+}
+
+fn summary(r: &ReprovisionReport, target: &str, ok: bool) -> String {
+    let mut lines = Vec::new();
+    let user = r
+        .user
+        .as_ref()
+        .map_or(r.requested_user.clone(), |u| u.user_principal_name.clone());
+    if ok && !r.dry_run {
+        lines.push(format!(
+            "Done: the Cloud PC of {user} on {target} is being reprovisioned."
+        ));
+    }
+    if let Some(pc) = &r.cloud_pc {
+        lines.push(format!(
+            "  Cloud PC: {} (was {})",
+            pc.display_name.as_deref().unwrap_or(&pc.id),
+            pc.status.as_deref().unwrap_or("unknown status")
+        ));
+    }
+    lines.extend(plan_and_steps(r.dry_run, &r.plan, &r.steps));
+    for m in &r.mails {
+        lines.push(format!(
+            "  mail sent: \"{}\" from {} to {}",
+            m.subject, m.from, m.to
+        ));
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,115 @@
+//! `w365 resize <user> --from G1 --to G2`.
+
+use clap::Args;
+use w365_ops::resize::{ResizeOptions, ResizeReport};
+
+use crate::connect::Connection;
+use crate::exit::ExitStatus;
+use crate::output::Printer;
+use crate::settings::Settings;
+
+use super::cloudpc::{conclude, confirm, plan_and_steps, profile_of, waits_for};
+
+#[derive(Debug, Clone, Args)]
+pub struct ResizeArgs {
+    /// The user's principal name
+    #[arg(value_name = "USER")]
+    pub user: String,
+
+    /// The license group the user has now
+    #[arg(long, value_name = "GROUP")]
+    pub from: String,
+
+    /// The license group of the new size (needs a free license)
+    #[arg(long, value_name = "GROUP")]
+    pub to: String,
+
+    /// Wait for the resized Cloud PC and mail the user when it is ready
+    #[arg(long)]
+    pub notify: bool,
+
+    /// Mailbox that sends the mail [default: runbooks@contoso.com]
+    #[arg(long, env = "W365_FROM_MAILBOX", value_name = "ADDRESS")]
+    pub from_mailbox: Option<String>,
+
+    /// Do not ask for confirmation (the Cloud PC restarts and is unavailable while it resizes)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Do all the reads and print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub async fn run(
+    settings: &Settings,
+    args: &ResizeArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let target = settings.target()?;
+    let profile = profile_of(&target).unwrap_or_default();
+    let d = &profile.assign;
+    let mut opts = ResizeOptions::new(args.user.trim(), args.from.trim(), args.to.trim());
+    if let Some(p) = d.provisioning_group_prefix.clone() {
+        opts.provisioning_group_prefix = p;
+    }
+    if let Some(p) = d.user_settings_group_prefix.clone() {
+        opts.user_settings_group_prefix = p;
+    }
+    if let Some(m) = args.from_mailbox.clone().or_else(|| d.from_mailbox.clone()) {
+        opts.from_mailbox = m;
+    }
+    opts.notify = args.notify;
+    opts.dry_run = args.dry_run;
+    opts.waits = waits_for(&target);
+    opts.validate()?;
+    confirm(
+        &format!(
+            "resize the Cloud PC of {} from '{}' to '{}'",
+            opts.user, opts.from, opts.to
+        ),
+        args.yes,
+        args.dry_run,
+    )?;
+
+    let conn = Connection::open(target).await?;
+    let result = w365_ops::resize::resize(&conn.client, &opts, printer).await;
+    conclude("resize", conn, result, printer, summary).await
+}
+
+fn summary(r: &ResizeReport, target: &str, ok: bool) -> String {
+    let mut lines = Vec::new();
+    let user = r
+        .user
+        .as_ref()
+        .map_or(r.requested_user.clone(), |u| u.user_principal_name.clone());
+    let sku = |s: &Option<w365_ops::plan::SkuRef>| {
+        s.as_ref()
+            .map_or_else(|| "?".to_owned(), |s| s.sku_part_number.clone())
+    };
+    if ok && !r.dry_run {
+        lines.push(format!(
+            "Done: the Cloud PC of {user} on {target} is resized from {} to {}.",
+            sku(&r.from_sku),
+            sku(&r.to_sku)
+        ));
+    }
+    for g in &r.kept_groups {
+        lines.push(format!("  keeps '{}'", g.display_name));
+    }
+    if let Some(pc) = &r.cloud_pc {
+        lines.push(format!(
+            "  Cloud PC: {} ({})",
+            pc.display_name.as_deref().unwrap_or(&pc.id),
+            pc.status.as_deref().unwrap_or("unknown status")
+        ));
+    }
+    lines.extend(plan_and_steps(r.dry_run, &r.plan, &r.steps));
+    for m in &r.mails {
+        lines.push(format!(
+            "  mail sent: \"{}\" from {} to {}",
+            m.subject, m.from, m.to
+        ));
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,150 @@
+//! `w365 unassign <user>`.
+
+use clap::Args;
+use w365_ops::unassign::{UnassignOptions, UnassignPath, UnassignReport};
+
+use crate::connect::Connection;
+use crate::exit::ExitStatus;
+use crate::output::Printer;
+use crate::settings::Settings;
+
+use super::cloudpc::{conclude, plan_and_steps, profile_of, waits_for};
+
+/// `w365 unassign`: unset options come from the tenant profile's `[tenants.NAME.assign]` table
+/// (license group, prefixes), then the runbook's defaults.
+#[derive(Debug, Clone, Args)]
+pub struct UnassignArgs {
+    /// The user's principal name
+    #[arg(value_name = "USER")]
+    pub user: String,
+
+    /// The license group to take away, or the name of a Frontline (shared) provisioning policy
+    /// [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
+    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME")]
+    pub license_group: Option<String>,
+
+    /// Other groups with this prefix count as another Windows 365 license [default: "lic - Windows 365 Enterprise - "]
+    #[arg(long, value_name = "PREFIX")]
+    pub license_group_prefix: Option<String>,
+
+    /// Prefix of the provisioning groups removed with the last license [default: "cfg - Windows 365 - Provisioning - "]
+    #[arg(long, env = "W365_PROVISIONING_GROUP_PREFIX", value_name = "PREFIX")]
+    pub provisioning_group_prefix: Option<String>,
+
+    /// Prefix of the user-settings groups removed with the last license [default: "cfg - Windows 365 - User Settings - "]
+    #[arg(long, env = "W365_USER_SETTINGS_GROUP_PREFIX", value_name = "PREFIX")]
+    pub user_settings_group_prefix: Option<String>,
+
+    /// Wait until the Cloud PC is in its grace period and end it: it is deleted (the default)
+    #[arg(long, conflicts_with = "keep_grace_period")]
+    pub skip_grace_period: bool,
+
+    /// Leave the Cloud PC in its grace period (the user keeps it for the policy's grace period)
+    #[arg(long)]
+    pub keep_grace_period: bool,
+
+    /// Never remove the provisioning and user-settings groups
+    #[arg(long)]
+    pub keep_groups: bool,
+
+    /// Do all the reads and print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub async fn run(
+    settings: &Settings,
+    args: &UnassignArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let target = settings.target()?;
+    let profile = profile_of(&target).unwrap_or_default();
+    let d = &profile.assign;
+    let mut opts = UnassignOptions::new(args.user.trim());
+    if let Some(g) = args
+        .license_group
+        .clone()
+        .or_else(|| d.license_group.clone())
+    {
+        opts.license_group = g;
+    }
+    if let Some(p) = args.license_group_prefix.clone() {
+        opts.license_group_prefix = p;
+    }
+    if let Some(p) = args
+        .provisioning_group_prefix
+        .clone()
+        .or_else(|| d.provisioning_group_prefix.clone())
+    {
+        opts.provisioning_group_prefix = p;
+    }
+    if let Some(p) = args
+        .user_settings_group_prefix
+        .clone()
+        .or_else(|| d.user_settings_group_prefix.clone())
+    {
+        opts.user_settings_group_prefix = p;
+    }
+    opts.skip_grace_period = !args.keep_grace_period;
+    opts.keep_groups = args.keep_groups;
+    opts.dry_run = args.dry_run;
+    opts.waits = waits_for(&target);
+    opts.validate()?;
+
+    let conn = Connection::open(target).await?;
+    let result = w365_ops::unassign::unassign(&conn.client, &opts, printer).await;
+    conclude("unassign", conn, result, printer, summary).await
+}
+
+fn summary(r: &UnassignReport, target: &str, ok: bool) -> String {
+    let mut lines = Vec::new();
+    let user = r
+        .user
+        .as_ref()
+        .map_or(r.requested_user.clone(), |u| u.user_principal_name.clone());
+    let what = match &r.path {
+        Some(UnassignPath::Dedicated { license_group, .. }) => {
+            format!("license group '{}'", license_group.display_name)
+        }
+        Some(UnassignPath::Frontline { policy, .. }) => {
+            format!("Frontline policy '{}'", policy.display_name)
+        }
+        None => String::new(),
+    };
+    if ok && !r.dry_run {
+        lines.push(if r.plan.is_empty() {
+            format!("Nothing to do: {user} has nothing left of the {what} on {target}.")
+        } else {
+            format!("Done: {user} is unassigned from the {what} on {target}.")
+        });
+    } else if r.dry_run {
+        lines.push(format!("Dry run for {user} on {target} ({what})."));
+    }
+    if !r.groups.prefix_groups.is_empty() {
+        let names: Vec<String> = r
+            .groups
+            .prefix_groups
+            .iter()
+            .map(|g| format!("'{}'", g.display_name))
+            .collect();
+        if r.groups.remove {
+            lines.push(format!("  groups removed: {}", names.join(", ")));
+        } else {
+            lines.push(format!(
+                "  groups kept: {} ({})",
+                names.join(", "),
+                r.groups.kept_because.join("; ")
+            ));
+        }
+    }
+    if let Some(pc) = &r.cloud_pc {
+        lines.push(format!(
+            "  Cloud PC: {} ({})",
+            pc.display_name.as_deref().unwrap_or(&pc.id),
+            pc.status.as_deref().unwrap_or("unknown status")
+        ));
+    }
+    lines.extend(plan_and_steps(r.dry_run, &r.plan, &r.steps));
+    lines.push(format!("  Graph requests: {}", r.graph_requests));
+    lines.join("\n")
+}

@@ -1,0 +1,212 @@
+//! `reprovision`: recreate the user's Cloud PC of one license from its policy (the "Reprovision
+//! Windows365" runbook, without its defect: no Cloud PC is a clear error, not a call on nothing).
+//!
+//! The license group must carry exactly one license: its SKU's service plans pick the Cloud PC.
+//! With `notify`, the user gets a mail that the Cloud PC is being reprovisioned (skipped, and
+//! reported, when they have no mailbox — as in assign).
+
+use serde::Serialize;
+use w365_graph::Client;
+
+use crate::assign::{DEFAULT_FROM_MAILBOX, DEFAULT_LICENSE_GROUP, one_group};
+use crate::cloud_pc::{
+    Failure, check_action, cloud_pc_ref, cloud_pcs_of_user, exists, find_user, is_leaving,
+    validate_upn,
+};
+use crate::error::{Error, GraphContext, Result};
+use crate::execute::{
+    CloudPcReport, Event, ExecState, Executor, MailReport, Observer, StepReport, Waits,
+    cloud_pc_report, permissions,
+};
+use crate::mail::validate_custom_message;
+use crate::plan::{CloudPcAction, CloudPcTarget, GroupRef, Plan, SkuRef, Step, UserRef};
+use crate::unassign::license_plans;
+
+/// Everything `reprovision` needs to know.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReprovisionOptions {
+    pub user: String,
+    pub license_group: String,
+    pub notify: bool,
+    pub custom_message: Option<String>,
+    pub from_mailbox: String,
+    pub dry_run: bool,
+}
+
+impl ReprovisionOptions {
+    pub fn new(user: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            license_group: DEFAULT_LICENSE_GROUP.into(),
+            notify: false,
+            custom_message: None,
+            from_mailbox: DEFAULT_FROM_MAILBOX.into(),
+            dry_run: false,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        validate_upn(&self.user)?;
+        if self.license_group.trim().is_empty() {
+            return Err(Error::InvalidInput {
+                reason: "--license-group is empty".into(),
+            });
+        }
+        if self.notify && !self.from_mailbox.contains('@') {
+            return Err(Error::InvalidInput {
+                reason: format!(
+                    "--from-mailbox '{}' is not a mail address",
+                    self.from_mailbox
+                ),
+            });
+        }
+        if let Some(message) = &self.custom_message {
+            validate_custom_message(message)?;
+        }
+        Ok(())
+    }
+}
+
+/// What `reprovision` did (or would do).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReprovisionReport {
+    pub requested_user: String,
+    pub user: Option<UserRef>,
+    pub license_group: Option<GroupRef>,
+    pub sku: Option<SkuRef>,
+    pub dry_run: bool,
+    /// The Cloud PC as it was before.
+    pub cloud_pc: Option<CloudPcReport>,
+    pub plan: Plan,
+    pub steps: Vec<StepReport>,
+    pub mails: Vec<MailReport>,
+    pub graph_requests: u64,
+}
+
+/// Plans and (unless `dry_run`) reprovisions.
+pub async fn reprovision(
+    client: &Client,
+    opts: &ReprovisionOptions,
+    observer: &dyn Observer,
+) -> std::result::Result<ReprovisionReport, Failure<ReprovisionReport>> {
+    let before = client.stats().requests;
+    let mut report = ReprovisionReport {
+        requested_user: opts.user.clone(),
+        dry_run: opts.dry_run,
+        ..ReprovisionReport::default()
+    };
+    let result = async {
+        opts.validate()?;
+        observer.on_event(&Event::Planning {
+            what: "reading the user, the license group and the Cloud PCs",
+        });
+        let upn = opts.user.trim();
+        let (user, groups, skus, pcs) = futures::try_join!(
+            find_user(client, upn),
+            async {
+                client
+                    .groups()
+                    .find_by_display_name(&opts.license_group)
+                    .await
+                    .graph_ctx(
+                        || format!("look up the group '{}'", opts.license_group),
+                        permissions::READ_GROUPS,
+                    )
+            },
+            async {
+                client.subscribed_skus().list().await.graph_ctx(
+                    || "read the tenant's subscribed SKUs".into(),
+                    permissions::READ_ORGANIZATION,
+                )
+            },
+            cloud_pcs_of_user(client, upn),
+        )?;
+        report.user = Some(user.clone());
+        let group = one_group(&groups, &opts.license_group)?;
+        report.license_group = Some(group.clone());
+        let full = groups.iter().find(|g| g.id == group.id);
+        let count = full
+            .and_then(|g| g.assigned_licenses.as_ref())
+            .map_or(0, Vec::len);
+        if count == 0 {
+            return Err(Error::LicenseGroupWithoutLicense {
+                group: group.display_name.clone(),
+            });
+        }
+        if count != 1 {
+            return Err(Error::LicenseGroupNotSingleLicense {
+                group: group.display_name.clone(),
+                count,
+            });
+        }
+        let (sku, service_plan_ids) = license_plans(full, &skus);
+        let Some(sku) = sku else {
+            let sku_id = full
+                .and_then(|g| g.assigned_licenses.as_ref())
+                .and_then(|l| l.first())
+                .map(|l| l.sku_id.to_string())
+                .unwrap_or_default();
+            return Err(Error::SkuNotInTenant {
+                group: group.display_name.clone(),
+                sku_id,
+            });
+        };
+        report.sku = Some(sku.clone());
+        let target = CloudPcTarget::ServicePlans {
+            sku: sku.clone(),
+            service_plan_ids,
+        };
+        let mut mine: Vec<_> = pcs
+            .iter()
+            .filter(|pc| target.matches(pc) && exists(pc))
+            .collect();
+        // Prefer a Cloud PC that is not on its way out.
+        mine.sort_by_key(|pc| is_leaving(pc));
+        let Some(pc) = mine.first() else {
+            return Err(Error::NoCloudPc {
+                user: user.user_principal_name.clone(),
+                what: format!(
+                    "licensed by {sku} (license group '{}'); there is nothing to reprovision",
+                    group.display_name
+                ),
+            });
+        };
+        report.cloud_pc = Some(cloud_pc_report(pc));
+        check_action(pc, &CloudPcAction::Reprovision)?;
+        let mut plan = Plan::from(vec![Step::RunCloudPcAction {
+            cloud_pc: cloud_pc_ref(pc),
+            action: CloudPcAction::Reprovision,
+        }]);
+        if opts.notify {
+            plan.push(Step::SendReprovisioningMail {
+                from: opts.from_mailbox.clone(),
+                user,
+                custom_message: opts.custom_message.clone(),
+            });
+        }
+        report.plan = plan.clone();
+        if opts.dry_run {
+            return Ok(());
+        }
+        let executor = Executor::new(client, Waits::realistic(), observer);
+        let mut state = ExecState {
+            cloud_pc: report.cloud_pc.clone(),
+            ..ExecState::default()
+        };
+        let run = executor.run(&plan, &mut state).await;
+        report.steps = state.steps;
+        report.mails = state.mails;
+        run
+    }
+    .await;
+    report.graph_requests = client.stats().requests.saturating_sub(before);
+    match result {
+        Ok(()) => Ok(report),
+        Err(error) => Err(Failure {
+            report: Box::new(report),
+            error,
+        }),
+    }
+}
