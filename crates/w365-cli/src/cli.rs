@@ -110,20 +110,20 @@ pub enum Command {
 
     /// Take a Windows 365 Cloud PC away from a user (license group or Frontline policy)
     ///
-    /// Application permissions: User.Read.All, Group.Read.All, GroupMember.ReadWrite.All,
-    /// Organization.Read.All, CloudPC.ReadWrite.All.
+    /// Application permissions: User.Read.All, GroupMember.ReadWrite.All, Organization.Read.All,
+    /// CloudPC.ReadWrite.All.
     Unassign(crate::commands::unassign::UnassignArgs),
 
     /// Reprovision (recreate) a user's Cloud PC of one license group
     ///
-    /// Application permissions: User.Read.All, Group.Read.All, Organization.Read.All,
+    /// Application permissions: User.Read.All, GroupMember.Read.All, Organization.Read.All,
     /// CloudPC.ReadWrite.All, and Mail.Send with --notify.
     Reprovision(crate::commands::reprovision::ReprovisionArgs),
 
     /// Resize a user's Cloud PC from one license group's size to another's (Graph resize)
     ///
-    /// Application permissions: User.Read.All, Group.Read.All, GroupMember.ReadWrite.All,
-    /// Organization.Read.All, CloudPC.ReadWrite.All, and Mail.Send with --notify.
+    /// Application permissions: User.Read.All, GroupMember.ReadWrite.All, Organization.Read.All,
+    /// CloudPC.ReadWrite.All, and Mail.Send with --notify.
     Resize(crate::commands::resize::ResizeArgs),
 
     /// List, show and act on Cloud PCs (reboot, rename, restore, troubleshoot, ...)
@@ -134,8 +134,7 @@ pub enum Command {
 
     /// Licenses, Frontline seats, Cloud PCs by status, users waiting, grace periods
     ///
-    /// Application permissions: Organization.Read.All, Group.Read.All (GroupMember.Read.All),
-    /// CloudPC.Read.All.
+    /// Application permissions: Organization.Read.All, GroupMember.Read.All, CloudPC.Read.All.
     Capacity(crate::commands::capacity::CapacityArgs),
 
     /// Manage the local sandbox tenant

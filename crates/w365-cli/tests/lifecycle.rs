@@ -353,13 +353,13 @@ async fn capacity_needs_only_read_permissions() {
         &sim,
         Some(&[
             "Organization.Read.All",
-            "Group.Read.All",
+            "GroupMember.Read.All",
             "CloudPC.Read.All",
         ]),
     );
     let out = run(&sim, env.cmd(&["capacity", "-o", "json"])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let env = Env::new(&sim, Some(&["Organization.Read.All", "Group.Read.All"]));
+    let env = Env::new(&sim, Some(&["Organization.Read.All", "GroupMember.Read.All"]));
     let out = run(&sim, env.cmd(&["capacity"])).await;
     assert_eq!(out.code, 9, "{}", out.stderr);
     assert!(out.stderr.contains("CloudPC.Read.All"), "{}", out.stderr);
@@ -368,9 +368,10 @@ async fn capacity_needs_only_read_permissions() {
 #[tokio::test]
 async fn the_documented_permissions_are_enough() {
     let sim = TestSim::contoso().await;
+    // The README's lists: GroupMember.ReadWrite.All (or GroupMember.Read.All where nothing is
+    // written) covers the group reads, so Group.Read.All is not needed anywhere.
     let write = [
         "User.Read.All",
-        "Group.Read.All",
         "GroupMember.ReadWrite.All",
         "Organization.Read.All",
         "CloudPC.ReadWrite.All",
@@ -396,7 +397,7 @@ async fn the_documented_permissions_are_enough() {
         &sim,
         Some(&[
             "User.Read.All",
-            "Group.Read.All",
+            "GroupMember.Read.All",
             "Organization.Read.All",
             "CloudPC.ReadWrite.All",
         ]),
@@ -427,7 +428,7 @@ async fn the_documented_permissions_are_enough() {
         &sim,
         Some(&[
             "User.Read.All",
-            "Group.Read.All",
+            "GroupMember.Read.All",
             "Organization.Read.All",
             "CloudPC.ReadWrite.All",
         ]),
