@@ -38,6 +38,8 @@ pub struct LoadResult {
     pub non_ok: u64,
     /// First non-200 status seen, to say what went wrong.
     pub first_non_ok: Option<u16>,
+    /// Every answer completed before the window ended, warm-up included.
+    pub completed: u64,
     /// Latencies of every request completed inside the window, in microseconds.
     pub latencies_us: Vec<u32>,
     pub window: Duration,
@@ -72,6 +74,7 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadResult> {
         let part = task.await.context("load task panicked")??;
         total.ok += part.ok;
         total.non_ok += part.non_ok;
+        total.completed += part.completed;
         total.first_non_ok = total.first_non_ok.or(part.first_non_ok);
         total.latencies_us.extend(part.latencies_us);
     }
@@ -123,6 +126,7 @@ async fn connection(
         if done >= window_end {
             break;
         }
+        result.completed += 1;
         if done < window_start {
             continue;
         }
