@@ -53,7 +53,7 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    /// 400 `BadRequest` "Resource not found for the segment '<name>'." (unknown path segment).
+    /// 400 `BadRequest` `Resource not found for the segment '<name>'.` (unknown path segment).
     pub fn unknown_segment(segment: &str) -> Self {
         Self::bad_request(
             "BadRequest",

@@ -47,7 +47,7 @@
 //!   `@odata.nextLink`, `@odata.context`). Single objects: [`collection::entity`].
 //! - Bodies: [`GraphJson<T>`] (a malformed body is Graph's 400).
 //! - `Prefer: include-unknown-enum-members`: `ctx.prefers("include-unknown-enum-members")`.
-//! - Unknown path segments answer 400 "Resource not found for the segment '<name>'." and wrong
+//! - Unknown path segments answer 400 "Resource not found for the segment '`<name>`'." and wrong
 //!   methods 405, without any code in the route module.
 //! - Admin routes of an area go under `/_sim/...` in the same module, exposed as
 //!   `pub fn admin_routes() -> Router<AppState>` and merged in [`admin::routes`] (one line).
@@ -59,6 +59,7 @@ pub mod collection;
 pub mod context;
 pub mod error;
 pub mod extract;
+pub mod key_syntax;
 pub mod routes;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -157,10 +158,10 @@ impl AppState {
         // at its own time, so chains (membership -> licence -> Cloud PC) complete within one advance.
         store.tick(start);
         let now = self.inner.clock.advance(by);
-        let mut last = None;
-        while let Some(due) = store.next_due().filter(|d| *d <= now && Some(*d) != last) {
+        let mut at = start;
+        while let Some(due) = store.next_due_after(at).filter(|d| *d <= now) {
             store.tick(due);
-            last = Some(due);
+            at = due;
         }
         store.tick(now);
         now

@@ -352,7 +352,17 @@ impl Licensing {
         self.jobs.insert(at, job);
     }
 
-    /// When the next job is due or a group changes processing state.
+    /// The earliest licensing step strictly after `after` (stepping through time: a job's midpoint
+    /// stays in [`Self::next_due`] until the job completes).
+    pub fn next_due_after(&self, after: OffsetDateTime) -> Option<OffsetDateTime> {
+        self.jobs
+            .iter()
+            .flat_map(|j| [j.queued_at + (j.due - j.queued_at) / 2, j.due])
+            .filter(|d| *d > after)
+            .min()
+    }
+
+    /// When the next job is due or a group changes processing state (may be in the past).
     pub fn next_due(&self) -> Option<OffsetDateTime> {
         self.jobs
             .iter()

@@ -206,6 +206,14 @@ impl Store {
         }
     }
 
+    /// Earliest time strictly after `after` at which any tenant has work due.
+    pub fn next_due_after(&self, after: OffsetDateTime) -> Option<OffsetDateTime> {
+        self.tenants
+            .values()
+            .filter_map(|t| t.next_due_after(after))
+            .min()
+    }
+
     /// Earliest time any tenant has work due.
     pub fn next_due(&self) -> Option<OffsetDateTime> {
         self.tenants

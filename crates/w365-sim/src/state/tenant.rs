@@ -107,6 +107,18 @@ impl TenantState {
         self.lifecycle_dirty = true;
     }
 
+    /// Earliest time strictly after `after` at which this tenant has work due.
+    pub fn next_due_after(&self, after: OffsetDateTime) -> Option<OffsetDateTime> {
+        [
+            self.directory.next_visible_at().filter(|d| *d > after),
+            self.licensing.next_due_after(after),
+            crate::lifecycle::next_due(&self.w365).filter(|d| *d > after),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
     /// Earliest time this tenant has work due.
     pub fn next_due(&self) -> Option<OffsetDateTime> {
         [

@@ -48,6 +48,14 @@ async fn batch(
         let host = host.clone();
         async move {
             let uri = format!("/{}{}", version.as_str(), item.url);
+            let uri =
+                match crate::http::key_syntax::rewrite_path(uri.split('?').next().unwrap_or("")) {
+                    Some(path) => match uri.split_once('?') {
+                        Some((_, query)) => format!("{path}?{query}"),
+                        None => path,
+                    },
+                    None => uri,
+                };
             let mut request = Request::builder()
                 .method(item.method.as_str())
                 .uri(uri.as_str());

@@ -134,7 +134,7 @@ fn unknown_segment(segments: &[String]) -> Option<String> {
 }
 
 /// Answers every unrouted request like Graph: 400 "Invalid version" or 400 "Resource not found
-/// for the segment '<name>'.".
+/// for the segment '`<name>`'.".
 pub async fn fallback(ctx: RequestContext) -> ApiError {
     let segments: Vec<String> = ctx
         .path

@@ -8,7 +8,7 @@
 //!
 //! LIMITATIONS (Graph behaviour not emulated):
 //! - no user creation, update or deletion (`POST/PATCH/DELETE /users`); seed them instead;
-//! - the `/users('{upn}')` key syntax and `/users/{id}/$value` are not supported;
+//! - `/users/{id}/$value` (photos) is not supported;
 //! - properties outside the modelled set (e.g. `otherMails`, `proxyAddresses`, `identities`) are
 //!   never returned; `$select` of them is accepted and yields nothing;
 //! - `$expand` is refused; `$search` matches word prefixes of the named property only;
