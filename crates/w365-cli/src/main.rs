@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            let _ = eprintln!("error: could not start the async runtime: {e}");
+            eprintln!("error: could not start the async runtime: {e}");
             return ExitStatus::Unexpected.into();
         }
     };

@@ -94,8 +94,8 @@ pub struct Profile {
     pub client_secret_env: Option<String>,
     /// File holding the client secret (first line).
     pub client_secret_file: Option<PathBuf>,
-    /// Refused: secrets are never read inline from the config file.
-    pub client_secret: Option<toml::Value>,
+    /// Refused: secrets are never read inline from the config file (the value is dropped unread).
+    pub client_secret: Option<InlineSecret>,
     /// PEM file with the certificate and its private key (certificate credential).
     pub certificate_file: Option<PathBuf>,
     /// Explicit credential kind: secret, certificate, environment, managed-identity, azure-cli.
@@ -106,6 +106,23 @@ pub struct Profile {
     pub caller: Option<String>,
     #[serde(default)]
     pub assign: AssignDefaults,
+}
+
+/// An inline secret found in the config file: its value is discarded while parsing, so it can
+/// never reach Debug output, logs or errors.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct InlineSecret;
+
+impl<'de> Deserialize<'de> for InlineSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| InlineSecret)
+    }
+}
+
+impl std::fmt::Debug for InlineSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// `cloud = "global" | "us-government" | "china" | { graph = URL, authority = URL }`.
@@ -707,6 +724,7 @@ license_group = ["lic - A", "lic - B"]
         let err = resolve_credential("x", &config.tenants["x"]).unwrap_err();
         assert!(err.to_string().contains("client_secret_env"));
         assert!(!err.to_string().contains("hunter2"));
+        assert!(!format!("{config:?}").contains("hunter2"));
         assert!(ConfigFile::parse("[tenants.x]\nbogus = 1\n").is_err());
     }
 

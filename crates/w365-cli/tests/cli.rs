@@ -318,3 +318,186 @@ fn help_documents_exit_codes_and_the_sandbox() {
     assert!(help.contains("11  refused by validation"), "{help}");
     assert!(help.contains("--sandbox"), "{help}");
 }
+
+fn with_tenant(sim: &TestSim, f: impl FnOnce(&mut w365_sim::state::TenantState)) {
+    sim.sim().with_state(|store| {
+        let id = store.default_tenant_id().to_owned();
+        f(store.tenant_mut(&id).expect("the default tenant"));
+    });
+}
+
+#[tokio::test]
+async fn a_failed_provisioning_exits_7_with_the_status_detail() {
+    use w365_sim::state::windows365::{ForcedOutcome, OutcomeKind};
+    let sim = TestSim::contoso().await;
+    with_tenant(&sim, |t| {
+        for _ in 0..3 {
+            t.w365.faults.force_for_user(
+                "megan.bowen@contoso.com",
+                ForcedOutcome {
+                    outcome: OutcomeKind::Failed,
+                    code: Some("imageNotFound".into()),
+                    message: Some("The image was not found.".into()),
+                },
+            );
+        }
+    });
+    let env = Env::new(&sim, None, "");
+    let mut cmd = env.cmd();
+    cmd.args([
+        "assign",
+        "megan.bowen@contoso.com",
+        "--notify",
+        "-o",
+        "json",
+    ]);
+    let out = run(&sim, cmd).await;
+    assert_eq!(out.code, 7, "{}\n{}", out.stdout, out.stderr);
+    let doc = json(&out);
+    assert_eq!(doc["error"]["kind"], "provisioningFailed");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("imageNotFound"),
+        "{doc}"
+    );
+    assert_eq!(doc["cloudPc"]["status"], "failed");
+    assert!(sim.sim().outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_provisioning_wait_timeout_exits_8_saying_it_is_still_running() {
+    let sim = TestSim::contoso().await;
+    with_tenant(&sim, |t| {
+        t.w365.timings.provisioning = time::Duration::days(30)
+    });
+    let env = Env::new(&sim, None, "");
+    let mut cmd = env.cmd();
+    cmd.args([
+        "assign",
+        "megan.bowen@contoso.com",
+        "--notify",
+        "--wait-timeout",
+        "1s",
+    ]);
+    let out = run(&sim, cmd).await;
+    assert_eq!(out.code, 8, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("still running"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("failed"),
+        "a timeout is not a failure: {}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("(provisioning)"), "{}", out.stdout);
+}
+
+fn sandbox_cmd(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::cargo_bin("w365").unwrap();
+    cmd.env_clear()
+        .env("HOME", dir)
+        .env("W365_SANDBOX_DIR", dir.join("sandbox"))
+        .timeout(Duration::from_secs(120));
+    cmd
+}
+
+#[test]
+fn the_sandbox_quick_start_provisions_and_shows_the_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = sandbox_cmd(dir.path())
+        .args(["assign", "megan.bowen@contoso.com", "--sandbox", "--notify"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(stdout.contains("(provisioned"), "{stdout}");
+    assert!(
+        stdout.contains("Subject: Your Cloud PC is ready"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("https://windows365.microsoft.com"),
+        "{stdout}"
+    );
+
+    // The state was kept: the same user is now already assigned, and the outbox has the mail.
+    let again = sandbox_cmd(dir.path())
+        .args(["--sandbox", "assign", "megan.bowen@contoso.com"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(6));
+    let outbox = sandbox_cmd(dir.path())
+        .args(["sandbox", "outbox", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(outbox.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&outbox.stdout).unwrap();
+    assert_eq!(doc["mails"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["mails"][0]["subject"], "Your Cloud PC is ready");
+
+    let reset = sandbox_cmd(dir.path())
+        .args(["sandbox", "reset"])
+        .output()
+        .unwrap();
+    assert_eq!(reset.status.code(), Some(0));
+    let fresh = sandbox_cmd(dir.path())
+        .args(["sandbox", "outbox", "-o", "json"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&fresh.stdout).unwrap();
+    assert_eq!(doc["mails"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn sim_serve_announces_working_credentials() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("w365"))
+        .args(["sim", "serve", "--port", "0", "-o", "json"])
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let announced = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            text.push_str(&line);
+            text.push('\n');
+            if line == "}" {
+                break;
+            }
+        }
+        text
+    })
+    .await
+    .unwrap();
+    let doc: Value =
+        serde_json::from_str(&announced).unwrap_or_else(|e| panic!("{e}: {announced}"));
+    let base = url::Url::parse(doc["baseUrl"].as_str().unwrap()).unwrap();
+    assert_eq!(base.host_str(), Some("127.0.0.1"));
+    let client = w365_graph::Client::builder()
+        .cloud(w365_graph::Cloud::Custom {
+            graph: base.clone(),
+            authority: base,
+        })
+        .credential(w365_graph::Credential::client_secret(
+            doc["tenantId"].as_str().unwrap(),
+            doc["clientId"].as_str().unwrap(),
+            doc["clientSecret"].as_str().unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let megan = client.users().find_by_upn("megan.bowen@contoso.com").await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(megan.unwrap().unwrap().display_name, "Megan Bowen");
+}

@@ -120,34 +120,34 @@ pub enum Error {
         /// The application permission(s) the call needs.
         permission: &'static str,
         #[source]
-        source: w365_graph::Error,
+        source: Box<w365_graph::Error>,
     },
 
     #[error("authentication failed")]
     AuthenticationFailed {
         #[source]
-        source: w365_graph::Error,
+        source: Box<w365_graph::Error>,
     },
 
     #[error("Microsoft Graph is unavailable: could not {action}")]
     GraphUnavailable {
         action: String,
         #[source]
-        source: w365_graph::Error,
+        source: Box<w365_graph::Error>,
     },
 
     #[error("Graph request failed: could not {action}")]
     Graph {
         action: String,
         #[source]
-        source: w365_graph::Error,
+        source: Box<w365_graph::Error>,
     },
 
     #[error("could not render the mail template {template}")]
     Template {
         template: &'static str,
         #[source]
-        source: minijinja::Error,
+        source: Box<minijinja::Error>,
     },
 }
 
@@ -243,29 +243,30 @@ impl Error {
 
     /// Maps a Graph error met while trying to `action`, which needs `permission`.
     pub fn from_graph(source: w365_graph::Error, action: &str, permission: &'static str) -> Self {
-        if matches!(source, w365_graph::Error::Auth { .. }) {
-            return Error::AuthenticationFailed { source };
-        }
-        if source.is_permission_denied() {
-            return Error::PermissionDenied {
+        let auth = matches!(source, w365_graph::Error::Auth { .. });
+        let denied = source.is_permission_denied();
+        let transient = source.is_throttled()
+            || matches!(source.status(), Some(429 | 500 | 502 | 503 | 504))
+            || matches!(source, w365_graph::Error::Transport { .. });
+        let source = Box::new(source);
+        if auth {
+            Error::AuthenticationFailed { source }
+        } else if denied {
+            Error::PermissionDenied {
                 action: action.to_owned(),
                 permission,
                 source,
-            };
-        }
-        let transient_status = matches!(source.status(), Some(429 | 500 | 502 | 503 | 504));
-        if source.is_throttled()
-            || transient_status
-            || matches!(source, w365_graph::Error::Transport { .. })
-        {
-            return Error::GraphUnavailable {
+            }
+        } else if transient {
+            Error::GraphUnavailable {
                 action: action.to_owned(),
                 source,
-            };
-        }
-        Error::Graph {
-            action: action.to_owned(),
-            source,
+            }
+        } else {
+            Error::Graph {
+                action: action.to_owned(),
+                source,
+            }
         }
     }
 }

@@ -93,7 +93,7 @@ fn render(
         .and_then(|()| env.get_template(name)?.render(ctx))
         .map_err(|source| Error::Template {
             template: name,
-            source,
+            source: Box::new(source),
         })
 }
 

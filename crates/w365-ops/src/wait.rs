@@ -150,6 +150,9 @@ where
 /// Formats a duration for people: `45s`, `2m 05s`, `1h 30m`.
 pub fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
     if secs < 60 {
         if d.as_millis() < 10_000 && d.subsec_millis() != 0 {
             return format!("{:.1}s", d.as_secs_f64());
@@ -302,6 +305,7 @@ mod tests {
     fn human_durations() {
         assert_eq!(human_duration(Duration::from_secs(45)), "45s");
         assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_millis(3)), "3ms");
         assert_eq!(human_duration(Duration::from_secs(125)), "2m 05s");
         assert_eq!(human_duration(Duration::from_secs(5400)), "1h 30m");
     }

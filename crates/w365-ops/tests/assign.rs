@@ -790,3 +790,159 @@ async fn frontline_out_of_seats_sends_the_seats_ticket() {
         format!("Contoso-W365Lic '{FRONTLINE}' out of licenses/seats.")
     );
 }
+
+/// Adds `extra_members` new users to the default provisioning and user-settings groups, and `prefix_groups` more
+/// groups that share the prefixes, each with `extra_members` members.
+fn grow_tenant(sim: &TestSim, extra_members: usize, prefix_groups: usize) {
+    use w365_sim::state::directory::{Group, User};
+    let now = sim.sim().now();
+    sim.sim().with_state(|store| {
+        let id = store.default_tenant_id().to_owned();
+        let t = store.tenant_mut(&id).expect("the default tenant");
+        let mut users = Vec::with_capacity(extra_members);
+        for n in 0..extra_members {
+            let uid = t.ids.next_id();
+            let upn = format!("bulk{n:06}@contoso.com");
+            t.directory
+                .insert_user(User::new(uid.clone(), &upn, &upn))
+                .unwrap();
+            users.push(uid);
+        }
+        // Not the license group: its members would consume the SKU's units.
+        let mut groups: Vec<String> = [PROV_WIN11, US_RESTORE]
+            .iter()
+            .map(|name| t.directory.groups_named(name)[0].clone())
+            .collect();
+        for n in 0..prefix_groups {
+            for prefix in [
+                "cfg - Windows 365 - Provisioning - ",
+                "cfg - Windows 365 - User Settings - ",
+            ] {
+                let gid = t.ids.next_id();
+                t.directory
+                    .insert_group(Group::new_security(
+                        gid.clone(),
+                        &format!("{prefix}bulk {n}"),
+                    ))
+                    .unwrap();
+                groups.push(gid);
+            }
+        }
+        for gid in &groups {
+            for chunk in users.chunks(20) {
+                t.add_members(gid, chunk, now).unwrap();
+            }
+        }
+    });
+}
+
+#[tokio::test]
+async fn the_request_count_does_not_depend_on_group_sizes() {
+    async fn count(sim: &TestSim) -> u64 {
+        let mut o = opts("megan.bowen@contoso.com");
+        o.waits.license.first_check_after = Duration::from_millis(150);
+        let client = sim.client();
+        let _clock = sim.drive_clock(Duration::from_secs(60), Duration::from_millis(5));
+        ok(assign::assign(&client, &o, &Silent).await).graph_requests
+    }
+    let small = TestSim::contoso().await;
+    let big = TestSim::contoso().await;
+    grow_tenant(&big, 1_000, 10);
+    let (small, big) = (count(&small).await, count(&big).await);
+    assert_eq!(small, big, "requests must not grow with the groups");
+    assert!(big <= 10, "{big} requests");
+}
+
+#[tokio::test]
+async fn without_mail_send_the_notification_fails_naming_it() {
+    let sim = TestSim::contoso().await;
+    let roles: Vec<&str> = ASSIGN_PERMISSIONS
+        .iter()
+        .copied()
+        .filter(|p| *p != "Mail.Send")
+        .collect();
+    let client = sim.client_with_roles(&roles);
+    let mut o = opts("megan.bowen@contoso.com");
+    o.notify = true;
+    let _clock = sim.drive_clock(Duration::from_secs(300), Duration::from_millis(5));
+    let err = assign::assign(&client, &o, &Silent)
+        .await
+        .map(|_| ())
+        .expect_err("no Mail.Send")
+        .error;
+    assert_eq!(err.kind(), ErrorKind::Permission, "{}", chain(&err));
+    assert!(err.to_string().contains("Mail.Send"), "{err}");
+}
+
+#[tokio::test]
+async fn one_assign_with_50ms_graph_latency_takes_under_1_5_seconds() {
+    let sim = TestSim::contoso().await;
+    sim.sim().set_faults(vec![FaultRule {
+        method: None,
+        path: None,
+        tenant: None,
+        action: w365_sim::faults::FaultAction::Latency(50),
+        trigger: w365_sim::faults::Trigger::Always,
+    }]);
+    let client = sim.client();
+    // Sign in first: the benchmark times the assignment, not the token request.
+    client
+        .users()
+        .find_by_upn("megan.bowen@contoso.com")
+        .await
+        .unwrap();
+    let mut o = opts("megan.bowen@contoso.com");
+    o.waits.license.first_check_after = Duration::from_millis(100);
+    let _clock = sim.drive_clock(Duration::from_secs(60), Duration::from_millis(5));
+    let started = std::time::Instant::now();
+    let report = ok(assign::assign(&client, &o, &Silent).await);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(1500),
+        "{elapsed:?} for {} requests",
+        report.graph_requests
+    );
+}
+
+#[tokio::test]
+async fn a_rerun_after_a_partial_failure_converges() {
+    let sim = TestSim::contoso().await;
+    let client = sim.client();
+    let lic = client
+        .groups()
+        .find_by_display_name(LIC_128)
+        .await
+        .unwrap()
+        .remove(0);
+    sim.sim().set_faults(vec![FaultRule {
+        method: Some("POST".into()),
+        path: Some(format!("/v1.0/groups/{}/members/*", lic.id)),
+        tenant: None,
+        action: w365_sim::faults::FaultAction::Status {
+            status: 503,
+            retry_after_secs: Some(0),
+            http_date: false,
+        },
+        trigger: w365_sim::faults::Trigger::Always,
+    }]);
+    let (first, err) = expect_err(run(&sim, &opts("megan.bowen@contoso.com")).await);
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", chain(&err));
+    assert_eq!(
+        added_groups(&first).len(),
+        3,
+        "the license add was attempted and failed"
+    );
+
+    sim.sim().set_faults(Vec::new());
+    let second = ok(run(&sim, &opts("megan.bowen@contoso.com")).await);
+    let kept: Vec<&str> = second
+        .kept_memberships
+        .iter()
+        .map(|k| k.group.display_name.as_str())
+        .collect();
+    assert_eq!(kept, vec![PROV_WIN11, US_RESTORE]);
+    assert_eq!(
+        added_groups(&second),
+        vec![(LIC_128.to_owned(), GroupRole::License)]
+    );
+}

@@ -1,11 +1,16 @@
 //! Test support: a simulator on 127.0.0.1:0 with a seed and a manual clock, a Graph client for it
 //! through the real client-secret credential path, and a clock driver for operations that wait.
 //!
-//! ```ignore
+//! ```no_run
+//! # async fn demo() {
+//! use std::time::Duration;
+//! use w365_testkit::TestSim;
 //! let sim = TestSim::contoso().await;
-//! let client = sim.client();                        // admin app, every permission
+//! let client = sim.client(); // the admin app: every permission
 //! let _clock = sim.drive_clock(Duration::from_secs(30), Duration::from_millis(5));
 //! // ... run an operation that waits for licensing / provisioning ...
+//! # drop(client);
+//! # }
 //! ```
 //! Each test starts its own simulator; nothing is shared between tests.
 

@@ -60,7 +60,7 @@ pub async fn run(command: &SandboxCommand, printer: &Printer) -> anyhow::Result<
 
 async fn show(sandbox: &Sandbox, printer: &Printer) -> anyhow::Result<()> {
     let client = sandbox.client()?;
-    let users: Vec<User> = client
+    let mut users: Vec<User> = client
         .users()
         .list(
             Query::new()
@@ -70,7 +70,7 @@ async fn show(sandbox: &Sandbox, printer: &Printer) -> anyhow::Result<()> {
         .collect_all()
         .await
         .context("could not list the users")?;
-    let groups: Vec<Group> = client
+    let mut groups: Vec<Group> = client
         .list::<Group>(
             ApiVersion::V1,
             &GraphPath::new(["groups"]),
@@ -81,6 +81,8 @@ async fn show(sandbox: &Sandbox, printer: &Printer) -> anyhow::Result<()> {
         .collect_all()
         .await
         .context("could not list the groups")?;
+    users.sort_by_key(|u| u.user_principal_name.to_lowercase());
+    groups.sort_by_key(|g| g.display_name.to_lowercase());
     let skus = client
         .subscribed_skus()
         .list()
@@ -184,30 +186,44 @@ pub fn print_mail(mail: &w365_sim::SentMail, label: &str) -> String {
 /// Turns a simple HTML mail body into text: tags dropped, paragraphs and breaks as new lines,
 /// the common entities decoded, links kept as their text.
 pub fn html_to_text(html: &str) -> String {
+    // HTML whitespace (including line breaks in the source) is one space; tags make the lines.
+    fn push_text(out: &mut String, text: &str) {
+        for (i, word) in text.split_whitespace().enumerate() {
+            let starts_with_space = text.starts_with(char::is_whitespace);
+            if (i > 0 || starts_with_space) && !out.is_empty() && !out.ends_with(['\n', ' ']) {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+        if text.ends_with(char::is_whitespace) && !text.trim().is_empty() {
+            out.push(' ');
+        }
+    }
     let mut out = String::new();
     let mut rest = html;
     while let Some(start) = rest.find('<') {
-        out.push_str(&rest[..start]);
+        push_text(&mut out, &rest[..start]);
         let Some(end) = rest[start..].find('>') else {
-            out.push_str(&rest[start..]);
+            push_text(&mut out, &rest[start..]);
             rest = "";
             break;
         };
         let tag = rest[start + 1..start + end].trim().to_ascii_lowercase();
+        let closing = tag.starts_with('/');
         let name = tag
             .trim_start_matches('/')
             .split_whitespace()
             .next()
             .unwrap_or("");
-        match name {
-            "br" | "tr" => out.push('\n'),
-            "p" if tag.starts_with('/') => out.push_str("\n\n"),
-            "td" if tag.starts_with('/') => out.push_str("  "),
+        match (name, closing) {
+            ("br", _) | ("tr", true) => out.push('\n'),
+            ("p", true) => out.push_str("\n\n"),
+            ("td", true) => out.push_str(": "),
             _ => {}
         }
         rest = &rest[start + end + 1..];
     }
-    out.push_str(rest);
+    push_text(&mut out, rest);
     let decoded = out
         .replace("&lt;", "<")
         .replace("&gt;", ">")
@@ -218,7 +234,10 @@ pub fn html_to_text(html: &str) -> String {
         .replace("&#x2F;", "/")
         .replace("&nbsp;", " ")
         .replace("&amp;", "&");
-    let lines: Vec<&str> = decoded.lines().map(str::trim).collect();
+    let lines: Vec<&str> = decoded
+        .lines()
+        .map(|l| l.trim().trim_end_matches(':').trim_end())
+        .collect();
     let mut text = lines.join("\n");
     while text.contains("\n\n\n") {
         text = text.replace("\n\n\n", "\n\n");
@@ -229,6 +248,14 @@ pub fn html_to_text(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_tables_become_one_line_per_row() {
+        let text = html_to_text(
+            "<p>Intro\n text.</p>\n<table>\n<tr><td>User</td><td>a@b.c</td></tr>\n<tr><td>SKU</td><td>X</td></tr>\n</table>",
+        );
+        assert_eq!(text, "Intro text.\n\nUser: a@b.c\nSKU: X");
+    }
 
     #[test]
     fn html_mail_becomes_readable_text() {

@@ -83,7 +83,7 @@ fn key(user_id: &str, plan_id: &str) -> Key {
 /// The Frontline no-seat code put in `statusDetail` (the simulator's own code; Graph's is not documented).
 pub const NO_SEAT_CODE: &str = "frontlineLicenseUnavailable";
 
-fn desired(w: &Windows365State, dir: &dyn DirectoryView) -> Wants {
+fn desired(w: &Windows365State, dir: &dyn DirectoryView, full_scan: bool) -> Wants {
     let mut wants = Wants::new();
     let dedicated_plans: BTreeSet<String> = w
         .service_plans
@@ -108,27 +108,34 @@ fn desired(w: &Windows365State, dir: &dyn DirectoryView) -> Wants {
         .collect();
     dedicated.sort_by_key(|(seq, ..)| *seq);
 
-    let mut users: BTreeSet<String> = dir.all_user_ids().into_iter().collect();
+    // The users the engine can reach (policy groups, existing records, pending detections), plus
+    // on a full scan every user of the tenant (licensed users in no policy group).
+    let mut reachable: BTreeSet<String> = BTreeSet::new();
     for (_, _, _, group) in &dedicated {
-        users.extend(dir.direct_member_users(group));
+        reachable.extend(dir.direct_member_users(group));
     }
-    users.extend(w.cloud_pcs.iter().map(|c| c.engine.user_id.clone()));
-    users.extend(w.detections.iter().map(|d| d.user_id.clone()));
+    reachable.extend(w.cloud_pcs.iter().map(|c| c.engine.user_id.clone()));
+    reachable.extend(w.detections.iter().map(|d| d.user_id.clone()));
+    let mut users: Vec<String> = reachable.iter().cloned().collect();
+    if full_scan {
+        users.extend(
+            dir.all_user_ids()
+                .into_iter()
+                .filter(|u| !reachable.contains(u)),
+        );
+    }
 
     for user in &users {
-        if dir.user(user).is_none() {
-            continue;
-        }
         let mut plans: Vec<String> = dir
             .active_service_plans(user)
             .into_iter()
             .filter(|p| dedicated_plans.contains(&p.to_lowercase()))
             .collect();
-        plans.sort();
-        plans.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
         if plans.is_empty() {
             continue;
         }
+        plans.sort();
+        plans.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
         let target = dedicated
             .iter()
             .find(|(_, _, _, group)| dir.is_direct_member(group, user));
@@ -430,7 +437,7 @@ fn detect(
     cache: &mut Option<Wants>,
 ) {
     if cache.is_none() {
-        *cache = Some(desired(w, dir));
+        *cache = Some(desired(w, dir, false));
     }
     let d = w.detections.remove(index);
     let want = cache
@@ -496,9 +503,14 @@ fn reconcile(
     now: OffsetDateTime,
     cache: &mut Option<Wants>,
 ) {
+    // Scanning every user of a large tenant is costly: do it once per virtual instant. Licensed
+    // users outside policy groups then show notProvisioned from the next instant on; everything
+    // about reachable users is current at every tick.
+    let full_scan = w.last_full_scan != Some(now);
+    w.last_full_scan = Some(now);
     let wants = match cache.take() {
-        Some(c) => c,
-        None => desired(w, dir),
+        Some(c) if !full_scan => c,
+        _ => desired(w, dir, full_scan),
     };
 
     let mut i = 0;

@@ -274,6 +274,7 @@ pub fn seed_contoso(tenant: &mut TenantState, now: OffsetDateTime) -> Result<(),
     let delay = tenant.w365.timings.detection_delay;
     tenant.w365.timings.detection_delay = Duration::ZERO;
     tenant.w365.detections.clear();
+    tenant.w365.last_full_scan = None;
     let view = TenantDirectoryView::new(&tenant.directory, &tenant.licensing);
     run_due(&mut tenant.w365, &view, now);
     tenant.w365.timings.detection_delay = delay;

@@ -74,6 +74,9 @@ pub struct Windows365State {
     pub(crate) ids: IdGenerator,
     pub(crate) assignment_sequence: u64,
     pub(crate) detections: Vec<Detection>,
+    /// When the engine last looked at every user (see [`crate::lifecycle`]).
+    #[serde(skip)]
+    pub(crate) last_full_scan: Option<time::OffsetDateTime>,
 }
 
 impl Default for Windows365State {
@@ -90,6 +93,7 @@ impl Default for Windows365State {
             ids: IdGenerator::default(),
             assignment_sequence: 0,
             detections: Vec::new(),
+            last_full_scan: None,
         }
     }
 }
