@@ -141,3 +141,36 @@ async fn connection(
     }
     Ok(result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::Sim;
+
+    #[tokio::test]
+    async fn counts_answers_by_status_inside_the_window() {
+        let sim = Sim::start_contoso().await.expect("simulator");
+        let token = sim.access_token().await.expect("token");
+        let spec = |authorization: String| LoadSpec {
+            addr: sim.addr(),
+            host: sim.host(),
+            authorization: Arc::from(authorization),
+            paths: Arc::new(vec!["/v1.0/users?$top=1".to_owned()]),
+            connections: 2,
+            warmup: Duration::from_millis(50),
+            duration: Duration::from_millis(200),
+        };
+
+        let good = run(spec(format!("Bearer {token}"))).await.expect("load");
+        let bad = run(spec("Bearer not-a-token".to_owned()))
+            .await
+            .expect("load");
+
+        assert!(good.ok > 0 && good.non_ok == 0, "{good:?}");
+        assert!(good.completed >= good.ok);
+        assert_eq!(good.latencies_us.len() as u64, good.ok);
+        assert!(bad.ok == 0 && bad.non_ok > 0);
+        assert_eq!(bad.first_non_ok, Some(401));
+        sim.shutdown().await;
+    }
+}
