@@ -181,6 +181,8 @@ pub enum SimError {
         #[source]
         source: state::apps::AppRegistrationError,
     },
+    #[error("tenant {tenant_id} already exists")]
+    TenantExists { tenant_id: String },
     #[error("waiting for Ctrl-C failed")]
     Signal(#[source] std::io::Error),
 }
@@ -339,6 +341,29 @@ impl SimHandle {
     pub fn tenant_id(&self) -> String {
         self.app
             .with_store(|store, _| store.default_tenant_id().to_owned())
+    }
+
+    /// Adds another tenant (e.g. from a [`SeedFile`]) next to the seeded one; returns its id
+    /// (an error if a tenant with that id exists).
+    /// Its admin app has the same fixture credentials as the default tenant's.
+    pub fn add_tenant(&self, seed: &Seed) -> Result<String, SimError> {
+        let timings = self.app.settings().timings;
+        let store = build_store(seed, &timings, self.now())?;
+        let tenant_id = store.default_tenant_id().to_owned();
+        let tenant = store
+            .tenant(&tenant_id)
+            .cloned()
+            .expect("a built store holds its tenant");
+        self.app.with_store(|existing, _| {
+            if existing.tenant(&tenant_id).is_some() {
+                return Err(SimError::TenantExists {
+                    tenant_id: tenant_id.clone(),
+                });
+            }
+            existing.insert_tenant(tenant);
+            Ok(())
+        })?;
+        Ok(tenant_id)
     }
 
     /// The admin app (every permission) of the default tenant.

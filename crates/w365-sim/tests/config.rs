@@ -70,3 +70,102 @@ async fn a_seed_file_builds_its_tenant() {
     assert!(w365_sim::spawn(bad).await.is_err());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_second_tenant_is_isolated_from_the_first() {
+    let sim = common::start().await;
+    let file = w365_sim::SeedFile::parse(
+        r#"{ "tenant": { "id": "33333333-4444-4555-8666-777777777777", "displayName": "Northwind", "domains": ["northwind.com"] },
+             "users": [ { "userPrincipalName": "nina@northwind.com", "displayName": "Nina" } ] }"#,
+        "northwind",
+    )
+    .expect("valid");
+    let northwind = sim
+        .handle
+        .add_tenant(&Seed::Data(Box::new(file)))
+        .expect("added");
+    assert_eq!(
+        sim.handle.tenant_id(),
+        w365_sim::seed::CONTOSO_TENANT_ID,
+        "the default tenant stays"
+    );
+    let admin = sim.handle.admin_app();
+    let response = sim
+        .client
+        .post(sim.url("northwind.com/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", admin.client_id.as_str()),
+            ("client_secret", admin.client_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(response.status(), 200);
+    let token = response.json::<serde_json::Value>().await.expect("json")["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let users = sim
+        .call(
+            reqwest::Method::GET,
+            "v1.0/users?$select=userPrincipalName",
+            Some(&token),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(users.values().len(), 1, "{}", users.text);
+    assert_eq!(users.values()[0]["userPrincipalName"], "nina@northwind.com");
+    let contoso_user = sim
+        .call(
+            reqwest::Method::GET,
+            "v1.0/users/alice.smith@contoso.com",
+            Some(&token),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(contoso_user.status, 404);
+    let outbox = sim
+        .call(
+            reqwest::Method::GET,
+            "_sim/outbox",
+            None,
+            &[("x-sim-tenant", northwind.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(outbox.status, 200);
+    let unknown = sim
+        .call(
+            reqwest::Method::GET,
+            "_sim/outbox",
+            None,
+            &[("x-sim-tenant", "nowhere.com")],
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    let added = sim
+        .call(
+            reqwest::Method::POST,
+            "_sim/seed",
+            None,
+            &[],
+            Some(serde_json::json!({ "seed": "empty", "add": true })),
+        )
+        .await;
+    assert_eq!(
+        added.status, 409,
+        "the empty seed reuses contoso's id: {}",
+        added.text
+    );
+    assert_eq!(
+        sim.get("v1.0/users/alice.smith@contoso.com").await.status,
+        200,
+        "contoso untouched"
+    );
+    assert!(sim.handle.add_tenant(&Seed::Contoso).is_err());
+}

@@ -840,3 +840,53 @@ async fn sim_admin_rates_timings_and_clear() {
         summary.text
     );
 }
+
+#[tokio::test]
+async fn sim_admin_sets_frontline_seats_and_shared_use_plans() {
+    let sim = start().await;
+    let url = format!("_sim/windows365/frontline-plans/{FRONTLINE_PLAN}");
+    let answer = sim
+        .call(
+            Method::PUT,
+            &url,
+            Some(&sim.token),
+            &[],
+            Some(json!({"totalCount": 10})),
+        )
+        .await;
+    assert_eq!(answer.status, 204, "{}", answer.text);
+    let plan = sim
+        .get(&format!("beta/{VE}/frontLineServicePlans/{FRONTLINE_PLAN}"))
+        .await;
+    assert_eq!(plan.body["totalCount"], 10);
+    let bad = format!("_sim/windows365/frontline-plans/{PLAN_128}");
+    assert_eq!(
+        sim.call(
+            Method::PUT,
+            &bad,
+            Some(&sim.token),
+            &[],
+            Some(json!({"totalCount": 1}))
+        )
+        .await
+        .status,
+        400
+    );
+
+    let legacy = json!({"value": [{"id": "shared-1", "displayName": "Shared 2vCPU", "totalCount": 5, "usedCount": 1}]});
+    let answer = sim
+        .call(
+            Method::PUT,
+            "_sim/windows365/shared-use-service-plans",
+            Some(&sim.token),
+            &[],
+            Some(legacy),
+        )
+        .await;
+    assert_eq!(answer.status, 204, "{}", answer.text);
+    let one = sim
+        .get(&format!("beta/{VE}/sharedUseServicePlans/shared-1"))
+        .await;
+    assert_eq!(one.status, 200, "{}", one.text);
+    assert_eq!(one.body["usedCount"], 1);
+}

@@ -4,7 +4,7 @@
 //! | route | |
 //! |---|---|
 //! | `POST /_sim/reset` | back to the configured seed (state, outbox; the request log is cleared) |
-//! | `POST /_sim/seed` | `{"seed":"contoso"\|"empty"}`, `{"large":{users,groups,membersPerGroup,idSeed}}` or `{"tenant": <seed file>}` |
+//! | `POST /_sim/seed` | `{"seed":"contoso"\|"empty"}`, `{"large":{users,groups,membersPerGroup,idSeed}}` or `{"tenant": <seed file>}`; `"add": true` adds the tenant instead of replacing the store |
 //! | `GET /_sim/state` | the whole store as JSON (no secrets) |
 //! | `GET /_sim/outbox`, `DELETE /_sim/outbox` | accepted mail of the tenant |
 //! | `GET /_sim/requests`, `DELETE /_sim/requests` | request log and counts per route |
@@ -82,6 +82,10 @@ struct SeedBody {
     large: Option<LargeTenantSpec>,
     #[serde(default)]
     tenant: Option<Value>,
+    /// Add the tenant next to the existing ones (an MSP's second customer) instead of replacing
+    /// the whole store; the default tenant stays.
+    #[serde(default)]
+    add: bool,
 }
 
 async fn seed(
@@ -118,7 +122,24 @@ async fn seed(
     let store = crate::build_store(&seed, &timings, now)
         .map_err(|e| ApiError::bad_request("BadRequest", e.to_string()))?;
     let tenant_id = store.default_tenant_id().to_owned();
-    app.replace_store(store);
+    if body.add {
+        let tenant = store
+            .tenant(&tenant_id)
+            .cloned()
+            .ok_or_else(|| ApiError::internal("seeded store without its tenant"))?;
+        app.with_store(|existing, _| {
+            if existing.tenant(&tenant_id).is_some() {
+                return Err(ApiError::conflict(
+                    "Conflict",
+                    format!("Tenant {tenant_id} already exists."),
+                ));
+            }
+            existing.insert_tenant(tenant);
+            Ok(())
+        })?;
+    } else {
+        app.replace_store(store);
+    }
     Ok(Json(json!({ "tenantId": tenant_id })))
 }
 

@@ -18,6 +18,17 @@
 //! - Detection of a newly licensed/targeted user waits `Timings::detection_delay`. Loss and
 //!   restoration of licence/targeting are applied when observed.
 //! - Reserve policies are stored but provision nothing.
+//!
+//! LIMITATIONS (real-service behaviour not emulated):
+//! - `pendingProvision` (more grace-period PCs than licences) is never produced: licences are per user
+//!   here, so a returning licence always restores its own Cloud PC;
+//! - Windows 365 Business Cloud PCs need a policy like Enterprise ones (the real service provisions
+//!   Business licences without one);
+//! - a failed provisioning is not retried by the service (the real one retries twice first), and
+//!   failed attempts leave no Intune/Entra objects to clean up;
+//! - every user of the tenant is scanned at most once per virtual instant (for `notProvisioned`
+//!   records of licensed users outside policy groups); users in policy groups, with a Cloud PC or a
+//!   pending detection are evaluated at every run.
 
 pub mod transitions;
 

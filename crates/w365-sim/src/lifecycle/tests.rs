@@ -1095,3 +1095,36 @@ fn seeded_cloud_pcs_are_built_through_the_transitions() {
     );
     assert_eq!(fx.w.cloud_pcs().len(), 3);
 }
+
+#[test]
+fn unreached_licensed_users_are_scanned_once_per_instant() {
+    let mut fx = Fx::new();
+    fx.policy("P", Some("g-win11"));
+    fx.tick();
+    fx.dir.license("u-carol", E);
+    fx.dir.license("u-alice", E);
+    fx.dir.add_member("g-win11", "u-alice");
+    fx.tick();
+    let waiting: Vec<&str> =
+        fx.w.pending_detections()
+            .iter()
+            .map(|d| d.user_id.as_str())
+            .collect();
+    assert_eq!(
+        waiting,
+        ["u-alice"],
+        "policy-group members are current at every run"
+    );
+    fx.run(Duration::seconds(1));
+    let mut waiting: Vec<&str> =
+        fx.w.pending_detections()
+            .iter()
+            .map(|d| d.user_id.as_str())
+            .collect();
+    waiting.sort_unstable();
+    assert_eq!(
+        waiting,
+        ["u-alice", "u-carol"],
+        "the next instant scans every user"
+    );
+}

@@ -604,7 +604,8 @@ async fn cloud_pc_action(
     Path((id, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let action = action.to_ascii_lowercase();
+    let segment = action;
+    let action = segment.to_ascii_lowercase();
     let beta_only = matches!(action.as_str(), "poweron" | "poweroff");
     let known = beta_only
         || matches!(
@@ -618,7 +619,7 @@ async fn cloud_pc_action(
                 | "troubleshoot"
         );
     if !known {
-        return Err(ApiError::unknown_segment(&action));
+        return Err(ApiError::unknown_segment(&segment));
     }
     if beta_only {
         version.require_beta()?;

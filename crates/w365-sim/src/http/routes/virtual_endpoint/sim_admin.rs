@@ -9,6 +9,10 @@
 //! - `PUT /_sim/windows365/provisioning-rates` `{"failureRate", "warningRate", "seed"}`.
 //! - `DELETE /_sim/windows365/faults`: forget queued outcomes and rates.
 //! - `GET|PUT /_sim/windows365/timings`: the lifecycle durations (seconds; `gracePeriodHours`).
+//! - `PUT /_sim/windows365/frontline-plans/{servicePlanId}` `{"totalCount": n}`: Frontline seats the
+//!   tenant bought (a Frontline plan of the catalog).
+//! - `PUT /_sim/windows365/shared-use-service-plans` `{"value": [{id, displayName, totalCount, usedCount}]}`:
+//!   what the legacy `sharedUseServicePlans` answers (empty by default, as Graph today).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -20,7 +24,7 @@ use serde_json::{Value, json};
 use crate::faults::TENANT_HEADER;
 use crate::http::{ApiError, AppState, GraphJson};
 use crate::lifecycle::NO_SEAT_CODE;
-use crate::state::windows365::{ForcedOutcome, OutcomeKind, Timings};
+use crate::state::windows365::{ForcedOutcome, OutcomeKind, SharedUseServicePlan, Timings};
 use crate::state::{Store, TenantState};
 
 /// The `/_sim/windows365` routes.
@@ -37,6 +41,55 @@ pub fn admin_routes() -> Router<AppState> {
             "/_sim/windows365/timings",
             get(get_timings).put(set_timings),
         )
+        .route(
+            "/_sim/windows365/frontline-plans/{id}",
+            put(set_frontline_plan),
+        )
+        .route(
+            "/_sim/windows365/shared-use-service-plans",
+            put(set_shared_use_plans),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FrontlineBody {
+    total_count: u32,
+}
+
+async fn set_frontline_plan(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    GraphJson(body): GraphJson<FrontlineBody>,
+) -> Result<StatusCode, ApiError> {
+    app.with_store(|store, _| {
+        let t = tenant_mut(store, &headers)?;
+        t.w365
+            .set_frontline_plan(&id, body.total_count)
+            .map_err(super::api_error)?;
+        t.touch();
+        Ok(StatusCode::NO_CONTENT)
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SharedUseBody {
+    value: Vec<SharedUseServicePlan>,
+}
+
+async fn set_shared_use_plans(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    GraphJson(body): GraphJson<SharedUseBody>,
+) -> Result<StatusCode, ApiError> {
+    app.with_store(|store, _| {
+        tenant_mut(store, &headers)?
+            .w365
+            .set_shared_use_service_plans(body.value);
+        Ok(StatusCode::NO_CONTENT)
+    })
 }
 
 fn tenant_mut<'a>(
