@@ -1053,6 +1053,87 @@ mod tests {
         assert!(matches!(o.validate(), Err(Error::InvalidInput { .. })));
     }
 
+    fn group(id: &str, name: &str) -> Group {
+        Group {
+            id: id.into(),
+            display_name: name.into(),
+            ..Group::default()
+        }
+    }
+
+    fn user() -> UserRef {
+        UserRef {
+            id: "u".into(),
+            user_principal_name: "u@contoso.com".into(),
+            display_name: None,
+            mail: None,
+        }
+    }
+
+    #[test]
+    fn a_group_with_the_prefix_is_kept_and_nothing_is_added() {
+        let member_of = [
+            group("g1", "Engineering"),
+            group("g2", "CFG - Windows 365 - Provisioning - Win10"),
+        ];
+        let named = GroupRef {
+            id: "g3".into(),
+            display_name: DEFAULT_PROVISIONING_GROUP.into(),
+        };
+        let (mut kept, mut plan) = (Vec::new(), Plan::new());
+        let added = membership_decision(
+            &member_of,
+            DEFAULT_PROVISIONING_GROUP_PREFIX,
+            &named,
+            GroupRole::Provisioning,
+            &user(),
+            &mut kept,
+            &mut plan,
+        );
+        assert!(!added);
+        assert!(plan.is_empty());
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].group.id, "g2");
+    }
+
+    #[test]
+    fn without_a_prefix_group_the_named_group_is_added() {
+        let named = GroupRef {
+            id: "g3".into(),
+            display_name: DEFAULT_USER_SETTINGS_GROUP.into(),
+        };
+        let (mut kept, mut plan) = (Vec::new(), Plan::new());
+        let added = membership_decision(
+            &[group("g1", "Engineering")],
+            DEFAULT_USER_SETTINGS_GROUP_PREFIX,
+            &named,
+            GroupRole::UserSettings,
+            &user(),
+            &mut kept,
+            &mut plan,
+        );
+        assert!(added);
+        assert!(kept.is_empty());
+        assert!(matches!(
+            plan.steps.as_slice(),
+            [Step::AddUserToGroup { group, role: GroupRole::UserSettings, .. }] if group.id == "g3"
+        ));
+    }
+
+    #[test]
+    fn one_group_per_name_or_a_clear_error() {
+        let groups = [group("a", "Sales"), group("b", "sales"), group("c", "lic")];
+        assert_eq!(one_group(&groups, "LIC").unwrap().id, "c");
+        assert!(matches!(
+            one_group(&groups, "none"),
+            Err(Error::GroupNotFound { .. })
+        ));
+        match one_group(&groups, "Sales") {
+            Err(Error::AmbiguousName { ids, count: 2, .. }) => assert_eq!(ids, vec!["a", "b"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn prefix_match_ignores_case_and_never_panics_on_char_boundaries() {
         assert!(starts_with_ignore_case(
