@@ -417,9 +417,14 @@ impl SimHandle {
         self.app.now()
     }
 
-    /// Direct access to the store (due work is played first).
+    /// Direct access to the store (due work is played first; afterwards every tenant is marked
+    /// changed, so the Windows 365 engine sees direct edits on the next tick).
     pub fn with_state<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        self.app.with_store(|store, _| f(store))
+        self.app.with_store(|store, _| {
+            let out = f(store);
+            store.touch_all();
+            out
+        })
     }
 
     /// Every request served so far (the most recent 50,000).
@@ -492,13 +497,24 @@ impl Drop for SimHandle {
 }
 
 /// What `serve` announces once listening (the CLI prints it).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Announcement {
     pub base_url: Url,
     pub tenant_id: String,
     pub client_id: String,
     /// The admin app's fixture secret (a simulator fixture, not a real credential).
     pub client_secret: String,
+}
+
+impl fmt::Debug for Announcement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Announcement")
+            .field("base_url", &self.base_url.as_str())
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish()
+    }
 }
 
 impl SimHandle {

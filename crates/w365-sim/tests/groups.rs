@@ -120,6 +120,12 @@ async fn members_page_and_cast() {
         .await;
     assert_eq!(one.status, 200, "{}", one.text);
     assert_eq!(one.body["userPrincipalName"], "megan.bowen@contoso.com");
+    let cast = sim
+        .get(&format!(
+            "v1.0/groups/{all_staff}/members/microsoft.graph.device"
+        ))
+        .await;
+    assert_graph_error(&cast, 400, "Request_UnsupportedQuery");
     let outsider = sim.user_id("alice.smith@contoso.com");
     let not_member = sim
         .get(&format!("v1.0/groups/{all_staff}/members/{outsider}"))

@@ -345,3 +345,36 @@ async fn basic_read_permission_sees_only_basic_properties() {
         answer.text
     );
 }
+
+#[tokio::test]
+async fn directory_objects_are_typed() {
+    let sim = start().await;
+    let user = sim.user_id("alice.smith@contoso.com");
+    let answer = sim.get(&format!("v1.0/directoryObjects/{user}")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.body["@odata.type"], "#microsoft.graph.user");
+    assert_eq!(answer.body["userPrincipalName"], "alice.smith@contoso.com");
+    let group = sim.group_id("Engineering");
+    let answer = sim
+        .get(&format!(
+            "v1.0/directoryObjects/{group}?$select=id,displayName"
+        ))
+        .await;
+    assert_eq!(answer.body["@odata.type"], "#microsoft.graph.group");
+    assert_eq!(answer.body["displayName"], "Engineering");
+    let missing = sim
+        .get("v1.0/directoryObjects/00000000-0000-4000-8000-000000000009")
+        .await;
+    assert_graph_error(&missing, 404, "Request_ResourceNotFound");
+    let users_only = sim.token_with_roles(&["User.Read.All"]).await;
+    let denied = sim
+        .call(
+            reqwest::Method::GET,
+            &format!("v1.0/directoryObjects/{group}"),
+            Some(&users_only),
+            &[],
+            None,
+        )
+        .await;
+    assert_graph_error(&denied, 403, "Authorization_RequestDenied");
+}

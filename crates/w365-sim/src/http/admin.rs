@@ -13,6 +13,7 @@
 //! | `GET /_sim/apps`, `POST /_sim/apps` | list apps; create `{"displayName","roles":[...]}` → `{clientId, clientSecret}` |
 //! | `POST /_sim/apps/{clientId}/certificates` | `{"certificatePem": "..."}` → thumbprints |
 //! | `POST /_sim/groups/{id}/reprocess` | the portal's "Reprocess" of group-based licensing |
+//! | `/_sim/windows365/...` | Windows 365 controls (forced outcomes, seats): `routes::virtual_endpoint` |
 //!
 //! The tenant is the `x-sim-tenant` header (id or domain), else the default (seeded) tenant.
 

@@ -338,6 +338,12 @@ async fn get_member(
     Path((id, member)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     auth.require_any(perms::GROUP_READ)?;
+    if member.starts_with("microsoft.graph.") {
+        return Err(ApiError::bad_request(
+            "Request_UnsupportedQuery",
+            format!("The cast '{member}' is not supported on the members of a group."),
+        ));
+    }
     let item = app.with_tenant(auth.tenant_id(), |tenant, _| {
         let group = find_group(tenant, &id)?;
         let member_id = tenant

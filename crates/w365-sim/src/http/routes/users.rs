@@ -1,5 +1,6 @@
 //! `/users`: list, get by id or userPrincipalName, `$count`, `memberOf` (+ the
-//! `microsoft.graph.group` cast), `transitiveMemberOf`, `checkMemberGroups`/`checkMemberObjects`
+//! `microsoft.graph.group` cast), `transitiveMemberOf`, `GET /directoryObjects/{id}`,
+//! `checkMemberGroups`/`checkMemberObjects`
 //! (also under `/directoryObjects/{id}` and `/groups/{id}`).
 //!
 //! Permissions: `User.Read.All` (or `User.ReadWrite.All`, `Directory.Read.All`,
@@ -130,6 +131,7 @@ pub fn routes() -> Router<AppState> {
             "/users/{key}/checkMemberObjects",
             post(check_member_objects),
         )
+        .route("/directoryObjects/{id}", get(get_directory_object))
         .route(
             "/directoryObjects/{id}/checkMemberGroups",
             post(check_member_groups),
@@ -355,6 +357,41 @@ async fn get_user(
         })
     })?;
     collection::entity(&ctx, &query, &USERS, &item)
+}
+
+/// `GET /directoryObjects/{id}`: a user or group with its `@odata.type`.
+async fn get_directory_object(
+    State(app): State<AppState>,
+    auth: Auth,
+    ctx: RequestContext,
+    query: GraphQuery,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let readers: Vec<&str> = perms::USER_READ_BASIC
+        .iter()
+        .chain(perms::GROUP_READ)
+        .copied()
+        .collect();
+    auth.require_any(&readers)?;
+    let basic = !auth.has_any(perms::USER_READ);
+    let item = app.with_tenant(auth.tenant_id(), |tenant, _| {
+        let canonical = tenant
+            .directory
+            .canonical_object_id(&id)
+            .ok_or_else(|| ApiError::resource_not_found(&id))?;
+        let kind = tenant.directory.object_kind(&canonical);
+        let allowed = match kind {
+            Some(ObjectKind::User) => auth.has_any(perms::USER_READ_BASIC),
+            Some(ObjectKind::Group) => auth.has_any(perms::GROUP_READ),
+            None => false,
+        };
+        if !allowed {
+            return Err(ApiError::insufficient_privileges());
+        }
+        directory_object_json(tenant, &canonical, &query, basic)
+            .ok_or_else(|| ApiError::resource_not_found(&id))
+    })?;
+    collection::entity(&ctx, &query, &DIRECTORY_OBJECTS, &item)
 }
 
 #[derive(Clone, Copy)]
