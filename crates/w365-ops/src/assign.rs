@@ -879,7 +879,12 @@ async fn plan_frontline(
             )
         },
         async {
-            client.service_plans().frontline().await.graph_ctx(
+            // A cloud or tenant without the Frontline endpoint answers 404: fall back below.
+            let plans = match client.service_plans().frontline().await {
+                Err(e) if e.is_not_found() => Ok(Vec::new()),
+                other => other,
+            };
+            plans.graph_ctx(
                 || "read the Frontline service plans".into(),
                 permissions::READ_CLOUD_PCS,
             )

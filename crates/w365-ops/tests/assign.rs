@@ -946,3 +946,50 @@ async fn a_rerun_after_a_partial_failure_converges() {
         vec![(LIC_128.to_owned(), GroupRole::License)]
     );
 }
+
+#[tokio::test]
+async fn frontline_seats_fall_back_to_shared_use_service_plans() {
+    const PLAN: &str = "057efbfe-a95d-4263-acb0-12b4a31fed8d";
+    let sim = TestSim::contoso().await;
+    // The Frontline plans endpoint is missing (404): the legacy sharedUseServicePlans answer counts.
+    sim.sim().set_faults(vec![FaultRule {
+        method: Some("GET".into()),
+        path: Some("/beta/deviceManagement/virtualEndpoint/frontLineServicePlans".into()),
+        tenant: None,
+        action: w365_sim::faults::FaultAction::Status {
+            status: 404,
+            retry_after_secs: None,
+            http_date: false,
+        },
+        trigger: w365_sim::faults::Trigger::Always,
+    }]);
+    sim.sim().with_state(|store| {
+        use w365_sim::state::windows365::SharedUseServicePlan;
+        let id = store.default_tenant_id().to_owned();
+        store
+            .tenant_mut(&id)
+            .unwrap()
+            .w365
+            .set_shared_use_service_plans(vec![SharedUseServicePlan {
+                id: PLAN.into(),
+                display_name: "2vCPU/8GB/128GB Shared".into(),
+                total_count: 10,
+                used_count: 4,
+            }]);
+    });
+    let mut o = opts("megan.bowen@contoso.com");
+    o.provisioning_group = FRONTLINE.into();
+    let report = ok(run(&sim, &o).await);
+    let capacity = report.capacity.unwrap();
+    assert_eq!(
+        (capacity.total, capacity.used, capacity.available),
+        (10, 4, 6)
+    );
+    assert_eq!(capacity.name, "2vCPU/8GB/128GB Shared");
+    assert!(
+        member_of(&sim, "megan.bowen@contoso.com")
+            .await
+            .iter()
+            .any(|g| g == FRONTLINE)
+    );
+}
