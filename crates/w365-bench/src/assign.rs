@@ -2,7 +2,7 @@
 //! time, beside the "Assign Windows365" runbook's request pattern ([`crate::runbook`]).
 //!
 //! Each run starts a fresh contoso simulator whose four prefix groups ("cfg - Windows 365 -
-//! Provisioning - …", "cfg - Windows 365 - User Settings - …") are topped up to N members with
+//! Provisioning - …", "cfg - Windows 365 - User Settings - …") are topped up to (at least) N members with
 //! generated users, and assigns a contoso user who is in none of them. The simulator's
 //! directory timings are zero (memberships visible and licenses processed at once), so the time
 //! measured is the tool's own: its Graph round trips, not Entra ID's processing.
