@@ -75,3 +75,48 @@ async fn dependent_item_of_a_failed_item_is_424() {
     assert_eq!(status("missing"), Some(404));
     assert_eq!(status("after"), Some(424));
 }
+
+#[tokio::test]
+async fn throttled_item_is_retried_in_a_later_batch() {
+    use w365_sim::faults::{FaultAction, FaultRule, Trigger};
+
+    let sim = common::start().await;
+    let client = common::admin_client(&sim);
+    // Batch items go through the same router as direct calls, so the rule hits one item.
+    sim.set_faults(vec![FaultRule {
+        method: Some("GET".to_owned()),
+        path: Some("/v1.0/users/*".to_owned()),
+        tenant: None,
+        action: FaultAction::Status {
+            status: 429,
+            retry_after_secs: Some(1),
+            http_date: false,
+        },
+        trigger: Trigger::FirstN(1),
+    }]);
+    let requests = [
+        "alice.smith@contoso.com",
+        "bob.jones@contoso.com",
+        "carol.white@contoso.com",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, upn)| {
+        BatchRequest::get(
+            format!("u{i}"),
+            &GraphPath::new(["users", upn]),
+            &Query::new().select(["id"]),
+        )
+    })
+    .collect();
+
+    let responses = client.batch().send(requests).await.expect("batch");
+
+    assert_eq!(responses.len(), 3);
+    assert!(responses.iter().all(|r| r.status == 200), "{responses:?}");
+    assert_eq!(
+        common::logged(&sim, "POST", "/v1.0/$batch"),
+        2,
+        "the throttled item went out again"
+    );
+}

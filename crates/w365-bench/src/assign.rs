@@ -2,7 +2,7 @@
 //! time, beside the "Assign Windows365" runbook's request pattern ([`crate::runbook`]).
 //!
 //! Each run starts a fresh contoso simulator whose four prefix groups ("cfg - Windows 365 -
-//! Provisioning - …", "cfg - Windows 365 - User Settings - …") are topped up to N members with
+//! Provisioning - …", "cfg - Windows 365 - User Settings - …") are topped up to (at least) N members with
 //! generated users, and assigns a contoso user who is in none of them. The simulator's
 //! directory timings are zero (memberships visible and licenses processed at once), so the time
 //! measured is the tool's own: its Graph round trips, not Entra ID's processing.
@@ -338,4 +338,67 @@ pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
         w365_median < TARGET_TIME,
     ));
     Ok(checks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The baseline follows the runbook's documented pattern: with every prefix group at 250
+    /// members (three pages of 100), each full prefix scan is 1 + 2 × 3 requests.
+    #[tokio::test]
+    async fn runbook_baseline_reads_every_page_and_assigns_the_license() {
+        let scenario = Scenario::new(250).expect("scenario");
+        let sim = Sim::start(scenario.config(None)).await.expect("simulator");
+        let token = sim.access_token().await.expect("token");
+
+        let outcome = runbook::run(&sim.handle, token, &scenario.runbook_params())
+            .await
+            .expect("runbook pattern");
+
+        // policy + 3 groups + license + SKUs + license members + user = 8; four prefix scans
+        // of 7; three adds.
+        assert_eq!(outcome.requests, 8 + 4 * 7 + 3);
+        assert_eq!(outcome.sleeps, 2);
+        assert_eq!(outcome.result, runbook::ASSIGNED);
+        assert_eq!(graph_requests_logged(&sim) as u64, outcome.requests);
+        let in_license_group = sim.handle.with_state(|store| {
+            let dir = &store.default_tenant().expect("tenant").directory;
+            let user = dir.user_id_by_upn(&scenario.user).expect("user").to_owned();
+            dir.groups()
+                .filter(|g| g.display_name == assign::DEFAULT_LICENSE_GROUP)
+                .any(|g| dir.is_member(&g.id, &user))
+        });
+        assert!(in_license_group);
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn w365_assign_stays_within_ten_requests_with_big_groups() {
+        let scenario = Scenario::new(250).expect("scenario");
+
+        let run = run_w365(&scenario, None).await.expect("assign");
+
+        assert!(run.requests <= TARGET_REQUESTS, "{} requests", run.requests);
+        assert_eq!(run.logged as u64, run.requests);
+    }
+
+    #[test]
+    fn scenario_tops_up_every_prefix_group_and_picks_an_outsider() {
+        let scenario = Scenario::new(20).expect("scenario");
+
+        for group in scenario
+            .seed
+            .groups
+            .iter()
+            .filter(|g| in_prefix_group(&g.display_name))
+        {
+            assert_eq!(group.members.len(), 20, "{}", group.display_name);
+            assert!(!group.members.contains(&scenario.user));
+        }
+        assert!(
+            Scenario::new(1).is_err(),
+            "contoso already has bigger prefix groups"
+        );
+    }
 }

@@ -38,6 +38,8 @@ pub struct LoadResult {
     pub non_ok: u64,
     /// First non-200 status seen, to say what went wrong.
     pub first_non_ok: Option<u16>,
+    /// Every answer completed before the window ended, warm-up included.
+    pub completed: u64,
     /// Latencies of every request completed inside the window, in microseconds.
     pub latencies_us: Vec<u32>,
     pub window: Duration,
@@ -72,6 +74,7 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadResult> {
         let part = task.await.context("load task panicked")??;
         total.ok += part.ok;
         total.non_ok += part.non_ok;
+        total.completed += part.completed;
         total.first_non_ok = total.first_non_ok.or(part.first_non_ok);
         total.latencies_us.extend(part.latencies_us);
     }
@@ -123,6 +126,7 @@ async fn connection(
         if done >= window_end {
             break;
         }
+        result.completed += 1;
         if done < window_start {
             continue;
         }
@@ -136,4 +140,37 @@ async fn connection(
         }
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::Sim;
+
+    #[tokio::test]
+    async fn counts_answers_by_status_inside_the_window() {
+        let sim = Sim::start_contoso().await.expect("simulator");
+        let token = sim.access_token().await.expect("token");
+        let spec = |authorization: String| LoadSpec {
+            addr: sim.addr(),
+            host: sim.host(),
+            authorization: Arc::from(authorization),
+            paths: Arc::new(vec!["/v1.0/users?$top=1".to_owned()]),
+            connections: 2,
+            warmup: Duration::from_millis(50),
+            duration: Duration::from_millis(200),
+        };
+
+        let good = run(spec(format!("Bearer {token}"))).await.expect("load");
+        let bad = run(spec("Bearer not-a-token".to_owned()))
+            .await
+            .expect("load");
+
+        assert!(good.ok > 0 && good.non_ok == 0, "{good:?}");
+        assert!(good.completed >= good.ok);
+        assert_eq!(good.latencies_us.len() as u64, good.ok);
+        assert!(bad.ok == 0 && bad.non_ok > 0);
+        assert_eq!(bad.first_non_ok, Some(401));
+        sim.shutdown().await;
+    }
 }

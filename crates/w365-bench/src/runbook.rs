@@ -28,7 +28,7 @@ use serde_json::Value;
 use url::Url;
 use w365_sim::SimHandle;
 
-use crate::sim::encode_query_value;
+use crate::sim::{encode_query_value, encode_segment};
 
 /// The runbook's fixed sleep between re-checks.
 pub const RUNBOOK_SLEEP: Duration = Duration::from_secs(15);
@@ -133,11 +133,17 @@ impl Graph<'_> {
     async fn add_member(&mut self, group_id: &str, user_id: &str) -> anyhow::Result<()> {
         let url = self
             .base
-            .join(&format!("v1.0/groups/{group_id}/members/$ref"))
+            .join(&format!(
+                "v1.0/groups/{}/members/$ref",
+                encode_segment(group_id)
+            ))
             .context("Graph URL")?;
         let odata_id = self
             .base
-            .join(&format!("v1.0/directoryObjects/{user_id}"))
+            .join(&format!(
+                "v1.0/directoryObjects/{}",
+                encode_segment(user_id)
+            ))
             .context("directory object URL")?;
         self.requests += 1;
         let response = self
@@ -166,7 +172,9 @@ impl Graph<'_> {
         let mut found = false;
         for group in groups {
             let id = id_of(&group)?;
-            let members = self.get_all(&format!("v1.0/groups/{id}/members")).await?;
+            let members = self
+                .get_all(&format!("v1.0/groups/{}/members", encode_segment(&id)))
+                .await?;
             // The runbook does not stop at the first hit: it reads every group.
             found |= members.iter().any(|m| {
                 m.get("userPrincipalName")
@@ -252,7 +260,8 @@ pub async fn run(sim: &SimHandle, token: String, params: &Params) -> anyhow::Res
 
     let licenses = graph
         .get(&format!(
-            "v1.0/groups/{license_group_id}?$select=assignedLicenses"
+            "v1.0/groups/{}?$select=assignedLicenses",
+            encode_segment(&license_group_id)
         ))
         .await?;
     let sku_id = licenses
@@ -278,7 +287,10 @@ pub async fn run(sim: &SimHandle, token: String, params: &Params) -> anyhow::Res
     }
 
     let license_members = graph
-        .get_all(&format!("v1.0/groups/{license_group_id}/members"))
+        .get_all(&format!(
+            "v1.0/groups/{}/members",
+            encode_segment(&license_group_id)
+        ))
         .await?;
     if license_members.iter().any(|m| {
         m.get("userPrincipalName")

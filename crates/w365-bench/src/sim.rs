@@ -58,13 +58,7 @@ impl Sim {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        let url = self.handle.base_url();
-        let host = url.host_str().unwrap_or("127.0.0.1");
-        let port = url.port_or_known_default().unwrap_or(80);
-        SocketAddr::new(
-            host.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
-            port,
-        )
+        self.handle.addr()
     }
 
     /// `127.0.0.1:PORT`, the Host header value.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::loadgen::{self, LoadSpec};
+use crate::mem;
 use crate::report::{self, Check, Percentiles};
 use crate::sim;
 
@@ -48,6 +49,7 @@ pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
         })
         .collect();
 
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let authorization: Arc<str> = Arc::from(format!("Bearer {token}"));
     let mut checks = Vec::new();
     for (name, paths) in [
@@ -63,9 +65,15 @@ pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
             warmup: Duration::from_secs(1),
             duration: Duration::from_secs(seconds),
         };
+        let cpu_before = mem::cpu_time();
+        let wall = std::time::Instant::now();
         let mut result = loadgen::run(spec)
             .await
             .with_context(|| format!("load on {name}"))?;
+        let wall = wall.elapsed();
+        let cpu = cpu_before
+            .zip(mem::cpu_time())
+            .map(|(b, a)| a.saturating_sub(b));
         println!("  {name}");
         report::figure("  requests answered 200 in the window", result.ok);
         report::figure("  other answers", result.non_ok);
@@ -76,6 +84,23 @@ pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
         report::figure("  throughput", format!("{rate:.0} req/s"));
         if let Some(p) = Percentiles::of(&mut result.latencies_us) {
             report::figure("  latency", p);
+        }
+        if let Some(cpu) = cpu.filter(|c| !c.is_zero()) {
+            // What the machine gave this process, and what one request costs it: other
+            // processes compete for the same cores, so the rate alone understates the server.
+            report::figure(
+                "  CPU time of this process (client + server)",
+                format!(
+                    "{:.2} s in {:.2} s wall = {:.0}% of {cores} cores",
+                    cpu.as_secs_f64(),
+                    wall.as_secs_f64(),
+                    100.0 * cpu.as_secs_f64() / (wall.as_secs_f64() * cores as f64)
+                ),
+            );
+            report::figure(
+                "  requests per CPU-second (client + server)",
+                format!("{:.0}", result.completed as f64 / cpu.as_secs_f64()),
+            );
         }
         let check = Check::new(
             format!("sim-throughput {name}"),

@@ -35,14 +35,11 @@ pub fn fast_retry() -> RetryPolicy {
     }
 }
 
-/// The scope the simulator's token endpoint accepts (Graph's own; the client's default for a
-/// custom cloud is `{graph origin}/.default`, which the simulator refuses with AADSTS70011).
-pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
-
+/// A client for the simulator with the client's defaults (including the token scope it picks for
+/// a loopback custom cloud).
 pub fn client_with(sim: &SimHandle, credential: Credential, retry: RetryPolicy) -> Client {
     Client::builder()
         .cloud(cloud(sim))
-        .scope(GRAPH_SCOPE)
         .credential(credential)
         .retry(retry)
         .timeout(Duration::from_secs(30))
