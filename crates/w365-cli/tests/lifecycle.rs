@@ -359,7 +359,10 @@ async fn capacity_needs_only_read_permissions() {
     );
     let out = run(&sim, env.cmd(&["capacity", "-o", "json"])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let env = Env::new(&sim, Some(&["Organization.Read.All", "GroupMember.Read.All"]));
+    let env = Env::new(
+        &sim,
+        Some(&["Organization.Read.All", "GroupMember.Read.All"]),
+    );
     let out = run(&sim, env.cmd(&["capacity"])).await;
     assert_eq!(out.code, 9, "{}", out.stderr);
     assert!(out.stderr.contains("CloudPC.Read.All"), "{}", out.stderr);
