@@ -28,6 +28,8 @@ use serde_json::Value;
 use url::Url;
 use w365_sim::SimHandle;
 
+use w365_graph::odata::Filter;
+
 use crate::sim::{encode_query_value, encode_segment};
 
 /// The runbook's fixed sleep between re-checks.
@@ -79,10 +81,6 @@ struct Graph<'a> {
     sleeps: u32,
 }
 
-fn quoted(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 impl Graph<'_> {
     async fn get(&mut self, relative: &str) -> anyhow::Result<Value> {
         let url = self.base.join(relative).context("Graph URL")?;
@@ -122,7 +120,7 @@ impl Graph<'_> {
     }
 
     async fn groups_named(&mut self, name: &str) -> anyhow::Result<Vec<Value>> {
-        let filter = format!("displayName eq {}", quoted(name));
+        let filter = Filter::eq("displayName", name).to_string();
         self.get_all(&format!(
             "v1.0/groups?$filter={}",
             encode_query_value(&filter)
@@ -162,7 +160,7 @@ impl Graph<'_> {
     /// Reads every group starting with `prefix` and every member of each; true when `upn` is
     /// among them.
     async fn member_of_prefix(&mut self, prefix: &str, upn: &str) -> anyhow::Result<bool> {
-        let filter = format!("startswith(displayName,{})", quoted(prefix));
+        let filter = Filter::starts_with("displayName", prefix).to_string();
         let groups = self
             .get_all(&format!(
                 "v1.0/groups?$filter={}",
@@ -229,7 +227,7 @@ pub async fn run(sim: &SimHandle, token: String, params: &Params) -> anyhow::Res
         result: result.to_owned(),
     };
 
-    let filter = format!("displayName eq {}", quoted(&params.provisioning_group));
+    let filter = Filter::eq("displayName", &params.provisioning_group).to_string();
     let policies = graph
         .get_all(&format!(
             "beta/deviceManagement/virtualEndpoint/provisioningPolicies?$filter={}&$expand=assignments",
@@ -300,7 +298,7 @@ pub async fn run(sim: &SimHandle, token: String, params: &Params) -> anyhow::Res
         return Ok(finish(&graph, "SKU already assigned"));
     }
 
-    let filter = format!("userPrincipalName eq {}", quoted(&params.user_upn));
+    let filter = Filter::eq("userPrincipalName", &params.user_upn).to_string();
     let user = first(
         graph
             .get_all(&format!(

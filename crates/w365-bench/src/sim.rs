@@ -4,26 +4,12 @@
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use w365_sim::{SimConfig, SimHandle};
 
-/// Everything but unreserved characters (RFC 3986) is encoded.
-const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Percent-encodes one path segment.
-pub fn encode_segment(s: &str) -> String {
-    utf8_percent_encode(s, ENCODE).to_string()
-}
-
-/// Percent-encodes one query value.
-pub fn encode_query_value(s: &str) -> String {
-    utf8_percent_encode(s, ENCODE).to_string()
-}
+use w365_graph::odata::Filter;
+/// The raw requests use the Graph client's own escaping and encoding, never their own.
+pub use w365_graph::odata::{encode_path_segment as encode_segment, encode_query_value};
 
 pub struct Sim {
     pub handle: SimHandle,
@@ -137,7 +123,7 @@ impl Sim {
 impl Sim {
     /// Size of the first page of the members of the (first) group with this display name.
     pub async fn first_members_page(&self, token: &str, group: &str) -> anyhow::Result<usize> {
-        let filter = format!("displayName eq '{}'", group.replace('\'', "''"));
+        let filter = Filter::eq("displayName", group).to_string();
         let url = self
             .handle
             .base_url()

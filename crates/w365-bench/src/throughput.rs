@@ -44,7 +44,7 @@ pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
     let filtered: Vec<String> = users
         .iter()
         .map(|(_, upn)| {
-            let filter = format!("userPrincipalName eq '{}'", upn.replace('\'', "''"));
+            let filter = w365_graph::odata::Filter::eq("userPrincipalName", upn).to_string();
             format!("/v1.0/users?$filter={}", sim::encode_query_value(&filter))
         })
         .collect();
