@@ -1,110 +1,20 @@
 //! The `w365` binary against a simulator over HTTP, configured like a real tenant: a config
 //! profile with a custom cloud and the secret in an environment variable.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use assert_cmd::Command;
 use serde_json::Value;
-use tempfile::TempDir;
 use w365_testkit::TestSim;
 
-/// A temporary config file with a profile `sim` pointing at the simulator.
-struct Env {
-    dir: TempDir,
-    config: PathBuf,
-    secret: String,
-}
-
-impl Env {
-    fn new(sim: &TestSim, roles: Option<&[&str]>, assign_extra: &str) -> Self {
-        let app = match roles {
-            Some(roles) => sim.sim().create_app("w365 cli test", roles),
-            None => sim.sim().admin_app(),
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let base = sim.sim().base_url();
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[tenants.sim]\n\
-                 tenant_id = \"{tenant}\"\n\
-                 client_id = \"{client}\"\n\
-                 client_secret_env = \"W365_SIM_SECRET\"\n\
-                 cloud = {{ graph = \"{base}\", authority = \"{base}\" }}\n\
-                 caller = \"cli test\"\n\
-                 [tenants.sim.assign]\n{assign_extra}\n",
-                tenant = sim.sim().tenant_id(),
-                client = app.client_id,
-            ),
-        )
-        .unwrap();
-        Self {
-            dir,
-            config,
-            secret: app.client_secret,
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("w365").unwrap();
-        cmd.env_clear()
-            .env("W365_SIM_SECRET", &self.secret)
-            .env("W365_POLL_INTERVAL_MS", "10")
-            .env("HOME", self.dir.path())
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config-home"))
-            .env("XDG_DATA_HOME", self.dir.path().join("data-home"))
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--tenant")
-            .arg("sim");
-        cmd
-    }
-}
-
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the command on a blocking thread while the simulator's clock advances.
-async fn run(sim: &TestSim, mut cmd: Command) -> Output {
-    let _clock = sim.drive_clock(Duration::from_secs(30), Duration::from_millis(5));
-    let out = tokio::task::spawn_blocking(move || {
-        cmd.timeout(Duration::from_secs(120)).output().unwrap()
-    })
-    .await
-    .unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr))
-}
-
-fn graph_writes(sim: &TestSim) -> usize {
-    sim.sim()
-        .request_log()
-        .iter()
-        .filter(|r| {
-            (r.path.starts_with("/v1.0/") || r.path.starts_with("/beta/")) && r.method != "GET"
-        })
-        .filter(|r| !r.path.ends_with("/checkMemberGroups"))
-        .count()
-}
+mod common;
+use common::{Env, graph_writes, json, run};
 
 #[tokio::test]
 async fn assign_prints_a_stable_json_document() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(&sim, None, "");
-    let mut cmd = env.cmd();
+    let env = Env::with_assign_defaults(&sim, None, "");
+    let mut cmd = env.cmd(&[]);
     cmd.args(["assign", "megan.bowen@contoso.com", "--output", "json"]);
     let out = run(&sim, cmd).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
@@ -131,8 +41,8 @@ async fn assign_prints_a_stable_json_document() {
 #[tokio::test]
 async fn dry_run_prints_the_plan_and_writes_nothing() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(&sim, None, "");
-    let mut cmd = env.cmd();
+    let env = Env::with_assign_defaults(&sim, None, "");
+    let mut cmd = env.cmd(&[]);
     cmd.args(["assign", "megan.bowen@contoso.com", "--dry-run", "--notify"]);
     let out = run(&sim, cmd).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
@@ -155,7 +65,7 @@ async fn dry_run_prints_the_plan_and_writes_nothing() {
 #[tokio::test]
 async fn exit_codes_follow_the_architecture() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(&sim, None, "");
+    let env = Env::with_assign_defaults(&sim, None, "");
     let cases: &[(&[&str], i32, &str)] = &[
         (&["assign", "nobody@contoso.com"], 3, "was not found"),
         (
@@ -196,7 +106,7 @@ async fn exit_codes_follow_the_architecture() {
         (&["assign"], 2, "USER"),
     ];
     for (args, code, text) in cases {
-        let mut cmd = env.cmd();
+        let mut cmd = env.cmd(&[]);
         cmd.args(*args);
         let out = run(&sim, cmd).await;
         assert_eq!(out.code, *code, "{args:?}\n{}\n{}", out.stdout, out.stderr);
@@ -208,12 +118,12 @@ async fn exit_codes_follow_the_architecture() {
 #[tokio::test]
 async fn out_of_licenses_exits_5_and_the_error_is_printed_once_with_a_hint() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(&sim, None, "");
+    let env = Env::with_assign_defaults(&sim, None, "");
     let lic = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 256 GB";
-    let mut cmd = env.cmd();
+    let mut cmd = env.cmd(&[]);
     cmd.args(["assign", "megan.bowen@contoso.com", "--license-group", lic]);
     assert_eq!(run(&sim, cmd).await.code, 0);
-    let mut cmd = env.cmd();
+    let mut cmd = env.cmd(&[]);
     cmd.args(["assign", "henry.moore@contoso.com", "--license-group", lic]);
     let out = run(&sim, cmd).await;
     assert_eq!(out.code, 5, "{}", out.stderr);
@@ -224,10 +134,10 @@ async fn out_of_licenses_exits_5_and_the_error_is_printed_once_with_a_hint() {
 #[tokio::test]
 async fn a_long_custom_message_is_refused_before_any_request() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(&sim, None, "");
-    let file = env.dir.path().join("message.txt");
+    let env = Env::with_assign_defaults(&sim, None, "");
+    let file = env.dir().join("message.txt");
     std::fs::write(&file, "é".repeat(3001)).unwrap();
-    let mut cmd = env.cmd();
+    let mut cmd = env.cmd(&[]);
     cmd.args([
         "assign",
         "megan.bowen@contoso.com",
@@ -247,7 +157,7 @@ async fn a_long_custom_message_is_refused_before_any_request() {
 #[tokio::test]
 async fn a_missing_permission_exits_9_naming_it() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(
+    let env = Env::with_assign_defaults(
         &sim,
         Some(&[
             "User.Read.All",
@@ -258,7 +168,7 @@ async fn a_missing_permission_exits_9_naming_it() {
         ]),
         "",
     );
-    let mut cmd = env.cmd();
+    let mut cmd = env.cmd(&[]);
     cmd.args(["assign", "megan.bowen@contoso.com"]);
     let out = run(&sim, cmd).await;
     assert_eq!(out.code, 9, "{}", out.stderr);
@@ -273,12 +183,12 @@ async fn a_missing_permission_exits_9_naming_it() {
 #[tokio::test]
 async fn profile_allowed_choices_refuse_other_values() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(
+    let env = Env::with_assign_defaults(
         &sim,
         None,
         "[tenants.sim.assign.allowed]\nlicense_group = [\"lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB\"]",
     );
-    let mut cmd = env.cmd();
+    let mut cmd = env.cmd(&[]);
     cmd.args([
         "assign",
         "megan.bowen@contoso.com",
@@ -342,8 +252,8 @@ async fn a_failed_provisioning_exits_7_with_the_status_detail() {
             );
         }
     });
-    let env = Env::new(&sim, None, "");
-    let mut cmd = env.cmd();
+    let env = Env::with_assign_defaults(&sim, None, "");
+    let mut cmd = env.cmd(&[]);
     cmd.args([
         "assign",
         "megan.bowen@contoso.com",
@@ -372,8 +282,8 @@ async fn a_provisioning_wait_timeout_exits_8_saying_it_is_still_running() {
     with_tenant(&sim, |t| {
         t.w365.timings.provisioning = time::Duration::days(30)
     });
-    let env = Env::new(&sim, None, "");
-    let mut cmd = env.cmd();
+    let env = Env::with_assign_defaults(&sim, None, "");
+    let mut cmd = env.cmd(&[]);
     cmd.args([
         "assign",
         "megan.bowen@contoso.com",

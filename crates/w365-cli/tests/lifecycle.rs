@@ -1,106 +1,13 @@
 //! `w365 unassign|reprovision|resize|cloudpc|capacity` against a simulator over HTTP, configured like
 //! a real tenant (a config profile with a custom cloud, the secret in an environment variable).
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use assert_cmd::Command;
-use serde_json::Value;
-use tempfile::TempDir;
 use w365_testkit::TestSim;
+
+mod common;
+use common::{Env, graph_writes, json, run};
 
 const LIC_128: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB";
 const LIC_256: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 256 GB";
-
-struct Env {
-    dir: TempDir,
-    config: PathBuf,
-    secret: String,
-}
-
-impl Env {
-    fn new(sim: &TestSim, roles: Option<&[&str]>) -> Self {
-        let app = match roles {
-            Some(roles) => sim.sim().create_app("w365 lifecycle test", roles),
-            None => sim.sim().admin_app(),
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let base = sim.sim().base_url();
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[tenants.sim]\n\
-                 tenant_id = \"{tenant}\"\n\
-                 client_id = \"{client}\"\n\
-                 client_secret_env = \"W365_SIM_SECRET\"\n\
-                 cloud = {{ graph = \"{base}\", authority = \"{base}\" }}\n\
-                 caller = \"cli test\"\n",
-                tenant = sim.sim().tenant_id(),
-                client = app.client_id,
-            ),
-        )
-        .unwrap();
-        Self {
-            dir,
-            config,
-            secret: app.client_secret,
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("w365").unwrap();
-        cmd.env_clear()
-            .env("W365_SIM_SECRET", &self.secret)
-            .env("W365_POLL_INTERVAL_MS", "10")
-            .env("HOME", self.dir.path())
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config-home"))
-            .env("XDG_DATA_HOME", self.dir.path().join("data-home"))
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--tenant")
-            .arg("sim")
-            .args(args);
-        cmd
-    }
-}
-
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the command on a blocking thread while the simulator's clock advances.
-async fn run(sim: &TestSim, mut cmd: Command) -> Output {
-    let _clock = sim.drive_clock(Duration::from_secs(30), Duration::from_millis(5));
-    let out = tokio::task::spawn_blocking(move || {
-        cmd.timeout(Duration::from_secs(120)).output().unwrap()
-    })
-    .await
-    .unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr))
-}
-
-fn graph_writes(sim: &TestSim) -> usize {
-    sim.sim()
-        .request_log()
-        .iter()
-        .filter(|r| {
-            (r.path.starts_with("/v1.0/") || r.path.starts_with("/beta/")) && r.method != "GET"
-        })
-        .filter(|r| !r.path.ends_with("/checkMemberGroups"))
-        .count()
-}
 
 #[tokio::test]
 async fn unassign_prints_a_json_document_and_dry_run_writes_nothing() {

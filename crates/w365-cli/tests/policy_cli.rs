@@ -2,103 +2,24 @@
 //! tenant (a config profile with a custom cloud and the secret in an environment variable).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use assert_cmd::Command;
-use serde_json::Value;
-use tempfile::TempDir;
 use w365_graph::models::{ImageType, ProvisioningPolicy};
 use w365_testkit::TestSim;
+
+mod common;
+use common::{Env, Output, output_of};
 
 const WIN11: &str = "cfg - Windows 365 - Provisioning - Win11";
 const WIN10: &str = "cfg - Windows 365 - Provisioning - Win10";
 const SHIFT_A: &str = "cfg - Windows 365 - Frontline - Shift A";
 const RESTORE: &str = "cfg - Windows 365 - User Settings - restore allowed";
 
-struct Env {
-    dir: TempDir,
-    config: PathBuf,
-    secret: String,
-}
-
-impl Env {
-    fn new(sim: &TestSim) -> Self {
-        let app = sim.sim().admin_app();
-        let dir = tempfile::tempdir().unwrap();
-        let base = sim.sim().base_url();
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[tenants.sim]\ntenant_id = \"{tenant}\"\nclient_id = \"{client}\"\n\
-                 client_secret_env = \"W365_SIM_SECRET\"\n\
-                 cloud = {{ graph = \"{base}\", authority = \"{base}\" }}\n",
-                tenant = sim.sim().tenant_id(),
-                client = app.client_id,
-            ),
-        )
-        .unwrap();
-        Self {
-            dir,
-            config,
-            secret: app.client_secret,
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("w365").unwrap();
-        cmd.env_clear()
-            .env("W365_SIM_SECRET", &self.secret)
-            .env("HOME", self.dir.path())
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config-home"))
-            .env("XDG_DATA_HOME", self.dir.path().join("data-home"))
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--tenant")
-            .arg("sim")
-            .args(args);
-        cmd
-    }
-
-    fn policies(&self) -> PathBuf {
-        self.dir.path().join("policies")
-    }
-}
-
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}\n{}", self.stdout, self.stderr))
-    }
-
-    fn expect(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
-
 async fn run(env: &Env, args: &[&str]) -> Output {
-    let mut cmd = env.cmd(args);
-    let out = tokio::task::spawn_blocking(move || {
-        cmd.timeout(Duration::from_secs(120)).output().unwrap()
-    })
-    .await
-    .unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    output_of(env.cmd(args)).await
+}
+
+fn policies(env: &Env) -> PathBuf {
+    env.dir().join("policies")
 }
 
 fn writes(sim: &TestSim) -> usize {
@@ -125,7 +46,7 @@ async fn groups_of(env: &Env, command: &str, name: &str) -> Vec<String> {
 #[tokio::test]
 async fn list_and_show() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(&sim);
+    let env = Env::new(&sim, None);
     let out = run(&env, &["policy", "list"]).await;
     out.expect(0);
     for text in [
@@ -170,7 +91,7 @@ async fn list_and_show() {
 #[tokio::test]
 async fn create_refuses_invalid_input_with_fixes_and_sends_nothing() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(&sim);
+    let env = Env::new(&sim, None);
     let out = run(
         &env,
         &[
@@ -299,8 +220,8 @@ async fn create_refuses_invalid_input_with_fixes_and_sends_nothing() {
 #[tokio::test]
 async fn create_from_a_file_and_update() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(&sim);
-    let file = env.dir.path().join("p.toml");
+    let env = Env::new(&sim, None);
+    let file = env.dir().join("p.toml");
     std::fs::write(
         &file,
         "kind = \"provisioningPolicy\"\ndisplay_name = \"From file\"\nimage_type = \"custom\"\nimage_id = \"img-123\"\n\
@@ -389,7 +310,7 @@ async fn create_from_a_file_and_update() {
 #[tokio::test]
 async fn assign_and_unassign_keep_other_assignments() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(&sim);
+    let env = Env::new(&sim, None);
     let out = run(
         &env,
         &[
@@ -507,7 +428,7 @@ async fn assign_and_unassign_keep_other_assignments() {
 #[tokio::test]
 async fn delete_while_assigned_and_ambiguous_names() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(&sim);
+    let env = Env::new(&sim, None);
     let out = run(&env, &["policy", "delete", WIN10, "--yes"]).await;
     out.expect(11);
     assert!(
@@ -580,7 +501,7 @@ async fn delete_while_assigned_and_ambiguous_names() {
 #[tokio::test]
 async fn apply_and_apply_config() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(&sim);
+    let env = Env::new(&sim, None);
     let out = run(
         &env,
         &[
@@ -650,7 +571,7 @@ async fn apply_and_apply_config() {
 #[tokio::test]
 async fn user_settings_commands() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(&sim);
+    let env = Env::new(&sim, None);
     let out = run(
         &env,
         &[
@@ -751,8 +672,8 @@ fn edit(path: &Path, from: &str, to: &str) {
 #[tokio::test]
 async fn export_diff_edit_sync() {
     let sim = TestSim::contoso().await;
-    let env = Env::new(&sim);
-    let dir = env.policies();
+    let env = Env::new(&sim, None);
+    let dir = policies(&env);
     let dir_s = dir.to_str().unwrap().to_owned();
     let out = run(&env, &["policy", "export", "--dir", &dir_s]).await;
     out.expect(0);
