@@ -170,6 +170,9 @@ pub enum MailKind {
     CloudPcReprovisioning,
 }
 
+/// Renders a mail to the user about their Cloud PC.
+type UserMailTemplate = fn(&ReadyMail<'_>) -> Result<RenderedMail>;
+
 /// A mail the operation sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -300,8 +303,15 @@ impl<'a> Executor<'a> {
                 user,
                 custom_message,
             } => {
-                self.send_ready_mail(from, user, custom_message.as_deref(), state)
-                    .await
+                self.send_user_mail(
+                    MailKind::CloudPcReady,
+                    mail::render_ready_mail,
+                    from,
+                    user,
+                    custom_message.as_deref(),
+                    state,
+                )
+                .await
             }
             Step::SendOutOfLicensesTicket { from, to, ticket } => {
                 self.send_ticket(from, to, ticket, state).await
@@ -317,8 +327,15 @@ impl<'a> Executor<'a> {
                 user,
                 custom_message,
             } => {
-                self.send_reprovisioning_mail(from, user, custom_message.as_deref(), state)
-                    .await
+                self.send_user_mail(
+                    MailKind::CloudPcReprovisioning,
+                    mail::render_reprovisioning_mail,
+                    from,
+                    user,
+                    custom_message.as_deref(),
+                    state,
+                )
+                .await
             }
         }
     }
@@ -633,8 +650,11 @@ impl<'a> Executor<'a> {
             )
     }
 
-    async fn send_ready_mail(
+    /// Mails the user about their Cloud PC (ready, or being reprovisioned), if they have a mailbox.
+    async fn send_user_mail(
         &self,
+        kind: MailKind,
+        render: UserMailTemplate,
         from: &str,
         user: &UserRef,
         custom_message: Option<&str>,
@@ -653,7 +673,7 @@ impl<'a> Executor<'a> {
             .cloud_pc
             .as_ref()
             .and_then(|pc| pc.display_name.as_deref());
-        let rendered = mail::render_ready_mail(&ReadyMail {
+        let rendered = render(&ReadyMail {
             name,
             user_principal_name: &user.user_principal_name,
             cloud_pc_name,
@@ -661,7 +681,7 @@ impl<'a> Executor<'a> {
         })?;
         self.send(from, to, Some(name), &rendered).await?;
         state.mails.push(MailReport {
-            kind: MailKind::CloudPcReady,
+            kind,
             from: from.to_owned(),
             to: to.to_owned(),
             subject: rendered.subject,
@@ -786,44 +806,6 @@ impl<'a> Executor<'a> {
             })
             .filter(|pc| target.matches(pc))
             .collect())
-    }
-
-    async fn send_reprovisioning_mail(
-        &self,
-        from: &str,
-        user: &UserRef,
-        custom_message: Option<&str>,
-        state: &mut ExecState,
-    ) -> Result<StepOutcome> {
-        let Some(to) = user.mail.as_deref() else {
-            return Ok(StepOutcome::Skipped {
-                reason: format!("{user} has no mailbox; no mail sent"),
-            });
-        };
-        let name = user
-            .display_name
-            .as_deref()
-            .unwrap_or(&user.user_principal_name);
-        let cloud_pc_name = state
-            .cloud_pc
-            .as_ref()
-            .and_then(|pc| pc.display_name.as_deref());
-        let rendered = mail::render_reprovisioning_mail(&ReadyMail {
-            name,
-            user_principal_name: &user.user_principal_name,
-            cloud_pc_name,
-            custom_message,
-        })?;
-        self.send(from, to, Some(name), &rendered).await?;
-        state.mails.push(MailReport {
-            kind: MailKind::CloudPcReprovisioning,
-            from: from.to_owned(),
-            to: to.to_owned(),
-            subject: rendered.subject,
-        });
-        Ok(StepOutcome::Done {
-            detail: format!("mail sent to {to}"),
-        })
     }
 
     async fn send_ticket(
