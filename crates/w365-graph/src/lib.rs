@@ -50,9 +50,9 @@ pub use error::{Error, GraphError, Result};
 pub use odata::{Filter, GraphPath, Query};
 pub use paging::{Page, Pager};
 pub use resources::{
-    AddMemberOutcome, CloudPcsHandler, GroupsHandler, MailHandler, ProvisioningPoliciesHandler,
-    RemoveMemberOutcome, ServicePlansHandler, SubscribedSkusHandler, UserSettingsHandler,
-    UsersHandler,
+    AddMemberOutcome, AssignablePolicy, CloudPcsHandler, GroupsHandler, MailHandler,
+    PolicyCollection, ProvisioningPoliciesHandler, RemoveMemberOutcome, ServicePlansHandler,
+    SubscribedSkusHandler, UserSettingsHandler, UsersHandler,
 };
 pub use retry::RetryPolicy;
 

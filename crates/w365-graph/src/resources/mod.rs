@@ -4,19 +4,19 @@
 mod cloud_pcs;
 mod groups;
 mod mail;
-mod provisioning_policies;
+mod policy_collection;
 mod service_plans;
 mod subscribed_skus;
-mod user_settings;
 mod users;
 
 pub use cloud_pcs::CloudPcsHandler;
 pub use groups::{AddMemberOutcome, GroupsHandler, RemoveMemberOutcome};
 pub use mail::MailHandler;
-pub use provisioning_policies::ProvisioningPoliciesHandler;
+pub use policy_collection::{
+    AssignablePolicy, PolicyCollection, ProvisioningPoliciesHandler, UserSettingsHandler,
+};
 pub use service_plans::ServicePlansHandler;
 pub use subscribed_skus::SubscribedSkusHandler;
-pub use user_settings::UserSettingsHandler;
 pub use users::UsersHandler;
 
 use crate::client::PREFER_UNKNOWN_ENUMS;
