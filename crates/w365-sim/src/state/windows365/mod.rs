@@ -112,6 +112,23 @@ pub struct FrontlinePlanCounts {
 }
 
 impl Windows365State {
+    /// The place of `group_id`'s assignment in the tenant-wide assignment order (a user matched by
+    /// several policies gets the first assigned): an existing assignment of the group keeps its
+    /// place, a new one comes last.
+    pub(crate) fn assignment_sequence_for<'a>(
+        &mut self,
+        mut existing: impl Iterator<Item = (&'a str, u64)>,
+        group_id: &str,
+    ) -> u64 {
+        match existing.find(|(g, _)| g.eq_ignore_ascii_case(group_id)) {
+            Some((_, sequence)) => sequence,
+            None => {
+                self.assignment_sequence += 1;
+                self.assignment_sequence
+            }
+        }
+    }
+
     /// Empty state with the given timings and id seed.
     pub fn new(timings: Timings, seed: u64) -> Self {
         Self {

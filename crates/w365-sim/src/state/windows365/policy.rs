@@ -779,16 +779,10 @@ impl Windows365State {
         let old = std::mem::take(&mut self.policies[idx].assignments);
         let mut next = Vec::with_capacity(targets.len());
         for t in targets {
-            let sequence = match old
-                .iter()
-                .find(|a| a.group_id.eq_ignore_ascii_case(&t.group_id))
-            {
-                Some(a) => a.sequence,
-                None => {
-                    self.assignment_sequence += 1;
-                    self.assignment_sequence
-                }
-            };
+            let sequence = self.assignment_sequence_for(
+                old.iter().map(|a| (a.group_id.as_str(), a.sequence)),
+                &t.group_id,
+            );
             next.push(PolicyAssignment {
                 id: format!("{policy_id}_{}", t.group_id),
                 group_id: t.group_id,
