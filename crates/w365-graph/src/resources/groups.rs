@@ -89,6 +89,18 @@ impl GroupsHandler {
         Ok(groups)
     }
 
+    /// Groups whose display name starts with `prefix` (all pages), with their licences.
+    pub async fn find_by_display_name_prefix(&self, prefix: &str) -> Result<Vec<Group>> {
+        let query = Query::new()
+            .filter(Filter::starts_with("displayName", prefix))
+            .select(GROUP_SELECT)
+            .top(999);
+        self.client
+            .list(ApiVersion::V1, &Self::collection(), &query)
+            .collect_all()
+            .await
+    }
+
     /// Gets a group by id.
     pub async fn get(&self, id: &str) -> Result<Group> {
         self.client

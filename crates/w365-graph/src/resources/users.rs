@@ -45,6 +45,26 @@ impl UsersHandler {
         Ok(users.into_iter().next())
     }
 
+    /// Like [`find_by_upn`](Self::find_by_upn), also reading `assignedLicenses` and
+    /// `licenseAssignmentStates` (each licence with the group that assigned it, or none for a
+    /// direct assignment) in the same request.
+    pub async fn find_by_upn_with_licenses(&self, upn: &str) -> Result<Option<User>> {
+        let select: Vec<&str> = USER_SELECT
+            .iter()
+            .copied()
+            .chain(["assignedLicenses", "licenseAssignmentStates"])
+            .collect();
+        let query = Query::new()
+            .filter(Filter::eq("userPrincipalName", upn))
+            .select(select);
+        let users: Vec<User> = self
+            .client
+            .list(ApiVersion::V1, &GraphPath::new(["users"]), &query)
+            .collect_all()
+            .await?;
+        Ok(users.into_iter().next())
+    }
+
     /// Gets a user by id or UPN.
     ///
     /// A UPN starting with `$` cannot be used as a plain path segment (Graph reads `$...` as a
@@ -102,7 +122,9 @@ impl UsersHandler {
             .list(
                 ApiVersion::V1,
                 &GraphPath::new(["users", user_id, "memberOf", "microsoft.graph.group"]),
-                &Query::new().select(["id", "displayName"]).top(999),
+                &Query::new()
+                    .select(["id", "displayName", "assignedLicenses"])
+                    .top(999),
             )
             .collect_all()
             .await

@@ -11,13 +11,23 @@
 //! - Dedicated: a user holding a Windows 365 dedicated service plan (active licence) and a direct
 //!   member of a group assigned to a dedicated policy gets one Cloud PC per such plan, under the
 //!   first assigned matching policy. Licensed but not targeted -> a `notProvisioned` record.
-//! - Frontline: a direct member of a group assigned to a shared policy (with `servicePlanId`) takes
-//!   a seat while the assignment's `allotmentLicensesCount` and the plan's `totalCount` allow. With no
-//!   seat left the user gets a `notProvisioned` record whose `statusDetail` (code
+//! - Frontline dedicated mode (`shared`, `sharedByUser`): a direct member of a group assigned to the
+//!   policy (with `servicePlanId`) gets a personal Cloud PC while the assignment's allotment allows:
+//!   one licence serves up to three Cloud PCs with one active session ("What is Windows 365
+//!   Frontline?", <https://learn.microsoft.com/en-us/windows-365/enterprise/introduction-windows-365-frontline>;
+//!   a Frontline service plan "provides an allotment of three Cloud PCs",
+//!   <https://learn.microsoft.com/en-us/graph/api/resources/cloudpcfrontlineserviceplan>), so an
+//!   allotment of N licences holds 3·N Cloud PCs and the plan's `totalCount` licences 3·total. With
+//!   no seat left the user gets a `notProvisioned` record whose `statusDetail` (code
 //!   `frontlineLicenseUnavailable`) says why — visible to admins in the cloudPCs list.
+//! - Frontline shared mode (`sharedByEntraGroup`): one licence is one Cloud PC shared by the group
+//!   (same page); members get no personal Cloud PC. The pooled Cloud PCs themselves are not
+//!   emulated (see LIMITATIONS).
 //! - Detection of a newly licensed/targeted user waits `Timings::detection_delay`. Loss and
 //!   restoration of licence/targeting are applied when observed.
 //! - Reserve policies are stored but provision nothing.
+//! - The pooled Cloud PCs of a `sharedByEntraGroup` policy are not created (its members simply get
+//!   none of their own, and its allotment counts against the plan's licences).
 //!
 //! LIMITATIONS (real-service behaviour not emulated):
 //! - `pendingProvision` (more grace-period PCs than licences) is never produced: licences are per user
@@ -91,6 +101,9 @@ fn key(user_id: &str, plan_id: &str) -> Key {
     (user_id.to_lowercase(), plan_id.to_lowercase())
 }
 
+/// Cloud PCs one Frontline licence serves in dedicated mode (see the module documentation).
+pub const CLOUD_PCS_PER_FRONTLINE_LICENCE: u32 = 3;
+
 /// The Frontline no-seat code put in `statusDetail` (the simulator's own code; Graph's is not documented).
 pub const NO_SEAT_CODE: &str = "frontlineLicenseUnavailable";
 
@@ -163,10 +176,14 @@ fn desired(w: &Windows365State, dir: &dyn DirectoryView, full_scan: bool) -> Wan
     }
 
     // Frontline seats: existing seats and pending reservations first, then new members in order.
+    // Only dedicated-mode Frontline gives personal Cloud PCs (shared mode pools them by group).
     let mut frontline: Vec<(u64, &str, &str, &crate::state::windows365::PolicyAssignment)> = w
         .policies
         .iter()
-        .filter(|p| p.provisioning_type.is_frontline())
+        .filter(|p| {
+            p.provisioning_type.is_frontline()
+                && p.provisioning_type != ProvisioningType::SharedByEntraGroup
+        })
         .flat_map(|p| {
             p.assignments
                 .iter()
@@ -206,7 +223,9 @@ fn desired(w: &Windows365State, dir: &dyn DirectoryView, full_scan: bool) -> Wan
             .map_or((0, plan.clone()), |p| {
                 (p.total_count, p.display_name.clone())
             });
-        let allotment = a.allotment_licenses_count.unwrap_or(0);
+        let licences = a.allotment_licenses_count.unwrap_or(0);
+        let allotment = licences.saturating_mul(CLOUD_PCS_PER_FRONTLINE_LICENCE);
+        let plan_capacity = total.saturating_mul(CLOUD_PCS_PER_FRONTLINE_LICENCE);
         for member in dir.direct_member_users(&a.group_id) {
             let k = key(&member, &plan);
             if wants.contains_key(&k) || dir.user(&member).is_none() {
@@ -223,7 +242,7 @@ fn desired(w: &Windows365State, dir: &dyn DirectoryView, full_scan: bool) -> Wan
             });
             let a_used = used_assignment.entry(a.id.to_lowercase()).or_default();
             let p_used = used_plan.entry(plan.clone()).or_default();
-            let want = if holds || (*a_used < allotment && *p_used < total) {
+            let want = if holds || (*a_used < allotment && *p_used < plan_capacity) {
                 if !holds {
                     *a_used += 1;
                     *p_used += 1;
@@ -236,8 +255,8 @@ fn desired(w: &Windows365State, dir: &dyn DirectoryView, full_scan: bool) -> Wan
             } else {
                 Want::NoSeat {
                     reason: format!(
-                        "No Frontline licence is free: the assignment of policy '{policy_name}' to group '{}' uses {}/{} allotted licence(s) and plan '{plan_name}' uses {}/{} licence(s).",
-                        a.group_id, a_used, allotment, p_used, total
+                        "No Frontline licence is free: the assignment of policy '{policy_name}' to group '{}' uses {}/{} Cloud PC(s) of its {} allotted licence(s) (three per licence) and plan '{plan_name}' uses {}/{} Cloud PC(s) of its {} licence(s).",
+                        a.group_id, a_used, allotment, licences, p_used, plan_capacity, total
                     ),
                 }
             };
