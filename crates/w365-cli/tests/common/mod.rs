@@ -26,8 +26,18 @@ impl Env {
         Self::with_assign_defaults(sim, roles, "")
     }
 
-    /// As [`Env::new`], with extra lines in the profile's `[tenants.sim.assign]` table.
+    /// As [`Env::new`], with extra lines in the profile's `[tenants.sim.assign]` table. The
+    /// profile names its sender and ticket customer id, as a real tenant's must (the demo ones
+    /// are sandbox defaults only).
     pub fn with_assign_defaults(sim: &TestSim, roles: Option<&[&str]>, assign: &str) -> Self {
+        let assign = format!(
+            "from_mailbox = \"runbooks@contoso.com\"\nticket_customer_id = \"Contoso\"\n{assign}"
+        );
+        Self::with_assign_table(sim, roles, &assign)
+    }
+
+    /// As [`Env::new`], with exactly these lines in the profile's `[tenants.sim.assign]` table.
+    pub fn with_assign_table(sim: &TestSim, roles: Option<&[&str]>, assign: &str) -> Self {
         let app = match roles {
             Some(roles) => sim.sim().create_app("w365 cli test", roles),
             None => sim.sim().admin_app(),

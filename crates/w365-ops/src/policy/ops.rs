@@ -117,6 +117,12 @@ pub async fn plan_create(client: &Client, spec: Spec) -> Result<PolicyPlan> {
     }
     let mut groups = Groups::new(client);
     let assignments = resolve_all(&mut groups, spec.assignments()).await?;
+    if let Spec::Policy(p) = &spec
+        && is_frontline(p.provisioning_type.as_ref())
+    {
+        // A new policy: every existing allotment counts against the plan.
+        check_frontline_allotments(client, "", &assignments, false).await?;
+    }
     let desired = Desired {
         spec,
         assignments,
@@ -270,6 +276,9 @@ pub async fn plan_assign(
     let mut groups = Groups::new(client);
     let observed = groups.observe(&object).await?;
     let desired = resolve_all(&mut groups, assignments).await?;
+    if frontline {
+        check_frontline_allotments(client, object.id(), &desired, replace).await?;
+    }
     let changes = if replace {
         diff::diff_assignments(
             kind,
@@ -294,6 +303,107 @@ pub async fn plan_assign(
         changes,
         unmanaged: Vec::new(),
     })
+}
+
+/// Refuses Frontline allotments the plan cannot cover, before anything is sent: per Frontline
+/// service plan, the licences requested for the groups of `policy_id` must fit in the plan's
+/// `totalCount` minus what every other assignment (other policies, and other groups of this
+/// policy unless `replace`) already has allotted. A plan the tenant does not list cannot be
+/// checked here (Graph then decides).
+async fn check_frontline_allotments(
+    client: &Client,
+    policy_id: &str,
+    desired: &[ResolvedAssignment],
+    replace: bool,
+) -> Result<()> {
+    let wanted: Vec<&ResolvedAssignment> = desired
+        .iter()
+        .filter(|a| a.service_plan_id.is_some())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let (plans, policies) = futures::try_join!(
+        async {
+            match client.service_plans().frontline().await {
+                Err(e) if e.is_not_found() => Ok(Vec::new()),
+                other => other.graph_ctx(
+                    || "read the Frontline service plans".into(),
+                    permissions::READ_CLOUD_PCS,
+                ),
+            }
+        },
+        tenant::list_policies(client)
+    )?;
+    let mut plan_ids: Vec<&str> = wanted
+        .iter()
+        .filter_map(|a| a.service_plan_id.as_deref())
+        .collect();
+    plan_ids.sort_unstable();
+    plan_ids.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    for plan_id in plan_ids {
+        let Some(plan) = plans.iter().find(|p| p.id.eq_ignore_ascii_case(plan_id)) else {
+            continue;
+        };
+        let requested: i64 = wanted
+            .iter()
+            .filter(|a| {
+                a.service_plan_id
+                    .as_deref()
+                    .is_some_and(|p| p.eq_ignore_ascii_case(plan_id))
+            })
+            .map(|a| i64::from(a.allotment_licenses_count.unwrap_or(0)))
+            .sum();
+        let allotted_elsewhere: i64 = policies
+            .iter()
+            .flat_map(|p| {
+                let this =
+                    p.id.as_deref()
+                        .is_some_and(|id| id.eq_ignore_ascii_case(policy_id));
+                p.assignments
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(move |a| (this, a))
+            })
+            .filter(|(this, a)| {
+                let replaced = *this
+                    && (replace
+                        || wanted
+                            .iter()
+                            .any(|w| w.group.id.eq_ignore_ascii_case(&a.target.group_id)));
+                !replaced
+                    && a.target
+                        .service_plan_id
+                        .as_deref()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(plan_id))
+            })
+            .map(|(_, a)| i64::from(a.target.allotment_licenses_count.unwrap_or(0)))
+            .sum();
+        let total = i64::from(plan.total_count);
+        let free = (total - allotted_elsewhere).max(0);
+        if requested > free {
+            let group = wanted
+                .iter()
+                .filter(|a| {
+                    a.service_plan_id
+                        .as_deref()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(plan_id))
+                })
+                .map(|a| a.group.display_name.clone())
+                .collect::<Vec<_>>()
+                .join("', '");
+            return Err(Error::AllotmentExceedsPlan {
+                group,
+                plan: plan.display_name.clone(),
+                requested,
+                free,
+                total,
+                allotted_elsewhere,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `unassign`: removes the given groups and keeps the others. A group that is not assigned
