@@ -507,6 +507,44 @@ impl TenantState {
         Ok(())
     }
 
+    /// Removes a direct licence (`assignLicense`, `removeLicenses`). The unit is freed unless a
+    /// group still assigns the same SKU to the user. Removing a licence the user does not hold
+    /// directly is refused, as Graph does.
+    pub fn remove_direct_license(
+        &mut self,
+        user_key: &str,
+        sku_id: &str,
+    ) -> Result<(), StateError> {
+        let user_id = self
+            .directory
+            .user_by_key(user_key)
+            .ok_or_else(|| StateError::UserNotFound {
+                key: user_key.to_owned(),
+            })?
+            .id
+            .clone();
+        let Some(user) = self.directory.user_mut(&user_id) else {
+            return Ok(());
+        };
+        let before = user.license_assignment_states.len();
+        user.license_assignment_states
+            .retain(|s| !(s.assigned_by_group.is_none() && s.sku_id.eq_ignore_ascii_case(sku_id)));
+        if before == user.license_assignment_states.len() {
+            return Err(StateError::Invalid(format!(
+                "User does not have a corresponding license: {sku_id}."
+            )));
+        }
+        let still_held = user
+            .license_assignment_states
+            .iter()
+            .any(|s| s.state == "Active" && s.sku_id.eq_ignore_ascii_case(sku_id));
+        if !still_held && let Some(sku) = self.licensing.sku_mut(sku_id) {
+            sku.consumed_units = sku.consumed_units.saturating_sub(1);
+        }
+        self.lifecycle_dirty = true;
+        Ok(())
+    }
+
     /// Whether any visible member of the group holds an errored assignment from it.
     pub fn has_members_with_license_errors(&self, group_id: &str) -> bool {
         self.directory
