@@ -609,22 +609,30 @@ pub async fn plan(
 ) -> Result<AssignPlan> {
     opts.validate()?;
     observer.on_event(&Event::Planning {
-        what: "looking up the user and the provisioning policy",
+        what: "reading the user, the groups, the licenses and the provisioning policy",
     });
     let upn = opts.user.trim();
+    // Every planning read is independent of the others: the user with their licences, their
+    // groups, the named groups and the SKUs go in one $batch request, concurrently with the
+    // (beta) policy lookup and the sender check: one round trip.
+    let names = [
+        opts.provisioning_group.clone(),
+        opts.user_settings_group.clone(),
+        opts.license_group.clone(),
+    ];
     let sender_needed = match (opts.notify, opts.ticket_when_out_of_licenses) {
         (true, _) => Some("--notify"),
         (false, true) => Some("--ticket-when-out-of-licenses"),
         (false, false) => None,
     };
-    let (user, policies, ()) = futures::try_join!(
+    let (reads, policies, ()) = futures::try_join!(
         async {
             client
                 .users()
-                .find_by_upn_with_licenses(upn)
+                .read_for_assignment(upn, &names)
                 .await
                 .graph_ctx(
-                    || format!("look up the user '{upn}'"),
+                    || format!("read the user '{upn}', their groups and the licenses"),
                     permissions::READ_USERS,
                 )
         },
@@ -655,8 +663,27 @@ pub async fn plan(
             }
         }
     )?;
-    let full_user = user.ok_or_else(|| Error::UserNotFound { upn: upn.into() })?;
+    let w365_graph::resources::AssignmentReads {
+        user: full_user,
+        member_of,
+        groups,
+        skus,
+    } = reads;
+    let full_user = full_user
+        .graph_ctx(
+            || format!("look up the user '{upn}'"),
+            permissions::READ_USERS,
+        )?
+        .ok_or_else(|| Error::UserNotFound { upn: upn.into() })?;
     let user = user_ref(&full_user);
+    let member_of = member_of.graph_ctx(
+        || format!("read the group memberships of {user}"),
+        permissions::READ_GROUPS,
+    )?;
+    let groups = groups.graph_ctx(
+        || "look up the groups by name".into(),
+        permissions::READ_GROUPS,
+    )?;
     let policy = match policies.as_slice() {
         [] => None,
         [one] => Some(one.clone()),
@@ -674,52 +701,45 @@ pub async fn plan(
     };
     match policy {
         Some(policy) if is_shared(&policy) => {
-            plan_frontline(client, opts, observer, user, policy).await
+            plan_frontline(client, opts, observer, user, policy, groups, member_of).await
         }
-        policy => plan_dedicated(client, opts, observer, user, &full_user, policy).await,
+        policy => {
+            let skus = skus.graph_ctx(
+                || "read the tenant's subscribed SKUs".into(),
+                permissions::READ_ORGANIZATION,
+            )?;
+            let read = Reads {
+                user: &full_user,
+                groups,
+                member_of,
+                skus,
+            };
+            plan_dedicated(opts, observer, user, read, policy)
+        }
     }
 }
 
-async fn plan_dedicated(
-    client: &Client,
+/// What planning read, for the dedicated path.
+struct Reads<'a> {
+    user: &'a User,
+    groups: Vec<Group>,
+    member_of: Vec<Group>,
+    skus: Vec<SubscribedSku>,
+}
+
+fn plan_dedicated(
     opts: &AssignOptions,
     observer: &dyn Observer,
     user: UserRef,
-    full_user: &User,
+    read: Reads<'_>,
     policy: Option<ProvisioningPolicy>,
 ) -> Result<AssignPlan> {
-    observer.on_event(&Event::Planning {
-        what: "resolving the groups, the user's memberships and the license capacity",
-    });
-    let names = [
-        opts.provisioning_group.clone(),
-        opts.user_settings_group.clone(),
-        opts.license_group.clone(),
-    ];
-    let (groups, member_of, skus) = futures::try_join!(
-        async {
-            client
-                .groups()
-                .find_by_display_names(&names)
-                .await
-                .graph_ctx(
-                    || "look up the groups by name".into(),
-                    permissions::READ_GROUPS,
-                )
-        },
-        async {
-            client.users().member_of_groups(&user.id).await.graph_ctx(
-                || format!("read the group memberships of {user}"),
-                permissions::READ_GROUPS,
-            )
-        },
-        async {
-            client.subscribed_skus().list().await.graph_ctx(
-                || "read the tenant's subscribed SKUs".into(),
-                permissions::READ_ORGANIZATION,
-            )
-        }
-    )?;
+    let Reads {
+        user: full_user,
+        groups,
+        member_of,
+        skus,
+    } = read;
 
     // Step 3.
     let provisioning_group = one_group(&groups, &opts.provisioning_group)?;
@@ -901,6 +921,8 @@ async fn plan_frontline(
     observer: &dyn Observer,
     user: UserRef,
     policy: ProvisioningPolicy,
+    groups: Vec<Group>,
+    member_of: Vec<Group>,
 ) -> Result<AssignPlan> {
     let policy_info = policy_ref(&policy);
     let mode =
@@ -916,17 +938,7 @@ async fn plan_frontline(
     observer.on_event(&Event::Planning {
         what: "resolving the Frontline group, the user's memberships and the seats",
     });
-    let (groups, assignment_group, members, member_of, plans) = futures::try_join!(
-        async {
-            client
-                .groups()
-                .find_by_display_names(std::slice::from_ref(&opts.user_settings_group))
-                .await
-                .graph_ctx(
-                    || "look up the groups by name".into(),
-                    permissions::READ_GROUPS,
-                )
-        },
+    let (assignment_group, members, plans) = futures::try_join!(
         async {
             client.groups().get_opt(&group_id).await.graph_ctx(
                 || format!("read the Frontline assignment group {group_id}"),
@@ -948,12 +960,6 @@ async fn plan_frontline(
                     || format!("list the members of the Frontline group {group_id}"),
                     permissions::READ_GROUPS,
                 )
-        },
-        async {
-            client.users().member_of_groups(&user.id).await.graph_ctx(
-                || format!("read the group memberships of {user}"),
-                permissions::READ_GROUPS,
-            )
         },
         async {
             // A cloud or tenant without the Frontline endpoint answers 404: fall back below.

@@ -37,8 +37,11 @@ async fn run(sim: &TestSim, o: &AssignOptions) -> Result<AssignReport, AssignFai
 
 fn is_write(r: &RequestRecord) -> bool {
     let graph = r.path.starts_with("/v1.0/") || r.path.starts_with("/beta/");
-    let read_only_post =
-        r.path.ends_with("/checkMemberGroups") || r.path.ends_with("/checkMemberObjects");
+    // A $batch envelope is not a write itself: the simulator logs each of its items as its own
+    // request, with its own method.
+    let read_only_post = r.path.ends_with("/checkMemberGroups")
+        || r.path.ends_with("/checkMemberObjects")
+        || r.path.ends_with("/$batch");
     graph && r.method != "GET" && !read_only_post
 }
 
@@ -1369,4 +1372,65 @@ async fn frontline_seats_fall_back_to_shared_use_service_plans() {
             .iter()
             .any(|g| g == FRONTLINE)
     );
+}
+
+#[tokio::test]
+async fn one_assign_makes_at_most_8_requests_with_its_planning_reads_in_one_batch() {
+    let sim = TestSim::contoso().await;
+    let mut o = opts("megan.bowen@contoso.com");
+    o.waits.license.first_check_after = Duration::from_millis(150);
+    let report = {
+        let client = sim.client();
+        let _clock = sim.drive_clock(Duration::from_secs(60), Duration::from_millis(5));
+        ok(assign::assign(&client, &o, &Silent).await)
+    };
+    assert!(
+        report.graph_requests <= 8,
+        "{} Graph requests",
+        report.graph_requests
+    );
+    // The simulator's request log: every Graph request, and each $batch item besides its batch.
+    let log: Vec<RequestRecord> = sim
+        .sim()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v1.0/") || r.path.starts_with("/beta/"))
+        .collect();
+    let batches: Vec<&RequestRecord> = log.iter().filter(|r| r.path == "/v1.0/$batch").collect();
+    assert_eq!(batches.len(), 1, "{log:#?}");
+    // The batch carried the four directory reads (user, memberOf, groups, SKUs): they are logged
+    // as items, and none of them was sent on its own.
+    let reads = ["/v1.0/users", "/v1.0/groups", "/v1.0/subscribedSkus"];
+    for path in reads {
+        assert_eq!(
+            log.iter().filter(|r| r.path == path).count(),
+            1,
+            "{path} once (inside the batch): {log:#?}"
+        );
+    }
+    assert_eq!(
+        log.iter()
+            .filter(|r| r.path.ends_with("/memberOf/microsoft.graph.group"))
+            .count(),
+        1
+    );
+    let sent = log.len() - 4 * batches.len();
+    assert_eq!(
+        u64::try_from(sent).unwrap(),
+        report.graph_requests,
+        "the log agrees with the client's count: {log:#?}"
+    );
+    // The same plan/execute guarantees: the three groups, then the confirmed licence.
+    assert_eq!(
+        added_groups(&report),
+        vec![
+            (PROV_WIN11.to_owned(), GroupRole::Provisioning),
+            (US_RESTORE.to_owned(), GroupRole::UserSettings),
+            (LIC_128.to_owned(), GroupRole::License),
+        ]
+    );
+    assert!(matches!(
+        report.steps.last().unwrap().step,
+        Step::ConfirmLicenseAssigned { .. }
+    ));
 }

@@ -20,7 +20,7 @@ pub const GROUP_SELECT: [&str; 7] = [
 ];
 
 /// Values per `in (...)` clause (reference §2.1).
-const IN_MAX: usize = 15;
+pub(crate) const IN_MAX: usize = 15;
 /// References per `members@odata.bind` PATCH (reference §3.4).
 const BIND_MAX: usize = 20;
 

@@ -65,6 +65,46 @@ impl UsersHandler {
         Ok(users.into_iter().next())
     }
 
+    /// The reads an assignment plans with — the user with their licences, their direct groups,
+    /// the groups named `group_names` and the subscribed SKUs — in one `$batch` request (one
+    /// round trip instead of four). Each read has its own result. With more than 15 names or a
+    /// principal name starting with `$`, the reads are sent one by one (concurrently) instead.
+    pub async fn read_for_assignment(
+        &self,
+        upn: &str,
+        group_names: &[String],
+    ) -> Result<super::AssignmentReads> {
+        use super::assignment_reads;
+        if !assignment_reads::batchable(upn, group_names) {
+            let groups_handler = crate::resources::GroupsHandler::new(self.client.clone());
+            let skus_handler = crate::resources::SubscribedSkusHandler::new(self.client.clone());
+            let ((user, member_of), groups, skus) = futures::join!(
+                async {
+                    let user = self.find_by_upn_with_licenses(upn).await;
+                    let member_of = match &user {
+                        Ok(Some(u)) => self.member_of_groups(&u.id).await,
+                        _ => Ok(Vec::new()),
+                    };
+                    (user, member_of)
+                },
+                groups_handler.find_by_display_names(group_names),
+                skus_handler.list()
+            );
+            return Ok(super::AssignmentReads {
+                user,
+                member_of,
+                groups,
+                skus,
+            });
+        }
+        let responses = self
+            .client
+            .batch()
+            .send(assignment_reads::requests(upn, group_names))
+            .await?;
+        Ok(assignment_reads::decode(&self.client, &responses).await)
+    }
+
     /// Gets a user by id or UPN.
     ///
     /// A UPN starting with `$` cannot be used as a plain path segment (Graph reads `$...` as a
