@@ -246,40 +246,95 @@ impl<'a> Executor<'a> {
     }
 
     /// Runs every step in order; stops at the first error (recorded in `state.steps` too).
+    ///
+    /// Consecutive [`Step::AddUserToGroup`] steps are independent of each other (each adds the
+    /// user to another group, and "already a member" counts as done), so they are sent
+    /// concurrently: one round trip instead of one each. All of them are attempted; their outcomes
+    /// are reported in plan order, and the first failure stops the plan after them (a re-run
+    /// converges). A step that depends on a membership (the license group after the wait) is never
+    /// next to them: a wait separates it.
     pub async fn run(&self, plan: &Plan, state: &mut ExecState) -> Result<()> {
         let total = plan.len();
-        for (index, step) in plan.iter().enumerate() {
+        let steps = &plan.steps;
+        let mut index = 0;
+        while index < total {
+            let adds: Vec<(&UserRef, &GroupRef)> = steps[index..]
+                .iter()
+                .map_while(|s| match s {
+                    Step::AddUserToGroup { user, group, .. } => Some((user, group)),
+                    _ => None,
+                })
+                .collect();
+            if adds.len() >= 2 {
+                for (i, step) in steps[index..index + adds.len()].iter().enumerate() {
+                    self.observer.on_event(&Event::StepStarted {
+                        index: index + i,
+                        total,
+                        step,
+                    });
+                }
+                let started = Instant::now();
+                let results = futures::future::join_all(
+                    adds.iter()
+                        .map(|(user, group)| self.add_to_group(user, group)),
+                )
+                .await;
+                let mut first_error = None;
+                for (i, result) in results.into_iter().enumerate() {
+                    let step = &steps[index + i];
+                    self.finish(index + i, total, step, &result, started, state);
+                    if let Err(e) = result {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                if let Some(e) = first_error {
+                    return Err(e);
+                }
+                index += adds.len();
+                continue;
+            }
+            let step = &steps[index];
             self.observer
                 .on_event(&Event::StepStarted { index, total, step });
             let started = Instant::now();
             let result = self.run_step(step, state).await;
-            let outcome = match &result {
-                Ok(outcome) => outcome.clone(),
-                Err(Error::TimedOut { .. }) => StepOutcome::TimedOut {
-                    detail: result
-                        .as_ref()
-                        .err()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                },
-                Err(e) => StepOutcome::Failed {
-                    error: e.to_string(),
-                },
-            };
-            self.observer.on_event(&Event::StepFinished {
-                index,
-                total,
-                step,
-                outcome: &outcome,
-            });
-            state.steps.push(StepReport {
-                step: step.clone(),
-                outcome,
-                elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            });
+            self.finish(index, total, step, &result, started, state);
             result?;
+            index += 1;
         }
         Ok(())
+    }
+
+    /// Reports how a step ended (observer and `state.steps`).
+    fn finish(
+        &self,
+        index: usize,
+        total: usize,
+        step: &Step,
+        result: &Result<StepOutcome>,
+        started: Instant,
+        state: &mut ExecState,
+    ) {
+        let outcome = match result {
+            Ok(outcome) => outcome.clone(),
+            Err(e @ Error::TimedOut { .. }) => StepOutcome::TimedOut {
+                detail: e.to_string(),
+            },
+            Err(e) => StepOutcome::Failed {
+                error: e.to_string(),
+            },
+        };
+        self.observer.on_event(&Event::StepFinished {
+            index,
+            total,
+            step,
+            outcome: &outcome,
+        });
+        state.steps.push(StepReport {
+            step: step.clone(),
+            outcome,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
     }
 
     async fn run_step(&self, step: &Step, state: &mut ExecState) -> Result<StepOutcome> {
