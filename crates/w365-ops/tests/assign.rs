@@ -1434,3 +1434,93 @@ async fn one_assign_makes_at_most_8_requests_with_its_planning_reads_in_one_batc
         Step::ConfirmLicenseAssigned { .. }
     ));
 }
+
+#[tokio::test]
+async fn membership_of_another_licence_group_still_processing_is_already_assigned() {
+    let sim = TestSim::contoso().await;
+    // Megan just joined the 256 GB license group; group licensing has not processed her yet (no
+    // licenseAssignmentStates entry), but the group carries a Windows 365 SKU.
+    sim.sim().with_state(|store| {
+        store
+            .default_tenant_mut()
+            .unwrap()
+            .timings
+            .license_processing = Duration::from_secs(10 * 24 * 3600);
+    });
+    add_to_groups(&sim, "megan.bowen@contoso.com", &[LIC_256]);
+    sim.advance(Duration::from_secs(120)).await;
+    let (report, err) = expect_err(run(&sim, &opts("megan.bowen@contoso.com")).await);
+    assert_eq!(err.kind(), ErrorKind::AlreadyAssigned, "{}", chain(&err));
+    let text = err.to_string();
+    assert!(
+        text.contains(LIC_256) && text.contains("still being processed"),
+        "{text}"
+    );
+    assert!(report.steps.is_empty());
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+}
+
+#[tokio::test]
+async fn a_shared_by_user_frontline_policy_provisions_a_personal_cloud_pc() {
+    const BY_USER: &str = "cfg - Windows 365 - Frontline - By user";
+    let sim = TestSim::contoso().await;
+    set_frontline_allotment(&sim, FRONTLINE, 1).await;
+    let group_id = sim.sim().with_state(|store| {
+        let t = store.default_tenant_mut().unwrap();
+        let gid = t.ids.next_id();
+        t.directory
+            .insert_group(w365_sim::state::directory::Group::new_security(
+                gid.clone(),
+                BY_USER,
+            ))
+            .unwrap();
+        gid
+    });
+    let client = sim.client();
+    let policy: w365_graph::models::ProvisioningPolicy =
+        serde_json::from_value(serde_json::json!({
+            "displayName": BY_USER,
+            "imageId": "microsoftwindowsdesktop_windows-ent-cpc_win11-24H2-ent-cpc-m365",
+            "imageDisplayName": "Windows 11",
+            "imageType": "gallery",
+            "provisioningType": "sharedByUser",
+            "cloudPcNamingTemplate": "FLU-%RAND:5%",
+            "domainJoinConfigurations": [{"domainJoinType": "azureADJoin", "regionName": "automatic"}]
+        }))
+        .unwrap();
+    let created = client
+        .provisioning_policies()
+        .create(&policy)
+        .await
+        .unwrap();
+    let mut target = w365_graph::models::AssignmentTarget::group(group_id);
+    target.service_plan_id = Some("057efbfe-a95d-4263-acb0-12b4a31fed8d".into());
+    target.allotment_licenses_count = Some(1);
+    client
+        .provisioning_policies()
+        .assign(
+            created.id.as_deref().unwrap(),
+            &[w365_graph::models::ProvisioningPolicyAssignment { id: None, target }],
+        )
+        .await
+        .unwrap();
+    let mut o = opts("megan.bowen@contoso.com");
+    o.provisioning_group = BY_USER.into();
+    o.notify = true;
+    let report = ok(run_fast(&sim, &o).await);
+    match &report.path {
+        Some(AssignPath::Frontline { mode, seats, .. }) => {
+            assert_eq!(*mode, w365_ops::licensing::FrontlineMode::Dedicated);
+            assert_eq!((seats.cloud_pc_capacity, seats.free), (3, 3));
+        }
+        other => panic!("{other:?}"),
+    }
+    let pc = report.cloud_pc.expect("a personal Cloud PC");
+    assert_eq!(pc.status.as_deref(), Some("provisioned"));
+    let listed = client.cloud_pcs().get(&pc.id).await.unwrap();
+    assert_eq!(
+        listed.provisioning_type,
+        Some(w365_graph::models::ProvisioningType::SharedByUser)
+    );
+    assert_eq!(report.mails[0].kind, MailKind::CloudPcReady);
+}
