@@ -1,27 +1,36 @@
 //! `assign`: provision a Windows 365 Cloud PC for a user (the "Assign Windows365" runbook).
 //!
-//! Planning only reads, and reads little: for a dedicated assignment it makes five requests
-//! (the user, the policy with the provisioning group's name, the three groups in one `in` query,
-//! the user's own `memberOf`, the subscribed SKUs), whatever the size of the groups. Execution then
-//! adds at most three memberships, confirms visibility with `checkMemberGroups`, and confirms the
-//! license through the user's `licenseAssignmentStates`.
+//! Planning only reads, in one round trip whatever the size of the groups: the user with their
+//! licences, their direct groups, the three named groups and the subscribed SKUs in one `$batch`
+//! request, concurrently with the policy lookup (and, with `notify` or tickets, the sender check).
+//! Execution then adds at most three memberships (the first two together), confirms visibility with
+//! `checkMemberGroups`, and confirms the licence this group assigned through the user's
+//! `licenseAssignmentStates`: seven requests when no wait has to poll twice.
 //!
-//! Dedicated path (issue 5, steps 1-9):
-//! 1. validate the inputs, resolve the user by UPN;
-//! 2. look up the provisioning policy named like the provisioning group; a shared (Frontline)
-//!    policy takes the Frontline path;
+//! Dedicated path (issue 5, steps 1-9; issue 10's licensing truth):
+//! 1. validate the inputs; resolve the user by UPN with their licences; check the sender;
+//! 2. look up the provisioning policy named like the provisioning group; a Frontline policy
+//!    (`shared`, `sharedByUser`, `sharedByEntraGroup`) takes the Frontline path;
 //! 3. resolve the three groups by exact display name (none → error naming it, several → error
 //!    listing the ids);
-//! 4. the license group's SKU must exist in the tenant;
-//! 5. already a member of the license group → [`Error::AlreadyAssigned`], no change. (Checked
-//!    before capacity: a fully used SKU is normal once everyone has one, and must not raise a
-//!    ticket for a user who already holds the license.)
+//! 4. the license group's Windows 365 SKU, picked by its service plans
+//!    ([`crate::licensing::LicenseGroupLicense`]); none → "not a Windows 365 license group";
+//! 5. already holding a Windows 365 licence from any source (this group, a direct assignment, any
+//!    other Windows 365 group) → [`Error::AlreadyAssigned`] naming it, no change. (Checked before
+//!    capacity: a fully used SKU is normal once everyone has one, and must not raise a ticket for a
+//!    user who already holds the license.)
 //! 6. capacity: no free unit → ticket (if enabled) and [`Error::OutOfLicenses`];
 //! 7. keep existing prefix-group memberships, otherwise add the named groups; wait until the
 //!    added memberships are visible; add the license group;
-//! 8. confirm the license; on CountViolation (the race for the last unit) remove the user from the
+//! 8. confirm the licence assigned by this group (`assignedByGroup`), never another assignment of
+//!    the same SKU; on CountViolation (the race for the last unit) remove the user from the
 //!    license group again, ticket (if enabled), fail as out of licenses;
 //! 9. with notify: wait for the Cloud PC, then mail the user (or report that they have no mailbox).
+//!
+//! Frontline path: seats of the policy's assignment ([`crate::licensing::FrontlineSeats`]: three
+//! Cloud PCs per licence in dedicated mode, one pooled Cloud PC per licence in shared mode); a
+//! member of the assignment group is already assigned; with notify, dedicated mode waits for the
+//! personal Cloud PC, shared mode (pooled) sends an "access granted" mail at once.
 
 use serde::Serialize;
 use w365_graph::Client;
