@@ -851,3 +851,37 @@ async fn shared_by_user_and_shared_by_entra_group_policies_work_end_to_end() {
         .unwrap_err();
     assert_eq!(err.kind(), w365_ops::ErrorKind::OutOfCapacity, "{err}");
 }
+
+#[tokio::test]
+async fn sync_refuses_allotments_the_plan_cannot_cover_before_anything_is_sent() {
+    let sim = TestSim::contoso().await;
+    let client = sim.client();
+    let dir = tempfile::tempdir().unwrap();
+    ops::export(&client, dir.path()).await.unwrap();
+    let shift_a = dir
+        .path()
+        .join("provisioning-policies/cfg-windows-365-frontline-shift-a.toml");
+    edit(
+        &shift_a,
+        "allotment_licenses_count = 3",
+        "allotment_licenses_count = 5",
+    );
+    let before = writes(&sim);
+    let err = ops::plan_sync(&client, dir.path(), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::OutOfCapacity, "{err}");
+    assert!(
+        err.to_string().contains("5 license(s) requested") && err.to_string().contains("3 free"),
+        "{err}"
+    );
+    assert_eq!(writes(&sim), before);
+    // Within the plan it is fine.
+    edit(
+        &shift_a,
+        "allotment_licenses_count = 5",
+        "allotment_licenses_count = 2",
+    );
+    let plan = ops::plan_sync(&client, dir.path(), false).await.unwrap();
+    assert_eq!(plan.len(), 1, "{plan}");
+}

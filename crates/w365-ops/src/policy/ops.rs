@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use w365_graph::Client;
-use w365_graph::models::{PolicySettingType, ProvisioningType};
+use w365_graph::models::{
+    AssignmentTarget, PolicySettingType, ProvisioningPolicy, ProvisioningType,
+};
 
 use super::diff::{self, Change, Desired, PolicyPlan, ResolvedAssignment};
 use super::spec::{AssignmentSpec, ObjectKind, PolicySpec, Spec, file_stem};
@@ -316,8 +318,31 @@ async fn check_frontline_allotments(
     desired: &[ResolvedAssignment],
     replace: bool,
 ) -> Result<()> {
-    let wanted: Vec<&ResolvedAssignment> = desired
+    let wanted: Vec<&ResolvedAssignment> = desired.iter().collect();
+    check_allotments(client, &wanted, |policy, target| {
+        policy
+            .id
+            .as_deref()
+            .is_some_and(|id| id.eq_ignore_ascii_case(policy_id))
+            && (replace
+                || desired
+                    .iter()
+                    .any(|w| w.group.id.eq_ignore_ascii_case(&target.group_id)))
+    })
+    .await
+}
+
+/// The check behind [`check_frontline_allotments`]: the Frontline assignments in `wanted` must fit
+/// in each plan's licences minus the allotments of every tenant assignment that stays (those for
+/// which `replaced` is false).
+async fn check_allotments(
+    client: &Client,
+    wanted: &[&ResolvedAssignment],
+    replaced: impl Fn(&ProvisioningPolicy, &AssignmentTarget) -> bool,
+) -> Result<()> {
+    let wanted: Vec<&ResolvedAssignment> = wanted
         .iter()
+        .copied()
         .filter(|a| a.service_plan_id.is_some())
         .collect();
     if wanted.is_empty() {
@@ -357,26 +382,18 @@ async fn check_frontline_allotments(
         let allotted_elsewhere: i64 = policies
             .iter()
             .flat_map(|p| {
-                let this =
-                    p.id.as_deref()
-                        .is_some_and(|id| id.eq_ignore_ascii_case(policy_id));
                 p.assignments
                     .as_deref()
                     .unwrap_or_default()
                     .iter()
-                    .map(move |a| (this, a))
+                    .map(move |a| (p, a))
             })
-            .filter(|(this, a)| {
-                let replaced = *this
-                    && (replace
-                        || wanted
-                            .iter()
-                            .any(|w| w.group.id.eq_ignore_ascii_case(&a.target.group_id)));
-                !replaced
+            .filter(|(p, a)| {
+                !replaced(p, &a.target)
                     && a.target
                         .service_plan_id
                         .as_deref()
-                        .is_some_and(|p| p.eq_ignore_ascii_case(plan_id))
+                        .is_some_and(|id| id.eq_ignore_ascii_case(plan_id))
             })
             .map(|(_, a)| i64::from(a.target.allotment_licenses_count.unwrap_or(0)))
             .sum();
@@ -641,6 +658,26 @@ pub async fn plan_sync(client: &Client, dir: &Path, prune: bool) -> Result<Polic
         for o in &objects {
             observed.push(groups.observe(o).await?);
         }
+    }
+    // Frontline allotments of every file must fit the plans, with the allotments the sync keeps:
+    // those of policies no file describes (unless --prune unassigns them).
+    let described: Vec<String> = desired
+        .iter()
+        .filter(|d| d.spec.kind() == ObjectKind::ProvisioningPolicy)
+        .map(|d| d.spec.display_name().to_lowercase())
+        .collect();
+    let wanted: Vec<&ResolvedAssignment> = desired
+        .iter()
+        .filter(
+            |d| matches!(&d.spec, Spec::Policy(p) if is_frontline(p.provisioning_type.as_ref())),
+        )
+        .flat_map(|d| d.assignments.iter())
+        .collect();
+    if !wanted.is_empty() {
+        check_allotments(client, &wanted, |policy, _| {
+            prune || described.contains(&policy.display_name.to_lowercase())
+        })
+        .await?;
     }
     diff::plan(&desired, &observed, prune)
         .map_err(|p| refuse(&format!("the policy files in {}", dir.display()), &p))
