@@ -1139,6 +1139,35 @@ async fn a_pooled_frontline_policy_sends_access_granted_without_waiting_for_a_cl
             .iter()
             .any(|g| g == POOL)
     );
+    // The simulator and capacity agree: the pool holds one shared Cloud PC per licence, none of
+    // them a user's.
+    let pool_id = created.id.clone().unwrap();
+    let pooled: Vec<_> = client
+        .cloud_pcs()
+        .list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|pc| pc.provisioning_policy_id.as_deref() == Some(pool_id.as_str()))
+        .collect();
+    assert_eq!(pooled.len(), 2, "{pooled:#?}");
+    assert!(pooled.iter().all(|pc| pc.user_principal_name.is_none()));
+    let capacity = w365_ops::capacity::capacity(&client, &Default::default())
+        .await
+        .unwrap();
+    let row = capacity
+        .frontline_assignments
+        .iter()
+        .find(|a| a.policy == POOL)
+        .expect("the pool's row");
+    assert_eq!(
+        (
+            row.seats.mode,
+            row.seats.cloud_pc_capacity,
+            row.seats.in_use
+        ),
+        (w365_ops::licensing::FrontlineMode::Shared, 2, 2)
+    );
 }
 
 #[tokio::test]

@@ -21,13 +21,15 @@
 //!   no seat left the user gets a `notProvisioned` record whose `statusDetail` (code
 //!   `frontlineLicenseUnavailable`) says why — visible to admins in the cloudPCs list.
 //! - Frontline shared mode (`sharedByEntraGroup`): one licence is one Cloud PC shared by the group
-//!   (same page); members get no personal Cloud PC. The pooled Cloud PCs themselves are not
-//!   emulated (see LIMITATIONS).
+//!   (same page); members get no personal Cloud PC. Each assignment gets as many pooled Cloud PCs
+//!   (no user, `userPrincipalName` empty) as its allotment has licences, detected and provisioned
+//!   like the others; an allotment lowered or removed deprovisions the extra ones at once (shared
+//!   mode has no grace period, reference §9).
 //! - Detection of a newly licensed/targeted user waits `Timings::detection_delay`. Loss and
 //!   restoration of licence/targeting are applied when observed.
 //! - Reserve policies are stored but provision nothing.
-//! - The pooled Cloud PCs of a `sharedByEntraGroup` policy are not created (its members simply get
-//!   none of their own, and its allotment counts against the plan's licences).
+//! - Pooled (`sharedByEntraGroup`) Cloud PCs have no session model: who is signed in, and the
+//!   concurrency of dedicated-mode Frontline, are not emulated.
 //!
 //! LIMITATIONS (real-service behaviour not emulated):
 //! - `pendingProvision` (more grace-period PCs than licences) is never produced: licences are per user
@@ -58,7 +60,111 @@ pub fn run_due(w365: &mut Windows365State, dir: &dyn DirectoryView, now: OffsetD
     let mut cache = None;
     play_due(w365, dir, now, &mut cache);
     reconcile(w365, dir, now, &mut cache);
+    reconcile_pools(w365, dir, now);
     play_due(w365, dir, now, &mut cache);
+}
+
+/// Frontline shared mode: every `sharedByEntraGroup` assignment holds one pooled Cloud PC per
+/// allotted licence. Missing ones are created and provisioned; extra ones (allotment lowered,
+/// assignment or policy removed) are deprovisioned at once, with no grace period.
+fn reconcile_pools(w: &mut Windows365State, dir: &dyn DirectoryView, now: OffsetDateTime) {
+    let wanted: Vec<(String, String, String, u32, Option<String>)> = w
+        .policies
+        .iter()
+        .filter(|p| p.provisioning_type == ProvisioningType::SharedByEntraGroup)
+        .flat_map(|p| {
+            p.assignments.iter().filter_map(move |a| {
+                Some((
+                    p.id.clone(),
+                    a.id.clone(),
+                    a.service_plan_id.clone()?,
+                    a.allotment_licenses_count.unwrap_or(0),
+                    a.allotment_display_name.clone(),
+                ))
+            })
+        })
+        .collect();
+    // Extra pooled Cloud PCs: not wanted any more (newest first).
+    let mut i = w.cloud_pcs.len();
+    while i > 0 {
+        i -= 1;
+        let pc = &w.cloud_pcs[i];
+        if !pc.engine.pooled || pc.status == CloudPcStatus::Deprovisioning {
+            continue;
+        }
+        let assignment = pc.engine.assignment_id.clone().unwrap_or_default();
+        let allowed = wanted
+            .iter()
+            .find(|(_, a, ..)| a.eq_ignore_ascii_case(&assignment))
+            .map_or(0, |(_, _, _, n, _)| *n as usize);
+        let newer_or_same = w.cloud_pcs[..=i]
+            .iter()
+            .filter(|c| {
+                c.engine.pooled
+                    && c.status != CloudPcStatus::Deprovisioning
+                    && c.engine
+                        .assignment_id
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(&assignment))
+            })
+            .count();
+        if newer_or_same > allowed {
+            let (pcs, mut env) = split(w);
+            let pc = &mut pcs[i];
+            let _ = fire(pc, Trigger::EntitlementLost, now, &mut env)
+                .and_then(|_| fire(pc, Trigger::EndGracePeriod, now, &mut env));
+            if pc.status == CloudPcStatus::NotProvisioned {
+                pcs.remove(i);
+            }
+        }
+    }
+    // Missing pooled Cloud PCs.
+    for (policy_id, assignment_id, plan_id, licences, allotment) in wanted {
+        let have = w
+            .cloud_pcs
+            .iter()
+            .filter(|c| {
+                c.engine.pooled
+                    && c.status != CloudPcStatus::Deprovisioning
+                    && c.engine
+                        .assignment_id
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(&assignment_id))
+            })
+            .count();
+        for _ in have..licences as usize {
+            let pool = UserSummary {
+                id: String::new(),
+                user_principal_name: String::new(),
+                display_name: allotment.clone().unwrap_or_else(|| "shared".to_owned()),
+                mail: None,
+            };
+            let Some(mut pc) = new_record(w, &pool, &plan_id, now) else {
+                break;
+            };
+            pc.engine.pooled = true;
+            target_record(
+                w,
+                dir,
+                &mut pc,
+                &policy_id,
+                &assignment_id,
+                allotment.clone(),
+            );
+            pc.display_name = truncate(
+                &format!(
+                    "{} - {}",
+                    pc.provisioning_policy_name.clone().unwrap_or_default(),
+                    pool.display_name
+                ),
+                64,
+            );
+            w.cloud_pcs.push(pc);
+            let index = w.cloud_pcs.len() - 1;
+            let (pcs, mut env) = split(w);
+            let _ = fire(&mut pcs[index], Trigger::Detected, now, &mut env);
+        }
+    }
 }
 
 /// When the next transition is due, if any.
@@ -195,9 +301,14 @@ fn desired(w: &Windows365State, dir: &dyn DirectoryView, full_scan: bool) -> Wan
     let mut used_plan: BTreeMap<String, u32> = BTreeMap::new();
     let mut used_assignment: BTreeMap<String, u32> = BTreeMap::new();
     for c in w.cloud_pcs.iter().filter(|c| c.holds_seat()) {
+        // A pooled Cloud PC takes a whole licence (three dedicated-mode Cloud PCs' worth).
         *used_plan
             .entry(c.service_plan_id.to_lowercase())
-            .or_default() += 1;
+            .or_default() += if c.engine.pooled {
+            CLOUD_PCS_PER_FRONTLINE_LICENCE
+        } else {
+            1
+        };
         if let Some(a) = &c.engine.assignment_id {
             *used_assignment.entry(a.to_lowercase()).or_default() += 1;
         }
@@ -546,6 +657,11 @@ fn reconcile(
     let mut i = 0;
     while i < w.cloud_pcs.len() {
         let pc = &w.cloud_pcs[i];
+        if pc.engine.pooled {
+            // Pooled Cloud PCs follow their assignment's allotment (`reconcile_pools`).
+            i += 1;
+            continue;
+        }
         let want = wants.get(&key(&pc.engine.user_id, &pc.service_plan_id));
         let entitled = match want {
             Some(Want::Frontline { .. }) => pc.product_type == ProductType::Frontline,

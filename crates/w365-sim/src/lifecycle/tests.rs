@@ -7,8 +7,9 @@ use super::fake_dir::FakeDir;
 use super::transitions::{TRANSITIONS, Trigger, find};
 use super::{NO_SEAT_CODE, next_due, run_due};
 use crate::state::windows365::{
-    CloudPc, CloudPcStatus, ForcedOutcome, OsVersion, OutcomeKind, PowerState, ProductType, Render,
-    Timings, UserAccountType, Windows365Error, Windows365State, plan_ids, render,
+    CloudPc, CloudPcStatus, ForcedOutcome, OsVersion, OutcomeKind, PowerState, ProductType,
+    ProvisioningType, Render, Timings, UserAccountType, Windows365Error, Windows365State, plan_ids,
+    render,
 };
 
 const E: &str = plan_ids::ENTERPRISE_2C_4GB_128GB;
@@ -863,11 +864,47 @@ fn frontline_shared_mode_gives_members_no_personal_cloud_pc() {
     fx.tick();
     fx.run(Duration::hours(1));
     assert!(fx.pcs("u-alice").is_empty(), "pooled: no personal Cloud PC");
+    // One pooled Cloud PC per allotted licence, provisioned, belonging to no user.
+    let pooled: Vec<&CloudPc> =
+        fx.w.cloud_pcs()
+            .iter()
+            .filter(|c| c.engine.pooled)
+            .collect();
+    assert_eq!(pooled.len(), 2, "{pooled:#?}");
+    for pc in &pooled {
+        assert_eq!(pc.status, CloudPcStatus::Provisioned);
+        assert!(pc.engine.user_id.is_empty());
+        assert_eq!(pc.provisioning_type, ProvisioningType::SharedByEntraGroup);
+        assert_eq!(pc.provisioning_policy_id.as_deref(), Some(id.as_str()));
+    }
+    let counts = fx.w.frontline_plan_counts(F).unwrap();
     assert_eq!(
-        fx.w.frontline_plan_counts(F)
-            .unwrap()
-            .allotment_licenses_count,
-        2
+        (counts.used_count, counts.allotment_licenses_count),
+        (2, 2),
+        "a pooled Cloud PC is one licence"
+    );
+    // The allotment is lowered to one licence: the extra pooled Cloud PC goes at once (no grace).
+    let assign = json!({"assignments": [{"target": {"groupId": "g-pool", "servicePlanId": F, "allotmentLicensesCount": 1}}]});
+    fx.w.assign_provisioning_policy(&id, assign, &fx.dir, fx.now)
+        .unwrap();
+    fx.run(Duration::seconds(1));
+    let live = |fx: &Fx| {
+        fx.w.cloud_pcs()
+            .iter()
+            .filter(|c| c.engine.pooled && c.status != CloudPcStatus::Deprovisioning)
+            .count()
+    };
+    assert_eq!(live(&fx), 1);
+    assert!(
+        fx.w.cloud_pcs()
+            .iter()
+            .all(|c| c.status != CloudPcStatus::InGracePeriod),
+        "shared mode has no grace period"
+    );
+    fx.run(fx.t.deprovisioning);
+    assert_eq!(
+        fx.w.cloud_pcs().iter().filter(|c| c.engine.pooled).count(),
+        1
     );
 }
 

@@ -216,11 +216,9 @@ impl Windows365State {
         let per = crate::lifecycle::CLOUD_PCS_PER_FRONTLINE_LICENCE as usize;
         let mut by_assignment: std::collections::BTreeMap<String, usize> =
             std::collections::BTreeMap::new();
-        for c in self
-            .cloud_pcs
-            .iter()
-            .filter(|c| c.holds_seat() && c.service_plan_id.eq_ignore_ascii_case(&p.id))
-        {
+        for c in self.cloud_pcs.iter().filter(|c| {
+            !c.engine.pooled && c.holds_seat() && c.service_plan_id.eq_ignore_ascii_case(&p.id)
+        }) {
             let key = c
                 .engine
                 .assignment_id
@@ -229,7 +227,19 @@ impl Windows365State {
                 .to_lowercase();
             *by_assignment.entry(key).or_default() += 1;
         }
-        let used: usize = by_assignment.values().map(|n| n.div_ceil(per)).sum();
+        // A pooled (shared-mode) Cloud PC is one licence each.
+        let pooled = self
+            .cloud_pcs
+            .iter()
+            .filter(|c| {
+                c.engine.pooled && c.holds_seat() && c.service_plan_id.eq_ignore_ascii_case(&p.id)
+            })
+            .count();
+        let used: usize = by_assignment
+            .values()
+            .map(|n| n.div_ceil(per))
+            .sum::<usize>()
+            + pooled;
         let allotted = self
             .policies
             .iter()
