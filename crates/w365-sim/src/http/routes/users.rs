@@ -1,7 +1,7 @@
 //! `/users`: list, get by id or userPrincipalName, `$count`, `memberOf` (+ the
 //! `microsoft.graph.group` cast), `transitiveMemberOf`, `GET /directoryObjects/{id}`,
 //! `checkMemberGroups`/`checkMemberObjects`
-//! (also under `/directoryObjects/{id}` and `/groups/{id}`).
+//! (also under `/directoryObjects/{id}` and `/groups/{id}`), `assignLicense` (direct licences).
 //!
 //! Permissions: `User.Read.All` (or `User.ReadWrite.All`, `Directory.Read.All`,
 //! `Directory.ReadWrite.All`); `User.ReadBasic.All` alone sees only basic properties. Membership
