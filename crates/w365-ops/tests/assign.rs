@@ -1553,3 +1553,35 @@ async fn a_shared_by_user_frontline_policy_provisions_a_personal_cloud_pc() {
     );
     assert_eq!(report.mails[0].kind, MailKind::CloudPcReady);
 }
+
+#[tokio::test]
+async fn a_upn_starting_with_a_dollar_is_planned_without_the_batch() {
+    // Graph reads `/users/$x...` as a system segment, so such a user's reads are sent one by one.
+    let sim = TestSim::contoso().await;
+    sim.sim().with_state(|store| {
+        let t = store.default_tenant_mut().unwrap();
+        let id = t.ids.next_id();
+        t.directory
+            .insert_user(w365_sim::state::directory::User::new(
+                id,
+                "$svc@contoso.com",
+                "Dollar Service",
+            ))
+            .unwrap();
+    });
+    let mut o = opts("$svc@contoso.com");
+    o.dry_run = true;
+    let report = ok(run(&sim, &o).await);
+    assert_eq!(
+        report.user.map(|u| u.user_principal_name).as_deref(),
+        Some("$svc@contoso.com")
+    );
+    assert!(
+        !sim.sim()
+            .request_log()
+            .iter()
+            .any(|r| r.path.ends_with("/$batch")),
+        "no batch for a $ UPN"
+    );
+    assert_eq!(report.plan.writes(), 3, "{:?}", report.plan);
+}
