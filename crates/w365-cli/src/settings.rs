@@ -530,12 +530,16 @@ pub fn resolve_assign(
         &d.user_settings_group_prefix,
         &mut o.user_settings_group_prefix,
     );
-    pick(&args.from_mailbox, &d.from_mailbox, &mut o.from_mailbox);
-    pick(
-        &args.ticket_customer_id,
-        &d.ticket_customer_id,
-        &mut o.ticket_customer_id,
-    );
+    o.from_mailbox = args.from_mailbox.clone().or_else(|| d.from_mailbox.clone());
+    o.ticket_customer_id = args
+        .ticket_customer_id
+        .clone()
+        .or_else(|| d.ticket_customer_id.clone());
+    // The runbook's demo sender and customer id are sandbox defaults only: against a real tenant
+    // mails and tickets need them set explicitly (flag or profile).
+    if sandbox {
+        o = o.with_sandbox_defaults();
+    }
 
     o.notify = if args.notify {
         true

@@ -81,7 +81,7 @@ async fn exit_codes_follow_the_architecture() {
         (
             &["assign", "alice.smith@contoso.com"],
             6,
-            "already has this Windows 365 license",
+            "already has a Windows 365 license: CPC_E_2C_4GB_128GB through the group 'lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB'",
         ),
         (
             &[
@@ -410,4 +410,63 @@ async fn sim_serve_announces_working_credentials() {
     child.kill().unwrap();
     let _ = child.wait();
     assert_eq!(megan.unwrap().unwrap().display_name, "Megan Bowen");
+}
+
+#[tokio::test]
+async fn a_real_tenant_needs_an_explicit_sender_and_engineering_is_not_a_license_group() {
+    let sim = TestSim::contoso().await;
+    // A profile without from_mailbox: no demo sender outside the sandbox.
+    let env = Env::with_assign_table(&sim, None, "");
+    let mut cmd = env.cmd(&[]);
+    cmd.args(["assign", "megan.bowen@contoso.com", "--notify"]);
+    let out = run(&sim, cmd).await;
+    assert_eq!(out.code, 11, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("--notify needs a sender mailbox")
+            && out.stderr.contains("--from-mailbox"),
+        "{}",
+        out.stderr
+    );
+    // A sender that does not exist is found out while planning, before any change.
+    let mut cmd = env.cmd(&[]);
+    cmd.args([
+        "assign",
+        "megan.bowen@contoso.com",
+        "--notify",
+        "--from-mailbox",
+        "nobody@contoso.com",
+    ]);
+    let out = run(&sim, cmd).await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("nobody@contoso.com"), "{}", out.stderr);
+    // A group without a Windows 365 licence, for assign and resize: exit 3, not 1.
+    for args in [
+        &[
+            "assign",
+            "megan.bowen@contoso.com",
+            "--license-group",
+            "Engineering",
+        ][..],
+        &[
+            "resize",
+            "alice.smith@contoso.com",
+            "--from",
+            "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB",
+            "--to",
+            "Engineering",
+            "--yes",
+        ][..],
+    ] {
+        let mut cmd = env.cmd(&[]);
+        cmd.args(args);
+        let out = run(&sim, cmd).await;
+        assert_eq!(out.code, 3, "{args:?}\n{}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr
+                .contains("'Engineering' is not a Windows 365 license group"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(graph_writes(&sim), 0);
 }

@@ -229,7 +229,20 @@ async fn capacity_json_and_csv_match_the_simulator() {
         (&sku["total"], &sku["consumed"], &sku["free"]),
         (&4.into(), &3.into(), &1.into())
     );
-    assert_eq!(doc["frontlinePlans"][0]["free"], 1);
+    // Shift A's allotment takes all three licences of the plan; in dedicated mode they give nine
+    // Cloud PCs, two of them in use.
+    assert_eq!(doc["frontlinePlans"][0]["free"], 0);
+    assert_eq!(doc["frontlinePlans"][0]["allotted"], 3);
+    let seats = &doc["frontlineAssignments"][0]["seats"];
+    assert_eq!(
+        (
+            &seats["mode"],
+            &seats["cloudPcCapacity"],
+            &seats["inUse"],
+            &seats["free"]
+        ),
+        (&"dedicated".into(), &9.into(), &2.into(), &7.into())
+    );
     assert_eq!(
         doc["gracePeriod"][0]["userPrincipalName"],
         "grace.wilson@contoso.com"
@@ -251,6 +264,7 @@ async fn capacity_json_and_csv_match_the_simulator() {
     let out = run(&sim, env.cmd(&["capacity"])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("Windows 365 SKU"), "{}", out.stdout);
+    assert!(out.stdout.contains("Frontline policy"), "{}", out.stdout);
 }
 
 #[tokio::test]

@@ -766,3 +766,34 @@ async fn export_diff_edit_sync() {
     let out = run(&env, &["policy", "diff", &dir_s, "--prune"]).await;
     assert!(out.stdout.contains("No differences"), "{}", out.stdout);
 }
+
+#[tokio::test]
+async fn an_allotment_the_plan_cannot_cover_exits_5_before_anything_is_sent() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None);
+    let before = writes(&sim);
+    let out = run(
+        &env,
+        &[
+            "policy",
+            "assign",
+            SHIFT_A,
+            "--group",
+            "Engineering",
+            "--service-plan",
+            "057efbfe-a95d-4263-acb0-12b4a31fed8d",
+            "--allotment-name",
+            "Engineering",
+            "--allotment-count",
+            "2",
+        ],
+    )
+    .await;
+    out.expect(5);
+    assert!(
+        out.stderr.contains("2 license(s) requested") && out.stderr.contains("0 free"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(writes(&sim), before, "nothing sent");
+}

@@ -8,7 +8,6 @@
 use serde::Serialize;
 use w365_graph::Client;
 use w365_graph::models::{CloudPc, CloudPcProductType, CloudPcStatus};
-use w365_graph::odata::Filter;
 
 use crate::assign::user_ref;
 use crate::error::{Error, GraphContext, Result};
@@ -40,7 +39,7 @@ pub fn status_name(pc: &CloudPc) -> String {
         .map_or_else(|| "unknown".to_owned(), |s| s.as_str().to_owned())
 }
 
-/// Refuses an empty or malformed user principal name.
+/// Refuses an empty or malformed user principal name (the one UPN check of every operation).
 pub(crate) fn validate_upn(upn: &str) -> Result<()> {
     let upn = upn.trim();
     if upn.is_empty() {
@@ -67,24 +66,13 @@ pub(crate) async fn find_user(client: &Client, upn: &str) -> Result<UserRef> {
         .ok_or_else(|| Error::UserNotFound { upn: upn.into() })
 }
 
-/// Every Cloud PC of a user (beta, with status).
+/// Every Cloud PC of a user (beta, with status): the one lookup of a user's Cloud PCs that
+/// every operation uses.
 pub(crate) async fn cloud_pcs_of_user(client: &Client, upn: &str) -> Result<Vec<CloudPc>> {
-    let pcs = client
-        .cloud_pcs()
-        .list(Some(Filter::eq("userPrincipalName", upn)))
-        .await
-        .graph_ctx(
-            || format!("list the Cloud PCs of {upn}"),
-            permissions::READ_CLOUD_PCS,
-        )?;
-    Ok(pcs
-        .into_iter()
-        .filter(|pc| {
-            pc.user_principal_name
-                .as_deref()
-                .is_none_or(|u| u.eq_ignore_ascii_case(upn))
-        })
-        .collect())
+    client.cloud_pcs().list_of_user(upn).await.graph_ctx(
+        || format!("list the Cloud PCs of {upn}"),
+        permissions::READ_CLOUD_PCS,
+    )
 }
 
 /// Whether the Cloud PC is on its way out (grace period or deprovisioning).

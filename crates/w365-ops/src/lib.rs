@@ -12,6 +12,7 @@ pub mod capacity;
 pub mod cloud_pc;
 pub mod error;
 pub mod execute;
+pub mod licensing;
 pub mod mail;
 pub mod plan;
 pub mod policy;

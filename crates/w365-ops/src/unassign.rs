@@ -19,7 +19,7 @@
 
 use serde::Serialize;
 use w365_graph::Client;
-use w365_graph::models::{Group, ProvisioningPolicy, SubscribedSku};
+use w365_graph::models::ProvisioningPolicy;
 use w365_graph::odata::Query;
 
 use crate::assign::{
@@ -32,6 +32,7 @@ use crate::execute::{
     CloudPcReport, Event, ExecState, Executor, Observer, StepReport, Waits, cloud_pc_report,
     permissions,
 };
+use crate::licensing::{Windows365Catalog, frontline_assignments, license_group_plans};
 use crate::plan::{CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef};
 
 /// Runbook default: the prefix of the Windows 365 license groups.
@@ -284,7 +285,8 @@ pub async fn plan(
         [] => {
             let group = one_group(&groups, &opts.license_group)?;
             let full = groups.iter().find(|g| g.id == group.id);
-            let (sku, service_plan_ids) = license_plans(full, &skus);
+            let (sku, service_plan_ids) =
+                license_group_plans(full, &skus, &Windows365Catalog::default());
             let target = CloudPcTarget::ServicePlans {
                 sku: sku.clone().unwrap_or(SkuRef {
                     sku_id: uuid::Uuid::nil(),
@@ -418,43 +420,10 @@ pub async fn plan(
     })
 }
 
-/// The first assignment of a shared policy with a group and a service plan: `(group id, plan id)`.
+/// The first Frontline assignment of a shared policy: `(group id, plan id)`.
 pub(crate) fn frontline_assignment(policy: &ProvisioningPolicy) -> Option<(String, String)> {
-    policy
-        .assignments
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .find_map(|a| {
-            let group = Some(a.target.group_id.clone()).filter(|g| !g.is_empty())?;
-            let plan = a.target.service_plan_id.clone().filter(|p| !p.is_empty())?;
-            Some((group, plan))
-        })
-}
-
-/// The SKU of a license group (its first license) and the service plans of all its licenses.
-/// Licenses the tenant does not have are skipped (unassigning must work even then).
-pub(crate) fn license_plans(
-    group: Option<&Group>,
-    skus: &[SubscribedSku],
-) -> (Option<SkuRef>, Vec<String>) {
-    let assigned = group
-        .and_then(|g| g.assigned_licenses.clone())
-        .unwrap_or_default();
-    let mut first = None;
-    let mut plans = Vec::new();
-    for license in &assigned {
-        if let Some(sku) = skus.iter().find(|s| s.sku_id == license.sku_id) {
-            first.get_or_insert_with(|| SkuRef {
-                sku_id: sku.sku_id,
-                sku_part_number: sku.sku_part_number.clone(),
-            });
-            plans.extend(
-                sku.service_plans
-                    .iter()
-                    .map(|p| p.service_plan_id.to_string()),
-            );
-        }
-    }
-    (first, plans)
+    frontline_assignments(policy)
+        .into_iter()
+        .next()
+        .map(|a| (a.group_id, a.service_plan_id))
 }

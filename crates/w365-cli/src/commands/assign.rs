@@ -170,7 +170,9 @@ fn summary(report: &AssignReport, target: &str, ok: bool) -> String {
     }
     for mail in &report.mails {
         let kind = match mail.kind {
-            MailKind::CloudPcReady | MailKind::CloudPcReprovisioning => "mail",
+            MailKind::CloudPcReady | MailKind::CloudPcReprovisioning | MailKind::AccessGranted => {
+                "mail"
+            }
             MailKind::OutOfLicensesTicket => "ticket",
         };
         lines.push(format!(

@@ -91,6 +91,21 @@ fn csv_rows(r: &CapacityReport) -> Vec<CsvRow> {
             detail: String::new(),
         });
     }
+    for a in &r.frontline_assignments {
+        rows.push(CsvRow {
+            section: "frontlineAssignment",
+            name: a.policy.clone(),
+            id: a.group_id.clone(),
+            total: Some(a.seats.cloud_pc_capacity),
+            used: Some(a.seats.in_use),
+            free: Some(a.seats.free),
+            detail: format!(
+                "{} mode, {} license(s) allotted",
+                a.seats.mode.as_str(),
+                a.seats.allotted_licenses
+            ),
+        });
+    }
     for (status, n) in &r.cloud_pcs_by_status {
         rows.push(CsvRow {
             section: "cloudPcStatus",
@@ -145,16 +160,38 @@ fn tables(r: &CapacityReport, target: &str) -> String {
         ]);
     }
     out.push(skus.to_string());
-    let mut fl = table(&["Frontline plan", "Total", "Used", "Free"]);
+    let mut fl = table(&["Frontline plan", "Licenses", "Used", "Allotted", "Free"]);
     for p in &r.frontline_plans {
         fl.add_row(vec![
             p.display_name.clone(),
             p.total.to_string(),
             p.used.to_string(),
+            p.allotted.map_or_else(|| "-".into(), |a| a.to_string()),
             p.free.to_string(),
         ]);
     }
     out.push(fl.to_string());
+    if !r.frontline_assignments.is_empty() {
+        let mut fa = table(&[
+            "Frontline policy",
+            "Mode",
+            "Licenses",
+            "Cloud PCs",
+            "In use",
+            "Free",
+        ]);
+        for a in &r.frontline_assignments {
+            fa.add_row(vec![
+                a.policy.clone(),
+                a.seats.mode.as_str().to_owned(),
+                a.seats.allotted_licenses.to_string(),
+                a.seats.cloud_pc_capacity.to_string(),
+                a.seats.in_use.to_string(),
+                a.seats.free.to_string(),
+            ]);
+        }
+        out.push(fa.to_string());
+    }
     let mut st = table(&["Cloud PC status", "Count"]);
     for (s, n) in &r.cloud_pcs_by_status {
         st.add_row(vec![s.clone(), n.to_string()]);

@@ -8,7 +8,7 @@ use w365_ops::reprovision::{ReprovisionOptions, ReprovisionReport};
 use crate::connect::Connection;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
-use crate::settings::{Settings, SettingsError};
+use crate::settings::{Settings, SettingsError, Target};
 
 use super::cloudpc::{conclude, confirm, plan_and_steps, profile_of};
 
@@ -69,9 +69,15 @@ pub async fn run(
     {
         opts.license_group = g;
     }
-    if let Some(m) = args.from_mailbox.clone().or_else(|| d.from_mailbox.clone()) {
-        opts.from_mailbox = m;
-    }
+    // The demo sender is a sandbox default only; a real tenant names its own (flag or profile).
+    opts.from_mailbox = args
+        .from_mailbox
+        .clone()
+        .or_else(|| d.from_mailbox.clone())
+        .or_else(|| {
+            matches!(target, Target::Sandbox { .. })
+                .then(|| w365_ops::assign::SANDBOX_FROM_MAILBOX.to_owned())
+        });
     opts.notify = args.notify;
     opts.custom_message = match (&args.message, &args.message_file) {
         (Some(text), _) => Some(text.clone()),

@@ -6,7 +6,7 @@ use w365_ops::resize::{ResizeOptions, ResizeReport};
 use crate::connect::Connection;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
-use crate::settings::Settings;
+use crate::settings::{Settings, Target};
 
 use super::cloudpc::{conclude, confirm, plan_and_steps, profile_of, waits_for};
 
@@ -56,9 +56,15 @@ pub async fn run(
     if let Some(p) = d.user_settings_group_prefix.clone() {
         opts.user_settings_group_prefix = p;
     }
-    if let Some(m) = args.from_mailbox.clone().or_else(|| d.from_mailbox.clone()) {
-        opts.from_mailbox = m;
-    }
+    // The demo sender is a sandbox default only; a real tenant names its own (flag or profile).
+    opts.from_mailbox = args
+        .from_mailbox
+        .clone()
+        .or_else(|| d.from_mailbox.clone())
+        .or_else(|| {
+            matches!(target, Target::Sandbox { .. })
+                .then(|| w365_ops::assign::SANDBOX_FROM_MAILBOX.to_owned())
+        });
     opts.notify = args.notify;
     opts.dry_run = args.dry_run;
     opts.waits = waits_for(&target);

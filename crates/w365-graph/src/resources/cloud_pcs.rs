@@ -40,6 +40,22 @@ impl CloudPcsHandler {
             .await
     }
 
+    /// The Cloud PCs assigned to one user (any status), by `userPrincipalName` (compared again
+    /// case-insensitively here, so a lenient server filter never hands over someone else's).
+    pub async fn list_of_user(&self, upn: &str) -> Result<Vec<CloudPc>> {
+        let pcs = self
+            .list(Some(Filter::eq("userPrincipalName", upn)))
+            .await?;
+        Ok(pcs
+            .into_iter()
+            .filter(|pc| {
+                pc.user_principal_name
+                    .as_deref()
+                    .is_none_or(|u| u.eq_ignore_ascii_case(upn))
+            })
+            .collect())
+    }
+
     /// All Cloud PCs in the v1.0 shape (no status).
     pub async fn list_v1(&self, filter: Option<Filter>) -> Result<Vec<CloudPcV1>> {
         self.client

@@ -20,7 +20,7 @@ pub const GROUP_SELECT: [&str; 7] = [
 ];
 
 /// Values per `in (...)` clause (reference §2.1).
-const IN_MAX: usize = 15;
+pub(crate) const IN_MAX: usize = 15;
 /// References per `members@odata.bind` PATCH (reference §3.4).
 const BIND_MAX: usize = 20;
 
@@ -87,6 +87,18 @@ impl GroupsHandler {
             }
         }
         Ok(groups)
+    }
+
+    /// Groups whose display name starts with `prefix` (all pages), with their licences.
+    pub async fn find_by_display_name_prefix(&self, prefix: &str) -> Result<Vec<Group>> {
+        let query = Query::new()
+            .filter(Filter::starts_with("displayName", prefix))
+            .select(GROUP_SELECT)
+            .top(999);
+        self.client
+            .list(ApiVersion::V1, &Self::collection(), &query)
+            .collect_all()
+            .await
     }
 
     /// Gets a group by id.

@@ -1,6 +1,7 @@
 //! One handler per Graph resource, created from the client (`client.users()`), each holding a
 //! cloned [`Client`](crate::Client).
 
+mod assignment_reads;
 mod cloud_pcs;
 mod groups;
 mod mail;
@@ -9,6 +10,7 @@ mod service_plans;
 mod subscribed_skus;
 mod users;
 
+pub use assignment_reads::AssignmentReads;
 pub use cloud_pcs::CloudPcsHandler;
 pub use groups::{AddMemberOutcome, GroupsHandler, RemoveMemberOutcome};
 pub use mail::MailHandler;

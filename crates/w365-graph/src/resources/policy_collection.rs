@@ -151,6 +151,21 @@ impl<T: AssignablePolicy> PolicyCollection<T> {
             .await
     }
 
+    /// Updates the properties in `patch`, a JSON object of changed properties (204). For callers
+    /// that compute the changed properties themselves (policies as code); the typed
+    /// [`update`](Self::update) is preferred otherwise. Sent like every virtualEndpoint call,
+    /// with the `Prefer: include-unknown-enum-members` header.
+    pub async fn update_properties(&self, id: &str, patch: &serde_json::Value) -> Result<()> {
+        self.client
+            .patch_with(
+                ApiVersion::Beta,
+                &virtual_endpoint(T::COLLECTION, [id]),
+                patch,
+                prefer_unknown_enums(),
+            )
+            .await
+    }
+
     /// Deletes one (Graph refuses while it is assigned).
     pub async fn delete(&self, id: &str) -> Result<()> {
         self.client

@@ -48,6 +48,13 @@ pub mod perms {
         "Group.ReadWrite.All",
         "Directory.ReadWrite.All",
     ];
+    /// Direct licence assignment (`assignLicense`; least privileged LicenseAssignment.ReadWrite.All,
+    /// <https://learn.microsoft.com/en-us/graph/api/user-assignlicense>).
+    pub const LICENSE_WRITE: &[&str] = &[
+        "LicenseAssignment.ReadWrite.All",
+        "User.ReadWrite.All",
+        "Directory.ReadWrite.All",
+    ];
     /// Updating group properties.
     pub const GROUP_WRITE: &[&str] = &["Group.ReadWrite.All", "Directory.ReadWrite.All"];
     /// Reading subscribed SKUs.
