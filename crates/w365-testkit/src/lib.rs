@@ -60,6 +60,15 @@ impl TestSim {
         &self.handle
     }
 
+    /// The key of the simulator's `/_sim` admin API and the header it goes in: add
+    /// `(name, value)` to every request a test sends to `/_sim/...` over HTTP.
+    pub fn admin_header(&self) -> (&'static str, String) {
+        (
+            w365_sim::ADMIN_KEY_HEADER,
+            self.handle.admin_key().expose().to_owned(),
+        )
+    }
+
     /// A shareable handle (e.g. for a task advancing the clock).
     pub fn shared(&self) -> Arc<SimHandle> {
         Arc::clone(&self.handle)
