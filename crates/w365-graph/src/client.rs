@@ -20,7 +20,9 @@ use crate::auth::{self, AuthContext, Credential, TokenCredential};
 use crate::error::{Error, GraphError, Result};
 use crate::odata::{GraphPath, Query};
 use crate::paging::Pager;
-use crate::retry::{Decision, RetryPolicy, RetryState, is_retryable_status, parse_retry_after};
+use crate::retry::{
+    Decision, Failure, Idempotency, Resend, RetryPolicy, RetryState, parse_retry_after, resend,
+};
 
 /// A Microsoft cloud: where Graph and the token authority live.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -178,6 +180,9 @@ pub struct RequestStats {
     pub retries: u64,
     /// 429 responses received.
     pub throttled: u64,
+    /// The sum of the waits the client chose before its retries (`Retry-After` or backoff):
+    /// what it decided, not a measurement.
+    pub retry_wait: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -185,6 +190,7 @@ struct Stats {
     requests: AtomicU64,
     retries: AtomicU64,
     throttled: AtomicU64,
+    retry_wait_micros: AtomicU64,
 }
 
 /// What the builder turns into a token credential.
@@ -358,20 +364,26 @@ pub(crate) struct Request<'a> {
     pub headers: Vec<(&'static str, String)>,
     pub body: Option<Bytes>,
     pub operation: &'a str,
+    /// Whether the request may be resent after Graph may have processed it (see [`crate::retry`]).
+    pub idempotency: Idempotency,
 }
 
 /// `Prefer: include-unknown-enum-members`, sent on Cloud PC calls.
 pub(crate) const PREFER_UNKNOWN_ENUMS: (&str, &str) = ("Prefer", "include-unknown-enum-members");
 
-/// Whether a transport failure may be retried. A request that never reached the server
-/// (connection refused/reset while connecting) is always safe to resend; other failures
-/// (timeouts, dropped connections mid-response) are retried only for methods without side
-/// effects on repetition, so a `POST` that may have been processed is not sent twice.
-fn transient_transport(e: &reqwest::Error, method: &Method) -> bool {
+/// How a transport failure counts for resending: `None` when it is not transient at all (a
+/// request that cannot be built, a redirect, a body that cannot be decoded); `NotConnected` when
+/// the request never reached the server (connection refused, DNS, TLS handshake); otherwise
+/// (timeouts, connections dropped while waiting for the answer) the server may have processed it.
+fn transport_failure(e: &reqwest::Error) -> Option<Failure> {
     if e.is_builder() || e.is_redirect() || e.is_status() || e.is_decode() {
-        return false;
+        return None;
     }
-    e.is_connect() || *method != Method::POST
+    Some(if e.is_connect() {
+        Failure::NotConnected
+    } else {
+        Failure::AfterSending
+    })
 }
 
 impl Client {
@@ -397,7 +409,16 @@ impl Client {
             requests: s.requests.load(Ordering::Relaxed),
             retries: s.retries.load(Ordering::Relaxed),
             throttled: s.throttled.load(Ordering::Relaxed),
+            retry_wait: Duration::from_micros(s.retry_wait_micros.load(Ordering::Relaxed)),
         }
+    }
+
+    pub(crate) fn note_retry_wait(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.inner
+            .stats
+            .retry_wait_micros
+            .fetch_add(micros, Ordering::Relaxed);
     }
 
     pub(crate) fn note_throttled(&self) {
@@ -503,17 +524,27 @@ impl Client {
                 Err(source) => {
                     // The URL (with query values) stays out of logs and errors.
                     let source = source.without_url();
-                    if transient_transport(&source, &req.method)
+                    let operation = format!("{} {}", req.operation, req.url.path());
+                    let verdict = transport_failure(&source)
+                        .map_or(Resend::No, |f| resend(f, req.idempotency));
+                    if verdict == Resend::OutcomeUnknown {
+                        tracing::warn!(parent: &span, error = %source, "connection lost after sending a request that is not safe to repeat; not resending");
+                        return Err(Error::OutcomeUnknown {
+                            operation,
+                            status: None,
+                            error: None,
+                            source: Some(source),
+                        });
+                    }
+                    if verdict == Resend::Retry
                         && let Decision::RetryAfter(delay) = retry.next(None)
                     {
                         tracing::warn!(parent: &span, error = %source, delay_ms = delay.as_millis() as u64, "transport error, retrying");
+                        self.note_retry_wait(delay);
                         tokio::time::sleep(delay).await;
                         continue;
                     }
-                    return Err(Error::Transport {
-                        operation: format!("{} {}", req.operation, req.url.path()),
-                        source,
-                    });
+                    return Err(Error::Transport { operation, source });
                 }
             };
             span.record("status", status);
@@ -536,10 +567,20 @@ impl Client {
                 inner.credential.refresh_rejected(&token).await?;
                 continue;
             }
-            if is_retryable_status(status) {
-                if status == 429 {
-                    inner.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                }
+            if status == 429 {
+                inner.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            let verdict = resend(Failure::Status(status), req.idempotency);
+            if verdict == Resend::OutcomeUnknown {
+                tracing::warn!(parent: &span, status, "transient failure of a request that is not safe to repeat; not resending");
+                return Err(Error::OutcomeUnknown {
+                    operation: format!("{} {}", req.operation, req.url.path()),
+                    status: Some(status),
+                    error: Some(error),
+                    source: None,
+                });
+            }
+            if verdict == Resend::Retry {
                 let retry_after = headers
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
@@ -547,6 +588,7 @@ impl Client {
                 match retry.next(retry_after) {
                     Decision::RetryAfter(delay) => {
                         tracing::warn!(parent: &span, status, delay_ms = delay.as_millis() as u64, "transient Graph failure, retrying");
+                        self.note_retry_wait(delay);
                         tokio::time::sleep(delay).await;
                         continue;
                     }
@@ -563,7 +605,25 @@ impl Client {
         }
     }
 
+    /// Sends with the method's default [`Idempotency`] (POST and PATCH are not resent after
+    /// Graph may have processed them).
     pub(crate) async fn send(
+        &self,
+        method: Method,
+        version: ApiVersion,
+        path: &GraphPath,
+        query: Option<&Query>,
+        headers: Vec<(&'static str, String)>,
+        body: Option<Bytes>,
+    ) -> Result<Response> {
+        let idempotency = Idempotency::of_method(&method);
+        self.send_declared(method, version, path, query, headers, body, idempotency)
+            .await
+    }
+
+    /// Sends a request whose handler declared whether it is safe to repeat.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn send_declared(
         &self,
         method: Method,
         version: ApiVersion,
@@ -571,6 +631,7 @@ impl Client {
         query: Option<&Query>,
         mut headers: Vec<(&'static str, String)>,
         body: Option<Bytes>,
+        idempotency: Idempotency,
     ) -> Result<Response> {
         let url = self.url(version, path, query)?;
         if let Some(q) = query {
@@ -583,6 +644,7 @@ impl Client {
             headers,
             body,
             operation: &operation,
+            idempotency,
         })
         .await
     }
@@ -648,7 +710,9 @@ impl Client {
         Pager::new(self.clone(), first, headers)
     }
 
-    /// POST a JSON body and decode the response.
+    /// POST a JSON body and decode the response. The request is treated as not safe to repeat:
+    /// after a 503/504 or a connection lost once it was sent, it ends in
+    /// [`Error::OutcomeUnknown`] instead of being resent.
     pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         version: ApiVersion,
@@ -669,7 +733,7 @@ impl Client {
         path: &GraphPath,
         body: Option<&B>,
     ) -> Result<()> {
-        self.post_no_content_with(version, path, body, Vec::new())
+        self.post_no_content_with(version, path, body, Vec::new(), Idempotency::NotIdempotent)
             .await
     }
 
@@ -679,14 +743,24 @@ impl Client {
         path: &GraphPath,
         body: Option<&B>,
         headers: Vec<(&'static str, String)>,
+        idempotency: Idempotency,
     ) -> Result<()> {
         let body = body.map(Self::encode_body).transpose()?;
-        self.send(Method::POST, version, path, None, headers, body)
-            .await?;
+        self.send_declared(
+            Method::POST,
+            version,
+            path,
+            None,
+            headers,
+            body,
+            idempotency,
+        )
+        .await?;
         Ok(())
     }
 
-    /// PATCH a JSON body (Graph answers 204, or 200 with the entity, which is ignored).
+    /// PATCH a JSON body (Graph answers 204, or 200 with the entity, which is ignored). Treated
+    /// as not safe to repeat (see [`Client::post`]); resource handlers declare the PATCHes that are.
     pub async fn patch<B: Serialize + ?Sized>(
         &self,
         version: ApiVersion,
@@ -705,10 +779,19 @@ impl Client {
         path: &GraphPath,
         body: &B,
         headers: Vec<(&'static str, String)>,
+        idempotency: Idempotency,
     ) -> Result<T> {
         let body = Self::encode_body(body)?;
         let resp = self
-            .send(Method::POST, version, path, None, headers, Some(body))
+            .send_declared(
+                Method::POST,
+                version,
+                path,
+                None,
+                headers,
+                Some(body),
+                idempotency,
+            )
             .await?;
         decode(&format!("POST {}", path), &resp.body)
     }
@@ -719,10 +802,19 @@ impl Client {
         path: &GraphPath,
         body: &B,
         headers: Vec<(&'static str, String)>,
+        idempotency: Idempotency,
     ) -> Result<()> {
         let body = Self::encode_body(body)?;
-        self.send(Method::PATCH, version, path, None, headers, Some(body))
-            .await?;
+        self.send_declared(
+            Method::PATCH,
+            version,
+            path,
+            None,
+            headers,
+            Some(body),
+            idempotency,
+        )
+        .await?;
         Ok(())
     }
 
