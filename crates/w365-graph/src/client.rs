@@ -62,6 +62,59 @@ impl Cloud {
         Ok(cloud)
     }
 
+    /// The cloud of an `AZURE_AUTHORITY_HOST` value (the Azure Identity variable naming the
+    /// Entra ID authority of a national cloud). The authority hosts of the national clouds are
+    /// those of <https://learn.microsoft.com/graph/deployments>: `login.microsoftonline.com`
+    /// (global), `login.microsoftonline.us` (US Government L4 and L5/DoD; w365 uses the L4 Graph
+    /// root `graph.microsoft.us`), `login.chinacloudapi.cn` (21Vianet). A loopback URL is the
+    /// simulator, which serves Graph and its token endpoint on one origin. Anything else is
+    /// refused with what to do instead.
+    pub fn from_authority_host(value: &str) -> Result<Self> {
+        let text = value.trim();
+        let url = Url::parse(text)
+            .or_else(|_| Url::parse(&format!("https://{text}")))
+            .map_err(|e| {
+                Error::config(format!(
+                    "AZURE_AUTHORITY_HOST {text:?} is not a URL ({e}); use e.g. https://login.microsoftonline.us"
+                ))
+            })?;
+        if is_loopback(&url) {
+            let cloud = Cloud::Custom {
+                graph: url.clone(),
+                authority: url,
+            };
+            cloud.validate()?;
+            return Ok(cloud);
+        }
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        match host.as_str() {
+            "login.microsoftonline.com" => Ok(Cloud::Global),
+            "login.microsoftonline.us" => Ok(Cloud::UsGovernment),
+            "login.chinacloudapi.cn" => Ok(Cloud::China),
+            _ => Err(Error::config(format!(
+                "AZURE_AUTHORITY_HOST {text:?} is not the authority of a Microsoft cloud w365 knows \
+                 (login.microsoftonline.com, login.microsoftonline.us, login.chinacloudapi.cn); for \
+                 another cloud use a config profile with cloud = {{ graph = \"...\", authority = \"...\" }}"
+            ))),
+        }
+    }
+
+    /// Refuses the clouds where Windows 365's Graph APIs are not offered: every Cloud PC API
+    /// page lists "China operated by 21Vianet" as not available, e.g.
+    /// <https://learn.microsoft.com/graph/api/virtualendpoint-list-serviceplans?view=graph-rest-beta>
+    /// and <https://learn.microsoft.com/graph/api/cloudpc-start?view=graph-rest-beta>.
+    pub fn check_windows365(&self) -> Result<()> {
+        if *self == Cloud::China {
+            return Err(Error::config(
+                "Windows 365's Microsoft Graph APIs (deviceManagement/virtualEndpoint: Cloud PCs, \
+                 provisioning policies, service plans) are not offered in the China cloud operated by \
+                 21Vianet (https://learn.microsoft.com/graph/api/virtualendpoint-list-serviceplans), so \
+                 w365 cannot manage Cloud PCs there; use a tenant in the global or US Government cloud",
+            ));
+        }
+        Ok(())
+    }
+
     /// Graph root URL (no version segment).
     pub fn graph_url(&self) -> Url {
         match self {
@@ -441,6 +494,19 @@ impl Client {
         query: Option<&Query>,
     ) -> Result<Url> {
         path.validate()?;
+        if path
+            .as_str()
+            .starts_with("/deviceManagement/virtualEndpoint")
+        {
+            self.inner.cloud.check_windows365()?;
+        }
+        if let Some(filter) = query.and_then(Query::filter_expr)
+            && filter.has_empty_in()
+        {
+            return Err(Error::invalid_input(format!(
+                "refusing to send the filter `{filter}`: an `in` with an empty list is invalid OData and matches nothing; skip the request when there is nothing to look for"
+            )));
+        }
         let mut s = format!("{}/{}{}", self.inner.base, version.as_str(), path.as_str());
         if let Some(q) = query {
             let q = q.to_query_string();
@@ -885,6 +951,36 @@ mod tests {
         for c in [Cloud::Global, Cloud::UsGovernment, Cloud::China] {
             c.validate().unwrap();
         }
+    }
+
+    #[test]
+    fn authority_hosts_name_their_cloud() {
+        assert_eq!(
+            Cloud::from_authority_host("https://login.microsoftonline.com/").unwrap(),
+            Cloud::Global
+        );
+        assert_eq!(
+            Cloud::from_authority_host("login.microsoftonline.us").unwrap(),
+            Cloud::UsGovernment
+        );
+        assert_eq!(
+            Cloud::from_authority_host("https://LOGIN.chinacloudapi.cn").unwrap(),
+            Cloud::China
+        );
+        let sim = Cloud::from_authority_host("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(sim.graph_url().as_str(), "http://127.0.0.1:8080/");
+        let err = Cloud::from_authority_host("https://login.example.com").unwrap_err();
+        assert!(err.to_string().contains("config profile"), "{err}");
+        assert!(Cloud::from_authority_host("http://login.example.com").is_err());
+        assert!(Cloud::China.check_windows365().is_err());
+        assert!(
+            Cloud::China
+                .check_windows365()
+                .unwrap_err()
+                .to_string()
+                .contains("21Vianet")
+        );
+        assert!(Cloud::UsGovernment.check_windows365().is_ok());
     }
 
     #[test]

@@ -36,12 +36,16 @@ impl TestSim {
     }
 
     /// A config with the given seed, a manual clock and port 0 (adjust it, then [`TestSim::start`]).
+    /// Access tokens live on the virtual clock; here they last a virtual year, so a test that
+    /// drives the clock through days of provisioning keeps its token (and its request counts).
+    /// A test of expiry sets `token_lifetime` itself and advances the clock past it.
     pub fn manual_config(seed: Seed) -> SimConfig {
         let mut cfg = SimConfig::contoso();
         cfg.seed = seed;
         cfg.clock = ClockMode::Manual;
         cfg.port = 0;
         cfg.state_file = None;
+        cfg.token_lifetime = Duration::from_secs(365 * 86_400);
         cfg
     }
 
