@@ -18,10 +18,15 @@ pub async fn run(command: &SimCommand, printer: &Printer) -> anyhow::Result<Exit
 
 fn config(args: &SimServeArgs) -> anyhow::Result<SimConfig> {
     let clock = ClockMode::speed(args.speed).map_err(|_| {
+        // 1e308 is shown as 1e308, not as 309 digits.
+        let given = if args.speed.is_finite() && args.speed.abs() >= 1e7 {
+            format!("{:e}", args.speed)
+        } else {
+            args.speed.to_string()
+        };
         crate::settings::SettingsError::Usage(format!(
-            "--speed must be a number greater than 0 and at most {} (times real time; the sandbox runs at 60), not {}",
+            "--speed must be a number greater than 0 and at most {} (times real time; the sandbox runs at 60), not {given}",
             w365_sim::clock::MAX_SPEED,
-            args.speed
         ))
     })?;
     let mut cfg = SimConfig::contoso();
