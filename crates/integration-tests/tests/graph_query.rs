@@ -64,6 +64,18 @@ async fn an_empty_in_list_is_never_sent() {
         .expect_err("refused");
     assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
     assert!(err.to_string().contains("empty list"), "{err}");
+    // Nor inside a $batch.
+    let err = client
+        .batch()
+        .send(vec![w365_graph::BatchRequest::get(
+            "empty",
+            &GraphPath::new(["groups"]),
+            &Query::new().filter(Filter::in_("displayName", nothing)),
+        )])
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("empty `in ()`"), "{err}");
+    assert_eq!(common::logged(&sim, "POST", "/v1.0/$batch"), 0);
     // The handler that looks names up skips the request itself.
     let none = client.groups().find_by_display_names(&[]).await.unwrap();
     assert!(none.is_empty());

@@ -40,6 +40,9 @@ pub struct BatchRequest {
     /// default unless declared with [`BatchRequest::idempotent`]. Not sent to Graph.
     #[serde(skip)]
     pub idempotency: Idempotency,
+    /// Built from a filter with an empty `in ()`: refused by [`BatchHandler::send`].
+    #[serde(skip)]
+    empty_in: bool,
 }
 
 impl BatchRequest {
@@ -54,6 +57,7 @@ impl BatchRequest {
             idempotency: Idempotency::of_method(
                 &reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST),
             ),
+            empty_in: false,
         }
     }
 
@@ -67,6 +71,9 @@ impl BatchRequest {
     /// A GET (the query's headers, e.g. `ConsistencyLevel`, go into the item's headers).
     pub fn get(id: impl Into<String>, path: &GraphPath, query: &Query) -> Self {
         let mut r = Self::new(id, "GET", path.with_query(query));
+        r.empty_in = query
+            .filter_expr()
+            .is_some_and(crate::odata::Filter::has_empty_in);
         for (k, v) in query.headers() {
             r.headers.insert(k.to_owned(), v.to_owned());
         }
@@ -274,6 +281,12 @@ impl BatchHandler {
     /// they are idempotent; otherwise their last response is returned.
     pub async fn send(&self, requests: Vec<BatchRequest>) -> Result<Vec<BatchResponse>> {
         for r in &requests {
+            if r.empty_in {
+                return Err(Error::invalid_input(format!(
+                    "batch request {:?} has a filter with an empty `in ()` list, which is invalid OData and matches nothing; leave it out of the batch",
+                    r.id
+                )));
+            }
             if !r.url.starts_with('/') {
                 return Err(Error::invalid_input(format!(
                     "batch request {:?} must use a relative URL starting with '/'",
