@@ -3,6 +3,7 @@
 //! - `sim-throughput`: simple GETs per second against the simulator on loopback.
 //! - `sim-load`: a 100,000-user tenant: generation time, memory, state-file save and load.
 //! - `assign`: Graph requests and time of one dedicated assign, beside the runbook's pattern.
+//! - `sandbox-quickstart`: the README's first command (`w365 assign ... --sandbox --notify`), timed.
 //! - `all`: each of the above in its own process (so memory figures do not mix).
 //!
 //! Benchmarks report: every target is printed as PASS or MISS, and a missed target does not
@@ -12,6 +13,7 @@ mod assign;
 mod load;
 mod loadgen;
 mod mem;
+mod quickstart;
 mod report;
 mod runbook;
 mod sim;
@@ -41,6 +43,8 @@ enum Command {
     SimLoad(load::Args),
     /// Graph requests and wall time of one dedicated assign, beside the runbook's pattern.
     Assign(assign::Args),
+    /// The README's quick start (`w365 assign ... --sandbox --notify`) with the w365 binary, timed.
+    SandboxQuickstart(quickstart::Args),
     /// Every benchmark, each in a fresh process.
     All,
 }
@@ -73,6 +77,7 @@ async fn run_one(command: &Command, quick: bool) -> anyhow::Result<()> {
         Command::SimThroughput(args) => throughput::run(args, quick).await?,
         Command::SimLoad(args) => load::run(args, quick).await?,
         Command::Assign(args) => assign::run(args, quick).await?,
+        Command::SandboxQuickstart(args) => quickstart::run(args, quick).await?,
         Command::All => unreachable!("handled by run_all"),
     };
     report::summary(&checks);
@@ -110,7 +115,7 @@ fn run_all(quick: bool) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating this executable")?;
     let mut checks = Vec::new();
     let mut failures = Vec::new();
-    for name in ["sim-throughput", "sim-load", "assign"] {
+    for name in ["sim-throughput", "sim-load", "assign", "sandbox-quickstart"] {
         let mut command = std::process::Command::new(&exe);
         command.arg(name);
         if quick {

@@ -253,11 +253,12 @@ pub struct SimServeArgs {
     #[arg(long, default_value = "contoso", value_name = "contoso|empty|FILE")]
     pub seed: String,
 
-    /// Virtual clock speed: N times real time (provisioning takes minutes at 1)
+    /// Virtual clock speed: N times real time, 0 < N <= 1000000 (provisioning takes minutes at 1)
     #[arg(long, default_value_t = 60.0, value_name = "N")]
     pub speed: f64,
 
-    /// Load the state from FILE if it exists and save it there on exit
+    /// Load the state from FILE if it exists; save it there every 30 s when it changed and on
+    /// exit (Ctrl-C or SIGTERM)
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
 }

@@ -67,6 +67,7 @@ impl ExitStatus {
         if matches!(e, w365_graph::Error::Auth { .. }) || e.is_permission_denied() {
             ExitStatus::Permission
         } else if e.is_throttled()
+            || e.is_outcome_unknown()
             || matches!(e, w365_graph::Error::Transport { .. })
             || matches!(e.status(), Some(500 | 502 | 503 | 504))
         {

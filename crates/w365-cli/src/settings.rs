@@ -312,9 +312,15 @@ impl Settings {
             && has("AZURE_CLIENT_ID")
             && (has("AZURE_CLIENT_SECRET") || has("AZURE_CLIENT_CERTIFICATE_PATH"))
         {
+            // AZURE_AUTHORITY_HOST names a national cloud, as for the Azure Identity libraries.
+            let cloud = match std::env::var("AZURE_AUTHORITY_HOST") {
+                Ok(host) if !host.trim().is_empty() => Cloud::from_authority_host(&host)
+                    .map_err(|e| SettingsError::Usage(e.to_string()))?,
+                _ => Cloud::Global,
+            };
             return Ok(Target::Tenant(Box::new(TenantSettings {
                 name: "environment".into(),
-                cloud: Cloud::Global,
+                cloud,
                 credential: Credential::Environment,
                 profile: Profile::default(),
             })));

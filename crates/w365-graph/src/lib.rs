@@ -54,7 +54,7 @@ pub use resources::{
     PolicyCollection, ProvisioningPoliciesHandler, RemoveMemberOutcome, ServicePlansHandler,
     SubscribedSkusHandler, UserSettingsHandler, UsersHandler,
 };
-pub use retry::RetryPolicy;
+pub use retry::{Idempotency, RetryPolicy};
 
 impl Client {
     /// Users.

@@ -338,6 +338,10 @@ impl Error {
             Error::AuthenticationFailed { .. } => {
                 "check the tenant id, client id and the secret or certificate of the profile".into()
             }
+            Error::GraphUnavailable { source, .. } if source.is_outcome_unknown() => {
+                "the request may or may not have been carried out and was not sent twice; check the result in the tenant (for a mail: the sender's Sent Items or the recipient) before running the command again"
+                    .into()
+            }
             Error::GraphUnavailable { .. } => {
                 "Microsoft Graph is throttling or unavailable; wait a few minutes and run the command again (it converges)"
                     .into()
@@ -352,7 +356,8 @@ impl Error {
         let denied = source.is_permission_denied();
         let transient = source.is_throttled()
             || matches!(source.status(), Some(429 | 500 | 502 | 503 | 504))
-            || matches!(source, w365_graph::Error::Transport { .. });
+            || matches!(source, w365_graph::Error::Transport { .. })
+            || source.is_outcome_unknown();
         let source = Box::new(source);
         if auth {
             Error::AuthenticationFailed { source }

@@ -699,6 +699,44 @@ async fn broken_files_are_reported_together() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn a_directory_link_loop_is_one_clear_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "kind = \"userSettings\"\ndisplay_name = \"S\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::os::unix::fs::symlink(".", dir.path().join("self")).unwrap();
+    std::os::unix::fs::symlink("..", dir.path().join("sub").join("up")).unwrap();
+    let err = ops::load_dir(dir.path()).unwrap_err();
+    assert_eq!(err.kind(), w365_ops::ErrorKind::Validation);
+    let text = err.to_string();
+    assert!(
+        text.contains("symbolic link to a directory (self, sub/up)"),
+        "{text}"
+    );
+    assert!(text.contains("replace the link"), "{text}");
+    assert_eq!(text.matches("problem").count(), 0, "one message: {text}");
+
+    // A link to a file is read like the file.
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(
+        files.path().join("real.txt"),
+        "kind = \"userSettings\"\ndisplay_name = \"T\"\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        files.path().join("real.txt"),
+        files.path().join("linked.toml"),
+    )
+    .unwrap();
+    let loaded = ops::load_dir(files.path()).unwrap();
+    assert_eq!(loaded.len(), 1);
+}
+
 #[tokio::test]
 async fn a_read_only_app_is_told_which_permission_it_lacks() {
     let sim = TestSim::contoso().await;

@@ -8,7 +8,7 @@ use w365_graph::odata::Query;
 use w365_graph::{ApiVersion, GraphPath};
 
 use crate::cli::{OutputFormat, SandboxCommand};
-use crate::connect::Sandbox;
+use crate::connect::{Sandbox, SandboxLock};
 use crate::exit::ExitStatus;
 use crate::output::Printer;
 use crate::settings::Settings;
@@ -17,12 +17,20 @@ pub async fn run(command: &SandboxCommand, printer: &Printer) -> anyhow::Result<
     let dir = Settings::sandbox_dir()?;
     match command {
         SandboxCommand::Reset => {
+            // Not while another command is using the sandbox (it would save its state back).
+            let lock = tokio::task::spawn_blocking({
+                let dir = dir.clone();
+                move || SandboxLock::acquire(&dir)
+            })
+            .await
+            .context("waiting for the sandbox lock failed")??;
             let state = Sandbox::state_file(&dir);
             let existed = state.exists();
             if existed {
                 std::fs::remove_file(&state)
                     .with_context(|| format!("could not delete {}", state.display()))?;
             }
+            drop(lock);
             printer.json(&json!({"command": "sandbox reset", "ok": true, "deleted": existed, "stateFile": state}));
             printer.result(&if existed {
                 format!(

@@ -18,6 +18,7 @@ use crate::models::{
     ProvisioningPolicyAssignment, ProvisioningPolicyUpdate,
 };
 use crate::odata::{Filter, Query};
+use crate::retry::Idempotency;
 
 /// A policy resource whose collection supports CRUD and the full-set `assign` action.
 pub trait AssignablePolicy: Serialize + DeserializeOwned + Send + 'static {
@@ -135,6 +136,8 @@ impl<T: AssignablePolicy> PolicyCollection<T> {
                 &virtual_endpoint(T::COLLECTION, [""; 0]),
                 &object.for_create(),
                 prefer_unknown_enums(),
+                // A repeat would create a second policy.
+                Idempotency::NotIdempotent,
             )
             .await
     }
@@ -147,6 +150,8 @@ impl<T: AssignablePolicy> PolicyCollection<T> {
                 &virtual_endpoint(T::COLLECTION, [id]),
                 update,
                 prefer_unknown_enums(),
+                // A PATCH of absolute values.
+                Idempotency::Idempotent,
             )
             .await
     }
@@ -190,6 +195,8 @@ impl<T: AssignablePolicy> PolicyCollection<T> {
                 &virtual_endpoint(T::COLLECTION, [id, "assign"]),
                 Some(&json!({ "assignments": assignments })),
                 prefer_unknown_enums(),
+                // The complete assignment set replaces the previous one.
+                Idempotency::Idempotent,
             )
             .await
     }
@@ -204,6 +211,8 @@ impl PolicyCollection<ProvisioningPolicy> {
                 &virtual_endpoint(ProvisioningPolicy::COLLECTION, [id, "apply"]),
                 Some(&json!({ "policySettings": setting })),
                 prefer_unknown_enums(),
+                // Applying the current settings again leaves them applied.
+                Idempotency::Idempotent,
             )
             .await
     }
@@ -220,6 +229,8 @@ impl PolicyCollection<ProvisioningPolicy> {
                 &virtual_endpoint(ProvisioningPolicy::COLLECTION, ["applyConfig"]),
                 Some(&json!({ "cloudPcIds": cloud_pc_ids, "policySettings": setting })),
                 prefer_unknown_enums(),
+                // Applying the current settings again leaves them applied.
+                Idempotency::Idempotent,
             )
             .await
     }

@@ -181,7 +181,14 @@ impl UsersHandler {
         for chunk in group_ids.chunks(CHECK_MEMBER_GROUPS_MAX) {
             let result: Collection<String> = self
                 .client
-                .post(ApiVersion::V1, &path, &json!({ "groupIds": chunk }))
+                // A read that happens to be a POST: safe to repeat.
+                .post_with(
+                    ApiVersion::V1,
+                    &path,
+                    &json!({ "groupIds": chunk }),
+                    Vec::new(),
+                    crate::retry::Idempotency::Idempotent,
+                )
                 .await?;
             found.extend(result.value);
         }

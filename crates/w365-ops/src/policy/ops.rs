@@ -527,14 +527,24 @@ pub struct LoadedFile {
     pub spec: Spec,
 }
 
-fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+/// Collects the `*.toml` files under `dir`. Symbolic links to directories are not followed
+/// (one pointing at an ancestor, such as `ln -s . self`, would make the walk endless); they are
+/// collected in `dir_links` so the caller can name them. Links to files are read like files.
+fn toml_files(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    dir_links: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
+    let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_type().ok().map(|t| (e.path(), t)))
         .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            toml_files(&p, out)?;
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (p, file_type) in entries {
+        if file_type.is_symlink() && p.is_dir() {
+            dir_links.push(p);
+        } else if file_type.is_dir() {
+            toml_files(&p, out, dir_links)?;
         } else if p.extension().is_some_and(|e| e == "toml") {
             out.push(p);
         }
@@ -546,9 +556,23 @@ fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// are reported together; two files with the same kind and name are refused.
 pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
     let mut paths = Vec::new();
-    toml_files(dir, &mut paths).map_err(|e| Error::InvalidInput {
+    let mut dir_links = Vec::new();
+    toml_files(dir, &mut paths, &mut dir_links).map_err(|e| Error::InvalidInput {
         reason: format!("cannot read the policy directory {}: {e}", dir.display()),
     })?;
+    if !dir_links.is_empty() {
+        let shown: Vec<String> = dir_links
+            .iter()
+            .map(|p| p.strip_prefix(dir).unwrap_or(p).display().to_string())
+            .collect();
+        return Err(Error::InvalidInput {
+            reason: format!(
+                "{} contains a symbolic link to a directory ({}); policy commands do not follow directory links, because one can point back into the tree and loop: replace the link with the directory itself, or remove it",
+                dir.display(),
+                shown.join(", ")
+            ),
+        });
+    }
     if paths.is_empty() {
         return Err(Error::InvalidInput {
             reason: format!(
@@ -775,7 +799,9 @@ pub async fn export(client: &Client, dir: &Path) -> Result<ExportReport> {
         let mut present = Vec::new();
         let folder = dir.join(kind.folder());
         if folder.is_dir() {
-            toml_files(&folder, &mut present).map_err(|e| io(e, &folder))?;
+            // Links to directories are not followed here either (nothing stale behind them).
+            let mut dir_links = Vec::new();
+            toml_files(&folder, &mut present, &mut dir_links).map_err(|e| io(e, &folder))?;
         }
         for p in present {
             if !report.files.iter().any(|f| f.path == p) {
