@@ -167,6 +167,8 @@ impl<T: AssignablePolicy> PolicyCollection<T> {
                 &virtual_endpoint(T::COLLECTION, [id]),
                 patch,
                 prefer_unknown_enums(),
+                // A PATCH of absolute values: repeating it leaves the same policy.
+                Idempotency::Idempotent,
             )
             .await
     }
