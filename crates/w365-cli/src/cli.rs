@@ -10,7 +10,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
    0  success
    1  unexpected error
-   2  usage error (bad flags, unknown tenant profile, no tenant configured)
+   2  usage error (bad flags, unknown tenant profile, no tenant configured), including a
+      destructive change refused for lack of consent (no terminal to ask on and no --yes)
    3  not found (user, group, policy, SKU)
    4  ambiguous name (several objects share a display name; their ids are listed)
    5  out of licenses or Frontline seats
@@ -19,7 +20,17 @@ Exit codes:
    8  timed out waiting (the work is still running in the tenant)
    9  permission denied or authentication failed
   10  Microsoft Graph unavailable after retries
-  11  refused by validation (nothing was changed)";
+  11  refused (nothing was changed): by validation, or the operator answered no when asked";
+
+const CONSENT: &str = "\
+Consent to destructive changes (unassign, reprovision, resize, cloudpc reboot/restore/
+end-grace-period/power-off, policy and user-settings delete/unassign, policy apply/apply-config,
+lowering a Frontline allotment below the Cloud PCs using it, sync that removes anything):
+  w365 plans first (reads only) and shows the plan, then asks \"Proceed? [y/N]\" when stdin and
+  stderr are terminals. --yes consents without asking (scripts). Without a terminal and without
+  --yes the change is refused: nothing is changed, exit 2 (JSON error kind consentRequired).
+  Any answer but y/yes: nothing is changed, exit 11 (JSON error kind notConfirmed).
+  --dry-run needs no consent: it only shows the plan.";
 
 const TARGETS: &str = "\
 Which tenant a command runs against:
@@ -34,7 +45,7 @@ Which tenant a command runs against:
 
 /// Provision and manage Windows 365 Cloud PCs through Microsoft Graph.
 #[derive(Debug, Parser)]
-#[command(name = "w365", version, after_long_help = format!("{TARGETS}\n\n{EXIT_CODES}"))]
+#[command(name = "w365", version, after_long_help = format!("{TARGETS}\n\n{CONSENT}\n\n{EXIT_CODES}"))]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -78,6 +89,8 @@ pub enum OutputFormat {
     Json,
     /// CSV on stdout (capacity and cloudpc list/show; other commands print as human)
     Csv,
+    /// As human, with every column and tables not fitted to the terminal width
+    Wide,
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,6 +161,19 @@ pub enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
+
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout
+    ///
+    /// e.g. `w365 completions bash > ~/.local/share/bash-completion/completions/w365`, or
+    /// `w365 completions zsh > ~/.zfunc/_w365`.
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff) to stdout, e.g. `w365 man > ~/.local/share/man/man1/w365.1`
+    Man,
 }
 
 /// `w365 assign`: every parameter of the runbook. Unset options come from the environment, then
@@ -218,8 +244,8 @@ pub struct AssignArgs {
     #[arg(long, env = "W365_CALLER", value_name = "NAME")]
     pub caller: Option<String>,
 
-    /// Give up waiting for the Cloud PC after this long, e.g. 90m or 2h (--notify only)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Give up waiting for the Cloud PC after this long, e.g. 90m or 2h (--notify only; --timeout is an alias)
+    #[arg(long, visible_alias = "timeout", value_name = "DURATION", value_parser = parse_duration)]
     pub wait_timeout: Option<Duration>,
 
     /// Do all the reads and print the plan; change nothing, send no mail

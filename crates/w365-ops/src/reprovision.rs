@@ -19,7 +19,7 @@ use crate::execute::{
     cloud_pc_report, permissions,
 };
 use crate::mail::validate_custom_message;
-use crate::plan::{CloudPcAction, CloudPcTarget, GroupRef, Plan, SkuRef, Step, UserRef};
+use crate::plan::{Approval, CloudPcAction, CloudPcTarget, GroupRef, Plan, SkuRef, Step, UserRef};
 use crate::unassign::license_plans;
 
 /// Everything `reprovision` needs to know.
@@ -90,6 +90,16 @@ pub async fn reprovision(
     client: &Client,
     opts: &ReprovisionOptions,
     observer: &dyn Observer,
+) -> std::result::Result<ReprovisionReport, Failure<ReprovisionReport>> {
+    reprovision_approved(client, opts, observer, &mut |_| true).await
+}
+
+/// As [`reprovision`], executing the plan only if `approve` agrees (nothing changes otherwise).
+pub async fn reprovision_approved(
+    client: &Client,
+    opts: &ReprovisionOptions,
+    observer: &dyn Observer,
+    approve: Approval<'_>,
 ) -> std::result::Result<ReprovisionReport, Failure<ReprovisionReport>> {
     let before = client.stats().requests;
     let mut report = ReprovisionReport {
@@ -187,7 +197,7 @@ pub async fn reprovision(
             });
         }
         report.plan = plan.clone();
-        if opts.dry_run {
+        if opts.dry_run || !approve(&plan) {
             return Ok(());
         }
         let executor = Executor::new(client, Waits::realistic(), observer);

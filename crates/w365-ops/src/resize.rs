@@ -29,7 +29,7 @@ use crate::execute::{
     cloud_pc_report, permissions,
 };
 use crate::mail::validate_custom_message;
-use crate::plan::{CloudPcAction, CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef};
+use crate::plan::{Approval, CloudPcAction, CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef};
 use crate::unassign::license_plans;
 
 /// Everything `resize` needs to know.
@@ -127,13 +127,23 @@ pub async fn resize(
     opts: &ResizeOptions,
     observer: &dyn Observer,
 ) -> std::result::Result<ResizeReport, Failure<ResizeReport>> {
+    resize_approved(client, opts, observer, &mut |_| true).await
+}
+
+/// As [`resize`], executing the plan only if `approve` agrees (nothing changes otherwise).
+pub async fn resize_approved(
+    client: &Client,
+    opts: &ResizeOptions,
+    observer: &dyn Observer,
+    approve: Approval<'_>,
+) -> std::result::Result<ResizeReport, Failure<ResizeReport>> {
     let before = client.stats().requests;
     let mut report = ResizeReport {
         requested_user: opts.user.clone(),
         dry_run: opts.dry_run,
         ..ResizeReport::default()
     };
-    let result = run(client, opts, observer, &mut report).await;
+    let result = run(client, opts, observer, &mut report, approve).await;
     report.graph_requests = client.stats().requests.saturating_sub(before);
     match result {
         Ok(()) => Ok(report),
@@ -149,6 +159,7 @@ async fn run(
     opts: &ResizeOptions,
     observer: &dyn Observer,
     report: &mut ResizeReport,
+    approve: Approval<'_>,
 ) -> Result<()> {
     opts.validate()?;
     observer.on_event(&Event::Planning {
@@ -323,7 +334,7 @@ async fn run(
         });
     }
     report.plan = plan.clone();
-    if opts.dry_run {
+    if opts.dry_run || !approve(&plan) {
         return Ok(());
     }
     let executor = Executor::new(client, opts.waits, observer);

@@ -32,7 +32,7 @@ use crate::execute::{
     CloudPcReport, Event, ExecState, Executor, Observer, StepReport, Waits, cloud_pc_report,
     permissions,
 };
-use crate::plan::{CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef};
+use crate::plan::{Approval, CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef};
 
 /// Runbook default: the prefix of the Windows 365 license groups.
 pub const DEFAULT_LICENSE_GROUP_PREFIX: &str = "lic - Windows 365 Enterprise - ";
@@ -159,6 +159,16 @@ pub async fn unassign(
     opts: &UnassignOptions,
     observer: &dyn Observer,
 ) -> std::result::Result<UnassignReport, Failure<UnassignReport>> {
+    unassign_approved(client, opts, observer, &mut |_| true).await
+}
+
+/// As [`unassign`], executing the plan only if `approve` agrees (nothing changes otherwise).
+pub async fn unassign_approved(
+    client: &Client,
+    opts: &UnassignOptions,
+    observer: &dyn Observer,
+    approve: Approval<'_>,
+) -> std::result::Result<UnassignReport, Failure<UnassignReport>> {
     let before = client.stats().requests;
     let mut report = UnassignReport {
         requested_user: opts.user.clone(),
@@ -173,7 +183,7 @@ pub async fn unassign(
         report.cloud_pc = planned.cloud_pc.clone();
         report.groups = planned.groups.clone();
         report.plan = planned.plan.clone();
-        if opts.dry_run {
+        if opts.dry_run || (!planned.plan.is_empty() && !approve(&planned.plan)) {
             return Ok(());
         }
         let executor = Executor::new(client, opts.waits, observer);
