@@ -508,7 +508,7 @@ pub fn waits(sandbox: bool) -> Waits {
         ] {
             p.initial_interval = every;
             p.max_interval = every;
-            p.first_check_after = std::time::Duration::ZERO;
+            p.first_check_after = p.first_check_after.min(every);
         }
     }
     waits

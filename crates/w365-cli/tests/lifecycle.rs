@@ -25,7 +25,7 @@ async fn unassign_prints_a_json_document_and_dry_run_writes_nothing() {
 
     let out = run(
         &sim,
-        env.cmd(&["unassign", "alice.smith@contoso.com", "-o", "json"]),
+        env.cmd(&["unassign", "alice.smith@contoso.com", "-o", "json", "--yes"]),
     )
     .await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
@@ -82,15 +82,16 @@ async fn lifecycle_exit_codes_follow_the_architecture() {
             11,
             "unknown Cloud PC status",
         ),
-        // Destructive without a terminal and without --yes: refused before anything changes.
+        // Destructive without a terminal and without --yes: refused before anything changes
+        // (tests/consent.rs covers every command).
         (
             &["cloudpc", "end-grace-period", "grace.wilson@contoso.com"],
-            11,
+            2,
             "pass --yes",
         ),
         (
             &["reprovision", "alice.smith@contoso.com"],
-            11,
+            2,
             "pass --yes",
         ),
         (&["resize", "alice.smith@contoso.com"], 2, "--from"),
@@ -287,7 +288,11 @@ async fn the_documented_permissions_are_enough() {
         "CloudPC.ReadWrite.All",
     ];
     let env = Env::new(&sim, Some(&write));
-    let out = run(&sim, env.cmd(&["unassign", "alice.smith@contoso.com"])).await;
+    let out = run(
+        &sim,
+        env.cmd(&["unassign", "alice.smith@contoso.com", "--yes"]),
+    )
+    .await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let out = run(
         &sim,
@@ -343,7 +348,11 @@ async fn the_documented_permissions_are_enough() {
             "CloudPC.ReadWrite.All",
         ]),
     );
-    let out = run(&sim, env.cmd(&["unassign", "erin.davis@contoso.com"])).await;
+    let out = run(
+        &sim,
+        env.cmd(&["unassign", "erin.davis@contoso.com", "--yes"]),
+    )
+    .await;
     assert_eq!(out.code, 9, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stderr.contains("GroupMember.ReadWrite.All"),

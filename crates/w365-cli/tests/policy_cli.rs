@@ -522,9 +522,17 @@ async fn apply_and_apply_config() {
         out.stdout
     );
     assert_eq!(writes(&sim), 0);
-    run(&env, &["policy", "apply", WIN10, "--setting", "region"])
-        .await
-        .expect(0);
+    // Applying moves or restarts existing Cloud PCs: it needs consent like any destructive change.
+    let out = run(&env, &["policy", "apply", WIN10, "--setting", "region"]).await;
+    out.expect(2);
+    assert!(out.stderr.contains("pass --yes"), "{}", out.stderr);
+    assert_eq!(writes(&sim), 0);
+    run(
+        &env,
+        &["policy", "apply", WIN10, "--setting", "region", "--yes"],
+    )
+    .await
+    .expect(0);
     let pcs = sim.client().cloud_pcs().list(None).await.unwrap();
     let alice = pcs
         .iter()
@@ -539,6 +547,7 @@ async fn apply_and_apply_config() {
             &alice.id,
             "--setting",
             "single-sign-on",
+            "--yes",
         ],
     )
     .await
