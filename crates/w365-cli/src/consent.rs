@@ -78,10 +78,7 @@ pub fn require(what: &str, plan: &str, yes: bool) -> Result<(), ConsentError> {
     err.flush().map_err(io)?;
     drop(err);
     let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(io)?;
+    std::io::stdin().lock().read_line(&mut answer).map_err(io)?;
     if is_yes(&answer) {
         Ok(())
     } else {

@@ -109,9 +109,7 @@ pub fn report(err: &(dyn std::error::Error + 'static)) -> ErrorReport {
                 // command line lacks --yes), a "no" is a refusal; nothing changed either way.
                 exit = Some(match c {
                     ConsentError::Declined { .. } => ExitStatus::Refused,
-                    ConsentError::NoTerminal { .. } | ConsentError::Io { .. } => {
-                        ExitStatus::Usage
-                    }
+                    ConsentError::NoTerminal { .. } | ConsentError::Io { .. } => ExitStatus::Usage,
                 });
                 kind = Some(c.kind());
                 hint = Some(c.hint());

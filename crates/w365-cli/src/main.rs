@@ -68,13 +68,18 @@ fn usage_error(e: &clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
         };
     }
     if json_requested(args) {
+        // clap's first paragraph, on one line ("the following required arguments were not
+        // provided: <USER>"); the usage and tips stay on stderr.
         let rendered = e.render().to_string();
         let message = rendered
-            .lines()
-            .find(|l| !l.trim().is_empty())
+            .trim_start()
+            .split("\n\n")
+            .next()
             .unwrap_or("invalid command line")
             .trim_start_matches("error: ")
-            .to_owned();
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         let report = ErrorReport {
             kind: ExitStatus::Usage.kind(),
             message,

@@ -234,8 +234,14 @@ fn help_documents_exit_codes_and_the_sandbox() {
     assert!(help.contains("11  refused (nothing was changed)"), "{help}");
     assert!(help.contains("--sandbox"), "{help}");
     // One consent policy, with its two exit codes.
-    assert!(help.contains("exit 2 (JSON error kind consentRequired)"), "{help}");
-    assert!(help.contains("exit 11 (JSON error kind notConfirmed)"), "{help}");
+    assert!(
+        help.contains("exit 2 (JSON error kind consentRequired)"),
+        "{help}"
+    );
+    assert!(
+        help.contains("exit 11 (JSON error kind notConfirmed)"),
+        "{help}"
+    );
 }
 
 fn with_tenant(sim: &TestSim, f: impl FnOnce(&mut w365_sim::state::TenantState)) {

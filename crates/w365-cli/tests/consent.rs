@@ -153,10 +153,13 @@ async fn unassign_needs_consent_and_yes_carries_it_out() {
     let env = Env::new(&sim, None);
     let out = run(&sim, env.cmd(&["unassign", "alice.smith@contoso.com"])).await;
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("refused without consent"), "{}", out.stderr);
     assert!(
+        out.stderr.contains("refused without consent"),
+        "{}",
         out.stderr
-            .contains("the Cloud PC and its disk are deleted"),
+    );
+    assert!(
+        out.stderr.contains("the Cloud PC and its disk are deleted"),
         "{}",
         out.stderr
     );
@@ -199,7 +202,8 @@ async fn a_dry_run_never_says_removed() {
     .await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.contains("Dry run on sim: nothing was changed.\nPlan (2 changes)"),
+        out.stdout
+            .contains("Dry run on sim: nothing was changed.\nPlan (2 changes)"),
         "{}",
         out.stdout
     );
@@ -248,18 +252,32 @@ async fn on_a_terminal_the_plan_is_shown_and_no_changes_nothing() {
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("not confirmed, nothing was changed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("not confirmed, nothing was changed"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(graph_writes(&sim), 0);
 
     // The same question and code for a policy command.
-    let out = on_a_terminal(&env, &sim, &["policy", "delete", WIN10, "--unassign-first"], "no")
-        .await;
+    let out = on_a_terminal(
+        &env,
+        &sim,
+        &["policy", "delete", WIN10, "--unassign-first"],
+        "no",
+    )
+    .await;
     assert_eq!(out.code, 11, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("Proceed? [y/N]"), "{}", out.stdout);
     assert_eq!(graph_writes(&sim), 0);
 
     let out = on_a_terminal(&env, &sim, &["unassign", "alice.smith@contoso.com"], "y").await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("Done: alice.smith@contoso.com is unassigned"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("Done: alice.smith@contoso.com is unassigned"),
+        "{}",
+        out.stdout
+    );
     assert!(graph_writes(&sim) > 0);
 }

@@ -89,11 +89,7 @@ async fn lifecycle_exit_codes_follow_the_architecture() {
             2,
             "pass --yes",
         ),
-        (
-            &["reprovision", "alice.smith@contoso.com"],
-            2,
-            "pass --yes",
-        ),
+        (&["reprovision", "alice.smith@contoso.com"], 2, "pass --yes"),
         (&["resize", "alice.smith@contoso.com"], 2, "--from"),
     ];
     for (args, code, text) in cases {

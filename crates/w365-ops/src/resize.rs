@@ -29,7 +29,9 @@ use crate::execute::{
     cloud_pc_report, permissions,
 };
 use crate::mail::validate_custom_message;
-use crate::plan::{Approval, CloudPcAction, CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef};
+use crate::plan::{
+    Approval, CloudPcAction, CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef,
+};
 use crate::unassign::license_plans;
 
 /// Everything `resize` needs to know.

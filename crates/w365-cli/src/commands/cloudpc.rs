@@ -132,10 +132,8 @@ pub async fn run(
             _ => true,
         })
     });
-    let result = cloud_pc::run_action_approved(&conn.client, &opts, printer, &mut |p| {
-        gate.approve(p)
-    })
-    .await;
+    let result =
+        cloud_pc::run_action_approved(&conn.client, &opts, printer, &mut |p| gate.approve(p)).await;
     let name = format!("cloudpc {}", action_name(&action));
     conclude(
         &name,
@@ -264,6 +262,10 @@ fn pcs_table(pcs: &[CloudPc], printer: &Printer) -> String {
         header.push("Grace period ends");
     }
     let mut table = printer.table(&header);
+    // The id is what the other commands take: never wrapped, so it can be copied whole.
+    if let Some(id) = table.column_mut(3) {
+        id.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+    }
     for r in rows {
         let mut cells = vec![r.display_name, r.user_principal_name, r.status, r.id];
         if wide {

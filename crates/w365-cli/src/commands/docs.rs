@@ -10,16 +10,22 @@ use clap_complete::Shell;
 use crate::cli::Cli;
 use crate::exit::ExitStatus;
 
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn emit(bytes: &[u8], what: &str) -> anyhow::Result<ExitStatus> {
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).with_context(|| format!("could not write {what}"))
+        }
+        _ => Ok(ExitStatus::Success),
+    }
+}
+
 /// Prints the completion script for `shell` to stdout.
 pub fn completions(shell: Shell) -> anyhow::Result<ExitStatus> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "w365", &mut out);
-    std::io::stdout()
-        .lock()
-        .write_all(&out)
-        .context("could not write the completion script")?;
-    Ok(ExitStatus::Success)
+    emit(&out, "the completion script")
 }
 
 /// Prints the roff manual page `w365(1)` to stdout: every command, flag, the exit codes and the
@@ -30,9 +36,5 @@ pub fn man() -> anyhow::Result<ExitStatus> {
     clap_mangen::Man::new(cmd)
         .render(&mut out)
         .context("could not render the manual page")?;
-    std::io::stdout()
-        .lock()
-        .write_all(&out)
-        .context("could not write the manual page")?;
-    Ok(ExitStatus::Success)
+    emit(&out, "the manual page")
 }

@@ -1085,7 +1085,10 @@ fn print_outcome(
             doc.insert("results".into(), results);
             doc.insert("created".into(), created);
             if name == "policy sync" {
-                doc.insert("inSyncAfter".into(), json!(after.map(|(_, a)| a.is_empty())));
+                doc.insert(
+                    "inSyncAfter".into(),
+                    json!(after.map(|(_, a)| a.is_empty())),
+                );
             }
             printer.json(&Value::Object(doc));
         }

@@ -70,10 +70,9 @@ pub async fn run(
         opts.user, opts.from, opts.to
     );
     let mut gate = Gate::new(printer, args.yes, what);
-    let result = w365_ops::resize::resize_approved(&conn.client, &opts, printer, &mut |p| {
-        gate.approve(p)
-    })
-    .await;
+    let result =
+        w365_ops::resize::resize_approved(&conn.client, &opts, printer, &mut |p| gate.approve(p))
+            .await;
     conclude("resize", conn, result, gate.refusal, printer, summary).await
 }
 

@@ -97,18 +97,21 @@ async fn show(sandbox: &Sandbox, printer: &Printer) -> anyhow::Result<()> {
         .context("could not list the Cloud PCs")?;
 
     if printer.format() == OutputFormat::Json {
-        printer.json(&sandbox_doc("sandbox show", json!({
-            "stateFile": sandbox.state_file_path(),
-            "tenantId": sandbox.handle().tenant_id(),
-            "users": users,
-            "groups": groups,
-            "subscribedSkus": skus,
-            "cloudPcs": pcs,
-        })));
+        printer.json(&sandbox_doc(
+            "sandbox show",
+            json!({
+                "stateFile": sandbox.state_file_path(),
+                "tenantId": sandbox.handle().tenant_id(),
+                "users": users,
+                "groups": groups,
+                "subscribedSkus": skus,
+                "cloudPcs": pcs,
+            }),
+        ));
         return Ok(());
     }
     let mut out = vec![format!(
-        "Sandbox tenant {} (state: {})",
+        "Sandbox tenant {}\nState: {}",
         sandbox.handle().tenant_id(),
         sandbox.state_file_path().display()
     )];
