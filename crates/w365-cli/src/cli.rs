@@ -184,16 +184,16 @@ pub struct AssignArgs {
     #[arg(value_name = "USER")]
     pub user: String,
 
-    /// Group assigned to the provisioning policy [default: cfg - Windows 365 - Provisioning - Win11]
-    #[arg(long, env = "W365_PROVISIONING_GROUP", value_name = "NAME")]
+    /// Group assigned to the provisioning policy, by name or id [default: cfg - Windows 365 - Provisioning - Win11]
+    #[arg(long, env = "W365_PROVISIONING_GROUP", value_name = "NAME|ID")]
     pub provisioning_group: Option<String>,
 
-    /// Group assigned to the user-settings policy [default: cfg - Windows 365 - User Settings - restore allowed]
-    #[arg(long, env = "W365_USER_SETTINGS_GROUP", value_name = "NAME")]
+    /// Group assigned to the user-settings policy, by name or id [default: cfg - Windows 365 - User Settings - restore allowed]
+    #[arg(long, env = "W365_USER_SETTINGS_GROUP", value_name = "NAME|ID")]
     pub user_settings_group: Option<String>,
 
-    /// Group that carries the Windows 365 license [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
-    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME")]
+    /// Group that carries the Windows 365 license, by name or id [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
+    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME|ID")]
     pub license_group: Option<String>,
 
     /// A user already in a group with this prefix keeps it [default: "cfg - Windows 365 - Provisioning - "]

@@ -508,12 +508,49 @@ pub(crate) fn policy_ref(policy: &ProvisioningPolicy) -> PolicyRef {
 }
 
 /// Picks exactly one group per name from the result of the `in` query.
+/// Groups by display name or by id: the one helper behind every group option of assign,
+/// unassign, reprovision and resize (pick with [`one_group`]). A GUID is read by id; the names
+/// are looked up together (exact display name).
+pub(crate) async fn find_groups(
+    client: &Client,
+    names_or_ids: &[String],
+) -> w365_graph::Result<Vec<Group>> {
+    let (ids, names): (Vec<String>, Vec<String>) = names_or_ids
+        .iter()
+        .map(|k| k.trim().to_owned())
+        .partition(|k| crate::policy::tenant::looks_like_guid(k));
+    let mut groups = if names.is_empty() {
+        Vec::new()
+    } else {
+        client.groups().find_by_display_names(&names).await?
+    };
+    for id in ids {
+        if let Some(g) = client.groups().get_opt(&id).await?
+            && !groups.iter().any(|known| known.id == g.id)
+        {
+            groups.push(g);
+        }
+    }
+    Ok(groups)
+}
+
+/// The one group named (or with the id) `name`; several with the name are refused with their ids.
 pub(crate) fn one_group(groups: &[Group], name: &str) -> Result<GroupRef> {
+    let name = name.trim();
+    if crate::policy::tenant::looks_like_guid(name)
+        && let Some(g) = groups.iter().find(|g| g.id.eq_ignore_ascii_case(name))
+    {
+        return Ok(group_ref(g));
+    }
     let matching: Vec<&Group> = groups
         .iter()
         .filter(|g| g.display_name.eq_ignore_ascii_case(name))
         .collect();
     match matching.as_slice() {
+        [] if crate::policy::tenant::looks_like_guid(name) => Err(Error::ObjectNotFound {
+            kind: "group",
+            id: name.into(),
+        }),
         [] => Err(Error::GroupNotFound { name: name.into() }),
         [one] => Ok(group_ref(one)),
         many => Err(Error::AmbiguousName {
@@ -642,14 +679,10 @@ async fn plan_dedicated(
     ];
     let (groups, member_of, skus) = futures::try_join!(
         async {
-            client
-                .groups()
-                .find_by_display_names(&names)
-                .await
-                .graph_ctx(
-                    || "look up the groups by name".into(),
-                    permissions::READ_GROUPS,
-                )
+            find_groups(client, &names).await.graph_ctx(
+                || "look up the groups by name or id".into(),
+                permissions::READ_GROUPS,
+            )
         },
         async {
             client.users().member_of_groups(&user.id).await.graph_ctx(
@@ -857,12 +890,10 @@ async fn plan_frontline(
     });
     let (groups, assignment_group, member_of, plans) = futures::try_join!(
         async {
-            client
-                .groups()
-                .find_by_display_names(std::slice::from_ref(&opts.user_settings_group))
+            find_groups(client, std::slice::from_ref(&opts.user_settings_group))
                 .await
                 .graph_ctx(
-                    || "look up the groups by name".into(),
+                    || "look up the groups by name or id".into(),
                     permissions::READ_GROUPS,
                 )
         },

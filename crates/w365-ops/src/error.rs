@@ -255,9 +255,13 @@ impl Error {
             Error::AmbiguousName { kind, .. } if kind.ends_with("policy") => {
                 "pass one of the ids instead of the name, or rename the duplicates".into()
             }
-            Error::AmbiguousName { .. } => {
-                "rename or delete the duplicates in Entra ID so that the name is unique".into()
+            Error::AmbiguousName { kind, .. } if *kind == "Cloud PC owner" => {
+                "the user has several Cloud PCs: pass the Cloud PC id (one of those listed) instead of the user".into()
             }
+            Error::AmbiguousName { kind, .. } if *kind == "group" => {
+                "pass one of the group ids instead of the name (every group option takes a name or an id)".into()
+            }
+            Error::AmbiguousName { .. } => "pass one of the ids instead of the name".into(),
             Error::OutOfLicenses {
                 ticket_sent_to: None,
                 ..

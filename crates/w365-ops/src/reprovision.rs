@@ -8,7 +8,7 @@
 use serde::Serialize;
 use w365_graph::Client;
 
-use crate::assign::{DEFAULT_FROM_MAILBOX, DEFAULT_LICENSE_GROUP, one_group};
+use crate::assign::{DEFAULT_FROM_MAILBOX, DEFAULT_LICENSE_GROUP, find_groups, one_group};
 use crate::cloud_pc::{
     Failure, check_action, cloud_pc_ref, cloud_pcs_of_user, exists, find_user, is_leaving,
     validate_upn,
@@ -116,9 +116,7 @@ pub async fn reprovision_approved(
         let (user, groups, skus, pcs) = futures::try_join!(
             find_user(client, upn),
             async {
-                client
-                    .groups()
-                    .find_by_display_name(&opts.license_group)
+                find_groups(client, std::slice::from_ref(&opts.license_group))
                     .await
                     .graph_ctx(
                         || format!("look up the group '{}'", opts.license_group),

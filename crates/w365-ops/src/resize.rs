@@ -17,7 +17,7 @@ use w365_graph::models::CloudPcStatus;
 
 use crate::assign::{
     DEFAULT_FROM_MAILBOX, DEFAULT_PROVISIONING_GROUP_PREFIX, DEFAULT_USER_SETTINGS_GROUP_PREFIX,
-    group_ref, one_group, starts_with_ignore_case,
+    find_groups, group_ref, one_group, starts_with_ignore_case,
 };
 use crate::cloud_pc::{
     Failure, cloud_pc_ref, cloud_pcs_of_user, exists, find_user, is_leaving, status_name,
@@ -172,14 +172,10 @@ async fn run(
     let (user, groups, skus, pcs, catalog) = futures::try_join!(
         find_user(client, upn),
         async {
-            client
-                .groups()
-                .find_by_display_names(&names)
-                .await
-                .graph_ctx(
-                    || "look up the license groups".into(),
-                    permissions::READ_GROUPS,
-                )
+            find_groups(client, &names).await.graph_ctx(
+                || "look up the license groups".into(),
+                permissions::READ_GROUPS,
+            )
         },
         async {
             client.subscribed_skus().list().await.graph_ctx(

@@ -24,7 +24,7 @@ use w365_graph::odata::Query;
 
 use crate::assign::{
     DEFAULT_LICENSE_GROUP, DEFAULT_PROVISIONING_GROUP_PREFIX, DEFAULT_USER_SETTINGS_GROUP_PREFIX,
-    PolicyRef, group_ref, is_shared, one_group, policy_ref, starts_with_ignore_case,
+    PolicyRef, find_groups, group_ref, is_shared, one_group, policy_ref, starts_with_ignore_case,
 };
 use crate::cloud_pc::{Failure, cloud_pcs_of_user, exists, find_user, is_leaving, validate_upn};
 use crate::error::{Error, GraphContext, Result};
@@ -220,9 +220,7 @@ pub async fn plan(
     let (user, groups, policies, skus, pcs) = futures::try_join!(
         find_user(client, upn),
         async {
-            client
-                .groups()
-                .find_by_display_name(&opts.license_group)
+            find_groups(client, std::slice::from_ref(&opts.license_group))
                 .await
                 .graph_ctx(
                     || format!("look up the group '{}'", opts.license_group),
@@ -257,6 +255,9 @@ pub async fn plan(
         .filter(|p| {
             p.display_name
                 .eq_ignore_ascii_case(opts.license_group.trim())
+                || p.id
+                    .as_deref()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(opts.license_group.trim()))
         })
         .filter(|p| is_shared(p))
         .collect();

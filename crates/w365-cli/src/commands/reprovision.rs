@@ -18,9 +18,9 @@ pub struct ReprovisionArgs {
     #[arg(value_name = "USER")]
     pub user: String,
 
-    /// The license group whose Cloud PC is reprovisioned (must carry exactly one license)
-    /// [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
-    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME")]
+    /// The license group (name or id) whose Cloud PC is reprovisioned (must carry exactly one
+    /// license) [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
+    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME|ID")]
     pub license_group: Option<String>,
 
     /// Mail the user that the Cloud PC is being reprovisioned (if they have a mailbox)

@@ -16,12 +16,12 @@ pub struct ResizeArgs {
     #[arg(value_name = "USER")]
     pub user: String,
 
-    /// The license group the user has now
-    #[arg(long, value_name = "GROUP")]
+    /// The license group the user has now (name or id)
+    #[arg(long, value_name = "NAME|ID")]
     pub from: String,
 
-    /// The license group of the new size (needs a free license)
-    #[arg(long, value_name = "GROUP")]
+    /// The license group of the new size, name or id (needs a free license)
+    #[arg(long, value_name = "NAME|ID")]
     pub to: String,
 
     /// Wait for the resized Cloud PC and mail the user when it is ready

@@ -18,9 +18,9 @@ pub struct UnassignArgs {
     #[arg(value_name = "USER")]
     pub user: String,
 
-    /// The license group to take away, or the name of a Frontline (shared) provisioning policy
-    /// [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
-    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME")]
+    /// The license group to take away (name or id), or a Frontline (shared) provisioning policy
+    /// (name or id) [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
+    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME|ID")]
     pub license_group: Option<String>,
 
     /// Other groups with this prefix count as another Windows 365 license [default: "lic - Windows 365 Enterprise - "]
