@@ -463,7 +463,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
             }
         };
         for mut p in check(&spec, Mode::Create, None) {
-            p.field = format!("{shown}: {}", p.field);
+            p.field = match super::spec::line_of(&text, &p.field) {
+                Some(line) => format!("{shown}:{line}: {}", p.field),
+                None => format!("{shown}: {}", p.field),
+            };
             problems.push(p);
         }
         let key = (spec.kind(), spec.display_name().to_lowercase());
