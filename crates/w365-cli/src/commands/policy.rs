@@ -453,6 +453,53 @@ fn policy_spec(fields: &PolicyFieldArgs) -> anyhow::Result<PolicySpec> {
     Ok(spec)
 }
 
+/// Refuses, before connecting, a new policy whose policy file (`--file`) has problems, naming
+/// the file's line and key of each value that comes from the file (flags override the file, so
+/// their values have no line). The same checks as planning (w365-ops), so nothing new is refused.
+pub fn precheck_file(file: Option<&Path>, merged: &Spec) -> anyhow::Result<()> {
+    use w365_ops::policy::validate::{self, Mode};
+    let Some(path) = file else {
+        return Ok(());
+    };
+    let mut problems = match merged {
+        Spec::Policy(p) => validate::check_policy(p, Mode::Create, None),
+        Spec::UserSettings(u) => validate::check_user_settings(u),
+    };
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    let from_file = Spec::from_toml(&text).map_err(|e| {
+        anyhow::Error::new(w365_ops::Error::InvalidInput {
+            reason: format!("{}: {e}", path.display()),
+        })
+    })?;
+    let json = |spec: &Spec| match spec {
+        Spec::Policy(p) => serde_json::to_value(p).unwrap_or_default(),
+        Spec::UserSettings(u) => serde_json::to_value(u).unwrap_or_default(),
+    };
+    let (file_json, merged_json) = (json(&from_file), json(merged));
+    for p in &mut problems {
+        let key = p.field.split(['.', '[']).next().unwrap_or_default();
+        let same = file_json.get(key).is_some() && file_json.get(key) == merged_json.get(key);
+        if same && let Some(line) = w365_ops::policy::spec::line_of(&text, &p.field) {
+            p.field = format!("{}:{line}: {}", path.display(), p.field);
+        }
+    }
+    Err(w365_ops::Error::InvalidInput {
+        reason: validate::describe(
+            &format!(
+                "{} '{}'",
+                merged.kind(),
+                w365_ops::policy::validate::clip(merged.display_name())
+            ),
+            &problems,
+        ),
+    }
+    .into())
+}
+
 /// Assignment specs for `--group` flags with the Frontline target flags.
 pub fn assignment_specs(groups: &[String], frontline: &FrontlineArgs) -> Vec<AssignmentSpec> {
     groups
@@ -494,6 +541,7 @@ pub async fn run(
                 spec.assignments = assignment_specs(&args.group, &args.frontline);
             }
             let spec = Spec::Policy(spec);
+            precheck_file(args.fields.file.as_deref(), &spec)?;
             change(
                 settings,
                 printer,

@@ -187,6 +187,7 @@ pub async fn run(
                     policy::assignment_specs(&args.group, &policy::FrontlineArgs::default());
             }
             let s = Spec::UserSettings(s);
+            policy::precheck_file(args.fields.file.as_deref(), &s)?;
             policy::change(
                 settings,
                 printer,

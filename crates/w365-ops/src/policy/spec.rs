@@ -387,16 +387,16 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> SpecError {
 /// The 1-based line of a byte offset.
 pub fn line_at(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// The key path (`a.b`, `a[1].b`) whose key or value contains the byte `offset`.
 fn key_at(text: &str, offset: usize) -> Option<String> {
-    fn walk(
-        table: &toml::de::DeTable<'_>,
-        prefix: &str,
-        offset: usize,
-    ) -> Option<String> {
+    fn walk(table: &toml::de::DeTable<'_>, prefix: &str, offset: usize) -> Option<String> {
         for (k, v) in table.iter() {
             let path = if prefix.is_empty() {
                 k.get_ref().to_string()
@@ -741,7 +741,10 @@ group = "cfg - P"
         let text = "kind = \"provisioningPolicy\"\ndisplay_name = \"x\"\ncloud_pc_naming_template = \"A\"\n\n[windows_setting]\nlocale = \"en-US\"\n\n[[assignments]]\ngroup = \"a\"\n\n[[assignments]]\ngroup = \"b\"\nallotment_licenses_count = 9000\n";
         assert_eq!(line_of(text, "cloud_pc_naming_template"), Some(3));
         assert_eq!(line_of(text, "windows_setting.locale"), Some(6));
-        assert_eq!(line_of(text, "assignments[1].allotment_licenses_count"), Some(13));
+        assert_eq!(
+            line_of(text, "assignments[1].allotment_licenses_count"),
+            Some(13)
+        );
         assert!(line_of(text, "assignments[1]").is_some_and(|l| (11..=13).contains(&l)));
         assert_eq!(line_of(text, "image_id"), None);
     }
@@ -758,7 +761,8 @@ group = "cfg - P"
         )
         .unwrap_err();
         assert!(
-            err.to_string().starts_with("line 5, windows_setting.locale: invalid type"),
+            err.to_string()
+                .starts_with("line 5, windows_setting.locale: invalid type"),
             "{err}"
         );
         let err = Spec::from_toml("display_name = \"x\"\n").unwrap_err();

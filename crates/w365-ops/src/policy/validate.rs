@@ -485,11 +485,16 @@ mod tests {
         for p in &problems {
             assert!(p.message.chars().count() < 300, "{}", p.message);
         }
-        assert!(problems[0].message.contains("(10013 characters)"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("(10013 characters)"),
+            "{problems:?}"
+        );
         let mut problems = Vec::new();
         check_display_name("a<b<c>>d&&&", &mut problems);
         assert!(
-            problems[0].message.contains("contains '<', '>', '&', which"),
+            problems[0]
+                .message
+                .contains("contains '<', '>', '&', which"),
             "{problems:?}"
         );
         let mut problems = Vec::new();
