@@ -68,7 +68,9 @@ fn output(cmd: &mut Command) -> Output {
 
 #[test]
 fn usage_errors_print_a_json_document_with_kind_usage_and_nothing_else_on_stdout() {
-    let cases: &[(&[&str], &[(&str, &str)], &str, &str)] = &[
+    /// (arguments, environment, command in the document, text of the message)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case<'_>] = &[
         (&["-o", "json", "assign"], &[], "assign", "<USER>"),
         (
             &["--output=json", "policy", "sync", "--bogus"],
