@@ -363,3 +363,38 @@ impl Observer for Printer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_numbers_kept() {
+        for risky in ["=1+1", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx", "-", "+"] {
+            assert_eq!(csv_cell(risky), format!("'{risky}"), "{risky:?}");
+        }
+        for safe in ["", "abc", "-3", "+1.5", "12", "a=b", "0.5"] {
+            assert_eq!(csv_cell(safe), safe, "{safe:?}");
+        }
+    }
+
+    #[test]
+    fn timestamps_are_to_the_second_in_utc() {
+        let t = time::macros::datetime!(2026-12-07 11:00:00.123456 +01:00);
+        assert_eq!(human_time(t), "2026-12-07 10:00:00 UTC");
+        assert_eq!(csv_time(t), "2026-12-07T10:00:00Z");
+    }
+
+    #[test]
+    fn an_empty_csv_has_its_header() {
+        struct R;
+        impl CsvRecord for R {
+            const HEADER: &'static [&'static str] = &["a", "b"];
+            fn cells(&self) -> Vec<String> {
+                vec!["=x".into(), "1".into()]
+            }
+        }
+        assert_eq!(to_csv::<R>(&[]).unwrap(), "a,b\n");
+        assert_eq!(to_csv(&[R]).unwrap(), "a,b\n'=x,1\n");
+    }
+}
