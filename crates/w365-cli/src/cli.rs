@@ -337,6 +337,78 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    fn flags_of(cmd: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+        for arg in cmd.get_arguments() {
+            out.extend(
+                arg.get_long_and_visible_aliases()
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_owned),
+            );
+            out.extend(
+                arg.get_all_aliases()
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_owned),
+            );
+        }
+        for sub in cmd.get_subcommands() {
+            flags_of(sub, out);
+        }
+    }
+
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// Hints and messages (string literals in this crate and in w365-ops) only name flags that
+    /// exist (`--name` was suggested where the flag is `--display-name`).
+    #[test]
+    fn every_flag_named_in_a_message_exists() {
+        let mut flags = std::collections::BTreeSet::from(["help".to_owned(), "version".to_owned()]);
+        flags_of(&Cli::command(), &mut flags);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        rust_files(&root.join("src"), &mut files);
+        rust_files(&root.join("../w365-ops/src"), &mut files);
+        let mut unknown = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            // The string literals of each line (between double quotes).
+            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for literal in line.split('"').skip(1).step_by(2) {
+                    let mut rest = literal;
+                    while let Some(at) = rest.find("--") {
+                        rest = &rest[at + 2..];
+                        let name: String = rest
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                            .collect();
+                        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+                            continue;
+                        }
+                        // `--allotment-*` names a family of flags.
+                        let known = match name.strip_suffix('-') {
+                            Some(prefix) => flags.iter().any(|f| f.starts_with(prefix)),
+                            None => flags.contains(&name),
+                        };
+                        if !known {
+                            unknown.push(format!("{}: --{name}", file.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(unknown.is_empty(), "flags that do not exist: {unknown:#?}");
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
