@@ -426,3 +426,32 @@ async fn sim_serve_announces_working_credentials() {
     let _ = child.wait();
     assert_eq!(megan.unwrap().unwrap().display_name, "Megan Bowen");
 }
+
+#[tokio::test]
+async fn long_inputs_are_clipped_in_messages() {
+    let sim = TestSim::contoso().await;
+    let env = Env::with_assign_defaults(&sim, None, "");
+    let long_upn = format!("{}@contoso.com", "x".repeat(3000));
+    let long_group = "G".repeat(3000);
+    let not_a_upn = "y".repeat(3000);
+    for (args, code) in [
+        (vec!["assign", not_a_upn.as_str()], 11),
+        (vec!["assign", long_upn.as_str()], 3),
+        (
+            vec![
+                "assign",
+                "megan.bowen@contoso.com",
+                "--license-group",
+                long_group.as_str(),
+            ],
+            3,
+        ),
+    ] {
+        let mut cmd = env.cmd(&[]);
+        cmd.args(&args);
+        let out = run(&sim, cmd).await;
+        assert_eq!(out.code, code, "{}", out.stderr);
+        assert!(out.stderr.len() < 1500, "{}", out.stderr);
+        assert!(out.stderr.contains("characters)"), "{}", out.stderr);
+    }
+}

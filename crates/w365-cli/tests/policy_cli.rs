@@ -834,7 +834,7 @@ async fn policy_file_problems_name_their_line_and_key() {
     out.expect(11);
     assert!(
         out.stderr
-            .contains("line 3, enable_single_sign_on: invalid type"),
+            .contains(&format!("{path}:3: enable_single_sign_on: invalid type")),
         "{}",
         out.stderr
     );

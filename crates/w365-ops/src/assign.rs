@@ -113,7 +113,8 @@ impl AssignOptions {
         }
         if !upn.contains('@') || upn.starts_with('@') || upn.ends_with('@') {
             return invalid(format!(
-                "'{upn}' is not a user principal name (expected name@domain)"
+                "'{}' is not a user principal name (expected name@domain)",
+                crate::policy::validate::clip(upn)
             ));
         }
         for (what, value) in [

@@ -50,7 +50,10 @@ pub(crate) fn validate_upn(upn: &str) -> Result<()> {
     }
     if !upn.contains('@') || upn.starts_with('@') || upn.ends_with('@') {
         return Err(Error::InvalidInput {
-            reason: format!("'{upn}' is not a user principal name (expected name@domain)"),
+            reason: format!(
+                "'{}' is not a user principal name (expected name@domain)",
+                crate::policy::validate::clip(upn)
+            ),
         });
     }
     Ok(())

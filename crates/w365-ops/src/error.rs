@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::policy::validate::clip;
 use crate::wait::human_duration;
 
 /// Result of an operation.
@@ -47,19 +48,19 @@ pub enum Error {
     #[error("the custom message has {chars} characters; at most {max} are allowed")]
     MessageTooLong { chars: usize, max: usize },
 
-    #[error("user '{upn}' was not found")]
+    #[error("user '{}' was not found", clip(upn))]
     UserNotFound { upn: String },
 
-    #[error("no group is named '{name}'")]
+    #[error("no group is named '{}'", clip(name))]
     GroupNotFound { name: String },
 
-    #[error("no {kind} has the id '{id}'")]
+    #[error("no {kind} has the id '{}'", clip(id))]
     ObjectNotFound { kind: &'static str, id: String },
 
-    #[error("no {kind} has the name or id '{name}'")]
+    #[error("no {kind} has the name or id '{}'", clip(name))]
     PolicyNotFound { kind: &'static str, name: String },
 
-    #[error("the {kind} name '{name}' is ambiguous: {count} objects have it ({})", ids.join(", "))]
+    #[error("the {kind} name '{}' is ambiguous: {count} objects have it ({})", clip(name), ids.join(", "))]
     AmbiguousName {
         kind: &'static str,
         name: String,

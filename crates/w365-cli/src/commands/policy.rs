@@ -309,7 +309,8 @@ fn enum_value<T>(
         Ok(parse(value))
     } else {
         Err(usage(format!(
-            "--{flag} '{value}' is not one of: {}",
+            "--{flag} '{}' is not one of: {}",
+            w365_ops::policy::validate::clip(value),
             known.join(", ")
         )))
     }
@@ -320,7 +321,7 @@ fn read_spec(path: &Path, kind: ObjectKind) -> anyhow::Result<Spec> {
         .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
     let spec = Spec::from_toml(&text).map_err(|e| {
         anyhow::Error::new(w365_ops::Error::InvalidInput {
-            reason: format!("{}: {e}", path.display()),
+            reason: e.located(&path.display().to_string()),
         })
     })?;
     if spec.kind() != kind {
@@ -472,7 +473,7 @@ pub fn precheck_file(file: Option<&Path>, merged: &Spec) -> anyhow::Result<()> {
         .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
     let from_file = Spec::from_toml(&text).map_err(|e| {
         anyhow::Error::new(w365_ops::Error::InvalidInput {
-            reason: format!("{}: {e}", path.display()),
+            reason: e.located(&path.display().to_string()),
         })
     })?;
     let json = |spec: &Spec| match spec {

@@ -454,9 +454,24 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
         let spec = match Spec::from_toml(&text) {
             Ok(s) => s,
             Err(e) => {
+                // "x.toml:3: image: unknown field ...", as the validation problems below.
+                let (field, message) = match &e {
+                    super::spec::SpecError::Syntax {
+                        message,
+                        line: Some(line),
+                        key,
+                    } => (
+                        match key {
+                            Some(key) => format!("{shown}:{line}: {key}"),
+                            None => format!("{shown}:{line}"),
+                        },
+                        message.clone(),
+                    ),
+                    other => (shown.clone(), other.to_string()),
+                };
                 problems.push(Problem {
-                    field: shown,
-                    message: e.to_string(),
+                    field,
+                    message,
                     fix: "correct the file (see the policy file format in the README)".into(),
                 });
                 continue;

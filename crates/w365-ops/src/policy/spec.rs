@@ -365,6 +365,23 @@ pub enum SpecError {
     Kind { found: Option<String> },
 }
 
+impl SpecError {
+    /// The error as `FILE:LINE: KEY: message` (compiler style) when its position is known.
+    pub fn located(&self, file: &str) -> String {
+        match self {
+            SpecError::Syntax {
+                message,
+                line: Some(line),
+                key,
+            } => match key {
+                Some(key) => format!("{file}:{line}: {key}: {message}"),
+                None => format!("{file}:{line}: {message}"),
+            },
+            other => format!("{file}: {other}"),
+        }
+    }
+}
+
 fn at(line: Option<usize>, key: Option<&str>) -> String {
     match (line, key) {
         (Some(l), Some(k)) => format!("line {l}, {k}: "),
