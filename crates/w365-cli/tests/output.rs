@@ -244,6 +244,21 @@ fn the_sandbox_tables_fit_80_columns() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("Users (36)"), "{}", out.stdout);
     assert!(widest(&out.stdout) <= 80, "{}", out.stdout);
+    // The sandbox commands print the same envelope in JSON.
+    for (args, command) in [
+        (&["sandbox", "outbox", "-o", "json"][..], "sandbox outbox"),
+        (&["sandbox", "show", "-o", "json"][..], "sandbox show"),
+        (&["sandbox", "reset", "-o", "json"][..], "sandbox reset"),
+    ] {
+        let out = output(
+            w365()
+                .env("HOME", dir.path())
+                .env("W365_SANDBOX_DIR", dir.path().join("sandbox"))
+                .args(args),
+        );
+        let doc = assert_envelope(&out, command, 0);
+        assert_eq!(doc["tenant"], "sandbox");
+    }
 }
 
 fn is_second_timestamp(s: &str, sep: char, tail: &str) -> bool {

@@ -1067,11 +1067,11 @@ where
         return Ok(outcome);
     }
     let reasons = consent_reasons(client, &outcome.plan).await?;
-    if reasons.is_empty() {
-        if printer.format() == OutputFormat::Human {
-            printer.note(&format!("Plan:\n{}", outcome.plan));
-        }
-    } else {
+    // The plan is shown before anything runs: here, or by the consent question.
+    if (reasons.is_empty() || flags.yes) && printer.format() == OutputFormat::Human {
+        printer.note(&format!("Plan:\n{}", outcome.plan));
+    }
+    if !reasons.is_empty() {
         printer.finish();
         let what = format!("{name}: {}", reasons.join("; "));
         if let Err(refusal) = consent::require(&what, &outcome.plan.to_string(), flags.yes) {
