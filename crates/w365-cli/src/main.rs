@@ -54,32 +54,28 @@ fn main() -> ExitCode {
 /// (exit 2) on stderr, and with `-o json` also the JSON error document (kind `usage`) on stdout.
 fn usage_error(e: &clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         let _ = e.print();
-        return if e.use_stderr() {
-            ExitStatus::Usage.into()
-        } else {
-            ExitStatus::Success.into()
-        };
+        return ExitStatus::Success.into();
     }
     if json_requested(args) {
         // clap's first paragraph, on one line ("the following required arguments were not
         // provided: <USER>"); the usage and tips stay on stderr.
         let rendered = e.render().to_string();
-        let message = rendered
-            .trim_start()
-            .split("\n\n")
-            .next()
-            .unwrap_or("invalid command line")
-            .trim_start_matches("error: ")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let message = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            // clap prints the help; the document names what is missing.
+            "a subcommand is required".to_owned()
+        } else {
+            rendered
+                .trim_start()
+                .split("\n\n")
+                .next()
+                .unwrap_or("invalid command line")
+                .trim_start_matches("error: ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         let report = ErrorReport {
             kind: ExitStatus::Usage.kind(),
             message,

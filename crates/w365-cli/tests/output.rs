@@ -90,6 +90,12 @@ fn usage_errors_print_a_json_document_with_kind_usage_and_nothing_else_on_stdout
             "w365",
             "no-such-command",
         ),
+        (
+            &["-o", "json", "policy"],
+            &[],
+            "policy",
+            "subcommand is required",
+        ),
     ];
     for (args, envs, command, text) in cases {
         let mut cmd = w365();
