@@ -274,6 +274,17 @@ impl Settings {
             })
     }
 
+    /// The name of the tenant a command would run against, for error documents: "sandbox", the
+    /// profile name, or none when it is not known without resolving credentials.
+    pub fn target_label(&self) -> Option<String> {
+        if self.sandbox {
+            return Some("sandbox".into());
+        }
+        self.tenant
+            .clone()
+            .or_else(|| self.config.default_tenant.clone())
+    }
+
     /// Resolves where a tenant command runs.
     pub fn target(&self) -> Result<Target, SettingsError> {
         if self.sandbox {
@@ -465,6 +476,50 @@ fn resolve_credential(name: &str, p: &Profile) -> Result<Credential, SettingsErr
     }
 }
 
+impl Target {
+    /// The tenant profile (none in the sandbox).
+    pub fn profile(&self) -> Option<&Profile> {
+        match self {
+            Target::Tenant(t) => Some(&t.profile),
+            Target::Sandbox { .. } => None,
+        }
+    }
+
+    /// The waits for this target (see [`waits`]).
+    pub fn waits(&self) -> Waits {
+        waits(matches!(self, Target::Sandbox { .. }))
+    }
+}
+
+/// Waits: fast in the sandbox, realistic for a tenant. `W365_POLL_INTERVAL_MS` overrides the
+/// polling interval of every wait (simulators and tests; not needed against a real tenant).
+/// The one home of that override, for every command.
+pub fn waits(sandbox: bool) -> Waits {
+    let mut waits = if sandbox {
+        Waits::sandbox()
+    } else {
+        Waits::realistic()
+    };
+    if let Some(ms) = std::env::var("W365_POLL_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+    {
+        let every = std::time::Duration::from_millis(ms);
+        for p in [
+            &mut waits.memberships,
+            &mut waits.license,
+            &mut waits.cloud_pc_appears,
+            &mut waits.provisioning,
+        ] {
+            p.initial_interval = every;
+            p.max_interval = every;
+            p.first_check_after = p.first_check_after.min(every);
+        }
+    }
+    waits
+}
+
 /// The OS user running the command.
 fn os_user() -> Option<String> {
     ["USER", "USERNAME", "LOGNAME"]
@@ -581,28 +636,7 @@ pub fn resolve_assign(
     };
     o.dry_run = args.dry_run;
 
-    o.waits = if sandbox {
-        Waits::sandbox()
-    } else {
-        Waits::realistic()
-    };
-    // Polling interval override for simulators and tests (not needed against a real tenant).
-    if let Some(ms) = std::env::var("W365_POLL_INTERVAL_MS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|ms| *ms > 0)
-    {
-        let every = std::time::Duration::from_millis(ms);
-        for p in [
-            &mut o.waits.memberships,
-            &mut o.waits.license,
-            &mut o.waits.cloud_pc_appears,
-            &mut o.waits.provisioning,
-        ] {
-            p.initial_interval = every;
-            p.max_interval = every;
-        }
-    }
+    o.waits = waits(sandbox);
     let timeout = match (args.wait_timeout, d.wait_timeout.as_deref()) {
         (Some(t), _) => Some(t),
         (None, Some(text)) => Some(parse_duration(text).map_err(|e| {

@@ -552,12 +552,61 @@ pub(crate) fn policy_ref(policy: &ProvisioningPolicy) -> PolicyRef {
 }
 
 /// Picks exactly one group per name from the result of the `in` query.
+/// Groups by display name or by id: the one helper behind every group option of assign,
+/// unassign, reprovision and resize (pick with [`one_group`]). A GUID is read by id; the names
+/// are looked up together (exact display name).
+/// Adds the groups whose id is among `names_or_ids` and not yet in `groups`.
+async fn add_groups_by_id(
+    client: &Client,
+    names_or_ids: &[String],
+    groups: &mut Vec<Group>,
+) -> w365_graph::Result<()> {
+    for key in names_or_ids.iter().map(|k| k.trim()) {
+        if crate::policy::tenant::looks_like_guid(key)
+            && !groups.iter().any(|g| g.id.eq_ignore_ascii_case(key))
+            && let Some(g) = client.groups().get_opt(key).await?
+        {
+            groups.push(g);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn find_groups(
+    client: &Client,
+    names_or_ids: &[String],
+) -> w365_graph::Result<Vec<Group>> {
+    let names: Vec<String> = names_or_ids
+        .iter()
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !crate::policy::tenant::looks_like_guid(k))
+        .collect();
+    let mut groups = if names.is_empty() {
+        Vec::new()
+    } else {
+        client.groups().find_by_display_names(&names).await?
+    };
+    add_groups_by_id(client, names_or_ids, &mut groups).await?;
+    Ok(groups)
+}
+
+/// The one group named (or with the id) `name`; several with the name are refused with their ids.
 pub(crate) fn one_group(groups: &[Group], name: &str) -> Result<GroupRef> {
+    let name = name.trim();
+    if crate::policy::tenant::looks_like_guid(name)
+        && let Some(g) = groups.iter().find(|g| g.id.eq_ignore_ascii_case(name))
+    {
+        return Ok(group_ref(g));
+    }
     let matching: Vec<&Group> = groups
         .iter()
         .filter(|g| g.display_name.eq_ignore_ascii_case(name))
         .collect();
     match matching.as_slice() {
+        [] if crate::policy::tenant::looks_like_guid(name) => Err(Error::ObjectNotFound {
+            kind: "group",
+            id: name.into(),
+        }),
         [] => Err(Error::GroupNotFound { name: name.into() }),
         [one] => Ok(group_ref(one)),
         many => Err(Error::AmbiguousName {
@@ -689,10 +738,18 @@ pub async fn plan(
         || format!("read the group memberships of {user}"),
         permissions::READ_GROUPS,
     )?;
-    let groups = groups.graph_ctx(
+    let mut groups = groups.graph_ctx(
         || "look up the groups by name".into(),
         permissions::READ_GROUPS,
     )?;
+    // A group option may be an id instead of a name: those are read by id (the batch only
+    // matched display names).
+    add_groups_by_id(client, &names, &mut groups)
+        .await
+        .graph_ctx(
+            || "look up the groups by id".into(),
+            permissions::READ_GROUPS,
+        )?;
     let policy = match policies.as_slice() {
         [] => None,
         [one] => Some(one.clone()),

@@ -14,7 +14,7 @@ use crate::error::{Error, GraphContext, Result};
 use crate::execute::{
     CloudPcReport, ExecState, Executor, Observer, StepReport, Waits, cloud_pc_report, permissions,
 };
-use crate::plan::{CloudPcAction, CloudPcRef, Plan, Step, UserRef};
+use crate::plan::{Approval, CloudPcAction, CloudPcRef, Plan, Step, UserRef};
 
 /// An operation failed; the report says how far it got.
 #[derive(Debug)]
@@ -49,7 +49,10 @@ pub(crate) fn validate_upn(upn: &str) -> Result<()> {
     }
     if !upn.contains('@') || upn.starts_with('@') || upn.ends_with('@') {
         return Err(Error::InvalidInput {
-            reason: format!("'{upn}' is not a user principal name (expected name@domain)"),
+            reason: format!(
+                "'{}' is not a user principal name (expected name@domain)",
+                crate::policy::validate::clip(upn)
+            ),
         });
     }
     Ok(())
@@ -309,6 +312,16 @@ pub async fn run_action(
     opts: &ActionOptions,
     observer: &dyn Observer,
 ) -> std::result::Result<ActionReport, Failure<ActionReport>> {
+    run_action_approved(client, opts, observer, &mut |_| true).await
+}
+
+/// As [`run_action`], running the action only if `approve` agrees (nothing changes otherwise).
+pub async fn run_action_approved(
+    client: &Client,
+    opts: &ActionOptions,
+    observer: &dyn Observer,
+    approve: Approval<'_>,
+) -> std::result::Result<ActionReport, Failure<ActionReport>> {
     let before = client.stats().requests;
     let mut report = ActionReport {
         requested: opts.target.clone(),
@@ -319,7 +332,7 @@ pub async fn run_action(
         let (pc, plan) = plan_action(client, opts).await?;
         report.cloud_pc = Some(cloud_pc_report(&pc));
         report.plan = plan.clone();
-        if opts.dry_run {
+        if opts.dry_run || !approve(&plan) {
             return Ok(());
         }
         let executor = Executor::new(client, Waits::realistic(), observer);

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::policy::validate::clip;
 use crate::wait::human_duration;
 
 /// Result of an operation.
@@ -47,19 +48,19 @@ pub enum Error {
     #[error("the custom message has {chars} characters; at most {max} are allowed")]
     MessageTooLong { chars: usize, max: usize },
 
-    #[error("user '{upn}' was not found")]
+    #[error("user '{}' was not found", clip(upn))]
     UserNotFound { upn: String },
 
-    #[error("no group is named '{name}'")]
+    #[error("no group is named '{}'", clip(name))]
     GroupNotFound { name: String },
 
-    #[error("no {kind} has the id '{id}'")]
+    #[error("no {kind} has the id '{}'", clip(id))]
     ObjectNotFound { kind: &'static str, id: String },
 
-    #[error("no {kind} has the name or id '{name}'")]
+    #[error("no {kind} has the name or id '{}'", clip(name))]
     PolicyNotFound { kind: &'static str, name: String },
 
-    #[error("the {kind} name '{name}' is ambiguous: {count} objects have it ({})", ids.join(", "))]
+    #[error("the {kind} name '{}' is ambiguous: {count} objects have it ({})", clip(name), ids.join(", "))]
     AmbiguousName {
         kind: &'static str,
         name: String,
@@ -292,9 +293,13 @@ impl Error {
             Error::AmbiguousName { kind, .. } if kind.ends_with("policy") => {
                 "pass one of the ids instead of the name, or rename the duplicates".into()
             }
-            Error::AmbiguousName { .. } => {
-                "rename or delete the duplicates in Entra ID so that the name is unique".into()
+            Error::AmbiguousName { kind, .. } if *kind == "Cloud PC owner" => {
+                "the user has several Cloud PCs: pass the Cloud PC id (one of those listed) instead of the user".into()
             }
+            Error::AmbiguousName { kind, .. } if *kind == "group" => {
+                "pass one of the group ids instead of the name (every group option takes a name or an id)".into()
+            }
+            Error::AmbiguousName { .. } => "pass one of the ids instead of the name".into(),
             Error::OutOfLicenses {
                 ticket_sent_to: None,
                 ..

@@ -397,6 +397,11 @@ impl fmt::Display for Step {
     }
 }
 
+/// Asked once a plan is made and before any of it is carried out (never for a dry run or an
+/// empty plan): `false` stops the operation with nothing changed. The CLI asks the operator for
+/// consent here, so the plan that is shown is the plan that runs.
+pub type Approval<'a> = &'a mut (dyn FnMut(&Plan) -> bool + Send);
+
 /// A plan: the steps to run, in order. Serializes as a JSON array.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]

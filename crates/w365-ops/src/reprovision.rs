@@ -8,7 +8,7 @@
 use serde::Serialize;
 use w365_graph::Client;
 
-use crate::assign::{DEFAULT_LICENSE_GROUP, one_group};
+use crate::assign::{DEFAULT_LICENSE_GROUP, find_groups, one_group};
 use crate::cloud_pc::{
     Failure, check_action, cloud_pc_ref, cloud_pcs_of_user, exists, find_user, is_leaving,
     validate_upn,
@@ -20,7 +20,7 @@ use crate::execute::{
 };
 use crate::licensing::{LicenseGroupLicense, Windows365Catalog};
 use crate::mail::{validate_custom_message, verify_sender};
-use crate::plan::{CloudPcAction, CloudPcTarget, GroupRef, Plan, SkuRef, Step, UserRef};
+use crate::plan::{Approval, CloudPcAction, CloudPcTarget, GroupRef, Plan, SkuRef, Step, UserRef};
 
 /// Everything `reprovision` needs to know.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -89,6 +89,16 @@ pub async fn reprovision(
     opts: &ReprovisionOptions,
     observer: &dyn Observer,
 ) -> std::result::Result<ReprovisionReport, Failure<ReprovisionReport>> {
+    reprovision_approved(client, opts, observer, &mut |_| true).await
+}
+
+/// As [`reprovision`], executing the plan only if `approve` agrees (nothing changes otherwise).
+pub async fn reprovision_approved(
+    client: &Client,
+    opts: &ReprovisionOptions,
+    observer: &dyn Observer,
+    approve: Approval<'_>,
+) -> std::result::Result<ReprovisionReport, Failure<ReprovisionReport>> {
     let before = client.stats().requests;
     let mut report = ReprovisionReport {
         requested_user: opts.user.clone(),
@@ -104,9 +114,7 @@ pub async fn reprovision(
         let (user, groups, skus, pcs) = futures::try_join!(
             find_user(client, upn),
             async {
-                client
-                    .groups()
-                    .find_by_display_name(&opts.license_group)
+                find_groups(client, std::slice::from_ref(&opts.license_group))
                     .await
                     .graph_ctx(
                         || format!("look up the group '{}'", opts.license_group),
@@ -170,7 +178,7 @@ pub async fn reprovision(
             });
         }
         report.plan = plan.clone();
-        if opts.dry_run {
+        if opts.dry_run || !approve(&plan) {
             return Ok(());
         }
         let executor = Executor::new(client, Waits::realistic(), observer);

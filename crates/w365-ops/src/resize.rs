@@ -16,8 +16,8 @@ use w365_graph::Client;
 use w365_graph::models::CloudPcStatus;
 
 use crate::assign::{
-    DEFAULT_PROVISIONING_GROUP_PREFIX, DEFAULT_USER_SETTINGS_GROUP_PREFIX, group_ref, one_group,
-    starts_with_ignore_case,
+    DEFAULT_PROVISIONING_GROUP_PREFIX, DEFAULT_USER_SETTINGS_GROUP_PREFIX, find_groups, group_ref,
+    one_group, starts_with_ignore_case,
 };
 use crate::cloud_pc::{
     Failure, cloud_pc_ref, cloud_pcs_of_user, exists, find_user, is_leaving, status_name,
@@ -30,7 +30,9 @@ use crate::execute::{
 };
 use crate::licensing::{LicenseGroupLicense, Windows365Catalog};
 use crate::mail::{validate_custom_message, verify_sender};
-use crate::plan::{CloudPcAction, CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef};
+use crate::plan::{
+    Approval, CloudPcAction, CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef,
+};
 
 /// Everything `resize` needs to know.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -125,13 +127,23 @@ pub async fn resize(
     opts: &ResizeOptions,
     observer: &dyn Observer,
 ) -> std::result::Result<ResizeReport, Failure<ResizeReport>> {
+    resize_approved(client, opts, observer, &mut |_| true).await
+}
+
+/// As [`resize`], executing the plan only if `approve` agrees (nothing changes otherwise).
+pub async fn resize_approved(
+    client: &Client,
+    opts: &ResizeOptions,
+    observer: &dyn Observer,
+    approve: Approval<'_>,
+) -> std::result::Result<ResizeReport, Failure<ResizeReport>> {
     let before = client.stats().requests;
     let mut report = ResizeReport {
         requested_user: opts.user.clone(),
         dry_run: opts.dry_run,
         ..ResizeReport::default()
     };
-    let result = run(client, opts, observer, &mut report).await;
+    let result = run(client, opts, observer, &mut report, approve).await;
     report.graph_requests = client.stats().requests.saturating_sub(before);
     match result {
         Ok(()) => Ok(report),
@@ -147,6 +159,7 @@ async fn run(
     opts: &ResizeOptions,
     observer: &dyn Observer,
     report: &mut ResizeReport,
+    approve: Approval<'_>,
 ) -> Result<()> {
     opts.validate()?;
     observer.on_event(&Event::Planning {
@@ -157,14 +170,10 @@ async fn run(
     let (user, groups, skus, pcs, catalog) = futures::try_join!(
         find_user(client, upn),
         async {
-            client
-                .groups()
-                .find_by_display_names(&names)
-                .await
-                .graph_ctx(
-                    || "look up the license groups".into(),
-                    permissions::READ_GROUPS,
-                )
+            find_groups(client, &names).await.graph_ctx(
+                || "look up the license groups".into(),
+                permissions::READ_GROUPS,
+            )
         },
         async {
             client.subscribed_skus().list().await.graph_ctx(
@@ -329,7 +338,7 @@ async fn run(
         });
     }
     report.plan = plan.clone();
-    if opts.dry_run {
+    if opts.dry_run || !approve(&plan) {
         return Ok(());
     }
     let executor = Executor::new(client, opts.waits, observer);

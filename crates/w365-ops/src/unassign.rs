@@ -24,7 +24,7 @@ use w365_graph::odata::Query;
 
 use crate::assign::{
     DEFAULT_LICENSE_GROUP, DEFAULT_PROVISIONING_GROUP_PREFIX, DEFAULT_USER_SETTINGS_GROUP_PREFIX,
-    PolicyRef, group_ref, is_shared, one_group, policy_ref, starts_with_ignore_case,
+    PolicyRef, find_groups, group_ref, is_shared, one_group, policy_ref, starts_with_ignore_case,
 };
 use crate::cloud_pc::{Failure, cloud_pcs_of_user, exists, find_user, is_leaving, validate_upn};
 use crate::error::{Error, GraphContext, Result};
@@ -33,7 +33,7 @@ use crate::execute::{
     permissions,
 };
 use crate::licensing::{Windows365Catalog, frontline_assignments, license_group_plans};
-use crate::plan::{CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef};
+use crate::plan::{Approval, CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef};
 
 /// Runbook default: the prefix of the Windows 365 license groups.
 pub const DEFAULT_LICENSE_GROUP_PREFIX: &str = "lic - Windows 365 Enterprise - ";
@@ -160,6 +160,16 @@ pub async fn unassign(
     opts: &UnassignOptions,
     observer: &dyn Observer,
 ) -> std::result::Result<UnassignReport, Failure<UnassignReport>> {
+    unassign_approved(client, opts, observer, &mut |_| true).await
+}
+
+/// As [`unassign`], executing the plan only if `approve` agrees (nothing changes otherwise).
+pub async fn unassign_approved(
+    client: &Client,
+    opts: &UnassignOptions,
+    observer: &dyn Observer,
+    approve: Approval<'_>,
+) -> std::result::Result<UnassignReport, Failure<UnassignReport>> {
     let before = client.stats().requests;
     let mut report = UnassignReport {
         requested_user: opts.user.clone(),
@@ -174,7 +184,7 @@ pub async fn unassign(
         report.cloud_pc = planned.cloud_pc.clone();
         report.groups = planned.groups.clone();
         report.plan = planned.plan.clone();
-        if opts.dry_run {
+        if opts.dry_run || (!planned.plan.is_empty() && !approve(&planned.plan)) {
             return Ok(());
         }
         let executor = Executor::new(client, opts.waits, observer);
@@ -211,9 +221,7 @@ pub async fn plan(
     let (user, groups, policies, skus, pcs) = futures::try_join!(
         find_user(client, upn),
         async {
-            client
-                .groups()
-                .find_by_display_name(&opts.license_group)
+            find_groups(client, std::slice::from_ref(&opts.license_group))
                 .await
                 .graph_ctx(
                     || format!("look up the group '{}'", opts.license_group),
@@ -248,6 +256,9 @@ pub async fn plan(
         .filter(|p| {
             p.display_name
                 .eq_ignore_ascii_case(opts.license_group.trim())
+                || p.id
+                    .as_deref()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(opts.license_group.trim()))
         })
         .filter(|p| is_shared(p))
         .collect();

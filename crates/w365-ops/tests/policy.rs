@@ -684,8 +684,14 @@ async fn broken_files_are_reported_together() {
     let err = ops::load_dir(dir.path()).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("3 problems found"), "{text}");
-    assert!(text.contains("a.toml: unknown field `image`"), "{text}");
-    assert!(text.contains("b.toml: cloud_pc_naming_template"), "{text}");
+    assert!(
+        text.contains("a.toml:3: image: unknown field `image`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("b.toml:6: cloud_pc_naming_template"),
+        "{text}"
+    );
     assert!(
         text.contains("d.toml: describes the same user settings policy"),
         "{text}"

@@ -4,6 +4,8 @@
 pub mod assign;
 pub mod capacity;
 pub mod cloudpc;
+pub mod docs;
+pub mod lifecycle;
 pub mod policy;
 pub mod reprovision;
 pub mod resize;

@@ -8,7 +8,7 @@ use crate::exit::ExitStatus;
 use crate::output::Printer;
 use crate::settings::{Settings, Target};
 
-use super::cloudpc::{conclude, confirm, plan_and_steps, profile_of, waits_for};
+use super::lifecycle::{Ending, Gate, conclude, plan_and_steps};
 
 #[derive(Debug, Clone, Args)]
 pub struct ResizeArgs {
@@ -16,12 +16,12 @@ pub struct ResizeArgs {
     #[arg(value_name = "USER")]
     pub user: String,
 
-    /// The license group the user has now
-    #[arg(long, value_name = "GROUP")]
+    /// The license group the user has now (name or id)
+    #[arg(long, value_name = "NAME|ID")]
     pub from: String,
 
-    /// The license group of the new size (needs a free license)
-    #[arg(long, value_name = "GROUP")]
+    /// The license group of the new size, name or id (needs a free license)
+    #[arg(long, value_name = "NAME|ID")]
     pub to: String,
 
     /// Wait for the resized Cloud PC and mail the user when it is ready
@@ -47,7 +47,7 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let target = settings.target()?;
-    let profile = profile_of(&target).unwrap_or_default();
+    let profile = target.profile().cloned().unwrap_or_default();
     let d = &profile.assign;
     let mut opts = ResizeOptions::new(args.user.trim(), args.from.trim(), args.to.trim());
     if let Some(p) = d.provisioning_group_prefix.clone() {
@@ -67,23 +67,23 @@ pub async fn run(
         });
     opts.notify = args.notify;
     opts.dry_run = args.dry_run;
-    opts.waits = waits_for(&target);
+    opts.waits = target.waits();
     opts.validate()?;
-    confirm(
-        &format!(
-            "resize the Cloud PC of {} from '{}' to '{}'",
-            opts.user, opts.from, opts.to
-        ),
-        args.yes,
-        args.dry_run,
-    )?;
 
     let conn = Connection::open(target).await?;
-    let result = w365_ops::resize::resize(&conn.client, &opts, printer).await;
-    conclude("resize", conn, result, printer, summary).await
+    let what = format!(
+        "resize the Cloud PC of {} from '{}' to '{}' (it restarts and is unavailable while it resizes)",
+        opts.user, opts.from, opts.to
+    );
+    let mut gate = Gate::new(printer, args.yes, what);
+    let result =
+        w365_ops::resize::resize_approved(&conn.client, &opts, printer, &mut |p| gate.approve(p))
+            .await;
+    conclude("resize", conn, result, gate.refusal, printer, summary).await
 }
 
-fn summary(r: &ResizeReport, target: &str, ok: bool) -> String {
+fn summary(r: &ResizeReport, e: &Ending<'_>) -> String {
+    let (target, ok) = (e.target, e.ok);
     let mut lines = Vec::new();
     let user = r
         .user
@@ -110,7 +110,7 @@ fn summary(r: &ResizeReport, target: &str, ok: bool) -> String {
             pc.status.as_deref().unwrap_or("unknown status")
         ));
     }
-    lines.extend(plan_and_steps(r.dry_run, &r.plan, &r.steps));
+    lines.extend(plan_and_steps(r.dry_run, e, &r.plan, &r.steps));
     for m in &r.mails {
         lines.push(format!(
             "  mail sent: \"{}\" from {} to {}",

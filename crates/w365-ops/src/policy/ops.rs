@@ -605,16 +605,34 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
         let spec = match Spec::from_toml(&text) {
             Ok(s) => s,
             Err(e) => {
+                // "x.toml:3: image: unknown field ...", as the validation problems below.
+                let (field, message) = match &e {
+                    super::spec::SpecError::Syntax {
+                        message,
+                        line: Some(line),
+                        key,
+                    } => (
+                        match key {
+                            Some(key) => format!("{shown}:{line}: {key}"),
+                            None => format!("{shown}:{line}"),
+                        },
+                        message.clone(),
+                    ),
+                    other => (shown.clone(), other.to_string()),
+                };
                 problems.push(Problem {
-                    field: shown,
-                    message: e.to_string(),
+                    field,
+                    message,
                     fix: "correct the file (see the policy file format in the README)".into(),
                 });
                 continue;
             }
         };
         for mut p in check(&spec, Mode::Create, None) {
-            p.field = format!("{shown}: {}", p.field);
+            p.field = match super::spec::line_of(&text, &p.field) {
+                Some(line) => format!("{shown}:{line}: {}", p.field),
+                None => format!("{shown}: {}", p.field),
+            };
             problems.push(p);
         }
         let key = (spec.kind(), spec.display_name().to_lowercase());
