@@ -202,8 +202,10 @@ impl Worker {
             tokio::select! {
                 _ = &mut deadline => break,
                 Some(done) = tasks.join_next_with_id() => {
-                    if let Ok((tid, id)) = done { task_ids.remove(&tid); running.remove(&id); }
-                    else if let Err(e) = done { if let Some(id) = task_ids.remove(&e.id()) { running.remove(&id); } }
+                    let tid = match &done { Ok((tid, _)) => *tid, Err(e) => e.id() };
+                    if let Some(id) = task_ids.remove(&tid) {
+                        running.remove(&id);
+                    }
                 }
             }
         }
