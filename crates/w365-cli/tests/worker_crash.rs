@@ -71,9 +71,7 @@ impl Harness {
         .unwrap();
         let (url, pg_database) = if pg {
             let name = format!("w365_crash_{}", uuid_simple());
-            let Some(mut admin) = pg_admin().await else {
-                return None;
-            };
+            let mut admin = pg_admin().await?;
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut admin)
                 .await
