@@ -221,12 +221,64 @@ fn is_illegal_transition(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.message().contains("illegal job state transition"))
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
 fn q(sql: &'static str) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
     sqlx::query(sql)
+}
+
+/// Writes a log line whose seq was taken from `jobs.log_seq` in the same transaction.
+async fn insert_line(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: JobId,
+    seq: i64,
+    at: i64,
+    level: &str,
+    message: &str,
+) -> Result<()> {
+    q(common!("insert_log"))
+        .bind(id.to_string())
+        .bind(seq)
+        .bind(at)
+        .bind(level.to_string())
+        .bind(message.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The line the store writes when a job changes state.
+fn state_line(outcome: Option<&Finish>, job: &Job) -> (&'static str, String) {
+    match (outcome, job.state) {
+        (Some(Finish::Park { until, reason }), JobState::Parked) => (
+            "info",
+            format!("parked until {}: {reason}", rfc3339(*until)),
+        ),
+        (_, JobState::Retryable) => (
+            "warn",
+            format!(
+                "attempt {} of {} failed; retrying at {}",
+                job.attempt,
+                job.max_attempts,
+                rfc3339(job.scheduled_at)
+            ),
+        ),
+        (Some(Finish::Retry { .. }), JobState::Failed) => (
+            "error",
+            format!(
+                "attempt {} of {} failed; no attempts left",
+                job.attempt, job.max_attempts
+            ),
+        ),
+        (_, JobState::Cancelled) => ("warn", "cancelled".to_string()),
+        (_, JobState::Running) => (
+            "warn",
+            "cancel requested: the job stops at its next step boundary".to_string(),
+        ),
+        (_, JobState::Available) => (
+            "warn",
+            "released by its worker (shutdown); it will run again".to_string(),
+        ),
+        (_, state) => ("info", format!("finished: {state}")),
+    }
 }
 
 impl SqlStore {
@@ -307,32 +359,19 @@ impl SqlStore {
         Ok(tx)
     }
 
-    /// A log line written by the store itself (not fenced).
+    /// A log line written by the store itself, in its own transaction (unfinished jobs only).
     async fn system_log(&self, id: JobId, level: &str, message: &str) -> Result<i64> {
-        for _ in 0..5 {
-            let mut tx = self.begin().await?;
-            let r = q(common!("append_log_system"))
-                .bind(id.to_string())
-                .bind(us(self.now()))
-                .bind(level.to_string())
-                .bind(message.to_string())
-                .fetch_optional(&mut *tx)
-                .await;
-            match r {
-                Ok(Some(row)) => {
-                    tx.commit().await?;
-                    let seq: i64 = row.try_get("seq")?;
-                    self.emit(JobEvent::Log { job: id, seq });
-                    return Ok(seq);
-                }
-                Ok(None) => return Err(Error::NotFound(id)),
-                Err(e) if is_unique_violation(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Invalid(format!(
-            "could not append a log line to job {id}: too many concurrent writers; try again"
-        )))
+        let mut tx = self.begin().await?;
+        let row = q(common!("next_log_seq"))
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound(id))?;
+        let seq: i64 = row.try_get("log_seq")?;
+        insert_line(&mut tx, id, seq, us(self.now()), level, message).await?;
+        tx.commit().await?;
+        self.emit(JobEvent::Log { job: id, seq });
+        Ok(seq)
     }
 
     async fn insert_inner(
@@ -410,39 +449,16 @@ impl SqlStore {
         let Some(row) = row else {
             return Err(Error::LostLease(l.job.id));
         };
-        tx.commit().await?;
         let job = job_from_row(&row)?;
+        let seq: i64 = row.try_get("log_seq")?;
+        let (level, msg) = state_line(Some(outcome), &job);
+        insert_line(&mut tx, job.id, seq, us(now), level, &msg).await?;
+        tx.commit().await?;
+        self.emit(JobEvent::Log { job: job.id, seq });
         self.emit(JobEvent::State {
             job: job.id,
             state: job.state,
         });
-        let line = match (outcome, job.state) {
-            (Finish::Park { until, reason }, JobState::Parked) => Some((
-                "info",
-                format!("parked until {}: {reason}", rfc3339(*until)),
-            )),
-            (Finish::Retry { .. }, JobState::Retryable) => Some((
-                "warn",
-                format!(
-                    "attempt {} of {} failed; retrying at {}",
-                    job.attempt,
-                    job.max_attempts,
-                    rfc3339(job.scheduled_at)
-                ),
-            )),
-            (Finish::Retry { .. }, JobState::Failed) => Some((
-                "error",
-                format!(
-                    "attempt {} of {} failed; no attempts left",
-                    job.attempt, job.max_attempts
-                ),
-            )),
-            (_, JobState::Cancelled) => Some(("warn", "cancelled".to_string())),
-            (_, state) => Some(("info", format!("finished: {state}"))),
-        };
-        if let Some((level, msg)) = line {
-            self.system_log(job.id, level, &msg).await?;
-        }
         Ok(job)
     }
 }
@@ -559,8 +575,8 @@ impl JobStore for SqlStore {
             .bind(us(now))
             .fetch_optional(&mut *tx)
             .await?;
-        let (job, at_once) = match row {
-            Some(r) => (job_from_row(&r)?, true),
+        let (job, at_once, row_seq) = match row {
+            Some(r) => (job_from_row(&r)?, true, r.try_get::<i64, _>("log_seq")?),
             None => {
                 let row = q(common!("cancel_running"))
                     .bind(id.to_string())
@@ -568,7 +584,7 @@ impl JobStore for SqlStore {
                     .fetch_optional(&mut *tx)
                     .await?;
                 match row {
-                    Some(r) => (job_from_row(&r)?, false),
+                    Some(r) => (job_from_row(&r)?, false, r.try_get::<i64, _>("log_seq")?),
                     None => {
                         let current = q(common!("get_job"))
                             .bind(id.to_string())
@@ -589,20 +605,16 @@ impl JobStore for SqlStore {
                 }
             }
         };
+        let seq: i64 = row_seq;
+        let (level, msg) = state_line(None, &job);
+        insert_line(&mut tx, id, seq, us(now), level, &msg).await?;
         tx.commit().await?;
+        self.emit(JobEvent::Log { job: id, seq });
         if at_once {
             self.emit(JobEvent::State {
                 job: id,
                 state: job.state,
             });
-            self.system_log(id, "warn", "cancelled").await?;
-        } else {
-            self.system_log(
-                id,
-                "warn",
-                "cancel requested: the job stops at its next step boundary",
-            )
-            .await?;
         }
         Ok(job)
     }
@@ -678,32 +690,18 @@ impl JobStore for SqlStore {
     }
 
     async fn append_log(&self, l: &Leased, level: &str, message: &str) -> Result<i64> {
-        for _ in 0..5 {
-            let mut tx = self.begin().await?;
-            let r = q(common!("append_log_fenced"))
-                .bind(l.job.id.to_string())
-                .bind(l.token.clone())
-                .bind(us(self.now()))
-                .bind(level.to_string())
-                .bind(message.to_string())
-                .fetch_optional(&mut *tx)
-                .await;
-            match r {
-                Ok(Some(row)) => {
-                    tx.commit().await?;
-                    let seq: i64 = row.try_get("seq")?;
-                    self.emit(JobEvent::Log { job: l.job.id, seq });
-                    return Ok(seq);
-                }
-                Ok(None) => return Err(Error::LostLease(l.job.id)),
-                Err(e) if is_unique_violation(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Invalid(format!(
-            "could not append a log line to job {}: too many concurrent writers; try again",
-            l.job.id
-        )))
+        let mut tx = self.begin().await?;
+        let row = q(common!("next_log_seq_fenced"))
+            .bind(l.job.id.to_string())
+            .bind(l.token.clone())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::LostLease(l.job.id))?;
+        let seq: i64 = row.try_get("log_seq")?;
+        insert_line(&mut tx, l.job.id, seq, us(self.now()), level, message).await?;
+        tx.commit().await?;
+        self.emit(JobEvent::Log { job: l.job.id, seq });
+        Ok(seq)
     }
 
     async fn save_checkpoint(&self, l: &Leased, checkpoint: &Value) -> Result<()> {
@@ -734,26 +732,25 @@ impl JobStore for SqlStore {
     }
 
     async fn release(&self, l: &Leased) -> Result<Job> {
+        let now = self.now();
         let mut tx = self.begin().await?;
         let row = q(common!("release"))
             .bind(l.job.id.to_string())
             .bind(l.token.clone())
-            .bind(us(self.now()))
+            .bind(us(now))
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(Error::LostLease(l.job.id))?;
-        tx.commit().await?;
         let job = job_from_row(&row)?;
+        let seq: i64 = row.try_get("log_seq")?;
+        let (level, msg) = state_line(None, &job);
+        insert_line(&mut tx, job.id, seq, us(now), level, &msg).await?;
+        tx.commit().await?;
+        self.emit(JobEvent::Log { job: job.id, seq });
         self.emit(JobEvent::State {
             job: job.id,
             state: job.state,
         });
-        self.system_log(
-            job.id,
-            "warn",
-            "released by its worker (shutdown); it will run again",
-        )
-        .await?;
         Ok(job)
     }
 
@@ -773,27 +770,33 @@ impl JobStore for SqlStore {
             "message": "the worker running this job stopped sending heartbeats (it crashed or lost its database connection)",
             "fix": "nothing to do: the job runs again from its last checkpoint while attempts are left",
         });
+        let now = self.now();
         let mut tx = self.begin().await?;
         let rows = q(common!("rescue"))
-            .bind(us(self.now()))
+            .bind(us(now))
             .bind(json_text(&error))
             .fetch_all(&mut *tx)
             .await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let job = job_from_row(row)?;
+            let seq: i64 = row.try_get("log_seq")?;
+            let msg = format!("lease expired (worker gone): now {}", job.state);
+            insert_line(&mut tx, job.id, seq, us(now), "warn", &msg).await?;
+            jobs.push((job, seq));
+        }
         tx.commit().await?;
-        let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
-        for j in &jobs {
+        for (j, seq) in &jobs {
+            self.emit(JobEvent::Log {
+                job: j.id,
+                seq: *seq,
+            });
             self.emit(JobEvent::State {
                 job: j.id,
                 state: j.state,
             });
-            self.system_log(
-                j.id,
-                "warn",
-                &format!("lease expired (worker gone): now {}", j.state),
-            )
-            .await?;
         }
-        Ok(jobs)
+        Ok(jobs.into_iter().map(|(j, _)| j).collect())
     }
 
     async fn tenant_limits(&self, tenant: &str) -> Result<TenantLimits> {

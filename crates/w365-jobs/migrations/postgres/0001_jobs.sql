@@ -30,6 +30,8 @@ CREATE TABLE jobs (
     attempt             BIGINT NOT NULL DEFAULT 0,
     max_attempts        BIGINT NOT NULL,
     parks               BIGINT NOT NULL DEFAULT 0,
+    -- seq of the job's last log line; taking the next one locks the job row, so seqs never collide
+    log_seq             BIGINT NOT NULL DEFAULT 0,
     created_at          BIGINT NOT NULL,
     scheduled_at        BIGINT NOT NULL,
     started_at          BIGINT,

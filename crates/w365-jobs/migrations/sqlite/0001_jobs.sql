@@ -30,6 +30,8 @@ CREATE TABLE jobs (
     attempt             INTEGER NOT NULL DEFAULT 0,
     max_attempts        INTEGER NOT NULL,
     parks               INTEGER NOT NULL DEFAULT 0,
+    -- seq of the job's last log line; taking the next one locks the job row, so seqs never collide
+    log_seq             INTEGER NOT NULL DEFAULT 0,
     created_at          INTEGER NOT NULL,
     scheduled_at        INTEGER NOT NULL,
     started_at          INTEGER,
