@@ -40,23 +40,29 @@ macro_rules! common {
 struct Sql {
     fetch: &'static str,
     bucket_get: &'static str,
-    /// Statement run first in a write transaction ("" for SQLite, which locks with BEGIN IMMEDIATE).
-    lock: &'static str,
+    /// Statements serializing a read-then-write section ("" for SQLite, where BEGIN IMMEDIATE
+    /// already makes every write transaction exclusive).
+    fetch_lock: &'static str,
+    audit_lock: &'static str,
     begin: &'static str,
 }
 
 const SQLITE: Sql = Sql {
     fetch: include_str!("../sql/sqlite/fetch.sql"),
     bucket_get: include_str!("../sql/sqlite/bucket_get.sql"),
-    lock: "",
+    fetch_lock: "",
+    audit_lock: "",
     begin: "BEGIN IMMEDIATE",
 };
 
 const POSTGRES: Sql = Sql {
     fetch: include_str!("../sql/postgres/fetch.sql"),
     bucket_get: include_str!("../sql/postgres/bucket_get.sql"),
-    // One key for every read-then-write section: fetch (tenant counts), audit append (the chain).
-    lock: "SELECT pg_advisory_xact_lock(7236500011)",
+    // Fetch reads per-tenant running counts, then updates: one fetcher at a time.
+    fetch_lock: "SELECT pg_advisory_xact_lock(7236500011)",
+    // Audit append reads the last hash, then inserts: one appender at a time (taken last, after
+    // any job row lock, so lock order never cycles).
+    audit_lock: "SELECT pg_advisory_xact_lock(7236500012)",
     begin: "BEGIN",
 };
 
@@ -225,6 +231,73 @@ fn q(sql: &'static str) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::Any
     sqlx::query(sql)
 }
 
+/// Appends an audit record inside `tx`, linking it to the last one.
+async fn audit_append_tx(
+    sql: &Sql,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    rec: NewAuditRecord,
+    now: OffsetDateTime,
+) -> Result<AuditRecord> {
+    if !sql.audit_lock.is_empty() {
+        sqlx::query(sql.audit_lock).execute(&mut **tx).await?;
+    }
+    let at = us(rec.at.unwrap_or(now));
+    let input = json_text(&rec.input);
+    let job_id = rec.job_id.map(|j| j.to_string());
+    let last = q(common!("audit_last")).fetch_optional(&mut **tx).await?;
+    let (seq, prev_hash) = match last {
+        Some(r) => (
+            r.try_get::<i64, _>("seq")? + 1,
+            r.try_get::<String, _>("hash")?,
+        ),
+        None => (1, audit::GENESIS_HASH.to_string()),
+    };
+    let hash = audit::record_hash(&StoredFields {
+        seq,
+        at_us: at,
+        actor: &rec.actor,
+        tenant: &rec.tenant,
+        operation: &rec.operation,
+        target: rec.target.as_deref(),
+        input: &input,
+        outcome: &rec.outcome,
+        job_id: job_id.as_deref(),
+        request_id: rec.request_id.as_deref(),
+        prev_hash: &prev_hash,
+    });
+    q(common!("audit_insert"))
+        .bind(seq)
+        .bind(at)
+        .bind(rec.actor.object_id.clone())
+        .bind(rec.actor.upn.clone())
+        .bind(rec.actor.display_name.clone())
+        .bind(rec.tenant.clone())
+        .bind(rec.operation.clone())
+        .bind(rec.target.clone())
+        .bind(input)
+        .bind(rec.outcome.clone())
+        .bind(job_id)
+        .bind(rec.request_id.clone())
+        .bind(prev_hash.clone())
+        .bind(hash.clone())
+        .execute(&mut **tx)
+        .await?;
+    Ok(AuditRecord {
+        seq,
+        at: from_us(at),
+        actor: rec.actor,
+        tenant: rec.tenant,
+        operation: rec.operation,
+        target: rec.target,
+        input: rec.input,
+        outcome: rec.outcome,
+        job_id: rec.job_id,
+        request_id: rec.request_id,
+        prev_hash,
+        hash,
+    })
+}
+
 /// Writes a log line whose seq was taken from `jobs.log_seq` in the same transaction.
 async fn insert_line(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -351,12 +424,41 @@ impl SqlStore {
         Ok(tx)
     }
 
-    async fn begin_locked(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    async fn begin_locked(
+        &self,
+        lock: &'static str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         let mut tx = self.begin().await?;
-        if !self.sql.lock.is_empty() {
-            sqlx::query(self.sql.lock).execute(&mut *tx).await?;
+        if !lock.is_empty() {
+            sqlx::query(lock).execute(&mut *tx).await?;
         }
         Ok(tx)
+    }
+
+    /// Appends the "finished" audit record of a job that reached a terminal state, in the
+    /// transaction that finished it (so it is written exactly once). The actor is the requester.
+    async fn audit_finished(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        job: &Job,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        if !job.state.is_terminal() {
+            return Ok(());
+        }
+        let rec = NewAuditRecord {
+            at: Some(now),
+            actor: job.requested_by.clone(),
+            tenant: job.tenant.clone(),
+            operation: job.operation.clone(),
+            target: job.target.clone(),
+            input: job.input.clone(),
+            outcome: job.state.as_str().to_string(),
+            job_id: Some(job.id),
+            request_id: job.request_id.clone(),
+        };
+        audit_append_tx(self.sql, tx, rec, now).await?;
+        Ok(())
     }
 
     /// A log line written by the store itself, in its own transaction (unfinished jobs only).
@@ -453,6 +555,7 @@ impl SqlStore {
         let seq: i64 = row.try_get("log_seq")?;
         let (level, msg) = state_line(Some(outcome), &job);
         insert_line(&mut tx, job.id, seq, us(now), level, &msg).await?;
+        self.audit_finished(&mut tx, &job, now).await?;
         tx.commit().await?;
         self.emit(JobEvent::Log { job: job.id, seq });
         self.emit(JobEvent::State {
@@ -608,6 +711,7 @@ impl JobStore for SqlStore {
         let seq: i64 = row_seq;
         let (level, msg) = state_line(None, &job);
         insert_line(&mut tx, id, seq, us(now), level, &msg).await?;
+        self.audit_finished(&mut tx, &job, now).await?;
         tx.commit().await?;
         self.emit(JobEvent::Log { job: id, seq });
         if at_once {
@@ -643,7 +747,7 @@ impl JobStore for SqlStore {
         }
         let now = self.now();
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut tx = self.begin_locked().await?;
+        let mut tx = self.begin_locked(self.sql.fetch_lock).await?;
         q(common!("promote"))
             .bind(us(now))
             .execute(&mut *tx)
@@ -745,6 +849,7 @@ impl JobStore for SqlStore {
         let seq: i64 = row.try_get("log_seq")?;
         let (level, msg) = state_line(None, &job);
         insert_line(&mut tx, job.id, seq, us(now), level, &msg).await?;
+        self.audit_finished(&mut tx, &job, now).await?;
         tx.commit().await?;
         self.emit(JobEvent::Log { job: job.id, seq });
         self.emit(JobEvent::State {
@@ -783,6 +888,7 @@ impl JobStore for SqlStore {
             let seq: i64 = row.try_get("log_seq")?;
             let msg = format!("lease expired (worker gone): now {}", job.state);
             insert_line(&mut tx, job.id, seq, us(now), "warn", &msg).await?;
+            self.audit_finished(&mut tx, &job, now).await?;
             jobs.push((job, seq));
         }
         tx.commit().await?;
@@ -890,63 +996,10 @@ impl JobStore for SqlStore {
     }
 
     async fn audit_append(&self, rec: NewAuditRecord) -> Result<AuditRecord> {
-        let at = us(rec.at.unwrap_or_else(|| self.now()));
-        let input = json_text(&rec.input);
-        let job_id = rec.job_id.map(|j| j.to_string());
-        let mut tx = self.begin_locked().await?;
-        let last = q(common!("audit_last")).fetch_optional(&mut *tx).await?;
-        let (seq, prev_hash) = match last {
-            Some(r) => (
-                r.try_get::<i64, _>("seq")? + 1,
-                r.try_get::<String, _>("hash")?,
-            ),
-            None => (1, audit::GENESIS_HASH.to_string()),
-        };
-        let hash = audit::record_hash(&StoredFields {
-            seq,
-            at_us: at,
-            actor: &rec.actor,
-            tenant: &rec.tenant,
-            operation: &rec.operation,
-            target: rec.target.as_deref(),
-            input: &input,
-            outcome: &rec.outcome,
-            job_id: job_id.as_deref(),
-            request_id: rec.request_id.as_deref(),
-            prev_hash: &prev_hash,
-        });
-        q(common!("audit_insert"))
-            .bind(seq)
-            .bind(at)
-            .bind(rec.actor.object_id.clone())
-            .bind(rec.actor.upn.clone())
-            .bind(rec.actor.display_name.clone())
-            .bind(rec.tenant.clone())
-            .bind(rec.operation.clone())
-            .bind(rec.target.clone())
-            .bind(input)
-            .bind(rec.outcome.clone())
-            .bind(job_id)
-            .bind(rec.request_id.clone())
-            .bind(prev_hash.clone())
-            .bind(hash.clone())
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.begin().await?;
+        let r = audit_append_tx(self.sql, &mut tx, rec, self.now()).await?;
         tx.commit().await?;
-        Ok(AuditRecord {
-            seq,
-            at: from_us(at),
-            actor: rec.actor,
-            tenant: rec.tenant,
-            operation: rec.operation,
-            target: rec.target,
-            input: rec.input,
-            outcome: rec.outcome,
-            job_id: rec.job_id,
-            request_id: rec.request_id,
-            prev_hash,
-            hash,
-        })
+        Ok(r)
     }
 
     async fn audit_list(&self, filter: &AuditFilter) -> Result<Page<AuditRecord>> {
