@@ -94,7 +94,8 @@ impl Default for ConnectOptions {
     }
 }
 
-/// Connects to `sqlite://PATH?mode=rwc` or `postgres://USER@HOST/DB` and runs the migrations.
+/// Connects to `sqlite://PATH?mode=rwc` (or `sqlite::memory:` for a throwaway store) or
+/// `postgres://USER@HOST/DB`, and runs the migrations.
 pub async fn connect(url: &str) -> Result<Arc<dyn JobStore>> {
     Ok(Arc::new(
         SqlStore::connect(url, ConnectOptions::default()).await?,
@@ -368,6 +369,14 @@ impl SqlStore {
         let mut pool_opts = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(60));
+        if backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory")) {
+            // An in-memory database lives and dies with its one connection: keep exactly one.
+            pool_opts = pool_opts
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
         if backend == Backend::Sqlite {
             pool_opts = pool_opts.after_connect(|conn, _meta| {
                 Box::pin(async move {

@@ -1168,3 +1168,64 @@ both_stores!(
     audit_chain_list_and_export,
     audit_tampering_is_detected,
 );
+
+/// A worker appending lines while others cancel (store-written lines): one gap-free sequence.
+async fn concurrent_log_writers_get_distinct_seqs(t: &TestDb) {
+    let (job, _) = t.store.insert(new_job("assign", "contoso")).await.unwrap();
+    let l = fetch_one(t, job.id).await;
+    let other = t.another_store().await;
+    let mut handles = Vec::new();
+    for i in 0..20 {
+        let st: std::sync::Arc<dyn JobStore> = if i % 2 == 0 {
+            t.store.clone()
+        } else {
+            other.clone()
+        };
+        let l = l.clone();
+        handles.push(tokio::spawn(async move {
+            if i % 5 == 4 {
+                st.cancel(l.id()).await.map(|_| ())
+            } else {
+                st.append_log(&l, "info", &format!("line {i}"))
+                    .await
+                    .map(|_| ())
+            }
+        }));
+    }
+    for r in futures_join(handles).await {
+        r.unwrap();
+    }
+    let seqs: Vec<i64> = t
+        .store
+        .log(job.id, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.seq)
+        .collect();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+}
+
+both_stores!(concurrent_log_writers_get_distinct_seqs);
+
+#[tokio::test]
+async fn sqlite_in_memory_store() {
+    let s = connect("sqlite::memory:").await.unwrap();
+    let (job, _) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    let l = s.fetch("w", 1, LEASE).await.unwrap().remove(0);
+    s.finish(&l, Finish::Succeeded(json!({}))).await.unwrap();
+    assert_eq!(
+        s.get(job.id).await.unwrap().unwrap().state,
+        JobState::Succeeded
+    );
+}
+
+#[tokio::test]
+async fn unsupported_url_says_what_to_use() {
+    let e = connect("mysql://localhost/db").await.err().unwrap();
+    assert!(
+        e.to_string()
+            .contains("use sqlite://PATH?mode=rwc or postgres://"),
+        "{e}"
+    );
+}
