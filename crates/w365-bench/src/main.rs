@@ -4,12 +4,14 @@
 //! - `sim-load`: a 100,000-user tenant: generation time, memory, state-file save and load.
 //! - `assign`: Graph requests and time of one dedicated assign, beside the runbook's pattern.
 //! - `sandbox-quickstart`: the README's first command (`w365 assign ... --sandbox --notify`), timed.
+//! - `jobs-store`: the job engine's overhead per job (w365-jobs on SQLite and PostgreSQL).
 //! - `all`: each of the above in its own process (so memory figures do not mix).
 //!
 //! Benchmarks report: every target is printed as PASS or MISS, and a missed target does not
 //! change the exit code (1 only when a benchmark could not run at all).
 
 mod assign;
+mod jobs;
 mod load;
 mod loadgen;
 mod mem;
@@ -45,6 +47,11 @@ enum Command {
     Assign(assign::Args),
     /// The README's quick start (`w365 assign ... --sandbox --notify`) with the w365 binary, timed.
     SandboxQuickstart(quickstart::Args),
+    /// Job engine overhead: 1,000 no-op jobs on SQLite (1 process) and PostgreSQL (2 processes).
+    JobsStore(jobs::Args),
+    /// Worker process of `jobs-store` (started by it).
+    #[command(hide = true)]
+    JobsStoreWorker(jobs::WorkerArgs),
     /// Every benchmark, each in a fresh process.
     All,
 }
@@ -53,6 +60,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::All => run_all(cli.quick),
+        Command::JobsStoreWorker(args) => runtime().and_then(|rt| rt.block_on(jobs::worker(args))),
         command => runtime().and_then(|rt| rt.block_on(run_one(command, cli.quick))),
     };
     match outcome {
@@ -78,7 +86,8 @@ async fn run_one(command: &Command, quick: bool) -> anyhow::Result<()> {
         Command::SimLoad(args) => load::run(args, quick).await?,
         Command::Assign(args) => assign::run(args, quick).await?,
         Command::SandboxQuickstart(args) => quickstart::run(args, quick).await?,
-        Command::All => unreachable!("handled by run_all"),
+        Command::JobsStore(args) => jobs::run(args, quick).await?,
+        Command::All | Command::JobsStoreWorker(_) => unreachable!("handled by main"),
     };
     report::summary(&checks);
     Ok(())
@@ -115,7 +124,13 @@ fn run_all(quick: bool) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating this executable")?;
     let mut checks = Vec::new();
     let mut failures = Vec::new();
-    for name in ["sim-throughput", "sim-load", "assign", "sandbox-quickstart"] {
+    for name in [
+        "sim-throughput",
+        "sim-load",
+        "assign",
+        "sandbox-quickstart",
+        "jobs-store",
+    ] {
         let mut command = std::process::Command::new(&exe);
         command.arg(name);
         if quick {

@@ -8,6 +8,7 @@ mod commands;
 mod connect;
 mod consent;
 mod exit;
+mod ops_spec;
 mod output;
 mod settings;
 
@@ -183,6 +184,8 @@ async fn run(cli: &Cli, command: &str, printer: &Printer) -> ExitStatus {
             Command::Sim { command } => commands::sim::run(command, printer).await,
             Command::Completions { shell } => commands::docs::completions(*shell),
             Command::Man => commands::docs::man(),
+            Command::Worker(args) => commands::worker::run(&settings, args, printer).await,
+            Command::Audit { command } => commands::audit::run(command, printer).await,
         }
     }
     .await;
