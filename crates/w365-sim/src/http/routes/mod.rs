@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod groups;
 pub mod send_mail;
+pub mod snapshots;
 pub mod subscribed_skus;
 pub mod token;
 pub mod users;
@@ -72,6 +73,7 @@ pub fn graph_routes() -> Router<AppState> {
         .merge(send_mail::routes())
         .merge(batch::routes())
         .merge(virtual_endpoint::routes())
+        .merge(snapshots::routes())
 }
 
 /// Segments after which Graph expects a key.
@@ -113,6 +115,8 @@ const STATIC_SEGMENTS: &[&str] = &[
     "microsoft.graph.group",
     "deviceManagement",
     "virtualEndpoint",
+    "retrieveSnapshots",
+    "createSnapshot",
 ];
 
 /// The segment Graph would name in "Resource not found for the segment '<name>'.".
