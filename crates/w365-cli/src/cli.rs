@@ -132,6 +132,15 @@ pub enum Command {
         command: crate::commands::cloudpc::CloudpcCommand,
     },
 
+    /// List and take restore points of a Cloud PC (Graph beta)
+    ///
+    /// Application permission: CloudPC.ReadWrite.All (also for `list`: Graph's retrieveSnapshots
+    /// has no read-only permission).
+    Snapshot {
+        #[command(subcommand)]
+        command: crate::commands::snapshot::SnapshotCommand,
+    },
+
     /// Licenses, Frontline seats, Cloud PCs by status, users waiting, grace periods
     ///
     /// Application permissions: Organization.Read.All, GroupMember.Read.All, CloudPC.Read.All.

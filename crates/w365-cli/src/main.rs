@@ -67,6 +67,9 @@ async fn run(cli: &Cli, printer: &Printer) -> ExitStatus {
                 commands::cloudpc::run(&settings, command, printer).await
             }
             Command::Capacity(args) => commands::capacity::run(&settings, args, printer).await,
+            Command::Snapshot { command } => {
+                commands::snapshot::run(&settings, command, printer).await
+            }
             Command::Sandbox { command } => commands::sandbox::run(command, printer).await,
             Command::Sim { command } => commands::sim::run(command, printer).await,
         }
@@ -101,6 +104,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Resize(_) => "resize",
         Command::Cloudpc { .. } => "cloudpc",
         Command::Capacity(_) => "capacity",
+        Command::Snapshot { .. } => "snapshot",
         Command::Sandbox { .. } => "sandbox",
         Command::Sim { .. } => "sim serve",
     }

@@ -49,6 +49,7 @@ pub use client::{
 pub use error::{Error, GraphError, Result};
 pub use odata::{Filter, GraphPath, Query};
 pub use paging::{Page, Pager};
+pub use resources::CloudPcSnapshotsHandler;
 pub use resources::{
     AddMemberOutcome, AssignablePolicy, CloudPcsHandler, GroupsHandler, MailHandler,
     PolicyCollection, ProvisioningPoliciesHandler, RemoveMemberOutcome, ServicePlansHandler,
@@ -80,6 +81,11 @@ impl Client {
     /// Cloud PCs.
     pub fn cloud_pcs(&self) -> CloudPcsHandler {
         CloudPcsHandler::new(self.clone())
+    }
+
+    /// Cloud PC restore points (beta).
+    pub fn cloud_pc_snapshots(&self) -> CloudPcSnapshotsHandler {
+        CloudPcSnapshotsHandler::new(self.clone())
     }
 
     /// Provisioning policies.

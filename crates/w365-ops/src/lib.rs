@@ -17,6 +17,7 @@ pub mod plan;
 pub mod policy;
 pub mod reprovision;
 pub mod resize;
+pub mod snapshots;
 pub mod unassign;
 pub mod wait;
 

@@ -4,10 +4,12 @@
 pub mod assign;
 pub mod capacity;
 pub mod cloudpc;
+pub mod consent_calls;
 pub mod policy;
 pub mod reprovision;
 pub mod resize;
 pub mod sandbox;
 pub mod sim;
+pub mod snapshot;
 pub mod unassign;
 pub mod user_settings;

@@ -69,6 +69,7 @@ mod mail;
 mod provisioning;
 mod service_plans;
 mod skus;
+mod snapshots;
 mod user_settings;
 
 pub use cloud_pc::*;
@@ -77,6 +78,7 @@ pub use mail::*;
 pub use provisioning::*;
 pub use service_plans::*;
 pub use skus::*;
+pub use snapshots::*;
 pub use user_settings::*;
 
 /// Deserializes `null` (or a missing field, with `#[serde(default)]`) as the type's default.

@@ -6,6 +6,7 @@ mod groups;
 mod mail;
 mod policy_collection;
 mod service_plans;
+mod snapshots;
 mod subscribed_skus;
 mod users;
 
@@ -16,6 +17,7 @@ pub use policy_collection::{
     AssignablePolicy, PolicyCollection, ProvisioningPoliciesHandler, UserSettingsHandler,
 };
 pub use service_plans::ServicePlansHandler;
+pub use snapshots::CloudPcSnapshotsHandler;
 pub use subscribed_skus::SubscribedSkusHandler;
 pub use users::UsersHandler;
 
