@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod groups;
+pub mod reports;
 pub mod send_mail;
 pub mod snapshots;
 pub mod subscribed_skus;
@@ -74,6 +75,7 @@ pub fn graph_routes() -> Router<AppState> {
         .merge(batch::routes())
         .merge(virtual_endpoint::routes())
         .merge(snapshots::routes())
+        .merge(reports::routes())
 }
 
 /// Segments after which Graph expects a key.
@@ -117,6 +119,8 @@ const STATIC_SEGMENTS: &[&str] = &[
     "virtualEndpoint",
     "retrieveSnapshots",
     "createSnapshot",
+    "reports",
+    "getRemoteConnectionHistoricalReports",
 ];
 
 /// The segment Graph would name in "Resource not found for the segment '<name>'.".

@@ -7,6 +7,7 @@
 mod actions;
 mod catalog;
 mod cloud_pc;
+pub mod connections;
 mod error;
 mod faults;
 mod ids;
