@@ -132,6 +132,11 @@ pub enum Command {
         command: crate::commands::cloudpc::CloudpcCommand,
     },
 
+    /// Per Cloud PC: last connection, hours connected, days since last use (Graph beta report)
+    ///
+    /// Application permission: CloudPC.Read.All.
+    Usage(crate::commands::usage::UsageArgs),
+
     /// List and take restore points of a Cloud PC (Graph beta)
     ///
     /// Application permission: CloudPC.ReadWrite.All (also for `list`: Graph's retrieveSnapshots

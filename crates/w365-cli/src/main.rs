@@ -70,6 +70,7 @@ async fn run(cli: &Cli, printer: &Printer) -> ExitStatus {
             Command::Snapshot { command } => {
                 commands::snapshot::run(&settings, command, printer).await
             }
+            Command::Usage(args) => commands::usage::run(&settings, args, printer).await,
             Command::Sandbox { command } => commands::sandbox::run(command, printer).await,
             Command::Sim { command } => commands::sim::run(command, printer).await,
         }
@@ -105,6 +106,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Cloudpc { .. } => "cloudpc",
         Command::Capacity(_) => "capacity",
         Command::Snapshot { .. } => "snapshot",
+        Command::Usage(_) => "usage",
         Command::Sandbox { .. } => "sandbox",
         Command::Sim { .. } => "sim serve",
     }

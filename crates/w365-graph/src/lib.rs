@@ -49,12 +49,12 @@ pub use client::{
 pub use error::{Error, GraphError, Result};
 pub use odata::{Filter, GraphPath, Query};
 pub use paging::{Page, Pager};
-pub use resources::CloudPcSnapshotsHandler;
 pub use resources::{
     AddMemberOutcome, AssignablePolicy, CloudPcsHandler, GroupsHandler, MailHandler,
     PolicyCollection, ProvisioningPoliciesHandler, RemoveMemberOutcome, ServicePlansHandler,
     SubscribedSkusHandler, UserSettingsHandler, UsersHandler,
 };
+pub use resources::{CloudPcReportsHandler, CloudPcSnapshotsHandler};
 pub use retry::RetryPolicy;
 
 impl Client {
@@ -86,6 +86,11 @@ impl Client {
     /// Cloud PC restore points (beta).
     pub fn cloud_pc_snapshots(&self) -> CloudPcSnapshotsHandler {
         CloudPcSnapshotsHandler::new(self.clone())
+    }
+
+    /// Cloud PC reports (beta report streams).
+    pub fn cloud_pc_reports(&self) -> CloudPcReportsHandler {
+        CloudPcReportsHandler::new(self.clone())
     }
 
     /// Provisioning policies.

@@ -19,6 +19,7 @@ pub mod reprovision;
 pub mod resize;
 pub mod snapshots;
 pub mod unassign;
+pub mod usage;
 pub mod wait;
 
 pub use error::{Error, ErrorKind, Result};

@@ -12,4 +12,5 @@ pub mod sandbox;
 pub mod sim;
 pub mod snapshot;
 pub mod unassign;
+pub mod usage;
 pub mod user_settings;

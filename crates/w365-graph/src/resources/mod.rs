@@ -5,6 +5,7 @@ mod cloud_pcs;
 mod groups;
 mod mail;
 mod policy_collection;
+mod reports;
 mod service_plans;
 mod snapshots;
 mod subscribed_skus;
@@ -16,6 +17,7 @@ pub use mail::MailHandler;
 pub use policy_collection::{
     AssignablePolicy, PolicyCollection, ProvisioningPoliciesHandler, UserSettingsHandler,
 };
+pub use reports::CloudPcReportsHandler;
 pub use service_plans::ServicePlansHandler;
 pub use snapshots::CloudPcSnapshotsHandler;
 pub use subscribed_skus::SubscribedSkusHandler;
