@@ -145,6 +145,20 @@ pub enum Command {
         command: crate::commands::cloudpc::CloudpcCommand,
     },
 
+    /// Per Cloud PC: last connection, hours connected, days since last use (Graph beta report)
+    ///
+    /// Application permission: CloudPC.Read.All.
+    Usage(crate::commands::usage::UsageArgs),
+
+    /// List and take restore points of a Cloud PC (Graph beta)
+    ///
+    /// Application permission: CloudPC.ReadWrite.All (also for `list`: Graph's retrieveSnapshots
+    /// has no read-only permission).
+    Snapshot {
+        #[command(subcommand)]
+        command: crate::commands::snapshot::SnapshotCommand,
+    },
+
     /// Licenses, Frontline seats, Cloud PCs by status, users waiting, grace periods
     ///
     /// Application permissions: Organization.Read.All, GroupMember.Read.All, CloudPC.Read.All.

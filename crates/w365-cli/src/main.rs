@@ -180,6 +180,10 @@ async fn run(cli: &Cli, command: &str, printer: &Printer) -> ExitStatus {
                 commands::cloudpc::run(&settings, command, printer).await
             }
             Command::Capacity(args) => commands::capacity::run(&settings, args, printer).await,
+            Command::Snapshot { command } => {
+                commands::snapshot::run(&settings, command, printer).await
+            }
+            Command::Usage(args) => commands::usage::run(&settings, args, printer).await,
             Command::Sandbox { command } => commands::sandbox::run(command, printer).await,
             Command::Sim { command } => commands::sim::run(command, printer).await,
             Command::Completions { shell } => commands::docs::completions(*shell),

@@ -24,7 +24,9 @@ pub mod reprovision;
 pub mod resize;
 pub mod resume;
 pub mod spec;
+pub mod snapshots;
 pub mod unassign;
+pub mod usage;
 pub mod wait;
 
 pub use error::{Error, ErrorKind, Result};

@@ -635,7 +635,20 @@ async fn cloudpc_actions_reach_the_simulator() {
         &sim,
         "bob.jones@contoso.com",
         CloudPcAction::Restore {
-            snapshot_id: "snapshot-1".into(),
+            snapshot_id: {
+                let pc = &cloud_pcs(&sim, "bob.jones@contoso.com").await[0];
+                let client = sim.client();
+                let list = w365_ops::snapshots::snapshots_of(&client, pc)
+                    .await
+                    .unwrap();
+                w365_ops::snapshots::choose(
+                    pc,
+                    &list,
+                    &w365_ops::snapshots::RestorePointChoice::Latest,
+                )
+                .unwrap()
+                .id
+            },
         },
         false,
     )

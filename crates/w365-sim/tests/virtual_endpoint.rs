@@ -749,10 +749,17 @@ async fn cloud_pc_actions_and_their_errors() {
         .as_str()
         .unwrap()
         .to_owned();
+    let snapshot = sim
+        .get(&format!("beta/{VE}/cloudPCs/{bob}/retrieveSnapshots"))
+        .await
+        .values()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         sim.post(
             &action(&bob, "restore"),
-            json!({"cloudPcSnapshotId": format!("CPC_{bob}_snap")})
+            json!({"cloudPcSnapshotId": snapshot})
         )
         .await
         .status,

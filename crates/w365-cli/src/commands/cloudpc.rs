@@ -34,13 +34,16 @@ pub enum CloudpcCommand {
         #[arg(long, value_name = "NAME")]
         name: String,
     },
-    /// Restore a snapshot (work since the snapshot is lost; asks for confirmation)
+    /// Restore a restore point: --snapshot ID, --latest or --before TIME (files changed since are
+    /// lost; shows the restore point and asks for confirmation)
+    ///
+    /// Application permission: CloudPC.ReadWrite.All (restore points are listed with the beta
+    /// retrieveSnapshots function, which has no read-only permission).
     Restore {
         #[command(flatten)]
         action: ActionArgs,
-        /// The snapshot id (cloudPcSnapshotId)
-        #[arg(long, value_name = "SNAPSHOT_ID")]
-        snapshot: String,
+        #[command(flatten)]
+        point: crate::commands::snapshot::RestorePointArgs,
     },
     /// Run the Windows 365 health check
     Troubleshoot(ActionArgs),
@@ -107,12 +110,9 @@ pub async fn run(
                 display_name: name.clone(),
             },
         ),
-        CloudpcCommand::Restore { action, snapshot } => (
-            action,
-            CloudPcAction::Restore {
-                snapshot_id: snapshot.clone(),
-            },
-        ),
+        CloudpcCommand::Restore { action, point } => {
+            return crate::commands::snapshot::restore(settings, action, point, printer).await;
+        }
         CloudpcCommand::Troubleshoot(a) => (a, CloudPcAction::Troubleshoot),
         CloudpcCommand::EndGracePeriod(a) => (a, CloudPcAction::EndGracePeriod),
         CloudpcCommand::PowerOn(a) => (a, CloudPcAction::PowerOn),

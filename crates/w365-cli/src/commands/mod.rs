@@ -12,6 +12,8 @@ pub mod reprovision;
 pub mod resize;
 pub mod sandbox;
 pub mod sim;
+pub mod snapshot;
 pub mod unassign;
+pub mod usage;
 pub mod user_settings;
 pub mod worker;

@@ -6,7 +6,9 @@ mod cloud_pcs;
 mod groups;
 mod mail;
 mod policy_collection;
+mod reports;
 mod service_plans;
+mod snapshots;
 mod subscribed_skus;
 mod users;
 
@@ -17,7 +19,9 @@ pub use mail::MailHandler;
 pub use policy_collection::{
     AssignablePolicy, PolicyCollection, ProvisioningPoliciesHandler, UserSettingsHandler,
 };
+pub use reports::CloudPcReportsHandler;
 pub use service_plans::ServicePlansHandler;
+pub use snapshots::CloudPcSnapshotsHandler;
 pub use subscribed_skus::SubscribedSkusHandler;
 pub use users::UsersHandler;
 

@@ -605,12 +605,24 @@ fn restore_goes_restoring_and_back_to_the_previous_status() {
             .status(),
         400
     );
-    fx.w.restore_cloud_pc(
-        &id,
-        json!({"cloudPcSnapshotId": format!("CPC_{id}_snap")}),
-        fx.now,
-    )
-    .expect("restore");
+    // Only one of the Cloud PC's restore points can be restored.
+    assert_eq!(
+        fx.w.restore_cloud_pc(
+            &id,
+            json!({"cloudPcSnapshotId": format!("CPC_{id}_snap")}),
+            fx.now
+        )
+        .unwrap_err()
+        .status(),
+        400
+    );
+    fx.w.create_snapshot(&id, None, fx.now)
+        .expect("createSnapshot");
+    fx.now += crate::state::windows365::snapshots::MANUAL_SNAPSHOT_DELAY;
+    fx.w.run_snapshot_schedule(&fx.dir, fx.now);
+    let snapshot = fx.w.snapshots_of(&id).unwrap()[0].id.clone();
+    fx.w.restore_cloud_pc(&id, json!({"cloudPcSnapshotId": snapshot}), fx.now)
+        .expect("restore");
     assert_eq!(fx.status("u-alice"), CloudPcStatus::Restoring);
     assert_eq!(
         fx.w.restore_cloud_pc(&id, json!({"cloudPcSnapshotId": "x"}), fx.now)

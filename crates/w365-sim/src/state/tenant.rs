@@ -99,6 +99,9 @@ impl TenantState {
             let view = TenantDirectoryView::new(&self.directory, &self.licensing);
             crate::lifecycle::run_due(&mut self.w365, &view, now);
         }
+        // Restore points on the schedule of each user's user settings policy (cheap when none is due).
+        let view = TenantDirectoryView::new(&self.directory, &self.licensing);
+        self.w365.run_snapshot_schedule(&view, now);
     }
 
     /// Marks the tenant as changed: the next tick runs the Windows 365 engine (called after every

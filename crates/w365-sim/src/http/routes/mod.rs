@@ -3,7 +3,9 @@
 
 pub mod batch;
 pub mod groups;
+pub mod reports;
 pub mod send_mail;
+pub mod snapshots;
 pub mod subscribed_skus;
 pub mod token;
 pub mod users;
@@ -79,6 +81,8 @@ pub fn graph_routes() -> Router<AppState> {
         .merge(send_mail::routes())
         .merge(batch::routes())
         .merge(virtual_endpoint::routes())
+        .merge(snapshots::routes())
+        .merge(reports::routes())
 }
 
 /// Segments after which Graph expects a key.
@@ -120,6 +124,10 @@ const STATIC_SEGMENTS: &[&str] = &[
     "microsoft.graph.group",
     "deviceManagement",
     "virtualEndpoint",
+    "retrieveSnapshots",
+    "createSnapshot",
+    "reports",
+    "getRemoteConnectionHistoricalReports",
 ];
 
 /// The segment Graph would name in "Resource not found for the segment '<name>'.".

@@ -7,6 +7,7 @@
 mod actions;
 mod catalog;
 mod cloud_pc;
+pub mod connections;
 mod error;
 mod faults;
 mod ids;
@@ -14,6 +15,7 @@ mod input;
 mod naming;
 mod policy;
 pub mod render;
+pub mod snapshots;
 mod timings;
 mod user_settings;
 
@@ -38,6 +40,7 @@ pub use policy::{
     WindowsSettings,
 };
 pub use render::{ApiVersion, Render};
+pub use snapshots::{PendingSnapshot, Snapshot, SnapshotType, Snapshots};
 pub use timings::Timings;
 pub use user_settings::{
     FrequencyType, NotificationSetting, ProvisioningSourceType, RestorePointSetting, UserSetting,
@@ -74,6 +77,8 @@ pub struct Windows365State {
     pub(crate) ids: IdGenerator,
     pub(crate) assignment_sequence: u64,
     pub(crate) detections: Vec<Detection>,
+    /// Restore points and their schedule (see [`snapshots`]).
+    pub(crate) snapshots: Snapshots,
     /// When the engine last looked at every user (see [`crate::lifecycle`]).
     #[serde(skip)]
     pub(crate) last_full_scan: Option<time::OffsetDateTime>,
@@ -93,6 +98,7 @@ impl Default for Windows365State {
             ids: IdGenerator::default(),
             assignment_sequence: 0,
             detections: Vec::new(),
+            snapshots: Snapshots::default(),
             last_full_scan: None,
         }
     }
