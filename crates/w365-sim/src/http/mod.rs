@@ -104,6 +104,8 @@ struct Shared {
     settings: Mutex<crate::Settings>,
     /// The router itself (for `$batch`); taken out on shutdown to break the cycle.
     router: Mutex<Option<Router>>,
+    /// The identity provider for operators (`crate::oidc`).
+    oidc: crate::oidc::OidcState,
 }
 
 #[derive(Default)]
@@ -136,6 +138,7 @@ impl AppState {
                 token_lifetime,
                 settings: Mutex::new(settings),
                 router: Mutex::new(None),
+                oidc: crate::oidc::OidcState::default(),
             }),
         }
     }
@@ -230,6 +233,11 @@ impl AppState {
         self.inner.token_lifetime
     }
 
+    /// The identity provider for operators.
+    pub fn oidc(&self) -> &crate::oidc::OidcState {
+        &self.inner.oidc
+    }
+
     /// The fault rules in force.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
@@ -288,6 +296,7 @@ pub fn router(app: AppState) -> Router {
     let router = Router::new()
         .merge(graph)
         .merge(routes::token::routes())
+        .merge(crate::oidc::routes())
         .merge(admin::routes())
         .fallback(routes::fallback)
         .layer(axum::middleware::from_fn_with_state(
