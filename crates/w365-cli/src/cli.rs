@@ -262,42 +262,9 @@ pub struct SimServeArgs {
     pub state: Option<PathBuf>,
 }
 
-/// Parses `90s`, `15m`, `2h`, `1h30m` or plain seconds.
+/// Parses `90s`, `15m`, `2h`, `1h30m` or plain seconds (the declaration's duration kind).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("empty duration".into());
-    }
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(format!("'{text}': unknown unit '{c}' (use s, m, h or d)")),
-        };
-        let n: u64 = number
-            .parse()
-            .map_err(|_| format!("'{text}': a number must come before '{c}'"))?;
-        total = total.saturating_add(n.saturating_mul(unit));
-        number.clear();
-    }
-    if !number.is_empty() {
-        return Err(format!("'{text}': the last number has no unit"));
-    }
-    if total == 0 {
-        return Err(format!("'{text}' is zero"));
-    }
-    Ok(Duration::from_secs(total))
+    w365_ops::spec::parse_duration(text)
 }
 
 #[cfg(test)]

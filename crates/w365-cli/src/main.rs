@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod connect;
 mod exit;
+mod ops_spec;
 mod output;
 mod settings;
 

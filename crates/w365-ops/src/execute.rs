@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use w365_graph::Client;
 use w365_graph::models::{
     BodyType, CloudPc, CloudPcStatus, EmailAddress, ItemBody, LicenseAssignmentError,
@@ -101,7 +101,7 @@ const fn ms(m: u64) -> Duration {
 }
 
 /// How one step ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "camelCase")]
 pub enum StepOutcome {
     /// The step changed what it should.
@@ -139,7 +139,7 @@ impl StepOutcome {
 }
 
 /// A step and how it ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StepReport {
     pub step: Step,
@@ -149,7 +149,7 @@ pub struct StepReport {
 }
 
 /// The Cloud PC an operation followed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CloudPcReport {
     pub id: String,
@@ -162,7 +162,7 @@ pub struct CloudPcReport {
 }
 
 /// Which kind of mail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum MailKind {
     CloudPcReady,
@@ -174,7 +174,7 @@ pub enum MailKind {
 type UserMailTemplate = fn(&ReadyMail<'_>) -> Result<RenderedMail>;
 
 /// A mail the operation sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MailReport {
     pub kind: MailKind,
@@ -220,7 +220,7 @@ impl Observer for Silent {
 }
 
 /// What the executor learned while running (shared by the steps of one operation).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecState {
     pub steps: Vec<StepReport>,
@@ -281,7 +281,7 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    async fn run_step(&self, step: &Step, state: &mut ExecState) -> Result<StepOutcome> {
+    pub(crate) async fn run_step(&self, step: &Step, state: &mut ExecState) -> Result<StepOutcome> {
         match step {
             Step::AddUserToGroup { user, group, .. } => self.add_to_group(user, group).await,
             Step::RemoveUserFromGroup { user, group, .. } => {

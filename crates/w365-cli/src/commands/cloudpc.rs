@@ -276,6 +276,17 @@ pub async fn run(
         CloudpcCommand::PowerOn(a) => (a, CloudPcAction::PowerOn),
         CloudpcCommand::PowerOff(a) => (a, CloudPcAction::PowerOff),
     };
+    // The declaration's check (the same the service applies to a job); every problem at once.
+    let extra = match &action {
+        CloudPcAction::Rename { display_name } => Some(("name", display_name.as_str())),
+        CloudPcAction::Restore { snapshot_id } => Some(("snapshot", snapshot_id.as_str())),
+        _ => None,
+    };
+    crate::ops_spec::validate(
+        &format!("cloudpc.{}", action_name(&action)),
+        &crate::ops_spec::action_values(args, extra),
+        &Profile::default(),
+    )?;
     let opts = ActionOptions {
         target: args.target.clone(),
         action: action.clone(),

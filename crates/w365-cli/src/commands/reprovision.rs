@@ -84,6 +84,12 @@ pub async fn run(
         (None, None) => None,
     };
     opts.dry_run = args.dry_run;
+    // The declaration's check (the same the service applies to a job); every problem at once.
+    crate::ops_spec::validate(
+        "reprovision",
+        &crate::ops_spec::reprovision_values(args, opts.custom_message.clone()),
+        &profile,
+    )?;
     opts.validate()?;
     confirm(
         &format!(

@@ -49,6 +49,8 @@ pub async fn run(
     let target = settings.target()?;
     let profile = profile_of(&target).unwrap_or_default();
     let d = &profile.assign;
+    // The declaration's check (the same the service applies to a job); every problem at once.
+    crate::ops_spec::validate("resize", &crate::ops_spec::resize_values(args), &profile)?;
     let mut opts = ResizeOptions::new(args.user.trim(), args.from.trim(), args.to.trim());
     if let Some(p) = d.provisioning_group_prefix.clone() {
         opts.provisioning_group_prefix = p;

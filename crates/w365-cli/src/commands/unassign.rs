@@ -60,6 +60,12 @@ pub async fn run(
     let target = settings.target()?;
     let profile = profile_of(&target).unwrap_or_default();
     let d = &profile.assign;
+    // The declaration's check (the same the service applies to a job); every problem at once.
+    crate::ops_spec::validate(
+        "unassign",
+        &crate::ops_spec::unassign_values(args),
+        &profile,
+    )?;
     let mut opts = UnassignOptions::new(args.user.trim());
     if let Some(g) = args
         .license_group

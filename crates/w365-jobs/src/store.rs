@@ -1,0 +1,1176 @@
+//! The SQL job store: one implementation over sqlx's `Any` driver, with SQL files per backend
+//! where SQLite and PostgreSQL differ (fetch, row locks) and shared files where they do not.
+//!
+//! Writes on SQLite run in `BEGIN IMMEDIATE` transactions (one writer at a time, so a read-then-
+//! write never races); on PostgreSQL, statements that read-then-write take a transaction-scoped
+//! advisory lock (fetch, audit append) or a row lock (write budget).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor, Row, SqlSafeStr};
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+
+use crate::audit::{self, AuditFilter, AuditRecord, AuditVerdict, NewAuditRecord, StoredFields};
+use crate::cron::CronSchedule;
+use crate::{
+    BudgetGrant, Clock, Error, Finish, Identity, Job, JobEvent, JobFilter, JobId, JobState,
+    JobStore, JobTemplate, Leased, LogLine, NewJob, Page, Result, Schedule, ScheduleSpec,
+    SystemClock, TenantLimits,
+};
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+macro_rules! common {
+    ($name:literal) => {
+        include_str!(concat!("../sql/common/", $name, ".sql"))
+    };
+}
+
+struct Sql {
+    fetch: &'static str,
+    bucket_get: &'static str,
+    /// Statement run first in a write transaction ("" for SQLite, which locks with BEGIN IMMEDIATE).
+    lock: &'static str,
+    begin: &'static str,
+}
+
+const SQLITE: Sql = Sql {
+    fetch: include_str!("../sql/sqlite/fetch.sql"),
+    bucket_get: include_str!("../sql/sqlite/bucket_get.sql"),
+    lock: "",
+    begin: "BEGIN IMMEDIATE",
+};
+
+const POSTGRES: Sql = Sql {
+    fetch: include_str!("../sql/postgres/fetch.sql"),
+    bucket_get: include_str!("../sql/postgres/bucket_get.sql"),
+    // One key for every read-then-write section: fetch (tenant counts), audit append (the chain).
+    lock: "SELECT pg_advisory_xact_lock(7236500011)",
+    begin: "BEGIN",
+};
+
+const MIGRATIONS_SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "jobs",
+    include_str!("../migrations/sqlite/0001_jobs.sql"),
+)];
+const MIGRATIONS_POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "jobs",
+    include_str!("../migrations/postgres/0001_jobs.sql"),
+)];
+
+/// Options for [`connect_with`].
+#[derive(Clone)]
+pub struct ConnectOptions {
+    pub clock: Arc<dyn Clock>,
+    /// Pool size (default 8).
+    pub max_connections: u32,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            max_connections: 8,
+        }
+    }
+}
+
+/// Connects to `sqlite://PATH?mode=rwc` or `postgres://USER@HOST/DB` and runs the migrations.
+pub async fn connect(url: &str) -> Result<Arc<dyn JobStore>> {
+    Ok(Arc::new(
+        SqlStore::connect(url, ConnectOptions::default()).await?,
+    ))
+}
+
+/// [`connect`] with a clock (tests) and pool size.
+pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<Arc<dyn JobStore>> {
+    Ok(Arc::new(SqlStore::connect(url, opts).await?))
+}
+
+/// The job store on SQLite or PostgreSQL.
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    sql: &'static Sql,
+    clock: Arc<dyn Clock>,
+    events: broadcast::Sender<JobEvent>,
+}
+
+fn us(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+fn from_us(v: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(v as i128 * 1000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn lease_us(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX / 4)
+}
+
+fn json_text(v: &Value) -> String {
+    v.to_string()
+}
+
+fn parse_json(s: &str, what: &str) -> Result<Value> {
+    serde_json::from_str(s).map_err(|e| Error::Corrupt(format!("{what}: {e}")))
+}
+
+fn opt_json(row: &AnyRow, col: &str) -> Result<Option<Value>> {
+    let s: Option<String> = row.try_get(col)?;
+    s.map(|s| parse_json(&s, col)).transpose()
+}
+
+fn opt_time(row: &AnyRow, col: &str) -> Result<Option<OffsetDateTime>> {
+    let v: Option<i64> = row.try_get(col)?;
+    Ok(v.map(from_us))
+}
+
+fn job_from_row(row: &AnyRow) -> Result<Job> {
+    let id: String = row.try_get("id")?;
+    let state: String = row.try_get("state")?;
+    let requested_by: String = row.try_get("requested_by")?;
+    let input: String = row.try_get("input")?;
+    let checkpoint: String = row.try_get("checkpoint")?;
+    let attempt: i64 = row.try_get("attempt")?;
+    let max_attempts: i64 = row.try_get("max_attempts")?;
+    let parks: i64 = row.try_get("parks")?;
+    Ok(Job {
+        id: id.parse()?,
+        operation: row.try_get("operation")?,
+        tenant: row.try_get("tenant")?,
+        input: parse_json(&input, "input")?,
+        target: row.try_get("target")?,
+        requested_by: serde_json::from_str(&requested_by)
+            .map_err(|e| Error::Corrupt(format!("requested_by: {e}")))?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        state: state.parse()?,
+        attempt: attempt as u32,
+        max_attempts: max_attempts as u32,
+        parks: parks as u32,
+        created_at: from_us(row.try_get("created_at")?),
+        scheduled_at: from_us(row.try_get("scheduled_at")?),
+        started_at: opt_time(row, "started_at")?,
+        finished_at: opt_time(row, "finished_at")?,
+        checkpoint: parse_json(&checkpoint, "checkpoint")?,
+        parked_reason: row.try_get("parked_reason")?,
+        result: opt_json(row, "result")?,
+        error: opt_json(row, "error")?,
+        cancel_requested_at: opt_time(row, "cancel_requested_at")?,
+        request_id: row.try_get("request_id")?,
+        lease_owner: row.try_get("lease_owner")?,
+        lease_expires_at: opt_time(row, "lease_expires_at")?,
+        schedule: row.try_get("schedule_id")?,
+    })
+}
+
+fn audit_from_row(row: &AnyRow) -> Result<(AuditRecord, String)> {
+    let input: String = row.try_get("input")?;
+    let job_id: Option<String> = row.try_get("job_id")?;
+    let rec = AuditRecord {
+        seq: row.try_get("seq")?,
+        at: from_us(row.try_get("at")?),
+        actor: Identity {
+            object_id: row.try_get("actor_object_id")?,
+            upn: row.try_get("actor_upn")?,
+            display_name: row.try_get("actor_display_name")?,
+        },
+        tenant: row.try_get("tenant")?,
+        operation: row.try_get("operation")?,
+        target: row.try_get("target")?,
+        input: parse_json(&input, "audit input").unwrap_or_else(|_| Value::String(input.clone())),
+        outcome: row.try_get("outcome")?,
+        job_id: job_id.as_deref().map(str::parse).transpose()?,
+        request_id: row.try_get("request_id")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    };
+    Ok((rec, input))
+}
+
+fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
+    let template: String = row.try_get("template")?;
+    let enabled: i64 = row.try_get("enabled")?;
+    Ok(Schedule {
+        name: row.try_get("name")?,
+        cron: row.try_get("cron")?,
+        time_zone: row.try_get("time_zone")?,
+        job: serde_json::from_str(&template)
+            .map_err(|e| Error::Corrupt(format!("schedule template: {e}")))?,
+        enabled: enabled != 0,
+        next_fire_at: from_us(row.try_get("next_fire_at")?),
+    })
+}
+
+/// Maps a database refusal by the state-transition trigger to a typed error.
+fn is_illegal_transition(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.message().contains("illegal job state transition"))
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+fn q(sql: &'static str) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sql)
+}
+
+impl SqlStore {
+    /// Connects and migrates. See [`connect`].
+    pub async fn connect(url: &str, opts: ConnectOptions) -> Result<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let (backend, sql, migrations) = if url.starts_with("sqlite:") {
+            (Backend::Sqlite, &SQLITE, MIGRATIONS_SQLITE)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            (Backend::Postgres, &POSTGRES, MIGRATIONS_POSTGRES)
+        } else {
+            return Err(Error::UnsupportedUrl(url.to_string()));
+        };
+        let mut pool_opts = AnyPoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(60));
+        if backend == Backend::Sqlite {
+            pool_opts = pool_opts.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL: readers do not block the writer; writers wait (not fail) for each other.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 60000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_opts.connect(url).await?;
+        let migrator = Migrator::with_migrations(
+            migrations
+                .iter()
+                .map(|(v, name, sql)| {
+                    Migration::new(
+                        *v,
+                        Cow::Borrowed(*name),
+                        MigrationType::Simple,
+                        sql.into_sql_str(),
+                        false,
+                    )
+                })
+                .collect(),
+        );
+        migrator.run(&pool).await?;
+        let (events, _) = broadcast::channel(1024);
+        Ok(SqlStore {
+            pool,
+            backend,
+            sql,
+            clock: opts.clock,
+            events,
+        })
+    }
+
+    /// The underlying pool (tests and the crash-test helper use it for their own tables).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    fn emit(&self, e: JobEvent) {
+        let _ = self.events.send(e);
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let tx = self.pool.begin_with(self.sql.begin).await?;
+        Ok(tx)
+    }
+
+    async fn begin_locked(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = self.begin().await?;
+        if !self.sql.lock.is_empty() {
+            sqlx::query(self.sql.lock).execute(&mut *tx).await?;
+        }
+        Ok(tx)
+    }
+
+    /// A log line written by the store itself (not fenced).
+    async fn system_log(&self, id: JobId, level: &str, message: &str) -> Result<i64> {
+        for _ in 0..5 {
+            let mut tx = self.begin().await?;
+            let r = q(common!("append_log_system"))
+                .bind(id.to_string())
+                .bind(us(self.now()))
+                .bind(level.to_string())
+                .bind(message.to_string())
+                .fetch_optional(&mut *tx)
+                .await;
+            match r {
+                Ok(Some(row)) => {
+                    tx.commit().await?;
+                    let seq: i64 = row.try_get("seq")?;
+                    self.emit(JobEvent::Log { job: id, seq });
+                    return Ok(seq);
+                }
+                Ok(None) => return Err(Error::NotFound(id)),
+                Err(e) if is_unique_violation(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Invalid(format!(
+            "could not append a log line to job {id}: too many concurrent writers; try again"
+        )))
+    }
+
+    async fn insert_inner(
+        &self,
+        job: &NewJob,
+        schedule: Option<(&str, OffsetDateTime)>,
+    ) -> Result<Option<Job>> {
+        let now = self.now();
+        let run_at = job.run_at.unwrap_or(now);
+        let state = if run_at > now {
+            JobState::Scheduled
+        } else {
+            JobState::Available
+        };
+        let mut tx = self.begin().await?;
+        let row = q(common!("insert_job"))
+            .bind(JobId::new().to_string())
+            .bind(job.operation.clone())
+            .bind(job.tenant.clone())
+            .bind(json_text(&job.input))
+            .bind(job.target.clone())
+            .bind(serde_json::to_string(&job.requested_by).unwrap_or_default())
+            .bind(job.requested_by.upn.clone())
+            .bind(job.idempotency_key.clone())
+            .bind(state.as_str())
+            .bind(i64::from(job.max_attempts))
+            .bind(us(now))
+            .bind(us(run_at))
+            .bind(job.request_id.clone())
+            .bind(schedule.map(|(s, _)| s.to_string()))
+            .bind(schedule.map(|(_, t)| us(t)))
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.map(|r| job_from_row(&r)).transpose()
+    }
+
+    async fn finish_inner(&self, l: &Leased, outcome: &Finish) -> Result<Job> {
+        let now = self.now();
+        let id = l.job.id.to_string();
+        let mut tx = self.begin().await?;
+        let query = match outcome {
+            Finish::Succeeded(result) => q(common!("finish_succeeded"))
+                .bind(id)
+                .bind(l.token.clone())
+                .bind(us(now))
+                .bind(json_text(result)),
+            Finish::Failed { error, result } => q(common!("finish_failed"))
+                .bind(id)
+                .bind(l.token.clone())
+                .bind(us(now))
+                .bind(json_text(error))
+                .bind(result.as_ref().map(json_text)),
+            Finish::Retry { at, error } => {
+                let at = at.unwrap_or_else(|| now + crate::backoff(l.job.attempt));
+                q(common!("finish_retry"))
+                    .bind(id)
+                    .bind(l.token.clone())
+                    .bind(us(now))
+                    .bind(us(at))
+                    .bind(json_text(error))
+            }
+            Finish::Park { until, reason } => q(common!("finish_park"))
+                .bind(id)
+                .bind(l.token.clone())
+                .bind(us(now))
+                .bind(us(*until))
+                .bind(reason.clone()),
+            Finish::Cancelled => q(common!("finish_cancelled"))
+                .bind(id)
+                .bind(l.token.clone())
+                .bind(us(now)),
+        };
+        let row = query.fetch_optional(&mut *tx).await?;
+        let Some(row) = row else {
+            return Err(Error::LostLease(l.job.id));
+        };
+        tx.commit().await?;
+        let job = job_from_row(&row)?;
+        self.emit(JobEvent::State {
+            job: job.id,
+            state: job.state,
+        });
+        let line = match (outcome, job.state) {
+            (Finish::Park { until, reason }, JobState::Parked) => Some((
+                "info",
+                format!("parked until {}: {reason}", rfc3339(*until)),
+            )),
+            (Finish::Retry { .. }, JobState::Retryable) => Some((
+                "warn",
+                format!(
+                    "attempt {} of {} failed; retrying at {}",
+                    job.attempt,
+                    job.max_attempts,
+                    rfc3339(job.scheduled_at)
+                ),
+            )),
+            (Finish::Retry { .. }, JobState::Failed) => Some((
+                "error",
+                format!(
+                    "attempt {} of {} failed; no attempts left",
+                    job.attempt, job.max_attempts
+                ),
+            )),
+            (_, JobState::Cancelled) => Some(("warn", "cancelled".to_string())),
+            (_, state) => Some(("info", format!("finished: {state}"))),
+        };
+        if let Some((level, msg)) = line {
+            self.system_log(job.id, level, &msg).await?;
+        }
+        Ok(job)
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+#[async_trait::async_trait]
+impl JobStore for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        self.events.subscribe()
+    }
+
+    async fn insert(&self, job: NewJob) -> Result<(Job, bool)> {
+        if job.max_attempts < 1 {
+            return Err(Error::Invalid(format!(
+                "max_attempts is {}: a job needs at least 1 attempt",
+                job.max_attempts
+            )));
+        }
+        if job.operation.trim().is_empty() || job.tenant.trim().is_empty() {
+            return Err(Error::Invalid(
+                "a job needs an operation and a tenant (both were required, one was empty)".into(),
+            ));
+        }
+        // The key may belong to a job that finishes between our insert and our read: try again.
+        for _ in 0..3 {
+            if let Some(inserted) = self.insert_inner(&job, None).await? {
+                self.emit(JobEvent::Inserted { job: inserted.id });
+                return Ok((inserted, true));
+            }
+            let Some(key) = &job.idempotency_key else {
+                return Err(Error::Corrupt("insert conflicted without a key".into()));
+            };
+            let existing = q(common!("job_by_live_key"))
+                .bind(key.clone())
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(row) = existing {
+                return Ok((job_from_row(&row)?, false));
+            }
+        }
+        Err(Error::Invalid(
+            "the idempotency key is being used by jobs finishing right now; try again".into(),
+        ))
+    }
+
+    async fn get(&self, id: JobId) -> Result<Option<Job>> {
+        let row = q(common!("get_job"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| job_from_row(&r)).transpose()
+    }
+
+    async fn list(&self, filter: &JobFilter) -> Result<Page<Job>> {
+        let limit = filter.limit.unwrap_or(50).clamp(1, 500);
+        let (cur_at, cur_id) = match &filter.cursor {
+            Some(c) => {
+                let (a, b) = c.split_once('_').ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "cursor {c:?} is not valid: pass the nextCursor of the previous page unchanged"
+                    ))
+                })?;
+                let at: i64 = a.parse().map_err(|_| {
+                    Error::Invalid(format!(
+                        "cursor {c:?} is not valid: pass the nextCursor of the previous page unchanged"
+                    ))
+                })?;
+                (Some(at), Some(b.to_string()))
+            }
+            None => (None, None),
+        };
+        let rows = q(common!("list_jobs"))
+            .bind(filter.state.map(|s| s.as_str().to_string()))
+            .bind(filter.operation.clone())
+            .bind(filter.tenant.clone())
+            .bind(filter.target.clone())
+            .bind(filter.requested_by.clone())
+            .bind(filter.created_after.map(us))
+            .bind(filter.created_before.map(us))
+            .bind(cur_at)
+            .bind(cur_id)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items
+                .last()
+                .map(|j| format!("{}_{}", us(j.created_at), j.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn cancel(&self, id: JobId) -> Result<Job> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let row = q(common!("cancel_queued"))
+            .bind(id.to_string())
+            .bind(us(now))
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (job, at_once) = match row {
+            Some(r) => (job_from_row(&r)?, true),
+            None => {
+                let row = q(common!("cancel_running"))
+                    .bind(id.to_string())
+                    .bind(us(now))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                match row {
+                    Some(r) => (job_from_row(&r)?, false),
+                    None => {
+                        let current = q(common!("get_job"))
+                            .bind(id.to_string())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        return match current {
+                            None => Err(Error::NotFound(id)),
+                            Some(r) => {
+                                let job = job_from_row(&r)?;
+                                Err(Error::IllegalTransition {
+                                    id,
+                                    from: job.state,
+                                    to: JobState::Cancelled,
+                                })
+                            }
+                        };
+                    }
+                }
+            }
+        };
+        tx.commit().await?;
+        if at_once {
+            self.emit(JobEvent::State {
+                job: id,
+                state: job.state,
+            });
+            self.system_log(id, "warn", "cancelled").await?;
+        } else {
+            self.system_log(
+                id,
+                "warn",
+                "cancel requested: the job stops at its next step boundary",
+            )
+            .await?;
+        }
+        Ok(job)
+    }
+
+    async fn log(&self, id: JobId, after_seq: i64) -> Result<Vec<LogLine>> {
+        let rows = q(common!("log_after"))
+            .bind(id.to_string())
+            .bind(after_seq)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LogLine {
+                    seq: r.try_get("seq")?,
+                    at: from_us(r.try_get("at")?),
+                    level: r.try_get("level")?,
+                    message: r.try_get("message")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn fetch(&self, worker: &str, max: u32, lease: Duration) -> Result<Vec<Leased>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let now = self.now();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut tx = self.begin_locked().await?;
+        q(common!("promote"))
+            .bind(us(now))
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(self.sql.fetch)
+            .bind(us(now))
+            .bind(worker.to_string())
+            .bind(token.clone())
+            .bind(us(now) + lease_us(lease))
+            .bind(i64::from(max))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+        jobs.sort_by_key(|j| (j.scheduled_at, j.id));
+        for j in &jobs {
+            self.emit(JobEvent::State {
+                job: j.id,
+                state: JobState::Running,
+            });
+        }
+        Ok(jobs
+            .into_iter()
+            .map(|job| Leased {
+                job,
+                token: token.clone(),
+            })
+            .collect())
+    }
+
+    async fn heartbeat(&self, l: &Leased, lease: Duration) -> Result<bool> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let row = q(common!("heartbeat"))
+            .bind(l.job.id.to_string())
+            .bind(l.token.clone())
+            .bind(us(now) + lease_us(lease))
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let row = row.ok_or(Error::LostLease(l.job.id))?;
+        let cancel: Option<i64> = row.try_get("cancel_requested_at")?;
+        Ok(cancel.is_some())
+    }
+
+    async fn append_log(&self, l: &Leased, level: &str, message: &str) -> Result<i64> {
+        for _ in 0..5 {
+            let mut tx = self.begin().await?;
+            let r = q(common!("append_log_fenced"))
+                .bind(l.job.id.to_string())
+                .bind(l.token.clone())
+                .bind(us(self.now()))
+                .bind(level.to_string())
+                .bind(message.to_string())
+                .fetch_optional(&mut *tx)
+                .await;
+            match r {
+                Ok(Some(row)) => {
+                    tx.commit().await?;
+                    let seq: i64 = row.try_get("seq")?;
+                    self.emit(JobEvent::Log { job: l.job.id, seq });
+                    return Ok(seq);
+                }
+                Ok(None) => return Err(Error::LostLease(l.job.id)),
+                Err(e) if is_unique_violation(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Invalid(format!(
+            "could not append a log line to job {}: too many concurrent writers; try again",
+            l.job.id
+        )))
+    }
+
+    async fn save_checkpoint(&self, l: &Leased, checkpoint: &Value) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let row = q(common!("save_checkpoint"))
+            .bind(l.job.id.to_string())
+            .bind(l.token.clone())
+            .bind(json_text(checkpoint))
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.map(|_| ()).ok_or(Error::LostLease(l.job.id))
+    }
+
+    async fn cancel_requested(&self, l: &Leased) -> Result<bool> {
+        let row = q(common!("cancel_requested"))
+            .bind(l.job.id.to_string())
+            .bind(l.token.clone())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::LostLease(l.job.id))?;
+        let v: Option<i64> = row.try_get("cancel_requested_at")?;
+        Ok(v.is_some())
+    }
+
+    async fn finish(&self, l: &Leased, outcome: Finish) -> Result<Job> {
+        self.finish_inner(l, &outcome).await
+    }
+
+    async fn release(&self, l: &Leased) -> Result<Job> {
+        let mut tx = self.begin().await?;
+        let row = q(common!("release"))
+            .bind(l.job.id.to_string())
+            .bind(l.token.clone())
+            .bind(us(self.now()))
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::LostLease(l.job.id))?;
+        tx.commit().await?;
+        let job = job_from_row(&row)?;
+        self.emit(JobEvent::State {
+            job: job.id,
+            state: job.state,
+        });
+        self.system_log(
+            job.id,
+            "warn",
+            "released by its worker (shutdown); it will run again",
+        )
+        .await?;
+        Ok(job)
+    }
+
+    async fn promote(&self) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let r = q(common!("promote"))
+            .bind(us(self.now()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn rescue(&self) -> Result<Vec<Job>> {
+        let error = serde_json::json!({
+            "kind": "leaseExpired",
+            "message": "the worker running this job stopped sending heartbeats (it crashed or lost its database connection)",
+            "fix": "nothing to do: the job runs again from its last checkpoint while attempts are left",
+        });
+        let mut tx = self.begin().await?;
+        let rows = q(common!("rescue"))
+            .bind(us(self.now()))
+            .bind(json_text(&error))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+        for j in &jobs {
+            self.emit(JobEvent::State {
+                job: j.id,
+                state: j.state,
+            });
+            self.system_log(
+                j.id,
+                "warn",
+                &format!("lease expired (worker gone): now {}", j.state),
+            )
+            .await?;
+        }
+        Ok(jobs)
+    }
+
+    async fn tenant_limits(&self, tenant: &str) -> Result<TenantLimits> {
+        let row = q(common!("get_limits"))
+            .bind(tenant.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(TenantLimits::GRAPH_DEFAULT);
+        };
+        let (a, b, c): (i64, i64, i64) = (
+            row.try_get("max_running")?,
+            row.try_get("write_capacity")?,
+            row.try_get("write_refill_per_hour")?,
+        );
+        Ok(TenantLimits {
+            max_running: a as u32,
+            write_capacity: b as u32,
+            write_refill_per_hour: c as u32,
+        })
+    }
+
+    async fn set_tenant_limits(&self, tenant: &str, limits: TenantLimits) -> Result<()> {
+        if limits.max_running == 0
+            || limits.write_capacity == 0
+            || limits.write_refill_per_hour == 0
+        {
+            return Err(Error::Invalid(format!(
+                "tenant limits for {tenant:?} must all be at least 1 (got {limits:?})"
+            )));
+        }
+        let mut tx = self.begin().await?;
+        q(common!("set_limits"))
+            .bind(tenant.to_string())
+            .bind(i64::from(limits.max_running))
+            .bind(i64::from(limits.write_capacity))
+            .bind(i64::from(limits.write_refill_per_hour))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn take_write_budget(&self, tenant: &str, n: u32) -> Result<BudgetGrant> {
+        let limits = self.tenant_limits(tenant).await?;
+        if n > limits.write_capacity {
+            return Err(Error::Invalid(format!(
+                "{n} writes at once exceed tenant {tenant:?}'s write budget capacity of {}: take them in smaller batches",
+                limits.write_capacity
+            )));
+        }
+        let now = us(self.now());
+        let capacity = i64::from(limits.write_capacity) * 1000;
+        let mut tx = self.begin().await?;
+        q(common!("bucket_init"))
+            .bind(tenant.to_string())
+            .bind(capacity)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(self.sql.bucket_get)
+            .bind(tenant.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        let (milli, updated): (i64, i64) =
+            (row.try_get("milli_tokens")?, row.try_get("updated_at")?);
+        // Refill: write_refill_per_hour tokens per 3.6e9 µs, in thousandths of a token.
+        let elapsed = (now - updated).max(0);
+        let refill = (i128::from(elapsed) * i128::from(limits.write_refill_per_hour) * 1000
+            / 3_600_000_000) as i64;
+        let available = (milli + refill).min(capacity);
+        let need = i64::from(n) * 1000;
+        let grant = if available >= need {
+            q(common!("bucket_set"))
+                .bind(tenant.to_string())
+                .bind(available - need)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            BudgetGrant::Granted
+        } else {
+            let missing = need - available;
+            let wait_us = (i128::from(missing) * 3_600_000_000
+                / (i128::from(limits.write_refill_per_hour) * 1000))
+                as u64
+                + 1;
+            BudgetGrant::Wait(Duration::from_micros(wait_us))
+        };
+        tx.commit().await?;
+        Ok(grant)
+    }
+
+    async fn audit_append(&self, rec: NewAuditRecord) -> Result<AuditRecord> {
+        let at = us(rec.at.unwrap_or_else(|| self.now()));
+        let input = json_text(&rec.input);
+        let job_id = rec.job_id.map(|j| j.to_string());
+        let mut tx = self.begin_locked().await?;
+        let last = q(common!("audit_last")).fetch_optional(&mut *tx).await?;
+        let (seq, prev_hash) = match last {
+            Some(r) => (
+                r.try_get::<i64, _>("seq")? + 1,
+                r.try_get::<String, _>("hash")?,
+            ),
+            None => (1, audit::GENESIS_HASH.to_string()),
+        };
+        let hash = audit::record_hash(&StoredFields {
+            seq,
+            at_us: at,
+            actor: &rec.actor,
+            tenant: &rec.tenant,
+            operation: &rec.operation,
+            target: rec.target.as_deref(),
+            input: &input,
+            outcome: &rec.outcome,
+            job_id: job_id.as_deref(),
+            request_id: rec.request_id.as_deref(),
+            prev_hash: &prev_hash,
+        });
+        q(common!("audit_insert"))
+            .bind(seq)
+            .bind(at)
+            .bind(rec.actor.object_id.clone())
+            .bind(rec.actor.upn.clone())
+            .bind(rec.actor.display_name.clone())
+            .bind(rec.tenant.clone())
+            .bind(rec.operation.clone())
+            .bind(rec.target.clone())
+            .bind(input)
+            .bind(rec.outcome.clone())
+            .bind(job_id)
+            .bind(rec.request_id.clone())
+            .bind(prev_hash.clone())
+            .bind(hash.clone())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(AuditRecord {
+            seq,
+            at: from_us(at),
+            actor: rec.actor,
+            tenant: rec.tenant,
+            operation: rec.operation,
+            target: rec.target,
+            input: rec.input,
+            outcome: rec.outcome,
+            job_id: rec.job_id,
+            request_id: rec.request_id,
+            prev_hash,
+            hash,
+        })
+    }
+
+    async fn audit_list(&self, filter: &AuditFilter) -> Result<Page<AuditRecord>> {
+        let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
+        let after: i64 = match &filter.cursor {
+            Some(c) => c.parse().map_err(|_| {
+                Error::Invalid(format!(
+                    "cursor {c:?} is not valid: pass the nextCursor of the previous page unchanged"
+                ))
+            })?,
+            None => 0,
+        };
+        let rows = q(common!("audit_list"))
+            .bind(after)
+            .bind(filter.since.map(us))
+            .bind(filter.until.map(us))
+            .bind(filter.tenant.clone())
+            .bind(filter.actor.clone())
+            .bind(filter.job_id.map(|j| j.to_string()))
+            .bind(filter.operation.clone())
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(|r| audit_from_row(r).map(|(rec, _)| rec))
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|r| r.seq.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn audit_verify(&self) -> Result<AuditVerdict> {
+        let mut expected_prev = audit::GENESIS_HASH.to_string();
+        let mut expected_seq = 1i64;
+        let mut after = 0i64;
+        let mut count = 0u64;
+        loop {
+            let rows = q(common!("audit_list"))
+                .bind(after)
+                .bind(None::<i64>)
+                .bind(None::<i64>)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(1000i64)
+                .fetch_all(&self.pool)
+                .await?;
+            if rows.is_empty() {
+                return Ok(AuditVerdict::Ok { count });
+            }
+            for row in &rows {
+                let (rec, input_text) = audit_from_row(row)?;
+                if rec.seq != expected_seq {
+                    return Ok(AuditVerdict::Broken {
+                        seq: rec.seq,
+                        reason: format!(
+                            "record {} follows record {}: records {}..{} are missing",
+                            rec.seq,
+                            expected_seq - 1,
+                            expected_seq,
+                            rec.seq - 1
+                        ),
+                    });
+                }
+                if rec.prev_hash != expected_prev {
+                    return Ok(AuditVerdict::Broken {
+                        seq: rec.seq,
+                        reason: "its prev_hash does not match the previous record's hash (a record before it was changed or removed)".into(),
+                    });
+                }
+                let job_id = rec.job_id.map(|j| j.to_string());
+                let hash = audit::record_hash(&StoredFields {
+                    seq: rec.seq,
+                    at_us: us(rec.at),
+                    actor: &rec.actor,
+                    tenant: &rec.tenant,
+                    operation: &rec.operation,
+                    target: rec.target.as_deref(),
+                    input: &input_text,
+                    outcome: &rec.outcome,
+                    job_id: job_id.as_deref(),
+                    request_id: rec.request_id.as_deref(),
+                    prev_hash: &rec.prev_hash,
+                });
+                if hash != rec.hash {
+                    return Ok(AuditVerdict::Broken {
+                        seq: rec.seq,
+                        reason: "its content does not match its hash (the record was changed)"
+                            .into(),
+                    });
+                }
+                expected_prev = rec.hash;
+                expected_seq += 1;
+                after = rec.seq;
+                count += 1;
+            }
+        }
+    }
+
+    async fn schedule_upsert(&self, spec: ScheduleSpec) -> Result<Schedule> {
+        if spec.name.trim().is_empty() {
+            return Err(Error::Invalid("a schedule needs a name".into()));
+        }
+        if spec.job.max_attempts < 1 {
+            return Err(Error::Invalid(format!(
+                "schedule {:?}: max_attempts must be at least 1",
+                spec.name
+            )));
+        }
+        let sched = CronSchedule::new(&spec.cron, &spec.time_zone)
+            .map_err(|e| Error::Invalid(format!("schedule {:?}: {e}", spec.name)))?;
+        let now = self.now();
+        let next = sched.next_after(now).ok_or_else(|| {
+            Error::Invalid(format!(
+                "schedule {:?}: cron expression {:?} never fires (check the day and month fields)",
+                spec.name, spec.cron
+            ))
+        })?;
+        let mut tx = self.begin().await?;
+        let row = q(common!("schedule_upsert"))
+            .bind(spec.name.clone())
+            .bind(spec.cron.clone())
+            .bind(spec.time_zone.clone())
+            .bind(serde_json::to_string(&spec.job).unwrap_or_default())
+            .bind(i64::from(spec.enabled))
+            .bind(us(next))
+            .bind(us(now))
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        schedule_from_row(&row)
+    }
+
+    async fn schedule_list(&self) -> Result<Vec<Schedule>> {
+        let rows = q(common!("schedule_list")).fetch_all(&self.pool).await?;
+        rows.iter().map(schedule_from_row).collect()
+    }
+
+    async fn schedule_delete(&self, name: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let r = q(common!("schedule_delete"))
+            .bind(name.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn run_due_schedules(&self) -> Result<Vec<Job>> {
+        let now = self.now();
+        let rows = q(common!("schedules_due"))
+            .bind(us(now))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut inserted = Vec::new();
+        for row in &rows {
+            let s = schedule_from_row(row)?;
+            let fire_at = s.next_fire_at;
+            let t: &JobTemplate = &s.job;
+            let new = NewJob {
+                operation: t.operation.clone(),
+                tenant: t.tenant.clone(),
+                input: t.input.clone(),
+                target: t.target.clone(),
+                requested_by: t.requested_by.clone(),
+                idempotency_key: None,
+                run_at: Some(fire_at.min(now)),
+                max_attempts: t.max_attempts.max(1),
+                request_id: None,
+            };
+            // The unique (schedule_id, schedule_fire_at) index makes this insert happen once.
+            if let Some(job) = self.insert_inner(&new, Some((&s.name, fire_at))).await? {
+                self.emit(JobEvent::Inserted { job: job.id });
+                self.system_log(
+                    job.id,
+                    "info",
+                    &format!(
+                        "inserted by schedule {:?} ({} {}) for {}",
+                        s.name,
+                        s.cron,
+                        s.time_zone,
+                        rfc3339(fire_at)
+                    ),
+                )
+                .await?;
+                inserted.push(job);
+            }
+            // Missed fires while nothing ran are not replayed: the next fire is after now.
+            let next = CronSchedule::new(&s.cron, &s.time_zone)
+                .ok()
+                .and_then(|c| c.next_after(now));
+            if let Some(next) = next {
+                let mut tx = self.begin().await?;
+                q(common!("schedule_advance"))
+                    .bind(s.name.clone())
+                    .bind(us(fire_at))
+                    .bind(us(next))
+                    .bind(us(now))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(inserted)
+    }
+}
+
+impl SqlStore {
+    /// Runs one SQL statement against the store's database (tests and tools only: e.g. to show
+    /// that the database refuses an illegal transition or an audit change).
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_illegal_transition(&e) {
+                    Error::Invalid(format!("refused by the database: {e}"))
+                } else {
+                    Error::Db(e)
+                }
+            })?;
+        Ok(r.rows_affected())
+    }
+}

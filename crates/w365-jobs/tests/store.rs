@@ -1,0 +1,679 @@
+//! The job store's behaviour, run against SQLite and PostgreSQL (see common/mod.rs).
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::json;
+use w365_jobs::*;
+
+use common::{TestDb, new_job};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+async fn lifecycle_insert_fetch_succeed(t: &TestDb) {
+    let s = &t.store;
+    let (job, inserted) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    assert!(inserted);
+    assert_eq!(job.state, JobState::Available);
+    assert_eq!(job.attempt, 0);
+    assert!(job.finished_at.is_none());
+    let leased = s.fetch("w1", 10, LEASE).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    let l = &leased[0];
+    assert_eq!(l.job.id, job.id);
+    assert_eq!(l.job.state, JobState::Running);
+    assert_eq!(l.job.attempt, 1);
+    assert_eq!(l.job.lease_owner.as_deref(), Some("w1"));
+    assert!(
+        s.fetch("w2", 10, LEASE).await.unwrap().is_empty(),
+        "a running job is not fetched twice"
+    );
+    s.append_log(l, "info", "step 1 done").await.unwrap();
+    s.save_checkpoint(l, &json!({"done": ["step1"]}))
+        .await
+        .unwrap();
+    let done = s
+        .finish(l, Finish::Succeeded(json!({"ok": true})))
+        .await
+        .unwrap();
+    assert_eq!(done.state, JobState::Succeeded);
+    assert_eq!(done.result, Some(json!({"ok": true})));
+    assert_eq!(done.checkpoint, json!({"done": ["step1"]}));
+    assert!(done.finished_at.is_some());
+    assert!(done.lease_owner.is_none());
+    let got = s.get(job.id).await.unwrap().unwrap();
+    assert_eq!(got, done);
+    let log = s.log(job.id, 0).await.unwrap();
+    assert_eq!(log[0].message, "step 1 done");
+    assert_eq!(log[0].seq, 1);
+    assert!(log.iter().any(|l| l.message == "finished: succeeded"));
+}
+
+both_stores!(lifecycle_insert_fetch_succeed);
+
+/// Brings a new job into `state` through the store's API; returns its id.
+async fn job_in_state(t: &TestDb, state: JobState) -> JobId {
+    let s = &t.store;
+    let mut nj = new_job("assign", &format!("tenant-{}", uuid_short()));
+    if state == JobState::Scheduled {
+        nj.run_at = Some(t.clock.now() + Duration::from_secs(3600));
+    }
+    let (job, _) = s.insert(nj).await.unwrap();
+    if matches!(state, JobState::Scheduled | JobState::Available) {
+        return job.id;
+    }
+    if state == JobState::Cancelled {
+        s.cancel(job.id).await.unwrap();
+        return job.id;
+    }
+    let l = fetch_one(t, job.id).await;
+    let finish = match state {
+        JobState::Running => return job.id,
+        JobState::Retryable => Finish::Retry {
+            at: Some(t.clock.now() + Duration::from_secs(600)),
+            error: json!({"kind": "unavailable"}),
+        },
+        JobState::Parked => Finish::Park {
+            until: t.clock.now() + Duration::from_secs(600),
+            reason: "waiting".into(),
+        },
+        JobState::Succeeded => Finish::Succeeded(json!({})),
+        JobState::Failed => Finish::Failed {
+            error: json!({"kind": "notFound"}),
+            result: None,
+        },
+        _ => unreachable!(),
+    };
+    assert_eq!(s.finish(&l, finish).await.unwrap().state, state);
+    job.id
+}
+
+fn uuid_short() -> String {
+    JobId::new().to_string()[..8].to_string()
+}
+
+/// Fetches until the given job is leased (other tenants' jobs fetched meanwhile are released).
+async fn fetch_one(t: &TestDb, id: JobId) -> Leased {
+    let got = t.store.fetch("w-test", 100, LEASE).await.unwrap();
+    let mut mine = None;
+    for l in got {
+        if l.job.id == id {
+            mine = Some(l);
+        } else {
+            t.store.release(&l).await.unwrap();
+        }
+    }
+    mine.unwrap_or_else(|| panic!("job {id} was not fetched"))
+}
+
+fn raw_set_state(id: JobId, to: JobState) -> String {
+    let terminal = to.is_terminal();
+    let running = to == JobState::Running;
+    format!(
+        "UPDATE jobs SET state = '{to}', finished_at = {fin}, lease_token = {tok}, lease_owner = {own}, \
+         lease_expires_at = {exp}, started_at = COALESCE(started_at, 1), parked_reason = {why}, \
+         cancel_requested_at = NULL WHERE id = '{id}'",
+        fin = if terminal { "1" } else { "NULL" },
+        tok = if running { "'tok'" } else { "NULL" },
+        own = if running { "'raw'" } else { "NULL" },
+        exp = if running { "99999999999999999" } else { "NULL" },
+        why = if to == JobState::Parked {
+            "'raw'"
+        } else {
+            "NULL"
+        },
+    )
+}
+
+/// Every (from, to) pair: legal ones are accepted by the database, every other one is refused,
+/// and the database's transition table is the one JobState documents.
+async fn every_transition_enforced_by_the_database(t: &TestDb) {
+    for from in JobState::ALL {
+        for to in JobState::ALL {
+            if from == to {
+                continue;
+            }
+            let id = job_in_state(t, from).await;
+            let r = t.store.execute_raw(&raw_set_state(id, to)).await;
+            let legal = from.can_transition_to(to);
+            match (&r, legal) {
+                (Ok(1), true) => {}
+                (Err(e), false) => assert!(
+                    e.to_string().contains("illegal job state transition"),
+                    "{from} -> {to} refused for another reason: {e}"
+                ),
+                _ => panic!("{from} -> {to}: legal={legal} but the database answered {r:?}"),
+            }
+            let now = t.store.get(id).await.unwrap().unwrap().state;
+            assert_eq!(now, if legal { to } else { from });
+        }
+    }
+}
+
+/// The CHECK constraints: finished_at iff terminal, a lease iff running.
+async fn check_constraints_hold(t: &TestDb) {
+    let id = job_in_state(t, JobState::Available).await;
+    for bad in [
+        format!("UPDATE jobs SET finished_at = 5 WHERE id = '{id}'"),
+        format!("UPDATE jobs SET lease_token = 'x' WHERE id = '{id}'"),
+        format!("UPDATE jobs SET state = 'running' WHERE id = '{id}'"),
+        format!("UPDATE jobs SET parked_reason = 'x' WHERE id = '{id}'"),
+        format!("UPDATE jobs SET state = 'bogus' WHERE id = '{id}'"),
+        format!("UPDATE jobs SET attempt = max_attempts + 1 WHERE id = '{id}'"),
+    ] {
+        assert!(t.store.execute_raw(&bad).await.is_err(), "accepted: {bad}");
+    }
+    let done = job_in_state(t, JobState::Succeeded).await;
+    let r = t
+        .store
+        .execute_raw(&format!(
+            "UPDATE jobs SET result = '{{}}' WHERE id = '{done}'"
+        ))
+        .await;
+    assert!(r.is_err(), "a finished job must be immutable");
+}
+
+async fn idempotency_key_returns_the_live_job(t: &TestDb) {
+    let s = &t.store;
+    let mut nj = new_job("assign", "contoso");
+    nj.idempotency_key = Some("req-42".into());
+    let (a, ins_a) = s.insert(nj.clone()).await.unwrap();
+    let (b, ins_b) = s.insert(nj.clone()).await.unwrap();
+    assert!(ins_a);
+    assert!(!ins_b);
+    assert_eq!(a.id, b.id);
+    // Still the same while running.
+    let l = fetch_one(t, a.id).await;
+    let (c, ins_c) = s.insert(nj.clone()).await.unwrap();
+    assert!(!ins_c);
+    assert_eq!(c.id, a.id);
+    // Once finished, the key is free again.
+    s.finish(&l, Finish::Succeeded(json!({}))).await.unwrap();
+    let (d, ins_d) = s.insert(nj.clone()).await.unwrap();
+    assert!(ins_d);
+    assert_ne!(d.id, a.id);
+    // Concurrent inserts with one key: one job.
+    let mut nj2 = new_job("assign", "contoso");
+    nj2.idempotency_key = Some("req-43".into());
+    let other = t.another_store().await;
+    let results = futures_join((0..8).map(|i| {
+        let st: std::sync::Arc<dyn JobStore> = if i % 2 == 0 {
+            t.store.clone()
+        } else {
+            other.clone()
+        };
+        let nj = nj2.clone();
+        tokio::spawn(async move { st.insert(nj).await.unwrap() })
+    }))
+    .await;
+    let ids: std::collections::HashSet<_> = results.iter().map(|(j, _)| j.id).collect();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(results.iter().filter(|(_, ins)| *ins).count(), 1);
+}
+
+async fn futures_join<T: Send + 'static>(
+    handles: impl IntoIterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+/// A stale lease holder can write nothing once the job was rescued and fetched again.
+async fn fencing_stale_lease_cannot_write(t: &TestDb) {
+    let s = &t.store;
+    let (job, _) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    let stale = s
+        .fetch("w1", 1, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .remove(0);
+    t.clock.advance(Duration::from_secs(11));
+    let rescued = s.rescue().await.unwrap();
+    assert_eq!(rescued.len(), 1);
+    assert_eq!(rescued[0].state, JobState::Retryable);
+    let fresh = s.fetch("w2", 1, LEASE).await.unwrap().remove(0);
+    assert_eq!(fresh.job.id, job.id);
+    assert_eq!(fresh.job.attempt, 2);
+    let lost = |r: Result<_>| matches!(r, Err(Error::LostLease(id)) if id == job.id);
+    assert!(lost(
+        s.finish(&stale, Finish::Succeeded(json!("stale")))
+            .await
+            .map(|_| ())
+    ));
+    assert!(lost(
+        s.append_log(&stale, "info", "stale").await.map(|_| ())
+    ));
+    assert!(lost(s.save_checkpoint(&stale, &json!("stale")).await));
+    assert!(lost(s.heartbeat(&stale, LEASE).await.map(|_| ())));
+    assert!(lost(s.cancel_requested(&stale).await.map(|_| ())));
+    assert!(lost(s.release(&stale).await.map(|_| ())));
+    let done = s
+        .finish(&fresh, Finish::Succeeded(json!("fresh")))
+        .await
+        .unwrap();
+    assert_eq!(done.result, Some(json!("fresh")));
+    assert_ne!(done.checkpoint, json!("stale"));
+    assert!(
+        !s.log(job.id, 0)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.message == "stale")
+    );
+    // And after finishing, even the fresh lease is gone.
+    assert!(lost(
+        s.finish(&fresh, Finish::Succeeded(json!("again")))
+            .await
+            .map(|_| ())
+    ));
+}
+
+/// Heartbeats keep a lease alive; the rescuer takes only expired ones, and fails jobs that have
+/// no attempts left; a cancel request makes a rescued job cancelled.
+async fn rescuer_and_heartbeats(t: &TestDb) {
+    let s = &t.store;
+    let mut one_attempt = new_job("assign", "contoso");
+    one_attempt.max_attempts = 1;
+    let (a, _) = s.insert(one_attempt).await.unwrap();
+    let (b, _) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    let (c, _) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    let leased = s.fetch("w1", 10, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(leased.len(), 3);
+    let lc = leased.iter().find(|l| l.job.id == c.id).unwrap();
+    let lb = leased.iter().find(|l| l.job.id == b.id).unwrap();
+    s.cancel(b.id).await.unwrap();
+    t.clock.advance(Duration::from_secs(8));
+    assert!(!s.heartbeat(lc, Duration::from_secs(10)).await.unwrap());
+    assert!(
+        s.heartbeat(lb, Duration::from_secs(1)).await.unwrap(),
+        "heartbeat reports the cancel request"
+    );
+    t.clock.advance(Duration::from_secs(3));
+    let mut rescued = s.rescue().await.unwrap();
+    rescued.sort_by_key(|j| if j.id == a.id { 0 } else { 1 });
+    assert_eq!(rescued.len(), 2, "c's lease was extended by its heartbeat");
+    assert_eq!(rescued[0].id, a.id);
+    assert_eq!(rescued[0].state, JobState::Failed);
+    assert!(rescued[0].finished_at.is_some());
+    assert_eq!(rescued[1].id, b.id);
+    assert_eq!(rescued[1].state, JobState::Cancelled);
+    assert_eq!(s.get(c.id).await.unwrap().unwrap().state, JobState::Running);
+    assert!(s.rescue().await.unwrap().is_empty());
+}
+
+/// Park: the job waits in `parked` holding nothing, gets its attempt back, keeps its checkpoint,
+/// and is fetched again only when the wait is over.
+async fn parking_and_resume(t: &TestDb) {
+    let s = &t.store;
+    let (job, _) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    let l = s.fetch("w1", 1, LEASE).await.unwrap().remove(0);
+    s.save_checkpoint(&l, &json!({"done": ["add-to-group"], "waitFor": "cloudPc"}))
+        .await
+        .unwrap();
+    let until = t.clock.now() + Duration::from_secs(15 * 60);
+    let parked = s
+        .finish(
+            &l,
+            Finish::Park {
+                until,
+                reason: "waiting for the Cloud PC to provision".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(parked.state, JobState::Parked);
+    assert_eq!(parked.attempt, 0, "the attempt is given back");
+    assert_eq!(parked.parks, 1);
+    assert_eq!(parked.scheduled_at, until);
+    assert_eq!(
+        parked.parked_reason.as_deref(),
+        Some("waiting for the Cloud PC to provision")
+    );
+    assert!(parked.lease_owner.is_none() && parked.lease_expires_at.is_none());
+    assert!(parked.finished_at.is_none());
+    t.clock.advance(Duration::from_secs(14 * 60));
+    assert!(
+        s.fetch("w2", 10, LEASE).await.unwrap().is_empty(),
+        "not before `until`"
+    );
+    t.clock.advance(Duration::from_secs(60));
+    let resumed = s.fetch("w2", 10, LEASE).await.unwrap().remove(0);
+    assert_eq!(resumed.job.id, job.id);
+    assert_eq!(resumed.job.attempt, 1);
+    assert_eq!(
+        resumed.job.checkpoint,
+        json!({"done": ["add-to-group"], "waitFor": "cloudPc"})
+    );
+    assert!(resumed.job.parked_reason.is_none());
+    // Parking many times never uses up attempts.
+    let mut l = resumed;
+    for _ in 0..10 {
+        let until = t.clock.now() + Duration::from_secs(60);
+        s.finish(
+            &l,
+            Finish::Park {
+                until,
+                reason: "again".into(),
+            },
+        )
+        .await
+        .unwrap();
+        t.clock.advance(Duration::from_secs(60));
+        l = s.fetch("w2", 1, LEASE).await.unwrap().remove(0);
+    }
+    assert_eq!(l.job.attempt, 1);
+    assert_eq!(l.job.parks, 11);
+    let done = s
+        .finish(&l, Finish::Succeeded(json!({"cloudPc": "ready"})))
+        .await
+        .unwrap();
+    assert_eq!(done.state, JobState::Succeeded);
+    let log = s.log(job.id, 0).await.unwrap();
+    assert!(log.iter().any(|l| l.message.starts_with("parked until")));
+}
+
+/// Retry with backoff: the store picks exponential backoff with jitter; no attempts left: failed.
+async fn retries_with_backoff(t: &TestDb) {
+    let s = &t.store;
+    let mut nj = new_job("assign", "contoso");
+    nj.max_attempts = 3;
+    let (job, _) = s.insert(nj).await.unwrap();
+    let err = json!({"kind": "graphUnavailable", "message": "503"});
+    for attempt in 1..=2u32 {
+        let l = s.fetch("w1", 1, LEASE).await.unwrap().remove(0);
+        assert_eq!(l.job.attempt, attempt);
+        let now = t.clock.now();
+        let r = s
+            .finish(
+                &l,
+                Finish::Retry {
+                    at: None,
+                    error: err.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.state, JobState::Retryable);
+        assert_eq!(r.error, Some(err.clone()));
+        let base = Duration::from_secs(2u64.pow(attempt));
+        let wait = r.scheduled_at - now;
+        assert!(
+            wait >= base && wait <= base + base / 10 + Duration::from_millis(1),
+            "attempt {attempt}: waited {wait}"
+        );
+        assert!(
+            s.fetch("w1", 1, LEASE).await.unwrap().is_empty(),
+            "not before the backoff"
+        );
+        t.clock.advance(base + base / 10 + Duration::from_millis(1));
+    }
+    let l = s.fetch("w1", 1, LEASE).await.unwrap().remove(0);
+    assert_eq!(l.job.attempt, 3);
+    let last = s
+        .finish(
+            &l,
+            Finish::Retry {
+                at: None,
+                error: err.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(last.state, JobState::Failed);
+    assert!(last.finished_at.is_some());
+    assert_eq!(s.get(job.id).await.unwrap().unwrap().attempt, 3);
+    // An explicit retry time is kept.
+    let (j2, _) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    let l = fetch_one(t, j2.id).await;
+    let at = t.clock.now() + Duration::from_secs(120);
+    assert_eq!(
+        s.finish(
+            &l,
+            Finish::Retry {
+                at: Some(at),
+                error: err
+            }
+        )
+        .await
+        .unwrap()
+        .scheduled_at,
+        at
+    );
+}
+
+async fn cancel_queued_parked_and_running(t: &TestDb) {
+    let s = &t.store;
+    for state in [
+        JobState::Scheduled,
+        JobState::Available,
+        JobState::Retryable,
+        JobState::Parked,
+    ] {
+        let id = job_in_state(t, state).await;
+        let c = s.cancel(id).await.unwrap();
+        assert_eq!(c.state, JobState::Cancelled, "from {state}");
+        assert!(c.finished_at.is_some());
+        assert!(c.parked_reason.is_none());
+    }
+    // Running: the request is recorded; the handler sees it and stops at a step boundary.
+    let id = job_in_state(t, JobState::Running).await;
+    let c = s.cancel(id).await.unwrap();
+    assert_eq!(c.state, JobState::Running);
+    assert!(c.cancel_requested_at.is_some());
+    // Finished jobs cannot be cancelled; unknown ids are NotFound.
+    for state in [JobState::Succeeded, JobState::Failed, JobState::Cancelled] {
+        let id = job_in_state(t, state).await;
+        assert!(
+            matches!(s.cancel(id).await, Err(Error::IllegalTransition { from, to: JobState::Cancelled, .. }) if from == state)
+        );
+    }
+    assert!(matches!(
+        s.cancel(JobId::new()).await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+async fn cancel_running_seen_at_step_boundary(t: &TestDb) {
+    let s = &t.store;
+    let (job, _) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    let l = fetch_one(t, job.id).await;
+    assert!(!s.cancel_requested(&l).await.unwrap());
+    s.cancel(job.id).await.unwrap();
+    assert!(s.cancel_requested(&l).await.unwrap());
+    // A handler that parks (or asks for a retry) after the request ends cancelled.
+    let until = t.clock.now() + Duration::from_secs(60);
+    let end = s
+        .finish(
+            &l,
+            Finish::Park {
+                until,
+                reason: "wait".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(end.state, JobState::Cancelled);
+    // And one that returns Cancelled itself.
+    let (job2, _) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    let l2 = fetch_one(t, job2.id).await;
+    s.cancel(job2.id).await.unwrap();
+    assert_eq!(
+        s.finish(&l2, Finish::Cancelled).await.unwrap().state,
+        JobState::Cancelled
+    );
+    // Release after a cancel request: cancelled, not requeued.
+    let (job3, _) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    let l3 = fetch_one(t, job3.id).await;
+    s.cancel(job3.id).await.unwrap();
+    assert_eq!(s.release(&l3).await.unwrap().state, JobState::Cancelled);
+}
+
+async fn release_gives_the_job_back(t: &TestDb) {
+    let s = &t.store;
+    let (job, _) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    let l = fetch_one(t, job.id).await;
+    let r = s.release(&l).await.unwrap();
+    assert_eq!(r.state, JobState::Available);
+    assert_eq!(r.attempt, 0);
+    assert!(r.lease_owner.is_none());
+    let again = fetch_one(t, job.id).await;
+    assert_eq!(again.job.attempt, 1);
+}
+
+async fn scheduled_job_waits_for_run_at(t: &TestDb) {
+    let s = &t.store;
+    let mut nj = new_job("report", "contoso");
+    nj.run_at = Some(t.clock.now() + Duration::from_secs(3600));
+    let (job, _) = s.insert(nj).await.unwrap();
+    assert_eq!(job.state, JobState::Scheduled);
+    assert!(s.fetch("w", 10, LEASE).await.unwrap().is_empty());
+    t.clock.advance(Duration::from_secs(3599));
+    assert_eq!(s.promote().await.unwrap(), 0);
+    t.clock.advance(Duration::from_secs(1));
+    assert_eq!(s.promote().await.unwrap(), 1);
+    assert_eq!(
+        s.get(job.id).await.unwrap().unwrap().state,
+        JobState::Available
+    );
+    assert_eq!(s.fetch("w", 10, LEASE).await.unwrap()[0].job.id, job.id);
+}
+
+async fn log_lines_are_numbered_and_announced(t: &TestDb) {
+    let s = &t.store;
+    let mut events = s.subscribe();
+    let (job, _) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    let l = fetch_one(t, job.id).await;
+    for i in 1..=5 {
+        assert_eq!(
+            s.append_log(&l, "info", &format!("line {i}"))
+                .await
+                .unwrap(),
+            i
+        );
+    }
+    let tail = s.log(job.id, 3).await.unwrap();
+    assert_eq!(tail.iter().map(|l| l.seq).collect::<Vec<_>>(), vec![4, 5]);
+    assert_eq!(tail[1].message, "line 5");
+    let mut seen = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if let JobEvent::Log { job: j, seq } = ev {
+            assert_eq!(j, job.id);
+            seen.push(seq);
+        }
+    }
+    assert_eq!(seen, vec![1, 2, 3, 4, 5]);
+    // Readable from another store (another process) while the job runs.
+    let other = t.another_store().await;
+    assert_eq!(other.log(job.id, 0).await.unwrap().len(), 5);
+}
+
+async fn list_filters_and_pages(t: &TestDb) {
+    let s = &t.store;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let mut nj = new_job(
+            if i % 2 == 0 { "assign" } else { "unassign" },
+            if i < 5 { "contoso" } else { "fabrikam" },
+        );
+        nj.target = Some(format!("user{i}@contoso.example"));
+        ids.push(s.insert(nj).await.unwrap().0.id);
+        t.clock.advance(Duration::from_secs(1));
+    }
+    let all = s
+        .list(&JobFilter {
+            limit: Some(3),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 3);
+    assert_eq!(all.items[0].id, ids[6], "newest first");
+    let p2 = s
+        .list(&JobFilter {
+            limit: Some(3),
+            cursor: all.next_cursor.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let p3 = s
+        .list(&JobFilter {
+            limit: Some(3),
+            cursor: p2.next_cursor.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(p3.items.len(), 1);
+    assert!(p3.next_cursor.is_none());
+    let seen: Vec<_> = all
+        .items
+        .iter()
+        .chain(&p2.items)
+        .chain(&p3.items)
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(seen, ids.iter().rev().copied().collect::<Vec<_>>());
+    let f = s
+        .list(&JobFilter {
+            tenant: Some("contoso".into()),
+            operation: Some("assign".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(f.items.len(), 3);
+    let f = s
+        .list(&JobFilter {
+            target: Some("user6@contoso.example".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(f.items.len(), 1);
+    let f = s
+        .list(&JobFilter {
+            requested_by: Some("alice@contoso.example".into()),
+            state: Some(JobState::Available),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(f.items.len(), 7);
+    let f = s
+        .list(&JobFilter {
+            created_after: Some(common::start_time() + Duration::from_secs(5)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(f.items.len(), 2);
+    assert!(
+        s.list(&JobFilter {
+            cursor: Some("nonsense".into()),
+            ..Default::default()
+        })
+        .await
+        .is_err()
+    );
+}
+
+both_stores!(
+    every_transition_enforced_by_the_database,
+    check_constraints_hold,
+    idempotency_key_returns_the_live_job,
+    fencing_stale_lease_cannot_write,
+    rescuer_and_heartbeats,
+    parking_and_resume,
+    retries_with_backoff,
+    cancel_queued_parked_and_running,
+    cancel_running_seen_at_step_boundary,
+    release_gives_the_job_back,
+    scheduled_job_waits_for_run_at,
+    log_lines_are_numbered_and_announced,
+    list_filters_and_pages,
+);
