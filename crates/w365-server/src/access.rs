@@ -49,7 +49,11 @@ impl AppState {
                 .collect();
             ApiError::not_found(format!("There is no tenant named '{name}'.")).with_fix(format!(
                 "Use one of: {}.",
-                if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }
+                if known.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    known.join(", ")
+                }
             ))
         })?;
         if !self.in_scope(who, name) {
@@ -78,7 +82,10 @@ impl AppState {
             .ok_or_else(|| ApiError::not_found(format!("There is no job {id}.")))?;
         if !self.in_scope(who, &job.tenant) {
             return Err(ApiError::forbidden(
-                format!("The job {id} belongs to the tenant '{}', outside your tenant scope.", job.tenant),
+                format!(
+                    "The job {id} belongs to the tenant '{}', outside your tenant scope.",
+                    job.tenant
+                ),
                 "Ask an administrator to add this tenant to your tenant scope.",
             ));
         }
@@ -108,7 +115,11 @@ impl AppState {
             Ok(Some(user)) => user,
             Ok(None) => return Ok(()),
             // A target that is not a user (a Cloud PC id) is checked by its user below.
-            Err(e) => return Err(ApiError::unavailable(format!("Cannot check protected users: {e}"))),
+            Err(e) => {
+                return Err(ApiError::unavailable(format!(
+                    "Cannot check protected users: {e}"
+                )));
+            }
         };
         let member_of = tenant
             .client

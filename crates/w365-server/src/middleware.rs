@@ -121,13 +121,21 @@ fn bare(status: StatusCode, text: String) -> ApiError {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
             status,
             "unsupported_media_type",
-            if text.is_empty() { "Unsupported content type.".to_owned() } else { text },
+            if text.is_empty() {
+                "Unsupported content type.".to_owned()
+            } else {
+                text
+            },
         )
         .with_fix("Send the body as JSON with `Content-Type: application/json`."),
         s if s.is_client_error() => ApiError::new(
             s,
             "bad_request",
-            if text.is_empty() { "The request is not valid.".to_owned() } else { text },
+            if text.is_empty() {
+                "The request is not valid.".to_owned()
+            } else {
+                text
+            },
         )
         .with_fix("Check the request against /api/v1/openapi.json."),
         s => {

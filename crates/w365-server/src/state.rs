@@ -66,7 +66,9 @@ impl Tenant {
                         .groups()
                         .find_by_display_name(entry)
                         .await
-                        .map_err(|e| format!("could not look up the protected group '{entry}': {e}"))?;
+                        .map_err(|e| {
+                            format!("could not look up the protected group '{entry}': {e}")
+                        })?;
                     if found.is_empty() {
                         return Err(format!(
                             "the protected group '{entry}' of tenant '{}' does not exist",

@@ -144,7 +144,9 @@ impl OpsHandler {
         };
         let fix = || "fix the tenant profile in the worker's config file".to_owned();
         Ok(Connection {
-            cloud: profile.resolve_cloud().map_err(|e| (e.to_string(), fix()))?,
+            cloud: profile
+                .resolve_cloud()
+                .map_err(|e| (e.to_string(), fix()))?,
             credential: profile
                 .resolve_credential(tenant)
                 .map_err(|e| (e.to_string(), fix()))?,
@@ -184,21 +186,22 @@ impl OpsHandler {
             ),
             problems: vec![],
         })?;
-        let conn = self.connection(&job.tenant).map_err(|(message, fix)| Refusal {
-            kind: "usage",
-            message,
-            fix,
-            problems: vec![],
-        })?;
+        let conn = self
+            .connection(&job.tenant)
+            .map_err(|(message, fix)| Refusal {
+                kind: "usage",
+                message,
+                fix,
+                problems: vec![],
+            })?;
         let values: Map<String, Value> = job.input.as_object().cloned().unwrap_or_default();
-        let input = spec::validate(spec, &values, Some(&conn.profile)).map_err(|problems| {
-            Refusal {
+        let input =
+            spec::validate(spec, &values, Some(&conn.profile)).map_err(|problems| Refusal {
                 kind: "refusedByValidation",
                 message: format!("{} refused: {}", spec.name, spec::describe(&problems)),
                 fix: "submit the job again with the problems fixed".into(),
                 problems,
-            }
-        })?;
+            })?;
         let mut builder = Client::builder()
             .cloud(conn.cloud.clone())
             .credential(conn.credential.clone())
@@ -261,7 +264,10 @@ impl OpsHandler {
             }
             Ok(JobRun::Cancelled { .. }) => {
                 let _ = ctx
-                    .log("warn", "cancelled at a step boundary; the steps done so far stay done")
+                    .log(
+                        "warn",
+                        "cancelled at a step boundary; the steps done so far stay done",
+                    )
                     .await;
                 Finish::Cancelled
             }
@@ -312,10 +318,7 @@ struct StoreSink<'a> {
 impl CheckpointSink for StoreSink<'_> {
     async fn save(&self, checkpoint: &Checkpoint) -> Result<(), String> {
         let value = serde_json::to_value(checkpoint).map_err(|e| e.to_string())?;
-        self.ctx
-            .checkpoint(&value)
-            .await
-            .map_err(|e| e.to_string())
+        self.ctx.checkpoint(&value).await.map_err(|e| e.to_string())
     }
 
     async fn cancel_requested(&self) -> bool {

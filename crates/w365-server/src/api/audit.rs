@@ -85,10 +85,16 @@ pub async fn list(
     who: Principal,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Page<AuditRecord>>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text(), "See the OpenAPI document for the filters."))?;
+    let Query(q) = query.map_err(|e| {
+        ApiError::bad_request(e.body_text(), "See the OpenAPI document for the filters.")
+    })?;
     who.require(Role::Reader, "Reading the audit log")?;
     let f = filter(&app, &who, q)?;
-    app.store().audit_list(&f).await.map(Json).map_err(store_error)
+    app.store()
+        .audit_list(&f)
+        .await
+        .map(Json)
+        .map_err(store_error)
 }
 
 /// Exports the matching audit records as CSV (Admin).
@@ -101,7 +107,9 @@ pub async fn export(
     who: Principal,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text(), "See the OpenAPI document for the filters."))?;
+    let Query(q) = query.map_err(|e| {
+        ApiError::bad_request(e.body_text(), "See the OpenAPI document for the filters.")
+    })?;
     who.require(Role::Admin, "Exporting the audit log")?;
     let mut f = filter(&app, &who, q)?;
     let mut out = Vec::new();
@@ -119,7 +127,10 @@ pub async fn export(
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"w365-audit.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"w365-audit.csv\"",
+            ),
         ],
         out,
     )

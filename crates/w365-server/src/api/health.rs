@@ -36,7 +36,10 @@ pub async fn healthz() -> Json<Value> {
     responses((status = 200, body = Object), (status = 503, body = Object)))]
 pub async fn readyz(State(app): State<AppState>) -> Response {
     let limit = Duration::from_secs(5);
-    let probe = JobFilter { limit: Some(1), ..JobFilter::default() };
+    let probe = JobFilter {
+        limit: Some(1),
+        ..JobFilter::default()
+    };
     let store = match tokio::time::timeout(limit, app.store().list(&probe)).await {
         Ok(Ok(_)) => json!({"ok": true}),
         Ok(Err(e)) => json!({"ok": false, "error": e.to_string()}),
@@ -53,8 +56,16 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
         tenants.insert(t.name.clone(), v);
     }
     let ready = store["ok"] == true && tenants.values().all(|v| v["ok"] == true);
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"ready": ready, "store": store, "tenants": tenants}))).into_response()
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"ready": ready, "store": store, "tenants": tenants})),
+    )
+        .into_response()
 }
 
 const STATES: [JobState; 8] = [
@@ -77,9 +88,15 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
     let mut durations: Vec<(String, f64)> = Vec::new();
     for state in STATES {
         let mut count = 0u64;
-        let mut filter = JobFilter { state: Some(state), limit: Some(500), ..JobFilter::default() };
+        let mut filter = JobFilter {
+            state: Some(state),
+            limit: Some(500),
+            ..JobFilter::default()
+        };
         loop {
-            let Ok(page) = app.store().list(&filter).await else { break };
+            let Ok(page) = app.store().list(&filter).await else {
+                break;
+            };
             count += page.items.len() as u64;
             if state.is_terminal() {
                 for job in &page.items {
@@ -107,24 +124,50 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         e.1 += secs;
     }
     for (op, (n, sum)) in &ops {
-        let _ = writeln!(out, "w365_job_duration_seconds_sum{{operation=\"{op}\"}} {sum}");
-        let _ = writeln!(out, "w365_job_duration_seconds_count{{operation=\"{op}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "w365_job_duration_seconds_sum{{operation=\"{op}\"}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "w365_job_duration_seconds_count{{operation=\"{op}\"}} {n}"
+        );
     }
     out.push_str("# HELP w365_jobs_submitted_total Jobs submitted through this process.\n# TYPE w365_jobs_submitted_total counter\n");
-    let _ = writeln!(out, "w365_jobs_submitted_total {}", app.metrics().submitted.load(Ordering::Relaxed));
+    let _ = writeln!(
+        out,
+        "w365_jobs_submitted_total {}",
+        app.metrics().submitted.load(Ordering::Relaxed)
+    );
     out.push_str("# HELP w365_graph_requests_total Graph requests of this process's reads per tenant.\n# TYPE w365_graph_requests_total counter\n");
     let mut throttled = String::new();
     let mut retries = String::new();
     for t in app.tenants() {
         let s = t.client.stats();
-        let _ = writeln!(out, "w365_graph_requests_total{{tenant=\"{}\"}} {}", t.name, s.requests);
-        let _ = writeln!(throttled, "w365_graph_throttled_total{{tenant=\"{}\"}} {}", t.name, s.throttled);
-        let _ = writeln!(retries, "w365_graph_retries_total{{tenant=\"{}\"}} {}", t.name, s.retries);
+        let _ = writeln!(
+            out,
+            "w365_graph_requests_total{{tenant=\"{}\"}} {}",
+            t.name, s.requests
+        );
+        let _ = writeln!(
+            throttled,
+            "w365_graph_throttled_total{{tenant=\"{}\"}} {}",
+            t.name, s.throttled
+        );
+        let _ = writeln!(
+            retries,
+            "w365_graph_retries_total{{tenant=\"{}\"}} {}",
+            t.name, s.retries
+        );
     }
     out.push_str("# HELP w365_graph_throttled_total Graph answers 429 per tenant.\n# TYPE w365_graph_throttled_total counter\n");
     out.push_str(&throttled);
     out.push_str("# HELP w365_graph_retries_total Graph requests retried per tenant.\n# TYPE w365_graph_retries_total counter\n");
     out.push_str(&retries);
-    let _ = writeln!(out, "# HELP w365_uptime_seconds Seconds since start.\n# TYPE w365_uptime_seconds gauge\nw365_uptime_seconds {}", app.uptime().as_secs());
+    let _ = writeln!(
+        out,
+        "# HELP w365_uptime_seconds Seconds since start.\n# TYPE w365_uptime_seconds gauge\nw365_uptime_seconds {}",
+        app.uptime().as_secs()
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

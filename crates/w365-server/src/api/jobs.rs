@@ -134,8 +134,15 @@ pub async fn submit(
     };
     let target = validated.target();
     let input = validated.redacted();
-    app.check_protected(&who, &tenant, &spec.name, target.as_deref(), &input, &request_id)
-        .await?;
+    app.check_protected(
+        &who,
+        &tenant,
+        &spec.name,
+        target.as_deref(),
+        &input,
+        &request_id,
+    )
+    .await?;
     if body.dry_run {
         let plan = dry_run(&tenant, &validated, &who).await?;
         return Ok((
@@ -205,8 +212,15 @@ async fn dry_run(
     use w365_ops::execute::Silent;
     let client = &tenant.client;
     let fail = |e: &w365_ops::Error| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plan_failed", e.to_string())
-            .with_fix(e.hint().unwrap_or_else(|| "Check the parameters and the tenant.".to_owned()))
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "plan_failed",
+            e.to_string(),
+        )
+        .with_fix(
+            e.hint()
+                .unwrap_or_else(|| "Check the parameters and the tenant.".to_owned()),
+        )
     };
     let value = |v: Result<Value, serde_json::Error>| {
         v.map_err(|e| ApiError::internal("Could not render the plan", &e))
@@ -302,9 +316,17 @@ pub async fn list(
     who: Principal,
     query: Result<Query<JobQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Page<Job>>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text(), "See GET /api/v1/openapi.json for the filters."))?;
+    let Query(q) = query.map_err(|e| {
+        ApiError::bad_request(
+            e.body_text(),
+            "See GET /api/v1/openapi.json for the filters.",
+        )
+    })?;
     who.require(Role::Reader, "Reading jobs")?;
-    let scope = app.scopes().of(&who.upn, &who.object_id).map(<[String]>::to_vec);
+    let scope = app
+        .scopes()
+        .of(&who.upn, &who.object_id)
+        .map(<[String]>::to_vec);
     if let (Some(t), Some(scope)) = (&q.tenant, &scope)
         && !scope.contains(t)
     {
@@ -343,7 +365,9 @@ pub async fn list(
     }
     .map(Json)
     .map_err(|e| match e {
-        w365_jobs::Error::Invalid(m) => ApiError::bad_request(m, "Use the nextCursor of the previous page, unchanged."),
+        w365_jobs::Error::Invalid(m) => {
+            ApiError::bad_request(m, "Use the nextCursor of the previous page, unchanged.")
+        }
         e => ApiError::internal("Could not list jobs", &e),
     })
 }
@@ -377,13 +401,24 @@ pub async fn cancel(
     who.require(needed.max(Role::Helpdesk), "Cancelling this job")?;
     if job.state.is_terminal() {
         return Err(ApiError::conflict(
-            format!("The job {} has already finished ({}).", job.id, job.state.as_str()),
+            format!(
+                "The job {} has already finished ({}).",
+                job.id,
+                job.state.as_str()
+            ),
             "Nothing to cancel.",
         ));
     }
     if let Some(tenant) = app.tenant(&job.tenant) {
-        app.check_protected(&who, tenant, &job.operation, job.target.as_deref(), &job.input, &request_id)
-            .await?;
+        app.check_protected(
+            &who,
+            tenant,
+            &job.operation,
+            job.target.as_deref(),
+            &job.input,
+            &request_id,
+        )
+        .await?;
     }
     let cancelled = app
         .store()
@@ -444,14 +479,23 @@ impl Tail {
                 Err(e) => {
                     tracing::error!(error = %e, "reading the job log failed");
                     self.done = true;
-                    self.pending.push_back(Event::default().event("error").data("the job log could not be read"));
+                    self.pending.push_back(
+                        Event::default()
+                            .event("error")
+                            .data("the job log could not be read"),
+                    );
                     continue;
                 }
             };
             for line in lines {
                 self.after = line.seq;
                 let data = serde_json::to_string(&line).unwrap_or_default();
-                self.pending.push_back(Event::default().id(line.seq.to_string()).event("log").data(data));
+                self.pending.push_back(
+                    Event::default()
+                        .id(line.seq.to_string())
+                        .event("log")
+                        .data(data),
+                );
             }
             let job = match store.get(self.id).await {
                 Ok(Some(job)) => job,
@@ -463,7 +507,12 @@ impl Tail {
             if self.last_state != Some(job.state) {
                 self.last_state = Some(job.state);
                 let data = json!({"state": job.state, "parkedReason": job.parked_reason, "attempt": job.attempt});
-                self.pending.push_back(Event::default().id(self.after.to_string()).event("state").data(data.to_string()));
+                self.pending.push_back(
+                    Event::default()
+                        .id(self.after.to_string())
+                        .event("state")
+                        .data(data.to_string()),
+                );
             }
             if job.state.is_terminal() {
                 // Lines written just before the final state change are in the log already.
@@ -471,10 +520,20 @@ impl Tail {
                 for line in rest {
                     self.after = line.seq;
                     let data = serde_json::to_string(&line).unwrap_or_default();
-                    self.pending.push_back(Event::default().id(line.seq.to_string()).event("log").data(data));
+                    self.pending.push_back(
+                        Event::default()
+                            .id(line.seq.to_string())
+                            .event("log")
+                            .data(data),
+                    );
                 }
                 let data = serde_json::to_string(&job).unwrap_or_default();
-                self.pending.push_back(Event::default().id(self.after.to_string()).event("end").data(data));
+                self.pending.push_back(
+                    Event::default()
+                        .id(self.after.to_string())
+                        .event("end")
+                        .data(data),
+                );
                 self.done = true;
                 continue;
             }

@@ -49,7 +49,10 @@ pub struct TenantInfo {
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "reads",
     responses((status = 200, body = Vec<TenantInfo>), (status = 401, body = crate::error::ErrorBody)),
     security(("entra" = [])))]
-pub async fn tenants(State(app): State<AppState>, who: Principal) -> Result<Json<Vec<TenantInfo>>, ApiError> {
+pub async fn tenants(
+    State(app): State<AppState>,
+    who: Principal,
+) -> Result<Json<Vec<TenantInfo>>, ApiError> {
     who.require(Role::Reader, "Reading tenants")?;
     Ok(Json(
         app.tenants()
@@ -67,7 +70,10 @@ pub async fn tenants(State(app): State<AppState>, who: Principal) -> Result<Json
 #[utoipa::path(get, path = "/api/v1/operations", tag = "reads",
     responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody)),
     security(("entra" = [])))]
-pub async fn operations(State(app): State<AppState>, who: Principal) -> Result<Json<Value>, ApiError> {
+pub async fn operations(
+    State(app): State<AppState>,
+    who: Principal,
+) -> Result<Json<Value>, ApiError> {
     who.require(Role::Reader, "Reading operations")?;
     let ops: Vec<Value> = spec::operations()
         .iter()
@@ -117,7 +123,8 @@ pub async fn users(
     Path(tenant): Path<String>,
     query: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text(), "Use ?search=&limit=&cursor=."))?;
+    let Query(q) =
+        query.map_err(|e| ApiError::bad_request(e.body_text(), "Use ?search=&limit=&cursor=."))?;
     let tenant = app.tenant_for(&who, &tenant)?;
     let limit = match q.limit {
         None => 25,
@@ -132,11 +139,21 @@ pub async fn users(
     let offset: usize = match q.cursor.as_deref() {
         None => 0,
         Some(c) => c.parse().map_err(|_| {
-            ApiError::bad_request("The cursor is not one this API returned.", "Use nextCursor unchanged.")
+            ApiError::bad_request(
+                "The cursor is not one this API returned.",
+                "Use nextCursor unchanged.",
+            )
         })?,
     };
     let mut query = ODataQuery::new()
-        .select(["id", "userPrincipalName", "displayName", "mail", "accountEnabled", "usageLocation"])
+        .select([
+            "id",
+            "userPrincipalName",
+            "displayName",
+            "mail",
+            "accountEnabled",
+            "usageLocation",
+        ])
         .top(999);
     if let Some(text) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         query = query.filter(
@@ -178,7 +195,9 @@ pub async fn user_windows365(
         .get_opt(&user)
         .await
         .map_err(|e| graph_error("Could not read the user", &e))?
-        .ok_or_else(|| ApiError::not_found(format!("There is no user '{user}' in '{}'.", tenant.name)))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!("There is no user '{user}' in '{}'.", tenant.name))
+        })?;
     let (users, sku_handler) = (client.users(), client.subscribed_skus());
     let (states, groups, skus) = futures::try_join!(
         users.license_assignment_states(&found.id),

@@ -41,14 +41,21 @@ fn yes() -> bool {
 #[utoipa::path(get, path = "/api/v1/schedules", tag = "schedules",
     responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody)),
     security(("entra" = [])))]
-pub async fn list(State(app): State<AppState>, who: Principal) -> Result<Json<Vec<Schedule>>, ApiError> {
+pub async fn list(
+    State(app): State<AppState>,
+    who: Principal,
+) -> Result<Json<Vec<Schedule>>, ApiError> {
     who.require(Role::Reader, "Reading schedules")?;
     let all = app
         .store()
         .schedule_list()
         .await
         .map_err(|e| ApiError::internal("Could not list schedules", &e))?;
-    Ok(Json(all.into_iter().filter(|s| app.in_scope(&who, &s.job.tenant)).collect()))
+    Ok(Json(
+        all.into_iter()
+            .filter(|s| app.in_scope(&who, &s.job.tenant))
+            .collect(),
+    ))
 }
 
 /// Creates or replaces a schedule (Admin).
@@ -62,7 +69,12 @@ pub async fn create(
     RequestId(request_id): RequestId,
     body: Result<Json<NewSchedule>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Schedule>), ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text(), "Send the schedule as JSON (see the OpenAPI document)."))?;
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_request(
+            e.body_text(),
+            "Send the schedule as JSON (see the OpenAPI document).",
+        )
+    })?;
     who.require(Role::Admin, "Managing schedules")?;
     let tenant = app.tenant_for(&who, &body.tenant)?;
     let Some(op) = spec::operation(&body.operation) else {
@@ -75,7 +87,11 @@ pub async fn create(
     let validated = spec::validate(op, &body.params, Some(&tenant.profile)).map_err(|ps| {
         ApiError::invalid(
             ps.into_iter()
-                .map(|p| Problem { param: format!("params.{}", p.param), message: p.message, fix: p.fix })
+                .map(|p| Problem {
+                    param: format!("params.{}", p.param),
+                    message: p.message,
+                    fix: p.fix,
+                })
                 .collect(),
         )
     })?;
@@ -93,14 +109,19 @@ pub async fn create(
         },
         enabled: body.enabled,
     };
-    let saved = app.store().schedule_upsert(spec_).await.map_err(|e| match e {
-        w365_jobs::Error::Invalid(m) => ApiError::invalid(vec![Problem {
-            param: "cron".into(),
-            message: m,
-            fix: "write five fields (minute hour day month weekday) and an IANA time zone".into(),
-        }]),
-        e => ApiError::internal("Could not save the schedule", &e),
-    })?;
+    let saved = app
+        .store()
+        .schedule_upsert(spec_)
+        .await
+        .map_err(|e| match e {
+            w365_jobs::Error::Invalid(m) => ApiError::invalid(vec![Problem {
+                param: "cron".into(),
+                message: m,
+                fix: "write five fields (minute hour day month weekday) and an IANA time zone"
+                    .into(),
+            }]),
+            e => ApiError::internal("Could not save the schedule", &e),
+        })?;
     app.store()
         .audit_append(NewAuditRecord {
             at: None,

@@ -25,7 +25,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// w365's app roles, lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 pub enum Role {
     /// `W365.Reader`: sees users, Cloud PCs, jobs and the audit log.
     #[serde(rename = "W365.Reader")]
@@ -104,9 +106,9 @@ fn bearer(parts: &http::request::Parts) -> Result<&str, ApiError> {
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthenticated("The Authorization header is not text."))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or_else(|| ApiError::unauthenticated("The Authorization header is not `Bearer <token>`."))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        ApiError::unauthenticated("The Authorization header is not `Bearer <token>`.")
+    })?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(ApiError::unauthenticated(
             "The Authorization header is not `Bearer <token>`.",

@@ -218,19 +218,19 @@ impl TokenValidator {
         let api_uri = format!("api://{}", self.config.audience);
         validation.set_audience(&[self.config.audience.as_str(), api_uri.as_str()]);
         use jsonwebtoken::errors::ErrorKind;
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
-            match e.kind() {
-                ErrorKind::InvalidSignature => TokenError::Signature,
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-                ErrorKind::InvalidAudience => TokenError::Audience,
-                ErrorKind::InvalidIssuer => TokenError::Issuer,
-                ErrorKind::MissingRequiredClaim(c) if c == "aud" => TokenError::MissingClaim("aud"),
-                ErrorKind::MissingRequiredClaim(c) if c == "iss" => TokenError::MissingClaim("iss"),
-                ErrorKind::MissingRequiredClaim(_) => TokenError::MissingClaim("exp"),
-                ErrorKind::InvalidAlgorithm => TokenError::Algorithm(format!("{:?}", header.alg)),
-                _ => TokenError::Malformed,
-            }
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| match e
+            .kind()
+        {
+            ErrorKind::InvalidSignature => TokenError::Signature,
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+            ErrorKind::InvalidAudience => TokenError::Audience,
+            ErrorKind::InvalidIssuer => TokenError::Issuer,
+            ErrorKind::MissingRequiredClaim(c) if c == "aud" => TokenError::MissingClaim("aud"),
+            ErrorKind::MissingRequiredClaim(c) if c == "iss" => TokenError::MissingClaim("iss"),
+            ErrorKind::MissingRequiredClaim(_) => TokenError::MissingClaim("exp"),
+            ErrorKind::InvalidAlgorithm => TokenError::Algorithm(format!("{:?}", header.alg)),
+            _ => TokenError::Malformed,
         })?;
         let claims = data.claims;
         let object_id = claims.oid.ok_or(TokenError::MissingClaim("oid"))?;
@@ -239,7 +239,11 @@ impl TokenValidator {
             .preferred_username
             .or(claims.upn)
             .unwrap_or_else(|| object_id.clone());
-        let role = claims.roles.iter().filter_map(|r| Role::from_claim(r)).max();
+        let role = claims
+            .roles
+            .iter()
+            .filter_map(|r| Role::from_claim(r))
+            .max();
         Ok(Principal {
             display_name: claims.name.unwrap_or_else(|| upn.clone()),
             object_id,
