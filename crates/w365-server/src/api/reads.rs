@@ -205,9 +205,12 @@ pub async fn user_windows365(
         sku_handler.list(),
     )
     .map_err(|e| graph_error("Could not read the user's Windows 365 state", &e))?;
-    let pcs = w365_ops::cloud_pc::show(client, &found.user_principal_name)
-        .await
-        .map_err(|e| graph_error("Could not read the user's Cloud PCs", &e))?;
+    let pcs = match w365_ops::cloud_pc::show(client, &found.user_principal_name).await {
+        Ok(pcs) => pcs,
+        // "has no Cloud PC at all" is an answer, not a failure.
+        Err(e) if e.kind() == w365_ops::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(graph_error("Could not read the user's Cloud PCs", &e)),
+    };
     let licences: Vec<Value> = states
         .iter()
         .map(|s| {
