@@ -51,18 +51,10 @@ pub fn sim_client(sim: &SimHandle) -> Client {
         .expect("graph client")
 }
 
+#[derive(Default)]
 pub struct Options {
     pub worker: bool,
     pub hsts: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            worker: false,
-            hsts: false,
-        }
-    }
 }
 
 pub async fn start() -> Harness {
