@@ -148,6 +148,20 @@ pub enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
+
+    /// Run job workers without the HTTP server (scale-out: several processes on one database)
+    ///
+    /// Takes queued jobs (assign, unassign, ... submitted through the service) from the job database
+    /// and runs them: each job by one worker at a time, long waits parked, a dead worker's jobs
+    /// taken over when their lease expires. Tenants are the config file's profiles; with
+    /// --sandbox, jobs of the tenant "sandbox" run against the local sandbox.
+    Worker(crate::commands::worker::WorkerArgs),
+
+    /// The audit log of the job database: verify its hash chain, export it
+    Audit {
+        #[command(subcommand)]
+        command: crate::commands::audit::AuditCommand,
+    },
 }
 
 /// `w365 assign`: every parameter of the runbook. Unset options come from the environment, then

@@ -70,6 +70,8 @@ async fn run(cli: &Cli, printer: &Printer) -> ExitStatus {
             Command::Capacity(args) => commands::capacity::run(&settings, args, printer).await,
             Command::Sandbox { command } => commands::sandbox::run(command, printer).await,
             Command::Sim { command } => commands::sim::run(command, printer).await,
+            Command::Worker(args) => commands::worker::run(&settings, args, printer).await,
+            Command::Audit { command } => commands::audit::run(command, printer).await,
         }
     }
     .await;
@@ -104,6 +106,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Capacity(_) => "capacity",
         Command::Sandbox { .. } => "sandbox",
         Command::Sim { .. } => "sim serve",
+        Command::Worker(_) => "worker",
+        Command::Audit { .. } => "audit",
     }
 }
 

@@ -2,6 +2,7 @@
 //! `main` prints once and sorts into an exit code.
 
 pub mod assign;
+pub mod audit;
 pub mod capacity;
 pub mod cloudpc;
 pub mod policy;
@@ -11,3 +12,4 @@ pub mod sandbox;
 pub mod sim;
 pub mod unassign;
 pub mod user_settings;
+pub mod worker;
