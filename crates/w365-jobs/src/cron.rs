@@ -285,3 +285,130 @@ impl CronSchedule {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn next(expr: &str, tz: &str, after: OffsetDateTime) -> OffsetDateTime {
+        CronSchedule::new(expr, tz)
+            .unwrap()
+            .next_after(after)
+            .unwrap()
+    }
+
+    #[test]
+    fn fields_and_ranges() {
+        let c = Cron::parse("*/15 6-8 1,15 JAN-mar mon-fri").unwrap();
+        assert_eq!(c.minutes, (1 << 0) | (1 << 15) | (1 << 30) | (1 << 45));
+        assert_eq!(c.hours, (1 << 6) | (1 << 7) | (1 << 8));
+        assert_eq!(c.days, (1 << 1) | (1 << 15));
+        assert_eq!(c.months, (1 << 1) | (1 << 2) | (1 << 3));
+        assert_eq!(c.weekdays, 0b0111110);
+        assert_eq!(Cron::parse("0 0 * * 7").unwrap().weekdays, 1, "7 is Sunday");
+        assert_eq!(
+            Cron::parse("5/20 * * * *").unwrap().minutes,
+            (1 << 5) | (1 << 25) | (1 << 45)
+        );
+        assert_eq!(
+            Cron::parse("0-10/5 * * * *").unwrap().minutes,
+            (1 << 0) | (1 << 5) | (1 << 10)
+        );
+    }
+
+    #[test]
+    fn bad_expressions_say_what_is_wrong() {
+        for (expr, needle) in [
+            ("* * * *", "has 4 fields; expected 5"),
+            ("60 * * * *", "minute field \"60\": 60 is out of range 0-59"),
+            ("* 24 * * *", "hour field"),
+            ("* * 0 * *", "out of range 1-31"),
+            ("* * * 13 * ", "out of range 1-12"),
+            ("* * * * 8", "out of range 0-7"),
+            ("*/0 * * * *", "a step of 0 never fires"),
+            ("5-1 * * * *", "backwards"),
+            ("x * * * *", "is not a number"),
+            ("* * * FOO *", "JAN"),
+            ("1,,2 * * * *", "empty list item"),
+        ] {
+            let e = Cron::parse(expr).unwrap_err();
+            assert!(e.contains(needle), "{expr}: {e}");
+        }
+        let e = CronSchedule::new("0 0 * * *", "Mars/Olympus").unwrap_err();
+        assert!(e.contains("unknown time zone \"Mars/Olympus\""), "{e}");
+    }
+
+    #[test]
+    fn next_fire_in_utc() {
+        let t = datetime!(2026-03-02 09:00 UTC); // a Monday
+        assert_eq!(next("* * * * *", "UTC", t), datetime!(2026-03-02 09:01 UTC));
+        assert_eq!(next("0 6 * * *", "UTC", t), datetime!(2026-03-03 06:00 UTC));
+        assert_eq!(
+            next("30 9 * * *", "UTC", t),
+            datetime!(2026-03-02 09:30 UTC)
+        );
+        assert_eq!(next("0 0 1 * *", "UTC", t), datetime!(2026-04-01 00:00 UTC));
+        assert_eq!(
+            next("0 12 * * sat", "UTC", t),
+            datetime!(2026-03-07 12:00 UTC)
+        );
+        assert_eq!(
+            next("0 0 29 2 *", "UTC", t),
+            datetime!(2028-02-29 00:00 UTC)
+        );
+        // Day of month OR day of week when both are restricted (Vixie cron).
+        assert_eq!(
+            next("0 0 13 * fri", "UTC", t),
+            datetime!(2026-03-06 00:00 UTC)
+        );
+        assert!(
+            CronSchedule::new("0 0 31 2 *", "UTC")
+                .unwrap()
+                .next_after(t)
+                .is_none()
+        );
+        // Strictly after: a fire at exactly `after` is not returned again.
+        assert_eq!(next("0 9 * * *", "UTC", t), datetime!(2026-03-03 09:00 UTC));
+    }
+
+    #[test]
+    fn next_fire_in_a_time_zone_across_dst() {
+        // Nightly at 02:30 in Paris. On 2026-03-29 clocks jump 02:00 -> 03:00: it runs at 03:30 local
+        // (the first instant after the gap, 01:30 UTC).
+        let t = datetime!(2026-03-28 12:00 UTC);
+        assert_eq!(
+            next("30 2 * * *", "Europe/Paris", t),
+            datetime!(2026-03-29 01:30 UTC)
+        );
+        // Before DST: 06:00 Paris = 05:00 UTC; after: 04:00 UTC.
+        assert_eq!(
+            next("0 6 * * *", "Europe/Paris", datetime!(2026-03-27 12:00 UTC)),
+            datetime!(2026-03-28 05:00 UTC)
+        );
+        assert_eq!(
+            next("0 6 * * *", "Europe/Paris", datetime!(2026-03-29 12:00 UTC)),
+            datetime!(2026-03-30 04:00 UTC)
+        );
+        // On 2026-10-25 02:00-03:00 happens twice in Paris: 02:30 runs once, at its first occurrence.
+        let first = next(
+            "30 2 * * *",
+            "Europe/Paris",
+            datetime!(2026-10-24 12:00 UTC),
+        );
+        assert_eq!(first, datetime!(2026-10-25 00:30 UTC));
+        assert_eq!(
+            next("30 2 * * *", "Europe/Paris", first),
+            datetime!(2026-10-26 01:30 UTC)
+        );
+        // New York, weekdays at 08:00.
+        assert_eq!(
+            next(
+                "0 8 * * 1-5",
+                "America/New_York",
+                datetime!(2026-03-06 14:00 UTC)
+            ),
+            datetime!(2026-03-09 12:00 UTC)
+        );
+    }
+}

@@ -150,8 +150,11 @@ impl Worker {
         let mut running: HashMap<JobId, Leased> = HashMap::new();
         let mut task_ids: HashMap<tokio::task::Id, JobId> = HashMap::new();
         tokio::pin!(shutdown);
+        let mut last_maintenance: Option<tokio::time::Instant> = None;
         loop {
-            if cfg.maintenance {
+            let due = last_maintenance.is_none_or(|t| t.elapsed() >= cfg.poll_interval);
+            if cfg.maintenance && due {
+                last_maintenance = Some(tokio::time::Instant::now());
                 if let Err(e) = self.store.rescue().await {
                     tracing::warn!(error = %e, "rescuer failed");
                 }
@@ -186,9 +189,8 @@ impl Worker {
                     };
                     running.remove(&id);
                 }
-                ev = events.recv(), if !fetched_full => {
-                    // New work in this process: look again at once.
-                    let _ = matches!(ev, Ok(JobEvent::Inserted { .. }));
+                _ = next_insert(&mut events), if !fetched_full => {
+                    // New work inserted by this process: look again at once.
                 }
                 _ = tokio::time::sleep(cfg.poll_interval) => {}
             }
@@ -200,8 +202,10 @@ impl Worker {
             tokio::select! {
                 _ = &mut deadline => break,
                 Some(done) = tasks.join_next_with_id() => {
-                    if let Ok((tid, id)) = done { task_ids.remove(&tid); running.remove(&id); }
-                    else if let Err(e) = done { if let Some(id) = task_ids.remove(&e.id()) { running.remove(&id); } }
+                    let tid = match &done { Ok((tid, _)) => *tid, Err(e) => e.id() };
+                    if let Some(id) = task_ids.remove(&tid) {
+                        running.remove(&id);
+                    }
                 }
             }
         }
@@ -219,6 +223,19 @@ impl Worker {
             }
         }
         Ok(())
+    }
+}
+
+/// Resolves at the next job inserted through this process's store (other events are skipped).
+async fn next_insert(events: &mut tokio::sync::broadcast::Receiver<JobEvent>) {
+    loop {
+        match events.recv().await {
+            Ok(JobEvent::Inserted { .. }) => return,
+            Ok(_) => {}
+            // Missed events: some may have been inserts.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending().await,
+        }
     }
 }
 

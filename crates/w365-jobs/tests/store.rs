@@ -677,3 +677,421 @@ both_stores!(
     log_lines_are_numbered_and_announced,
     list_filters_and_pages,
 );
+
+fn nightly_report(cron: &str, tz: &str) -> ScheduleSpec {
+    ScheduleSpec {
+        name: "nightly-capacity-report".into(),
+        cron: cron.into(),
+        time_zone: tz.into(),
+        job: JobTemplate {
+            operation: "capacity-report".into(),
+            tenant: "contoso".into(),
+            input: json!({"mailTo": "it@contoso.example"}),
+            target: None,
+            requested_by: common::alice(),
+            max_attempts: 3,
+        },
+        enabled: true,
+    }
+}
+
+/// Two schedulers (two stores on one database) run the same due schedule: one job per fire.
+async fn cron_fires_once_across_two_schedulers(t: &TestDb) {
+    let a = t.store.clone();
+    let b = t.another_store().await;
+    // 06:00 in Paris every day; now is 2026-03-02 09:00 UTC (10:00 Paris).
+    let s = a
+        .schedule_upsert(nightly_report("0 6 * * *", "Europe/Paris"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.next_fire_at,
+        time::macros::datetime!(2026-03-03 05:00 UTC)
+    );
+    assert_eq!(b.schedule_list().await.unwrap(), vec![s.clone()]);
+    assert!(
+        a.run_due_schedules().await.unwrap().is_empty(),
+        "not due yet"
+    );
+    t.clock
+        .set(time::macros::datetime!(2026-03-03 05:00:30 UTC));
+    let (ra, rb) = tokio::join!(a.run_due_schedules(), b.run_due_schedules());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(
+        ra.len() + rb.len(),
+        1,
+        "one job for the fire, whoever inserted it"
+    );
+    // Both again (late schedulers that saw the old next_fire_at): still one.
+    a.run_due_schedules().await.unwrap();
+    b.run_due_schedules().await.unwrap();
+    let jobs = a
+        .list(&JobFilter {
+            operation: Some("capacity-report".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(jobs.items.len(), 1);
+    let job = &jobs.items[0];
+    assert_eq!(job.schedule.as_deref(), Some("nightly-capacity-report"));
+    assert_eq!(job.input, json!({"mailTo": "it@contoso.example"}));
+    assert_eq!(job.max_attempts, 3);
+    assert_eq!(job.state, JobState::Available);
+    let next = a.schedule_list().await.unwrap()[0].next_fire_at;
+    assert_eq!(next, time::macros::datetime!(2026-03-04 05:00 UTC));
+    // The next day fires once more; the concurrent race again.
+    t.clock.set(time::macros::datetime!(2026-03-04 05:01 UTC));
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let st: std::sync::Arc<dyn JobStore> = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { st.run_due_schedules().await.unwrap().len() })
+        })
+        .collect();
+    let inserted: usize = futures_join(handles).await.into_iter().sum();
+    assert_eq!(inserted, 1);
+    // Disabled schedules do not fire; deleted ones are gone.
+    let mut off = nightly_report("0 6 * * *", "Europe/Paris");
+    off.enabled = false;
+    a.schedule_upsert(off).await.unwrap();
+    t.clock.set(time::macros::datetime!(2026-03-06 05:01 UTC));
+    assert!(a.run_due_schedules().await.unwrap().is_empty());
+    assert!(a.schedule_delete("nightly-capacity-report").await.unwrap());
+    assert!(!a.schedule_delete("nightly-capacity-report").await.unwrap());
+    assert!(a.schedule_list().await.unwrap().is_empty());
+}
+
+async fn bad_schedules_are_refused(t: &TestDb) {
+    let s = &t.store;
+    let e = s
+        .schedule_upsert(nightly_report("0 6 * *", "UTC"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("expected 5"), "{e}");
+    let e = s
+        .schedule_upsert(nightly_report("0 6 * * *", "Paris"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("unknown time zone"), "{e}");
+    let e = s
+        .schedule_upsert(nightly_report("0 0 31 2 *", "UTC"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("never fires"), "{e}");
+    assert!(s.schedule_list().await.unwrap().is_empty());
+}
+
+/// max_running per tenant holds across two stores (two processes) fetching at the same time.
+async fn tenant_concurrency_across_two_workers(t: &TestDb) {
+    let a = t.store.clone();
+    let b = t.another_store().await;
+    a.set_tenant_limits(
+        "contoso",
+        TenantLimits {
+            max_running: 2,
+            ..TenantLimits::GRAPH_DEFAULT
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.tenant_limits("contoso").await.unwrap().max_running, 2);
+    assert_eq!(
+        b.tenant_limits("fabrikam").await.unwrap(),
+        TenantLimits::GRAPH_DEFAULT
+    );
+    for _ in 0..6 {
+        a.insert(new_job("assign", "contoso")).await.unwrap();
+    }
+    for _ in 0..3 {
+        a.insert(new_job("assign", "fabrikam")).await.unwrap();
+    }
+    // Many concurrent fetches from both stores.
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let st: std::sync::Arc<dyn JobStore> = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { st.fetch(&format!("w{i}"), 3, LEASE).await.unwrap() })
+        })
+        .collect();
+    let leased: Vec<Leased> = futures_join(handles).await.into_iter().flatten().collect();
+    let contoso: Vec<_> = leased
+        .iter()
+        .filter(|l| l.job.tenant == "contoso")
+        .collect();
+    let fabrikam = leased.iter().filter(|l| l.job.tenant == "fabrikam").count();
+    assert_eq!(contoso.len(), 2, "contoso is limited to 2 running jobs");
+    assert_eq!(fabrikam, 3, "fabrikam is not starved by contoso's queue");
+    // One contoso job finishes: exactly one more may start, from either process.
+    a.finish(contoso[0], Finish::Succeeded(json!({})))
+        .await
+        .unwrap();
+    let more_b = b.fetch("wb", 10, LEASE).await.unwrap();
+    let more_a = a.fetch("wa", 10, LEASE).await.unwrap();
+    assert_eq!(more_b.len() + more_a.len(), 1);
+    // A parked job does not count as running.
+    let until = t.clock.now() + Duration::from_secs(600);
+    b.finish(
+        &more_b.into_iter().chain(more_a).next().unwrap(),
+        Finish::Park {
+            until,
+            reason: "wait".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.fetch("wa", 10, LEASE).await.unwrap().len(), 1);
+}
+
+/// The Graph write budget is one token bucket per tenant in the database, shared by all processes.
+async fn write_budget_across_two_workers(t: &TestDb) {
+    let a = t.store.clone();
+    let b = t.another_store().await;
+    // 10 writes of burst, refilled at 1 per second.
+    let limits = TenantLimits {
+        max_running: 5,
+        write_capacity: 10,
+        write_refill_per_hour: 3600,
+    };
+    a.set_tenant_limits("contoso", limits).await.unwrap();
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let st: std::sync::Arc<dyn JobStore> = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { st.take_write_budget("contoso", 1).await.unwrap() })
+        })
+        .collect();
+    let grants = futures_join(handles).await;
+    assert_eq!(
+        grants
+            .iter()
+            .filter(|g| **g == BudgetGrant::Granted)
+            .count(),
+        10
+    );
+    match b.take_write_budget("contoso", 3).await.unwrap() {
+        BudgetGrant::Wait(d) => assert!(
+            d > Duration::from_millis(2990) && d <= Duration::from_millis(3001),
+            "{d:?}"
+        ),
+        g => panic!("expected a wait, got {g:?}"),
+    }
+    // Other tenants have their own bucket.
+    assert_eq!(
+        a.take_write_budget("fabrikam", 1).await.unwrap(),
+        BudgetGrant::Granted
+    );
+    t.clock.advance(Duration::from_secs(2));
+    assert!(matches!(
+        a.take_write_budget("contoso", 3).await.unwrap(),
+        BudgetGrant::Wait(_)
+    ));
+    t.clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        a.take_write_budget("contoso", 3).await.unwrap(),
+        BudgetGrant::Granted
+    );
+    // The bucket never holds more than its capacity.
+    t.clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        b.take_write_budget("contoso", 10).await.unwrap(),
+        BudgetGrant::Granted
+    );
+    assert!(matches!(
+        b.take_write_budget("contoso", 1).await.unwrap(),
+        BudgetGrant::Wait(_)
+    ));
+    assert!(
+        a.take_write_budget("contoso", 11).await.is_err(),
+        "more than the capacity can never be granted"
+    );
+}
+
+fn audit_rec(outcome: &str, job: Option<JobId>) -> NewAuditRecord {
+    NewAuditRecord {
+        at: None,
+        actor: common::alice(),
+        tenant: "contoso".into(),
+        operation: "assign".into(),
+        target: Some("bob@contoso.example".into()),
+        input: json!({"user": "bob@contoso.example", "clientSecret": "[redacted]"}),
+        outcome: outcome.into(),
+        job_id: job,
+        request_id: Some("req-1".into()),
+    }
+}
+
+async fn audit_chain_list_and_export(t: &TestDb) {
+    let s = &t.store;
+    assert_eq!(
+        s.audit_verify().await.unwrap(),
+        AuditVerdict::Ok { count: 0 }
+    );
+    let job = JobId::new();
+    let r1 = s
+        .audit_append(audit_rec("submitted", Some(job)))
+        .await
+        .unwrap();
+    t.clock.advance(Duration::from_secs(5));
+    let mut refused = audit_rec("refused", None);
+    refused.actor.upn = "mallory@contoso.example".into();
+    let r2 = s.audit_append(refused).await.unwrap();
+    t.clock.advance(Duration::from_secs(5));
+    let r3 = s
+        .audit_append(audit_rec("succeeded", Some(job)))
+        .await
+        .unwrap();
+    assert_eq!((r1.seq, r2.seq, r3.seq), (1, 2, 3));
+    assert_eq!(r1.prev_hash, w365_jobs::audit::GENESIS_HASH);
+    assert_eq!(r2.prev_hash, r1.hash);
+    assert_eq!(r3.prev_hash, r2.hash);
+    assert_eq!(
+        s.audit_verify().await.unwrap(),
+        AuditVerdict::Ok { count: 3 }
+    );
+    let all = s.audit_list(&AuditFilter::default()).await.unwrap();
+    assert_eq!(all.items, vec![r1.clone(), r2.clone(), r3.clone()]);
+    let by_job = s
+        .audit_list(&AuditFilter {
+            job_id: Some(job),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_job.items.len(), 2);
+    let by_actor = s
+        .audit_list(&AuditFilter {
+            actor: Some("mallory@contoso.example".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_actor.items, vec![r2.clone()]);
+    let since = s
+        .audit_list(&AuditFilter {
+            since: Some(r2.at),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(since.items.len(), 2);
+    let p1 = s
+        .audit_list(&AuditFilter {
+            limit: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let p2 = s
+        .audit_list(&AuditFilter {
+            limit: Some(2),
+            cursor: p1.next_cursor.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(p2.items, vec![r3.clone()]);
+    assert!(p2.next_cursor.is_none());
+    // Concurrent appends from two processes keep one unbroken chain.
+    let other = t.another_store().await;
+    let handles: Vec<_> = (0..10)
+        .map(|i| {
+            let st: std::sync::Arc<dyn JobStore> = if i % 2 == 0 {
+                t.store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(
+                async move { st.audit_append(audit_rec("submitted", None)).await.unwrap() },
+            )
+        })
+        .collect();
+    futures_join(handles).await;
+    assert_eq!(
+        s.audit_verify().await.unwrap(),
+        AuditVerdict::Ok { count: 13 }
+    );
+    // Export.
+    let mut jsonl = Vec::new();
+    w365_jobs::audit::write_jsonl(&mut jsonl, &all.items).unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["actor"]["upn"], "mallory@contoso.example");
+    assert_eq!(lines[0]["jobId"], job.to_string());
+    let mut csv = Vec::new();
+    w365_jobs::audit::write_csv(&mut csv, &all.items, true).unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    let mut rows = csv.lines();
+    assert_eq!(rows.next().unwrap(), w365_jobs::audit::CSV_HEADER.join(","));
+    assert!(rows.next().unwrap().starts_with("1,2026-03-02T09:00:00Z,11111111-1111-1111-1111-111111111111,alice@contoso.example,Alice Admin,contoso,assign,bob@contoso.example,"));
+}
+
+/// Tampering: on SQLite a raw UPDATE goes through and verify names the record; on PostgreSQL the
+/// trigger refuses UPDATE and DELETE (and when a superuser disables it, verify still finds it).
+async fn audit_tampering_is_detected(t: &TestDb) {
+    let s = &t.store;
+    for i in 0..4 {
+        s.audit_append(audit_rec(if i == 2 { "failed" } else { "succeeded" }, None))
+            .await
+            .unwrap();
+    }
+    let tamper = "UPDATE audit_log SET outcome = 'succeeded' WHERE seq = 3";
+    if s.backend() == Backend::Postgres {
+        let e = s.execute_raw(tamper).await.unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+        let e = s
+            .execute_raw("DELETE FROM audit_log WHERE seq = 2")
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+        let e = s.execute_raw("TRUNCATE audit_log").await.unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+        assert_eq!(
+            s.audit_verify().await.unwrap(),
+            AuditVerdict::Ok { count: 4 }
+        );
+        s.execute_raw("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.execute_raw(tamper).await.unwrap(), 1);
+    match s.audit_verify().await.unwrap() {
+        AuditVerdict::Broken { seq, reason } => {
+            assert_eq!(seq, 3);
+            assert!(reason.contains("does not match its hash"), "{reason}");
+        }
+        v => panic!("tampering not detected: {v:?}"),
+    }
+    // Rewriting the hash too breaks the link of the next record.
+    s.execute_raw("UPDATE audit_log SET hash = 'ff' WHERE seq = 3")
+        .await
+        .unwrap();
+    s.execute_raw("UPDATE audit_log SET outcome = 'failed' WHERE seq = 3")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.audit_verify().await.unwrap(),
+        AuditVerdict::Broken { seq: 3, .. }
+    ));
+    // A deleted record is named too.
+    s.execute_raw("DELETE FROM audit_log WHERE seq = 3")
+        .await
+        .unwrap();
+    match s.audit_verify().await.unwrap() {
+        AuditVerdict::Broken { seq, reason } => {
+            assert_eq!(seq, 4);
+            assert!(reason.contains("missing"), "{reason}");
+        }
+        v => panic!("deletion not detected: {v:?}"),
+    }
+}
+
+both_stores!(
+    cron_fires_once_across_two_schedulers,
+    bad_schedules_are_refused,
+    tenant_concurrency_across_two_workers,
+    write_budget_across_two_workers,
+    audit_chain_list_and_export,
+    audit_tampering_is_detected,
+);

@@ -1,0 +1,135 @@
+//! Crash test: worker processes are killed with SIGKILL while jobs are running, parked and queued;
+//! after a restart (SQLite) or by the surviving worker (PostgreSQL, two processes) every job
+//! finishes exactly once and its side effect happened once.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use w365_jobs::*;
+
+use common::TestDb;
+
+const WORKER: &str = env!("CARGO_BIN_EXE_w365-jobs-crash-worker");
+
+fn spawn_worker(url: &str, id: &str) -> Child {
+    Command::new(WORKER)
+        .args([url, id, "4"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the crash worker")
+}
+
+async fn count(t: &TestDb, sql: &str) -> i64 {
+    use sqlx::Row;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(t.store.pool())
+        .await
+        .unwrap();
+    row.try_get::<i64, _>(0).unwrap()
+}
+
+async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while !f().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn kill_mid_run_then_every_job_finishes_once(t: &TestDb) {
+    for ddl in [
+        "CREATE TABLE crash_effects (job_id TEXT PRIMARY KEY, worker TEXT NOT NULL)",
+        "CREATE TABLE crash_runs (job_id TEXT NOT NULL, attempt BIGINT NOT NULL, worker TEXT NOT NULL)",
+    ] {
+        t.store.execute_raw(ddl).await.unwrap();
+    }
+    let mut ids = Vec::new();
+    let modes = std::iter::repeat_n(json!({"mode": "park"}), 6)
+        .chain(std::iter::repeat_n(json!({"mode": "slow", "ms": 1500}), 8))
+        .chain(std::iter::repeat_n(json!({"mode": "quick"}), 10));
+    for input in modes {
+        let nj = NewJob::new("crash", "contoso", input, common::alice());
+        ids.push(t.store.insert(nj).await.unwrap().0.id);
+        t.clock.advance(Duration::from_millis(1));
+    }
+    let pg = t.store.backend() == Backend::Postgres;
+    let mut victim = spawn_worker(&t.url, "victim");
+    let mut others = if pg {
+        vec![spawn_worker(&t.url, "survivor")]
+    } else {
+        Vec::new()
+    };
+    // Wait until the victim holds running jobs while others are parked and queued.
+    wait_until("running, parked and queued jobs at once", async || {
+        let running = count(
+            t,
+            "SELECT COUNT(*) FROM jobs WHERE state = 'running' AND lease_owner = 'victim'",
+        )
+        .await;
+        let parked = count(t, "SELECT COUNT(*) FROM jobs WHERE state = 'parked'").await;
+        let queued = count(
+            t,
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('available', 'scheduled', 'retryable')",
+        )
+        .await;
+        running >= 1 && parked >= 1 && queued >= 1
+    })
+    .await;
+    victim.kill().expect("SIGKILL the worker");
+    victim.wait().unwrap();
+    let orphaned = count(
+        t,
+        "SELECT COUNT(*) FROM jobs WHERE state = 'running' AND lease_owner = 'victim'",
+    )
+    .await;
+    assert!(orphaned >= 1, "the kill must leave running jobs behind");
+    if !pg {
+        others.push(spawn_worker(&t.url, "restarted"));
+    }
+    wait_until("every job finished", async || {
+        count(
+            t,
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled')",
+        )
+        .await
+            == ids.len() as i64
+    })
+    .await;
+    for mut c in others {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    for id in &ids {
+        let j = t.store.get(*id).await.unwrap().unwrap();
+        assert_eq!(j.state, JobState::Succeeded, "{j:?}");
+        let finished = t
+            .store
+            .log(*id, 0)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|l| l.message == "finished: succeeded")
+            .count();
+        assert_eq!(finished, 1, "job {id} finished more than once");
+    }
+    let effects = count(t, "SELECT COUNT(*) FROM crash_effects").await;
+    assert_eq!(
+        effects,
+        ids.len() as i64,
+        "each job's side effect happened exactly once"
+    );
+    let rescued = count(t, "SELECT COUNT(DISTINCT job_id) FROM crash_runs WHERE worker = 'victim' AND job_id IN (SELECT job_id FROM crash_runs WHERE worker <> 'victim')").await;
+    assert!(
+        rescued >= 1,
+        "some job interrupted by the kill was taken over by another worker"
+    );
+}
+
+both_stores!(kill_mid_run_then_every_job_finishes_once);
