@@ -71,6 +71,7 @@ async fn run(cli: &Cli, printer: &Printer) -> ExitStatus {
             Command::Sandbox { command } => commands::sandbox::run(command, printer).await,
             Command::Sim { command } => commands::sim::run(command, printer).await,
             Command::Worker(args) => commands::worker::run(&settings, args, printer).await,
+            Command::Serve(args) => commands::serve::run(&settings, args, printer).await,
             Command::Audit { command } => commands::audit::run(command, printer).await,
         }
     }
@@ -107,6 +108,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Sandbox { .. } => "sandbox",
         Command::Sim { .. } => "sim serve",
         Command::Worker(_) => "worker",
+        Command::Serve(_) => "serve",
         Command::Audit { .. } => "audit",
     }
 }

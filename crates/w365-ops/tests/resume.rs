@@ -65,11 +65,7 @@ fn mails_to(sim: &TestSim, address: &str) -> usize {
     sim.sim()
         .outbox()
         .iter()
-        .filter(|m| {
-            m.to
-                .iter()
-                .any(|t| t.address.eq_ignore_ascii_case(address))
-        })
+        .filter(|m| m.to.iter().any(|t| t.address.eq_ignore_ascii_case(address)))
         .count()
 }
 
@@ -108,8 +104,12 @@ async fn a_long_wait_parks_and_the_resumed_run_skips_finished_steps() {
                 let cp: Checkpoint = serde_json::from_value(sink.checkpoint()).unwrap();
                 let cursor = cp.current.expect("a parked wait keeps its cursor");
                 assert_eq!(cursor.phase, Phase::Waiting);
-                assert!(cp.plan.steps[cursor.index].to_string().starts_with("wait")
-                    || cp.plan.steps[cursor.index].to_string().starts_with("confirm"));
+                assert!(
+                    cp.plan.steps[cursor.index].to_string().starts_with("wait")
+                        || cp.plan.steps[cursor.index]
+                            .to_string()
+                            .starts_with("confirm")
+                );
                 assert!(parks < 200, "never finished");
                 // The lifecycle moves on while the job is parked (no worker waits).
                 sim.advance(Duration::from_secs(120)).await;
@@ -120,7 +120,11 @@ async fn a_long_wait_parks_and_the_resumed_run_skips_finished_steps() {
     };
     assert!(parks >= 2, "licensing and provisioning both park ({parks})");
     // Every step ran exactly once over all the runs.
-    assert_eq!(membership_adds(&sim), 3, "the three memberships were added once");
+    assert_eq!(
+        membership_adds(&sim),
+        3,
+        "the three memberships were added once"
+    );
     assert_eq!(mails_to(&sim, "megan.bowen@contoso.com"), 1);
     let steps = body["steps"].as_array().unwrap();
     assert_eq!(steps.len(), body["plan"].as_array().unwrap().len());
@@ -144,9 +148,17 @@ async fn an_interrupted_send_is_reported_unknown_and_not_resent() {
     let probe = MemorySink::default();
     let cp = {
         // Count the saves of a full run to find the one after the mail.
-        let run = run_operation(&client, &input, &settings(), &Value::Null, &Silent, &inline, &probe)
-            .await
-            .unwrap();
+        let run = run_operation(
+            &client,
+            &input,
+            &settings(),
+            &Value::Null,
+            &Silent,
+            &inline,
+            &probe,
+        )
+        .await
+        .unwrap();
         assert!(matches!(run, JobRun::Done { error: None, .. }), "{run:?}");
         *probe.saves.lock().unwrap()
     };
@@ -158,15 +170,33 @@ async fn an_interrupted_send_is_reported_unknown_and_not_resent() {
         fail_from: Some(cp),
         ..MemorySink::default()
     };
-    let err = run_operation(&client, &input, &settings(), &Value::Null, &Silent, &inline, &dying)
-        .await
-        .unwrap_err();
+    let err = run_operation(
+        &client,
+        &input,
+        &settings(),
+        &Value::Null,
+        &Silent,
+        &inline,
+        &dying,
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("the worker died"), "{err}");
-    assert_eq!(mails_to(&sim, "grace.wilson@contoso.com"), 1, "the mail went out");
+    assert_eq!(
+        mails_to(&sim, "grace.wilson@contoso.com"),
+        1,
+        "the mail went out"
+    );
     let saved: Checkpoint = serde_json::from_value(dying.checkpoint()).unwrap();
-    let current = saved.current.clone().expect("the send was recorded before it was made");
+    let current = saved
+        .current
+        .clone()
+        .expect("the send was recorded before it was made");
     assert_eq!(current.phase, Phase::Sending);
-    assert!(matches!(saved.plan.steps[current.index], Step::SendReadyMail { .. }));
+    assert!(matches!(
+        saved.plan.steps[current.index],
+        Step::SendReadyMail { .. }
+    ));
 
     // The resumed run (another worker) finds "sending" without "sent": it does not send again.
     let resumed = MemorySink::default();
@@ -189,7 +219,10 @@ async fn an_interrupted_send_is_reported_unknown_and_not_resent() {
     assert_eq!(last["step"]["action"], "sendReadyMail");
     assert_eq!(last["outcome"], "skipped");
     assert!(
-        last["reason"].as_str().unwrap().starts_with("outcome unknown, not resent"),
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("outcome unknown, not resent"),
         "{last}"
     );
     // Nothing before the mail ran twice.

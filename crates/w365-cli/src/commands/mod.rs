@@ -9,6 +9,7 @@ pub mod policy;
 pub mod reprovision;
 pub mod resize;
 pub mod sandbox;
+pub mod serve;
 pub mod sim;
 pub mod unassign;
 pub mod user_settings;

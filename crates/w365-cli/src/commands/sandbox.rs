@@ -16,6 +16,9 @@ use crate::settings::Settings;
 pub async fn run(command: &SandboxCommand, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let dir = Settings::sandbox_dir()?;
     match command {
+        SandboxCommand::Token { role } => {
+            crate::commands::serve::sandbox_token(&dir, role, printer).await
+        }
         SandboxCommand::Reset => {
             let state = Sandbox::state_file(&dir);
             let existed = state.exists();
