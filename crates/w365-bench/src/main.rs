@@ -3,12 +3,14 @@
 //! - `sim-throughput`: simple GETs per second against the simulator on loopback.
 //! - `sim-load`: a 100,000-user tenant: generation time, memory, state-file save and load.
 //! - `assign`: Graph requests and time of one dedicated assign, beside the runbook's pattern.
+//! - `jobs-store`: the job engine's overhead per job (w365-jobs on SQLite and PostgreSQL).
 //! - `all`: each of the above in its own process (so memory figures do not mix).
 //!
 //! Benchmarks report: every target is printed as PASS or MISS, and a missed target does not
 //! change the exit code (1 only when a benchmark could not run at all).
 
 mod assign;
+mod jobs;
 mod load;
 mod loadgen;
 mod mem;
@@ -41,6 +43,11 @@ enum Command {
     SimLoad(load::Args),
     /// Graph requests and wall time of one dedicated assign, beside the runbook's pattern.
     Assign(assign::Args),
+    /// Job engine overhead: 1,000 no-op jobs on SQLite (1 process) and PostgreSQL (2 processes).
+    JobsStore(jobs::Args),
+    /// Worker process of `jobs-store` (started by it).
+    #[command(hide = true)]
+    JobsStoreWorker(jobs::WorkerArgs),
     /// Every benchmark, each in a fresh process.
     All,
 }
@@ -49,6 +56,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::All => run_all(cli.quick),
+        Command::JobsStoreWorker(args) => runtime().and_then(|rt| rt.block_on(jobs::worker(args))),
         command => runtime().and_then(|rt| rt.block_on(run_one(command, cli.quick))),
     };
     match outcome {
@@ -73,7 +81,8 @@ async fn run_one(command: &Command, quick: bool) -> anyhow::Result<()> {
         Command::SimThroughput(args) => throughput::run(args, quick).await?,
         Command::SimLoad(args) => load::run(args, quick).await?,
         Command::Assign(args) => assign::run(args, quick).await?,
-        Command::All => unreachable!("handled by run_all"),
+        Command::JobsStore(args) => jobs::run(args, quick).await?,
+        Command::All | Command::JobsStoreWorker(_) => unreachable!("handled by main"),
     };
     report::summary(&checks);
     Ok(())
@@ -110,7 +119,7 @@ fn run_all(quick: bool) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating this executable")?;
     let mut checks = Vec::new();
     let mut failures = Vec::new();
-    for name in ["sim-throughput", "sim-load", "assign"] {
+    for name in ["sim-throughput", "sim-load", "assign", "jobs-store"] {
         let mut command = std::process::Command::new(&exe);
         command.arg(name);
         if quick {

@@ -33,7 +33,7 @@ use secrecy::SecretString;
 use w365_graph::Cloud;
 use w365_graph::auth::Credential;
 use w365_ops::Waits;
-use w365_ops::assign::{AssignOptions, SANDBOX_TICKET_QUEUE};
+use w365_ops::assign::AssignOptions;
 
 use crate::cli::{AssignArgs, GlobalArgs};
 
@@ -320,6 +320,8 @@ pub fn resolve_assign(
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+
+    use w365_ops::assign::SANDBOX_TICKET_QUEUE;
 
     use super::*;
     use crate::cli::{Cli, Command};

@@ -5,6 +5,10 @@
 //! removing a record breaks it from that record on, and [`JobStore::audit_verify`] names the first
 //! broken one. On PostgreSQL a trigger also refuses `UPDATE`, `DELETE` and `TRUNCATE` on the table.
 //!
+//! Callers append the records of changes requested or refused; the store appends each job's
+//! "finished" record (outcome = succeeded, failed or cancelled) in the transaction that finishes
+//! the job.
+//!
 //! Records hold identities copied at the time (so they survive the user's deletion) and inputs that
 //! were redacted before they got here: never a secret or a token.
 //!

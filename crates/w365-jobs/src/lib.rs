@@ -145,6 +145,9 @@ pub trait JobStore: Send + Sync + 'static {
     /// process), or says how long to wait until `n` are available.
     async fn take_write_budget(&self, tenant: &str, n: u32) -> Result<BudgetGrant>;
 
+    /// Appends a record (callers write "submitted", "refused", "cancel requested"...). The store
+    /// itself appends each job's "finished" record (outcome = the terminal state, actor = the
+    /// requester) in the transaction that finishes the job, so it is written exactly once.
     async fn audit_append(&self, rec: NewAuditRecord) -> Result<AuditRecord>;
     async fn audit_list(&self, filter: &AuditFilter) -> Result<Page<AuditRecord>>;
     async fn audit_verify(&self) -> Result<AuditVerdict>;

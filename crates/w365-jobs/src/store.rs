@@ -40,23 +40,29 @@ macro_rules! common {
 struct Sql {
     fetch: &'static str,
     bucket_get: &'static str,
-    /// Statement run first in a write transaction ("" for SQLite, which locks with BEGIN IMMEDIATE).
-    lock: &'static str,
+    /// Statements serializing a read-then-write section ("" for SQLite, where BEGIN IMMEDIATE
+    /// already makes every write transaction exclusive).
+    fetch_lock: &'static str,
+    audit_lock: &'static str,
     begin: &'static str,
 }
 
 const SQLITE: Sql = Sql {
     fetch: include_str!("../sql/sqlite/fetch.sql"),
     bucket_get: include_str!("../sql/sqlite/bucket_get.sql"),
-    lock: "",
+    fetch_lock: "",
+    audit_lock: "",
     begin: "BEGIN IMMEDIATE",
 };
 
 const POSTGRES: Sql = Sql {
     fetch: include_str!("../sql/postgres/fetch.sql"),
     bucket_get: include_str!("../sql/postgres/bucket_get.sql"),
-    // One key for every read-then-write section: fetch (tenant counts), audit append (the chain).
-    lock: "SELECT pg_advisory_xact_lock(7236500011)",
+    // Fetch reads per-tenant running counts, then updates: one fetcher at a time.
+    fetch_lock: "SELECT pg_advisory_xact_lock(7236500011)",
+    // Audit append reads the last hash, then inserts: one appender at a time (taken last, after
+    // any job row lock, so lock order never cycles).
+    audit_lock: "SELECT pg_advisory_xact_lock(7236500012)",
     begin: "BEGIN",
 };
 
@@ -88,7 +94,8 @@ impl Default for ConnectOptions {
     }
 }
 
-/// Connects to `sqlite://PATH?mode=rwc` or `postgres://USER@HOST/DB` and runs the migrations.
+/// Connects to `sqlite://PATH?mode=rwc` (or `sqlite::memory:` for a throwaway store) or
+/// `postgres://USER@HOST/DB`, and runs the migrations.
 pub async fn connect(url: &str) -> Result<Arc<dyn JobStore>> {
     Ok(Arc::new(
         SqlStore::connect(url, ConnectOptions::default()).await?,
@@ -221,12 +228,131 @@ fn is_illegal_transition(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.message().contains("illegal job state transition"))
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
 fn q(sql: &'static str) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
     sqlx::query(sql)
+}
+
+/// Appends an audit record inside `tx`, linking it to the last one.
+async fn audit_append_tx(
+    sql: &Sql,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    rec: NewAuditRecord,
+    now: OffsetDateTime,
+) -> Result<AuditRecord> {
+    if !sql.audit_lock.is_empty() {
+        sqlx::query(sql.audit_lock).execute(&mut **tx).await?;
+    }
+    let at = us(rec.at.unwrap_or(now));
+    let input = json_text(&rec.input);
+    let job_id = rec.job_id.map(|j| j.to_string());
+    let last = q(common!("audit_last")).fetch_optional(&mut **tx).await?;
+    let (seq, prev_hash) = match last {
+        Some(r) => (
+            r.try_get::<i64, _>("seq")? + 1,
+            r.try_get::<String, _>("hash")?,
+        ),
+        None => (1, audit::GENESIS_HASH.to_string()),
+    };
+    let hash = audit::record_hash(&StoredFields {
+        seq,
+        at_us: at,
+        actor: &rec.actor,
+        tenant: &rec.tenant,
+        operation: &rec.operation,
+        target: rec.target.as_deref(),
+        input: &input,
+        outcome: &rec.outcome,
+        job_id: job_id.as_deref(),
+        request_id: rec.request_id.as_deref(),
+        prev_hash: &prev_hash,
+    });
+    q(common!("audit_insert"))
+        .bind(seq)
+        .bind(at)
+        .bind(rec.actor.object_id.clone())
+        .bind(rec.actor.upn.clone())
+        .bind(rec.actor.display_name.clone())
+        .bind(rec.tenant.clone())
+        .bind(rec.operation.clone())
+        .bind(rec.target.clone())
+        .bind(input)
+        .bind(rec.outcome.clone())
+        .bind(job_id)
+        .bind(rec.request_id.clone())
+        .bind(prev_hash.clone())
+        .bind(hash.clone())
+        .execute(&mut **tx)
+        .await?;
+    Ok(AuditRecord {
+        seq,
+        at: from_us(at),
+        actor: rec.actor,
+        tenant: rec.tenant,
+        operation: rec.operation,
+        target: rec.target,
+        input: rec.input,
+        outcome: rec.outcome,
+        job_id: rec.job_id,
+        request_id: rec.request_id,
+        prev_hash,
+        hash,
+    })
+}
+
+/// Writes a log line whose seq was taken from `jobs.log_seq` in the same transaction.
+async fn insert_line(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: JobId,
+    seq: i64,
+    at: i64,
+    level: &str,
+    message: &str,
+) -> Result<()> {
+    q(common!("insert_log"))
+        .bind(id.to_string())
+        .bind(seq)
+        .bind(at)
+        .bind(level.to_string())
+        .bind(message.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The line the store writes when a job changes state.
+fn state_line(outcome: Option<&Finish>, job: &Job) -> (&'static str, String) {
+    match (outcome, job.state) {
+        (Some(Finish::Park { until, reason }), JobState::Parked) => (
+            "info",
+            format!("parked until {}: {reason}", rfc3339(*until)),
+        ),
+        (_, JobState::Retryable) => (
+            "warn",
+            format!(
+                "attempt {} of {} failed; retrying at {}",
+                job.attempt,
+                job.max_attempts,
+                rfc3339(job.scheduled_at)
+            ),
+        ),
+        (Some(Finish::Retry { .. }), JobState::Failed) => (
+            "error",
+            format!(
+                "attempt {} of {} failed; no attempts left",
+                job.attempt, job.max_attempts
+            ),
+        ),
+        (_, JobState::Cancelled) => ("warn", "cancelled".to_string()),
+        (_, JobState::Running) => (
+            "warn",
+            "cancel requested: the job stops at its next step boundary".to_string(),
+        ),
+        (_, JobState::Available) => (
+            "warn",
+            "released by its worker (shutdown); it will run again".to_string(),
+        ),
+        (_, state) => ("info", format!("finished: {state}")),
+    }
 }
 
 impl SqlStore {
@@ -243,6 +369,14 @@ impl SqlStore {
         let mut pool_opts = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(60));
+        if backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory")) {
+            // An in-memory database lives and dies with its one connection: keep exactly one.
+            pool_opts = pool_opts
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
         if backend == Backend::Sqlite {
             pool_opts = pool_opts.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -299,40 +433,56 @@ impl SqlStore {
         Ok(tx)
     }
 
-    async fn begin_locked(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    async fn begin_locked(
+        &self,
+        lock: &'static str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         let mut tx = self.begin().await?;
-        if !self.sql.lock.is_empty() {
-            sqlx::query(self.sql.lock).execute(&mut *tx).await?;
+        if !lock.is_empty() {
+            sqlx::query(lock).execute(&mut *tx).await?;
         }
         Ok(tx)
     }
 
-    /// A log line written by the store itself (not fenced).
-    async fn system_log(&self, id: JobId, level: &str, message: &str) -> Result<i64> {
-        for _ in 0..5 {
-            let mut tx = self.begin().await?;
-            let r = q(common!("append_log_system"))
-                .bind(id.to_string())
-                .bind(us(self.now()))
-                .bind(level.to_string())
-                .bind(message.to_string())
-                .fetch_optional(&mut *tx)
-                .await;
-            match r {
-                Ok(Some(row)) => {
-                    tx.commit().await?;
-                    let seq: i64 = row.try_get("seq")?;
-                    self.emit(JobEvent::Log { job: id, seq });
-                    return Ok(seq);
-                }
-                Ok(None) => return Err(Error::NotFound(id)),
-                Err(e) if is_unique_violation(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
+    /// Appends the "finished" audit record of a job that reached a terminal state, in the
+    /// transaction that finished it (so it is written exactly once). The actor is the requester.
+    async fn audit_finished(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        job: &Job,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        if !job.state.is_terminal() {
+            return Ok(());
         }
-        Err(Error::Invalid(format!(
-            "could not append a log line to job {id}: too many concurrent writers; try again"
-        )))
+        let rec = NewAuditRecord {
+            at: Some(now),
+            actor: job.requested_by.clone(),
+            tenant: job.tenant.clone(),
+            operation: job.operation.clone(),
+            target: job.target.clone(),
+            input: job.input.clone(),
+            outcome: job.state.as_str().to_string(),
+            job_id: Some(job.id),
+            request_id: job.request_id.clone(),
+        };
+        audit_append_tx(self.sql, tx, rec, now).await?;
+        Ok(())
+    }
+
+    /// A log line written by the store itself, in its own transaction (unfinished jobs only).
+    async fn system_log(&self, id: JobId, level: &str, message: &str) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let row = q(common!("next_log_seq"))
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound(id))?;
+        let seq: i64 = row.try_get("log_seq")?;
+        insert_line(&mut tx, id, seq, us(self.now()), level, message).await?;
+        tx.commit().await?;
+        self.emit(JobEvent::Log { job: id, seq });
+        Ok(seq)
     }
 
     async fn insert_inner(
@@ -410,39 +560,17 @@ impl SqlStore {
         let Some(row) = row else {
             return Err(Error::LostLease(l.job.id));
         };
-        tx.commit().await?;
         let job = job_from_row(&row)?;
+        let seq: i64 = row.try_get("log_seq")?;
+        let (level, msg) = state_line(Some(outcome), &job);
+        insert_line(&mut tx, job.id, seq, us(now), level, &msg).await?;
+        self.audit_finished(&mut tx, &job, now).await?;
+        tx.commit().await?;
+        self.emit(JobEvent::Log { job: job.id, seq });
         self.emit(JobEvent::State {
             job: job.id,
             state: job.state,
         });
-        let line = match (outcome, job.state) {
-            (Finish::Park { until, reason }, JobState::Parked) => Some((
-                "info",
-                format!("parked until {}: {reason}", rfc3339(*until)),
-            )),
-            (Finish::Retry { .. }, JobState::Retryable) => Some((
-                "warn",
-                format!(
-                    "attempt {} of {} failed; retrying at {}",
-                    job.attempt,
-                    job.max_attempts,
-                    rfc3339(job.scheduled_at)
-                ),
-            )),
-            (Finish::Retry { .. }, JobState::Failed) => Some((
-                "error",
-                format!(
-                    "attempt {} of {} failed; no attempts left",
-                    job.attempt, job.max_attempts
-                ),
-            )),
-            (_, JobState::Cancelled) => Some(("warn", "cancelled".to_string())),
-            (_, state) => Some(("info", format!("finished: {state}"))),
-        };
-        if let Some((level, msg)) = line {
-            self.system_log(job.id, level, &msg).await?;
-        }
         Ok(job)
     }
 }
@@ -559,8 +687,8 @@ impl JobStore for SqlStore {
             .bind(us(now))
             .fetch_optional(&mut *tx)
             .await?;
-        let (job, at_once) = match row {
-            Some(r) => (job_from_row(&r)?, true),
+        let (job, at_once, row_seq) = match row {
+            Some(r) => (job_from_row(&r)?, true, r.try_get::<i64, _>("log_seq")?),
             None => {
                 let row = q(common!("cancel_running"))
                     .bind(id.to_string())
@@ -568,7 +696,7 @@ impl JobStore for SqlStore {
                     .fetch_optional(&mut *tx)
                     .await?;
                 match row {
-                    Some(r) => (job_from_row(&r)?, false),
+                    Some(r) => (job_from_row(&r)?, false, r.try_get::<i64, _>("log_seq")?),
                     None => {
                         let current = q(common!("get_job"))
                             .bind(id.to_string())
@@ -589,20 +717,17 @@ impl JobStore for SqlStore {
                 }
             }
         };
+        let seq: i64 = row_seq;
+        let (level, msg) = state_line(None, &job);
+        insert_line(&mut tx, id, seq, us(now), level, &msg).await?;
+        self.audit_finished(&mut tx, &job, now).await?;
         tx.commit().await?;
+        self.emit(JobEvent::Log { job: id, seq });
         if at_once {
             self.emit(JobEvent::State {
                 job: id,
                 state: job.state,
             });
-            self.system_log(id, "warn", "cancelled").await?;
-        } else {
-            self.system_log(
-                id,
-                "warn",
-                "cancel requested: the job stops at its next step boundary",
-            )
-            .await?;
         }
         Ok(job)
     }
@@ -631,7 +756,7 @@ impl JobStore for SqlStore {
         }
         let now = self.now();
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut tx = self.begin_locked().await?;
+        let mut tx = self.begin_locked(self.sql.fetch_lock).await?;
         q(common!("promote"))
             .bind(us(now))
             .execute(&mut *tx)
@@ -678,32 +803,18 @@ impl JobStore for SqlStore {
     }
 
     async fn append_log(&self, l: &Leased, level: &str, message: &str) -> Result<i64> {
-        for _ in 0..5 {
-            let mut tx = self.begin().await?;
-            let r = q(common!("append_log_fenced"))
-                .bind(l.job.id.to_string())
-                .bind(l.token.clone())
-                .bind(us(self.now()))
-                .bind(level.to_string())
-                .bind(message.to_string())
-                .fetch_optional(&mut *tx)
-                .await;
-            match r {
-                Ok(Some(row)) => {
-                    tx.commit().await?;
-                    let seq: i64 = row.try_get("seq")?;
-                    self.emit(JobEvent::Log { job: l.job.id, seq });
-                    return Ok(seq);
-                }
-                Ok(None) => return Err(Error::LostLease(l.job.id)),
-                Err(e) if is_unique_violation(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Invalid(format!(
-            "could not append a log line to job {}: too many concurrent writers; try again",
-            l.job.id
-        )))
+        let mut tx = self.begin().await?;
+        let row = q(common!("next_log_seq_fenced"))
+            .bind(l.job.id.to_string())
+            .bind(l.token.clone())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::LostLease(l.job.id))?;
+        let seq: i64 = row.try_get("log_seq")?;
+        insert_line(&mut tx, l.job.id, seq, us(self.now()), level, message).await?;
+        tx.commit().await?;
+        self.emit(JobEvent::Log { job: l.job.id, seq });
+        Ok(seq)
     }
 
     async fn save_checkpoint(&self, l: &Leased, checkpoint: &Value) -> Result<()> {
@@ -734,26 +845,26 @@ impl JobStore for SqlStore {
     }
 
     async fn release(&self, l: &Leased) -> Result<Job> {
+        let now = self.now();
         let mut tx = self.begin().await?;
         let row = q(common!("release"))
             .bind(l.job.id.to_string())
             .bind(l.token.clone())
-            .bind(us(self.now()))
+            .bind(us(now))
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(Error::LostLease(l.job.id))?;
-        tx.commit().await?;
         let job = job_from_row(&row)?;
+        let seq: i64 = row.try_get("log_seq")?;
+        let (level, msg) = state_line(None, &job);
+        insert_line(&mut tx, job.id, seq, us(now), level, &msg).await?;
+        self.audit_finished(&mut tx, &job, now).await?;
+        tx.commit().await?;
+        self.emit(JobEvent::Log { job: job.id, seq });
         self.emit(JobEvent::State {
             job: job.id,
             state: job.state,
         });
-        self.system_log(
-            job.id,
-            "warn",
-            "released by its worker (shutdown); it will run again",
-        )
-        .await?;
         Ok(job)
     }
 
@@ -773,27 +884,34 @@ impl JobStore for SqlStore {
             "message": "the worker running this job stopped sending heartbeats (it crashed or lost its database connection)",
             "fix": "nothing to do: the job runs again from its last checkpoint while attempts are left",
         });
+        let now = self.now();
         let mut tx = self.begin().await?;
         let rows = q(common!("rescue"))
-            .bind(us(self.now()))
+            .bind(us(now))
             .bind(json_text(&error))
             .fetch_all(&mut *tx)
             .await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let job = job_from_row(row)?;
+            let seq: i64 = row.try_get("log_seq")?;
+            let msg = format!("lease expired (worker gone): now {}", job.state);
+            insert_line(&mut tx, job.id, seq, us(now), "warn", &msg).await?;
+            self.audit_finished(&mut tx, &job, now).await?;
+            jobs.push((job, seq));
+        }
         tx.commit().await?;
-        let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
-        for j in &jobs {
+        for (j, seq) in &jobs {
+            self.emit(JobEvent::Log {
+                job: j.id,
+                seq: *seq,
+            });
             self.emit(JobEvent::State {
                 job: j.id,
                 state: j.state,
             });
-            self.system_log(
-                j.id,
-                "warn",
-                &format!("lease expired (worker gone): now {}", j.state),
-            )
-            .await?;
         }
-        Ok(jobs)
+        Ok(jobs.into_iter().map(|(j, _)| j).collect())
     }
 
     async fn tenant_limits(&self, tenant: &str) -> Result<TenantLimits> {
@@ -887,63 +1005,10 @@ impl JobStore for SqlStore {
     }
 
     async fn audit_append(&self, rec: NewAuditRecord) -> Result<AuditRecord> {
-        let at = us(rec.at.unwrap_or_else(|| self.now()));
-        let input = json_text(&rec.input);
-        let job_id = rec.job_id.map(|j| j.to_string());
-        let mut tx = self.begin_locked().await?;
-        let last = q(common!("audit_last")).fetch_optional(&mut *tx).await?;
-        let (seq, prev_hash) = match last {
-            Some(r) => (
-                r.try_get::<i64, _>("seq")? + 1,
-                r.try_get::<String, _>("hash")?,
-            ),
-            None => (1, audit::GENESIS_HASH.to_string()),
-        };
-        let hash = audit::record_hash(&StoredFields {
-            seq,
-            at_us: at,
-            actor: &rec.actor,
-            tenant: &rec.tenant,
-            operation: &rec.operation,
-            target: rec.target.as_deref(),
-            input: &input,
-            outcome: &rec.outcome,
-            job_id: job_id.as_deref(),
-            request_id: rec.request_id.as_deref(),
-            prev_hash: &prev_hash,
-        });
-        q(common!("audit_insert"))
-            .bind(seq)
-            .bind(at)
-            .bind(rec.actor.object_id.clone())
-            .bind(rec.actor.upn.clone())
-            .bind(rec.actor.display_name.clone())
-            .bind(rec.tenant.clone())
-            .bind(rec.operation.clone())
-            .bind(rec.target.clone())
-            .bind(input)
-            .bind(rec.outcome.clone())
-            .bind(job_id)
-            .bind(rec.request_id.clone())
-            .bind(prev_hash.clone())
-            .bind(hash.clone())
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.begin().await?;
+        let r = audit_append_tx(self.sql, &mut tx, rec, self.now()).await?;
         tx.commit().await?;
-        Ok(AuditRecord {
-            seq,
-            at: from_us(at),
-            actor: rec.actor,
-            tenant: rec.tenant,
-            operation: rec.operation,
-            target: rec.target,
-            input: rec.input,
-            outcome: rec.outcome,
-            job_id: rec.job_id,
-            request_id: rec.request_id,
-            prev_hash,
-            hash,
-        })
+        Ok(r)
     }
 
     async fn audit_list(&self, filter: &AuditFilter) -> Result<Page<AuditRecord>> {

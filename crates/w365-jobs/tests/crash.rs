@@ -119,6 +119,20 @@ async fn kill_mid_run_then_every_job_finishes_once(t: &TestDb) {
             .count();
         assert_eq!(finished, 1, "job {id} finished more than once");
     }
+    let audited = count(
+        t,
+        "SELECT COUNT(*) FROM audit_log WHERE outcome = 'succeeded'",
+    )
+    .await;
+    assert_eq!(
+        audited,
+        ids.len() as i64,
+        "one 'succeeded' audit record per job"
+    );
+    assert!(matches!(
+        t.store.audit_verify().await.unwrap(),
+        AuditVerdict::Ok { .. }
+    ));
     let effects = count(t, "SELECT COUNT(*) FROM crash_effects").await;
     assert_eq!(
         effects,

@@ -48,9 +48,82 @@ async fn lifecycle_insert_fetch_succeed(t: &TestDb) {
     assert_eq!(log[0].message, "step 1 done");
     assert_eq!(log[0].seq, 1);
     assert!(log.iter().any(|l| l.message == "finished: succeeded"));
+    // The store wrote the job's "finished" audit record itself, in the finishing transaction.
+    let audit = s
+        .audit_list(&AuditFilter {
+            job_id: Some(job.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.items.len(), 1);
+    let rec = &audit.items[0];
+    assert_eq!(
+        (
+            rec.outcome.as_str(),
+            rec.operation.as_str(),
+            rec.tenant.as_str()
+        ),
+        ("succeeded", "assign", "contoso")
+    );
+    assert_eq!(rec.actor, common::alice());
+    assert_eq!(rec.input, json!({"user": "bob@contoso.example"}));
+    assert_eq!(
+        s.audit_verify().await.unwrap(),
+        AuditVerdict::Ok { count: 1 }
+    );
 }
 
-both_stores!(lifecycle_insert_fetch_succeed);
+/// Every terminal transition (finish, cancel, rescue) leaves exactly one audit record; the others none.
+async fn terminal_transitions_are_audited_once(t: &TestDb) {
+    let s = &t.store;
+    let mut ids = Vec::new();
+    for state in JobState::ALL {
+        ids.push((state, job_in_state(t, state).await));
+    }
+    // A rescue that fails a job with no attempts left.
+    let mut one = new_job("assign", "rescued");
+    one.max_attempts = 1;
+    let (r, _) = s.insert(one).await.unwrap();
+    fetch_one(t, r.id).await;
+    t.clock.advance(LEASE + Duration::from_secs(1));
+    let rescued = s.rescue().await.unwrap();
+    assert!(
+        rescued
+            .iter()
+            .any(|j| j.id == r.id && j.state == JobState::Failed)
+    );
+    ids.push((JobState::Failed, r.id));
+    for (state, id) in ids {
+        let n = s
+            .audit_list(&AuditFilter {
+                job_id: Some(id),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items;
+        let current = s.get(id).await.unwrap().unwrap().state;
+        if current.is_terminal() {
+            assert_eq!(n.len(), 1, "{state}: {n:?}");
+            assert_eq!(n[0].outcome, current.as_str());
+        } else {
+            assert!(
+                n.is_empty(),
+                "{state} is not finished but was audited: {n:?}"
+            );
+        }
+    }
+    assert!(matches!(
+        s.audit_verify().await.unwrap(),
+        AuditVerdict::Ok { .. }
+    ));
+}
+
+both_stores!(
+    lifecycle_insert_fetch_succeed,
+    terminal_transitions_are_audited_once
+);
 
 /// Brings a new job into `state` through the store's API; returns its id.
 async fn job_in_state(t: &TestDb, state: JobState) -> JobId {
@@ -1095,3 +1168,64 @@ both_stores!(
     audit_chain_list_and_export,
     audit_tampering_is_detected,
 );
+
+/// A worker appending lines while others cancel (store-written lines): one gap-free sequence.
+async fn concurrent_log_writers_get_distinct_seqs(t: &TestDb) {
+    let (job, _) = t.store.insert(new_job("assign", "contoso")).await.unwrap();
+    let l = fetch_one(t, job.id).await;
+    let other = t.another_store().await;
+    let mut handles = Vec::new();
+    for i in 0..20 {
+        let st: std::sync::Arc<dyn JobStore> = if i % 2 == 0 {
+            t.store.clone()
+        } else {
+            other.clone()
+        };
+        let l = l.clone();
+        handles.push(tokio::spawn(async move {
+            if i % 5 == 4 {
+                st.cancel(l.id()).await.map(|_| ())
+            } else {
+                st.append_log(&l, "info", &format!("line {i}"))
+                    .await
+                    .map(|_| ())
+            }
+        }));
+    }
+    for r in futures_join(handles).await {
+        r.unwrap();
+    }
+    let seqs: Vec<i64> = t
+        .store
+        .log(job.id, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.seq)
+        .collect();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+}
+
+both_stores!(concurrent_log_writers_get_distinct_seqs);
+
+#[tokio::test]
+async fn sqlite_in_memory_store() {
+    let s = connect("sqlite::memory:").await.unwrap();
+    let (job, _) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    let l = s.fetch("w", 1, LEASE).await.unwrap().remove(0);
+    s.finish(&l, Finish::Succeeded(json!({}))).await.unwrap();
+    assert_eq!(
+        s.get(job.id).await.unwrap().unwrap().state,
+        JobState::Succeeded
+    );
+}
+
+#[tokio::test]
+async fn unsupported_url_says_what_to_use() {
+    let e = connect("mysql://localhost/db").await.err().unwrap();
+    assert!(
+        e.to_string()
+            .contains("use sqlite://PATH?mode=rwc or postgres://"),
+        "{e}"
+    );
+}

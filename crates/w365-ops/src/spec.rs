@@ -504,6 +504,8 @@ fn from_mailbox() -> P {
     .profile("from_mailbox")
 }
 
+// One argument per field of the declaration: the tables below read like the spec they are.
+#[allow(clippy::too_many_arguments)]
 fn op(
     name: &str,
     summary: &str,

@@ -49,23 +49,13 @@ pub struct Connection {
 }
 
 /// Tuning of the handler.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HandlerOptions {
     pub resume: ResumeOptions,
     /// Every wait polls at this interval (simulators and tests; `W365_POLL_INTERVAL_MS`).
     pub poll_interval: Option<Duration>,
     /// Graph client retries (default: the client's own policy).
     pub retry: Option<RetryPolicy>,
-}
-
-impl Default for HandlerOptions {
-    fn default() -> Self {
-        Self {
-            resume: ResumeOptions::default(),
-            poll_interval: None,
-            retry: None,
-        }
-    }
 }
 
 /// Runs w365 operations as jobs.

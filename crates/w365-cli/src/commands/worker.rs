@@ -31,11 +31,11 @@ pub struct WorkerArgs {
     pub workers: u16,
 
     /// Lease of a running job; another worker takes the job over this long after this one dies
-    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_short_duration)]
     pub lease: Duration,
 
     /// How often to look for jobs when nothing wakes the worker
-    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_short_duration)]
     pub poll: Duration,
 
     /// A wait checks this long before the job parks (0 parks after one check)
@@ -43,11 +43,27 @@ pub struct WorkerArgs {
     pub inline_wait: Duration,
 }
 
+/// A duration as for other flags, plus milliseconds (`250ms`) and `0`.
 fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
-    if text.trim() == "0" {
+    let t = text.trim();
+    if t == "0" {
         return Ok(Duration::ZERO);
     }
-    parse_duration(text)
+    parse_short_duration(t)
+}
+
+/// A duration as for other flags, plus milliseconds (`250ms`).
+fn parse_short_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if let Some(ms) = t.strip_suffix("ms") {
+        return match ms.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Duration::from_millis(n)),
+            _ => Err(format!(
+                "'{t}': use a whole number of milliseconds, e.g. 250ms"
+            )),
+        };
+    }
+    parse_duration(t)
 }
 
 /// The job database's URL: the flag (or `W365_DATABASE`), else a SQLite file in the data directory.
@@ -196,6 +212,13 @@ mod tests {
             display_url("sqlite:///var/lib/w365/jobs.db?mode=rwc"),
             "sqlite:///var/lib/w365/jobs.db"
         );
+        assert_eq!(
+            parse_short_duration("250ms"),
+            Ok(Duration::from_millis(250))
+        );
+        assert_eq!(parse_duration_or_zero("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_short_duration("2s"), Ok(Duration::from_secs(2)));
+        assert!(parse_short_duration("0ms").is_err());
         assert_eq!(
             database_url(Some(" postgres://x@h/db ")).unwrap(),
             "postgres://x@h/db"

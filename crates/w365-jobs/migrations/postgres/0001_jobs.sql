@@ -30,6 +30,8 @@ CREATE TABLE jobs (
     attempt             BIGINT NOT NULL DEFAULT 0,
     max_attempts        BIGINT NOT NULL,
     parks               BIGINT NOT NULL DEFAULT 0,
+    -- seq of the job's last log line; taking the next one locks the job row, so seqs never collide
+    log_seq             BIGINT NOT NULL DEFAULT 0,
     created_at          BIGINT NOT NULL,
     scheduled_at        BIGINT NOT NULL,
     started_at          BIGINT,
@@ -64,7 +66,8 @@ CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key)
 CREATE UNIQUE INDEX jobs_schedule_fire ON jobs (schedule_id, schedule_fire_at)
     WHERE schedule_id IS NOT NULL;
 CREATE INDEX jobs_fetch ON jobs (state, scheduled_at);
-CREATE INDEX jobs_tenant_state ON jobs (tenant, state);
+-- Fetch ranks available jobs per tenant (a bulk run of one tenant must not starve the others).
+CREATE INDEX jobs_tenant_state ON jobs (state, tenant, scheduled_at, id);
 CREATE INDEX jobs_created ON jobs (created_at, id);
 CREATE INDEX jobs_lease ON jobs (state, lease_expires_at);
 

@@ -1,6 +1,6 @@
 -- $1 id, $2 token, $3 now
 UPDATE jobs
-SET state = 'cancelled', finished_at = $3,
+SET log_seq = log_seq + 1, state = 'cancelled', finished_at = $3,
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 WHERE id = $1 AND state = 'running' AND lease_token = $2
 RETURNING *

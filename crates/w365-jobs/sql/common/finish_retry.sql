@@ -1,7 +1,7 @@
 -- $1 id, $2 token, $3 now, $4 retry at, $5 error.
 -- A requested cancel wins; with no attempts left the job fails.
 UPDATE jobs
-SET state = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
+SET log_seq = log_seq + 1, state = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
                  WHEN attempt >= max_attempts THEN 'failed'
                  ELSE 'retryable' END,
     finished_at = CASE WHEN cancel_requested_at IS NOT NULL OR attempt >= max_attempts THEN $3 END,

@@ -1,6 +1,6 @@
 -- $1 id, $2 token, $3 now, $4 result
 UPDATE jobs
-SET state = 'succeeded', finished_at = $3, result = $4,
+SET log_seq = log_seq + 1, state = 'succeeded', finished_at = $3, result = $4,
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 WHERE id = $1 AND state = 'running' AND lease_token = $2
 RETURNING *

@@ -1,6 +1,6 @@
 -- The rescuer: running jobs whose lease expired before $1 (now). $2 is the error recorded.
 UPDATE jobs
-SET state = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
+SET log_seq = log_seq + 1, state = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
                  WHEN attempt >= max_attempts THEN 'failed'
                  ELSE 'retryable' END,
     finished_at = CASE WHEN cancel_requested_at IS NOT NULL OR attempt >= max_attempts THEN $1 END,

@@ -86,19 +86,39 @@ impl TestDb {
         open(&self.url, &self.clock).await
     }
 
-    pub async fn cleanup(self) {
-        let TestDb { store, pg_name, .. } = self;
-        store.pool().close().await;
-        if let Some(name) = pg_name {
-            let mut admin = sqlx::AnyConnection::connect(PG_ADMIN_URL)
-                .await
-                .expect("admin");
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut admin)
-            .await
-            .expect("drop test database");
+    pub async fn cleanup(mut self) {
+        self.store.pool().close().await;
+        if let Some(name) = self.pg_name.take() {
+            drop_database(&name).await;
+        }
+    }
+}
+
+async fn drop_database(name: &str) {
+    let mut admin = sqlx::AnyConnection::connect(PG_ADMIN_URL)
+        .await
+        .expect("admin");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("drop test database");
+}
+
+impl Drop for TestDb {
+    /// A test that panicked did not reach `cleanup`: drop its database anyway.
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(drop_database(&name));
+                }
+            })
+            .join();
         }
     }
 }
