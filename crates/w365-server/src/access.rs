@@ -111,15 +111,28 @@ impl AppState {
             .protected_group_ids()
             .await
             .map_err(|e| ApiError::unavailable(format!("Cannot check protected users: {e}")))?;
+        let unavailable = |e: &dyn std::fmt::Display| {
+            ApiError::unavailable(format!("Cannot check protected users: {e}"))
+        };
         let user = match tenant.client.users().get_opt(target).await {
             Ok(Some(user)) => user,
-            Ok(None) => return Ok(()),
-            // A target that is not a user (a Cloud PC id) is checked by its user below.
-            Err(e) => {
-                return Err(ApiError::unavailable(format!(
-                    "Cannot check protected users: {e}"
-                )));
-            }
+            // Not a user: a Cloud PC id. Its user is who is protected (or not).
+            Ok(None) => match w365_ops::cloud_pc::resolve_one(&tenant.client, target).await {
+                Ok(pc) => {
+                    let Some(upn) = pc.user_principal_name.filter(|u| !u.is_empty()) else {
+                        return Ok(());
+                    };
+                    match tenant.client.users().get_opt(&upn).await {
+                        Ok(Some(user)) => user,
+                        Ok(None) => return Ok(()),
+                        Err(e) => return Err(unavailable(&e)),
+                    }
+                }
+                // Nothing by that name: the operation itself reports it.
+                Err(e) if e.kind() == w365_ops::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(unavailable(&e)),
+            },
+            Err(e) => return Err(unavailable(&e)),
         };
         let member_of = tenant
             .client

@@ -242,6 +242,27 @@ async fn roles_protected_users_and_tenant_scopes_are_enforced() {
     assert_eq!(status, 202, "{job}");
     assert_eq!(job["requestedBy"]["upn"], "hank.helpdesk@contoso.com");
 
+    // No way around the check by naming a protected user's Cloud PC by its id.
+    let (alice_pc, alice) = h.sim.with_state(|s| {
+        let t = s.default_tenant_mut().expect("tenant");
+        let alice = t
+            .directory
+            .user_id_by_upn("alice.smith@contoso.com")
+            .expect("alice")
+            .to_owned();
+        let pc = t.w365.cloud_pcs_of_user(&alice)[0].id.clone();
+        let vip = t.directory.groups_named(w365_sim::oidc::VIP_GROUP)[0].clone();
+        t.add_member(&vip, &alice, time::OffsetDateTime::now_utc())
+            .expect("add");
+        (pc, alice)
+    });
+    h.sim.advance(std::time::Duration::from_secs(3600)).await;
+    let reboot = json!({"operation": "cloudpc.reboot", "tenant": "sandbox", "params": {"cloudPc": alice_pc}});
+    let (status, body) = h.post(&helpdesk, "/api/v1/jobs", &reboot).await;
+    assert_eq!(status, 403, "{body} ({alice})");
+    let (status, _) = h.post(&admin, "/api/v1/jobs", &reboot).await;
+    assert_eq!(status, 202);
+
     // A scoped operator: their tenant yes, another one no — for reads, submissions and streams.
     let scoped = h.token_for(SCOPED_OPERATOR).await;
     assert_eq!(
