@@ -53,6 +53,12 @@ fn main() -> ExitCode {
 async fn run(cli: &Cli, printer: &Printer) -> ExitStatus {
     let result = async {
         let settings = Settings::resolve(&cli.global)?;
+        if let Some(server) = cli.global.server.as_deref()
+            && let Some(status) =
+                commands::remote::dispatch(server, &settings, &cli.command, printer).await?
+        {
+            return Ok(status);
+        }
         match &cli.command {
             Command::Assign(args) => commands::assign::run(&settings, args, printer).await,
             Command::Policy { command } => commands::policy::run(&settings, command, printer).await,

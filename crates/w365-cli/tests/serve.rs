@@ -125,6 +125,88 @@ async fn serve_sandbox_signs_in_demo_operators_and_stops_on_sigterm() {
     assert!(text.contains("event: end"), "{text}");
     drop(events);
 
+    // The CLI as a client: the same exit code as inline (alice already has a licence: 6).
+    let run = |args: &[&str], token: &str| {
+        let mut cmd = w365(home.path());
+        cmd.env("W365_SERVER_TOKEN", token)
+            .args(["--sandbox", "--server", url.as_str()])
+            .args(args);
+        cmd.output().expect("w365 --server")
+    };
+    let out = run(
+        &["-o", "json", "assign", "alice.smith@contoso.com"],
+        &helpdesk,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("the result document");
+    assert_eq!(doc["exitCode"], 6, "{doc}");
+    let out = run(
+        &["assign", "kate.thomas@contoso.com", "--dry-run"],
+        &helpdesk,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["assign", "kate.thomas@contoso.com"], &reader);
+    assert_eq!(out.status.code(), Some(9), "a Reader is refused");
+    let out = run(
+        &["assign", "kate.thomas@contoso.com", "--license-group", ""],
+        &helpdesk,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(11),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Without W365_SERVER_TOKEN: the device-code flow, approved on the identity provider's page.
+    let mut signin = w365(home.path())
+        .args([
+            "--sandbox",
+            "--server",
+            url.as_str(),
+            "assign",
+            "alice.smith@contoso.com",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("w365 --server");
+    let mut err = BufReader::new(signin.stderr.take().expect("stderr")).lines();
+    let prompt = err
+        .by_ref()
+        .map(|l| l.expect("utf8"))
+        .find(|l| l.contains("enter the code"))
+        .expect("the device-code prompt");
+    let words: Vec<&str> = prompt.split_whitespace().collect();
+    let page = words
+        .iter()
+        .find(|w| w.starts_with("http"))
+        .expect("the page")
+        .to_string();
+    let code = words[words.iter().position(|w| *w == "code").expect("code") + 1].to_owned();
+    let approved = reqwest::Client::new()
+        .post(&page)
+        .form(&[
+            ("user_code", code.as_str()),
+            ("login_hint", "hank.helpdesk@contoso.com"),
+        ])
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(approved.status(), 200);
+    let _rest: Vec<String> = err.map_while(Result::ok).collect();
+    assert_eq!(signin.wait().expect("wait").code(), Some(6));
+
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod capacity;
 pub mod cloudpc;
 pub mod policy;
+pub mod remote;
 pub mod reprovision;
 pub mod resize;
 pub mod sandbox;

@@ -76,7 +76,7 @@ impl Modify for BearerAuth {
         crate::api::jobs::submit, crate::api::jobs::list, crate::api::jobs::get_job,
         crate::api::jobs::cancel, crate::api::jobs::events,
         crate::api::reads::operations, crate::api::reads::tenants, crate::api::reads::users,
-        crate::api::reads::user_windows365, crate::api::reads::capacity, crate::api::reads::me,
+        crate::api::reads::user_windows365, crate::api::reads::capacity, crate::api::reads::me, crate::api::reads::signin,
         crate::api::audit::list, crate::api::audit::export,
         crate::api::schedules::list, crate::api::schedules::create, crate::api::schedules::remove,
         crate::api::health::healthz, crate::api::health::readyz, crate::api::health::metrics,

@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/schedules/{name}", delete(schedules::remove))
         .route("/api/v1/me", get(reads::me))
+        .route("/api/v1/signin", get(reads::signin))
         .route("/api/v1/openapi.json", get(docs::openapi_json))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -36,6 +36,18 @@ pub async fn me(State(app): State<AppState>, who: Principal) -> Json<Value> {
     Json(json!({ "operator": who, "tenants": tenants }))
 }
 
+/// How to sign in (public: no token needed): the authority, the client id and the scope of w365's
+/// API, for the device-code flow of `w365 --server` and for the portal.
+#[utoipa::path(get, path = "/api/v1/signin", tag = "reads", responses((status = 200, body = Object)))]
+pub async fn signin(State(app): State<AppState>) -> Json<Value> {
+    let cfg = app.validator().config();
+    Json(json!({
+        "authority": cfg.authority,
+        "clientId": cfg.audience,
+        "scope": format!("api://{}/access_as_user openid profile", cfg.audience),
+    }))
+}
+
 /// A tenant the caller may work on.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
