@@ -55,6 +55,51 @@ pub struct JobPageDoc {
 
 struct BearerAuth;
 
+/// Every operation can answer 400 (bad parameters or body) and 404 (an unknown tenant, job or
+/// route); every secured one 401 and 403. All with the one error shape.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+        let error = || {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description("The error, with its fix and the request id")
+                    .content(
+                        "application/json",
+                        Content::new(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody")))),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.put,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let mut codes = vec!["400", "404"];
+                if secured {
+                    codes.extend(["401", "403"]);
+                }
+                for code in codes {
+                    op.responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(error);
+                }
+            }
+        }
+    }
+}
+
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -85,7 +130,7 @@ impl Modify for BearerAuth {
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, crate::error::Problem,
                        JobDoc, JobPageDoc, crate::api::jobs::SubmitJob, crate::api::schedules::NewSchedule,
                        crate::api::reads::TenantInfo)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonErrors),
 )]
 pub struct ApiDoc;
 

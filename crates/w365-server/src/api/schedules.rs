@@ -39,7 +39,7 @@ fn yes() -> bool {
 
 /// The schedules.
 #[utoipa::path(get, path = "/api/v1/schedules", tag = "schedules",
-    responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Vec<Object>), (status = 403, body = crate::error::ErrorBody)),
     security(("entra" = [])))]
 pub async fn list(
     State(app): State<AppState>,
