@@ -130,10 +130,14 @@ pub struct CliOnly {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "rule", rename_all = "camelCase")]
 pub enum Rule {
-    /// When `when` is true (bool) or given (other kinds), `needs` must have a value.
-    Requires { when: String, needs: String },
-    /// `a` and `b` must differ (case-insensitive).
-    Differ { a: String, b: String },
+    /// When `when` is true (bool) or given (other kinds), `needs` must have a value (`why` says why).
+    Requires {
+        when: String,
+        needs: String,
+        why: String,
+    },
+    /// `a` and `b` must differ (case-insensitive; `why` says why).
+    Differ { a: String, b: String, why: String },
 }
 
 /// One operation, declared once.
@@ -624,6 +628,7 @@ fn declare() -> Vec<OperationSpec> {
             vec![Rule::Requires {
                 when: "ticketWhenOutOfLicenses".into(),
                 needs: "ticketQueue".into(),
+                why: "a ticket needs a ticket queue to go to".into(),
             }],
         ),
         op(
@@ -716,6 +721,7 @@ fn declare() -> Vec<OperationSpec> {
             vec![Rule::Requires {
                 when: "message".into(),
                 needs: "notify".into(),
+                why: "the custom message is the text of the mail that notify sends".into(),
             }],
         ),
         op(
@@ -746,6 +752,7 @@ fn declare() -> Vec<OperationSpec> {
             vec![Rule::Differ {
                 a: "from".into(),
                 b: "to".into(),
+                why: "the same license group is the same size; nothing to resize".into(),
             }],
         ),
     ];
@@ -1063,7 +1070,7 @@ pub fn validate(
     }
     for rule in &spec.rules {
         match rule {
-            Rule::Requires { when, needs } => {
+            Rule::Requires { when, needs, why } => {
                 if is_set(out.get(when)) && !is_set(out.get(needs)) {
                     let flag = |n: &str| {
                         spec.param(n)
@@ -1071,7 +1078,7 @@ pub fn validate(
                     };
                     problems.push(Problem {
                         param: needs.clone(),
-                        message: format!("{when} needs {needs}"),
+                        message: format!("{when} needs {needs}: {why}"),
                         fix: format!(
                             "give {needs} ({}) or the tenant profile's default, or drop {when} ({})",
                             flag(needs),
@@ -1080,7 +1087,7 @@ pub fn validate(
                     });
                 }
             }
-            Rule::Differ { a, b } => {
+            Rule::Differ { a, b, why } => {
                 if let (Some(x), Some(y)) = (
                     out.get(a).and_then(Value::as_str),
                     out.get(b).and_then(Value::as_str),
@@ -1088,8 +1095,8 @@ pub fn validate(
                 {
                     problems.push(Problem {
                         param: b.clone(),
-                        message: format!("{a} and {b} are the same ('{}')", y.trim()),
-                        fix: format!("pick a {b} that differs from {a}"),
+                        message: format!("{a} and {b} are the same ('{}'): {why}", y.trim()),
+                        fix: format!("pick a {b} (--{b}) that differs from {a} (--{a})"),
                     });
                 }
             }
@@ -1232,8 +1239,8 @@ mod tests {
             }
             for rule in &spec.rules {
                 let (x, y) = match rule {
-                    Rule::Requires { when, needs } => (when, needs),
-                    Rule::Differ { a, b } => (a, b),
+                    Rule::Requires { when, needs, .. } => (when, needs),
+                    Rule::Differ { a, b, .. } => (a, b),
                 };
                 assert!(
                     spec.param(x).is_some() && spec.param(y).is_some(),
