@@ -994,10 +994,10 @@ impl JobStore for SqlStore {
             BudgetGrant::Granted
         } else {
             let missing = need - available;
-            let wait_us = (i128::from(missing) * 3_600_000_000
-                / (i128::from(limits.write_refill_per_hour) * 1000))
-                as u64
-                + 1;
+            // Rounded up, so that after waiting this long the tokens are there.
+            let per_hour_milli = i128::from(limits.write_refill_per_hour) * 1000;
+            let wait_us = ((i128::from(missing) * 3_600_000_000 + per_hour_milli - 1)
+                / per_hour_milli) as u64;
             BudgetGrant::Wait(Duration::from_micros(wait_us))
         };
         tx.commit().await?;
