@@ -125,9 +125,11 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What a reader can wait on: new log lines and state changes, published by this process's store
-/// (an in-process broadcast). Readers in other processes poll [`JobStore::log`] and
-/// [`JobStore::get`]; the events only tell them when to look again.
+/// What a reader can wait on: new log lines and state changes. Events of this process's store
+/// arrive at once (an in-process broadcast); on PostgreSQL, events of other processes arrive too
+/// (LISTEN/NOTIFY on channel `w365_jobs`). They only say when to look again: read the lines with
+/// [`JobStore::log`] and the job with [`JobStore::get`] (and poll as well, since a notification can
+/// be lost with a dropped connection; on SQLite other processes' events are not delivered).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobEvent {
     Log { job: JobId, seq: i64 },
