@@ -168,6 +168,30 @@ async fn serve_sandbox_signs_in_demo_operators_and_stops_on_sigterm() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // Cloud PC actions too; a destructive one needs --yes, as inline.
+    let out = run(
+        &["cloudpc", "troubleshoot", "alice.smith@contoso.com"],
+        &helpdesk,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["cloudpc", "reboot", "alice.smith@contoso.com"], &helpdesk);
+    let inline = w365(home.path())
+        .args(["--sandbox", "cloudpc", "reboot", "alice.smith@contoso.com"])
+        .output()
+        .expect("inline");
+    assert_eq!(
+        out.status.code(),
+        inline.status.code(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+
     // Without W365_SERVER_TOKEN: the device-code flow, approved on the identity provider's page.
     let mut signin = w365(home.path())
         .args([

@@ -17,34 +17,62 @@ use crate::settings::Settings;
 
 const USER_AGENT: &str = concat!("w365/", env!("CARGO_PKG_VERSION"), " (client)");
 
-/// The job this command would be, or `None` for commands that are not operations.
-fn job_of(command: &Command) -> Option<(&'static str, Map<String, Value>, bool, bool)> {
+/// The job this command would be (operation, parameters, dry run, consent given), or `None` for
+/// commands that are not operations.
+fn job_of(command: &Command) -> Option<(String, Map<String, Value>, bool, bool)> {
+    use crate::commands::cloudpc::CloudpcCommand as C;
+    let action =
+        |name: &str, a: &crate::commands::cloudpc::ActionArgs, extra: Option<(&str, &str)>| {
+            let op = format!("cloudpc.{name}");
+            // Consent: --yes for destructive actions, as inline (which asks on a terminal).
+            let destructive = w365_ops::spec::operation(&op).is_none_or(|s| s.destructive);
+            let consent = a.yes || !destructive;
+            Some((
+                op,
+                crate::ops_spec::action_values(a, extra),
+                a.dry_run,
+                consent,
+            ))
+        };
     match command {
         Command::Assign(a) => Some((
-            "assign",
+            "assign".into(),
             crate::ops_spec::assign_values(a, a.message.clone()),
             a.dry_run,
             true,
         )),
         // Inline unassign asks for no consent either.
         Command::Unassign(a) => Some((
-            "unassign",
+            "unassign".into(),
             crate::ops_spec::unassign_values(a),
             a.dry_run,
             true,
         )),
         Command::Reprovision(a) => Some((
-            "reprovision",
+            "reprovision".into(),
             crate::ops_spec::reprovision_values(a, a.message.clone()),
             a.dry_run,
             a.yes,
         )),
         Command::Resize(a) => Some((
-            "resize",
+            "resize".into(),
             crate::ops_spec::resize_values(a),
             a.dry_run,
             a.yes,
         )),
+        Command::Cloudpc { command } => match command {
+            C::Reboot(a) => action("reboot", a, None),
+            C::Rename { action: a, name } => action("rename", a, Some(("name", name.as_str()))),
+            C::Restore {
+                action: a,
+                snapshot,
+            } => action("restore", a, Some(("snapshot", snapshot.as_str()))),
+            C::Troubleshoot(a) => action("troubleshoot", a, None),
+            C::EndGracePeriod(a) => action("end-grace-period", a, None),
+            C::PowerOn(a) => action("power-on", a, None),
+            C::PowerOff(a) => action("power-off", a, None),
+            C::List(_) | C::Show { .. } => None,
+        },
         _ => None,
     }
 }
@@ -90,10 +118,19 @@ pub async fn dispatch(
                 )
             })?
     };
-    if !dry_run && !consent {
-        printer.note(&format!("{operation} changes the tenant: add --yes to submit it to the server (or --dry-run to see the plan)"));
-        return Ok(Some(ExitStatus::Usage));
-    }
+    // Destructive operations ask first, exactly as inline (a terminal question, or --yes).
+    crate::commands::cloudpc::confirm(
+        &format!(
+            "run {operation} on {} through {server}",
+            params
+                .get("user")
+                .or_else(|| params.get("cloudPc"))
+                .and_then(Value::as_str)
+                .unwrap_or(&tenant)
+        ),
+        consent,
+        dry_run,
+    )?;
     let base = server.trim_end_matches('/');
     let http = reqwest::Client::builder().user_agent(USER_AGENT).build()?;
     let token = match std::env::var("W365_SERVER_TOKEN")
