@@ -60,6 +60,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub sandbox: bool,
 
+    /// Submit operations (assign, unassign, reprovision, resize, cloudpc actions) as jobs to this `w365 serve` and
+    /// follow them; signs in with W365_SERVER_TOKEN or the device-code flow
+    #[arg(long, global = true, env = "W365_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
     /// Use the tenant profile NAME from the config file
     #[arg(long, global = true, env = "W365_TENANT", value_name = "NAME")]
     pub tenant: Option<String>,
@@ -196,6 +201,13 @@ pub enum Command {
     /// --sandbox, jobs of the tenant "sandbox" run against the local sandbox.
     Worker(crate::commands::worker::WorkerArgs),
 
+    /// Serve the REST API (Entra ID sign-in, roles, protected users) and run jobs
+    ///
+    /// With --sandbox: the simulated contoso tenant (named "sandbox"), its demo operators for
+    /// sign-in and a SQLite job database in the sandbox directory; nothing to install. Real tenants:
+    /// --server-config FILE (see the README). SIGTERM/Ctrl-C hands running jobs back to the queue.
+    Serve(crate::commands::serve::ServeArgs),
+
     /// The audit log of the job database: verify its hash chain, export it
     Audit {
         #[command(subcommand)]
@@ -288,6 +300,12 @@ pub enum SandboxCommand {
     Show,
     /// Show the mail the sandbox has "sent"
     Outbox,
+    /// Print an access token for a demo operator of the running `w365 serve --sandbox` (last line)
+    Token {
+        /// Which demo operator
+        #[arg(long, value_parser = ["reader", "helpdesk", "admin"], default_value = "helpdesk")]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -165,6 +165,12 @@ async fn run(cli: &Cli, command: &str, printer: &Printer) -> ExitStatus {
     let result = async {
         let settings = Settings::resolve(&cli.global)?;
         tenant = settings.target_label();
+        if let Some(server) = cli.global.server.as_deref()
+            && let Some(status) =
+                commands::remote::dispatch(server, &settings, &cli.command, printer).await?
+        {
+            return Ok(status);
+        }
         match &cli.command {
             Command::Assign(args) => commands::assign::run(&settings, args, printer).await,
             Command::Policy { command } => commands::policy::run(&settings, command, printer).await,
@@ -189,6 +195,7 @@ async fn run(cli: &Cli, command: &str, printer: &Printer) -> ExitStatus {
             Command::Completions { shell } => commands::docs::completions(*shell),
             Command::Man => commands::docs::man(),
             Command::Worker(args) => commands::worker::run(&settings, args, printer).await,
+            Command::Serve(args) => commands::serve::run(&settings, args, printer).await,
             Command::Audit { command } => commands::audit::run(command, printer).await,
         }
     }

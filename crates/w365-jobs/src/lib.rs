@@ -14,6 +14,46 @@
 //!   budget (token bucket), shared by every process.
 //! - [`audit`]: the append-only audit log, each record carrying the SHA-256 of the previous one.
 //!
+//! # Example
+//! ```
+//! use std::sync::Arc;
+//! use w365_jobs::{Finish, Handler, Identity, JobContext, JobState, NewJob, Worker, WorkerConfig};
+//!
+//! struct Hello;
+//!
+//! #[async_trait::async_trait]
+//! impl Handler for Hello {
+//!     async fn run(&self, ctx: &JobContext) -> Finish {
+//!         if ctx.log("info", "hello").await.is_err() {
+//!             return Finish::Cancelled; // lost the lease: nothing more to write
+//!         }
+//!         Finish::Succeeded(serde_json::json!({"greeted": ctx.job().input["user"]}))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), w365_jobs::Error> {
+//! let store = w365_jobs::connect("sqlite::memory:").await?;
+//! let who = Identity { object_id: "1".into(), upn: "alice@contoso.com".into(), display_name: "Alice".into() };
+//! let (job, _) = store.insert(NewJob::new("hello", "contoso", serde_json::json!({"user": "bob"}), who)).await?;
+//!
+//! let mut events = store.subscribe();
+//! let worker = Worker::new(store.clone(), Arc::new(Hello), WorkerConfig::default());
+//! let until_done = async move {
+//!     while let Ok(e) = events.recv().await {
+//!         if e == (w365_jobs::JobEvent::State { job: job.id, state: JobState::Succeeded }) {
+//!             break;
+//!         }
+//!     }
+//! };
+//! worker.run(until_done).await?;
+//! let done = store.get(job.id).await?.expect("the job");
+//! assert_eq!(done.result, Some(serde_json::json!({"greeted": "bob"})));
+//! assert_eq!(store.log(job.id, 0).await?[0].message, "hello");
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Why not apalis
 //! apalis 1.0 (apalis-sqlite, apalis-postgres) was the first candidate. It cannot express three
 //! things this engine needs: (1) **parking** — no backend implements `Reschedule`, so a wait of
@@ -85,9 +125,11 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What a reader can wait on: new log lines and state changes, published by this process's store
-/// (an in-process broadcast). Readers in other processes poll [`JobStore::log`] and
-/// [`JobStore::get`]; the events only tell them when to look again.
+/// What a reader can wait on: new log lines and state changes. Events of this process's store
+/// arrive at once (an in-process broadcast); on PostgreSQL, events of other processes arrive too
+/// (LISTEN/NOTIFY on channel `w365_jobs`). They only say when to look again: read the lines with
+/// [`JobStore::log`] and the job with [`JobStore::get`] (and poll as well, since a notification can
+/// be lost with a dropped connection; on SQLite other processes' events are not delivered).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobEvent {
     Log { job: JobId, seq: i64 },

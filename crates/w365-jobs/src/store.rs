@@ -114,6 +114,108 @@ pub struct SqlStore {
     sql: &'static Sql,
     clock: Arc<dyn Clock>,
     events: broadcast::Sender<JobEvent>,
+    /// PostgreSQL: events to publish to other processes (NOTIFY), see [`pg_events`].
+    notify: Option<tokio::sync::mpsc::UnboundedSender<JobEvent>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for SqlStore {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Cross-process events on PostgreSQL: every event this process emits is also sent with
+/// `pg_notify` on channel `w365_jobs` (batched, after the change committed), and a `LISTEN`ing
+/// connection turns other processes' notifications into local events. Lost notifications (a
+/// dropped connection) only delay readers, who also poll.
+mod pg_events {
+    use super::*;
+
+    pub const CHANNEL: &str = "w365_jobs";
+
+    pub fn encode(origin: &str, e: &JobEvent) -> String {
+        match e {
+            JobEvent::Log { job, seq } => format!("{origin} L {job} {seq}"),
+            JobEvent::State { job, state } => format!("{origin} S {job} {state}"),
+            JobEvent::Inserted { job } => format!("{origin} I {job}"),
+        }
+    }
+
+    pub fn decode(line: &str, own_origin: &str) -> Option<JobEvent> {
+        let mut parts = line.split(' ');
+        let origin = parts.next()?;
+        if origin == own_origin {
+            return None;
+        }
+        let kind = parts.next()?;
+        let job: JobId = parts.next()?.parse().ok()?;
+        match kind {
+            "L" => Some(JobEvent::Log {
+                job,
+                seq: parts.next()?.parse().ok()?,
+            }),
+            "S" => Some(JobEvent::State {
+                job,
+                state: parts.next()?.parse().ok()?,
+            }),
+            "I" => Some(JobEvent::Inserted { job }),
+            _ => None,
+        }
+    }
+
+    /// Sends queued events, several per notification (payloads stay under PostgreSQL's 8000 bytes).
+    pub async fn notifier(
+        pool: AnyPool,
+        origin: String,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<JobEvent>,
+    ) {
+        while let Some(first) = rx.recv().await {
+            let mut payload = encode(&origin, &first);
+            while payload.len() < 7000 {
+                match rx.try_recv() {
+                    Ok(e) => {
+                        payload.push('\n');
+                        payload.push_str(&encode(&origin, &e));
+                    }
+                    Err(_) => break,
+                }
+            }
+            let r = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
+                .execute(&pool)
+                .await;
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "pg_notify failed; other processes will see the change when they poll");
+            }
+        }
+    }
+
+    pub async fn listener(url: String, origin: String, events: broadcast::Sender<JobEvent>) {
+        loop {
+            let listener = async {
+                let mut l = sqlx::postgres::PgListener::connect(&url).await?;
+                l.listen(CHANNEL).await?;
+                loop {
+                    let n = l.recv().await?;
+                    for line in n.payload().lines() {
+                        if let Some(e) = decode(line, &origin) {
+                            let _ = events.send(e);
+                        }
+                    }
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), sqlx::Error>(())
+            };
+            if let Err(e) = listener.await {
+                tracing::debug!(error = %e, "LISTEN connection lost; reconnecting");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
 }
 
 fn us(t: OffsetDateTime) -> i64 {
@@ -406,12 +508,31 @@ impl SqlStore {
         );
         migrator.run(&pool).await?;
         let (events, _) = broadcast::channel(1024);
+        let mut tasks = Vec::new();
+        let mut notify = None;
+        if backend == Backend::Postgres {
+            let origin = uuid::Uuid::new_v4().simple().to_string();
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tasks.push(tokio::spawn(pg_events::notifier(
+                pool.clone(),
+                origin.clone(),
+                rx,
+            )));
+            tasks.push(tokio::spawn(pg_events::listener(
+                url.to_string(),
+                origin,
+                events.clone(),
+            )));
+            notify = Some(tx);
+        }
         Ok(SqlStore {
             pool,
             backend,
             sql,
             clock: opts.clock,
             events,
+            notify,
+            tasks,
         })
     }
 
@@ -425,6 +546,9 @@ impl SqlStore {
     }
 
     fn emit(&self, e: JobEvent) {
+        if let Some(n) = &self.notify {
+            let _ = n.send(e.clone());
+        }
         let _ = self.events.send(e);
     }
 
@@ -994,10 +1118,10 @@ impl JobStore for SqlStore {
             BudgetGrant::Granted
         } else {
             let missing = need - available;
-            let wait_us = (i128::from(missing) * 3_600_000_000
-                / (i128::from(limits.write_refill_per_hour) * 1000))
-                as u64
-                + 1;
+            // Rounded up, so that after waiting this long the tokens are there.
+            let per_hour_milli = i128::from(limits.write_refill_per_hour) * 1000;
+            let wait_us = ((i128::from(missing) * 3_600_000_000 + per_hour_milli - 1)
+                / per_hour_milli) as u64;
             BudgetGrant::Wait(Duration::from_micros(wait_us))
         };
         tx.commit().await?;

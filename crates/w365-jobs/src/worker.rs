@@ -183,11 +183,15 @@ impl Worker {
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                    let id = match done {
-                        Ok((tid, id)) => { task_ids.remove(&tid); id }
-                        Err(e) => task_ids.remove(&e.id()).unwrap_or_default(),
-                    };
-                    running.remove(&id);
+                    // Collect every job that has finished by now, then fetch once for all of them.
+                    let mut next = Some(done);
+                    while let Some(done) = next {
+                        let tid = match &done { Ok((tid, _)) => *tid, Err(e) => e.id() };
+                        if let Some(id) = task_ids.remove(&tid) {
+                            running.remove(&id);
+                        }
+                        next = tasks.try_join_next_with_id();
+                    }
                 }
                 _ = next_insert(&mut events), if !fetched_full => {
                     // New work inserted by this process: look again at once.

@@ -1229,3 +1229,57 @@ async fn unsupported_url_says_what_to_use() {
         "{e}"
     );
 }
+
+/// PostgreSQL: a store hears other processes' events (LISTEN/NOTIFY), not its own twice.
+/// SQLite: only this process's events (documented on JobEvent).
+async fn events_reach_other_processes_on_postgres(t: &TestDb) {
+    let other = t.another_store().await;
+    let mut rx = other.subscribe();
+    let (job, _) = t.store.insert(new_job("assign", "contoso")).await.unwrap();
+    let l = fetch_one(t, job.id).await;
+    t.store.append_log(&l, "info", "hello").await.unwrap();
+    if t.store.backend() == Backend::Postgres {
+        let want = JobEvent::Log {
+            job: job.id,
+            seq: 1,
+        };
+        let got = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match rx.recv().await {
+                    Ok(e) if e == want => return e,
+                    Ok(_) => continue,
+                    Err(e) => panic!("event stream ended: {e}"),
+                }
+            }
+        })
+        .await
+        .expect("the log event reached the other store");
+        assert_eq!(got, want);
+    } else {
+        assert!(
+            rx.try_recv().is_err(),
+            "SQLite stores do not share events across pools"
+        );
+    }
+    // Its own events are not echoed back by the listener.
+    let mut own = t.store.subscribe();
+    t.store.append_log(&l, "info", "again").await.unwrap();
+    assert_eq!(
+        own.recv().await.unwrap(),
+        JobEvent::Log {
+            job: job.id,
+            seq: 2
+        }
+    );
+    let echoed = tokio::time::timeout(Duration::from_millis(300), async {
+        loop {
+            if let Ok(JobEvent::Log { seq: 2, .. }) = own.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(echoed.is_err(), "own event delivered twice");
+}
+
+both_stores!(events_reach_other_processes_on_postgres);

@@ -82,6 +82,13 @@ impl Handler for TestHandler {
             "block_first_attempt" if job.attempt == 1 => std::future::pending().await,
             "block_first_attempt" => Finish::Succeeded(json!({"attempt": job.attempt})),
             "block" => std::future::pending().await,
+            "budget" => match ctx.take_write_budget(5, Duration::ZERO).await.unwrap() {
+                Ok(()) => Finish::Succeeded(json!({"wrote": 5})),
+                Err(wait) => Finish::Park {
+                    until: ctx.now() + wait,
+                    reason: format!("write budget: {} ms", wait.as_millis()),
+                },
+            },
             other => Finish::Failed {
                 error: json!({"kind": "unknownMode", "message": other}),
                 result: None,
@@ -303,7 +310,43 @@ async fn worker_shutdown_releases_running_jobs(t: &TestDb) {
     }
 }
 
+/// A handler out of write budget parks until the bucket has refilled instead of holding a worker.
+async fn worker_parks_when_the_write_budget_is_spent(t: &TestDb) {
+    t.store
+        .set_tenant_limits(
+            "contoso",
+            TenantLimits {
+                max_running: 4,
+                write_capacity: 5,
+                write_refill_per_hour: 3600,
+            },
+        )
+        .await
+        .unwrap();
+    let h = Arc::new(TestHandler::default());
+    let first = t.store.insert(job("budget")).await.unwrap().0.id;
+    let w = start(t.store.clone(), h.clone(), config(1, true));
+    wait_for(&t.store, first, "succeeded", |j| {
+        j.state == JobState::Succeeded
+    })
+    .await;
+    let second = t.store.insert(job("budget")).await.unwrap().0.id;
+    let parked = wait_for(&t.store, second, "parked", |j| j.state == JobState::Parked).await;
+    assert_eq!(
+        parked.parked_reason.as_deref(),
+        Some("write budget: 5000 ms")
+    );
+    t.clock.advance(Duration::from_secs(5));
+    let done = wait_for(&t.store, second, "succeeded", |j| {
+        j.state == JobState::Succeeded
+    })
+    .await;
+    assert_eq!(done.attempt, 1);
+    w.shutdown().await;
+}
+
 both_stores!(
+    worker_parks_when_the_write_budget_is_spent,
     worker_runs_jobs_with_bounded_concurrency,
     worker_parks_and_resumes_from_checkpoint,
     worker_cancel_running_at_step_boundary,

@@ -6,6 +6,7 @@
 //! - [`clock`]: the virtual clock (manual, or N× real time).
 //! - [`odata`]: our own OData `$filter` parser/evaluator, `$select`, `$orderby`, paging tokens.
 //! - [`identity`]: the token endpoint logic, token issue/validation, permission checks.
+//! - [`oidc`]: the identity provider operators sign in to `w365 serve` with (sandbox).
 //! - [`http`]: the axum router that speaks the Graph wire protocol, plus `/_sim` admin routes.
 //! - [`seed`]: the contoso demo tenant and a large-tenant generator.
 //!
@@ -18,6 +19,7 @@ pub mod http;
 pub mod identity;
 pub mod lifecycle;
 pub mod odata;
+pub mod oidc;
 mod persistence;
 pub mod seed;
 pub mod state;
@@ -261,6 +263,7 @@ pub fn build_store(seed: &Seed, timings: &Timings, now: OffsetDateTime) -> Resul
     tenant.w365.timings = timings.w365;
     if matches!(seed, Seed::Contoso) {
         seed::windows365::seed_contoso(&mut tenant, now)?;
+        oidc::seed_operators(&mut tenant, now)?;
     }
     Ok(Store::with_tenant(tenant))
 }
@@ -481,6 +484,16 @@ impl SimHandle {
                     source,
                 })
         })
+    }
+
+    /// The identity provider operators sign in with (keys, app-role assignments).
+    pub fn oidc(&self) -> &oidc::OidcState {
+        self.app.oidc()
+    }
+
+    /// The issuer of the default tenant's operator tokens (`{base}/{tenant id}/v2.0`).
+    pub fn oidc_issuer(&self) -> String {
+        oidc::issuer(self.base_url().as_str(), &self.tenant_id())
     }
 
     /// Advances the virtual clock and plays the work that became due.

@@ -15,6 +15,9 @@ use crate::settings::Settings;
 pub async fn run(command: &SandboxCommand, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let dir = Settings::sandbox_dir()?;
     match command {
+        SandboxCommand::Token { role } => {
+            crate::commands::serve::sandbox_token(&dir, role, printer).await
+        }
         SandboxCommand::Reset => {
             // Not while another command is using the sandbox (it would save its state back).
             let lock = tokio::task::spawn_blocking({

@@ -109,6 +109,8 @@ struct Shared {
     changes: std::sync::atomic::AtomicU64,
     /// The router itself (for `$batch`); taken out on shutdown to break the cycle.
     router: Mutex<Option<Router>>,
+    /// The identity provider for operators (`crate::oidc`).
+    oidc: crate::oidc::OidcState,
 }
 
 #[derive(Default)]
@@ -144,6 +146,7 @@ impl AppState {
                 admin_key,
                 changes: std::sync::atomic::AtomicU64::new(0),
                 router: Mutex::new(None),
+                oidc: crate::oidc::OidcState::default(),
             }),
         }
     }
@@ -243,6 +246,11 @@ impl AppState {
         &self.inner.admin_key
     }
 
+    /// The identity provider for operators.
+    pub fn oidc(&self) -> &crate::oidc::OidcState {
+        &self.inner.oidc
+    }
+
     /// The fault rules in force.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
@@ -318,6 +326,7 @@ pub fn router(app: AppState) -> Router {
     let router = Router::new()
         .merge(graph)
         .merge(routes::token::routes())
+        .merge(crate::oidc::routes())
         .merge(admin::routes().layer(axum::middleware::from_fn_with_state(
             app.clone(),
             admin::guard,

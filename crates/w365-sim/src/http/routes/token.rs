@@ -33,6 +33,10 @@ async fn token(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    // The operator sign-in grants (authorization code, device code) belong to `crate::oidc`.
+    if let Some(response) = crate::oidc::token_grant(&app, &ctx, &tenant, content_type, &body) {
+        return response;
+    }
     let form = TokenForm::parse(content_type, &body, authorization);
     // Tokens live on the virtual clock (see `clock`): a test expires one by advancing it.
     let now = app.now();
