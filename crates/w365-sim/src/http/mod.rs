@@ -23,7 +23,7 @@
 //! async fn get_thing(
 //!     State(app): State<AppState>,
 //!     auth: Auth,                 // 401 InvalidAuthenticationToken without a valid token
-//!     version: ApiVersion,        // V1 or Beta; `version.require_beta()?` answers 405 on v1.0
+//!     version: ApiVersion,        // V1 or Beta; `version.require_beta("seg")?` answers 400 on v1.0
 //!     ctx: RequestContext,        // request ids, base URL, Prefer, ConsistencyLevel
 //!     query: GraphQuery,          // parsed $filter/$select/$top/... (400 when malformed)
 //!     Path(id): Path<String>,     // percent-decoded
@@ -104,6 +104,27 @@ struct Shared {
     settings: Mutex<crate::Settings>,
     /// The router itself (for `$batch`); taken out on shutdown to break the cycle.
     router: Mutex<Option<Router>>,
+    /// How links are built (scheme, proxy headers).
+    links: RwLock<LinkPolicy>,
+}
+
+/// How the simulator builds the absolute links it returns (`@odata.nextLink`, `@odata.context`,
+/// the token endpoint as assertion audience): the scheme it serves, and whether a TLS proxy's
+/// `Forwarded` / `X-Forwarded-Proto` / `X-Forwarded-Host` headers are believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkPolicy {
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    pub trust_forwarded_headers: bool,
+}
+
+impl Default for LinkPolicy {
+    fn default() -> Self {
+        Self {
+            scheme: "http",
+            trust_forwarded_headers: false,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -136,8 +157,27 @@ impl AppState {
                 token_lifetime,
                 settings: Mutex::new(settings),
                 router: Mutex::new(None),
+                links: RwLock::new(LinkPolicy::default()),
             }),
         }
+    }
+
+    /// How links are built.
+    pub fn links(&self) -> LinkPolicy {
+        *self
+            .inner
+            .links
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets how links are built (by `spawn`, before serving).
+    pub(crate) fn set_links(&self, policy: LinkPolicy) {
+        *self
+            .inner
+            .links
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = policy;
     }
 
     /// The virtual time.

@@ -111,6 +111,8 @@ const STATIC_SEGMENTS: &[&str] = &[
     "checkMemberObjects",
     "microsoft.graph.user",
     "microsoft.graph.group",
+    "graph.user",
+    "graph.group",
     "deviceManagement",
     "virtualEndpoint",
 ];

@@ -485,10 +485,24 @@ fn service_plan_catalog_and_shared_use_plans() {
         (plan.v_cpu_count, plan.ram_in_gb, plan.storage_in_gb),
         (2, 4, 128)
     );
-    let json = render::service_plan(plan);
+    let json = render::service_plan(plan, Render::beta(false));
     assert_eq!(json["type"], "enterprise");
     assert_eq!(json["ramInGB"], 4);
     assert_eq!(json["displayName"], "Cloud PC Enterprise 2vCPU/4GB/128GB");
+    // v1.0 has only id, displayName, ramInGB, storageInGB and vCpuCount.
+    let v1 = render::service_plan(plan, Render::v1());
+    assert_eq!(v1["ramInGB"], 4);
+    for beta_only in [
+        "type",
+        "provisioningType",
+        "supportedSolution",
+        "userProfileInGB",
+    ] {
+        assert!(
+            v1.get(beta_only).is_none(),
+            "{beta_only} in a v1.0 service plan"
+        );
+    }
     assert_eq!(w.service_plans().len(), 15);
     assert!(
         w.shared_use_service_plans().is_empty(),
