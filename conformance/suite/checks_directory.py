@@ -266,6 +266,19 @@ async def group_member_ref(ctx: Ctx):
     expect(ctx.capture.last().status_code == 204, f"status {ctx.capture.last().status_code}")
     listed = await members.get()
     expect(uid in [m.id for m in listed.value], "the new member is listed")
+    # GET members/{id}: no request builder has it (msgraph-sdk 1.65), so the SDK's adapter is
+    # given the URL and its DirectoryObject model.
+    from kiota_abstractions.method import Method
+    from kiota_abstractions.request_information import RequestInformation
+    from msgraph.generated.models.directory_object import DirectoryObject
+    from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+    info = RequestInformation(Method.GET, "{+baseurl}/groups/" + gid + "/members/" + uid)
+    info.path_parameters = {"baseurl": ctx.v1.request_adapter.base_url}
+    info.headers.try_add("Accept", "application/json")
+    one = await ctx.v1.request_adapter.send_async(info, DirectoryObject, {"XXX": ODataError})
+    expect_schema(ctx, one, nonempty=False)
+    expect(isinstance(one, User) and one.id == uid, f"members/{{id}} gave {type(one).__name__}")
     await members.by_directory_object_id(uid).ref.delete()
     expect(ctx.capture.last().status_code == 204, f"status {ctx.capture.last().status_code}")
     listed = await members.get()
