@@ -385,6 +385,12 @@ async def shared_use_plans(ctx: Ctx):
         extra = set(item) - documented
         expect(not extra, f"undocumented properties {sorted(extra)}")
         expect(item["@odata.type"] == "#microsoft.graph.cloudPcSharedUseServicePlan", f"type {item['@odata.type']}")
+    one = RequestInformation(
+        Method.GET, "{+baseurl}/deviceManagement/virtualEndpoint/sharedUseServicePlans/" + body["value"][0]["id"]
+    )
+    one.path_parameters = {"baseurl": ctx.beta.request_adapter.base_url}
+    item = json.loads(await ctx.beta.request_adapter.send_primitive_async(one, "bytes", {}))
+    expect(item["id"] == body["value"][0]["id"] and not set(item) - documented - {"@odata.context"}, f"by id: {item}")
 
 
 # ---- Cloud PCs ------------------------------------------------------------------------------

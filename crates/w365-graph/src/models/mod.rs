@@ -89,16 +89,6 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// An entity id on a type also used as a request body (where it is absent): optional when
-/// serializing, required when reading an answer (an entity without its id is a decode error
-/// naming its path, never a silently empty value).
-pub(crate) fn required_id<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    <String as serde::Deserialize>::deserialize(deserializer).map(Some)
-}
-
 /// Timestamps w365 only displays: an unparseable value does not fail the item (or its page). The
 /// field reads as `None`, the item lists it in its `unreadable` marker, and a warning names the
 /// field and the value. Graph's own documentation has such values (`"2020-11-010T20:00:34Z"` in

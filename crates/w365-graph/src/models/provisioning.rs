@@ -257,11 +257,8 @@ pub struct ProvisioningPolicy {
         skip_serializing_if = "Option::is_none"
     )]
     pub odata_type: Option<String>,
-    /// Read-only id: absent in request bodies, required in answers.
-    #[serde(
-        deserialize_with = "super::required_id",
-        skip_serializing_if = "Option::is_none"
-    )]
+    /// Read-only id. Optional: w365-ops also builds request bodies (without id) from this type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Required.
     #[serde(default)]
