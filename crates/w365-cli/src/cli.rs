@@ -332,6 +332,26 @@ pub struct SimServeArgs {
     /// exit (Ctrl-C or SIGTERM)
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+
+    /// Serve HTTPS with a generated certificate; its CA certificate is written to --ca-file
+    #[arg(long, conflicts_with = "cert")]
+    pub tls: bool,
+
+    /// Serve HTTPS with this certificate chain (PEM, server certificate first); needs --key
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --cert
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+
+    /// Where --tls writes the CA certificate to trust [default: w365-sim-ca-PID.pem in the temp dir]
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Build links from Forwarded / X-Forwarded-Proto / X-Forwarded-Host (behind a TLS proxy)
+    #[arg(long)]
+    pub trust_forwarded_headers: bool,
 }
 
 /// Parses `90s`, `15m`, `2h`, `1h30m` or plain seconds (the declaration's duration kind).

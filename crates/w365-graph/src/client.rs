@@ -914,6 +914,8 @@ pub(crate) fn none_if_not_found<T>(result: Result<T>) -> Result<Option<T>> {
 
 /// Decodes JSON, naming the JSON path on failure.
 pub(crate) fn decode<T: DeserializeOwned>(operation: &str, body: &[u8]) -> Result<T> {
+    // Forget unreadable-field marks a failed decode on this thread may have left behind.
+    crate::models::lenient::take_unreadable();
     let body = if body.is_empty() {
         b"null".as_slice()
     } else {

@@ -23,6 +23,7 @@ pub mod oidc;
 mod persistence;
 pub mod seed;
 pub mod state;
+pub mod tls;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -152,6 +153,12 @@ pub struct SimConfig {
     pub token_lifetime: Duration,
     /// The key `/_sim` requests must send in [`ADMIN_KEY_HEADER`] (random by default).
     pub admin_key: AdminKey,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<tls::TlsConfig>,
+    /// Build links (`@odata.nextLink`, `@odata.context`, the token endpoint) from
+    /// `Forwarded` / `X-Forwarded-Proto` / `X-Forwarded-Host` (behind a TLS proxy). Off by
+    /// default: a client could otherwise make the simulator print links to any host.
+    pub trust_forwarded_headers: bool,
 }
 
 impl SimConfig {
@@ -166,6 +173,8 @@ impl SimConfig {
             port: 0,
             token_lifetime: identity::DEFAULT_TOKEN_LIFETIME,
             admin_key: AdminKey::random(),
+            tls: None,
+            trust_forwarded_headers: false,
         }
     }
 
@@ -249,6 +258,8 @@ pub enum SimError {
     Signal(#[source] std::io::Error),
     #[error("an admin key must have at least 16 visible ASCII characters")]
     AdminKey,
+    #[error("cannot serve HTTPS")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Builds a fresh store from a seed at virtual time `now`.
@@ -311,6 +322,7 @@ pub(crate) struct Settings {
 pub struct SimHandle {
     app: AppState,
     addr: SocketAddr,
+    scheme: &'static str,
     state_file: Option<PathBuf>,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
@@ -357,6 +369,16 @@ pub async fn spawn(cfg: SimConfig) -> Result<SimHandle, SimError> {
         },
         cfg.admin_key.clone(),
     );
+    let tls_config = cfg.tls.as_ref().map(tls::server_config).transpose()?;
+    let scheme = if tls_config.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    app.set_links(http::LinkPolicy {
+        scheme,
+        trust_forwarded_headers: cfg.trust_forwarded_headers,
+    });
     let router = http::router(app.clone());
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, cfg.port));
     let listener = tokio::net::TcpListener::bind(addr)
@@ -366,17 +388,31 @@ pub async fn spawn(cfg: SimConfig) -> Result<SimHandle, SimError> {
         .local_addr()
         .map_err(|source| SimError::Bind { addr, source })?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        if let Err(err) = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %err, "simulator server stopped");
+    let shutdown = async {
+        let _ = stopped.await;
+    };
+    let server = match tls_config {
+        None => tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %err, "simulator server stopped");
+            }
+        }),
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)
+                .map_err(|source| SimError::Bind { addr, source })?;
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::error!(error = %err, "simulator server stopped");
+                }
+            })
         }
-    });
+    };
     let ticker = match cfg.clock {
         ClockMode::Speed(_) => {
             let app = app.clone();
@@ -393,6 +429,7 @@ pub async fn spawn(cfg: SimConfig) -> Result<SimHandle, SimError> {
     Ok(SimHandle {
         app,
         addr,
+        scheme,
         state_file: cfg.state_file,
         stop: Some(stop),
         server,
@@ -401,9 +438,10 @@ pub async fn spawn(cfg: SimConfig) -> Result<SimHandle, SimError> {
 }
 
 impl SimHandle {
-    /// `http://127.0.0.1:PORT/`.
+    /// `http://127.0.0.1:PORT/` (`https://` when serving TLS).
     pub fn base_url(&self) -> Url {
-        Url::parse(&format!("http://{}/", self.addr)).expect("a socket address makes a valid URL")
+        Url::parse(&format!("{}://{}/", self.scheme, self.addr))
+            .expect("a socket address makes a valid URL")
     }
 
     /// The bound address.

@@ -116,3 +116,37 @@ async fn faults_apply_per_batch_item() {
         200
     );
 }
+
+#[tokio::test]
+async fn absolute_and_versioned_item_urls_fail_only_their_item() {
+    // msgraph-core for Python sends absolute item urls (msgraph-sdk-python#1015) and older
+    // JavaScript clients `/v1.0/...` (msgraph-sdk-javascript#1178): Graph answers those items
+    // 400 "Resource not found for the segment ..." and runs the others.
+    let sim = start().await;
+    let body = json!({ "requests": [
+        { "id": "abs", "method": "GET", "url": format!("{}v1.0/users", sim.handle.base_url()) },
+        { "id": "ver", "method": "GET", "url": "/v1.0/groups" },
+        { "id": "ok", "method": "GET", "url": "/users?$top=1" }
+    ]});
+    let answer = sim.post("v1.0/$batch", body).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let responses = answer.body["responses"].as_array().expect("responses");
+    let by_id = |id: &str| {
+        responses
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .expect("item answered")
+    };
+    assert_eq!(by_id("abs")["status"], 400, "{}", answer.text);
+    assert_eq!(
+        by_id("abs")["body"]["error"]["message"],
+        "Resource not found for the segment 'http:'."
+    );
+    assert_eq!(by_id("ver")["status"], 400);
+    assert_eq!(
+        by_id("ver")["body"]["error"]["message"],
+        "Resource not found for the segment 'v1.0'."
+    );
+    assert_eq!(by_id("ok")["status"], 200);
+}

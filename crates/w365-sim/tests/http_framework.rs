@@ -196,3 +196,23 @@ async fn malformed_json_bodies_are_graph_400s() {
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body["error"]["code"], "BadRequest");
 }
+
+#[tokio::test]
+async fn error_dates_follow_the_date_header_not_the_virtual_clock() {
+    let sim = start().await;
+    // Thirty virtual days later, route errors and injected faults still carry the real date.
+    sim.handle
+        .advance(std::time::Duration::from_secs(30 * 86_400))
+        .await;
+    let answer = sim.get("v1.0/users/nobody@contoso.com").await;
+    assert_graph_error(&answer, 404, "Request_ResourceNotFound");
+    sim.handle.set_faults(vec![w365_sim::FaultRule::always(
+        w365_sim::faults::FaultAction::Status {
+            status: 429,
+            retry_after_secs: Some(1),
+            http_date: false,
+        },
+    )]);
+    let answer = sim.get("v1.0/users").await;
+    assert_graph_error(&answer, 429, "TooManyRequests");
+}

@@ -315,7 +315,12 @@ async fn provisioning_policies_crud_assign_and_errors() {
             json!({"policySettings": "region"}),
         )
         .await;
-    assert_graph_error(&answer, 405, "Request_BadRequest");
+    assert_graph_error(&answer, 400, "BadRequest");
+    // Graph answers a beta-only segment on v1.0 like any unknown segment (reference §11).
+    assert_eq!(
+        answer.message(),
+        "Resource not found for the segment 'apply'."
+    );
     let answer = sim
         .call(
             Method::POST,
@@ -369,7 +374,7 @@ async fn provisioning_policies_crud_assign_and_errors() {
             json!({"cloudPcIds": [alice["id"]]}),
         )
         .await;
-    assert_graph_error(&answer, 405, "Request_BadRequest");
+    assert_graph_error(&answer, 400, "BadRequest");
 }
 
 #[tokio::test]
@@ -445,7 +450,15 @@ async fn service_plans_frontline_and_shared_use_plans() {
         ),
         (Some(2), Some(4), Some(128))
     );
-    assert_eq!(e128["type"], "enterprise");
+    // `type` is a beta property: v1.0 answers carry only v1.0 properties.
+    assert!(e128.get("type").is_none(), "{e128}");
+    let beta = sim.get(&format!("beta/{VE}/servicePlans")).await;
+    let beta128 = beta
+        .values()
+        .iter()
+        .find(|p| p["id"] == PLAN_128)
+        .expect("CPC_1 in the beta catalog");
+    assert_eq!(beta128["type"], "enterprise");
 
     let frontline = sim.get(&format!("beta/{VE}/frontLineServicePlans")).await;
     assert_eq!(frontline.status, 200, "{}", frontline.text);
@@ -471,8 +484,8 @@ async fn service_plans_frontline_and_shared_use_plans() {
     );
     assert_graph_error(
         &sim.get(&format!("v1.0/{VE}/frontLineServicePlans")).await,
-        405,
-        "Request_BadRequest",
+        400,
+        "BadRequest",
     );
 
     let shared = sim.get(&format!("beta/{VE}/sharedUseServicePlans")).await;
@@ -708,8 +721,8 @@ async fn cloud_pc_actions_and_their_errors() {
     assert_graph_error(
         &sim.post(&format!("v1.0/{VE}/cloudPCs/{kate}/powerOff"), json!({}))
             .await,
-        405,
-        "Request_BadRequest",
+        400,
+        "BadRequest",
     );
     assert_eq!(
         sim.post(&action(&kate, "powerOff"), json!({})).await.status,

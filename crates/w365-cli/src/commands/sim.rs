@@ -38,16 +38,52 @@ fn config(args: &SimServeArgs) -> anyhow::Result<SimConfig> {
     cfg.clock = clock;
     cfg.port = args.port;
     cfg.state_file = args.state.clone();
+    cfg.trust_forwarded_headers = args.trust_forwarded_headers;
     // Tokens are on the virtual clock: keep their usual hour of real time at this speed.
     Ok(cfg.with_real_time_token_lifetime())
 }
 
+/// `--tls` / `--cert` + `--key`: the server certificate, and the CA file written for clients.
+fn tls(args: &SimServeArgs) -> anyhow::Result<(Option<w365_sim::tls::TlsConfig>, Option<PathBuf>)> {
+    let read = |path: &PathBuf, what: &str| {
+        std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the {what} {}: give a readable PEM file",
+                path.display()
+            )
+        })
+    };
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        let config = w365_sim::tls::TlsConfig {
+            cert_chain_pem: read(cert, "certificate (--cert)")?,
+            key_pem: read(key, "private key (--key)")?,
+        };
+        return Ok((Some(config), None));
+    }
+    if !args.tls {
+        return Ok((None, None));
+    }
+    let generated = w365_sim::tls::generate(w365_sim::tls::LOOPBACK_NAMES)?;
+    let ca_file = args.ca_file.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("w365-sim-ca-{}.pem", std::process::id()))
+    });
+    std::fs::write(&ca_file, &generated.ca_pem).with_context(|| {
+        format!(
+            "cannot write the CA certificate to {}: give a writable path with --ca-file",
+            ca_file.display()
+        )
+    })?;
+    Ok((Some(generated.server), Some(ca_file)))
+}
+
 async fn serve(args: &SimServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let cfg = config(args)?;
+    let mut cfg = config(args)?;
+    let (tls, ca_file) = tls(args)?;
+    cfg.tls = tls;
     w365_sim::serve(cfg, |handle| {
         let app = handle.admin_app();
         let base = handle.base_url();
-        printer.json(&json!({
+        let mut doc = json!({
             "command": "sim serve",
             "baseUrl": base.as_str(),
             "graphV1": format!("{base}v1.0"),
@@ -57,7 +93,11 @@ async fn serve(args: &SimServeArgs, printer: &Printer) -> anyhow::Result<ExitSta
             "clientSecret": app.client_secret,
             "adminKey": handle.admin_key().expose(),
             "adminKeyHeader": w365_sim::ADMIN_KEY_HEADER,
-        }));
+        });
+        if let Some(ca) = &ca_file {
+            doc["caFile"] = json!(ca.display().to_string());
+        }
+        printer.json(&doc);
         printer.result(&format!(
             "w365 simulator listening on {base}\n\
              \n  Graph:          {base}v1.0 and {base}beta\
@@ -67,6 +107,7 @@ async fn serve(args: &SimServeArgs, printer: &Printer) -> anyhow::Result<ExitSta
              \n  Client secret:  {secret}\
              \n  Admin API:      {base}_sim/ (reset, outbox, requests, faults, clock)\
              \n  Admin key:      {key} (send it as the {header} header)\
+             {trust}\
              \n\nThe secret and the admin key are throwaway credentials of this local simulator.\
              \nCtrl-C or SIGTERM stops it{saving}.",
             tenant = handle.tenant_id(),
@@ -79,6 +120,10 @@ async fn serve(args: &SimServeArgs, printer: &Printer) -> anyhow::Result<ExitSta
             } else {
                 ""
             },
+            trust = ca_file.as_ref().map_or_else(String::new, |ca| format!(
+                "\n  CA to trust:    {ca} (REQUESTS_CA_BUNDLE, SSL_CERT_FILE, NODE_EXTRA_CA_CERTS)",
+                ca = ca.display()
+            )),
         ));
     })
     .await

@@ -130,8 +130,7 @@ macro_rules! cloud_pc_common {
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
         #[serde(rename_all = "camelCase")]
         pub struct $name {
-            /// Cloud PC id.
-            #[serde(default, deserialize_with = "null_as_default")]
+            /// Cloud PC id (required: an item without it is a decode error naming its path).
             pub id: String,
             /// Display name (change with `rename`).
             #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,13 +168,32 @@ macro_rules! cloud_pc_common {
             /// Licence type.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub provisioning_type: Option<ProvisioningType>,
-            /// End of the grace period (meaningful in `inGracePeriod`).
-            #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+            /// End of the grace period (meaningful in `inGracePeriod`; display only: an
+            /// unreadable value is `None` and listed in `unreadable`).
+            #[serde(
+                default,
+                serialize_with = "time::serde::rfc3339::option::serialize",
+                deserialize_with = "super::lenient::grace_period_end_date_time",
+                skip_serializing_if = "Option::is_none"
+            )]
             pub grace_period_end_date_time: Option<OffsetDateTime>,
-            /// Last change.
-            #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+            /// Last change (display only, like `grace_period_end_date_time`).
+            #[serde(
+                default,
+                serialize_with = "time::serde::rfc3339::option::serialize",
+                deserialize_with = "super::lenient::last_modified_date_time",
+                skip_serializing_if = "Option::is_none"
+            )]
             pub last_modified_date_time: Option<OffsetDateTime>,
             $($extra)*
+            /// Display-only fields whose value Graph sent but w365 could not read (JSON names);
+            /// a warning named each. Never sent back.
+            #[serde(
+                rename = "@w365.unreadable",
+                default = "super::lenient::take_unreadable",
+                skip_serializing
+            )]
+            pub unreadable: Vec<String>,
         }
     };
 }
@@ -207,8 +225,13 @@ cloud_pc_common! {
         /// Windows version.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub os_version: Option<CloudPcOperatingSystem>,
-        /// When provisioning finished.
-        #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+        /// When provisioning finished (display only).
+        #[serde(
+            default,
+            serialize_with = "time::serde::rfc3339::option::serialize",
+            deserialize_with = "super::lenient::provisioned_date_time",
+            skip_serializing_if = "Option::is_none"
+        )]
         pub provisioned_date_time: Option<OffsetDateTime>,
         /// Azure region.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -77,8 +77,7 @@ impl LicenseAssignmentState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    /// Object id.
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Object id (required: an object without it is a decode error naming its path).
     pub id: String,
     /// UPN.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -125,8 +124,7 @@ pub struct LicenseProcessingState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
-    /// Object id.
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Object id (required: an object without it is a decode error naming its path).
     pub id: String,
     /// Display name (not unique).
     #[serde(default, deserialize_with = "null_as_default")]
@@ -178,8 +176,7 @@ pub struct DirectoryObject {
         skip_serializing_if = "Option::is_none"
     )]
     pub odata_type: Option<String>,
-    /// Object id.
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Object id (required: an object without it is a decode error naming its path).
     pub id: String,
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -93,6 +93,68 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// Timestamps w365 only displays: an unparseable value does not fail the item (or its page). The
+/// field reads as `None`, the item lists it in its `unreadable` marker, and a warning names the
+/// field and the value. Graph's own documentation has such values (`"2020-11-010T20:00:34Z"` in
+/// the cloudPC examples, /work/shared/reference/graph-examples/SOURCES.md).
+pub(crate) mod lenient {
+    use std::cell::RefCell;
+
+    use serde::Deserialize as _;
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    thread_local! {
+        /// Fields found unreadable in the object being decoded on this thread, drained by
+        /// [`take_unreadable`] when that object's fields are done.
+        static UNREADABLE: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn time<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+        field: &'static str,
+    ) -> Result<Option<OffsetDateTime>, D::Error> {
+        let Some(raw) = Option::<serde_json::Value>::deserialize(deserializer)? else {
+            return Ok(None);
+        };
+        let parsed = raw
+            .as_str()
+            .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok());
+        if parsed.is_none() {
+            tracing::warn!(
+                field,
+                value = %raw,
+                "unreadable timestamp from Graph: the item is kept, this field is marked unreadable"
+            );
+            UNREADABLE.with(|u| u.borrow_mut().push(field.to_owned()));
+        }
+        Ok(parsed)
+    }
+
+    /// The fields found unreadable since the last call (the `unreadable` marker's default: serde
+    /// computes it after the object's other fields).
+    pub(crate) fn take_unreadable() -> Vec<String> {
+        UNREADABLE.with(|u| std::mem::take(&mut *u.borrow_mut()))
+    }
+
+    macro_rules! lenient_time {
+        ($($name:ident = $field:literal),* $(,)?) => {$(
+            #[doc = concat!("`", $field, "`, leniently.")]
+            pub(crate) fn $name<'de, D: serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> Result<Option<OffsetDateTime>, D::Error> {
+                time(deserializer, $field)
+            }
+        )*};
+    }
+
+    lenient_time! {
+        grace_period_end_date_time = "gracePeriodEndDateTime",
+        last_modified_date_time = "lastModifiedDateTime",
+        provisioned_date_time = "provisionedDateTime",
+    }
+}
+
 /// An OData collection response `{"value":[...]}` (single page).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Collection<T> {

@@ -257,7 +257,7 @@ pub struct ProvisioningPolicy {
         skip_serializing_if = "Option::is_none"
     )]
     pub odata_type: Option<String>,
-    /// Read-only id.
+    /// Read-only id. Optional: w365-ops also builds request bodies (without id) from this type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Required.

@@ -9,7 +9,6 @@ use super::{CloudPcServicePlanType, ProvisioningType, null_as_default};
 #[serde(rename_all = "camelCase")]
 pub struct ServicePlan {
     /// Service plan GUID.
-    #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
     /// e.g. `Cloud PC Enterprise 2vCPU/4GB/128GB`.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -50,7 +49,6 @@ pub struct ServicePlan {
 #[serde(rename_all = "camelCase")]
 pub struct FrontLineServicePlan {
     /// Service plan GUID.
-    #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
     /// e.g. `2vCPU/8GB/128GB Front-line`.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -71,7 +69,6 @@ pub struct FrontLineServicePlan {
 #[serde(rename_all = "camelCase")]
 pub struct SharedUseServicePlan {
     /// Service plan GUID.
-    #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
     /// Name.
     #[serde(default, deserialize_with = "null_as_default")]

@@ -43,11 +43,13 @@ impl ApiVersion {
         }
     }
 
-    /// 405 unless this is beta (for beta-only operations).
-    pub fn require_beta(self) -> Result<(), ApiError> {
+    /// For beta-only segments: on v1.0, Graph answers 400 `BadRequest` "Resource not found for
+    /// the segment '`<segment>`'." like any segment v1.0's metadata lacks (msgraph-beta-sdk-python#764,
+    /// microsoft-graph-docs#4900; reference §11), not 405.
+    pub fn require_beta(self, segment: &str) -> Result<(), ApiError> {
         match self {
             Self::Beta => Ok(()),
-            Self::V1 => Err(ApiError::method_not_allowed()),
+            Self::V1 => Err(ApiError::unknown_segment(segment)),
         }
     }
 }
@@ -171,6 +173,65 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A host as it may appear in a link: a DNS name or IP literal with an optional port, nothing
+/// that could end the authority (`/`, `?`, `#`, `@`, whitespace, quotes).
+fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '[' | ']' | '_'))
+}
+
+/// The first `Forwarded` element's `proto` and `host` (RFC 7239), unquoted.
+fn forwarded(headers: &HeaderMap) -> (Option<String>, Option<String>) {
+    let Some(first) = header_str(headers, "forwarded").and_then(|v| v.split(',').next()) else {
+        return (None, None);
+    };
+    let (mut proto, mut host) = (None, None);
+    for pair in first.split(';') {
+        if let Some((key, value)) = pair.trim().split_once('=') {
+            let value = value.trim().trim_matches('"').to_owned();
+            match key.trim().to_ascii_lowercase().as_str() {
+                "proto" => proto = Some(value),
+                "host" => host = Some(value),
+                _ => {}
+            }
+        }
+    }
+    (proto, host)
+}
+
+/// `scheme://host` as the client addressed us: the served scheme and the `Host` header, or,
+/// when the policy trusts a TLS proxy, what `Forwarded` (first) or `X-Forwarded-Proto` /
+/// `X-Forwarded-Host` say. Values that are not a plain scheme or host are ignored.
+pub(crate) fn base_url(headers: &HeaderMap, policy: super::LinkPolicy) -> String {
+    let first = |name: &str| {
+        header_str(headers, name)
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+    };
+    let mut scheme = policy.scheme.to_owned();
+    let mut host = header_str(headers, "host")
+        .filter(|h| valid_host(h))
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    if policy.trust_forwarded_headers {
+        let (proto, fwd_host) = forwarded(headers);
+        let proto = proto.or_else(|| first("x-forwarded-proto"));
+        let fwd_host = fwd_host.or_else(|| first("x-forwarded-host"));
+        if let Some(p) = proto.map(|p| p.to_ascii_lowercase())
+            && (p == "http" || p == "https")
+        {
+            scheme = p;
+        }
+        if let Some(h) = fwd_host.filter(|h| valid_host(h)) {
+            host = h;
+        }
+    }
+    format!("{scheme}://{host}")
+}
+
 /// The middleware (installed by `router()` around every route and the fallback).
 pub(crate) async fn envelope(
     State(app): State<AppState>,
@@ -192,9 +253,7 @@ pub(crate) async fn envelope(
         .split('/')
         .next()
         .and_then(ApiVersion::from_segment);
-    let host = header_str(request.headers(), "host")
-        .unwrap_or("127.0.0.1")
-        .to_owned();
+    let base_url = base_url(request.headers(), app.links());
     let consistency_eventual = header_str(request.headers(), "consistencylevel")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"));
     let prefer = request
@@ -211,7 +270,7 @@ pub(crate) async fn envelope(
         request_id: request_id.clone(),
         client_request_id: client_request_id.clone(),
         version,
-        base_url: format!("http://{host}"),
+        base_url,
         path: path.clone(),
         raw_query: raw_query.clone(),
         consistency_eventual,
@@ -234,7 +293,15 @@ pub(crate) async fn envelope(
         app.after_write();
     }
     let now = app.now();
-    let mut response = graphify(response, &now, &request_id, &client_request_id).await;
+    // Error bodies' `innerError.date` is on the clock of the response's `Date` header (real
+    // time, written by hyper), like the fault layer's and Graph's, not the virtual clock.
+    let mut response = graphify(
+        response,
+        &OffsetDateTime::now_utc(),
+        &request_id,
+        &client_request_id,
+    )
+    .await;
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert("request-id", value);
@@ -336,4 +403,67 @@ async fn graphify(
     );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::LinkPolicy;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).expect("header value"));
+        }
+        map
+    }
+
+    const PLAIN: LinkPolicy = LinkPolicy {
+        scheme: "http",
+        trust_forwarded_headers: false,
+    };
+    const PROXIED: LinkPolicy = LinkPolicy {
+        scheme: "http",
+        trust_forwarded_headers: true,
+    };
+
+    #[test]
+    fn links_use_the_served_scheme_and_the_host_header() {
+        let h = headers(&[("host", "127.0.0.1:8443")]);
+        assert_eq!(base_url(&h, PLAIN), "http://127.0.0.1:8443");
+        let tls = LinkPolicy {
+            scheme: "https",
+            ..PLAIN
+        };
+        assert_eq!(base_url(&h, tls), "https://127.0.0.1:8443");
+        // A host that would change the link's meaning is not used.
+        let evil = headers(&[("host", "evil.example/path?")]);
+        assert_eq!(base_url(&evil, PLAIN), "http://127.0.0.1");
+    }
+
+    #[test]
+    fn proxy_headers_count_only_when_trusted() {
+        let h = headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "graph.example.test"),
+        ]);
+        assert_eq!(base_url(&h, PLAIN), "http://127.0.0.1:8080");
+        assert_eq!(base_url(&h, PROXIED), "https://graph.example.test");
+        let f = headers(&[
+            ("host", "127.0.0.1:8080"),
+            (
+                "forwarded",
+                "for=192.0.2.60;proto=https;host=\"sim.example.test:443\", for=10.0.0.1;proto=http",
+            ),
+            ("x-forwarded-proto", "http"),
+        ]);
+        assert_eq!(base_url(&f, PROXIED), "https://sim.example.test:443");
+        let bad = headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("x-forwarded-proto", "javascript"),
+            ("x-forwarded-host", "a/b"),
+        ]);
+        assert_eq!(base_url(&bad, PROXIED), "http://127.0.0.1:8080");
+    }
 }

@@ -23,7 +23,7 @@
 //! async fn get_thing(
 //!     State(app): State<AppState>,
 //!     auth: Auth,                 // 401 InvalidAuthenticationToken without a valid token
-//!     version: ApiVersion,        // V1 or Beta; `version.require_beta()?` answers 405 on v1.0
+//!     version: ApiVersion,        // V1 or Beta; `version.require_beta("seg")?` answers 400 on v1.0
 //!     ctx: RequestContext,        // request ids, base URL, Prefer, ConsistencyLevel
 //!     query: GraphQuery,          // parsed $filter/$select/$top/... (400 when malformed)
 //!     Path(id): Path<String>,     // percent-decoded
@@ -111,6 +111,27 @@ struct Shared {
     router: Mutex<Option<Router>>,
     /// The identity provider for operators (`crate::oidc`).
     oidc: crate::oidc::OidcState,
+    /// How links are built (scheme, proxy headers).
+    links: RwLock<LinkPolicy>,
+}
+
+/// How the simulator builds the absolute links it returns (`@odata.nextLink`, `@odata.context`,
+/// the token endpoint as assertion audience): the scheme it serves, and whether a TLS proxy's
+/// `Forwarded` / `X-Forwarded-Proto` / `X-Forwarded-Host` headers are believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkPolicy {
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    pub trust_forwarded_headers: bool,
+}
+
+impl Default for LinkPolicy {
+    fn default() -> Self {
+        Self {
+            scheme: "http",
+            trust_forwarded_headers: false,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -147,8 +168,27 @@ impl AppState {
                 changes: std::sync::atomic::AtomicU64::new(0),
                 router: Mutex::new(None),
                 oidc: crate::oidc::OidcState::default(),
+                links: RwLock::new(LinkPolicy::default()),
             }),
         }
+    }
+
+    /// How links are built.
+    pub fn links(&self) -> LinkPolicy {
+        *self
+            .inner
+            .links
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets how links are built (by `spawn`, before serving).
+    pub(crate) fn set_links(&self, policy: LinkPolicy) {
+        *self
+            .inner
+            .links
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = policy;
     }
 
     /// The virtual time.

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use jsonwebtoken::Validation;
+use base64::Engine as _;
 use jsonwebtoken::errors::ErrorKind;
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
@@ -130,15 +130,29 @@ fn timestamp(secs: i64) -> OffsetDateTime {
 }
 
 /// Verifies `assertion` for `app`; on success the `jti` has been recorded in `jti_cache`.
-pub(crate) fn verify(
+pub(crate) fn verify<'a>(
     app: &AppRegistration,
-    assertion: &str,
+    assertion: &'a str,
     endpoint: &Endpoint<'_>,
     now: OffsetDateTime,
     jti_cache: &mut impl JtiCache,
 ) -> Result<(), AadError> {
-    let header =
-        jsonwebtoken::decode_header(assertion).map_err(|_| AadError::malformed_assertion())?;
+    // Compact JWS segments are unpadded base64url, but azure-identity signs and sends them
+    // padded (`base64.urlsafe_b64encode` in azure/identity/_internal/aad_client_base.py,
+    // `_get_client_certificate_assertion`) and Entra ID accepts that (observed: the library works
+    // against it). The signature covers the segments exactly as sent.
+    let segments: Vec<&str> = assertion.split('.').collect();
+    let [head, body, signature] = segments[..] else {
+        return Err(AadError::malformed_assertion());
+    };
+    let unpad = |s: &'a str| s.trim_end_matches('=');
+    let header = jsonwebtoken::decode_header(format!(
+        "{}.{}.{}",
+        unpad(head),
+        unpad(body),
+        unpad(signature)
+    ))
+    .map_err(|_| AadError::malformed_assertion())?;
     let presented = header
         .x5t_s256
         .as_deref()
@@ -162,23 +176,24 @@ pub(crate) fn verify(
     let key = cert
         .decoding_key()
         .ok_or_else(|| signature_error("The key was not found."))?;
-    let mut validation = Validation::new(header.alg);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation)
-        .map_err(|e| match e.kind() {
-            ErrorKind::InvalidSignature
-            | ErrorKind::InvalidAlgorithm
-            | ErrorKind::InvalidKeyFormat
-            | ErrorKind::InvalidRsaKey(_)
-            | ErrorKind::InvalidEcdsaKey => signature_error(
-                "The provided signature value did not match the expected signature value.",
-            ),
-            _ => AadError::malformed_assertion(),
-        })?
-        .claims;
+    let mismatch = || {
+        signature_error("The provided signature value did not match the expected signature value.")
+    };
+    let signed = format!("{head}.{body}");
+    let verified =
+        jsonwebtoken::crypto::verify(unpad(signature), signed.as_bytes(), &key, header.alg)
+            .map_err(|e| match e.kind() {
+                ErrorKind::Base64(_) => AadError::malformed_assertion(),
+                _ => mismatch(),
+            })?;
+    if !verified {
+        return Err(mismatch());
+    }
+    let claims: AssertionClaims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(unpad(body))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(AadError::malformed_assertion)?;
 
     let is_client = |v: &Option<String>| {
         v.as_deref()

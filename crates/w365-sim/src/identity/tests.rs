@@ -1052,3 +1052,36 @@ fn secrets_and_keys_never_appear_in_debug_or_state() {
     );
     assert!(issue(&restored, &assertion_form(assertion), &key).is_ok());
 }
+
+/// Signs like azure-identity does: every segment padded base64url, the signature over the padded
+/// `header.payload`.
+fn sign_padded(cert: &ClientCert, alg: Algorithm, x5t_s256: &str, claims: &Value) -> String {
+    use base64::engine::general_purpose::URL_SAFE;
+    let header = json!({"typ": "JWT", "alg": format!("{alg:?}"), "x5t#S256": x5t_s256});
+    let head = URL_SAFE.encode(header.to_string());
+    let body = URL_SAFE.encode(claims.to_string());
+    let message = format!("{head}.{body}");
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &cert.key, alg).expect("sign");
+    let signature = URL_SAFE.encode(URL_SAFE_NO_PAD.decode(signature).expect("base64url"));
+    format!("{message}.{signature}")
+}
+
+#[test]
+fn padded_assertions_as_azure_identity_sends_them_are_accepted() {
+    let cert = rsa_cert(None);
+    let (apps, t) = cert_apps(&cert);
+    let mut c = claims(NOW, "padded-1");
+    // Lengths that make every segment need padding.
+    c["pad"] = json!("x");
+    let assertion = sign_padded(&cert, Algorithm::PS256, &t.x5t_s256, &c);
+    assert!(assertion.contains('='), "{assertion}");
+    issue(
+        &apps,
+        &assertion_form(assertion.clone()),
+        &SigningKey::generate(),
+    )
+    .expect("a padded PS256 assertion is accepted");
+    // The signature still covers the segments as sent.
+    let tampered = assertion.replacen("eyJ", "eyK", 1);
+    assert!(issue(&apps, &assertion_form(tampered), &SigningKey::generate()).is_err());
+}

@@ -204,9 +204,41 @@ pub fn assert_graph_error(answer: &Answer, status: u16, code: &str) {
         "{}",
         answer.text
     );
+    assert_date_matches_header(answer);
     assert!(
         inner["client-request-id"].as_str().is_some(),
         "{}",
         answer.text
+    );
+}
+
+/// `innerError.date` is on the clock of the response's `Date` header (within two seconds: the
+/// two are taken a moment apart and `Date` has one-second resolution).
+pub fn assert_date_matches_header(answer: &Answer) {
+    use time::macros::format_description;
+    let header = answer
+        .headers
+        .get("date")
+        .and_then(|v| v.to_str().ok())
+        .expect("a Date header");
+    let sent = time::PrimitiveDateTime::parse(
+        header,
+        format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        ),
+    )
+    .expect("an HTTP date");
+    let inner = answer.body["error"]["innerError"]["date"]
+        .as_str()
+        .expect("innerError.date");
+    let inner = time::PrimitiveDateTime::parse(
+        inner,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+    )
+    .expect("innerError.date format");
+    let apart = (sent - inner).abs();
+    assert!(
+        apart <= time::Duration::seconds(2),
+        "innerError.date {inner} and Date {header} are {apart} apart"
     );
 }

@@ -41,11 +41,20 @@ async fn batch(
         .router()
         .ok_or_else(|| ApiError::internal("router not installed for $batch"))?;
     let authorization = headers.get(header::AUTHORIZATION).cloned();
-    let host = headers.get(header::HOST).cloned();
+    // Items build their links (nextLink, context) from the batch's own host and proxy headers.
+    let host_headers: Vec<(header::HeaderName, HeaderValue)> = [
+        header::HOST,
+        header::FORWARDED,
+        header::HeaderName::from_static("x-forwarded-proto"),
+        header::HeaderName::from_static("x-forwarded-host"),
+    ]
+    .into_iter()
+    .filter_map(|name| headers.get(&name).cloned().map(|v| (name, v)))
+    .collect();
     let dispatch = |item: BatchItemRequest| {
         let router = router.clone();
         let authorization = authorization.clone();
-        let host = host.clone();
+        let host_headers = host_headers.clone();
         async move {
             let uri = format!("/{}{}", version.as_str(), item.url);
             let uri =
@@ -65,8 +74,8 @@ async fn batch(
             if let Some(value) = authorization {
                 request = request.header(header::AUTHORIZATION, value);
             }
-            if let Some(value) = host {
-                request = request.header(header::HOST, value);
+            for (name, value) in host_headers {
+                request = request.header(name, value);
             }
             let body = item
                 .body

@@ -88,16 +88,25 @@ pub fn routes() -> Router<AppState> {
             "/groups/{id}/members/microsoft.graph.user",
             get(list_user_members),
         )
+        // The `graph.` namespace alias Microsoft's SDKs use for casts (see users.rs).
+        .route("/groups/{id}/members/graph.user", get(list_user_members))
         .route(
             "/groups/{id}/members/microsoft.graph.group",
             get(list_group_members),
         )
+        // The `graph.` namespace alias Microsoft's SDKs use for casts (see users.rs).
+        .route("/groups/{id}/members/graph.group", get(list_group_members))
         .route(
             "/groups/{id}/transitiveMembers",
             get(list_transitive_members),
         )
         .route(
             "/groups/{id}/transitiveMembers/microsoft.graph.user",
+            get(list_transitive_user_members),
+        )
+        // The `graph.` namespace alias Microsoft's SDKs use for casts (see users.rs).
+        .route(
+            "/groups/{id}/transitiveMembers/graph.user",
             get(list_transitive_user_members),
         )
         .route("/groups/{id}/members/$ref", post(add_member))
@@ -465,6 +474,13 @@ async fn update_group(
                 display_name = Some(value.as_str().filter(|s| !s.trim().is_empty()).ok_or_else(|| ApiError::bad_request("Request_BadRequest", "Invalid value specified for property 'displayName' of resource 'Group'."))?.to_owned());
             }
             "description" => description = Some(value.as_str().map(str::to_owned)),
+            // Microsoft's SDKs serialize their `Group` model with its type annotation; Graph
+            // accepts it when it names the entity's own type.
+            "@odata.type"
+                if value.as_str().is_some_and(|t| {
+                    t.trim_start_matches('#')
+                        .eq_ignore_ascii_case("microsoft.graph.group")
+                }) => {}
             other => {
                 return Err(ApiError::bad_request(
                     "Request_BadRequest",

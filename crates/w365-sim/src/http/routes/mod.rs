@@ -122,6 +122,8 @@ const STATIC_SEGMENTS: &[&str] = &[
     "checkMemberObjects",
     "microsoft.graph.user",
     "microsoft.graph.group",
+    "graph.user",
+    "graph.group",
     "deviceManagement",
     "virtualEndpoint",
     "retrieveSnapshots",

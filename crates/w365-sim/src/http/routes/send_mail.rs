@@ -25,11 +25,15 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/users/{key}/sendMail", post(send_mail))
 }
 
+/// The action's parameters. Graph accepts them in the documentation's casing (`message`,
+/// `saveToSentItems`) and in the PascalCase Microsoft's SDKs send (`Message`, `SaveToSentItems`;
+/// microsoft-graph-docs-contrib#728, reference §11).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SendMailBody {
+    #[serde(alias = "Message")]
     message: Message,
-    #[serde(default)]
+    #[serde(default, alias = "SaveToSentItems")]
     save_to_sent_items: Option<bool>,
 }
 

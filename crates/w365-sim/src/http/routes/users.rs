@@ -121,12 +121,19 @@ pub fn routes() -> Router<AppState> {
             "/users/{key}/memberOf/microsoft.graph.group",
             get(member_of_groups),
         )
+        // `graph` is the namespace alias of `microsoft.graph` in Graph's $metadata; Microsoft's
+        // SDKs send casts with it (`memberOf/graph.group`).
+        .route("/users/{key}/memberOf/graph.group", get(member_of_groups))
         .route("/users/{key}/transitiveMemberOf", get(transitive_member_of))
         .route(
             "/users/{key}/transitiveMemberOf/microsoft.graph.group",
             get(transitive_member_of_groups),
         )
         .route("/users/{key}/assignLicense", post(assign_license))
+        .route(
+            "/users/{key}/transitiveMemberOf/graph.group",
+            get(transitive_member_of_groups),
+        )
         .route("/users/{key}/checkMemberGroups", post(check_member_groups))
         .route(
             "/users/{key}/checkMemberObjects",

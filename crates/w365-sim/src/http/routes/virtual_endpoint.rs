@@ -7,7 +7,8 @@
 //! `CloudPC.ReadWrite.All`.
 //!
 //! Versions: v1.0 and beta, with beta-only operations (`apply`, `applyConfig`, `powerOn`,
-//! `powerOff`, `frontLineServicePlans`, `sharedUseServicePlans`) answering 405 on v1.0 like Graph.
+//! `powerOff`, `frontLineServicePlans`, `sharedUseServicePlans`) answering 400 "Resource not
+//! found for the segment" on v1.0 like Graph.
 //! v1.0 objects carry only v1.0 properties (a v1.0 `cloudPC` has no `status`).
 //! `Prefer: include-unknown-enum-members` unmasks enum members declared after `unknownFutureValue`.
 //!
@@ -300,7 +301,7 @@ async fn apply_policy(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    version.require_beta()?;
+    version.require_beta("apply")?;
     auth.require_any(CLOUD_PC_WRITE)?;
     let body = optional_json(&body)?;
     app.with_tenant(auth.tenant_id(), |t, now| {
@@ -315,10 +316,14 @@ async fn apply_config(
     State(app): State<AppState>,
     auth: Auth,
     version: ApiVersion,
-    GraphJson(body): GraphJson<Value>,
+    body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    version.require_beta()?;
+    // The version decides before the body is read: v1.0 has no such segment.
+    version.require_beta("applyConfig")?;
     auth.require_any(CLOUD_PC_WRITE)?;
+    let body = optional_json(&body)?.ok_or_else(|| {
+        ApiError::bad_request("BadRequest", "Empty Payload. JSON content expected.")
+    })?;
     app.with_tenant(auth.tenant_id(), |t, now| {
         t.w365.apply_config(body, now).map_err(api_error)
     })?;
@@ -437,15 +442,17 @@ async fn assign_setting(
 async fn list_service_plans(
     State(app): State<AppState>,
     auth: Auth,
+    version: ApiVersion,
     ctx: RequestContext,
     query: GraphQuery,
 ) -> Result<Json<Value>, ApiError> {
     auth.require_any(CLOUD_PC_READ)?;
+    let r = render_for(version, &ctx);
     let items = app.with_tenant(auth.tenant_id(), |t, _| {
         Ok(t.w365
             .service_plans()
             .iter()
-            .map(render::service_plan)
+            .map(|p| render::service_plan(p, r))
             .collect())
     })?;
     collection::collection(&ctx, &query, &SERVICE_PLANS, items)
@@ -458,7 +465,7 @@ async fn list_frontline_plans(
     ctx: RequestContext,
     query: GraphQuery,
 ) -> Result<Json<Value>, ApiError> {
-    version.require_beta()?;
+    version.require_beta("frontLineServicePlans")?;
     auth.require_any(CLOUD_PC_READ)?;
     let items = app.with_tenant(auth.tenant_id(), |t, _| {
         Ok(t.w365
@@ -478,7 +485,7 @@ async fn get_frontline_plan(
     query: GraphQuery,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    version.require_beta()?;
+    version.require_beta("frontLineServicePlans")?;
     auth.require_any(CLOUD_PC_READ)?;
     let item = app.with_tenant(auth.tenant_id(), |t, _| {
         t.w365
@@ -496,7 +503,7 @@ async fn list_shared_use_plans(
     ctx: RequestContext,
     query: GraphQuery,
 ) -> Result<Json<Value>, ApiError> {
-    version.require_beta()?;
+    version.require_beta("sharedUseServicePlans")?;
     auth.require_any(CLOUD_PC_READ)?;
     let items = app.with_tenant(auth.tenant_id(), |t, _| {
         Ok(t.w365
@@ -516,7 +523,7 @@ async fn get_shared_use_plan(
     query: GraphQuery,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    version.require_beta()?;
+    version.require_beta("sharedUseServicePlans")?;
     auth.require_any(CLOUD_PC_READ)?;
     let item = app.with_tenant(auth.tenant_id(), |t, _| {
         t.w365
@@ -622,7 +629,7 @@ async fn cloud_pc_action(
         return Err(ApiError::unknown_segment(&segment));
     }
     if beta_only {
-        version.require_beta()?;
+        version.require_beta(&segment)?;
     }
     auth.require_any(CLOUD_PC_WRITE)?;
     let body = optional_json(&body)?;

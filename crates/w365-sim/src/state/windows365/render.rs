@@ -79,6 +79,26 @@ const POLICY_V1: &[&str] = &[
     "windowsSetting",
 ];
 
+/// v1.0 `cloudPcDomainJoinConfiguration` (no `type`, no `geographicLocationType`: beta only; v1.0
+/// CSDL, msgraph-sdk 1.65 `CloudPcDomainJoinConfiguration`).
+const DOMAIN_JOIN_V1: &[&str] = &[
+    "domainJoinType",
+    "onPremisesConnectionId",
+    "regionGroup",
+    "regionName",
+];
+
+/// v1.0 `microsoftManagedDesktop` (no `type`: beta only; msgraph-sdk 1.65 `MicrosoftManagedDesktop`).
+const MANAGED_DESKTOP_V1: &[&str] = &["managedType", "profile"];
+
+/// Beta policy properties Microsoft removed from the current beta model (deprecated, stopped
+/// returning data; absent from msgraph-beta-sdk 1.66's `CloudPcProvisioningPolicy`, reference §11).
+const POLICY_REMOVED_BETA: &[&str] = &["domainJoinConfiguration", "onPremisesConnectionId"];
+
+/// v1.0 `cloudPcServicePlan` (https://learn.microsoft.com/en-us/graph/api/resources/cloudpcserviceplan?view=graph-rest-1.0:
+/// id, displayName, ramInGB, storageInGB, vCpuCount; the others are beta only).
+const SERVICE_PLAN_V1: &[&str] = &["id", "displayName", "ramInGB", "storageInGB", "vCpuCount"];
+
 const USER_SETTING_V1: &[&str] = &[
     "id",
     "displayName",
@@ -138,6 +158,12 @@ pub fn cloud_pc(pc: &CloudPc, r: Render) -> Value {
         // `statusDetails` is deprecated and stopped returning data (2024-08-31).
         ApiVersion::Beta => {
             map.insert("statusDetails".to_owned(), Value::Null);
+            // `cloudPcPowerState` has only running, poweredOff and unknownFutureValue (beta
+            // metadata; msgraph-beta-sdk 1.66 `CloudPcPowerState`): a power state nobody knows is
+            // null, not a member the SDKs cannot read.
+            if map.get("powerState").and_then(Value::as_str) == Some("unknown") {
+                map.insert("powerState".to_owned(), Value::Null);
+            }
         }
     }
     with_type(map, "cloudPC")
@@ -162,8 +188,19 @@ pub fn provisioning_policy(p: &ProvisioningPolicy, r: Render, expand_assignments
     let mut map = object(serde_json::to_value(p).unwrap_or_default());
     map.remove("assignments");
     mask_provisioning_type(&mut map, r.include_unknown_enum_members);
-    if r.version == ApiVersion::V1 {
-        keep_only(&mut map, POLICY_V1);
+    match r.version {
+        ApiVersion::V1 => {
+            keep_only(&mut map, POLICY_V1);
+            if let Some(Value::Array(list)) = map.get_mut("domainJoinConfigurations") {
+                for item in list.iter_mut().filter_map(Value::as_object_mut) {
+                    keep_only(item, DOMAIN_JOIN_V1);
+                }
+            }
+            if let Some(Value::Object(mmd)) = map.get_mut("microsoftManagedDesktop") {
+                keep_only(mmd, MANAGED_DESKTOP_V1);
+            }
+        }
+        ApiVersion::Beta => map.retain(|k, _| !POLICY_REMOVED_BETA.contains(&k.as_str())),
     }
     if expand_assignments {
         let list = p
@@ -204,12 +241,14 @@ pub fn user_setting(s: &UserSetting, r: Render, expand_assignments: bool) -> Val
     with_type(map, "cloudPcUserSetting")
 }
 
-/// A catalog entry (`cloudPcServicePlan`).
-pub fn service_plan(p: &ServicePlan) -> Value {
-    with_type(
-        object(serde_json::to_value(p).unwrap_or_default()),
-        "cloudPcServicePlan",
-    )
+/// A catalog entry (`cloudPcServicePlan`); v1.0 carries only the v1.0 properties.
+pub fn service_plan(p: &ServicePlan, r: Render) -> Value {
+    let mut map = object(serde_json::to_value(p).unwrap_or_default());
+    match r.version {
+        ApiVersion::V1 => keep_only(&mut map, SERVICE_PLAN_V1),
+        ApiVersion::Beta => mask_provisioning_type(&mut map, r.include_unknown_enum_members),
+    }
+    with_type(map, "cloudPcServicePlan")
 }
 
 /// A `cloudPcFrontLineServicePlan`.

@@ -141,7 +141,7 @@ fn create_refuses_invalid_bodies() {
 }
 
 #[test]
-fn hybrid_join_with_a_connection_and_deprecated_properties_are_accepted_and_returned() {
+fn hybrid_join_with_a_connection_and_deprecated_properties_are_accepted_not_returned() {
     let mut w = Windows365State::default();
     let b = with(
         with(
@@ -168,8 +168,14 @@ fn hybrid_join_with_a_connection_and_deprecated_properties_are_accepted_and_retu
         Some("de-DE")
     );
     let json = render::provisioning_policy(&p, Render::beta(false), false);
-    assert_eq!(json["domainJoinConfiguration"]["type"], "hybridAzureADJoin");
-    assert_eq!(json["onPremisesConnectionId"], "anc-1");
+    // Accepted on input, but no longer returned: both are gone from the current beta model
+    // (msgraph-beta-sdk 1.66, reference §11); the configuration shows in the plural property.
+    assert!(json.get("domainJoinConfiguration").is_none(), "{json}");
+    assert!(json.get("onPremisesConnectionId").is_none(), "{json}");
+    assert_eq!(
+        json["domainJoinConfigurations"][0]["onPremisesConnectionId"],
+        "anc-1"
+    );
     assert_eq!(json["windowsSettings"]["language"], "de-DE");
 }
 
@@ -485,10 +491,24 @@ fn service_plan_catalog_and_shared_use_plans() {
         (plan.v_cpu_count, plan.ram_in_gb, plan.storage_in_gb),
         (2, 4, 128)
     );
-    let json = render::service_plan(plan);
+    let json = render::service_plan(plan, Render::beta(false));
     assert_eq!(json["type"], "enterprise");
     assert_eq!(json["ramInGB"], 4);
     assert_eq!(json["displayName"], "Cloud PC Enterprise 2vCPU/4GB/128GB");
+    // v1.0 has only id, displayName, ramInGB, storageInGB and vCpuCount.
+    let v1 = render::service_plan(plan, Render::v1());
+    assert_eq!(v1["ramInGB"], 4);
+    for beta_only in [
+        "type",
+        "provisioningType",
+        "supportedSolution",
+        "userProfileInGB",
+    ] {
+        assert!(
+            v1.get(beta_only).is_none(),
+            "{beta_only} in a v1.0 service plan"
+        );
+    }
     assert_eq!(w.service_plans().len(), 15);
     assert!(
         w.shared_use_service_plans().is_empty(),
