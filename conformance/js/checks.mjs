@@ -42,7 +42,11 @@ const client = Client.init({
 const admin = (path, init = {}) =>
   fetch(`${base}/_sim${path}`, {
     ...init,
-    headers: { "Content-Type": "application/json", ...(init.headers || {}) },
+    headers: {
+      "Content-Type": "application/json",
+      [target.adminKeyHeader || "X-W365-Sim-Key"]: target.adminKey,
+      ...(init.headers || {}),
+    },
   });
 
 function expect(condition, message) {

@@ -24,6 +24,8 @@ def load(path: str) -> Target:
         client_id=doc["clientId"],
         client_secret=doc["clientSecret"],
         ca_file=doc.get("caFile"),
+        admin_key=doc["adminKey"],
+        admin_key_header=doc.get("adminKeyHeader", "X-W365-Sim-Key"),
     )
 
 

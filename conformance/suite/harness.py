@@ -69,6 +69,8 @@ class Target:
     client_id: str
     client_secret: str
     ca_file: Optional[str]
+    admin_key: str  # the /_sim admin API's key, as `sim serve` printed it
+    admin_key_header: str
 
     @property
     def token_endpoint(self) -> str:
@@ -186,7 +188,10 @@ class Ctx:
         self.v1 = v1_client(target, self.credential, self.capture)
         self.beta = beta_client(target, self.credential, self.capture)
         self.admin = httpx.AsyncClient(
-            base_url=f"{target.base_url}/_sim", verify=target.ssl_context(), timeout=30.0
+            base_url=f"{target.base_url}/_sim",
+            verify=target.ssl_context(),
+            timeout=30.0,
+            headers={target.admin_key_header: target.admin_key},
         )
         self._users: dict[str, str] = {}
         self._groups: dict[str, str] = {}
