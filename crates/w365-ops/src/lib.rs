@@ -8,6 +8,7 @@
 //! - [`error`]: the domain errors and their kinds (the CLI maps kinds to exit codes).
 
 pub mod assign;
+pub mod bulk;
 pub mod capacity;
 pub mod cloud_pc;
 pub mod error;
