@@ -154,9 +154,28 @@ pub enum Command {
 /// the tenant profile's `[tenants.NAME.assign]` table, then the runbook's defaults.
 #[derive(Debug, Clone, Args)]
 pub struct AssignArgs {
-    /// The user's principal name (sign-in name), e.g. megan.bowen@contoso.com
-    #[arg(value_name = "USER")]
+    /// The user's principal name (sign-in name), e.g. megan.bowen@contoso.com (or --from FILE)
+    #[arg(value_name = "USER", default_value = "", hide_default_value = true)]
     pub user: String,
+
+    /// Bulk: assign every user of a CSV file (header with a `user` column; other columns override
+    /// the flags per row: provisioning-group, user-settings-group, license-group, the prefixes,
+    /// priority) or of a JSON lines file (`.jsonl`)
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+
+    /// Bulk: write one line per row (outcome, detail, error kind) to this file (CSV, or JSON lines
+    /// when it ends in .jsonl)
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub results: Option<PathBuf>,
+
+    /// Bulk: the journal that makes an interrupted run resumable [default: FILE.journal]
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub journal: Option<PathBuf>,
+
+    /// Bulk: any invalid row stops the run before anything is changed
+    #[arg(long, requires = "from")]
+    pub strict: bool,
 
     /// Group assigned to the provisioning policy [default: cfg - Windows 365 - Provisioning - Win11]
     #[arg(long, env = "W365_PROVISIONING_GROUP", value_name = "NAME")]

@@ -17,6 +17,9 @@ pub async fn run(
     args: &AssignArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    if let Some(file) = &args.from {
+        return super::bulk::run(settings, args, file, printer).await;
+    }
     let target = settings.target()?;
     let sandbox = matches!(target, Target::Sandbox { .. });
     let profile = match &target {

@@ -2,6 +2,7 @@
 //! `main` prints once and sorts into an exit code.
 
 pub mod assign;
+pub mod bulk;
 pub mod capacity;
 pub mod cloudpc;
 pub mod policy;
