@@ -249,7 +249,12 @@ pub struct AssignArgs {
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
     /// Delete the sandbox state; the next command starts from the contoso seed
-    Reset,
+    Reset {
+        /// Also generate this many users (user00001@contoso.com, ...) and add as many units to
+        /// the 2 vCPU 4 GB 128 GB SKU, e.g. to try `assign --from` (at most 100000)
+        #[arg(long, value_name = "N")]
+        users: Option<usize>,
+    },
     /// Show the sandbox tenant: users, groups, licenses, policies and Cloud PCs
     Show,
     /// Show the mail the sandbox has "sent"

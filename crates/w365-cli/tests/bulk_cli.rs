@@ -224,3 +224,59 @@ async fn a_run_killed_mid_way_resumes_with_the_same_command_and_does_nothing_twi
     }
     assert!(sim.sim().outbox().is_empty(), "no mail, no ticket");
 }
+
+fn sandbox_cmd(dir: &std::path::Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("w365").unwrap();
+    cmd.env_clear()
+        .env("HOME", dir)
+        .env("W365_SANDBOX_DIR", dir.join("sandbox"))
+        .timeout(Duration::from_secs(120));
+    cmd
+}
+
+#[test]
+fn sandbox_reset_with_users_generates_them_and_a_bulk_run_assigns_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sandbox_cmd(dir.path())
+        .args(["sandbox", "reset", "--users", "30"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("30 generated users"));
+    let file = dir.path().join("new-hires.csv");
+    let mut text = String::from("user\n");
+    for i in 1..=30 {
+        text.push_str(&format!("user{i:05}@contoso.com\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    let out = sandbox_cmd(dir.path())
+        .args([
+            "-o",
+            "json",
+            "assign",
+            "--sandbox",
+            "--from",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    let rows = doc["rows"].as_array().unwrap();
+    assert_eq!(
+        rows.iter().filter(|r| r["outcome"] == "assigned").count(),
+        30,
+        "{doc}"
+    );
+    let out = sandbox_cmd(dir.path())
+        .args(["sandbox", "reset", "--users", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(11));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("between 1 and 100000"));
+}

@@ -1,9 +1,9 @@
 //! `assign --from FILE`: bulk onboarding (issue 14), dedicated (Enterprise) path.
 //!
 //! Planning reads the whole file first, with reads only and few requests:
-//! - users by `userPrincipalName in (...)`, 15 values per clause (Graph's limit for `in` on
-//!   directory objects, reference §2.1:
-//!   <https://learn.microsoft.com/en-us/graph/aad-advanced-queries>), 20 such GETs per `$batch`
+//! - users by `userPrincipalName in (...)`, 15 values per clause (Graph's known issues: "the
+//!   request is limited to 15 expressions in the filter clause by default",
+//!   <https://developer.microsoft.com/en-us/graph/known-issues/?search=13635>), 20 such GETs per `$batch`
 //!   (<https://learn.microsoft.com/en-us/graph/json-batching>): 300 users per request;
 //! - each user's groups (`memberOf`), 20 per `$batch`;
 //! - the named groups once (`displayName in (...)`), the subscribed SKUs once, the provisioning
