@@ -262,27 +262,6 @@ pub fn html_to_text(html: &str) -> String {
     text.trim().to_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_tables_become_one_line_per_row() {
-        let text = html_to_text(
-            "<p>Intro\n text.</p>\n<table>\n<tr><td>User</td><td>a@b.c</td></tr>\n<tr><td>SKU</td><td>X</td></tr>\n</table>",
-        );
-        assert_eq!(text, "Intro text.\n\nUser: a@b.c\nSKU: X");
-    }
-
-    #[test]
-    fn html_mail_becomes_readable_text() {
-        let text = html_to_text(
-            "<html><body>\n<p>Hello O&#x27;Brien &amp; co,</p>\n<p>line one<br>line &lt;two&gt;</p>\n</body></html>",
-        );
-        assert_eq!(text, "Hello O'Brien & co,\n\nline one\nline <two>");
-    }
-}
-
 /// The most users `sandbox reset --users` generates.
 const MAX_GENERATED_USERS: usize = 100_000;
 
@@ -328,4 +307,25 @@ async fn generate_users(dir: &std::path::Path, n: usize) -> anyhow::Result<()> {
     let saved = handle.save().context("could not save the sandbox state");
     handle.shutdown().await;
     saved
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_tables_become_one_line_per_row() {
+        let text = html_to_text(
+            "<p>Intro\n text.</p>\n<table>\n<tr><td>User</td><td>a@b.c</td></tr>\n<tr><td>SKU</td><td>X</td></tr>\n</table>",
+        );
+        assert_eq!(text, "Intro text.\n\nUser: a@b.c\nSKU: X");
+    }
+
+    #[test]
+    fn html_mail_becomes_readable_text() {
+        let text = html_to_text(
+            "<html><body>\n<p>Hello O&#x27;Brien &amp; co,</p>\n<p>line one<br>line &lt;two&gt;</p>\n</body></html>",
+        );
+        assert_eq!(text, "Hello O'Brien & co,\n\nline one\nline <two>");
+    }
 }
