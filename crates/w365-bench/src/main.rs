@@ -3,12 +3,14 @@
 //! - `sim-throughput`: simple GETs per second against the simulator on loopback.
 //! - `sim-load`: a 100,000-user tenant: generation time, memory, state-file save and load.
 //! - `assign`: Graph requests and time of one dedicated assign, beside the runbook's pattern.
+//! - `bulk`: `assign --from FILE` for 1,000 users beside a loop of single assigns.
 //! - `all`: each of the above in its own process (so memory figures do not mix).
 //!
 //! Benchmarks report: every target is printed as PASS or MISS, and a missed target does not
 //! change the exit code (1 only when a benchmark could not run at all).
 
 mod assign;
+mod bulk;
 mod load;
 mod loadgen;
 mod mem;
@@ -41,6 +43,8 @@ enum Command {
     SimLoad(load::Args),
     /// Graph requests and wall time of one dedicated assign, beside the runbook's pattern.
     Assign(assign::Args),
+    /// assign --from FILE for 1,000 users beside a loop of single assigns; 429 storm; file memory.
+    Bulk(bulk::Args),
     /// Every benchmark, each in a fresh process.
     All,
 }
@@ -73,6 +77,7 @@ async fn run_one(command: &Command, quick: bool) -> anyhow::Result<()> {
         Command::SimThroughput(args) => throughput::run(args, quick).await?,
         Command::SimLoad(args) => load::run(args, quick).await?,
         Command::Assign(args) => assign::run(args, quick).await?,
+        Command::Bulk(args) => bulk::run(args, quick).await?,
         Command::All => unreachable!("handled by run_all"),
     };
     report::summary(&checks);
@@ -110,7 +115,7 @@ fn run_all(quick: bool) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating this executable")?;
     let mut checks = Vec::new();
     let mut failures = Vec::new();
-    for name in ["sim-throughput", "sim-load", "assign"] {
+    for name in ["sim-throughput", "sim-load", "assign", "bulk"] {
         let mut command = std::process::Command::new(&exe);
         command.arg(name);
         if quick {
