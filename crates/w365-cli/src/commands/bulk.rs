@@ -36,9 +36,9 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     if !args.user.trim().is_empty() {
-        return Err(w365_ops::Error::InvalidInput {
-            reason: "give either a USER or --from FILE, not both".into(),
-        }
+        return Err(crate::settings::SettingsError::Usage(
+            "give either a USER or --from FILE, not both".into(),
+        )
         .into());
     }
     let target = settings.target()?;
