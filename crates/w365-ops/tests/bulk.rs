@@ -308,3 +308,23 @@ async fn an_interrupted_run_resumes_from_its_journal_and_converges() {
     let text = std::fs::read_to_string(&journal).unwrap();
     assert!(text.contains("\"confirmed\""), "{text}");
 }
+
+#[tokio::test]
+async fn strict_refuses_a_file_with_invalid_rows_before_any_change() {
+    let sim = sim_with_users(24).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path());
+    let mut o = opts(false);
+    o.strict = true;
+    let plan = plan_file(&sim, &path, &o).await;
+    let err = bulk::execute(&sim.client(), &o, plan, &Silent, &())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("3 invalid row(s) and --strict") && err.contains("row 27"),
+        "{err}"
+    );
+    assert_eq!(writes(&sim), 0);
+    assert!(sim.sim().outbox().is_empty());
+}
