@@ -5,12 +5,14 @@
 //! - `assign`: Graph requests and time of one dedicated assign, beside the runbook's pattern.
 //! - `sandbox-quickstart`: the README's first command (`w365 assign ... --sandbox --notify`), timed.
 //! - `jobs-store`: the job engine's overhead per job (w365-jobs on SQLite and PostgreSQL).
+//! - `bulk`: `assign --from FILE` for 1,000 users beside a loop of single assigns.
 //! - `all`: each of the above in its own process (so memory figures do not mix).
 //!
 //! Benchmarks report: every target is printed as PASS or MISS, and a missed target does not
 //! change the exit code (1 only when a benchmark could not run at all).
 
 mod assign;
+mod bulk;
 mod jobs;
 mod load;
 mod loadgen;
@@ -52,6 +54,8 @@ enum Command {
     /// Worker process of `jobs-store` (started by it).
     #[command(hide = true)]
     JobsStoreWorker(jobs::WorkerArgs),
+    /// assign --from FILE for 1,000 users beside a loop of single assigns; 429 storm; file memory.
+    Bulk(bulk::Args),
     /// Every benchmark, each in a fresh process.
     All,
 }
@@ -87,6 +91,7 @@ async fn run_one(command: &Command, quick: bool) -> anyhow::Result<()> {
         Command::Assign(args) => assign::run(args, quick).await?,
         Command::SandboxQuickstart(args) => quickstart::run(args, quick).await?,
         Command::JobsStore(args) => jobs::run(args, quick).await?,
+        Command::Bulk(args) => bulk::run(args, quick).await?,
         Command::All | Command::JobsStoreWorker(_) => unreachable!("handled by main"),
     };
     report::summary(&checks);
@@ -130,6 +135,7 @@ fn run_all(quick: bool) -> anyhow::Result<()> {
         "assign",
         "sandbox-quickstart",
         "jobs-store",
+        "bulk",
     ] {
         let mut command = std::process::Command::new(&exe);
         command.arg(name);

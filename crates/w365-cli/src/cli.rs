@@ -219,9 +219,28 @@ pub enum Command {
 /// the tenant profile's `[tenants.NAME.assign]` table, then the runbook's defaults.
 #[derive(Debug, Clone, Args)]
 pub struct AssignArgs {
-    /// The user's principal name (sign-in name), e.g. megan.bowen@contoso.com
-    #[arg(value_name = "USER")]
+    /// The user's principal name (sign-in name), e.g. megan.bowen@contoso.com (or --from FILE)
+    #[arg(value_name = "USER", default_value = "", hide_default_value = true)]
     pub user: String,
+
+    /// Bulk: assign every user of a CSV file (header with a `user` column; other columns override
+    /// the flags per row: provisioning-group, user-settings-group, license-group, the prefixes,
+    /// priority) or of a JSON lines file (`.jsonl`)
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+
+    /// Bulk: write one line per row (outcome, detail, error kind) to this file (CSV, or JSON lines
+    /// when it ends in .jsonl)
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub results: Option<PathBuf>,
+
+    /// Bulk: the journal that makes an interrupted run resumable [default: FILE.journal]
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub journal: Option<PathBuf>,
+
+    /// Bulk: any invalid row stops the run before anything is changed
+    #[arg(long, requires = "from")]
+    pub strict: bool,
 
     /// Group assigned to the provisioning policy, by name or id [default: cfg - Windows 365 - Provisioning - Win11]
     #[arg(long, env = "W365_PROVISIONING_GROUP", value_name = "NAME|ID")]
@@ -295,7 +314,12 @@ pub struct AssignArgs {
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
     /// Delete the sandbox state; the next command starts from the contoso seed
-    Reset,
+    Reset {
+        /// Also generate this many users (user00001@contoso.com, ...) and add as many units to
+        /// the 2 vCPU 4 GB 128 GB SKU, e.g. to try `assign --from` (at most 100000)
+        #[arg(long, value_name = "N")]
+        users: Option<usize>,
+    },
     /// Show the sandbox tenant: users, groups, licenses, policies and Cloud PCs
     Show,
     /// Show the mail the sandbox has "sent"

@@ -1,7 +1,6 @@
 //! Output: step-by-step progress for people (with a spinner while waiting), or one stable JSON
 //! document on stdout with `--output json`. Progress and errors go to stderr; results to stdout.
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -100,25 +99,7 @@ pub fn to_csv<R: CsvRecord>(rows: &[R]) -> anyhow::Result<String> {
     String::from_utf8(bytes).context("CSV is not UTF-8")
 }
 
-/// A cell that a spreadsheet would read as a formula (it starts with `=`, `+`, `-`, `@`, a tab
-/// or a carriage return) gets a leading `'`, as OWASP recommends against CSV injection; plain
-/// numbers (`-3`, `+1.5`) stay numbers.
-pub fn csv_cell(cell: &str) -> Cow<'_, str> {
-    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky && !is_plain_number(cell) {
-        Cow::Owned(format!("'{cell}"))
-    } else {
-        Cow::Borrowed(cell)
-    }
-}
-
-fn is_plain_number(cell: &str) -> bool {
-    let digits = cell.strip_prefix(['-', '+']).unwrap_or(cell);
-    !digits.is_empty()
-        && digits.chars().filter(|c| *c == '.').count() <= 1
-        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
-        && digits.chars().any(|c| c.is_ascii_digit())
-}
+pub use w365_ops::csv_cell::csv_cell;
 
 /// Prints progress, results and errors.
 pub struct Printer {

@@ -54,9 +54,8 @@ pub use resources::{
     PolicyCollection, ProvisioningPoliciesHandler, RemoveMemberOutcome, ServicePlansHandler,
     SubscribedSkusHandler, UserSettingsHandler, UsersHandler,
 };
-pub use retry::{Idempotency, RetryPolicy};
 pub use resources::{CloudPcReportsHandler, CloudPcSnapshotsHandler};
-
+pub use retry::{Idempotency, RetryPolicy};
 
 impl Client {
     /// Users.

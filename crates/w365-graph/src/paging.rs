@@ -97,6 +97,14 @@ impl<T: DeserializeOwned + Send + 'static> Pager<T> {
         }
     }
 
+    /// The pages from an `@odata.nextLink` onwards (e.g. a collection answered inside a `$batch`).
+    pub fn from_next_link(client: Client, next_link: &str) -> Self {
+        let first = Url::parse(next_link).map_err(|e| {
+            crate::Error::invalid_input(format!("the service sent an invalid @odata.nextLink: {e}"))
+        });
+        Self::new(client, first, Vec::new())
+    }
+
     /// Every remaining item of every page.
     pub async fn collect_all(self) -> Result<Vec<T>> {
         self.try_collect().await

@@ -786,14 +786,14 @@ pub async fn plan(
 }
 
 /// What planning read, for the dedicated path.
-struct Reads<'a> {
-    user: &'a User,
-    groups: Vec<Group>,
-    member_of: Vec<Group>,
-    skus: Vec<SubscribedSku>,
+pub(crate) struct Reads<'a> {
+    pub(crate) user: &'a User,
+    pub(crate) groups: Vec<Group>,
+    pub(crate) member_of: Vec<Group>,
+    pub(crate) skus: Vec<SubscribedSku>,
 }
 
-fn plan_dedicated(
+pub(crate) fn plan_dedicated(
     opts: &AssignOptions,
     observer: &dyn Observer,
     user: UserRef,

@@ -11,8 +11,10 @@
 //! - [`error`]: the domain errors and their kinds (the CLI maps kinds to exit codes).
 
 pub mod assign;
+pub mod bulk;
 pub mod capacity;
 pub mod cloud_pc;
+pub mod csv_cell;
 pub mod error;
 pub mod execute;
 pub mod licensing;
@@ -23,8 +25,8 @@ pub mod profile;
 pub mod reprovision;
 pub mod resize;
 pub mod resume;
-pub mod spec;
 pub mod snapshots;
+pub mod spec;
 pub mod unassign;
 pub mod usage;
 pub mod wait;

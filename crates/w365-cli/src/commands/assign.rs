@@ -19,6 +19,15 @@ pub async fn run(
     args: &AssignArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    if let Some(file) = &args.from {
+        return super::bulk::run(settings, args, file, printer).await;
+    }
+    if args.user.trim().is_empty() {
+        return Err(crate::settings::SettingsError::Usage(
+            "w365 assign needs a USER (e.g. megan.bowen@contoso.com) or --from FILE".into(),
+        )
+        .into());
+    }
     let target = settings.target()?;
     let sandbox = matches!(target, Target::Sandbox { .. });
     let opts = resolve_assign(args, target.profile(), sandbox)?;

@@ -3,6 +3,7 @@
 
 pub mod assign;
 pub mod audit;
+pub mod bulk;
 pub mod capacity;
 pub mod cloudpc;
 pub mod docs;

@@ -18,7 +18,7 @@ pub async fn run(command: &SandboxCommand, printer: &Printer) -> anyhow::Result<
         SandboxCommand::Token { role } => {
             crate::commands::serve::sandbox_token(&dir, role, printer).await
         }
-        SandboxCommand::Reset => {
+        SandboxCommand::Reset { users } => {
             // Not while another command is using the sandbox (it would save its state back).
             let lock = tokio::task::spawn_blocking({
                 let dir = dir.clone();
@@ -28,23 +28,40 @@ pub async fn run(command: &SandboxCommand, printer: &Printer) -> anyhow::Result<
             .context("waiting for the sandbox lock failed")??;
             let state = Sandbox::state_file(&dir);
             let existed = state.exists();
+            if let Some(n) = users
+                && !(1..=MAX_GENERATED_USERS).contains(n)
+            {
+                return Err(w365_ops::Error::InvalidInput {
+                    reason: format!("--users {n}: give between 1 and {MAX_GENERATED_USERS} users"),
+                }
+                .into());
+            }
             if existed {
                 std::fs::remove_file(&state)
                     .with_context(|| format!("could not delete {}", state.display()))?;
             }
+            if let Some(n) = users {
+                generate_users(&dir, *n).await?;
+            }
             drop(lock);
             printer.json(&sandbox_doc(
                 "sandbox reset",
-                json!({"deleted": existed, "stateFile": state}),
+                json!({"deleted": existed, "stateFile": state, "generatedUsers": users}),
             ));
+            let seed = match users {
+                Some(n) => format!(
+                    "the contoso seed plus {n} generated users (user00001@contoso.com ... {}) and {n} more units of CPC_E_2C_4GB_128GB",
+                    generated_upn(*n)
+                ),
+                None => "the contoso seed".to_owned(),
+            };
             printer.result(&if existed {
                 format!(
-                    "Sandbox reset: deleted {}. The next command starts from the contoso seed.",
+                    "Sandbox reset: deleted {}. The next command starts from {seed}.",
                     state.display()
                 )
             } else {
-                "The sandbox was already fresh: the next command starts from the contoso seed."
-                    .to_owned()
+                format!("The sandbox was fresh: the next command starts from {seed}.")
             });
             Ok(ExitStatus::Success)
         }
@@ -258,6 +275,53 @@ pub fn html_to_text(html: &str) -> String {
         text = text.replace("\n\n\n", "\n\n");
     }
     text.trim().to_owned()
+}
+
+/// The most users `sandbox reset --users` generates.
+const MAX_GENERATED_USERS: usize = 100_000;
+
+fn generated_upn(n: usize) -> String {
+    format!("user{n:05}@contoso.com")
+}
+
+/// Seeds the sandbox with contoso plus `n` generated users (licences scaled: `n` more units of
+/// the default licence group's SKU) and saves it.
+async fn generate_users(dir: &std::path::Path, n: usize) -> anyhow::Result<()> {
+    use w365_sim::seed::{SeedFile, SeedUser};
+    let mut seed = SeedFile::contoso();
+    for i in 1..=n {
+        seed.users.push(SeedUser {
+            user_principal_name: generated_upn(i),
+            display_name: format!("Generated User {i:05}"),
+            given_name: Some("Generated".into()),
+            surname: Some(format!("User {i:05}")),
+            mail: None,
+            mailbox: true,
+            account_enabled: true,
+            usage_location: Some("US".into()),
+            job_title: None,
+            department: None,
+            user_type: None,
+        });
+    }
+    for sku in &mut seed.skus {
+        if sku.sku_part_number == "CPC_E_2C_4GB_128GB" {
+            sku.prepaid_units = sku
+                .prepaid_units
+                .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        }
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("could not create the sandbox directory {}", dir.display()))?;
+    let mut cfg = w365_sim::SimConfig::sandbox(Sandbox::state_file(dir));
+    cfg.seed = w365_sim::Seed::Data(Box::new(seed));
+    cfg.port = 0;
+    let handle = w365_sim::spawn(cfg)
+        .await
+        .context("could not start the sandbox simulator")?;
+    let saved = handle.save().context("could not save the sandbox state");
+    handle.shutdown().await;
+    saved
 }
 
 #[cfg(test)]

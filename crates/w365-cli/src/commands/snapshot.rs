@@ -262,7 +262,10 @@ pub async fn restore(
     if !args.dry_run
         && let Err(e) = crate::consent::require(
             &question,
-            &format!("  1. restore {pc_name} to the restore point {}", snapshot.id),
+            &format!(
+                "  1. restore {pc_name} to the restore point {}",
+                snapshot.id
+            ),
             args.yes,
         )
     {

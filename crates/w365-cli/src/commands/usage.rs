@@ -119,9 +119,7 @@ pub async fn run(
                 .collect();
             printer.csv(&to_csv(&rows)?);
         }
-        OutputFormat::Human | OutputFormat::Wide => {
-            printer.result(&table(&report, &name, printer))
-        }
+        OutputFormat::Human | OutputFormat::Wide => printer.result(&table(&report, &name, printer)),
     }
     Ok(ExitStatus::Success)
 }

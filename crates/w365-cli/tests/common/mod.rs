@@ -84,6 +84,25 @@ impl Env {
         cmd
     }
 
+    /// As [`Env::cmd`], as a plain process (to spawn it and kill it mid-run).
+    pub fn std_cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("w365"));
+        cmd.env_clear()
+            .env("W365_SIM_SECRET", &self.secret)
+            .env("W365_POLL_INTERVAL_MS", "10")
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config-home"))
+            .env("XDG_DATA_HOME", self.dir.path().join("data-home"))
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--tenant")
+            .arg("sim")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    }
+
     /// The temporary directory (for files a test writes or reads).
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::client::{ApiVersion, Client};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::models::{DirectoryObject, Group};
 use crate::odata::{Filter, GraphPath, Query};
 use crate::paging::Pager;
@@ -182,6 +182,30 @@ impl GroupsHandler {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// One `PATCH members@odata.bind` adding up to 20 members, as a `$batch` item (reference
+    /// §3.4, §7.4): bulk operations put up to 20 of them in one batch request.
+    pub fn add_members_request(
+        &self,
+        batch_id: impl Into<String>,
+        group_id: &str,
+        object_ids: &[String],
+    ) -> Result<crate::batch::BatchRequest> {
+        if object_ids.len() > BIND_MAX {
+            return Err(Error::invalid_input(format!(
+                "members@odata.bind takes at most {BIND_MAX} references per request"
+            )));
+        }
+        let refs = object_ids
+            .iter()
+            .map(|id| self.directory_object_url(id))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::batch::BatchRequest::patch(
+            batch_id,
+            &GraphPath::new(["groups", group_id]),
+            json!({ "members@odata.bind": refs }),
+        ))
     }
 
     /// Adds several members with `PATCH members@odata.bind`, 20 per request (all-or-nothing per

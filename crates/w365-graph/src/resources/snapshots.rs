@@ -9,11 +9,11 @@
 //! Restoring one is [`CloudPcsHandler::restore`](super::CloudPcsHandler::restore) (v1.0).
 
 use super::{prefer_unknown_enums, virtual_endpoint};
-use crate::retry::Idempotency;
 use crate::client::{ApiVersion, Client};
 use crate::error::Result;
 use crate::models::CloudPcSnapshot;
 use crate::odata::Query;
+use crate::retry::Idempotency;
 
 /// Restore points of Cloud PCs.
 #[derive(Debug, Clone)]

@@ -1,0 +1,235 @@
+//! `w365 assign --from FILE`: bulk onboarding. The plan for the whole file first (reads only);
+//! `--dry-run` prints it; otherwise it is run in batches, with a progress bar on a terminal, a
+//! journal for resuming and an optional results file.
+//!
+//! Exit status: 0 when every row is assigned or already assigned; otherwise the worst outcome:
+//! 1 a row failed, 5 rows out of licences, 11 invalid rows (refused, as any invalid input).
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use w365_ops::bulk::{self, BulkOptions, Outcome, RowResult, SkuCapacity};
+
+use crate::cli::{AssignArgs, OutputFormat};
+use crate::connect::Connection;
+use crate::exit::ExitStatus;
+use crate::output::Printer;
+use crate::settings::{Settings, Target, resolve_assign};
+
+/// A progress bar with rows done / total, rate and ETA (terminal only).
+struct Bar(ProgressBar);
+
+impl bulk::Progress for Bar {
+    fn rows(&self, done: u64, total: u64) {
+        self.0.set_length(total);
+        self.0.set_position(done);
+    }
+}
+
+pub async fn run(
+    settings: &Settings,
+    args: &AssignArgs,
+    file: &Path,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    if !args.user.trim().is_empty() {
+        return Err(crate::settings::SettingsError::Usage(
+            "give either a USER or --from FILE, not both".into(),
+        )
+        .into());
+    }
+    let target = settings.target()?;
+    let sandbox = matches!(target, Target::Sandbox { .. });
+    let profile = match &target {
+        Target::Tenant(t) => Some(t.profile.clone()),
+        Target::Sandbox { .. } => None,
+    };
+    let base = resolve_assign(args, profile.as_ref(), sandbox)?;
+    let opts = BulkOptions {
+        base,
+        strict: args.strict,
+        journal: args.journal.clone(),
+    };
+    // The whole file is read (streamed) before connecting: a broken file changes nothing.
+    let parsed = bulk::input::read_file(file).map_err(|e| w365_ops::Error::InvalidInput {
+        reason: e.to_string(),
+    })?;
+
+    let conn = Connection::open(target).await?;
+    let target_name = conn.target_name.clone();
+    let result = async {
+        let plan = bulk::plan(&conn.client, &opts, parsed, file, printer).await?;
+        if args.dry_run {
+            return Ok((
+                plan.rows.clone(),
+                plan.capacity.clone(),
+                None,
+                plan.graph_requests,
+                plan.empty_rows.clone(),
+            ));
+        }
+        let empty = plan.empty_rows.clone();
+        let bar = (printer.format() == OutputFormat::Human && std::io::stderr().is_terminal())
+            .then(|| {
+                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{bar:30.cyan} {pos}/{len} rows  {per_sec}  ETA {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.enable_steady_tick(Duration::from_millis(200));
+                Bar(bar)
+            });
+        let progress: &dyn bulk::Progress = match &bar {
+            Some(b) => b,
+            None => &(),
+        };
+        let report = bulk::execute(&conn.client, &opts, plan, printer, progress).await;
+        if let Some(b) = &bar {
+            b.0.finish_and_clear();
+        }
+        let report = report?;
+        Ok::<_, w365_ops::Error>((
+            report.rows,
+            report.capacity,
+            report.ticket_sent_to,
+            report.graph_requests,
+            empty,
+        ))
+    }
+    .await;
+    let closed = conn.close().await;
+    printer.finish();
+    let (rows, capacity, ticket, requests, empty_rows) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            closed?;
+            return Err(e.into());
+        }
+    };
+    if let Some(path) = &args.results {
+        bulk::write_results(path, &rows).map_err(|e| w365_ops::Error::InvalidInput {
+            reason: format!("cannot write the results file {}: {e}", path.display()),
+        })?;
+    }
+    let count = |o: Outcome| rows.iter().filter(|r| r.outcome == o).count();
+    let status = if count(Outcome::Failed) > 0 {
+        ExitStatus::Unexpected
+    } else if count(Outcome::Blocked) > 0 {
+        ExitStatus::OutOfCapacity
+    } else if count(Outcome::Invalid) > 0 {
+        ExitStatus::Refused
+    } else {
+        ExitStatus::Success
+    };
+    match printer.format() {
+        OutputFormat::Json => printer.json(&json!({
+            "schemaVersion": 1,
+            "command": "assign --from",
+            "target": target_name,
+            "dryRun": args.dry_run,
+            "ok": status == ExitStatus::Success,
+            "exitCode": status.code(),
+            "rows": rows,
+            "capacity": capacity,
+            "emptyRows": empty_rows,
+            "ticketSentTo": ticket,
+            "graphRequests": requests,
+        })),
+        OutputFormat::Csv => {
+            let mut out = Vec::new();
+            bulk::write_csv(&mut out, &rows)?;
+            printer.csv(&String::from_utf8_lossy(&out));
+        }
+        OutputFormat::Human | OutputFormat::Wide => printer.result(&table(
+            &rows,
+            &capacity,
+            args.dry_run,
+            ticket.as_deref(),
+            requests,
+            &empty_rows,
+        )),
+    }
+    closed?;
+    Ok(status)
+}
+
+fn table(
+    rows: &[RowResult],
+    capacity: &[SkuCapacity],
+    dry_run: bool,
+    ticket: Option<&str>,
+    requests: u64,
+    empty_rows: &[u64],
+) -> String {
+    let mut out = String::new();
+    let width = rows.iter().map(|r| r.user.len()).max().unwrap_or(4).max(4);
+    out.push_str(&format!(
+        "{:>5}  {:<width$}  {:<16}  DETAIL\n",
+        "ROW", "USER", "OUTCOME"
+    ));
+    for r in rows {
+        let mut detail = r.detail.clone();
+        if r.outcome == Outcome::Assign {
+            let mut groups = r.add_to.clone();
+            groups.extend(r.license_group.clone());
+            detail = format!("add to {}", groups.join(", "));
+        }
+        if let Some(c) = &r.column {
+            detail = format!("[{c}] {detail}");
+        }
+        if let Some(f) = &r.fix {
+            detail = format!("{detail} (fix: {f})");
+        }
+        out.push_str(&format!(
+            "{:>5}  {:<width$}  {:<16}  {detail}\n",
+            r.row,
+            r.user,
+            r.outcome.as_str()
+        ));
+    }
+    for c in capacity {
+        out.push_str(&format!(
+            "\n{}: {} free, {} planned, {} blocked",
+            c.sku, c.available, c.planned, c.blocked
+        ));
+    }
+    if !empty_rows.is_empty() {
+        let list: Vec<String> = empty_rows.iter().map(u64::to_string).collect();
+        out.push_str(&format!("\nempty rows skipped: {}", list.join(", ")));
+    }
+    let counts = [
+        Outcome::Assign,
+        Outcome::Assigned,
+        Outcome::AlreadyAssigned,
+        Outcome::Blocked,
+        Outcome::Invalid,
+        Outcome::Failed,
+    ]
+    .iter()
+    .filter_map(|o| {
+        let n = rows.iter().filter(|r| r.outcome == *o).count();
+        (n > 0).then(|| format!("{n} {}", o.as_str()))
+    })
+    .collect::<Vec<_>>()
+    .join(", ");
+    out.push_str(&format!(
+        "\n{}{} row(s): {counts}; {requests} Graph request(s)",
+        if dry_run {
+            "dry run, nothing changed. "
+        } else {
+            ""
+        },
+        rows.len()
+    ));
+    if let Some(t) = ticket {
+        out.push_str(&format!(
+            "\none out-of-licences ticket for the blocked rows sent to {t}"
+        ));
+    }
+    out
+}

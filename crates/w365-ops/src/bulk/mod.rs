@@ -1,0 +1,1258 @@
+//! `assign --from FILE`: bulk onboarding (issue 14), dedicated (Enterprise) path.
+//!
+//! Planning reads the whole file first, with reads only and few requests:
+//! - users by `userPrincipalName in (...)`, 15 values per clause (Graph's known issues: "the
+//!   request is limited to 15 expressions in the filter clause by default",
+//!   <https://developer.microsoft.com/en-us/graph/known-issues/?search=13635>), 20 such GETs per `$batch`
+//!   (<https://learn.microsoft.com/en-us/graph/json-batching>): 300 users per request;
+//! - each user's groups (`memberOf`), 20 per `$batch`;
+//! - the named groups once (`displayName in (...)`), the subscribed SKUs once, the provisioning
+//!   policy of each provisioning group once.
+//!
+//! Each row is then decided with the single assign's rules ([`crate::assign::plan_dedicated`]):
+//! assign, already assigned (and by what), invalid (row, column, problem, fix); the free units
+//! are handed out in `priority` then file order, and the rows beyond them are blocked.
+//!
+//! Execution adds memberships with `PATCH members@odata.bind` (20 references per PATCH, reference
+//! §3.4: <https://learn.microsoft.com/en-us/graph/api/group-update>), 20 PATCHes per `$batch`; a
+//! throttled item is resent after its `Retry-After` by the batch handler. It waits until the new
+//! memberships are listed, adds the licence groups the same way, and confirms the licences of all
+//! users in one polling loop (`id in (...)` with `licenseAssignmentStates`, in batches). Rows out
+//! of licences get one ticket for the whole run.
+//!
+//! A journal (JSON lines, next to the input by default) records each user's finished steps, so a
+//! run interrupted at any point and started again with the same command continues: planning
+//! re-reads the tenant (memberships already made are kept, not made twice) and the journal tells
+//! a licence this file already assigned from one that was there before.
+//!
+//! Limitations: a provisioning group whose policy is Frontline is refused for its rows (assign
+//! those users one by one); `--notify` is not available in bulk.
+
+pub mod input;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use w365_graph::models::{Group, SubscribedSku, User};
+use w365_graph::{BatchRequest, Client, Filter, GraphPath, Page, Query};
+
+use crate::assign::{AssignOptions, AssignPath, Reads, is_shared, plan_dedicated, user_ref};
+use crate::error::{Error, GraphContext, Result};
+use crate::execute::{Event, ExecState, Executor, Observer, permissions};
+use crate::licensing::{LicenseGroupLicense, Windows365Catalog};
+use crate::plan::{GroupRef, GroupRole, Plan, SkuRef, Step, TicketDetails};
+use crate::wait::{Check, WaitOutcome, wait_for};
+
+pub use input::{InputError, InputRow, InvalidRow, ParsedInput, RowOverrides};
+
+/// Values per `in (...)` clause on directory objects (reference §2.1).
+const IN_MAX: usize = 15;
+/// References per `members@odata.bind` PATCH (reference §3.4).
+const BIND_MAX: usize = 20;
+
+/// How a bulk run is configured (the flags; rows override the group names and prefixes).
+#[derive(Debug, Clone)]
+pub struct BulkOptions {
+    /// The command's flags; `user` is ignored.
+    pub base: AssignOptions,
+    /// Any invalid row stops the whole run before anything is changed.
+    pub strict: bool,
+    /// The journal file (default: the input's path with `.journal` appended).
+    pub journal: Option<PathBuf>,
+}
+
+/// What happens (or happened) to a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// Planned: will be assigned.
+    Assign,
+    /// Done by this run (or an interrupted earlier run of the same file).
+    Assigned,
+    AlreadyAssigned,
+    /// Out of licences.
+    Blocked,
+    Invalid,
+    /// A step failed.
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Assign => "assign",
+            Outcome::Assigned => "assigned",
+            Outcome::AlreadyAssigned => "already assigned",
+            Outcome::Blocked => "blocked",
+            Outcome::Invalid => "invalid",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One row of the plan and of the results file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RowResult {
+    pub row: u64,
+    pub user: String,
+    pub outcome: Outcome,
+    /// Already assigned: by what. Blocked: why. Invalid/failed: the problem.
+    pub detail: String,
+    /// Invalid: the column at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// Invalid: how to fix the row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// Failed/invalid: the error kind (as the CLI's exit codes name them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+    /// The licence group the row uses (when resolved).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license_group: Option<String>,
+    /// The groups the row is added to, besides the licence group.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub add_to: Vec<String>,
+}
+
+/// Free units of one SKU at planning time and how the plan uses them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkuCapacity {
+    pub sku: String,
+    pub available: i64,
+    pub planned: i64,
+    pub blocked: i64,
+}
+
+/// The plan for a whole file.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkPlan {
+    pub rows: Vec<RowResult>,
+    pub capacity: Vec<SkuCapacity>,
+    pub empty_rows: Vec<u64>,
+    /// Graph requests sent while planning.
+    pub graph_requests: u64,
+    #[serde(skip)]
+    work: Vec<Work>,
+    #[serde(skip)]
+    journal: PathBuf,
+}
+
+impl BulkPlan {
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.rows.iter().filter(|r| r.outcome == outcome).count()
+    }
+}
+
+/// What a row needs done, by index into `rows`.
+#[derive(Debug, Clone)]
+struct Work {
+    index: usize,
+    user_id: String,
+    upn: String,
+    adds: Vec<GroupRef>,
+    license_group: GroupRef,
+    sku: SkuRef,
+    /// The licence group was added by an earlier run of this file (journal): confirm only.
+    license_added: bool,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkReport {
+    pub rows: Vec<RowResult>,
+    pub capacity: Vec<SkuCapacity>,
+    /// Where the out-of-licences ticket went (one for the run), if one was sent.
+    pub ticket_sent_to: Option<String>,
+    /// Graph requests of planning and execution.
+    pub graph_requests: u64,
+}
+
+/// Rows done so far, for a progress bar.
+pub trait Progress: Send + Sync {
+    fn rows(&self, done: u64, total: u64);
+}
+
+impl Progress for () {
+    fn rows(&self, _done: u64, _total: u64) {}
+}
+
+/// The journal's default place: next to the input.
+pub fn default_journal(input: &Path) -> PathBuf {
+    let mut name = input.as_os_str().to_owned();
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct JournalEntry {
+    user: String,
+    step: String,
+}
+
+const STEP_GROUPS: &str = "groups";
+const STEP_LICENSE: &str = "license";
+const STEP_CONFIRMED: &str = "confirmed";
+
+fn read_journal(path: &Path) -> Result<HashMap<String, HashSet<String>>> {
+    let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => {
+            return Err(Error::InvalidInput {
+                reason: format!("cannot read the journal {}: {e}", path.display()),
+            });
+        }
+    };
+    for line in text.lines() {
+        // A line cut by a kill is ignored: its step is redone (every step is idempotent).
+        if let Ok(e) = serde_json::from_str::<JournalEntry>(line) {
+            out.entry(e.user.to_lowercase()).or_default().insert(e.step);
+        }
+    }
+    Ok(out)
+}
+
+struct Journal {
+    file: std::fs::File,
+}
+
+impl Journal {
+    fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::InvalidInput {
+                reason: format!("cannot write the journal {}: {e}", path.display()),
+            })?;
+        Ok(Journal { file })
+    }
+
+    fn record<'a>(&mut self, users: impl IntoIterator<Item = &'a str>, step: &str) -> Result<()> {
+        let mut buf = Vec::new();
+        for user in users {
+            serde_json::to_writer(
+                &mut buf,
+                &JournalEntry {
+                    user: user.to_lowercase(),
+                    step: step.to_owned(),
+                },
+            )
+            .map_err(|e| Error::InvalidInput {
+                reason: format!("cannot write the journal: {e}"),
+            })?;
+            buf.push(b'\n');
+        }
+        self.file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| Error::InvalidInput {
+                reason: format!("cannot write the journal: {e}"),
+            })
+    }
+}
+
+fn effective(base: &AssignOptions, row: &InputRow) -> AssignOptions {
+    let mut o = base.clone();
+    o.user = row.user.clone();
+    let set = |slot: &mut String, v: &Option<String>| {
+        if let Some(v) = v {
+            slot.clone_from(v);
+        }
+    };
+    let r = &row.overrides;
+    set(&mut o.provisioning_group, &r.provisioning_group);
+    set(&mut o.user_settings_group, &r.user_settings_group);
+    set(&mut o.license_group, &r.license_group);
+    set(
+        &mut o.provisioning_group_prefix,
+        &r.provisioning_group_prefix,
+    );
+    set(
+        &mut o.user_settings_group_prefix,
+        &r.user_settings_group_prefix,
+    );
+    o.notify = false;
+    o.dry_run = true;
+    o
+}
+
+fn row_result(row: u64, user: &str, outcome: Outcome, detail: String) -> RowResult {
+    RowResult {
+        row,
+        user: user.to_owned(),
+        outcome,
+        detail,
+        column: None,
+        fix: None,
+        error_kind: None,
+        license_group: None,
+        add_to: Vec::new(),
+    }
+}
+
+fn user_select() -> Vec<&'static str> {
+    vec![
+        "id",
+        "userPrincipalName",
+        "displayName",
+        "mail",
+        "accountEnabled",
+        "usageLocation",
+        "assignedLicenses",
+        "licenseAssignmentStates",
+    ]
+}
+
+/// Reads the users named in `upns` (`in` filters in batches). Keyed by lower-case UPN.
+async fn read_users(client: &Client, upns: &[String]) -> Result<HashMap<String, User>> {
+    let requests: Vec<BatchRequest> = upns
+        .chunks(IN_MAX)
+        .enumerate()
+        .map(|(i, chunk)| {
+            BatchRequest::get(
+                format!("u{i}"),
+                &GraphPath::new(["users"]),
+                &Query::new()
+                    .filter(Filter::in_("userPrincipalName", chunk))
+                    .select(user_select()),
+            )
+        })
+        .collect();
+    let mut out = HashMap::new();
+    for page in batch_pages::<User>(client, requests, "read the users of the file").await? {
+        for user in page {
+            out.insert(user.user_principal_name.to_lowercase(), user);
+        }
+    }
+    Ok(out)
+}
+
+/// Sends GETs in batches and decodes each answer as one page of `T` (a failed item is an error).
+async fn batch_pages<T: serde::de::DeserializeOwned + Send + 'static>(
+    client: &Client,
+    requests: Vec<BatchRequest>,
+    what: &str,
+) -> Result<Vec<Vec<T>>> {
+    let responses = client
+        .batch()
+        .send(requests)
+        .await
+        .graph_ctx(|| what.to_owned(), permissions::READ_USERS)?;
+    let mut out = Vec::with_capacity(responses.len());
+    for r in responses {
+        if let Some(e) = r.error() {
+            return Err(e).graph_ctx(|| what.to_owned(), permissions::READ_USERS);
+        }
+        let page: Page<T> = r
+            .json()
+            .graph_ctx(|| what.to_owned(), permissions::READ_USERS)?;
+        let mut items = page.value;
+        if let Some(link) = page.next_link {
+            let rest: Vec<T> = w365_graph::Pager::from_next_link(client.clone(), &link)
+                .collect_all()
+                .await
+                .graph_ctx(|| what.to_owned(), permissions::READ_USERS)?;
+            items.extend(rest);
+        }
+        out.push(items);
+    }
+    Ok(out)
+}
+
+/// Plans the whole file with reads only.
+pub async fn plan(
+    client: &Client,
+    opts: &BulkOptions,
+    input: ParsedInput,
+    input_path: &Path,
+    observer: &dyn Observer,
+) -> Result<BulkPlan> {
+    let requests_before = client.stats().requests;
+    if opts.base.notify {
+        return Err(Error::InvalidInput {
+            reason: "--notify is not available with --from: assign the users, then follow their Cloud PCs with `w365 cloudpc list`".into(),
+        });
+    }
+    let journal_path = opts
+        .journal
+        .clone()
+        .unwrap_or_else(|| default_journal(input_path));
+    let journal = read_journal(&journal_path)?;
+    let ParsedInput {
+        rows: input_rows,
+        invalid,
+        empty_rows,
+    } = input;
+    // The run's own options are checked once (with the first row's user).
+    if let Some(first) = input_rows.first() {
+        let mut o = opts.base.clone();
+        o.user = first.user.clone();
+        o.validate()?;
+    }
+    let mut results: Vec<RowResult> = invalid
+        .into_iter()
+        .map(|i| RowResult {
+            column: i.column,
+            fix: Some(i.fix),
+            error_kind: Some("validation".into()),
+            ..row_result(
+                i.row,
+                i.user.as_deref().unwrap_or(""),
+                Outcome::Invalid,
+                i.problem,
+            )
+        })
+        .collect();
+    let row_opts: Vec<AssignOptions> = input_rows
+        .iter()
+        .map(|r| effective(&opts.base, r))
+        .collect();
+    let mut names: Vec<String> = Vec::new();
+    let mut provisioning_names: Vec<String> = Vec::new();
+    for o in &row_opts {
+        for n in [
+            &o.provisioning_group,
+            &o.user_settings_group,
+            &o.license_group,
+        ] {
+            if !names.iter().any(|x| x.eq_ignore_ascii_case(n)) {
+                names.push(n.clone());
+            }
+        }
+        if !provisioning_names
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(&o.provisioning_group))
+        {
+            provisioning_names.push(o.provisioning_group.clone());
+        }
+    }
+    let upns: Vec<String> = input_rows.iter().map(|r| r.user.clone()).collect();
+    observer.on_event(&Event::Planning {
+        what: "reading the users, their licences, the named groups, the SKUs and the policies",
+    });
+    let (users, groups, skus, policies) = futures::try_join!(
+        read_users(client, &upns),
+        async {
+            client
+                .groups()
+                .find_by_display_names(&names)
+                .await
+                .graph_ctx(
+                    || "look up the groups by name".into(),
+                    permissions::READ_GROUPS,
+                )
+        },
+        async {
+            client.subscribed_skus().list().await.graph_ctx(
+                || "read the tenant's subscribed SKUs".into(),
+                permissions::READ_ORGANIZATION,
+            )
+        },
+        async {
+            let lookups = provisioning_names.iter().map(|name| async move {
+                client
+                    .provisioning_policies()
+                    .find_by_display_name(name)
+                    .await
+                    .map(|p| (name.to_lowercase(), p))
+            });
+            futures::future::try_join_all(lookups)
+                .await
+                .graph_ctx(
+                    || "look up the provisioning policies".into(),
+                    permissions::READ_CLOUD_PCS,
+                )
+                .map(|v| v.into_iter().collect::<HashMap<_, _>>())
+        }
+    )?;
+    // Memberships of every user found, 20 reads per batch.
+    let found: Vec<&User> = input_rows
+        .iter()
+        .filter_map(|r| users.get(&r.user.to_lowercase()))
+        .collect();
+    let member_requests: Vec<BatchRequest> = found
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            BatchRequest::get(
+                format!("m{i}"),
+                &GraphPath::new(["users", &u.id, "memberOf", "microsoft.graph.group"]),
+                &Query::new()
+                    .select(["id", "displayName", "assignedLicenses"])
+                    .top(999),
+            )
+        })
+        .collect();
+    let member_pages = if member_requests.is_empty() {
+        Vec::new()
+    } else {
+        batch_pages::<Group>(client, member_requests, "read the users' group memberships").await?
+    };
+    let member_of: HashMap<String, Vec<Group>> = found
+        .iter()
+        .map(|u| u.id.clone())
+        .zip(member_pages)
+        .collect();
+
+    // Decide each row with the single assign's rules.
+    let catalog = Windows365Catalog::default();
+    let mut candidates: Vec<(usize, Work, Vec<uuid::Uuid>, Option<i64>)> = Vec::new();
+    for (row, o) in input_rows.iter().zip(&row_opts) {
+        let index = results.len();
+        let Some(user) = users.get(&row.user.to_lowercase()) else {
+            results.push(RowResult {
+                column: Some("user".into()),
+                fix: Some(
+                    "check the spelling of the user principal name, or remove the row".into(),
+                ),
+                error_kind: Some("notFound".into()),
+                ..row_result(
+                    row.row,
+                    &row.user,
+                    Outcome::Invalid,
+                    format!("no user '{}' in the tenant", row.user),
+                )
+            });
+            continue;
+        };
+        if let Some(policy) = policies
+            .get(&o.provisioning_group.to_lowercase())
+            .and_then(|p| p.first())
+            && is_shared(policy)
+        {
+            results.push(RowResult {
+                column: Some("provisioning-group".into()),
+                fix: Some(format!(
+                    "assign {} with `w365 assign {}` (Frontline is not available in bulk)",
+                    row.user, row.user
+                )),
+                error_kind: Some("validation".into()),
+                ..row_result(
+                    row.row,
+                    &row.user,
+                    Outcome::Invalid,
+                    format!(
+                        "the provisioning policy '{}' is Frontline",
+                        policy.display_name
+                    ),
+                )
+            });
+            continue;
+        }
+        let journaled = journal.get(&row.user.to_lowercase());
+        let reads = Reads {
+            user,
+            groups: groups.clone(),
+            member_of: member_of.get(&user.id).cloned().unwrap_or_default(),
+            skus: skus.clone(),
+        };
+        let policy = policies
+            .get(&o.provisioning_group.to_lowercase())
+            .and_then(|p| p.first().cloned());
+        match plan_dedicated(o, &crate::execute::Silent, user_ref(user), reads, policy) {
+            Ok(planned) => {
+                let AssignPath::Dedicated {
+                    license_group, sku, ..
+                } = &planned.path
+                else {
+                    continue;
+                };
+                let adds: Vec<GroupRef> = planned
+                    .plan
+                    .steps
+                    .iter()
+                    .filter_map(|s| match s {
+                        Step::AddUserToGroup { group, role, .. } if *role != GroupRole::License => {
+                            Some(group.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let sku_ids = groups
+                    .iter()
+                    .find(|g| g.id == license_group.id)
+                    .and_then(|g| LicenseGroupLicense::of(g, &skus, &catalog).ok())
+                    .map(|l| l.all_skus.iter().map(|s| s.sku_id).collect())
+                    .unwrap_or_else(|| vec![sku.sku_id]);
+                results.push(RowResult {
+                    license_group: Some(license_group.display_name.clone()),
+                    add_to: adds.iter().map(|g| g.display_name.clone()).collect(),
+                    ..row_result(row.row, &row.user, Outcome::Assign, String::new())
+                });
+                candidates.push((
+                    index,
+                    Work {
+                        index,
+                        user_id: user.id.clone(),
+                        upn: row.user.clone(),
+                        adds,
+                        license_group: license_group.clone(),
+                        sku: sku.clone(),
+                        license_added: false,
+                    },
+                    sku_ids,
+                    row.priority,
+                ));
+            }
+            Err(Error::AlreadyAssigned { held_by, .. }) => {
+                let lic = o.license_group.clone();
+                let in_group = groups
+                    .iter()
+                    .find(|g| g.display_name.eq_ignore_ascii_case(&lic))
+                    .is_some_and(|g| {
+                        member_of
+                            .get(&user.id)
+                            .is_some_and(|m| m.iter().any(|x| x.id == g.id))
+                    });
+                match journaled {
+                    // This file's earlier run added the licence group: confirm it, then report
+                    // the row as assigned.
+                    Some(steps) if steps.contains(STEP_LICENSE) && in_group => {
+                        let group = groups
+                            .iter()
+                            .find(|g| g.display_name.eq_ignore_ascii_case(&lic))
+                            .map(crate::assign::group_ref);
+                        let sku = groups
+                            .iter()
+                            .find(|g| g.display_name.eq_ignore_ascii_case(&lic))
+                            .and_then(|g| LicenseGroupLicense::of(g, &skus, &catalog).ok())
+                            .map(|l| l.sku);
+                        if let (Some(group), Some(sku)) = (group, sku) {
+                            let outcome = if steps.contains(STEP_CONFIRMED) {
+                                Outcome::Assigned
+                            } else {
+                                Outcome::Assign
+                            };
+                            results.push(RowResult {
+                                license_group: Some(group.display_name.clone()),
+                                ..row_result(
+                                    row.row,
+                                    &row.user,
+                                    outcome,
+                                    "licence group added by an earlier run of this file".into(),
+                                )
+                            });
+                            if outcome == Outcome::Assign {
+                                candidates.push((
+                                    index,
+                                    Work {
+                                        index,
+                                        user_id: user.id.clone(),
+                                        upn: row.user.clone(),
+                                        adds: Vec::new(),
+                                        license_group: group,
+                                        sku,
+                                        license_added: true,
+                                    },
+                                    Vec::new(),
+                                    None,
+                                ));
+                            }
+                            continue;
+                        }
+                        results.push(row_result(
+                            row.row,
+                            &row.user,
+                            Outcome::AlreadyAssigned,
+                            held_by,
+                        ));
+                    }
+                    _ => results.push(row_result(
+                        row.row,
+                        &row.user,
+                        Outcome::AlreadyAssigned,
+                        held_by,
+                    )),
+                }
+            }
+            Err(e) => {
+                let column = match &e {
+                    Error::GroupNotFound { name } | Error::AmbiguousName { name, .. } => [
+                        ("provisioning-group", &o.provisioning_group),
+                        ("user-settings-group", &o.user_settings_group),
+                        ("license-group", &o.license_group),
+                    ]
+                    .into_iter()
+                    .find(|(_, v)| v.eq_ignore_ascii_case(name))
+                    .map(|(c, _)| c.to_owned()),
+                    _ => None,
+                };
+                results.push(RowResult {
+                    column,
+                    fix: Some(
+                        "correct the row (or the flag it inherits) and run the same command again"
+                            .into(),
+                    ),
+                    error_kind: Some(format!("{:?}", e.kind()).to_lowercase()),
+                    ..row_result(row.row, &row.user, Outcome::Invalid, e.to_string())
+                });
+            }
+        }
+    }
+
+    // Hand out the free units: priority first (lower first), then file order.
+    let mut free: BTreeMap<uuid::Uuid, (String, i64)> = skus
+        .iter()
+        .map(|s: &SubscribedSku| (s.sku_id, (s.sku_part_number.clone(), s.available_units())))
+        .collect();
+    let mut capacity: BTreeMap<String, SkuCapacity> = BTreeMap::new();
+    candidates.sort_by_key(|(index, _, _, priority)| (priority.is_none(), *priority, *index));
+    let mut work = Vec::new();
+    for (index, w, sku_ids, _) in candidates {
+        let (part, available) = free.get(&w.sku.sku_id).cloned().unwrap_or_default();
+        let cap = capacity.entry(part.clone()).or_insert_with(|| SkuCapacity {
+            sku: part.clone(),
+            available: available.max(0),
+            planned: 0,
+            blocked: 0,
+        });
+        if w.license_added {
+            work.push(w);
+            continue;
+        }
+        let short = sku_ids
+            .iter()
+            .find(|id| free.get(id).is_none_or(|(_, n)| *n <= 0));
+        if let Some(id) = short {
+            cap.blocked += 1;
+            let (name, _) = free.get(id).cloned().unwrap_or_default();
+            let r = &mut results[index];
+            r.outcome = Outcome::Blocked;
+            r.detail = format!(
+                "out of licences: the {} free {name} unit(s) go to rows before it (priority, then file order)",
+                cap.available
+            );
+            r.add_to.clear();
+            continue;
+        }
+        cap.planned += 1;
+        for id in &sku_ids {
+            if let Some((_, n)) = free.get_mut(id) {
+                *n -= 1;
+            }
+        }
+        work.push(w);
+    }
+    results.sort_by_key(|r| r.row);
+    // `work` indexes follow the unsorted order: remap to the sorted rows.
+    let position: HashMap<u64, usize> = results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.row, i))
+        .collect();
+    Ok(BulkPlan {
+        rows: results,
+        capacity: capacity.into_values().collect(),
+        empty_rows,
+        graph_requests: client.stats().requests.saturating_sub(requests_before),
+        work: remap(work, &position, &input_rows),
+        journal: journal_path,
+    })
+}
+
+/// Points each work item at its row after the rows were sorted by row number.
+fn remap(work: Vec<Work>, position: &HashMap<u64, usize>, rows: &[InputRow]) -> Vec<Work> {
+    let by_user: HashMap<String, u64> = rows
+        .iter()
+        .map(|r| (r.user.to_lowercase(), r.row))
+        .collect();
+    work.into_iter()
+        .map(|mut w| {
+            if let Some(row) = by_user.get(&w.upn.to_lowercase()) {
+                w.index = position[row];
+            }
+            w
+        })
+        .collect()
+}
+
+/// Runs a plan. Invalid rows never stop the valid ones unless `strict`.
+pub async fn execute(
+    client: &Client,
+    opts: &BulkOptions,
+    mut plan: BulkPlan,
+    observer: &dyn Observer,
+    progress: &dyn Progress,
+) -> Result<BulkReport> {
+    let requests_before = client.stats().requests;
+    let invalid = plan.count(Outcome::Invalid);
+    if opts.strict && invalid > 0 {
+        let first = plan.rows.iter().find(|r| r.outcome == Outcome::Invalid);
+        return Err(Error::InvalidInput {
+            reason: format!(
+                "{invalid} invalid row(s) and --strict: nothing was changed (first: row {}: {})",
+                first.map_or(0, |r| r.row),
+                first.map_or("", |r| r.detail.as_str())
+            ),
+        });
+    }
+    let total = plan.work.len() as u64;
+    progress.rows(0, total);
+    let mut journal = Journal::open(&plan.journal)?;
+    let journal_state = read_journal(&plan.journal)?;
+    let done_step = |upn: &str, step: &str| {
+        journal_state
+            .get(&upn.to_lowercase())
+            .is_some_and(|s| s.contains(step))
+    };
+    let mut failed: HashMap<usize, Error> = HashMap::new();
+
+    // 1. Memberships (provisioning, user settings), per group, 20 per PATCH, 20 PATCHes per batch.
+    let mut by_group: BTreeMap<String, (GroupRef, Vec<usize>)> = BTreeMap::new();
+    for (i, w) in plan.work.iter().enumerate() {
+        for g in &w.adds {
+            by_group
+                .entry(g.id.clone())
+                .or_insert_with(|| (g.clone(), Vec::new()))
+                .1
+                .push(i);
+        }
+    }
+    observer.on_event(&Event::Note(&format!(
+        "adding {} user(s) to {} group(s)",
+        plan.work.len(),
+        by_group.len()
+    )));
+    for (group, members) in by_group.values() {
+        let errs = add_members(client, group, members, &plan.work).await?;
+        failed.extend(errs);
+    }
+    let grouped: Vec<&str> = plan
+        .work
+        .iter()
+        .enumerate()
+        .filter(|(i, w)| !w.adds.is_empty() && !failed.contains_key(i))
+        .map(|(_, w)| w.upn.as_str())
+        .collect();
+    journal.record(grouped, STEP_GROUPS)?;
+
+    // 2. The new memberships are listed before the licence group is added.
+    for (group, members) in by_group.values() {
+        let ids: HashSet<String> = members
+            .iter()
+            .filter(|i| !failed.contains_key(i))
+            .map(|&i| plan.work[i].user_id.to_lowercase())
+            .collect();
+        wait_members(client, &opts.base, group, &ids).await?;
+    }
+
+    // 3. Licence groups.
+    let mut by_license: BTreeMap<String, (GroupRef, Vec<usize>)> = BTreeMap::new();
+    for (i, w) in plan.work.iter().enumerate() {
+        if !w.license_added && !failed.contains_key(&i) && !done_step(&w.upn, STEP_LICENSE) {
+            by_license
+                .entry(w.license_group.id.clone())
+                .or_insert_with(|| (w.license_group.clone(), Vec::new()))
+                .1
+                .push(i);
+        }
+    }
+    for (group, members) in by_license.values() {
+        let errs = add_members(client, group, members, &plan.work).await?;
+        let ok: Vec<&str> = members
+            .iter()
+            .filter(|i| !errs.contains_key(i))
+            .map(|&i| plan.work[i].upn.as_str())
+            .collect();
+        journal.record(ok, STEP_LICENSE)?;
+        failed.extend(errs);
+    }
+
+    // 4. Confirm every licence in one polling loop.
+    let pending: Vec<usize> = (0..plan.work.len())
+        .filter(|i| !failed.contains_key(i))
+        .collect();
+    let (confirmed, violated, errors) =
+        confirm_licenses(client, &opts.base, &plan.work, &pending, progress, total).await?;
+    let upns: Vec<&str> = confirmed
+        .iter()
+        .map(|&i| plan.work[i].upn.as_str())
+        .collect();
+    journal.record(upns, STEP_CONFIRMED)?;
+    for &i in &confirmed {
+        let r = &mut plan.rows[plan.work[i].index];
+        r.outcome = Outcome::Assigned;
+        r.detail = format!("{} granted", plan.work[i].sku);
+    }
+    // Lost the race for the last units: out of the licence group again, blocked.
+    for &i in &violated {
+        let w = &plan.work[i];
+        let _ = client
+            .groups()
+            .remove_member(&w.license_group.id, &w.user_id)
+            .await
+            .graph_ctx(
+                || format!("remove {} from {}", w.upn, w.license_group),
+                permissions::WRITE_MEMBERS,
+            )?;
+        let r = &mut plan.rows[w.index];
+        r.outcome = Outcome::Blocked;
+        r.detail = format!(
+            "another assignment took the last {} licence; removed from the licence group again",
+            w.sku
+        );
+    }
+    for (i, e) in failed.into_iter().chain(errors) {
+        let r = &mut plan.rows[plan.work[i].index];
+        r.outcome = Outcome::Failed;
+        r.error_kind = Some(format!("{:?}", e.kind()).to_lowercase());
+        r.detail = e.to_string();
+    }
+    progress.rows(total, total);
+
+    // 5. One ticket for every blocked row.
+    let ticket_sent_to = send_ticket(client, opts, &plan, observer).await?;
+    Ok(BulkReport {
+        rows: plan.rows,
+        capacity: plan.capacity,
+        ticket_sent_to,
+        graph_requests: plan.graph_requests
+            + client.stats().requests.saturating_sub(requests_before),
+    })
+}
+
+/// Adds `members` (indexes into `work`) to `group`: binds in batches, then, for a PATCH that
+/// failed as a whole, one add per user (already a member counts as added). Returns the failures.
+async fn add_members(
+    client: &Client,
+    group: &GroupRef,
+    members: &[usize],
+    work: &[Work],
+) -> Result<HashMap<usize, Error>> {
+    let chunks: Vec<&[usize]> = members.chunks(BIND_MAX).collect();
+    let mut requests = Vec::with_capacity(chunks.len());
+    for (n, chunk) in chunks.iter().enumerate() {
+        let ids: Vec<String> = chunk.iter().map(|&i| work[i].user_id.clone()).collect();
+        requests.push(
+            client
+                .groups()
+                .add_members_request(format!("b{n}"), &group.id, &ids)
+                .graph_ctx(
+                    || format!("add members to {group}"),
+                    permissions::WRITE_MEMBERS,
+                )?,
+        );
+    }
+    let responses = client.batch().send(requests).await.graph_ctx(
+        || format!("add members to {group}"),
+        permissions::WRITE_MEMBERS,
+    )?;
+    let mut failed = HashMap::new();
+    for (chunk, response) in chunks.iter().zip(responses) {
+        if response.is_success() {
+            continue;
+        }
+        // All or nothing per PATCH (e.g. one user became a member meanwhile): one by one.
+        for &i in *chunk {
+            let w = &work[i];
+            if let Err(e) = client
+                .groups()
+                .add_member(&group.id, &w.user_id)
+                .await
+                .graph_ctx(
+                    || format!("add {} to {group}", w.upn),
+                    permissions::WRITE_MEMBERS,
+                )
+            {
+                failed.insert(i, e);
+            }
+        }
+    }
+    Ok(failed)
+}
+
+async fn wait_members(
+    client: &Client,
+    opts: &AssignOptions,
+    group: &GroupRef,
+    ids: &HashSet<String>,
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let what = format!("the new members of {group} to become visible");
+    let outcome = wait_for(
+        &what,
+        &opts.waits.memberships,
+        |_| {},
+        || async {
+            let members = client
+                .groups()
+                .members(&group.id)
+                .collect_all()
+                .await
+                .graph_ctx(
+                    || format!("list the members of {group}"),
+                    permissions::READ_GROUPS,
+                )?;
+            let listed: HashSet<String> = members.iter().map(|m| m.id.to_lowercase()).collect();
+            let missing = ids.iter().filter(|id| !listed.contains(*id)).count();
+            Ok::<_, Error>(if missing == 0 {
+                Check::Ready(())
+            } else {
+                Check::Pending(Some(format!("{missing} of {} not listed yet", ids.len())))
+            })
+        },
+    )
+    .await?;
+    match outcome {
+        WaitOutcome::Ready(()) => Ok(()),
+        WaitOutcome::TimedOut {
+            waited, last_state, ..
+        } => Err(Error::TimedOut {
+            what,
+            waited,
+            last_state,
+        }),
+    }
+}
+
+type Confirmation = (Vec<usize>, Vec<usize>, Vec<(usize, Error)>);
+
+/// Polls the licence states of all `pending` users together until each is granted or failed.
+async fn confirm_licenses(
+    client: &Client,
+    opts: &AssignOptions,
+    work: &[Work],
+    pending: &[usize],
+    progress: &dyn Progress,
+    total: u64,
+) -> Result<Confirmation> {
+    use w365_graph::models::{LicenseAssignmentError, LicenseAssignmentStatus};
+    let mut open: Vec<usize> = pending.to_vec();
+    let mut confirmed = Vec::new();
+    let mut violated = Vec::new();
+    let mut errors = Vec::new();
+    let what = "the licences to be granted";
+    let waited_outcome;
+    {
+        let state = std::sync::Mutex::new((&mut open, &mut confirmed, &mut violated, &mut errors));
+        let out = wait_for(
+            what,
+            &opts.waits.license,
+            |_| {},
+            || async {
+                let ids: Vec<String> = {
+                    let s = state.lock().expect("not poisoned");
+                    s.0.iter().map(|&i| work[i].user_id.clone()).collect()
+                };
+                let requests: Vec<BatchRequest> = ids
+                    .chunks(IN_MAX)
+                    .enumerate()
+                    .map(|(n, chunk)| {
+                        BatchRequest::get(
+                            format!("l{n}"),
+                            &GraphPath::new(["users"]),
+                            &Query::new()
+                                .filter(Filter::in_("id", chunk))
+                                .select(["id", "licenseAssignmentStates"]),
+                        )
+                    })
+                    .collect();
+                let users: Vec<User> = if requests.is_empty() {
+                    Vec::new()
+                } else {
+                    batch_pages::<User>(client, requests, "read the users' licence states")
+                        .await?
+                        .into_iter()
+                        .flatten()
+                        .collect()
+                };
+                let by_id: HashMap<String, &User> =
+                    users.iter().map(|u| (u.id.to_lowercase(), u)).collect();
+                let mut s = state.lock().expect("not poisoned");
+                let (open, confirmed, violated, errors) = &mut *s;
+                let mut still = Vec::new();
+                for &i in open.iter() {
+                    let w = &work[i];
+                    let st = by_id.get(&w.user_id.to_lowercase()).and_then(|u| {
+                        u.license_assignment_states.as_ref().and_then(|states| {
+                            states
+                                .iter()
+                                .find(|s| {
+                                    s.sku_id == w.sku.sku_id
+                                        && s.assigned_by_group.as_deref().is_some_and(|g| {
+                                            g.eq_ignore_ascii_case(&w.license_group.id)
+                                        })
+                                })
+                                .cloned()
+                        })
+                    });
+                    match st.map(|s| (s.state, s.error)) {
+                        Some((
+                            LicenseAssignmentStatus::Active
+                            | LicenseAssignmentStatus::ActiveWithError,
+                            _,
+                        )) => confirmed.push(i),
+                        Some((_, Some(LicenseAssignmentError::CountViolation))) => violated.push(i),
+                        Some((LicenseAssignmentStatus::Error, e)) => errors.push((
+                            i,
+                            Error::LicenseNotGranted {
+                                sku: w.sku.sku_part_number.clone(),
+                                state: "Error".into(),
+                                reason: e.map_or_else(
+                                    || "unknown".to_owned(),
+                                    |e| e.as_str().to_owned(),
+                                ),
+                            },
+                        )),
+                        _ => still.push(i),
+                    }
+                }
+                **open = still;
+                progress.rows(total - open.len() as u64, total);
+                Ok::<_, Error>(if open.is_empty() {
+                    Check::Ready(())
+                } else {
+                    Check::Pending(Some(format!(
+                        "{} licence(s) still being processed",
+                        open.len()
+                    )))
+                })
+            },
+        )
+        .await?;
+        waited_outcome = Some(out);
+    }
+    if let Some(WaitOutcome::TimedOut {
+        waited, last_state, ..
+    }) = waited_outcome
+    {
+        for &i in &open {
+            errors.push((
+                i,
+                Error::TimedOut {
+                    what: what.into(),
+                    waited,
+                    last_state: last_state.clone(),
+                },
+            ));
+        }
+    }
+    Ok((confirmed, violated, errors))
+}
+
+async fn send_ticket(
+    client: &Client,
+    opts: &BulkOptions,
+    plan: &BulkPlan,
+    observer: &dyn Observer,
+) -> Result<Option<String>> {
+    let blocked: Vec<&RowResult> = plan
+        .rows
+        .iter()
+        .filter(|r| r.outcome == Outcome::Blocked)
+        .collect();
+    let o = &opts.base;
+    if blocked.is_empty() || !o.ticket_when_out_of_licenses {
+        return Ok(None);
+    }
+    let (Some(to), Some(from), Some(customer_id)) = (
+        o.ticket_queue.clone(),
+        o.from_mailbox.clone(),
+        o.ticket_customer_id.clone(),
+    ) else {
+        return Ok(None);
+    };
+    let mut groups: Vec<String> = blocked
+        .iter()
+        .map(|r| {
+            r.license_group
+                .clone()
+                .unwrap_or_else(|| o.license_group.clone())
+        })
+        .collect();
+    groups.dedup();
+    let skus: Vec<&str> = plan
+        .capacity
+        .iter()
+        .filter(|c| c.blocked > 0)
+        .map(|c| c.sku.as_str())
+        .collect();
+    let users = blocked
+        .iter()
+        .map(|r| format!("{} (row {})", r.user, r.row))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let step = Step::SendOutOfLicensesTicket {
+        from,
+        to: to.clone(),
+        ticket: TicketDetails {
+            customer_id,
+            license_name: groups.join("', '"),
+            sku_part_number: skus.join(", "),
+            caller: o.caller.clone(),
+            user_principal_name: format!("{} user(s): {users}", blocked.len()),
+            seats: false,
+        },
+    };
+    let mut state = ExecState::default();
+    Executor::new(client, o.waits, observer)
+        .run(&Plan::from(vec![step]), &mut state)
+        .await?;
+    Ok(Some(to))
+}
+
+/// Writes one line per row: CSV, or JSON lines when the path ends in `.jsonl`.
+pub fn write_results(path: &Path, rows: &[RowResult]) -> std::io::Result<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"))
+    {
+        let mut file = file;
+        for r in rows {
+            serde_json::to_writer(&mut file, r)?;
+            file.write_all(b"\n")?;
+        }
+        return file.flush();
+    }
+    write_csv(file, rows)
+}
+
+/// The rows as CSV (header `row,user,outcome,detail,column,fix,errorKind,licenseGroup,addTo`).
+pub fn write_csv(out: impl Write, rows: &[RowResult]) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "row",
+        "user",
+        "outcome",
+        "detail",
+        "column",
+        "fix",
+        "errorKind",
+        "licenseGroup",
+        "addTo",
+    ])?;
+    for r in rows {
+        let row = r.row.to_string();
+        let add_to = r.add_to.join("; ");
+        let cells = [
+            row.as_str(),
+            &r.user,
+            r.outcome.as_str(),
+            &r.detail,
+            r.column.as_deref().unwrap_or(""),
+            r.fix.as_deref().unwrap_or(""),
+            r.error_kind.as_deref().unwrap_or(""),
+            r.license_group.as_deref().unwrap_or(""),
+            &add_to,
+        ];
+        // A user or detail taken from the input file must not run as a formula in a spreadsheet.
+        w.write_record(
+            cells
+                .iter()
+                .map(|c| crate::csv_cell::csv_cell(c).into_owned()),
+        )?;
+    }
+    w.flush()
+}

@@ -1,0 +1,330 @@
+//! `assign --from FILE` (bulk) against the simulator over HTTP: planning with few reads, the
+//! exact rows blocked by the free units, batched execution, one ticket, a 429 storm, resuming.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use w365_ops::assign::AssignOptions;
+use w365_ops::bulk::{self, BulkOptions, BulkPlan, Outcome, input};
+use w365_ops::execute::{Silent, Waits};
+use w365_sim::seed::{SeedFile, SeedUser};
+use w365_sim::{FaultRule, Seed};
+use w365_testkit::TestSim;
+
+const LIC_128: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB";
+
+/// Contoso plus `n` generated users (bulk0..) with mailboxes.
+async fn sim_with_users(n: usize) -> TestSim {
+    let mut seed = SeedFile::contoso();
+    for i in 0..n {
+        seed.users.push(SeedUser {
+            user_principal_name: format!("bulk{i}@contoso.com"),
+            display_name: format!("Bulk User {i}"),
+            given_name: None,
+            surname: None,
+            mail: None,
+            mailbox: true,
+            account_enabled: true,
+            usage_location: Some("US".into()),
+            job_title: None,
+            department: None,
+            user_type: None,
+        });
+    }
+    TestSim::start(TestSim::manual_config(Seed::Data(Box::new(seed)))).await
+}
+
+fn opts(ticket: bool) -> BulkOptions {
+    let mut base = AssignOptions::new("unused@contoso.com", "bulk test").with_sandbox_defaults();
+    base.waits = Waits::uniform(Duration::from_millis(5), Duration::from_secs(60));
+    if ticket {
+        base.ticket_when_out_of_licenses = true;
+        base.ticket_queue = Some("support@contoso.com".into());
+    }
+    BulkOptions {
+        base,
+        strict: false,
+        journal: None,
+    }
+}
+
+/// 24 new users (20 units of the 128 GB SKU are free), the last one with priority 1; a user who
+/// already holds the licence; an unknown user; a duplicate; a bad UPN; an empty row.
+fn write_file(dir: &Path) -> PathBuf {
+    let mut text = String::from("user,priority\n");
+    for i in 0..24 {
+        let p = if i == 23 { "1" } else { "" };
+        text.push_str(&format!("bulk{i}@contoso.com,{p}\n"));
+    }
+    text.push_str("alice.smith@contoso.com,\n"); // row 26: seeded member of the licence group
+    text.push_str("nobody@contoso.com,\n"); // row 27
+    text.push_str("BULK0@contoso.com,\n"); // row 28: duplicate of row 2
+    text.push_str("not-a-upn,\n"); // row 29
+    text.push_str(",\n"); // row 30: empty
+    let path = dir.join("users.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn plan_file(sim: &TestSim, path: &Path, o: &BulkOptions) -> BulkPlan {
+    let parsed = input::read_file(path).unwrap();
+    bulk::plan(&sim.client(), o, parsed, path, &Silent)
+        .await
+        .unwrap()
+}
+
+fn outcome_of(plan_rows: &[bulk::RowResult], row: u64) -> Outcome {
+    plan_rows.iter().find(|r| r.row == row).unwrap().outcome
+}
+
+fn writes(sim: &TestSim) -> usize {
+    sim.sim()
+        .request_log()
+        .iter()
+        .filter(|r| {
+            (r.path.starts_with("/v1.0/") || r.path.starts_with("/beta/"))
+                && r.method != "GET"
+                && !r.path.ends_with("/$batch")
+        })
+        .count()
+}
+
+async fn license_members(sim: &TestSim) -> Vec<String> {
+    let client = sim.client();
+    let g = client.groups().find_by_display_name(LIC_128).await.unwrap();
+    client
+        .groups()
+        .members(&g[0].id)
+        .collect_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.user_principal_name)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_plan_says_row_by_row_what_happens_with_few_reads_and_no_write() {
+    let sim = sim_with_users(24).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path());
+    let plan = plan_file(&sim, &path, &opts(false)).await;
+    // Priority 1 (row 25) goes first, then file order: rows 2..=20 get the other 19 units.
+    for row in 2..=20 {
+        assert_eq!(outcome_of(&plan.rows, row), Outcome::Assign, "row {row}");
+    }
+    assert_eq!(outcome_of(&plan.rows, 25), Outcome::Assign);
+    for row in 21..=24 {
+        assert_eq!(outcome_of(&plan.rows, row), Outcome::Blocked, "row {row}");
+    }
+    let blocked = plan.rows.iter().find(|r| r.row == 21).unwrap();
+    assert!(
+        blocked.detail.contains("20 free CPC_E_2C_4GB_128GB"),
+        "{}",
+        blocked.detail
+    );
+    let megan = plan.rows.iter().find(|r| r.row == 26).unwrap();
+    assert_eq!(megan.outcome, Outcome::AlreadyAssigned);
+    assert!(
+        megan.detail.contains("CPC_E_2C_4GB_128GB"),
+        "{}",
+        megan.detail
+    );
+    for (row, column) in [(27, "user"), (28, "user"), (29, "user")] {
+        let r = plan.rows.iter().find(|r| r.row == row).unwrap();
+        assert_eq!(r.outcome, Outcome::Invalid, "row {row}");
+        assert_eq!(r.column.as_deref(), Some(column));
+        assert!(r.fix.is_some());
+    }
+    assert_eq!(plan.empty_rows, [30]);
+    assert_eq!(plan.capacity[0].available, 20);
+    assert_eq!(
+        (plan.capacity[0].planned, plan.capacity[0].blocked),
+        (20, 4)
+    );
+    assert_eq!(writes(&sim), 0, "planning only reads");
+    // users (2 `in` GETs) + memberOf (25 GETs) in batches, groups, SKUs, policy: a handful.
+    assert!(plan.graph_requests <= 8, "{} requests", plan.graph_requests);
+}
+
+async fn run_file(sim: &TestSim, path: &Path, o: &BulkOptions) -> bulk::BulkReport {
+    let plan = plan_file(sim, path, o).await;
+    let _clock = sim.drive_clock(Duration::from_secs(30), Duration::from_millis(5));
+    bulk::execute(&sim.client(), o, plan, &Silent, &())
+        .await
+        .unwrap()
+}
+
+fn check_run(report: &bulk::BulkReport) {
+    let assigned: Vec<u64> = report
+        .rows
+        .iter()
+        .filter(|r| r.outcome == Outcome::Assigned)
+        .map(|r| r.row)
+        .collect();
+    let mut expected: Vec<u64> = (2..=20).collect();
+    expected.push(25);
+    assert_eq!(assigned, expected);
+    assert_eq!(
+        report
+            .rows
+            .iter()
+            .filter(|r| r.outcome == Outcome::Failed)
+            .count(),
+        0,
+        "{:?}",
+        report.rows
+    );
+}
+
+#[tokio::test]
+async fn a_run_assigns_in_batches_and_sends_one_ticket_for_every_blocked_row() {
+    let sim = sim_with_users(24).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path());
+    let report = run_file(&sim, &path, &opts(true)).await;
+    check_run(&report);
+    let members = license_members(&sim).await;
+    for i in (0..19).chain([23]) {
+        assert!(members.contains(&format!("bulk{i}@contoso.com")), "bulk{i}");
+    }
+    for i in 19..23 {
+        assert!(
+            !members.contains(&format!("bulk{i}@contoso.com")),
+            "bulk{i} is blocked"
+        );
+    }
+    let outbox = sim.sim().outbox();
+    assert_eq!(outbox.len(), 1, "one ticket for the run");
+    for i in 19..23 {
+        assert!(
+            outbox[0].body.contains(&format!("bulk{i}@contoso.com")),
+            "{}",
+            outbox[0].body
+        );
+    }
+    // Writes: 3 groups' binds in batches; no per-user request.
+    assert!(
+        report.graph_requests < 40,
+        "{} requests",
+        report.graph_requests
+    );
+
+    // A second run converges: nothing left to do, nothing written, no second ticket... except
+    // the blocked rows, which are still blocked (their ticket is sent again only with tickets on).
+    let before = writes(&sim);
+    let again = run_file(&sim, &path, &opts(false)).await;
+    assert_eq!(writes(&sim), before, "a re-run writes nothing");
+    assert!(
+        again
+            .rows
+            .iter()
+            .filter(|r| r.row <= 20 || r.row == 25)
+            .all(|r| r.outcome == Outcome::Assigned),
+        "{:?}",
+        again.rows
+    );
+}
+
+#[tokio::test]
+async fn a_storm_of_429s_at_ten_percent_loses_no_row_and_does_none_twice() {
+    let sim = sim_with_users(24).await;
+    sim.sim().set_faults(vec![FaultRule {
+        method: None,
+        path: Some("/v1.0/*".into()),
+        tenant: None,
+        action: w365_sim::faults::FaultAction::Status {
+            status: 429,
+            retry_after_secs: Some(0),
+            http_date: false,
+        },
+        trigger: w365_sim::faults::Trigger::Probability { p: 0.1, seed: 7 },
+    }]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path());
+    let report = run_file(&sim, &path, &opts(true)).await;
+    check_run(&report);
+    let throttled = sim
+        .sim()
+        .request_log()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count();
+    assert!(throttled > 0, "the storm hit");
+    let members = license_members(&sim).await;
+    let mut unique = members.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), members.len());
+    assert_eq!(sim.sim().outbox().len(), 1, "one ticket, not one per retry");
+}
+
+#[tokio::test]
+async fn an_interrupted_run_resumes_from_its_journal_and_converges() {
+    let sim = sim_with_users(24).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path());
+    let o = opts(true);
+    let journal = bulk::default_journal(&path);
+    // Slow batches, so the run can be stopped between its steps.
+    sim.sim().set_faults(vec![FaultRule {
+        method: Some("POST".into()),
+        path: Some("/v1.0/$batch".into()),
+        tenant: None,
+        action: w365_sim::faults::FaultAction::Latency(300),
+        trigger: w365_sim::faults::Trigger::Always,
+    }]);
+    let plan = plan_file(&sim, &path, &o).await;
+    let client = sim.client();
+    let clock = sim.drive_clock(Duration::from_secs(30), Duration::from_millis(5));
+    let o2 = o.clone();
+    let run = tokio::spawn(async move { bulk::execute(&client, &o2, plan, &Silent, &()).await });
+    // Stop it (like Ctrl-C or kill) once the memberships are journaled, before the licences.
+    loop {
+        let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        if text.contains("\"groups\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    run.abort();
+    let _ = run.await;
+    drop(clock);
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(
+        !text.contains("\"confirmed\""),
+        "interrupted before the licences: {text}"
+    );
+    sim.sim().set_faults(Vec::new());
+    // The same command again: continues and converges; nothing done twice.
+    let report = run_file(&sim, &path, &o).await;
+    check_run(&report);
+    let members = license_members(&sim).await;
+    let mut unique = members.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), members.len());
+    assert_eq!(sim.sim().outbox().len(), 1, "the ticket is sent once");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.contains("\"confirmed\""), "{text}");
+}
+
+#[tokio::test]
+async fn strict_refuses_a_file_with_invalid_rows_before_any_change() {
+    let sim = sim_with_users(24).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path());
+    let mut o = opts(false);
+    o.strict = true;
+    let plan = plan_file(&sim, &path, &o).await;
+    let err = bulk::execute(&sim.client(), &o, plan, &Silent, &())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("3 invalid row(s) and --strict") && err.contains("row 27"),
+        "{err}"
+    );
+    assert_eq!(writes(&sim), 0);
+    assert!(sim.sim().outbox().is_empty());
+}
