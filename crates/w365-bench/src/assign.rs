@@ -244,9 +244,11 @@ pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
     for members in [args.small_members, large_members] {
         let scenario = Scenario::new(members)?;
         let w365 = run_w365(&scenario, None).await?;
+        // The simulator logs a $batch request and, besides it, each of its items (assign sends its
+        // planning reads as one batch of four): the log has at least as many lines as requests.
         anyhow::ensure!(
-            w365.logged as u64 == w365.requests,
-            "the client counted {} requests, the simulator logged {}",
+            w365.logged as u64 >= w365.requests,
+            "the client counted {} requests, the simulator logged only {}",
             w365.requests,
             w365.logged
         );
@@ -380,7 +382,8 @@ mod tests {
         let run = run_w365(&scenario, None).await.expect("assign");
 
         assert!(run.requests <= TARGET_REQUESTS, "{} requests", run.requests);
-        assert_eq!(run.logged as u64, run.requests);
+        // The log lists a $batch and each of its items.
+        assert!(run.logged as u64 >= run.requests);
     }
 
     #[test]

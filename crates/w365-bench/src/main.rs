@@ -3,6 +3,7 @@
 //! - `sim-throughput`: simple GETs per second against the simulator on loopback.
 //! - `sim-load`: a 100,000-user tenant: generation time, memory, state-file save and load.
 //! - `assign`: Graph requests and time of one dedicated assign, beside the runbook's pattern.
+//! - `sandbox-quickstart`: the README's first command (`w365 assign ... --sandbox --notify`), timed.
 //! - `jobs-store`: the job engine's overhead per job (w365-jobs on SQLite and PostgreSQL).
 //! - `all`: each of the above in its own process (so memory figures do not mix).
 //!
@@ -14,6 +15,7 @@ mod jobs;
 mod load;
 mod loadgen;
 mod mem;
+mod quickstart;
 mod report;
 mod runbook;
 mod sim;
@@ -43,6 +45,8 @@ enum Command {
     SimLoad(load::Args),
     /// Graph requests and wall time of one dedicated assign, beside the runbook's pattern.
     Assign(assign::Args),
+    /// The README's quick start (`w365 assign ... --sandbox --notify`) with the w365 binary, timed.
+    SandboxQuickstart(quickstart::Args),
     /// Job engine overhead: 1,000 no-op jobs on SQLite (1 process) and PostgreSQL (2 processes).
     JobsStore(jobs::Args),
     /// Worker process of `jobs-store` (started by it).
@@ -81,6 +85,7 @@ async fn run_one(command: &Command, quick: bool) -> anyhow::Result<()> {
         Command::SimThroughput(args) => throughput::run(args, quick).await?,
         Command::SimLoad(args) => load::run(args, quick).await?,
         Command::Assign(args) => assign::run(args, quick).await?,
+        Command::SandboxQuickstart(args) => quickstart::run(args, quick).await?,
         Command::JobsStore(args) => jobs::run(args, quick).await?,
         Command::All | Command::JobsStoreWorker(_) => unreachable!("handled by main"),
     };
@@ -119,7 +124,13 @@ fn run_all(quick: bool) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating this executable")?;
     let mut checks = Vec::new();
     let mut failures = Vec::new();
-    for name in ["sim-throughput", "sim-load", "assign", "jobs-store"] {
+    for name in [
+        "sim-throughput",
+        "sim-load",
+        "assign",
+        "sandbox-quickstart",
+        "jobs-store",
+    ] {
         let mut command = std::process::Command::new(&exe);
         command.arg(name);
         if quick {

@@ -10,7 +10,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
    0  success
    1  unexpected error
-   2  usage error (bad flags, unknown tenant profile, no tenant configured)
+   2  usage error (bad flags, unknown tenant profile, no tenant configured), including a
+      destructive change refused for lack of consent (no terminal to ask on and no --yes)
    3  not found (user, group, policy, SKU)
    4  ambiguous name (several objects share a display name; their ids are listed)
    5  out of licenses or Frontline seats
@@ -19,7 +20,17 @@ Exit codes:
    8  timed out waiting (the work is still running in the tenant)
    9  permission denied or authentication failed
   10  Microsoft Graph unavailable after retries
-  11  refused by validation (nothing was changed)";
+  11  refused (nothing was changed): by validation, or the operator answered no when asked";
+
+const CONSENT: &str = "\
+Consent to destructive changes (unassign, reprovision, resize, cloudpc reboot/restore/
+end-grace-period/power-off, policy and user-settings delete/unassign, policy apply/apply-config,
+lowering a Frontline allotment below the Cloud PCs using it, sync that removes anything):
+  w365 plans first (reads only) and shows the plan, then asks \"Proceed? [y/N]\" when stdin and
+  stderr are terminals. --yes consents without asking (scripts). Without a terminal and without
+  --yes the change is refused: nothing is changed, exit 2 (JSON error kind consentRequired).
+  Any answer but y/yes: nothing is changed, exit 11 (JSON error kind notConfirmed).
+  --dry-run needs no consent: it only shows the plan.";
 
 const TARGETS: &str = "\
 Which tenant a command runs against:
@@ -34,7 +45,7 @@ Which tenant a command runs against:
 
 /// Provision and manage Windows 365 Cloud PCs through Microsoft Graph.
 #[derive(Debug, Parser)]
-#[command(name = "w365", version, after_long_help = format!("{TARGETS}\n\n{EXIT_CODES}"))]
+#[command(name = "w365", version, after_long_help = format!("{TARGETS}\n\n{CONSENT}\n\n{EXIT_CODES}"))]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -48,6 +59,11 @@ pub struct GlobalArgs {
     /// Run against the local sandbox (an in-process simulator of the contoso tenant); wins over --tenant
     #[arg(long, global = true)]
     pub sandbox: bool,
+
+    /// Submit operations (assign, unassign, reprovision, resize, cloudpc actions) as jobs to this `w365 serve` and
+    /// follow them; signs in with W365_SERVER_TOKEN or the device-code flow
+    #[arg(long, global = true, env = "W365_SERVER", value_name = "URL")]
+    pub server: Option<String>,
 
     /// Use the tenant profile NAME from the config file
     #[arg(long, global = true, env = "W365_TENANT", value_name = "NAME")]
@@ -78,6 +94,8 @@ pub enum OutputFormat {
     Json,
     /// CSV on stdout (capacity and cloudpc list/show; other commands print as human)
     Csv,
+    /// As human, with every column and tables not fitted to the terminal width
+    Wide,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +150,20 @@ pub enum Command {
         command: crate::commands::cloudpc::CloudpcCommand,
     },
 
+    /// Per Cloud PC: last connection, hours connected, days since last use (Graph beta report)
+    ///
+    /// Application permission: CloudPC.Read.All.
+    Usage(crate::commands::usage::UsageArgs),
+
+    /// List and take restore points of a Cloud PC (Graph beta)
+    ///
+    /// Application permission: CloudPC.ReadWrite.All (also for `list`: Graph's retrieveSnapshots
+    /// has no read-only permission).
+    Snapshot {
+        #[command(subcommand)]
+        command: crate::commands::snapshot::SnapshotCommand,
+    },
+
     /// Licenses, Frontline seats, Cloud PCs by status, users waiting, grace periods
     ///
     /// Application permissions: Organization.Read.All, GroupMember.Read.All, CloudPC.Read.All.
@@ -148,6 +180,39 @@ pub enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
+
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout
+    ///
+    /// e.g. `w365 completions bash > ~/.local/share/bash-completion/completions/w365`, or
+    /// `w365 completions zsh > ~/.zfunc/_w365`.
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff) to stdout, e.g. `w365 man > ~/.local/share/man/man1/w365.1`
+    Man,
+    /// Run job workers without the HTTP server (scale-out: several processes on one database)
+    ///
+    /// Takes queued jobs (assign, unassign, ... submitted through the service) from the job database
+    /// and runs them: each job by one worker at a time, long waits parked, a dead worker's jobs
+    /// taken over when their lease expires. Tenants are the config file's profiles; with
+    /// --sandbox, jobs of the tenant "sandbox" run against the local sandbox.
+    Worker(crate::commands::worker::WorkerArgs),
+
+    /// Serve the REST API (Entra ID sign-in, roles, protected users) and run jobs
+    ///
+    /// With --sandbox: the simulated contoso tenant (named "sandbox"), its demo operators for
+    /// sign-in and a SQLite job database in the sandbox directory; nothing to install. Real tenants:
+    /// --server-config FILE (see the README). SIGTERM/Ctrl-C hands running jobs back to the queue.
+    Serve(crate::commands::serve::ServeArgs),
+
+    /// The audit log of the job database: verify its hash chain, export it
+    Audit {
+        #[command(subcommand)]
+        command: crate::commands::audit::AuditCommand,
+    },
 }
 
 /// `w365 assign`: every parameter of the runbook. Unset options come from the environment, then
@@ -158,16 +223,16 @@ pub struct AssignArgs {
     #[arg(value_name = "USER")]
     pub user: String,
 
-    /// Group assigned to the provisioning policy [default: cfg - Windows 365 - Provisioning - Win11]
-    #[arg(long, env = "W365_PROVISIONING_GROUP", value_name = "NAME")]
+    /// Group assigned to the provisioning policy, by name or id [default: cfg - Windows 365 - Provisioning - Win11]
+    #[arg(long, env = "W365_PROVISIONING_GROUP", value_name = "NAME|ID")]
     pub provisioning_group: Option<String>,
 
-    /// Group assigned to the user-settings policy [default: cfg - Windows 365 - User Settings - restore allowed]
-    #[arg(long, env = "W365_USER_SETTINGS_GROUP", value_name = "NAME")]
+    /// Group assigned to the user-settings policy, by name or id [default: cfg - Windows 365 - User Settings - restore allowed]
+    #[arg(long, env = "W365_USER_SETTINGS_GROUP", value_name = "NAME|ID")]
     pub user_settings_group: Option<String>,
 
-    /// Group that carries the Windows 365 license [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
-    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME")]
+    /// Group that carries the Windows 365 license, by name or id [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
+    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME|ID")]
     pub license_group: Option<String>,
 
     /// A user already in a group with this prefix keeps it [default: "cfg - Windows 365 - Provisioning - "]
@@ -218,8 +283,8 @@ pub struct AssignArgs {
     #[arg(long, env = "W365_CALLER", value_name = "NAME")]
     pub caller: Option<String>,
 
-    /// Give up waiting for the Cloud PC after this long, e.g. 90m or 2h (--notify only)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Give up waiting for the Cloud PC after this long, e.g. 90m or 2h (--notify only; --timeout is an alias)
+    #[arg(long, visible_alias = "timeout", value_name = "DURATION", value_parser = parse_duration)]
     pub wait_timeout: Option<Duration>,
 
     /// Do all the reads and print the plan; change nothing, send no mail
@@ -235,6 +300,12 @@ pub enum SandboxCommand {
     Show,
     /// Show the mail the sandbox has "sent"
     Outbox,
+    /// Print an access token for a demo operator of the running `w365 serve --sandbox` (last line)
+    Token {
+        /// Which demo operator
+        #[arg(long, value_parser = ["reader", "helpdesk", "admin"], default_value = "helpdesk")]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,51 +324,19 @@ pub struct SimServeArgs {
     #[arg(long, default_value = "contoso", value_name = "contoso|empty|FILE")]
     pub seed: String,
 
-    /// Virtual clock speed: N times real time (provisioning takes minutes at 1)
+    /// Virtual clock speed: N times real time, 0 < N <= 1000000 (provisioning takes minutes at 1)
     #[arg(long, default_value_t = 60.0, value_name = "N")]
     pub speed: f64,
 
-    /// Load the state from FILE if it exists and save it there on exit
+    /// Load the state from FILE if it exists; save it there every 30 s when it changed and on
+    /// exit (Ctrl-C or SIGTERM)
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
 }
 
-/// Parses `90s`, `15m`, `2h`, `1h30m` or plain seconds.
+/// Parses `90s`, `15m`, `2h`, `1h30m` or plain seconds (the declaration's duration kind).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("empty duration".into());
-    }
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(format!("'{text}': unknown unit '{c}' (use s, m, h or d)")),
-        };
-        let n: u64 = number
-            .parse()
-            .map_err(|_| format!("'{text}': a number must come before '{c}'"))?;
-        total = total.saturating_add(n.saturating_mul(unit));
-        number.clear();
-    }
-    if !number.is_empty() {
-        return Err(format!("'{text}': the last number has no unit"));
-    }
-    if total == 0 {
-        return Err(format!("'{text}' is zero"));
-    }
-    Ok(Duration::from_secs(total))
+    w365_ops::spec::parse_duration(text)
 }
 
 #[cfg(test)]
@@ -309,6 +348,78 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    fn flags_of(cmd: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+        for arg in cmd.get_arguments() {
+            out.extend(
+                arg.get_long_and_visible_aliases()
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_owned),
+            );
+            out.extend(
+                arg.get_all_aliases()
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_owned),
+            );
+        }
+        for sub in cmd.get_subcommands() {
+            flags_of(sub, out);
+        }
+    }
+
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// Hints and messages (string literals in this crate and in w365-ops) only name flags that
+    /// exist (`--name` was suggested where the flag is `--display-name`).
+    #[test]
+    fn every_flag_named_in_a_message_exists() {
+        let mut flags = std::collections::BTreeSet::from(["help".to_owned(), "version".to_owned()]);
+        flags_of(&Cli::command(), &mut flags);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        rust_files(&root.join("src"), &mut files);
+        rust_files(&root.join("../w365-ops/src"), &mut files);
+        let mut unknown = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            // The string literals of each line (between double quotes).
+            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for literal in line.split('"').skip(1).step_by(2) {
+                    let mut rest = literal;
+                    while let Some(at) = rest.find("--") {
+                        rest = &rest[at + 2..];
+                        let name: String = rest
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                            .collect();
+                        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+                            continue;
+                        }
+                        // `--allotment-*` names a family of flags.
+                        let known = match name.strip_suffix('-') {
+                            Some(prefix) => flags.iter().any(|f| f.starts_with(prefix)),
+                            None => flags.contains(&name),
+                        };
+                        if !known {
+                            unknown.push(format!("{}: --{name}", file.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(unknown.is_empty(), "flags that do not exist: {unknown:#?}");
     }
 
     #[test]

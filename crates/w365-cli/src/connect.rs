@@ -13,11 +13,60 @@ use crate::settings::Target;
 
 const USER_AGENT: &str = concat!("w365/", env!("CARGO_PKG_VERSION"));
 
+/// The exclusive lock on a sandbox directory, held for a whole command so that two commands
+/// never load, change and save the same state at once (the second one would overwrite the
+/// first one's changes). Released when dropped (or when the process ends, even by a crash: it
+/// is an OS file lock, not a marker file).
+#[derive(Debug)]
+pub struct SandboxLock {
+    _file: std::fs::File,
+}
+
+impl SandboxLock {
+    /// The lock file inside the sandbox directory.
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join("sandbox.lock")
+    }
+
+    /// Takes the lock, waiting (with a message on stderr) while another w365 command holds it.
+    pub fn acquire(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("could not create the sandbox directory {}", dir.display()))?;
+        let path = Self::path(dir);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("could not open the sandbox lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                eprintln!(
+                    "waiting for another w365 command using the sandbox ({}) to finish…",
+                    dir.display()
+                );
+                file.lock().with_context(|| {
+                    format!("could not lock the sandbox lock file {}", path.display())
+                })?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| {
+                    format!("could not lock the sandbox lock file {}", path.display())
+                });
+            }
+        }
+        Ok(Self { _file: file })
+    }
+}
+
 /// The sandbox simulator running in this process.
 pub struct Sandbox {
     handle: SimHandle,
     state_file: PathBuf,
     outbox_before: usize,
+    /// Held until the state is saved and the server stopped (declared last: dropped last).
+    _lock: SandboxLock,
 }
 
 impl Sandbox {
@@ -26,10 +75,14 @@ impl Sandbox {
         dir.join("state.json")
     }
 
-    /// Starts the sandbox (loading its state, or seeding contoso the first time).
+    /// Starts the sandbox (loading its state, or seeding contoso the first time). Holds the
+    /// sandbox lock until [`Sandbox::finish`] (or drop): other w365 commands on the same sandbox
+    /// wait meanwhile.
     pub async fn start(dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("could not create the sandbox directory {}", dir.display()))?;
+        let owned = dir.to_owned();
+        let lock = tokio::task::spawn_blocking(move || SandboxLock::acquire(&owned))
+            .await
+            .context("waiting for the sandbox lock failed")??;
         let state_file = Self::state_file(dir);
         let handle = w365_sim::spawn(SimConfig::sandbox(state_file.clone()))
             .await
@@ -39,6 +92,7 @@ impl Sandbox {
             handle,
             state_file,
             outbox_before,
+            _lock: lock,
         })
     }
 
@@ -78,7 +132,8 @@ impl Sandbox {
             .collect()
     }
 
-    /// Saves the state and stops the server.
+    /// Saves the state (atomically: a temporary file in the same directory, renamed over the
+    /// state file), stops the server, then releases the lock.
     pub async fn finish(self) -> anyhow::Result<()> {
         let saved = self.handle.save().with_context(|| {
             format!(
@@ -86,7 +141,9 @@ impl Sandbox {
                 self.state_file.display()
             )
         });
+        let lock = self._lock;
         self.handle.shutdown().await;
+        drop(lock);
         saved
     }
 }
@@ -113,6 +170,11 @@ impl Connection {
             }
             Target::Tenant(tenant) => {
                 let tenant = *tenant;
+                // Every tenant command of w365 uses the Cloud PC APIs: say so before signing in.
+                tenant
+                    .cloud
+                    .check_windows365()
+                    .map_err(|e| crate::settings::SettingsError::Usage(e.to_string()))?;
                 let client = Client::builder()
                     .cloud(tenant.cloud)
                     .credential(tenant.credential)

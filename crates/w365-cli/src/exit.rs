@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use w365_ops::ErrorKind;
 
+use crate::consent::ConsentError;
 use crate::output::ErrorReport;
 use crate::settings::SettingsError;
 
@@ -67,6 +68,7 @@ impl ExitStatus {
         if matches!(e, w365_graph::Error::Auth { .. }) || e.is_permission_denied() {
             ExitStatus::Permission
         } else if e.is_throttled()
+            || e.is_outcome_unknown()
             || matches!(e, w365_graph::Error::Transport { .. })
             || matches!(e.status(), Some(500 | 502 | 503 | 504))
         {
@@ -88,6 +90,7 @@ impl From<ExitStatus> for ExitCode {
 /// Sorts an error by the first cause along its chain that we know, and collects the chain.
 pub fn report(err: &(dyn std::error::Error + 'static)) -> ErrorReport {
     let mut exit = None;
+    let mut kind = None;
     let mut hint = None;
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     let mut chain = Vec::new();
@@ -102,6 +105,15 @@ pub fn report(err: &(dyn std::error::Error + 'static)) -> ErrorReport {
                     _ => ExitStatus::Usage,
                 });
                 hint = s.hint();
+            } else if let Some(c) = e.downcast_ref::<ConsentError>() {
+                // One consent policy (see crate::consent): no consent is a usage error (the
+                // command line lacks --yes), a "no" is a refusal; nothing changed either way.
+                exit = Some(match c {
+                    ConsentError::Declined { .. } => ExitStatus::Refused,
+                    ConsentError::NoTerminal { .. } | ConsentError::Io { .. } => ExitStatus::Usage,
+                });
+                kind = Some(c.kind());
+                hint = Some(c.hint());
             } else if let Some(g) = e.downcast_ref::<w365_graph::Error>() {
                 exit = Some(ExitStatus::from_graph(g));
             }
@@ -114,7 +126,7 @@ pub fn report(err: &(dyn std::error::Error + 'static)) -> ErrorReport {
     chain.dedup();
     let exit = exit.unwrap_or(ExitStatus::Unexpected);
     ErrorReport {
-        kind: exit.kind(),
+        kind: kind.unwrap_or(exit.kind()),
         message,
         chain,
         hint,
@@ -165,5 +177,16 @@ mod tests {
         assert!(r.hint.is_some());
         let r = report(&SettingsError::Refused("no".into()));
         assert_eq!(r.exit, ExitStatus::Refused);
+    }
+
+    #[test]
+    fn consent_refusals_have_one_code_each() {
+        let r = report(&ConsentError::NoTerminal { what: "x".into() });
+        assert_eq!((r.exit, r.kind), (ExitStatus::Usage, "consentRequired"));
+        assert!(r.hint.unwrap().contains("--yes"));
+        let r = report_anyhow(
+            &anyhow::Error::new(ConsentError::Declined { what: "x".into() }).context("unassign"),
+        );
+        assert_eq!((r.exit, r.kind), (ExitStatus::Refused, "notConfirmed"));
     }
 }

@@ -27,18 +27,15 @@
 //! license_group = ["lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB", "lic - Windows 365 Enterprise - 2 vCPU 8 GB 128 GB"]
 //! ```
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
-use serde::Deserialize;
-use url::Url;
 use w365_graph::Cloud;
 use w365_graph::auth::Credential;
 use w365_ops::Waits;
-use w365_ops::assign::{AssignOptions, SANDBOX_TICKET_QUEUE};
+use w365_ops::assign::AssignOptions;
 
-use crate::cli::{AssignArgs, GlobalArgs, parse_duration};
+use crate::cli::{AssignArgs, GlobalArgs};
 
 /// A settings problem. `Usage` exits with 2, `Refused` with 11.
 #[derive(Debug, thiserror::Error)]
@@ -72,97 +69,8 @@ impl SettingsError {
     }
 }
 
-/// The config file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    /// The profile used when no --tenant is given.
-    pub default_tenant: Option<String>,
-    #[serde(default)]
-    pub tenants: BTreeMap<String, Profile>,
-}
-
-/// One tenant's profile.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Profile {
-    /// Tenant GUID or verified domain.
-    pub tenant_id: Option<String>,
-    /// The app registration's client id.
-    pub client_id: Option<String>,
-    /// Name of the environment variable holding the client secret.
-    pub client_secret_env: Option<String>,
-    /// File holding the client secret (first line).
-    pub client_secret_file: Option<PathBuf>,
-    /// Refused: secrets are never read inline from the config file (the value is dropped unread).
-    pub client_secret: Option<InlineSecret>,
-    /// PEM file with the certificate and its private key (certificate credential).
-    pub certificate_file: Option<PathBuf>,
-    /// Explicit credential kind: secret, certificate, environment, managed-identity, azure-cli.
-    pub auth: Option<String>,
-    /// Graph cloud.
-    pub cloud: Option<CloudSetting>,
-    /// Who runs commands with this profile.
-    pub caller: Option<String>,
-    #[serde(default)]
-    pub assign: AssignDefaults,
-}
-
-/// An inline secret found in the config file: its value is discarded while parsing, so it can
-/// never reach Debug output, logs or errors.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct InlineSecret;
-
-impl<'de> Deserialize<'de> for InlineSecret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        serde::de::IgnoredAny::deserialize(d).map(|_| InlineSecret)
-    }
-}
-
-impl std::fmt::Debug for InlineSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// `cloud = "global" | "us-government" | "china" | { graph = URL, authority = URL }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum CloudSetting {
-    Named(String),
-    Custom { graph: String, authority: String },
-}
-
-/// `[tenants.NAME.assign]`: defaults for every assign option, plus allowed choices.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AssignDefaults {
-    pub provisioning_group: Option<String>,
-    pub user_settings_group: Option<String>,
-    pub license_group: Option<String>,
-    pub provisioning_group_prefix: Option<String>,
-    pub user_settings_group_prefix: Option<String>,
-    pub notify: Option<bool>,
-    pub message_file: Option<PathBuf>,
-    pub ticket_when_out_of_licenses: Option<bool>,
-    pub ticket_queue: Option<String>,
-    pub from_mailbox: Option<String>,
-    pub ticket_customer_id: Option<String>,
-    pub caller: Option<String>,
-    /// e.g. "90m"
-    pub wait_timeout: Option<String>,
-    #[serde(default)]
-    pub allowed: AllowedChoices,
-}
-
-/// Lists of allowed values for the group options (like the runbook's per-tenant selection lists).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AllowedChoices {
-    pub provisioning_group: Option<Vec<String>>,
-    pub user_settings_group: Option<Vec<String>>,
-    pub license_group: Option<Vec<String>>,
-}
+// The profile types live in w365-ops so that the service (workers, API) reads the same profiles.
+pub use w365_ops::profile::{CloudSetting, ConfigFile, Profile, ProfileError};
 
 /// The directory where w365 keeps its configuration.
 pub fn config_dir() -> Option<PathBuf> {
@@ -191,33 +99,26 @@ fn home() -> Option<PathBuf> {
     env_path("HOME").or_else(|| env_path("USERPROFILE"))
 }
 
-impl ConfigFile {
-    /// Loads the config file; a missing default file is an empty config, a missing explicit one an error.
-    pub fn load(explicit: Option<&Path>) -> Result<(Self, Option<PathBuf>), SettingsError> {
-        let path = match explicit {
-            Some(p) => p.to_path_buf(),
-            None => match config_dir() {
-                Some(dir) => dir.join("config.toml"),
-                None => return Ok((Self::default(), None)),
-            },
-        };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
-                return Ok((Self::default(), None));
-            }
-            Err(source) => return Err(SettingsError::ConfigRead { path, source }),
-        };
-        let config = Self::parse(&text).map_err(|source| SettingsError::ConfigParse {
-            path: path.clone(),
-            source: Box::new(source),
-        })?;
-        Ok((config, Some(path)))
+/// Loads the config file; a missing default file is an empty config, a missing explicit one an error.
+pub fn load_config(
+    explicit: Option<&Path>,
+) -> Result<(ConfigFile, Option<PathBuf>), SettingsError> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => match config_dir() {
+            Some(dir) => dir.join("config.toml"),
+            None => return Ok((ConfigFile::default(), None)),
+        },
+    };
+    if explicit.is_none() && !path.exists() {
+        return Ok((ConfigFile::default(), None));
     }
-
-    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
-        toml::from_str(text)
-    }
+    let config = ConfigFile::read(&path).map_err(|e| match e {
+        ProfileError::Read { path, source } => SettingsError::ConfigRead { path, source },
+        ProfileError::Parse { path, source } => SettingsError::ConfigParse { path, source },
+        other => SettingsError::Usage(other.to_string()),
+    })?;
+    Ok((config, Some(path)))
 }
 
 /// Where commands run.
@@ -250,7 +151,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn resolve(global: &GlobalArgs) -> Result<Self, SettingsError> {
-        let (config, config_path) = ConfigFile::load(global.config.as_deref())?;
+        let (config, config_path) = load_config(global.config.as_deref())?;
         Ok(Self {
             sandbox: global.sandbox,
             tenant: global.tenant.clone(),
@@ -272,6 +173,17 @@ impl Settings {
                         .into(),
                 )
             })
+    }
+
+    /// The name of the tenant a command would run against, for error documents: "sandbox", the
+    /// profile name, or none when it is not known without resolving credentials.
+    pub fn target_label(&self) -> Option<String> {
+        if self.sandbox {
+            return Some("sandbox".into());
+        }
+        self.tenant
+            .clone()
+            .or_else(|| self.config.default_tenant.clone())
     }
 
     /// Resolves where a tenant command runs.
@@ -312,9 +224,15 @@ impl Settings {
             && has("AZURE_CLIENT_ID")
             && (has("AZURE_CLIENT_SECRET") || has("AZURE_CLIENT_CERTIFICATE_PATH"))
         {
+            // AZURE_AUTHORITY_HOST names a national cloud, as for the Azure Identity libraries.
+            let cloud = match std::env::var("AZURE_AUTHORITY_HOST") {
+                Ok(host) if !host.trim().is_empty() => Cloud::from_authority_host(&host)
+                    .map_err(|e| SettingsError::Usage(e.to_string()))?,
+                _ => Cloud::Global,
+            };
             return Ok(Target::Tenant(Box::new(TenantSettings {
                 name: "environment".into(),
-                cloud: Cloud::Global,
+                cloud,
                 credential: Credential::Environment,
                 profile: Profile::default(),
             })));
@@ -338,125 +256,55 @@ impl Settings {
 }
 
 fn resolve_cloud(setting: Option<&CloudSetting>) -> Result<Cloud, SettingsError> {
-    match setting {
-        None => Ok(Cloud::Global),
-        Some(CloudSetting::Named(name)) => match name.to_ascii_lowercase().as_str() {
-            "global" | "public" | "azurecloud" => Ok(Cloud::Global),
-            "us-government" | "usgovernment" | "gcc-high" | "usgov" => Ok(Cloud::UsGovernment),
-            "china" | "azurechinacloud" => Ok(Cloud::China),
-            other => Err(SettingsError::Usage(format!(
-                "unknown cloud '{other}' (use global, us-government, china, or {{ graph = URL, authority = URL }})"
-            ))),
-        },
-        Some(CloudSetting::Custom { graph, authority }) => {
-            let parse = |what: &str, text: &str| {
-                Url::parse(text).map_err(|e| {
-                    SettingsError::Usage(format!("cloud.{what} '{text}' is not a URL: {e}"))
-                })
-            };
-            Ok(Cloud::Custom {
-                graph: parse("graph", graph)?,
-                authority: parse("authority", authority)?,
-            })
-        }
-    }
-}
-
-fn required<'a>(
-    profile: &str,
-    field: &str,
-    value: Option<&'a String>,
-) -> Result<&'a str, SettingsError> {
-    value
-        .map(String::as_str)
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| {
-            SettingsError::Usage(format!("the tenant profile '{profile}' has no {field}"))
-        })
+    w365_ops::profile::resolve_cloud(setting).map_err(|e| SettingsError::Usage(e.to_string()))
 }
 
 fn resolve_credential(name: &str, p: &Profile) -> Result<Credential, SettingsError> {
-    if p.client_secret.is_some() {
-        return Err(SettingsError::Usage(format!(
-            "the tenant profile '{name}' has an inline client_secret; secrets are never read from the config file: \
-             use client_secret_env = \"VARIABLE\" or client_secret_file = \"PATH\""
-        )));
-    }
-    let kind = match p.auth.as_deref() {
-        Some(kind) => kind.to_ascii_lowercase(),
-        None if p.certificate_file.is_some() => "certificate".into(),
-        None if p.client_secret_env.is_some() || p.client_secret_file.is_some() => "secret".into(),
-        None => {
-            return Err(SettingsError::Usage(format!(
-                "the tenant profile '{name}' names no credential: set client_secret_env, client_secret_file, \
-                 certificate_file, or auth = \"managed-identity\" / \"azure-cli\" / \"environment\""
-            )));
+    w365_ops::profile::resolve_credential(name, p).map_err(|e| SettingsError::Usage(e.to_string()))
+}
+
+impl Target {
+    /// The tenant profile (none in the sandbox).
+    pub fn profile(&self) -> Option<&Profile> {
+        match self {
+            Target::Tenant(t) => Some(&t.profile),
+            Target::Sandbox { .. } => None,
         }
+    }
+
+    /// The waits for this target (see [`waits`]).
+    pub fn waits(&self) -> Waits {
+        waits(matches!(self, Target::Sandbox { .. }))
+    }
+}
+
+/// Waits: fast in the sandbox, realistic for a tenant. `W365_POLL_INTERVAL_MS` overrides the
+/// polling interval of every wait (simulators and tests; not needed against a real tenant).
+/// The one home of that override, for every command.
+pub fn waits(sandbox: bool) -> Waits {
+    let mut waits = if sandbox {
+        Waits::sandbox()
+    } else {
+        Waits::realistic()
     };
-    match kind.as_str() {
-        "secret" | "client-secret" => {
-            let tenant_id = required(name, "tenant_id", p.tenant_id.as_ref())?.to_owned();
-            let client_id = required(name, "client_id", p.client_id.as_ref())?.to_owned();
-            let secret = if let Some(var) = &p.client_secret_env {
-                std::env::var(var).ok().filter(|s| !s.is_empty()).ok_or_else(|| {
-                    SettingsError::Usage(format!(
-                        "the tenant profile '{name}' reads its client secret from the environment variable {var}, which is not set"
-                    ))
-                })?
-            } else if let Some(path) = &p.client_secret_file {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    SettingsError::Usage(format!(
-                        "could not read the client secret file {} of the tenant profile '{name}': {e}",
-                        path.display()
-                    ))
-                })?;
-                text.lines().next().unwrap_or("").trim().to_owned()
-            } else {
-                return Err(SettingsError::Usage(format!(
-                    "the tenant profile '{name}' uses a client secret but sets neither client_secret_env nor client_secret_file"
-                )));
-            };
-            if secret.is_empty() {
-                return Err(SettingsError::Usage(format!(
-                    "the client secret of the tenant profile '{name}' is empty"
-                )));
-            }
-            Ok(Credential::ClientSecret {
-                tenant_id,
-                client_id,
-                secret: SecretString::from(secret),
-            })
+    if let Some(ms) = std::env::var("W365_POLL_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+    {
+        let every = std::time::Duration::from_millis(ms);
+        for p in [
+            &mut waits.memberships,
+            &mut waits.license,
+            &mut waits.cloud_pc_appears,
+            &mut waits.provisioning,
+        ] {
+            p.initial_interval = every;
+            p.max_interval = every;
+            p.first_check_after = p.first_check_after.min(every);
         }
-        "certificate" => {
-            let tenant_id = required(name, "tenant_id", p.tenant_id.as_ref())?.to_owned();
-            let client_id = required(name, "client_id", p.client_id.as_ref())?.to_owned();
-            let path = p.certificate_file.as_ref().ok_or_else(|| {
-                SettingsError::Usage(format!(
-                    "the tenant profile '{name}' uses a certificate but has no certificate_file"
-                ))
-            })?;
-            let pem = std::fs::read_to_string(path).map_err(|e| {
-                SettingsError::Usage(format!(
-                    "could not read the certificate file {} of the tenant profile '{name}': {e}",
-                    path.display()
-                ))
-            })?;
-            Ok(Credential::Certificate {
-                tenant_id,
-                client_id,
-                certificate_pem: SecretString::from(pem),
-                private_key_pem: None,
-            })
-        }
-        "environment" | "env" => Ok(Credential::Environment),
-        "managed-identity" | "managedidentity" => Ok(Credential::ManagedIdentity {
-            client_id: p.client_id.clone(),
-        }),
-        "azure-cli" | "azurecli" => Ok(Credential::AzureCli),
-        other => Err(SettingsError::Usage(format!(
-            "the tenant profile '{name}' has an unknown auth '{other}' (secret, certificate, environment, managed-identity, azure-cli)"
-        ))),
     }
+    waits
 }
 
 /// The OS user running the command.
@@ -466,100 +314,23 @@ fn os_user() -> Option<String> {
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
 }
 
-fn check_allowed(
-    option: &str,
-    value: &str,
-    allowed: Option<&Vec<String>>,
-) -> Result<(), SettingsError> {
-    let Some(allowed) = allowed else {
-        return Ok(());
-    };
-    if allowed.iter().any(|a| a.eq_ignore_ascii_case(value)) {
-        return Ok(());
-    }
-    Err(SettingsError::Refused(format!(
-        "{option} '{value}' is not one of the profile's allowed choices: {}",
-        allowed
-            .iter()
-            .map(|a| format!("'{a}'"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )))
-}
-
 /// Resolves `assign`'s options: flag (or its environment variable) > profile > runbook default.
+/// The values go through the operation's declaration ([`w365_ops::spec::validate`]), the same
+/// check the service applies to a job: every problem is reported at once.
 pub fn resolve_assign(
     args: &AssignArgs,
     profile: Option<&Profile>,
     sandbox: bool,
 ) -> Result<AssignOptions, SettingsError> {
-    let empty = Profile::default();
-    let profile = profile.unwrap_or(&empty);
+    let implicit = if sandbox {
+        Profile::sandbox()
+    } else {
+        Profile::default()
+    };
+    let profile = profile.unwrap_or(&implicit);
     let d = &profile.assign;
-    let caller = args
-        .caller
-        .clone()
-        .or_else(|| d.caller.clone())
-        .or_else(|| profile.caller.clone())
-        .or_else(os_user)
-        .unwrap_or_else(|| "unknown".into());
-    let mut o = AssignOptions::new(args.user.trim(), caller);
-    let pick = |flag: &Option<String>, profile: &Option<String>, default: &mut String| {
-        if let Some(v) = flag.clone().or_else(|| profile.clone()) {
-            *default = v;
-        }
-    };
-    pick(
-        &args.provisioning_group,
-        &d.provisioning_group,
-        &mut o.provisioning_group,
-    );
-    pick(
-        &args.user_settings_group,
-        &d.user_settings_group,
-        &mut o.user_settings_group,
-    );
-    pick(&args.license_group, &d.license_group, &mut o.license_group);
-    pick(
-        &args.provisioning_group_prefix,
-        &d.provisioning_group_prefix,
-        &mut o.provisioning_group_prefix,
-    );
-    pick(
-        &args.user_settings_group_prefix,
-        &d.user_settings_group_prefix,
-        &mut o.user_settings_group_prefix,
-    );
-    pick(&args.from_mailbox, &d.from_mailbox, &mut o.from_mailbox);
-    pick(
-        &args.ticket_customer_id,
-        &d.ticket_customer_id,
-        &mut o.ticket_customer_id,
-    );
-
-    o.notify = if args.notify {
-        true
-    } else if args.no_notify {
-        false
-    } else {
-        d.notify.unwrap_or(false)
-    };
-    o.ticket_when_out_of_licenses = if args.ticket_when_out_of_licenses {
-        true
-    } else if args.no_ticket_when_out_of_licenses {
-        false
-    } else {
-        d.ticket_when_out_of_licenses.unwrap_or(false)
-    };
-    // A ticket never goes to a third party by default: only the sandbox has a default queue.
-    o.ticket_queue = args
-        .ticket_queue
-        .clone()
-        .or_else(|| d.ticket_queue.clone())
-        .or_else(|| sandbox.then(|| SANDBOX_TICKET_QUEUE.to_owned()));
-
     let message_file = args.message_file.as_ref().or(d.message_file.as_ref());
-    o.custom_message = match (&args.message, message_file) {
+    let message = match (&args.message, message_file) {
         (Some(text), _) => Some(text.clone()),
         (None, Some(path)) => Some(std::fs::read_to_string(path).map_err(|e| {
             SettingsError::Usage(format!(
@@ -569,64 +340,28 @@ pub fn resolve_assign(
         })?),
         (None, None) => None,
     };
+    let values = crate::ops_spec::assign_values(args, message);
+    let input = crate::ops_spec::validate("assign", &values, profile)?;
+    let caller = args
+        .caller
+        .clone()
+        .or_else(|| d.caller.clone())
+        .or_else(|| profile.caller.clone())
+        .or_else(os_user)
+        .unwrap_or_else(|| "unknown".into());
+    let mut o = input.assign_options(caller);
     o.dry_run = args.dry_run;
 
-    o.waits = if sandbox {
-        Waits::sandbox()
-    } else {
-        Waits::realistic()
-    };
-    // Polling interval override for simulators and tests (not needed against a real tenant).
-    if let Some(ms) = std::env::var("W365_POLL_INTERVAL_MS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|ms| *ms > 0)
-    {
-        let every = std::time::Duration::from_millis(ms);
-        for p in [
-            &mut o.waits.memberships,
-            &mut o.waits.license,
-            &mut o.waits.cloud_pc_appears,
-            &mut o.waits.provisioning,
-        ] {
-            p.initial_interval = every;
-            p.max_interval = every;
-        }
-    }
-    let timeout = match (args.wait_timeout, d.wait_timeout.as_deref()) {
-        (Some(t), _) => Some(t),
-        (None, Some(text)) => Some(parse_duration(text).map_err(|e| {
-            SettingsError::Usage(format!("wait_timeout in the tenant profile: {e}"))
-        })?),
-        (None, None) => None,
-    };
-    if let Some(timeout) = timeout {
-        o.waits.provisioning = o.waits.provisioning.with_timeout(timeout);
-        let appears = o.waits.cloud_pc_appears.timeout.min(timeout);
-        o.waits.cloud_pc_appears = o.waits.cloud_pc_appears.with_timeout(appears);
-    }
-
-    check_allowed(
-        "--provisioning-group",
-        &o.provisioning_group,
-        d.allowed.provisioning_group.as_ref(),
-    )?;
-    check_allowed(
-        "--user-settings-group",
-        &o.user_settings_group,
-        d.allowed.user_settings_group.as_ref(),
-    )?;
-    check_allowed(
-        "--license-group",
-        &o.license_group,
-        d.allowed.license_group.as_ref(),
-    )?;
+    o.waits = waits(sandbox);
+    input.apply_wait_timeout(&mut o.waits);
     Ok(o)
 }
 
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+
+    use w365_ops::assign::SANDBOX_TICKET_QUEUE;
 
     use super::*;
     use crate::cli::{Cli, Command};
@@ -704,11 +439,10 @@ license_group = ["lic - A", "lic - B"]
     #[test]
     fn ticket_queue_defaults_only_in_the_sandbox() {
         let args = assign_args(&["u@contoso.com", "--ticket-when-out-of-licenses"]);
-        let real = resolve_assign(&args, None, false).unwrap();
-        assert_eq!(real.ticket_queue, None);
+        let err = resolve_assign(&args, None, false).unwrap_err();
         assert!(
-            real.validate().is_err(),
-            "a real tenant must name its queue"
+            matches!(&err, SettingsError::Refused(m) if m.contains("ticketQueue") && m.contains("--ticket-queue")),
+            "a real tenant must name its queue: {err:?}"
         );
         let sandbox = resolve_assign(&args, None, true).unwrap();
         assert_eq!(sandbox.ticket_queue.as_deref(), Some(SANDBOX_TICKET_QUEUE));

@@ -25,7 +25,7 @@ async fn unassign_prints_a_json_document_and_dry_run_writes_nothing() {
 
     let out = run(
         &sim,
-        env.cmd(&["unassign", "alice.smith@contoso.com", "-o", "json"]),
+        env.cmd(&["unassign", "alice.smith@contoso.com", "-o", "json", "--yes"]),
     )
     .await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
@@ -82,17 +82,14 @@ async fn lifecycle_exit_codes_follow_the_architecture() {
             11,
             "unknown Cloud PC status",
         ),
-        // Destructive without a terminal and without --yes: refused before anything changes.
+        // Destructive without a terminal and without --yes: refused before anything changes
+        // (tests/consent.rs covers every command).
         (
             &["cloudpc", "end-grace-period", "grace.wilson@contoso.com"],
-            11,
+            2,
             "pass --yes",
         ),
-        (
-            &["reprovision", "alice.smith@contoso.com"],
-            11,
-            "pass --yes",
-        ),
+        (&["reprovision", "alice.smith@contoso.com"], 2, "pass --yes"),
         (&["resize", "alice.smith@contoso.com"], 2, "--from"),
     ];
     for (args, code, text) in cases {
@@ -229,7 +226,20 @@ async fn capacity_json_and_csv_match_the_simulator() {
         (&sku["total"], &sku["consumed"], &sku["free"]),
         (&4.into(), &3.into(), &1.into())
     );
-    assert_eq!(doc["frontlinePlans"][0]["free"], 1);
+    // Shift A's allotment takes all three licences of the plan; in dedicated mode they give nine
+    // Cloud PCs, two of them in use.
+    assert_eq!(doc["frontlinePlans"][0]["free"], 0);
+    assert_eq!(doc["frontlinePlans"][0]["allotted"], 3);
+    let seats = &doc["frontlineAssignments"][0]["seats"];
+    assert_eq!(
+        (
+            &seats["mode"],
+            &seats["cloudPcCapacity"],
+            &seats["inUse"],
+            &seats["free"]
+        ),
+        (&"dedicated".into(), &9.into(), &2.into(), &7.into())
+    );
     assert_eq!(
         doc["gracePeriod"][0]["userPrincipalName"],
         "grace.wilson@contoso.com"
@@ -251,6 +261,7 @@ async fn capacity_json_and_csv_match_the_simulator() {
     let out = run(&sim, env.cmd(&["capacity"])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("Windows 365 SKU"), "{}", out.stdout);
+    assert!(out.stdout.contains("Frontline policy"), "{}", out.stdout);
 }
 
 #[tokio::test]
@@ -287,7 +298,11 @@ async fn the_documented_permissions_are_enough() {
         "CloudPC.ReadWrite.All",
     ];
     let env = Env::new(&sim, Some(&write));
-    let out = run(&sim, env.cmd(&["unassign", "alice.smith@contoso.com"])).await;
+    let out = run(
+        &sim,
+        env.cmd(&["unassign", "alice.smith@contoso.com", "--yes"]),
+    )
+    .await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let out = run(
         &sim,
@@ -343,11 +358,180 @@ async fn the_documented_permissions_are_enough() {
             "CloudPC.ReadWrite.All",
         ]),
     );
-    let out = run(&sim, env.cmd(&["unassign", "erin.davis@contoso.com"])).await;
+    let out = run(
+        &sim,
+        env.cmd(&["unassign", "erin.davis@contoso.com", "--yes"]),
+    )
+    .await;
     assert_eq!(out.code, 9, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stderr.contains("GroupMember.ReadWrite.All"),
         "{}",
         out.stderr
     );
+}
+
+/// The id of the group named `name` (the first when several share it).
+async fn group_id(sim: &TestSim, name: &str) -> String {
+    sim.client()
+        .groups()
+        .find_by_display_name(name)
+        .await
+        .unwrap()
+        .first()
+        .unwrap_or_else(|| panic!("no group {name}"))
+        .id
+        .clone()
+}
+
+/// Every group option of assign, unassign, reprovision and resize takes an id as well as a name
+/// (the way forward from an ambiguous name).
+#[tokio::test]
+async fn every_group_option_takes_an_id() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None);
+    // "Sales" names two groups: refused with their ids, and a hint that ids are accepted.
+    let out = run(
+        &sim,
+        env.cmd(&[
+            "assign",
+            "megan.bowen@contoso.com",
+            "--provisioning-group",
+            "Sales",
+        ]),
+    )
+    .await;
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(out.stderr.contains("group ids"), "{}", out.stderr);
+    let sales = group_id(&sim, "Sales").await;
+    let win11 = group_id(&sim, "cfg - Windows 365 - Provisioning - Win11").await;
+    let settings = group_id(&sim, "cfg - Windows 365 - User Settings - restore allowed").await;
+    let lic128 = group_id(&sim, LIC_128).await;
+    let lic256 = group_id(&sim, LIC_256).await;
+    let out = run(
+        &sim,
+        env.cmd(&[
+            "assign",
+            "megan.bowen@contoso.com",
+            "--provisioning-group",
+            &win11,
+            "--user-settings-group",
+            &settings,
+            "--license-group",
+            &lic128,
+            "-o",
+            "json",
+        ]),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(json(&out)["path"]["licenseGroup"]["displayName"], LIC_128);
+    let out = run(
+        &sim,
+        env.cmd(&[
+            "assign",
+            "henry.moore@contoso.com",
+            "--provisioning-group",
+            &sales,
+            "--dry-run",
+        ]),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = run(
+        &sim,
+        env.cmd(&[
+            "resize",
+            "alice.smith@contoso.com",
+            "--from",
+            &lic128,
+            "--to",
+            &lic256,
+            "--yes",
+        ]),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = run(
+        &sim,
+        env.cmd(&[
+            "reprovision",
+            "bob.jones@contoso.com",
+            "--license-group",
+            &lic128,
+            "--yes",
+        ]),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = run(
+        &sim,
+        env.cmd(&[
+            "unassign",
+            "dave.brown@contoso.com",
+            "--license-group",
+            &lic128,
+            "--yes",
+        ]),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // An id that is no group is named as an id.
+    let out = run(
+        &sim,
+        env.cmd(&[
+            "reprovision",
+            "bob.jones@contoso.com",
+            "--license-group",
+            "00000000-0000-0000-0000-00000000abcd",
+            "--yes",
+        ]),
+    )
+    .await;
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("no group has the id '00000000-0000-0000-0000-00000000abcd'"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A user with two Cloud PCs: the way forward is the Cloud PC id, which then works.
+#[tokio::test]
+async fn a_user_with_two_cloud_pcs_is_told_to_pass_the_cloud_pc_id() {
+    let sim = TestSim::contoso().await;
+    let second = sim.sim().with_state(|store| {
+        let id = store.default_tenant_id().to_owned();
+        let t = store.tenant_mut(&id).unwrap();
+        let mut pc = t
+            .w365
+            .cloud_pcs()
+            .iter()
+            .find(|p| p.user_principal_name == "alice.smith@contoso.com")
+            .unwrap()
+            .clone();
+        pc.id = t.w365.new_id();
+        pc.display_name = "Alice's second Cloud PC".into();
+        let second = pc.id.clone();
+        t.w365.insert_cloud_pc(pc);
+        second
+    });
+    let env = Env::new(&sim, None);
+    let out = run(
+        &sim,
+        env.cmd(&["cloudpc", "reboot", "alice.smith@contoso.com", "--yes"]),
+    )
+    .await;
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("pass the Cloud PC id"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("Entra ID"), "{}", out.stderr);
+    assert!(out.stderr.contains(&second), "{}", out.stderr);
+    assert_eq!(graph_writes(&sim), 0);
+    let out = run(&sim, env.cmd(&["cloudpc", "reboot", &second, "--yes"])).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 }

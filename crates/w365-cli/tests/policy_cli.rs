@@ -522,9 +522,17 @@ async fn apply_and_apply_config() {
         out.stdout
     );
     assert_eq!(writes(&sim), 0);
-    run(&env, &["policy", "apply", WIN10, "--setting", "region"])
-        .await
-        .expect(0);
+    // Applying moves or restarts existing Cloud PCs: it needs consent like any destructive change.
+    let out = run(&env, &["policy", "apply", WIN10, "--setting", "region"]).await;
+    out.expect(2);
+    assert!(out.stderr.contains("pass --yes"), "{}", out.stderr);
+    assert_eq!(writes(&sim), 0);
+    run(
+        &env,
+        &["policy", "apply", WIN10, "--setting", "region", "--yes"],
+    )
+    .await
+    .expect(0);
     let pcs = sim.client().cloud_pcs().list(None).await.unwrap();
     let alice = pcs
         .iter()
@@ -539,6 +547,7 @@ async fn apply_and_apply_config() {
             &alice.id,
             "--setting",
             "single-sign-on",
+            "--yes",
         ],
     )
     .await
@@ -765,4 +774,148 @@ async fn export_diff_edit_sync() {
     run(&env, &["policy", "show", WIN10]).await.expect(3);
     let out = run(&env, &["policy", "diff", &dir_s, "--prune"]).await;
     assert!(out.stdout.contains("No differences"), "{}", out.stdout);
+}
+
+/// Validation names the file, line and key of a bad policy file value; hints name only flags
+/// that exist; long inputs are clipped; forbidden characters are listed once.
+#[tokio::test]
+async fn policy_file_problems_name_their_line_and_key() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None);
+    let file = env.dir().join("dev.toml");
+    std::fs::write(
+        &file,
+        "kind = \"provisioningPolicy\"\n\
+         display_name = \"W365 Dev\"\n\
+         image_type = \"gallery\"\n\
+         image_id = \"microsoftwindowsdesktop_windows-ent-cpc_win11-24H2-ent-cpc-m365\"\n\
+         image_display_name = \"Windows 11\"\n\
+         \n\
+         cloud_pc_naming_template = \"CONTOSO-DEVELOPERS-%RAND:5%\"\n",
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    let out = run(&env, &["policy", "create", "--file", &path]).await;
+    out.expect(11);
+    assert!(
+        out.stderr
+            .contains(&format!("{path}:7: cloud_pc_naming_template: 'CONTOSO-DEVELOPERS-%RAND:5%' can generate 24 characters")),
+        "{}",
+        out.stderr
+    );
+    // A flag that overrides the file's value has no line in the file.
+    let out = run(
+        &env,
+        &[
+            "policy",
+            "create",
+            "--file",
+            &path,
+            "--naming-template",
+            "X",
+        ],
+    )
+    .await;
+    out.expect(11);
+    assert!(
+        out.stderr
+            .contains("  - cloud_pc_naming_template: 'X' has no %RAND:y%"),
+        "{}",
+        out.stderr
+    );
+
+    // A value of the wrong type: the line and the key.
+    std::fs::write(
+        &file,
+        "kind = \"provisioningPolicy\"\ndisplay_name = \"W365 Dev\"\nenable_single_sign_on = \"yes\"\n",
+    )
+    .unwrap();
+    let out = run(&env, &["policy", "create", "--file", &path]).await;
+    out.expect(11);
+    assert!(
+        out.stderr
+            .contains(&format!("{path}:3: enable_single_sign_on: invalid type")),
+        "{}",
+        out.stderr
+    );
+
+    // diff/sync: every file's problems, each with its line.
+    let dir = env.dir().join("files");
+    std::fs::create_dir_all(dir.join("provisioning-policies")).unwrap();
+    std::fs::write(
+        dir.join("provisioning-policies/x.toml"),
+        "kind = \"provisioningPolicy\"\ndisplay_name = \"X <<&&>> Y\"\nimage_type = \"gallery\"\nimage_id = \"a_b_c\"\nimage_display_name = \"W\"\n\n[[assignments]]\ngroup = \"Engineering\"\nallotment_licenses_count = 3\n",
+    )
+    .unwrap();
+    let out = run(&env, &["policy", "diff", &dir.display().to_string()]).await;
+    out.expect(11);
+    assert!(
+        out.stderr.contains("provisioning-policies/x.toml:2: display_name: 'X <<&&>> Y' contains '<', '&', '>', which"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("provisioning-policies/x.toml:7: assignments[0]:"),
+        "{}",
+        out.stderr
+    );
+
+    // Long inputs are clipped; a missing name points at --display-name (there is no --name).
+    let long = format!("CPC-{}-%RAND:5%", "A".repeat(5000));
+    let out = run(
+        &env,
+        &[
+            "policy",
+            "create",
+            "--display-name",
+            " ",
+            "--image-type",
+            "gallery",
+            "--image-id",
+            "a_b_c",
+            "--image-display-name",
+            "W",
+            "--naming-template",
+            &long,
+        ],
+    )
+    .await;
+    out.expect(11);
+    assert!(out.stderr.len() < 2000, "{}", out.stderr);
+    assert!(out.stderr.contains("(5013 characters)"), "{}", out.stderr);
+    assert!(out.stderr.contains("--display-name"), "{}", out.stderr);
+    assert!(!out.stderr.contains("--name"), "{}", out.stderr);
+    assert_eq!(writes(&sim), 0);
+}
+
+#[tokio::test]
+async fn an_allotment_the_plan_cannot_cover_exits_5_before_anything_is_sent() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None);
+    let before = writes(&sim);
+    let out = run(
+        &env,
+        &[
+            "policy",
+            "assign",
+            SHIFT_A,
+            "--group",
+            "Engineering",
+            "--service-plan",
+            "057efbfe-a95d-4263-acb0-12b4a31fed8d",
+            "--allotment-name",
+            "Engineering",
+            "--allotment-count",
+            "2",
+        ],
+    )
+    .await;
+    out.expect(5);
+    assert!(
+        out.stderr.contains("2 license(s) requested") && out.stderr.contains("0 free"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(writes(&sim), before, "nothing sent");
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::client::{ApiVersion, Client, decode};
 use crate::error::{Error, GraphError, Result};
 use crate::odata::{GraphPath, Query};
-use crate::retry::{Decision, RetryState, is_retryable_status, parse_retry_after};
+use crate::retry::{Decision, Idempotency, RetryState, is_retryable_status, parse_retry_after};
 
 /// Graph's limit of requests per batch.
 pub const BATCH_MAX: usize = 20;
@@ -36,6 +36,13 @@ pub struct BatchRequest {
     /// Ids that must complete first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// Whether the item may be resent after a 503/504 (see [`crate::retry`]); the method's
+    /// default unless declared with [`BatchRequest::idempotent`]. Not sent to Graph.
+    #[serde(skip)]
+    pub idempotency: Idempotency,
+    /// Built from a filter with an empty `in ()`: refused by [`BatchHandler::send`].
+    #[serde(skip)]
+    empty_in: bool,
 }
 
 impl BatchRequest {
@@ -47,12 +54,26 @@ impl BatchRequest {
             headers: BTreeMap::new(),
             body: None,
             depends_on: Vec::new(),
+            idempotency: Idempotency::of_method(
+                &reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST),
+            ),
+            empty_in: false,
         }
+    }
+
+    /// Declares the item safe to repeat after Graph may have processed it (e.g. a member add,
+    /// whose repeat answers "already exist").
+    pub fn idempotent(mut self) -> Self {
+        self.idempotency = Idempotency::Idempotent;
+        self
     }
 
     /// A GET (the query's headers, e.g. `ConsistencyLevel`, go into the item's headers).
     pub fn get(id: impl Into<String>, path: &GraphPath, query: &Query) -> Self {
         let mut r = Self::new(id, "GET", path.with_query(query));
+        r.empty_in = query
+            .filter_expr()
+            .is_some_and(crate::odata::Filter::has_empty_in);
         for (k, v) in query.headers() {
             r.headers.insert(k.to_owned(), v.to_owned());
         }
@@ -255,10 +276,17 @@ impl BatchHandler {
     }
 
     /// Sends all requests (in chunks of 20) and returns one response per request, in request
-    /// order. Items throttled (429/503/504) are resent after the longest `Retry-After` of the
-    /// chunk (or backoff) until the retry policy gives up; then their last response is returned.
+    /// order. Items throttled (429) are resent after the longest `Retry-After` of the chunk (or
+    /// backoff) until the retry policy gives up; items answered 503/504 are resent only when
+    /// they are idempotent; otherwise their last response is returned.
     pub async fn send(&self, requests: Vec<BatchRequest>) -> Result<Vec<BatchResponse>> {
         for r in &requests {
+            if r.empty_in {
+                return Err(Error::invalid_input(format!(
+                    "batch request {:?} has a filter with an empty `in ()` list, which is invalid OData and matches nothing; leave it out of the batch",
+                    r.id
+                )));
+            }
             if !r.url.starts_with('/') {
                 return Err(Error::invalid_input(format!(
                     "batch request {:?} must use a relative URL starting with '/'",
@@ -294,12 +322,23 @@ impl BatchHandler {
         let mut retry = RetryState::new(self.client.retry_policy());
         let mut pending: Vec<BatchRequest> = items.iter().map(|r| (*r).clone()).collect();
         loop {
+            // The envelope may be resent only when every item in it may.
+            let idempotency = if pending
+                .iter()
+                .all(|r| r.idempotency == Idempotency::Idempotent)
+            {
+                Idempotency::Idempotent
+            } else {
+                Idempotency::NotIdempotent
+            };
             let envelope: Envelope = self
                 .client
-                .post(
+                .post_with(
                     self.version,
                     &path,
                     &serde_json::json!({ "requests": pending }),
+                    Vec::new(),
+                    idempotency,
                 )
                 .await?;
             let mut by_id: HashMap<String, BatchResponse> = envelope
@@ -312,8 +351,10 @@ impl BatchHandler {
             let mut longest: Option<Duration> = None;
             for r in &pending {
                 let key = r.id.to_ascii_lowercase();
+                // A 503/504 item that is not safe to repeat keeps its answer (outcome unknown).
                 if let Some(resp) = by_id.get(&key)
                     && is_retryable_status(resp.status)
+                    && (resp.status == 429 || r.idempotency == Idempotency::Idempotent)
                 {
                     if resp.status == 429 {
                         self.client.note_throttled();
@@ -380,6 +421,7 @@ impl BatchHandler {
                     for _ in &next {
                         self.client.note_retry();
                     }
+                    self.client.note_retry_wait(d);
                     tokio::time::sleep(d).await;
                     pending = next;
                 }

@@ -20,7 +20,9 @@ use crate::auth::{self, AuthContext, Credential, TokenCredential};
 use crate::error::{Error, GraphError, Result};
 use crate::odata::{GraphPath, Query};
 use crate::paging::Pager;
-use crate::retry::{Decision, RetryPolicy, RetryState, is_retryable_status, parse_retry_after};
+use crate::retry::{
+    Decision, Failure, Idempotency, Resend, RetryPolicy, RetryState, parse_retry_after, resend,
+};
 
 /// A Microsoft cloud: where Graph and the token authority live.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -58,6 +60,59 @@ impl Cloud {
         };
         cloud.validate()?;
         Ok(cloud)
+    }
+
+    /// The cloud of an `AZURE_AUTHORITY_HOST` value (the Azure Identity variable naming the
+    /// Entra ID authority of a national cloud). The authority hosts of the national clouds are
+    /// those of <https://learn.microsoft.com/graph/deployments>: `login.microsoftonline.com`
+    /// (global), `login.microsoftonline.us` (US Government L4 and L5/DoD; w365 uses the L4 Graph
+    /// root `graph.microsoft.us`), `login.chinacloudapi.cn` (21Vianet). A loopback URL is the
+    /// simulator, which serves Graph and its token endpoint on one origin. Anything else is
+    /// refused with what to do instead.
+    pub fn from_authority_host(value: &str) -> Result<Self> {
+        let text = value.trim();
+        let url = Url::parse(text)
+            .or_else(|_| Url::parse(&format!("https://{text}")))
+            .map_err(|e| {
+                Error::config(format!(
+                    "AZURE_AUTHORITY_HOST {text:?} is not a URL ({e}); use e.g. https://login.microsoftonline.us"
+                ))
+            })?;
+        if is_loopback(&url) {
+            let cloud = Cloud::Custom {
+                graph: url.clone(),
+                authority: url,
+            };
+            cloud.validate()?;
+            return Ok(cloud);
+        }
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        match host.as_str() {
+            "login.microsoftonline.com" => Ok(Cloud::Global),
+            "login.microsoftonline.us" => Ok(Cloud::UsGovernment),
+            "login.chinacloudapi.cn" => Ok(Cloud::China),
+            _ => Err(Error::config(format!(
+                "AZURE_AUTHORITY_HOST {text:?} is not the authority of a Microsoft cloud w365 knows \
+                 (login.microsoftonline.com, login.microsoftonline.us, login.chinacloudapi.cn); for \
+                 another cloud use a config profile with cloud = {{ graph = \"...\", authority = \"...\" }}"
+            ))),
+        }
+    }
+
+    /// Refuses the clouds where Windows 365's Graph APIs are not offered: every Cloud PC API
+    /// page lists "China operated by 21Vianet" as not available, e.g.
+    /// <https://learn.microsoft.com/graph/api/virtualendpoint-list-serviceplans?view=graph-rest-beta>
+    /// and <https://learn.microsoft.com/graph/api/cloudpc-start?view=graph-rest-beta>.
+    pub fn check_windows365(&self) -> Result<()> {
+        if *self == Cloud::China {
+            return Err(Error::config(
+                "Windows 365's Microsoft Graph APIs (deviceManagement/virtualEndpoint: Cloud PCs, \
+                 provisioning policies, service plans) are not offered in the China cloud operated by \
+                 21Vianet (https://learn.microsoft.com/graph/api/virtualendpoint-list-serviceplans), so \
+                 w365 cannot manage Cloud PCs there; use a tenant in the global or US Government cloud",
+            ));
+        }
+        Ok(())
     }
 
     /// Graph root URL (no version segment).
@@ -178,6 +233,9 @@ pub struct RequestStats {
     pub retries: u64,
     /// 429 responses received.
     pub throttled: u64,
+    /// The sum of the waits the client chose before its retries (`Retry-After` or backoff):
+    /// what it decided, not a measurement.
+    pub retry_wait: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -185,6 +243,7 @@ struct Stats {
     requests: AtomicU64,
     retries: AtomicU64,
     throttled: AtomicU64,
+    retry_wait_micros: AtomicU64,
 }
 
 /// What the builder turns into a token credential.
@@ -358,20 +417,26 @@ pub(crate) struct Request<'a> {
     pub headers: Vec<(&'static str, String)>,
     pub body: Option<Bytes>,
     pub operation: &'a str,
+    /// Whether the request may be resent after Graph may have processed it (see [`crate::retry`]).
+    pub idempotency: Idempotency,
 }
 
 /// `Prefer: include-unknown-enum-members`, sent on Cloud PC calls.
 pub(crate) const PREFER_UNKNOWN_ENUMS: (&str, &str) = ("Prefer", "include-unknown-enum-members");
 
-/// Whether a transport failure may be retried. A request that never reached the server
-/// (connection refused/reset while connecting) is always safe to resend; other failures
-/// (timeouts, dropped connections mid-response) are retried only for methods without side
-/// effects on repetition, so a `POST` that may have been processed is not sent twice.
-fn transient_transport(e: &reqwest::Error, method: &Method) -> bool {
+/// How a transport failure counts for resending: `None` when it is not transient at all (a
+/// request that cannot be built, a redirect, a body that cannot be decoded); `NotConnected` when
+/// the request never reached the server (connection refused, DNS, TLS handshake); otherwise
+/// (timeouts, connections dropped while waiting for the answer) the server may have processed it.
+fn transport_failure(e: &reqwest::Error) -> Option<Failure> {
     if e.is_builder() || e.is_redirect() || e.is_status() || e.is_decode() {
-        return false;
+        return None;
     }
-    e.is_connect() || *method != Method::POST
+    Some(if e.is_connect() {
+        Failure::NotConnected
+    } else {
+        Failure::AfterSending
+    })
 }
 
 impl Client {
@@ -397,7 +462,16 @@ impl Client {
             requests: s.requests.load(Ordering::Relaxed),
             retries: s.retries.load(Ordering::Relaxed),
             throttled: s.throttled.load(Ordering::Relaxed),
+            retry_wait: Duration::from_micros(s.retry_wait_micros.load(Ordering::Relaxed)),
         }
+    }
+
+    pub(crate) fn note_retry_wait(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.inner
+            .stats
+            .retry_wait_micros
+            .fetch_add(micros, Ordering::Relaxed);
     }
 
     pub(crate) fn note_throttled(&self) {
@@ -420,6 +494,19 @@ impl Client {
         query: Option<&Query>,
     ) -> Result<Url> {
         path.validate()?;
+        if path
+            .as_str()
+            .starts_with("/deviceManagement/virtualEndpoint")
+        {
+            self.inner.cloud.check_windows365()?;
+        }
+        if let Some(filter) = query.and_then(Query::filter_expr)
+            && filter.has_empty_in()
+        {
+            return Err(Error::invalid_input(format!(
+                "refusing to send the filter `{filter}`: an `in` with an empty list is invalid OData and matches nothing; skip the request when there is nothing to look for"
+            )));
+        }
         let mut s = format!("{}/{}{}", self.inner.base, version.as_str(), path.as_str());
         if let Some(q) = query {
             let q = q.to_query_string();
@@ -503,17 +590,27 @@ impl Client {
                 Err(source) => {
                     // The URL (with query values) stays out of logs and errors.
                     let source = source.without_url();
-                    if transient_transport(&source, &req.method)
+                    let operation = format!("{} {}", req.operation, req.url.path());
+                    let verdict = transport_failure(&source)
+                        .map_or(Resend::No, |f| resend(f, req.idempotency));
+                    if verdict == Resend::OutcomeUnknown {
+                        tracing::warn!(parent: &span, error = %source, "connection lost after sending a request that is not safe to repeat; not resending");
+                        return Err(Error::OutcomeUnknown {
+                            operation,
+                            status: None,
+                            error: None,
+                            source: Some(source),
+                        });
+                    }
+                    if verdict == Resend::Retry
                         && let Decision::RetryAfter(delay) = retry.next(None)
                     {
                         tracing::warn!(parent: &span, error = %source, delay_ms = delay.as_millis() as u64, "transport error, retrying");
+                        self.note_retry_wait(delay);
                         tokio::time::sleep(delay).await;
                         continue;
                     }
-                    return Err(Error::Transport {
-                        operation: format!("{} {}", req.operation, req.url.path()),
-                        source,
-                    });
+                    return Err(Error::Transport { operation, source });
                 }
             };
             span.record("status", status);
@@ -536,10 +633,20 @@ impl Client {
                 inner.credential.refresh_rejected(&token).await?;
                 continue;
             }
-            if is_retryable_status(status) {
-                if status == 429 {
-                    inner.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                }
+            if status == 429 {
+                inner.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            let verdict = resend(Failure::Status(status), req.idempotency);
+            if verdict == Resend::OutcomeUnknown {
+                tracing::warn!(parent: &span, status, "transient failure of a request that is not safe to repeat; not resending");
+                return Err(Error::OutcomeUnknown {
+                    operation: format!("{} {}", req.operation, req.url.path()),
+                    status: Some(status),
+                    error: Some(error),
+                    source: None,
+                });
+            }
+            if verdict == Resend::Retry {
                 let retry_after = headers
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
@@ -547,6 +654,7 @@ impl Client {
                 match retry.next(retry_after) {
                     Decision::RetryAfter(delay) => {
                         tracing::warn!(parent: &span, status, delay_ms = delay.as_millis() as u64, "transient Graph failure, retrying");
+                        self.note_retry_wait(delay);
                         tokio::time::sleep(delay).await;
                         continue;
                     }
@@ -563,7 +671,25 @@ impl Client {
         }
     }
 
+    /// Sends with the method's default [`Idempotency`] (POST and PATCH are not resent after
+    /// Graph may have processed them).
     pub(crate) async fn send(
+        &self,
+        method: Method,
+        version: ApiVersion,
+        path: &GraphPath,
+        query: Option<&Query>,
+        headers: Vec<(&'static str, String)>,
+        body: Option<Bytes>,
+    ) -> Result<Response> {
+        let idempotency = Idempotency::of_method(&method);
+        self.send_declared(method, version, path, query, headers, body, idempotency)
+            .await
+    }
+
+    /// Sends a request whose handler declared whether it is safe to repeat.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn send_declared(
         &self,
         method: Method,
         version: ApiVersion,
@@ -571,6 +697,7 @@ impl Client {
         query: Option<&Query>,
         mut headers: Vec<(&'static str, String)>,
         body: Option<Bytes>,
+        idempotency: Idempotency,
     ) -> Result<Response> {
         let url = self.url(version, path, query)?;
         if let Some(q) = query {
@@ -583,6 +710,7 @@ impl Client {
             headers,
             body,
             operation: &operation,
+            idempotency,
         })
         .await
     }
@@ -648,7 +776,9 @@ impl Client {
         Pager::new(self.clone(), first, headers)
     }
 
-    /// POST a JSON body and decode the response.
+    /// POST a JSON body and decode the response. The request is treated as not safe to repeat:
+    /// after a 503/504 or a connection lost once it was sent, it ends in
+    /// [`Error::OutcomeUnknown`] instead of being resent.
     pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         version: ApiVersion,
@@ -669,7 +799,7 @@ impl Client {
         path: &GraphPath,
         body: Option<&B>,
     ) -> Result<()> {
-        self.post_no_content_with(version, path, body, Vec::new())
+        self.post_no_content_with(version, path, body, Vec::new(), Idempotency::NotIdempotent)
             .await
     }
 
@@ -679,14 +809,24 @@ impl Client {
         path: &GraphPath,
         body: Option<&B>,
         headers: Vec<(&'static str, String)>,
+        idempotency: Idempotency,
     ) -> Result<()> {
         let body = body.map(Self::encode_body).transpose()?;
-        self.send(Method::POST, version, path, None, headers, body)
-            .await?;
+        self.send_declared(
+            Method::POST,
+            version,
+            path,
+            None,
+            headers,
+            body,
+            idempotency,
+        )
+        .await?;
         Ok(())
     }
 
-    /// PATCH a JSON body (Graph answers 204, or 200 with the entity, which is ignored).
+    /// PATCH a JSON body (Graph answers 204, or 200 with the entity, which is ignored). Treated
+    /// as not safe to repeat (see [`Client::post`]); resource handlers declare the PATCHes that are.
     pub async fn patch<B: Serialize + ?Sized>(
         &self,
         version: ApiVersion,
@@ -705,10 +845,19 @@ impl Client {
         path: &GraphPath,
         body: &B,
         headers: Vec<(&'static str, String)>,
+        idempotency: Idempotency,
     ) -> Result<T> {
         let body = Self::encode_body(body)?;
         let resp = self
-            .send(Method::POST, version, path, None, headers, Some(body))
+            .send_declared(
+                Method::POST,
+                version,
+                path,
+                None,
+                headers,
+                Some(body),
+                idempotency,
+            )
             .await?;
         decode(&format!("POST {}", path), &resp.body)
     }
@@ -719,10 +868,19 @@ impl Client {
         path: &GraphPath,
         body: &B,
         headers: Vec<(&'static str, String)>,
+        idempotency: Idempotency,
     ) -> Result<()> {
         let body = Self::encode_body(body)?;
-        self.send(Method::PATCH, version, path, None, headers, Some(body))
-            .await?;
+        self.send_declared(
+            Method::PATCH,
+            version,
+            path,
+            None,
+            headers,
+            Some(body),
+            idempotency,
+        )
+        .await?;
         Ok(())
     }
 
@@ -793,6 +951,36 @@ mod tests {
         for c in [Cloud::Global, Cloud::UsGovernment, Cloud::China] {
             c.validate().unwrap();
         }
+    }
+
+    #[test]
+    fn authority_hosts_name_their_cloud() {
+        assert_eq!(
+            Cloud::from_authority_host("https://login.microsoftonline.com/").unwrap(),
+            Cloud::Global
+        );
+        assert_eq!(
+            Cloud::from_authority_host("login.microsoftonline.us").unwrap(),
+            Cloud::UsGovernment
+        );
+        assert_eq!(
+            Cloud::from_authority_host("https://LOGIN.chinacloudapi.cn").unwrap(),
+            Cloud::China
+        );
+        let sim = Cloud::from_authority_host("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(sim.graph_url().as_str(), "http://127.0.0.1:8080/");
+        let err = Cloud::from_authority_host("https://login.example.com").unwrap_err();
+        assert!(err.to_string().contains("config profile"), "{err}");
+        assert!(Cloud::from_authority_host("http://login.example.com").is_err());
+        assert!(Cloud::China.check_windows365().is_err());
+        assert!(
+            Cloud::China
+                .check_windows365()
+                .unwrap_err()
+                .to_string()
+                .contains("21Vianet")
+        );
+        assert!(Cloud::UsGovernment.check_windows365().is_ok());
     }
 
     #[test]

@@ -165,6 +165,24 @@ pub enum Error {
         /// The last error body.
         error: GraphError,
     },
+    /// Graph may already have processed a request that is not safe to repeat (e.g. `sendMail`,
+    /// reprovisioning a Cloud PC), and the answer was 503/504 or the connection broke after the
+    /// request was sent. The request was not resent (see [`crate::retry`]).
+    #[error(
+        "outcome unknown, not resent: {operation} {}; Microsoft Graph may or may not have done it, and sending it again could do it twice (check the tenant, e.g. the sender's Sent Items or the Cloud PC's status, before trying again)",
+        match status { Some(s) => format!("got HTTP {s} after it was sent"), None => "lost its connection after it was sent".to_owned() }
+    )]
+    OutcomeUnknown {
+        /// `METHOD path` without query values.
+        operation: String,
+        /// 503 or 504; `None` when the connection broke.
+        status: Option<u16>,
+        /// The error body, when there was an answer.
+        error: Option<GraphError>,
+        /// The transport failure, when the connection broke.
+        #[source]
+        source: Option<reqwest::Error>,
+    },
     /// The token endpoint (or token source) refused to issue a token.
     #[error("authentication failed ({credential}){}: {message}", aadsts.as_ref().map(|c| format!(" AADSTS{c}")).unwrap_or_default())]
     Auth {
@@ -232,6 +250,7 @@ impl Error {
     fn graph_error(&self) -> Option<&GraphError> {
         match self {
             Error::Api { error, .. } | Error::Throttled { error, .. } => Some(error),
+            Error::OutcomeUnknown { error, .. } => error.as_ref(),
             _ => None,
         }
     }
@@ -240,7 +259,7 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Api { status, .. } | Error::Throttled { status, .. } => Some(*status),
-            Error::Auth { status, .. } => *status,
+            Error::Auth { status, .. } | Error::OutcomeUnknown { status, .. } => *status,
             _ => None,
         }
     }
@@ -284,6 +303,12 @@ impl Error {
     /// Retries ran out on 429/503/504.
     pub fn is_throttled(&self) -> bool {
         matches!(self, Error::Throttled { .. })
+    }
+
+    /// A request that is not safe to repeat may or may not have been processed, and was not
+    /// resent ([`Error::OutcomeUnknown`]).
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Error::OutcomeUnknown { .. })
     }
 
     /// 403 or 401 from Graph, or a refused token.

@@ -54,7 +54,9 @@ pub use resources::{
     PolicyCollection, ProvisioningPoliciesHandler, RemoveMemberOutcome, ServicePlansHandler,
     SubscribedSkusHandler, UserSettingsHandler, UsersHandler,
 };
-pub use retry::RetryPolicy;
+pub use retry::{Idempotency, RetryPolicy};
+pub use resources::{CloudPcReportsHandler, CloudPcSnapshotsHandler};
+
 
 impl Client {
     /// Users.
@@ -80,6 +82,16 @@ impl Client {
     /// Cloud PCs.
     pub fn cloud_pcs(&self) -> CloudPcsHandler {
         CloudPcsHandler::new(self.clone())
+    }
+
+    /// Cloud PC restore points (beta).
+    pub fn cloud_pc_snapshots(&self) -> CloudPcSnapshotsHandler {
+        CloudPcSnapshotsHandler::new(self.clone())
+    }
+
+    /// Cloud PC reports (beta report streams).
+    pub fn cloud_pc_reports(&self) -> CloudPcReportsHandler {
+        CloudPcReportsHandler::new(self.clone())
     }
 
     /// Provisioning policies.

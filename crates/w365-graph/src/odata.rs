@@ -7,6 +7,13 @@
 //! 2. every query option value is then percent-encoded: Graph reads `+` in a query as a space,
 //!    so `+` becomes `%2B`, and `#`, `&`, `%`, space and non-ASCII are encoded as well;
 //! 3. path segments are percent-encoded one by one (a guest UPN's `#EXT#` becomes `%23EXT%23`).
+//!
+//! The query layer also keeps two Graph rules so that callers cannot forget them:
+//! - a filter with `ne`, `not` or `endswith` is an *advanced query* on directory objects, which
+//!   Graph answers only with the `ConsistencyLevel: eventual` header and `$count=true`
+//!   (<https://learn.microsoft.com/graph/aad-advanced-queries>): [`Query::filter`] adds both;
+//! - `property in ()` is invalid OData: the client refuses to send a query whose filter has an
+//!   empty `in` list ([`Filter::has_empty_in`]); callers skip the request instead.
 
 use std::fmt;
 
@@ -71,6 +78,10 @@ enum Kind {
 pub struct Filter {
     text: String,
     kind: Kind,
+    /// Uses `ne`, `not` or `endswith` somewhere (an advanced query on directory objects).
+    advanced: bool,
+    /// Has an `in` with an empty list somewhere (never sent).
+    empty_in: bool,
 }
 
 impl Filter {
@@ -78,7 +89,25 @@ impl Filter {
         Filter {
             text,
             kind: Kind::Atom,
+            advanced: false,
+            empty_in: false,
         }
+    }
+
+    fn advanced(mut self) -> Self {
+        self.advanced = true;
+        self
+    }
+
+    /// Whether Graph needs `ConsistencyLevel: eventual` and `$count=true` for this filter on
+    /// directory objects (`ne`, `not`, `endswith`; see the module documentation).
+    pub fn needs_advanced_query(&self) -> bool {
+        self.advanced
+    }
+
+    /// Whether the filter contains `property in ()`, which is never sent.
+    pub fn has_empty_in(&self) -> bool {
+        self.empty_in
     }
 
     fn compare(property: &'static str, op: &str, value: &str) -> Self {
@@ -93,7 +122,7 @@ impl Filter {
 
     /// `property ne 'value'` (an advanced query on directory objects).
     pub fn ne(property: &'static str, value: impl AsRef<str>) -> Self {
-        Self::compare(property, "ne", value.as_ref())
+        Self::compare(property, "ne", value.as_ref()).advanced()
     }
 
     /// `property eq true|false`.
@@ -124,10 +153,11 @@ impl Filter {
             "endswith({property},{})",
             quote_literal(value.as_ref())
         ))
+        .advanced()
     }
 
-    /// `property in ('a','b')`. An empty list yields a filter that matches nothing
-    /// (`property in ()` is invalid OData, so callers should skip the request instead).
+    /// `property in ('a','b')`. An empty list is invalid OData: the filter is marked
+    /// ([`Filter::has_empty_in`]) and the client refuses to send it, so callers skip the request.
     pub fn in_<I, S>(property: &'static str, values: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -138,7 +168,9 @@ impl Filter {
             .into_iter()
             .map(|v| quote_literal(v.as_ref()))
             .collect();
-        Self::atom(format!("{property} in ({})", list.join(",")))
+        let mut filter = Self::atom(format!("{property} in ({})", list.join(",")));
+        filter.empty_in = list.is_empty();
+        filter
     }
 
     fn wrapped(&self, parent: Kind) -> String {
@@ -158,6 +190,8 @@ impl Filter {
                 other.wrapped(Kind::And)
             ),
             kind: Kind::And,
+            advanced: self.advanced || other.advanced,
+            empty_in: self.empty_in || other.empty_in,
         }
     }
 
@@ -166,13 +200,17 @@ impl Filter {
         Filter {
             text: format!("{} or {}", self.wrapped(Kind::Or), other.wrapped(Kind::Or)),
             kind: Kind::Or,
+            advanced: self.advanced || other.advanced,
+            empty_in: self.empty_in || other.empty_in,
         }
     }
 
     /// `not (f)`.
     #[allow(clippy::should_implement_trait)]
     pub fn not(f: Filter) -> Self {
-        Self::atom(format!("not({})", f.text))
+        let mut negated = Self::atom(format!("not({})", f.text)).advanced();
+        negated.empty_in = f.empty_in;
+        negated
     }
 
     /// The expression text (escaped, not percent-encoded).
@@ -206,9 +244,14 @@ impl Query {
         Self::default()
     }
 
-    /// Sets `$filter`.
+    /// Sets `$filter`. A filter that needs an advanced query (`ne`, `not`, `endswith`) also
+    /// turns on `ConsistencyLevel: eventual` and `$count=true` (see the module documentation).
     pub fn filter(mut self, filter: Filter) -> Self {
+        let advanced = filter.needs_advanced_query();
         self.filter = Some(filter);
+        if advanced {
+            self = self.consistency_eventual();
+        }
         self
     }
 
@@ -472,6 +515,38 @@ mod tests {
             Filter::raw_guid_eq("skuId", id).to_string(),
             "skuId eq 226ca751-f0a4-4232-9be5-73c02a92555e"
         );
+    }
+
+    #[test]
+    fn advanced_filters_bring_their_header_and_count_and_empty_in_is_marked() {
+        for f in [
+            Filter::ne("accountEnabled", "x"),
+            Filter::ends_with("mail", "@contoso.com"),
+            Filter::not(Filter::eq("a", "b")),
+            Filter::eq("a", "b").and(Filter::ne("c", "d")),
+            Filter::eq("a", "b").or(Filter::ends_with("c", "d")),
+        ] {
+            assert!(f.needs_advanced_query(), "{f}");
+            let q = Query::new().filter(f);
+            assert_eq!(q.headers(), vec![("ConsistencyLevel", "eventual")]);
+            assert!(q.to_query_string().contains("$count=true"), "{q}");
+        }
+        let plain = Query::new().filter(Filter::eq("a", "b").and(Filter::starts_with("c", "d")));
+        assert!(plain.headers().is_empty());
+        assert!(!plain.to_query_string().contains("$count"));
+        // An explicit $count stays as set.
+        let q = Query::new().count(false).filter(Filter::ne("a", "b"));
+        assert!(q.to_query_string().contains("$count=false"));
+
+        let empty: [&str; 0] = [];
+        assert!(Filter::in_("id", empty).has_empty_in());
+        assert!(!Filter::in_("id", ["x"]).has_empty_in());
+        assert!(
+            Filter::eq("a", "b")
+                .or(Filter::in_("id", empty))
+                .has_empty_in()
+        );
+        assert!(Filter::not(Filter::in_("id", empty)).has_empty_in());
     }
 
     #[test]

@@ -72,6 +72,7 @@ async fn fetch_page<T: DeserializeOwned>(
             headers: headers.as_ref().clone(),
             body: None,
             operation: "GET",
+            idempotency: crate::retry::Idempotency::Idempotent,
         })
         .await?;
     decode(&operation, &resp.body)

@@ -1,8 +1,27 @@
 //! Retry decisions: 429, 503, 504 and connection errors are retried; `Retry-After` (seconds or
 //! HTTP-date) wins over exponential backoff with jitter; attempts and total wait are bounded.
 //! No other 4xx is ever retried.
+//!
+//! # Resending only what is safe to repeat
+//!
+//! A request Graph may already have processed is not resent blindly. What is safe depends on the
+//! failure ([`Failure`]) and on the request ([`Idempotency`], declared per request by the resource
+//! handlers):
+//!
+//! - **429** — Graph throttled the request: "Microsoft Graph limits any further requests from that
+//!   client app for some time ... and the requests fail"
+//!   (<https://learn.microsoft.com/graph/throttling>): it was not processed, so any method may be
+//!   resent after `Retry-After`.
+//! - **No connection was made** (refused, DNS, TLS handshake): nothing reached Graph; any method
+//!   may be resent.
+//! - **503/504, or the connection broke after the request was sent** (timeout, reset while
+//!   waiting for the answer): Graph may have done the work. Only an [`Idempotency::Idempotent`]
+//!   request is resent; any other request ends in [`crate::Error::OutcomeUnknown`] ("outcome
+//!   unknown, not resent"), so a mail is never sent twice and an action never runs twice.
 
 use std::time::{Duration, SystemTime};
+
+use reqwest::Method;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 
@@ -54,6 +73,74 @@ impl RetryPolicy {
 /// Whether an HTTP status is transient and may be retried.
 pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 429 | 503 | 504)
+}
+
+/// Whether repeating a request that Graph may already have processed is harmless. Declared per
+/// request by the resource handler that builds it (see each handler's comments for why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Repeating it leaves the tenant as one request would: reads, `PUT`/`DELETE` (RFC 9110
+    /// §9.2.2), a `PATCH` of absolute values, a member add (a repeat answers "already exist",
+    /// which the handler treats as done), setting a policy's assignments.
+    Idempotent,
+    /// Repeating it may do the work twice: `sendMail` (a second mail), creating an object (a
+    /// duplicate), reprovisioning, restoring or rebooting a Cloud PC.
+    NotIdempotent,
+}
+
+impl Idempotency {
+    /// The default of an HTTP method when a request declares nothing: GET, HEAD, OPTIONS, PUT
+    /// and DELETE are idempotent by definition (RFC 9110 §9.2.2,
+    /// <https://www.rfc-editor.org/rfc/rfc9110#section-9.2.2>); POST and PATCH are not unless
+    /// the handler says so.
+    pub fn of_method(method: &Method) -> Self {
+        if [
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::PUT,
+            Method::DELETE,
+        ]
+        .contains(method)
+        {
+            Idempotency::Idempotent
+        } else {
+            Idempotency::NotIdempotent
+        }
+    }
+}
+
+/// How an attempt failed, as far as resending is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Graph answered with this status.
+    Status(u16),
+    /// No connection was made: the request never reached Graph.
+    NotConnected,
+    /// The request was (or may have been) sent, then the connection broke or timed out.
+    AfterSending,
+}
+
+/// What the failure means for resending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    /// Transient and safe to repeat: retry (within the budget).
+    Retry,
+    /// Transient, but Graph may have processed the request and repeating it is not safe.
+    OutcomeUnknown,
+    /// Not transient: report the failure.
+    No,
+}
+
+/// Decides whether a failed attempt may be resent (see the module documentation).
+pub fn resend(failure: Failure, idempotency: Idempotency) -> Resend {
+    let idempotent = idempotency == Idempotency::Idempotent;
+    match failure {
+        Failure::Status(429) | Failure::NotConnected => Resend::Retry,
+        Failure::Status(503 | 504) | Failure::AfterSending if idempotent => Resend::Retry,
+        Failure::Status(503 | 504) | Failure::AfterSending => Resend::OutcomeUnknown,
+        Failure::Status(_) => Resend::No,
+    }
 }
 
 /// Parses `Retry-After`: delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
@@ -157,6 +244,30 @@ mod tests {
         for s in [400, 401, 403, 404, 409, 412, 500, 501, 502] {
             assert!(!is_retryable_status(s), "{s}");
         }
+    }
+
+    #[test]
+    fn only_idempotent_requests_are_resent_after_graph_may_have_processed_them() {
+        use Idempotency::{Idempotent, NotIdempotent};
+        for idem in [Idempotent, NotIdempotent] {
+            assert_eq!(resend(Failure::Status(429), idem), Resend::Retry);
+            assert_eq!(resend(Failure::NotConnected, idem), Resend::Retry);
+            for s in [400, 401, 403, 404, 409, 500, 502] {
+                assert_eq!(resend(Failure::Status(s), idem), Resend::No, "{s}");
+            }
+        }
+        for failure in [
+            Failure::Status(503),
+            Failure::Status(504),
+            Failure::AfterSending,
+        ] {
+            assert_eq!(resend(failure, Idempotent), Resend::Retry);
+            assert_eq!(resend(failure, NotIdempotent), Resend::OutcomeUnknown);
+        }
+        assert_eq!(Idempotency::of_method(&Method::GET), Idempotent);
+        assert_eq!(Idempotency::of_method(&Method::DELETE), Idempotent);
+        assert_eq!(Idempotency::of_method(&Method::POST), NotIdempotent);
+        assert_eq!(Idempotency::of_method(&Method::PATCH), NotIdempotent);
     }
 
     #[test]

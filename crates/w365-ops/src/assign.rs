@@ -1,39 +1,51 @@
 //! `assign`: provision a Windows 365 Cloud PC for a user (the "Assign Windows365" runbook).
 //!
-//! Planning only reads, and reads little: for a dedicated assignment it makes five requests
-//! (the user, the policy with the provisioning group's name, the three groups in one `in` query,
-//! the user's own `memberOf`, the subscribed SKUs), whatever the size of the groups. Execution then
-//! adds at most three memberships, confirms visibility with `checkMemberGroups`, and confirms the
-//! license through the user's `licenseAssignmentStates`.
+//! Planning only reads, in one round trip whatever the size of the groups: the user with their
+//! licences, their direct groups, the three named groups and the subscribed SKUs in one `$batch`
+//! request, concurrently with the policy lookup (and, with `notify` or tickets, the sender check).
+//! Execution then adds at most three memberships (the first two together), confirms visibility with
+//! `checkMemberGroups`, and confirms the licence this group assigned through the user's
+//! `licenseAssignmentStates`: seven requests when no wait has to poll twice.
 //!
-//! Dedicated path (issue 5, steps 1-9):
-//! 1. validate the inputs, resolve the user by UPN;
-//! 2. look up the provisioning policy named like the provisioning group; a shared (Frontline)
-//!    policy takes the Frontline path;
+//! Dedicated path (issue 5, steps 1-9; issue 10's licensing truth):
+//! 1. validate the inputs; resolve the user by UPN with their licences; check the sender;
+//! 2. look up the provisioning policy named like the provisioning group; a Frontline policy
+//!    (`shared`, `sharedByUser`, `sharedByEntraGroup`) takes the Frontline path;
 //! 3. resolve the three groups by exact display name (none → error naming it, several → error
 //!    listing the ids);
-//! 4. the license group's SKU must exist in the tenant;
-//! 5. already a member of the license group → [`Error::AlreadyAssigned`], no change. (Checked
-//!    before capacity: a fully used SKU is normal once everyone has one, and must not raise a
-//!    ticket for a user who already holds the license.)
+//! 4. the license group's Windows 365 SKU, picked by its service plans
+//!    ([`crate::licensing::LicenseGroupLicense`]); none → "not a Windows 365 license group";
+//! 5. already holding a Windows 365 licence from any source (this group, a direct assignment, any
+//!    other Windows 365 group) → [`Error::AlreadyAssigned`] naming it, no change. (Checked before
+//!    capacity: a fully used SKU is normal once everyone has one, and must not raise a ticket for a
+//!    user who already holds the license.)
 //! 6. capacity: no free unit → ticket (if enabled) and [`Error::OutOfLicenses`];
 //! 7. keep existing prefix-group memberships, otherwise add the named groups; wait until the
 //!    added memberships are visible; add the license group;
-//! 8. confirm the license; on CountViolation (the race for the last unit) remove the user from the
+//! 8. confirm the licence assigned by this group (`assignedByGroup`), never another assignment of
+//!    the same SKU; on CountViolation (the race for the last unit) remove the user from the
 //!    license group again, ticket (if enabled), fail as out of licenses;
 //! 9. with notify: wait for the Cloud PC, then mail the user (or report that they have no mailbox).
-
-use std::collections::HashMap;
+//!
+//! Frontline path: seats of the policy's assignment ([`crate::licensing::FrontlineSeats`]: three
+//! Cloud PCs per licence in dedicated mode, one pooled Cloud PC per licence in shared mode); a
+//! member of the assignment group is already assigned; with notify, dedicated mode waits for the
+//! personal Cloud PC, shared mode (pooled) sends an "access granted" mail at once.
 
 use serde::Serialize;
 use w365_graph::Client;
 use w365_graph::models::{Group, ProvisioningPolicy, ProvisioningType, SubscribedSku, User};
 
+use crate::cloud_pc::validate_upn;
 use crate::error::{Error, GraphContext, Result};
 use crate::execute::{
     CloudPcReport, Event, ExecState, Executor, MailReport, Observer, StepReport, Waits, permissions,
 };
-use crate::mail::validate_custom_message;
+use crate::licensing::{
+    FrontlineMode, FrontlineSeats, LicenseGroupLicense, Windows365Catalog, frontline_assignments,
+    held_windows365_licenses,
+};
+use crate::mail::{validate_custom_message, verify_sender};
 use crate::plan::{CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, TicketDetails, UserRef};
 
 /// Runbook default: `cfgProvisioningGroupName`.
@@ -46,10 +58,11 @@ pub const DEFAULT_LICENSE_GROUP: &str = "lic - Windows 365 Enterprise - 2 vCPU 4
 pub const DEFAULT_PROVISIONING_GROUP_PREFIX: &str = "cfg - Windows 365 - Provisioning - ";
 /// Runbook default: `cfgUserSettingsGroupPrefix`.
 pub const DEFAULT_USER_SETTINGS_GROUP_PREFIX: &str = "cfg - Windows 365 - User Settings - ";
-/// Runbook default: `fromMailAddress`.
-pub const DEFAULT_FROM_MAILBOX: &str = "runbooks@contoso.com";
-/// Runbook default: `ticketCustomerId`.
-pub const DEFAULT_TICKET_CUSTOMER_ID: &str = "Contoso";
+/// The runbook's demo `fromMailAddress`: a sandbox default only. Against a real tenant the sender
+/// is set explicitly (flag or profile) and checked while planning.
+pub const SANDBOX_FROM_MAILBOX: &str = "runbooks@contoso.com";
+/// The runbook's demo `ticketCustomerId`: a sandbox default only.
+pub const SANDBOX_TICKET_CUSTOMER_ID: &str = "Contoso";
 /// Runbook default ticket queue; used only in the sandbox (a real tenant must name its own).
 pub const SANDBOX_TICKET_QUEUE: &str = "support@glueckkanja-gab.com";
 
@@ -72,9 +85,11 @@ pub struct AssignOptions {
     pub ticket_when_out_of_licenses: bool,
     /// Where tickets go; required when tickets are enabled.
     pub ticket_queue: Option<String>,
-    /// The mailbox mails and tickets are sent from.
-    pub from_mailbox: String,
-    pub ticket_customer_id: String,
+    /// The mailbox mails and tickets are sent from. Required for `notify` and tickets; it has no
+    /// default for a real tenant ([`AssignOptions::with_sandbox_defaults`] sets the demo one).
+    pub from_mailbox: Option<String>,
+    /// Prefixes the ticket subject; required for tickets (sandbox default: `Contoso`).
+    pub ticket_customer_id: Option<String>,
     /// Who runs the command (recorded in the report and in tickets).
     pub caller: String,
     /// Plan only: all the reads, no write, no mail.
@@ -83,7 +98,8 @@ pub struct AssignOptions {
 }
 
 impl AssignOptions {
-    /// The runbook's defaults for everything but the user; no ticket queue, realistic waits.
+    /// The runbook's defaults for everything but the user; no sender, no ticket queue or customer
+    /// id, realistic waits.
     pub fn new(user: impl Into<String>, caller: impl Into<String>) -> Self {
         Self {
             user: user.into(),
@@ -96,26 +112,28 @@ impl AssignOptions {
             custom_message: None,
             ticket_when_out_of_licenses: false,
             ticket_queue: None,
-            from_mailbox: DEFAULT_FROM_MAILBOX.into(),
-            ticket_customer_id: DEFAULT_TICKET_CUSTOMER_ID.into(),
+            from_mailbox: None,
+            ticket_customer_id: None,
             caller: caller.into(),
             dry_run: false,
             waits: Waits::realistic(),
         }
     }
 
+    /// Fills what is not set with the sandbox's demo values (sender `runbooks@contoso.com`,
+    /// customer id `Contoso`). Only for the sandbox: a real tenant sets its own.
+    pub fn with_sandbox_defaults(mut self) -> Self {
+        self.from_mailbox
+            .get_or_insert_with(|| SANDBOX_FROM_MAILBOX.to_owned());
+        self.ticket_customer_id
+            .get_or_insert_with(|| SANDBOX_TICKET_CUSTOMER_ID.to_owned());
+        self
+    }
+
     /// Step 1: refuses bad input before anything is read or changed.
     pub fn validate(&self) -> Result<()> {
         let invalid = |reason: String| Err(Error::InvalidInput { reason });
-        let upn = self.user.trim();
-        if upn.is_empty() {
-            return invalid("the user principal name is empty".into());
-        }
-        if !upn.contains('@') || upn.starts_with('@') || upn.ends_with('@') {
-            return invalid(format!(
-                "'{upn}' is not a user principal name (expected name@domain)"
-            ));
-        }
+        validate_upn(&self.user)?;
         for (what, value) in [
             ("--provisioning-group", &self.provisioning_group),
             ("--user-settings-group", &self.user_settings_group),
@@ -128,19 +146,25 @@ impl AssignOptions {
                 "--user-settings-group-prefix",
                 &self.user_settings_group_prefix,
             ),
-            ("--from-mailbox", &self.from_mailbox),
-            ("--ticket-customer-id", &self.ticket_customer_id),
             ("--caller", &self.caller),
         ] {
             if value.trim().is_empty() {
                 return invalid(format!("{what} is empty"));
             }
         }
-        if !self.from_mailbox.contains('@') {
-            return invalid(format!(
-                "--from-mailbox '{}' is not a mail address",
-                self.from_mailbox
-            ));
+        if let Some(from) = &self.from_mailbox
+            && !from.contains('@')
+        {
+            return invalid(format!("--from-mailbox '{from}' is not a mail address"));
+        }
+        let sender_set = self
+            .from_mailbox
+            .as_deref()
+            .is_some_and(|f| !f.trim().is_empty());
+        if self.notify && !sender_set {
+            return Err(Error::SenderNotSet {
+                what: "--notify".into(),
+            });
         }
         if self.ticket_when_out_of_licenses {
             match self.ticket_queue.as_deref().map(str::trim) {
@@ -154,6 +178,21 @@ impl AssignOptions {
                     return invalid(format!("--ticket-queue '{q}' is not a mail address"));
                 }
                 Some(_) => {}
+            }
+            if !sender_set {
+                return Err(Error::SenderNotSet {
+                    what: "--ticket-when-out-of-licenses".into(),
+                });
+            }
+            if self
+                .ticket_customer_id
+                .as_deref()
+                .is_none_or(|c| c.trim().is_empty())
+            {
+                return invalid(
+                    "--ticket-when-out-of-licenses needs a customer id for the ticket subject (--ticket-customer-id or the profile's ticket_customer_id)"
+                        .into(),
+                );
             }
         }
         if let Some(message) = &self.custom_message {
@@ -178,7 +217,8 @@ pub enum AssignPath {
         /// The dedicated policy named like the provisioning group, if there is one.
         policy: Option<PolicyRef>,
     },
-    /// Frontline (shared): a seat through the policy's assignment group.
+    /// Frontline: a seat through the policy's assignment group (dedicated mode: a personal Cloud
+    /// PC, three per licence; shared mode: access to the group's pooled Cloud PCs).
     #[serde(rename_all = "camelCase")]
     Frontline {
         policy: PolicyRef,
@@ -186,6 +226,8 @@ pub enum AssignPath {
         user_settings_group: GroupRef,
         service_plan_id: String,
         service_plan_name: String,
+        mode: FrontlineMode,
+        seats: FrontlineSeats,
     },
 }
 
@@ -438,6 +480,8 @@ fn ticket_step(opts: &AssignOptions, planned: &AssignPlan, seats: bool) -> Optio
         return None;
     }
     let to = opts.ticket_queue.clone()?;
+    let from = opts.from_mailbox.clone()?;
+    let customer_id = opts.ticket_customer_id.clone()?;
     let (license_name, sku_part_number) = match &planned.path {
         AssignPath::Dedicated {
             license_group, sku, ..
@@ -455,10 +499,10 @@ fn ticket_step(opts: &AssignOptions, planned: &AssignPlan, seats: bool) -> Optio
         ),
     };
     Some(Step::SendOutOfLicensesTicket {
-        from: opts.from_mailbox.clone(),
+        from,
         to,
         ticket: TicketDetails {
-            customer_id: opts.ticket_customer_id.clone(),
+            customer_id,
             license_name,
             sku_part_number,
             caller: opts.caller.clone(),
@@ -508,12 +552,61 @@ pub(crate) fn policy_ref(policy: &ProvisioningPolicy) -> PolicyRef {
 }
 
 /// Picks exactly one group per name from the result of the `in` query.
+/// Groups by display name or by id: the one helper behind every group option of assign,
+/// unassign, reprovision and resize (pick with [`one_group`]). A GUID is read by id; the names
+/// are looked up together (exact display name).
+/// Adds the groups whose id is among `names_or_ids` and not yet in `groups`.
+async fn add_groups_by_id(
+    client: &Client,
+    names_or_ids: &[String],
+    groups: &mut Vec<Group>,
+) -> w365_graph::Result<()> {
+    for key in names_or_ids.iter().map(|k| k.trim()) {
+        if crate::policy::tenant::looks_like_guid(key)
+            && !groups.iter().any(|g| g.id.eq_ignore_ascii_case(key))
+            && let Some(g) = client.groups().get_opt(key).await?
+        {
+            groups.push(g);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn find_groups(
+    client: &Client,
+    names_or_ids: &[String],
+) -> w365_graph::Result<Vec<Group>> {
+    let names: Vec<String> = names_or_ids
+        .iter()
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !crate::policy::tenant::looks_like_guid(k))
+        .collect();
+    let mut groups = if names.is_empty() {
+        Vec::new()
+    } else {
+        client.groups().find_by_display_names(&names).await?
+    };
+    add_groups_by_id(client, names_or_ids, &mut groups).await?;
+    Ok(groups)
+}
+
+/// The one group named (or with the id) `name`; several with the name are refused with their ids.
 pub(crate) fn one_group(groups: &[Group], name: &str) -> Result<GroupRef> {
+    let name = name.trim();
+    if crate::policy::tenant::looks_like_guid(name)
+        && let Some(g) = groups.iter().find(|g| g.id.eq_ignore_ascii_case(name))
+    {
+        return Ok(group_ref(g));
+    }
     let matching: Vec<&Group> = groups
         .iter()
         .filter(|g| g.display_name.eq_ignore_ascii_case(name))
         .collect();
     match matching.as_slice() {
+        [] if crate::policy::tenant::looks_like_guid(name) => Err(Error::ObjectNotFound {
+            kind: "group",
+            id: name.into(),
+        }),
         [] => Err(Error::GroupNotFound { name: name.into() }),
         [one] => Ok(group_ref(one)),
         many => Err(Error::AmbiguousName {
@@ -574,15 +667,32 @@ pub async fn plan(
 ) -> Result<AssignPlan> {
     opts.validate()?;
     observer.on_event(&Event::Planning {
-        what: "looking up the user and the provisioning policy",
+        what: "reading the user, the groups, the licenses and the provisioning policy",
     });
     let upn = opts.user.trim();
-    let (user, policies) = futures::try_join!(
+    // Every planning read is independent of the others: the user with their licences, their
+    // groups, the named groups and the SKUs go in one $batch request, concurrently with the
+    // (beta) policy lookup and the sender check: one round trip.
+    let names = [
+        opts.provisioning_group.clone(),
+        opts.user_settings_group.clone(),
+        opts.license_group.clone(),
+    ];
+    let sender_needed = match (opts.notify, opts.ticket_when_out_of_licenses) {
+        (true, _) => Some("--notify"),
+        (false, true) => Some("--ticket-when-out-of-licenses"),
+        (false, false) => None,
+    };
+    let (reads, policies, ()) = futures::try_join!(
         async {
-            client.users().find_by_upn(upn).await.graph_ctx(
-                || format!("look up the user '{upn}'"),
-                permissions::READ_USERS,
-            )
+            client
+                .users()
+                .read_for_assignment(upn, &names)
+                .await
+                .graph_ctx(
+                    || format!("read the user '{upn}', their groups and the licenses"),
+                    permissions::READ_USERS,
+                )
         },
         async {
             client
@@ -598,10 +708,48 @@ pub async fn plan(
                     },
                     permissions::READ_CLOUD_PCS,
                 )
+        },
+        async {
+            // The sender must exist and have a mailbox before anything is changed (never find
+            // out after the licence is consumed).
+            match sender_needed {
+                Some(what) => {
+                    verify_sender(client, opts.from_mailbox.as_deref(), what).await?;
+                    Ok(())
+                }
+                None => Ok(()),
+            }
         }
     )?;
-    let user = user.ok_or_else(|| Error::UserNotFound { upn: upn.into() })?;
-    let user = user_ref(&user);
+    let w365_graph::resources::AssignmentReads {
+        user: full_user,
+        member_of,
+        groups,
+        skus,
+    } = reads;
+    let full_user = full_user
+        .graph_ctx(
+            || format!("look up the user '{upn}'"),
+            permissions::READ_USERS,
+        )?
+        .ok_or_else(|| Error::UserNotFound { upn: upn.into() })?;
+    let user = user_ref(&full_user);
+    let member_of = member_of.graph_ctx(
+        || format!("read the group memberships of {user}"),
+        permissions::READ_GROUPS,
+    )?;
+    let mut groups = groups.graph_ctx(
+        || "look up the groups by name".into(),
+        permissions::READ_GROUPS,
+    )?;
+    // A group option may be an id instead of a name: those are read by id (the batch only
+    // matched display names).
+    add_groups_by_id(client, &names, &mut groups)
+        .await
+        .graph_ctx(
+            || "look up the groups by id".into(),
+            permissions::READ_GROUPS,
+        )?;
     let policy = match policies.as_slice() {
         [] => None,
         [one] => Some(one.clone()),
@@ -619,51 +767,45 @@ pub async fn plan(
     };
     match policy {
         Some(policy) if is_shared(&policy) => {
-            plan_frontline(client, opts, observer, user, policy).await
+            plan_frontline(client, opts, observer, user, policy, groups, member_of).await
         }
-        policy => plan_dedicated(client, opts, observer, user, policy).await,
+        policy => {
+            let skus = skus.graph_ctx(
+                || "read the tenant's subscribed SKUs".into(),
+                permissions::READ_ORGANIZATION,
+            )?;
+            let read = Reads {
+                user: &full_user,
+                groups,
+                member_of,
+                skus,
+            };
+            plan_dedicated(opts, observer, user, read, policy)
+        }
     }
 }
 
-async fn plan_dedicated(
-    client: &Client,
+/// What planning read, for the dedicated path.
+struct Reads<'a> {
+    user: &'a User,
+    groups: Vec<Group>,
+    member_of: Vec<Group>,
+    skus: Vec<SubscribedSku>,
+}
+
+fn plan_dedicated(
     opts: &AssignOptions,
     observer: &dyn Observer,
     user: UserRef,
+    read: Reads<'_>,
     policy: Option<ProvisioningPolicy>,
 ) -> Result<AssignPlan> {
-    observer.on_event(&Event::Planning {
-        what: "resolving the groups, the user's memberships and the license capacity",
-    });
-    let names = [
-        opts.provisioning_group.clone(),
-        opts.user_settings_group.clone(),
-        opts.license_group.clone(),
-    ];
-    let (groups, member_of, skus) = futures::try_join!(
-        async {
-            client
-                .groups()
-                .find_by_display_names(&names)
-                .await
-                .graph_ctx(
-                    || "look up the groups by name".into(),
-                    permissions::READ_GROUPS,
-                )
-        },
-        async {
-            client.users().member_of_groups(&user.id).await.graph_ctx(
-                || format!("read the group memberships of {user}"),
-                permissions::READ_GROUPS,
-            )
-        },
-        async {
-            client.subscribed_skus().list().await.graph_ctx(
-                || "read the tenant's subscribed SKUs".into(),
-                permissions::READ_ORGANIZATION,
-            )
-        }
-    )?;
+    let Reads {
+        user: full_user,
+        groups,
+        member_of,
+        skus,
+    } = read;
 
     // Step 3.
     let provisioning_group = one_group(&groups, &opts.provisioning_group)?;
@@ -676,45 +818,52 @@ async fn plan_dedicated(
             name: opts.license_group.clone(),
         })?;
 
-    // Step 4: the license group's SKU, and that the tenant has it.
-    let assigned = license_group.assigned_licenses.clone().unwrap_or_default();
-    let Some(first) = assigned.first() else {
-        return Err(Error::LicenseGroupWithoutLicense {
+    // Step 4: the license group's Windows 365 SKU, picked by its service plans (a group may carry
+    // other products too), and that the tenant has it.
+    let catalog = Windows365Catalog::default();
+    let license = LicenseGroupLicense::of(license_group, &skus, &catalog)?;
+    let sku = license.sku.clone();
+    let service_plan_ids = license.service_plan_ids.clone();
+    let group_skus: Vec<&SubscribedSku> = license.all_skus.iter().collect();
+    let main_sku = group_skus
+        .iter()
+        .find(|s| s.sku_id == sku.sku_id)
+        .copied()
+        .ok_or_else(|| Error::SkuNotInTenant {
             group: license_group_ref.display_name.clone(),
-        });
-    };
-    let sku_by_id: HashMap<_, &SubscribedSku> = skus.iter().map(|s| (s.sku_id, s)).collect();
-    let mut group_skus = Vec::new();
-    for license in &assigned {
-        match sku_by_id.get(&license.sku_id) {
-            Some(sku) => group_skus.push(*sku),
-            None => {
-                return Err(Error::SkuNotInTenant {
-                    group: license_group_ref.display_name.clone(),
-                    sku_id: license.sku_id.to_string(),
-                });
-            }
-        }
-    }
-    let main_sku = sku_by_id[&first.sku_id];
-    let sku = SkuRef {
-        sku_id: main_sku.sku_id,
-        sku_part_number: main_sku.sku_part_number.clone(),
-    };
-    let service_plan_ids: Vec<String> = group_skus
-        .iter()
-        .flat_map(|s| s.service_plans.iter())
-        .map(|p| p.service_plan_id.to_string())
-        .collect();
+            sku_id: sku.sku_id.to_string(),
+        })?;
 
-    // Step 5.
-    if member_of
+    // Step 5: already assigned, from any source: this license group (even while its licence is
+    // still being processed), or a Windows 365 licence held directly or through any other group.
+    // Checked before capacity, so a full SKU never raises a ticket for a user who holds one.
+    let held = held_windows365_licenses(full_user, &skus, &catalog, &member_of);
+    let in_license_group = member_of
         .iter()
-        .any(|g| g.id.eq_ignore_ascii_case(&license_group_ref.id))
-    {
+        .any(|g| g.id.eq_ignore_ascii_case(&license_group_ref.id));
+    let other_w365_group = member_of.iter().find(|g| {
+        !g.id.eq_ignore_ascii_case(&license_group_ref.id)
+            && LicenseGroupLicense::of(g, &skus, &catalog).is_ok_and(|l| l.is_dedicated(&catalog))
+    });
+    let held_by = if let Some(h) = held.first() {
+        Some(h.to_string())
+    } else if in_license_group {
+        Some(format!(
+            "member of the license group {} (the licence is still being processed)",
+            license_group_ref
+        ))
+    } else {
+        other_w365_group.map(|g| {
+            format!(
+                "member of the Windows 365 license group '{}' (the licence is still being processed)",
+                g.display_name
+            )
+        })
+    };
+    if let Some(held_by) = held_by {
         return Err(Error::AlreadyAssigned {
             user: user.user_principal_name.clone(),
-            group: license_group_ref.display_name.clone(),
+            held_by,
         });
     }
 
@@ -728,7 +877,10 @@ async fn plan_dedicated(
     };
 
     // Capacity: every SKU of the group needs a free unit (group licensing applies all or none).
-    let exhausted = group_skus.iter().find(|s| s.available_units() <= 0);
+    let exhausted = group_skus
+        .iter()
+        .copied()
+        .find(|s| s.available_units() <= 0);
     let capacity = Capacity {
         name: sku.sku_part_number.clone(),
         total: main_sku.prepaid_units.enabled,
@@ -821,7 +973,7 @@ async fn plan_dedicated(
             },
         });
         planned.plan.push(Step::SendReadyMail {
-            from: opts.from_mailbox.clone(),
+            from: opts.from_mailbox.clone().unwrap_or_default(),
             user: user.clone(),
             custom_message: opts.custom_message.clone(),
         });
@@ -835,37 +987,24 @@ async fn plan_frontline(
     observer: &dyn Observer,
     user: UserRef,
     policy: ProvisioningPolicy,
+    groups: Vec<Group>,
+    member_of: Vec<Group>,
 ) -> Result<AssignPlan> {
     let policy_info = policy_ref(&policy);
-    let assignment = policy
-        .assignments
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .find_map(|a| {
-            let group = Some(a.target.group_id.clone()).filter(|g| !g.is_empty())?;
-            let plan = a.target.service_plan_id.clone().filter(|p| !p.is_empty())?;
-            Some((group, plan))
-        });
-    let Some((group_id, service_plan_id)) = assignment else {
+    let mode =
+        FrontlineMode::of(policy.provisioning_type.as_ref()).unwrap_or(FrontlineMode::Dedicated);
+    let assignments = frontline_assignments(&policy);
+    let Some(assignment) = assignments.first().cloned() else {
         return Err(Error::FrontlinePolicyWithoutAssignment {
             policy: policy_info.display_name,
         });
     };
+    let group_id = assignment.group_id.clone();
+    let service_plan_id = assignment.service_plan_id.clone();
     observer.on_event(&Event::Planning {
         what: "resolving the Frontline group, the user's memberships and the seats",
     });
-    let (groups, assignment_group, member_of, plans) = futures::try_join!(
-        async {
-            client
-                .groups()
-                .find_by_display_names(std::slice::from_ref(&opts.user_settings_group))
-                .await
-                .graph_ctx(
-                    || "look up the groups by name".into(),
-                    permissions::READ_GROUPS,
-                )
-        },
+    let (assignment_group, members, plans) = futures::try_join!(
         async {
             client.groups().get_opt(&group_id).await.graph_ctx(
                 || format!("read the Frontline assignment group {group_id}"),
@@ -873,10 +1012,20 @@ async fn plan_frontline(
             )
         },
         async {
-            client.users().member_of_groups(&user.id).await.graph_ctx(
-                || format!("read the group memberships of {user}"),
-                permissions::READ_GROUPS,
-            )
+            // Dedicated mode: every member holds (or waits for) a personal Cloud PC of the
+            // allotment. Shared mode: members share the group's pooled Cloud PCs.
+            if mode == FrontlineMode::Shared {
+                return Ok(Vec::new());
+            }
+            client
+                .groups()
+                .members(&group_id)
+                .collect_all()
+                .await
+                .graph_ctx(
+                    || format!("list the members of the Frontline group {group_id}"),
+                    permissions::READ_GROUPS,
+                )
         },
         async {
             // A cloud or tenant without the Frontline endpoint answers 404: fall back below.
@@ -899,16 +1048,29 @@ async fn plan_frontline(
                 id: group_id.clone(),
             })?;
 
-    // Seats: frontLineServicePlans, falling back to the legacy sharedUseServicePlans.
-    let seats = match plans
+    // Already in one of the policy's Frontline groups: already assigned, as on the dedicated path.
+    if let Some(group) = member_of.iter().find(|g| {
+        assignments
+            .iter()
+            .any(|a| a.group_id.eq_ignore_ascii_case(&g.id))
+    }) {
+        return Err(Error::AlreadyAssigned {
+            user: user.user_principal_name.clone(),
+            held_by: format!(
+                "a Frontline seat ({} mode) through the group '{}' of the provisioning policy '{}'",
+                mode.as_str(),
+                group.display_name,
+                policy_info.display_name
+            ),
+        });
+    }
+
+    // The plan's name: frontLineServicePlans, falling back to the legacy sharedUseServicePlans.
+    let plan_name = match plans
         .iter()
         .find(|p| p.id.eq_ignore_ascii_case(&service_plan_id))
     {
-        Some(p) => Some((
-            p.display_name.clone(),
-            i64::from(p.total_count),
-            i64::from(p.used_count),
-        )),
+        Some(p) => Some(p.display_name.clone()),
         None => client
             .service_plans()
             .shared_use_get(&service_plan_id)
@@ -917,22 +1079,26 @@ async fn plan_frontline(
                 || format!("read the shared-use service plan {service_plan_id}"),
                 permissions::READ_CLOUD_PCS,
             )?
-            .map(|p| {
-                (
-                    p.display_name.clone(),
-                    i64::from(p.total_count),
-                    i64::from(p.used_count),
-                )
-            }),
+            .map(|p| p.display_name),
     };
-    let Some((plan_name, total, used)) = seats else {
+    let Some(plan_name) = plan_name else {
         return Err(Error::FrontlinePlanNotFound { service_plan_id });
     };
+    // Seats of this assignment: its allotment (three Cloud PCs per licence in dedicated mode, one
+    // pooled Cloud PC per licence in shared mode) minus what it already uses, clamped at zero.
+    let in_use = i64::try_from(members.iter().filter(|m| m.is_user()).count()).unwrap_or(i64::MAX);
+    let seats = FrontlineSeats::new(mode, assignment.allotted_licenses, in_use);
     let capacity = Capacity {
-        name: plan_name.clone(),
-        total,
-        used,
-        available: total - used,
+        name: format!(
+            "{plan_name}, allotment {}",
+            assignment
+                .allotment_display_name
+                .as_deref()
+                .map_or_else(|| assignment_group.to_string(), |a| format!("'{a}'"))
+        ),
+        total: seats.cloud_pc_capacity,
+        used: seats.in_use,
+        available: seats.free,
     };
     let path = AssignPath::Frontline {
         policy: policy_info.clone(),
@@ -940,28 +1106,31 @@ async fn plan_frontline(
         user_settings_group: user_settings_group.clone(),
         service_plan_id,
         service_plan_name: plan_name.clone(),
+        mode,
+        seats: seats.clone(),
     };
     let mut planned = AssignPlan {
         user: user.clone(),
         path,
         kept_memberships: Vec::new(),
-        capacity: Some(capacity.clone()),
+        capacity: Some(capacity),
         plan: Plan::new(),
         blocked: None,
     };
-    let in_assignment_group = member_of
-        .iter()
-        .any(|g| g.id.eq_ignore_ascii_case(&assignment_group.id));
-    if in_assignment_group {
-        planned.kept_memberships.push(KeptMembership {
-            role: GroupRole::FrontlineAssignment,
-            group: assignment_group.clone(),
-        });
-    } else if capacity.available <= 0 {
-        let detail = format!(
-            "no free seat in the Frontline plan '{plan_name}' of policy '{}' ({used} of {total} in use)",
-            policy_info.display_name
-        );
+    if seats.free <= 0 {
+        let detail = match mode {
+            FrontlineMode::Dedicated => format!(
+                "no free Frontline seat for the group {assignment_group} of policy '{}': its allotment of {} license(s) allows {} Cloud PC(s) (three per license, dedicated mode) and {} are taken",
+                policy_info.display_name,
+                seats.allotted_licenses,
+                seats.cloud_pc_capacity,
+                seats.in_use
+            ),
+            FrontlineMode::Shared => format!(
+                "the group {assignment_group} of policy '{}' has no Frontline license allotted, so it has no shared Cloud PC",
+                policy_info.display_name
+            ),
+        };
         if let Some(ticket) = ticket_step(opts, &planned, true) {
             planned.plan.push(ticket);
         }
@@ -970,13 +1139,12 @@ async fn plan_frontline(
             detail,
         });
         return Ok(planned);
-    } else {
-        planned.plan.push(Step::AddUserToGroup {
-            user: user.clone(),
-            group: assignment_group.clone(),
-            role: GroupRole::FrontlineAssignment,
-        });
     }
+    planned.plan.push(Step::AddUserToGroup {
+        user: user.clone(),
+        group: assignment_group.clone(),
+        role: GroupRole::FrontlineAssignment,
+    });
     membership_decision(
         &member_of,
         &opts.user_settings_group_prefix,
@@ -993,18 +1161,30 @@ async fn plan_frontline(
         )));
     }
     if opts.notify {
-        planned.plan.push(Step::WaitForCloudPc {
-            user: user.clone(),
-            target: CloudPcTarget::ProvisioningPolicy {
-                policy_id: policy_info.id.clone(),
+        let from = opts.from_mailbox.clone().unwrap_or_default();
+        match mode {
+            FrontlineMode::Dedicated => {
+                planned.plan.push(Step::WaitForCloudPc {
+                    user: user.clone(),
+                    target: CloudPcTarget::ProvisioningPolicy {
+                        policy_id: policy_info.id.clone(),
+                        policy_name: policy_info.display_name.clone(),
+                    },
+                });
+                planned.plan.push(Step::SendReadyMail {
+                    from,
+                    user,
+                    custom_message: opts.custom_message.clone(),
+                });
+            }
+            // Pooled: there is no personal Cloud PC to wait for.
+            FrontlineMode::Shared => planned.plan.push(Step::SendAccessGrantedMail {
+                from,
+                user,
                 policy_name: policy_info.display_name.clone(),
-            },
-        });
-        planned.plan.push(Step::SendReadyMail {
-            from: opts.from_mailbox.clone(),
-            user,
-            custom_message: opts.custom_message.clone(),
-        });
+                custom_message: opts.custom_message.clone(),
+            }),
+        }
     }
     Ok(planned)
 }
@@ -1036,8 +1216,14 @@ mod tests {
             o.user_settings_group_prefix,
             "cfg - Windows 365 - User Settings - "
         );
-        assert_eq!(o.from_mailbox, "runbooks@contoso.com");
-        assert_eq!(o.ticket_customer_id, "Contoso");
+        assert_eq!(o.from_mailbox, None, "no demo sender outside the sandbox");
+        assert_eq!(o.ticket_customer_id, None);
+        let sandbox = o.clone().with_sandbox_defaults();
+        assert_eq!(
+            sandbox.from_mailbox.as_deref(),
+            Some("runbooks@contoso.com")
+        );
+        assert_eq!(sandbox.ticket_customer_id.as_deref(), Some("Contoso"));
         assert!(!o.notify && !o.ticket_when_out_of_licenses && !o.dry_run);
         o.validate().unwrap();
     }
@@ -1053,6 +1239,11 @@ mod tests {
         o.ticket_when_out_of_licenses = true;
         assert!(matches!(o.validate(), Err(Error::InvalidInput { .. })));
         o.ticket_queue = Some("queue@contoso.com".into());
+        assert!(
+            matches!(o.validate(), Err(Error::SenderNotSet { .. })),
+            "a ticket needs a sender set explicitly"
+        );
+        o = o.with_sandbox_defaults();
         o.validate().unwrap();
         o.provisioning_group_prefix = " ".into();
         assert!(matches!(o.validate(), Err(Error::InvalidInput { .. })));

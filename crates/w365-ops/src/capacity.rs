@@ -2,7 +2,10 @@
 //!
 //! - per Windows 365 SKU (a subscribed SKU with a service plan from the Windows 365 catalog, or a
 //!   `CPC_` / `Windows_365` part number): total (`prepaidUnits.enabled`), consumed and free;
-//! - per Frontline plan (`frontLineServicePlans`): total, used and free;
+//! - per Frontline plan (`frontLineServicePlans`): licences bought, used, allotted and free;
+//! - per Frontline assignment: the allotment in Cloud PCs (three per licence in dedicated mode,
+//!   one pooled Cloud PC per licence in shared mode, see [`crate::licensing::FrontlineMode`]),
+//!   what it uses and what is free;
 //! - Cloud PCs by status;
 //! - users in a license group (display name with the license-group prefix) without a Cloud PC of
 //!   that group's license (grace-period and deprovisioning Cloud PCs do not count);
@@ -13,16 +16,19 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use time::OffsetDateTime;
 use w365_graph::Client;
-use w365_graph::models::{DirectoryObject, Group};
-use w365_graph::odata::{Filter, Query};
-use w365_graph::{ApiVersion, GraphPath};
+use w365_graph::models::DirectoryObject;
+use w365_graph::odata::Query;
 
 use crate::assign::group_ref;
 use crate::cloud_pc::{is_leaving, status_name};
 use crate::error::{GraphContext, Result};
 use crate::execute::permissions;
+use crate::licensing::{
+    FrontlineMode, FrontlineSeats, Windows365Catalog, frontline_assignments, frontline_plan_free,
+    license_group_plans,
+};
 use crate::plan::GroupRef;
-use crate::unassign::{DEFAULT_LICENSE_GROUP_PREFIX, license_plans};
+use crate::unassign::DEFAULT_LICENSE_GROUP_PREFIX;
 
 /// Options of `capacity`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,15 +58,31 @@ pub struct SkuCapacity {
     pub free: i64,
 }
 
-/// One Frontline plan.
+/// One Frontline plan (counted in licences).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FrontlineCapacity {
     pub service_plan_id: String,
     pub display_name: String,
+    /// Licences bought (`totalCount`).
     pub total: i64,
+    /// Licences in use (`usedCount`).
     pub used: i64,
+    /// Licences allotted to groups (`allotmentLicensesCount`), when Graph says.
+    pub allotted: Option<i64>,
+    /// Licences not yet allotted to any group (what a new or larger allotment can take).
     pub free: i64,
+}
+
+/// One Frontline assignment (policy → group) and its seats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FrontlineAssignmentCapacity {
+    pub policy: String,
+    pub group_id: String,
+    pub service_plan_id: String,
+    pub allotment_display_name: Option<String>,
+    pub seats: FrontlineSeats,
 }
 
 /// A user in a license group without a Cloud PC of that license.
@@ -91,6 +113,7 @@ pub struct GraceCloudPc {
 pub struct CapacityReport {
     pub skus: Vec<SkuCapacity>,
     pub frontline_plans: Vec<FrontlineCapacity>,
+    pub frontline_assignments: Vec<FrontlineAssignmentCapacity>,
     /// Status name → number of Cloud PCs.
     pub cloud_pcs_by_status: BTreeMap<String, usize>,
     pub cloud_pcs_total: usize,
@@ -108,7 +131,7 @@ fn is_windows365_part_number(part: &str) -> bool {
 pub async fn capacity(client: &Client, opts: &CapacityOptions) -> Result<CapacityReport> {
     let before = client.stats().requests;
     let prefix = opts.license_group_prefix.trim().to_owned();
-    let (skus, catalog, frontline, pcs, groups) = futures::try_join!(
+    let (skus, catalog, frontline, pcs, groups, policies) = futures::try_join!(
         async {
             client.subscribed_skus().list().await.graph_ctx(
                 || "read the tenant's subscribed SKUs".into(),
@@ -139,30 +162,30 @@ pub async fn capacity(client: &Client, opts: &CapacityOptions) -> Result<Capacit
                 return Ok(Vec::new());
             }
             client
-                .list::<Group>(
-                    ApiVersion::V1,
-                    &GraphPath::new(["groups"]),
-                    &Query::new()
-                        .filter(Filter::starts_with("displayName", &prefix))
-                        .select(["id", "displayName", "assignedLicenses"])
-                        .top(999),
-                )
-                .collect_all()
+                .groups()
+                .find_by_display_name_prefix(&prefix)
                 .await
                 .graph_ctx(
                     || format!("list the groups named '{prefix}…'"),
                     permissions::READ_GROUPS,
                 )
         },
+        async {
+            client
+                .provisioning_policies()
+                .list(Query::new().expand("assignments"))
+                .await
+                .graph_ctx(
+                    || "read the provisioning policies".into(),
+                    permissions::READ_CLOUD_PCS,
+                )
+        },
     )?;
+    let catalog = Windows365Catalog::new(catalog);
 
     let mut report = CapacityReport::default();
     for sku in &skus {
-        let in_catalog = sku.service_plans.iter().any(|p| {
-            let id = p.service_plan_id.to_string();
-            catalog.iter().any(|c| c.id.eq_ignore_ascii_case(&id))
-        });
-        if !in_catalog && !is_windows365_part_number(&sku.sku_part_number) {
+        if !catalog.is_windows365_sku(sku) && !is_windows365_part_number(&sku.sku_part_number) {
             continue;
         }
         report.skus.push(SkuCapacity {
@@ -176,13 +199,60 @@ pub async fn capacity(client: &Client, opts: &CapacityOptions) -> Result<Capacit
     for plan in &frontline {
         let total = i64::from(plan.total_count);
         let used = i64::from(plan.used_count);
+        let allotted = plan.allotment_licenses_count.map(i64::from);
         report.frontline_plans.push(FrontlineCapacity {
             service_plan_id: plan.id.clone(),
             display_name: plan.display_name.clone(),
             total,
             used,
-            free: (total - used).max(0),
+            allotted,
+            free: frontline_plan_free(total, used, allotted),
         });
+    }
+    // Per Frontline assignment: its allotment in Cloud PCs (three per licence in dedicated mode,
+    // one pooled Cloud PC per licence in shared mode) and what it uses.
+    for policy in &policies {
+        let Some(mode) = FrontlineMode::of(policy.provisioning_type.as_ref()) else {
+            continue;
+        };
+        let policy_id = policy.id.clone().unwrap_or_default();
+        for a in frontline_assignments(policy) {
+            let in_use = match mode {
+                FrontlineMode::Dedicated => {
+                    let members: Vec<DirectoryObject> = client
+                        .groups()
+                        .members(&a.group_id)
+                        .collect_all()
+                        .await
+                        .graph_ctx(
+                            || format!("list the members of the Frontline group {}", a.group_id),
+                            permissions::READ_GROUPS,
+                        )?;
+                    i64::try_from(members.iter().filter(|m| m.is_user()).count())
+                        .unwrap_or(i64::MAX)
+                }
+                FrontlineMode::Shared => i64::try_from(
+                    pcs.iter()
+                        .filter(|pc| {
+                            pc.provisioning_policy_id
+                                .as_deref()
+                                .is_some_and(|p| p.eq_ignore_ascii_case(&policy_id))
+                                && !is_leaving(pc)
+                        })
+                        .count(),
+                )
+                .unwrap_or(i64::MAX),
+            };
+            report
+                .frontline_assignments
+                .push(FrontlineAssignmentCapacity {
+                    policy: policy.display_name.clone(),
+                    group_id: a.group_id.clone(),
+                    service_plan_id: a.service_plan_id.clone(),
+                    allotment_display_name: a.allotment_display_name.clone(),
+                    seats: FrontlineSeats::new(mode, a.allotted_licenses, in_use),
+                });
+        }
     }
     for pc in &pcs {
         *report
@@ -207,7 +277,7 @@ pub async fn capacity(client: &Client, opts: &CapacityOptions) -> Result<Capacit
         .iter()
         .filter(|g| g.assigned_licenses.as_ref().is_some_and(|l| !l.is_empty()))
     {
-        let (_, plans) = license_plans(Some(group), &skus);
+        let (_, plans) = license_group_plans(Some(group), &skus, &catalog);
         let members: Vec<DirectoryObject> = client
             .groups()
             .members(&group.id)

@@ -8,14 +8,13 @@
 use serde::Serialize;
 use w365_graph::Client;
 use w365_graph::models::{CloudPc, CloudPcProductType, CloudPcStatus};
-use w365_graph::odata::Filter;
 
 use crate::assign::user_ref;
 use crate::error::{Error, GraphContext, Result};
 use crate::execute::{
     CloudPcReport, ExecState, Executor, Observer, StepReport, Waits, cloud_pc_report, permissions,
 };
-use crate::plan::{CloudPcAction, CloudPcRef, Plan, Step, UserRef};
+use crate::plan::{Approval, CloudPcAction, CloudPcRef, Plan, Step, UserRef};
 
 /// An operation failed; the report says how far it got.
 #[derive(Debug)]
@@ -40,7 +39,7 @@ pub fn status_name(pc: &CloudPc) -> String {
         .map_or_else(|| "unknown".to_owned(), |s| s.as_str().to_owned())
 }
 
-/// Refuses an empty or malformed user principal name.
+/// Refuses an empty or malformed user principal name (the one UPN check of every operation).
 pub(crate) fn validate_upn(upn: &str) -> Result<()> {
     let upn = upn.trim();
     if upn.is_empty() {
@@ -50,7 +49,10 @@ pub(crate) fn validate_upn(upn: &str) -> Result<()> {
     }
     if !upn.contains('@') || upn.starts_with('@') || upn.ends_with('@') {
         return Err(Error::InvalidInput {
-            reason: format!("'{upn}' is not a user principal name (expected name@domain)"),
+            reason: format!(
+                "'{}' is not a user principal name (expected name@domain)",
+                crate::policy::validate::clip(upn)
+            ),
         });
     }
     Ok(())
@@ -67,24 +69,13 @@ pub(crate) async fn find_user(client: &Client, upn: &str) -> Result<UserRef> {
         .ok_or_else(|| Error::UserNotFound { upn: upn.into() })
 }
 
-/// Every Cloud PC of a user (beta, with status).
+/// Every Cloud PC of a user (beta, with status): the one lookup of a user's Cloud PCs that
+/// every operation uses.
 pub(crate) async fn cloud_pcs_of_user(client: &Client, upn: &str) -> Result<Vec<CloudPc>> {
-    let pcs = client
-        .cloud_pcs()
-        .list(Some(Filter::eq("userPrincipalName", upn)))
-        .await
-        .graph_ctx(
-            || format!("list the Cloud PCs of {upn}"),
-            permissions::READ_CLOUD_PCS,
-        )?;
-    Ok(pcs
-        .into_iter()
-        .filter(|pc| {
-            pc.user_principal_name
-                .as_deref()
-                .is_none_or(|u| u.eq_ignore_ascii_case(upn))
-        })
-        .collect())
+    client.cloud_pcs().list_of_user(upn).await.graph_ctx(
+        || format!("list the Cloud PCs of {upn}"),
+        permissions::READ_CLOUD_PCS,
+    )
 }
 
 /// Whether the Cloud PC is on its way out (grace period or deprovisioning).
@@ -321,6 +312,16 @@ pub async fn run_action(
     opts: &ActionOptions,
     observer: &dyn Observer,
 ) -> std::result::Result<ActionReport, Failure<ActionReport>> {
+    run_action_approved(client, opts, observer, &mut |_| true).await
+}
+
+/// As [`run_action`], running the action only if `approve` agrees (nothing changes otherwise).
+pub async fn run_action_approved(
+    client: &Client,
+    opts: &ActionOptions,
+    observer: &dyn Observer,
+    approve: Approval<'_>,
+) -> std::result::Result<ActionReport, Failure<ActionReport>> {
     let before = client.stats().requests;
     let mut report = ActionReport {
         requested: opts.target.clone(),
@@ -331,7 +332,7 @@ pub async fn run_action(
         let (pc, plan) = plan_action(client, opts).await?;
         report.cloud_pc = Some(cloud_pc_report(&pc));
         report.plan = plan.clone();
-        if opts.dry_run {
+        if opts.dry_run || !approve(&plan) {
             return Ok(());
         }
         let executor = Executor::new(client, Waits::realistic(), observer);

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::policy::validate::clip;
 use crate::wait::human_duration;
 
 /// Result of an operation.
@@ -47,19 +48,19 @@ pub enum Error {
     #[error("the custom message has {chars} characters; at most {max} are allowed")]
     MessageTooLong { chars: usize, max: usize },
 
-    #[error("user '{upn}' was not found")]
+    #[error("user '{}' was not found", clip(upn))]
     UserNotFound { upn: String },
 
-    #[error("no group is named '{name}'")]
+    #[error("no group is named '{}'", clip(name))]
     GroupNotFound { name: String },
 
-    #[error("no {kind} has the id '{id}'")]
+    #[error("no {kind} has the id '{}'", clip(id))]
     ObjectNotFound { kind: &'static str, id: String },
 
-    #[error("no {kind} has the name or id '{name}'")]
+    #[error("no {kind} has the name or id '{}'", clip(name))]
     PolicyNotFound { kind: &'static str, name: String },
 
-    #[error("the {kind} name '{name}' is ambiguous: {count} objects have it ({})", ids.join(", "))]
+    #[error("the {kind} name '{}' is ambiguous: {count} objects have it ({})", clip(name), ids.join(", "))]
     AmbiguousName {
         kind: &'static str,
         name: String,
@@ -75,11 +76,40 @@ pub enum Error {
         ticket_sent_to: Option<String>,
     },
 
-    #[error("{user} already has this Windows 365 license (member of the license group '{group}')")]
-    AlreadyAssigned { user: String, group: String },
+    /// The user already holds what was asked; `held_by` says what and through which direct
+    /// assignment or group (e.g. "CPC_E_2C_4GB_128GB through the group 'lic - ...' (Active)").
+    #[error("{user} already has a Windows 365 license: {held_by}")]
+    AlreadyAssigned { user: String, held_by: String },
 
-    #[error("the license group '{group}' has no license assigned")]
+    #[error("'{group}' is not a Windows 365 license group: it assigns no license")]
     LicenseGroupWithoutLicense { group: String },
+
+    #[error(
+        "'{group}' is not a Windows 365 license group: it assigns {} but no Windows 365 SKU",
+        if skus.is_empty() { "no license this tenant has".to_owned() } else { skus.join(", ") }
+    )]
+    NotWindows365LicenseGroup { group: String, skus: Vec<String> },
+
+    #[error("the sender mailbox '{from}' does not exist in this tenant")]
+    SenderNotFound { from: String },
+
+    #[error("the sender '{from}' has no mailbox (no mail address in Entra ID)")]
+    SenderWithoutMailbox { from: String },
+
+    #[error("{what} needs a sender mailbox, and none is set")]
+    SenderNotSet { what: String },
+
+    #[error(
+        "the Frontline allotment is more than the plan can cover: {requested} license(s) requested for '{group}', {free} free in plan '{plan}' ({total} in total, {allotted_elsewhere} allotted to other groups)"
+    )]
+    AllotmentExceedsPlan {
+        group: String,
+        plan: String,
+        requested: i64,
+        free: i64,
+        total: i64,
+        allotted_elsewhere: i64,
+    },
 
     #[error("the license group '{group}' assigns SKU {sku_id}, which this tenant does not have")]
     SkuNotInTenant { group: String, sku_id: String },
@@ -156,7 +186,9 @@ pub enum Error {
     #[error("{user} has no Cloud PC {what}")]
     NoCloudPc { user: String, what: String },
 
-    #[error("the license group '{group}' carries {count} licenses; it must carry exactly one")]
+    #[error(
+        "the license group '{group}' carries {count} Windows 365 licenses; it must carry exactly one"
+    )]
     LicenseGroupNotSingleLicense { group: String, count: usize },
 
     #[error("'{from}' and '{to}' are the same size ({sku}); nothing to resize")]
@@ -199,7 +231,14 @@ impl Error {
             | Error::ObjectNotFound { .. }
             | Error::PolicyNotFound { .. }
             | Error::SkuNotInTenant { .. }
+            | Error::LicenseGroupWithoutLicense { .. }
+            | Error::NotWindows365LicenseGroup { .. }
+            | Error::SenderNotFound { .. }
             | Error::FrontlinePlanNotFound { .. } => ErrorKind::NotFound,
+            Error::SenderWithoutMailbox { .. } | Error::SenderNotSet { .. } => {
+                ErrorKind::Validation
+            }
+            Error::AllotmentExceedsPlan { .. } => ErrorKind::OutOfCapacity,
             Error::AmbiguousName { .. } => ErrorKind::Ambiguous,
             Error::OutOfLicenses { .. } | Error::LicenseCountViolation { .. } => {
                 ErrorKind::OutOfCapacity
@@ -211,8 +250,7 @@ impl Error {
                 ErrorKind::Permission
             }
             Error::GraphUnavailable { .. } => ErrorKind::Unavailable,
-            Error::LicenseGroupWithoutLicense { .. }
-            | Error::FrontlinePolicyWithoutAssignment { .. }
+            Error::FrontlinePolicyWithoutAssignment { .. }
             | Error::LicenseNotGranted { .. }
             | Error::Graph { .. }
             | Error::Template { .. } => ErrorKind::Unexpected,
@@ -227,7 +265,7 @@ impl Error {
                     .into()
             }
             Error::LicenseGroupNotSingleLicense { .. } => {
-                "name a license group that carries exactly one Windows 365 license; nothing was changed"
+                "name a license group that carries exactly one Windows 365 license (members would get one Cloud PC per Windows 365 SKU); nothing was changed"
                     .into()
             }
             Error::SameSize { .. } => {
@@ -255,9 +293,13 @@ impl Error {
             Error::AmbiguousName { kind, .. } if kind.ends_with("policy") => {
                 "pass one of the ids instead of the name, or rename the duplicates".into()
             }
-            Error::AmbiguousName { .. } => {
-                "rename or delete the duplicates in Entra ID so that the name is unique".into()
+            Error::AmbiguousName { kind, .. } if *kind == "Cloud PC owner" => {
+                "the user has several Cloud PCs: pass the Cloud PC id (one of those listed) instead of the user".into()
             }
+            Error::AmbiguousName { kind, .. } if *kind == "group" => {
+                "pass one of the group ids instead of the name (every group option takes a name or an id)".into()
+            }
+            Error::AmbiguousName { .. } => "pass one of the ids instead of the name".into(),
             Error::OutOfLicenses {
                 ticket_sent_to: None,
                 ..
@@ -269,8 +311,22 @@ impl Error {
             Error::AlreadyAssigned { .. } => {
                 "nothing to do; use the Cloud PC commands to manage the existing Cloud PC".into()
             }
-            Error::LicenseGroupWithoutLicense { .. } | Error::SkuNotInTenant { .. } => {
-                "assign a Windows 365 license your tenant owns to the license group, or pick another --license-group"
+            Error::LicenseGroupWithoutLicense { .. }
+            | Error::NotWindows365LicenseGroup { .. }
+            | Error::SkuNotInTenant { .. } => {
+                "name a group that assigns a Windows 365 license your tenant owns (e.g. `lic - Windows 365 Enterprise - ...`), or assign one to this group; nothing was changed"
+                    .into()
+            }
+            Error::SenderNotFound { .. } | Error::SenderWithoutMailbox { .. } => {
+                "pass --from-mailbox (or set from_mailbox in the tenant profile) to a user or shared mailbox with an Exchange Online mailbox; nothing was changed"
+                    .into()
+            }
+            Error::SenderNotSet { .. } => {
+                "pass --from-mailbox ADDRESS or set from_mailbox in the tenant profile (the sandbox has a demo default, a real tenant none); nothing was changed"
+                    .into()
+            }
+            Error::AllotmentExceedsPlan { .. } => {
+                "lower the allotment count to at most the free licenses, lower another group's allotment, or buy more Frontline licenses; nothing was sent"
                     .into()
             }
             Error::ProvisioningFailed { .. } => {
@@ -287,6 +343,10 @@ impl Error {
             Error::AuthenticationFailed { .. } => {
                 "check the tenant id, client id and the secret or certificate of the profile".into()
             }
+            Error::GraphUnavailable { source, .. } if source.is_outcome_unknown() => {
+                "the request may or may not have been carried out and was not sent twice; check the result in the tenant (for a mail: the sender's Sent Items or the recipient) before running the command again"
+                    .into()
+            }
             Error::GraphUnavailable { .. } => {
                 "Microsoft Graph is throttling or unavailable; wait a few minutes and run the command again (it converges)"
                     .into()
@@ -301,7 +361,8 @@ impl Error {
         let denied = source.is_permission_denied();
         let transient = source.is_throttled()
             || matches!(source.status(), Some(429 | 500 | 502 | 503 | 504))
-            || matches!(source, w365_graph::Error::Transport { .. });
+            || matches!(source, w365_graph::Error::Transport { .. })
+            || source.is_outcome_unknown();
         let source = Box::new(source);
         if auth {
             Error::AuthenticationFailed { source }

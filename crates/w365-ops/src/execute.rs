@@ -7,13 +7,12 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use w365_graph::Client;
 use w365_graph::models::{
     BodyType, CloudPc, CloudPcStatus, EmailAddress, ItemBody, LicenseAssignmentError,
     LicenseAssignmentStatus, Message, Recipient, ReprovisionOptions,
 };
-use w365_graph::odata::Filter;
 use w365_graph::{AddMemberOutcome, RemoveMemberOutcome};
 
 use crate::error::{Error, GraphContext, Result};
@@ -101,7 +100,7 @@ const fn ms(m: u64) -> Duration {
 }
 
 /// How one step ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "camelCase")]
 pub enum StepOutcome {
     /// The step changed what it should.
@@ -139,7 +138,7 @@ impl StepOutcome {
 }
 
 /// A step and how it ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StepReport {
     pub step: Step,
@@ -149,7 +148,7 @@ pub struct StepReport {
 }
 
 /// The Cloud PC an operation followed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CloudPcReport {
     pub id: String,
@@ -162,10 +161,12 @@ pub struct CloudPcReport {
 }
 
 /// Which kind of mail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum MailKind {
     CloudPcReady,
+    /// A pooled (shared-mode Frontline) assignment: access to the group's shared Cloud PCs.
+    AccessGranted,
     OutOfLicensesTicket,
     CloudPcReprovisioning,
 }
@@ -174,7 +175,7 @@ pub enum MailKind {
 type UserMailTemplate = fn(&ReadyMail<'_>) -> Result<RenderedMail>;
 
 /// A mail the operation sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MailReport {
     pub kind: MailKind,
@@ -220,7 +221,7 @@ impl Observer for Silent {
 }
 
 /// What the executor learned while running (shared by the steps of one operation).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecState {
     pub steps: Vec<StepReport>,
@@ -245,43 +246,98 @@ impl<'a> Executor<'a> {
     }
 
     /// Runs every step in order; stops at the first error (recorded in `state.steps` too).
+    ///
+    /// Consecutive [`Step::AddUserToGroup`] steps are independent of each other (each adds the
+    /// user to another group, and "already a member" counts as done), so they are sent
+    /// concurrently: one round trip instead of one each. All of them are attempted; their outcomes
+    /// are reported in plan order, and the first failure stops the plan after them (a re-run
+    /// converges). A step that depends on a membership (the license group after the wait) is never
+    /// next to them: a wait separates it.
     pub async fn run(&self, plan: &Plan, state: &mut ExecState) -> Result<()> {
         let total = plan.len();
-        for (index, step) in plan.iter().enumerate() {
+        let steps = &plan.steps;
+        let mut index = 0;
+        while index < total {
+            let adds: Vec<(&UserRef, &GroupRef)> = steps[index..]
+                .iter()
+                .map_while(|s| match s {
+                    Step::AddUserToGroup { user, group, .. } => Some((user, group)),
+                    _ => None,
+                })
+                .collect();
+            if adds.len() >= 2 {
+                for (i, step) in steps[index..index + adds.len()].iter().enumerate() {
+                    self.observer.on_event(&Event::StepStarted {
+                        index: index + i,
+                        total,
+                        step,
+                    });
+                }
+                let started = Instant::now();
+                let results = futures::future::join_all(
+                    adds.iter()
+                        .map(|(user, group)| self.add_to_group(user, group)),
+                )
+                .await;
+                let mut first_error = None;
+                for (i, result) in results.into_iter().enumerate() {
+                    let step = &steps[index + i];
+                    self.finish(index + i, total, step, &result, started, state);
+                    if let Err(e) = result {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                if let Some(e) = first_error {
+                    return Err(e);
+                }
+                index += adds.len();
+                continue;
+            }
+            let step = &steps[index];
             self.observer
                 .on_event(&Event::StepStarted { index, total, step });
             let started = Instant::now();
             let result = self.run_step(step, state).await;
-            let outcome = match &result {
-                Ok(outcome) => outcome.clone(),
-                Err(Error::TimedOut { .. }) => StepOutcome::TimedOut {
-                    detail: result
-                        .as_ref()
-                        .err()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                },
-                Err(e) => StepOutcome::Failed {
-                    error: e.to_string(),
-                },
-            };
-            self.observer.on_event(&Event::StepFinished {
-                index,
-                total,
-                step,
-                outcome: &outcome,
-            });
-            state.steps.push(StepReport {
-                step: step.clone(),
-                outcome,
-                elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            });
+            self.finish(index, total, step, &result, started, state);
             result?;
+            index += 1;
         }
         Ok(())
     }
 
-    async fn run_step(&self, step: &Step, state: &mut ExecState) -> Result<StepOutcome> {
+    /// Reports how a step ended (observer and `state.steps`).
+    fn finish(
+        &self,
+        index: usize,
+        total: usize,
+        step: &Step,
+        result: &Result<StepOutcome>,
+        started: Instant,
+        state: &mut ExecState,
+    ) {
+        let outcome = match result {
+            Ok(outcome) => outcome.clone(),
+            Err(e @ Error::TimedOut { .. }) => StepOutcome::TimedOut {
+                detail: e.to_string(),
+            },
+            Err(e) => StepOutcome::Failed {
+                error: e.to_string(),
+            },
+        };
+        self.observer.on_event(&Event::StepFinished {
+            index,
+            total,
+            step,
+            outcome: &outcome,
+        });
+        state.steps.push(StepReport {
+            step: step.clone(),
+            outcome,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
+    }
+
+    pub(crate) async fn run_step(&self, step: &Step, state: &mut ExecState) -> Result<StepOutcome> {
         match step {
             Step::AddUserToGroup { user, group, .. } => self.add_to_group(user, group).await,
             Step::RemoveUserFromGroup { user, group, .. } => {
@@ -304,11 +360,27 @@ impl<'a> Executor<'a> {
                 custom_message,
             } => {
                 self.send_user_mail(
-                    MailKind::CloudPcReady,
-                    mail::render_ready_mail,
+                    (MailKind::CloudPcReady, mail::render_ready_mail),
                     from,
                     user,
                     custom_message.as_deref(),
+                    cloud_pc_name(state),
+                    state,
+                )
+                .await
+            }
+            Step::SendAccessGrantedMail {
+                from,
+                user,
+                policy_name,
+                custom_message,
+            } => {
+                self.send_user_mail(
+                    (MailKind::AccessGranted, mail::render_access_granted_mail),
+                    from,
+                    user,
+                    custom_message.as_deref(),
+                    Some(policy_name.clone()),
                     state,
                 )
                 .await
@@ -328,11 +400,14 @@ impl<'a> Executor<'a> {
                 custom_message,
             } => {
                 self.send_user_mail(
-                    MailKind::CloudPcReprovisioning,
-                    mail::render_reprovisioning_mail,
+                    (
+                        MailKind::CloudPcReprovisioning,
+                        mail::render_reprovisioning_mail,
+                    ),
                     from,
                     user,
                     custom_message.as_deref(),
+                    cloud_pc_name(state),
                     state,
                 )
                 .await
@@ -443,17 +518,31 @@ impl<'a> Executor<'a> {
                     || format!("read the license states of {user}"),
                     permissions::READ_USERS,
                 )?;
-            let mine = states.iter().filter(|s| s.sku_id == sku.sku_id);
-            let from_group = mine
-                .clone()
-                .find(|s| {
-                    s.assigned_by_group
+            // Only the assignment made by this group counts: another, pre-existing assignment of
+            // the same SKU (direct or another group) says nothing about this one.
+            let from_group = states.iter().find(|s| {
+                s.sku_id == sku.sku_id
+                    && s.assigned_by_group
                         .as_deref()
                         .is_some_and(|g| g.eq_ignore_ascii_case(&license_group.id))
-                })
-                .or_else(|| mine.clone().next());
+            });
             let Some(state) = from_group else {
-                return Ok(Check::Pending(Some("not processed yet".into())));
+                // Not processed for this user yet: say how far the group's processing is.
+                let processing = self
+                    .client
+                    .groups()
+                    .get(&license_group.id)
+                    .await
+                    .graph_ctx(
+                        || format!("read the license processing state of {license_group}"),
+                        permissions::READ_GROUPS,
+                    )?
+                    .license_processing_state
+                    .and_then(|p| p.state)
+                    .map_or_else(|| "unknown".to_owned(), |s| s.as_str().to_owned());
+                return Ok(Check::Pending(Some(format!(
+                    "no assignment from {license_group} yet (group licensing: {processing})"
+                ))));
             };
             match (&state.state, &state.error) {
                 (LicenseAssignmentStatus::Active | LicenseAssignmentStatus::ActiveWithError, _) => {
@@ -494,27 +583,7 @@ impl<'a> Executor<'a> {
         user: &UserRef,
         target: &CloudPcTarget,
     ) -> Result<Option<CloudPc>> {
-        let pcs = self
-            .client
-            .cloud_pcs()
-            .list(Some(Filter::eq(
-                "userPrincipalName",
-                user.user_principal_name.as_str(),
-            )))
-            .await
-            .graph_ctx(
-                || format!("list the Cloud PCs of {user}"),
-                permissions::READ_CLOUD_PCS,
-            )?;
-        let mut matching: Vec<CloudPc> = pcs
-            .into_iter()
-            .filter(|pc| {
-                pc.user_principal_name
-                    .as_deref()
-                    .is_none_or(|u| u.eq_ignore_ascii_case(&user.user_principal_name))
-            })
-            .filter(|pc| target.matches(pc))
-            .collect();
+        let mut matching = self.cloud_pcs_of(user, target).await?;
         // Prefer a Cloud PC that is not on its way out (an old one may still be in grace period).
         matching.sort_by_key(|pc| {
             matches!(
@@ -653,11 +722,11 @@ impl<'a> Executor<'a> {
     /// Mails the user about their Cloud PC (ready, or being reprovisioned), if they have a mailbox.
     async fn send_user_mail(
         &self,
-        kind: MailKind,
-        render: UserMailTemplate,
+        (kind, render): (MailKind, UserMailTemplate),
         from: &str,
         user: &UserRef,
         custom_message: Option<&str>,
+        cloud_pc_name: Option<String>,
         state: &mut ExecState,
     ) -> Result<StepOutcome> {
         let Some(to) = user.mail.as_deref() else {
@@ -669,14 +738,10 @@ impl<'a> Executor<'a> {
             .display_name
             .as_deref()
             .unwrap_or(&user.user_principal_name);
-        let cloud_pc_name = state
-            .cloud_pc
-            .as_ref()
-            .and_then(|pc| pc.display_name.as_deref());
         let rendered = render(&ReadyMail {
             name,
             user_principal_name: &user.user_principal_name,
-            cloud_pc_name,
+            cloud_pc_name: cloud_pc_name.as_deref(),
             custom_message,
         })?;
         self.send(from, to, Some(name), &rendered).await?;
@@ -785,27 +850,9 @@ impl<'a> Executor<'a> {
         user: &UserRef,
         target: &CloudPcTarget,
     ) -> Result<Vec<CloudPc>> {
-        let pcs = self
-            .client
-            .cloud_pcs()
-            .list(Some(Filter::eq(
-                "userPrincipalName",
-                user.user_principal_name.as_str(),
-            )))
-            .await
-            .graph_ctx(
-                || format!("list the Cloud PCs of {user}"),
-                permissions::READ_CLOUD_PCS,
-            )?;
-        Ok(pcs
-            .into_iter()
-            .filter(|pc| {
-                pc.user_principal_name
-                    .as_deref()
-                    .is_none_or(|u| u.eq_ignore_ascii_case(&user.user_principal_name))
-            })
-            .filter(|pc| target.matches(pc))
-            .collect())
+        let pcs =
+            crate::cloud_pc::cloud_pcs_of_user(self.client, &user.user_principal_name).await?;
+        Ok(pcs.into_iter().filter(|pc| target.matches(pc)).collect())
     }
 
     async fn send_ticket(
@@ -827,6 +874,14 @@ impl<'a> Executor<'a> {
             detail: format!("ticket \"{}\" sent to {to}", rendered.subject),
         })
     }
+}
+
+/// The display name of the Cloud PC the operation followed, for mails.
+fn cloud_pc_name(state: &ExecState) -> Option<String> {
+    state
+        .cloud_pc
+        .as_ref()
+        .and_then(|pc| pc.display_name.clone())
 }
 
 fn status_text(status: Option<&CloudPcStatus>) -> String {

@@ -5,6 +5,9 @@
 //! - [`wait`]: bounded polling with backoff; a timeout is an outcome, not a failure.
 //! - [`mail`]: the "Cloud PC ready" mail and the out-of-licenses ticket (HTML-escaped).
 //! - [`assign`]: `w365 assign <user>`, the dedicated and Frontline paths.
+//! - [`resume`]: job mode: checkpoints after every step, long waits park, mails at most once.
+//! - [`spec`]: every operation declared once (parameters, role, validation, JSON Schema).
+//! - [`profile`]: tenant profiles (the config file), shared by the CLI and the service.
 //! - [`error`]: the domain errors and their kinds (the CLI maps kinds to exit codes).
 
 pub mod assign;
@@ -12,12 +15,18 @@ pub mod capacity;
 pub mod cloud_pc;
 pub mod error;
 pub mod execute;
+pub mod licensing;
 pub mod mail;
 pub mod plan;
 pub mod policy;
+pub mod profile;
 pub mod reprovision;
 pub mod resize;
+pub mod resume;
+pub mod spec;
+pub mod snapshots;
 pub mod unassign;
+pub mod usage;
 pub mod wait;
 
 pub use error::{Error, ErrorKind, Result};

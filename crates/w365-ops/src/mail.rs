@@ -55,6 +55,82 @@ const REPROVISIONING_TEMPLATE: &str = r#"<html><body>
 </body></html>
 "#;
 
+/// Subject of the mail for a pooled (Frontline shared mode) Cloud PC: there is no personal Cloud PC
+/// to wait for, the user gets access to the group's shared ones at once.
+pub const ACCESS_GRANTED_SUBJECT: &str = "You have access to a shared Cloud PC";
+
+const ACCESS_GRANTED_TEMPLATE: &str = r#"<html><body>
+<p>Hello {{ name }},</p>
+{%- if custom_lines %}
+<p>{% for line in custom_lines %}{{ line }}{% if not loop.last %}<br>{% endif %}{% endfor %}</p>
+{%- else %}
+<p>you now have access to the shared Cloud PCs{% if cloud_pc_name %} of <b>{{ cloud_pc_name }}</b>{% endif %}. They are shared by your team, one person at a time; your session is cleaned up when you sign out, so save your work elsewhere. Sign in with your account {{ upn }}.</p>
+{%- endif %}
+<p>Open one in your browser at <a href="https://windows365.microsoft.com">https://windows365.microsoft.com</a> or with the Windows App.</p>
+</body></html>
+"#;
+
+/// Renders the "access granted" mail of a pooled (shared-mode Frontline) assignment;
+/// `cloud_pc_name` is the provisioning policy's name.
+pub fn render_access_granted_mail(mail: &ReadyMail<'_>) -> Result<RenderedMail, Error> {
+    if let Some(message) = mail.custom_message {
+        validate_custom_message(message)?;
+    }
+    let custom_lines: Vec<&str> = mail
+        .custom_message
+        .map(|m| m.lines().collect())
+        .unwrap_or_default();
+    let html_body = render(
+        "access_granted.html",
+        ACCESS_GRANTED_TEMPLATE,
+        context! {
+            name => mail.name,
+            upn => mail.user_principal_name,
+            cloud_pc_name => mail.cloud_pc_name,
+            custom_lines => custom_lines,
+        },
+    )?;
+    Ok(RenderedMail {
+        subject: ACCESS_GRANTED_SUBJECT.to_owned(),
+        html_body,
+    })
+}
+
+/// Planning check of the sender: the mailbox mails are sent from must exist in the tenant and
+/// have a mailbox, before anything is changed (so a licence is never consumed for a mail that
+/// cannot go out). `what` names the feature that needs it ("--notify", "tickets").
+///
+/// Graph's sendMail answers 404 `ErrorInvalidUser` for an unknown sender and 404
+/// `MailboxNotEnabledForRESTAPI` for a user without an Exchange Online mailbox
+/// (<https://learn.microsoft.com/en-us/graph/api/user-sendmail?view=graph-rest-1.0>, reference
+/// §5); a user's `mail` is null without a mailbox (reference §2.2), which is what is read here.
+pub async fn verify_sender(
+    client: &w365_graph::Client,
+    from: Option<&str>,
+    what: &str,
+) -> Result<String, Error> {
+    use crate::error::GraphContext;
+    let Some(from) = from.map(str::trim).filter(|f| !f.is_empty()) else {
+        return Err(Error::SenderNotSet { what: what.into() });
+    };
+    if !from.contains('@') {
+        return Err(Error::InvalidInput {
+            reason: format!("--from-mailbox '{from}' is not a mail address"),
+        });
+    }
+    let sender = client.users().find_by_upn(from).await.graph_ctx(
+        || format!("look up the sender mailbox '{from}'"),
+        crate::execute::permissions::READ_USERS,
+    )?;
+    match sender {
+        None => Err(Error::SenderNotFound { from: from.into() }),
+        Some(u) if u.mail.as_deref().is_none_or(|m| m.trim().is_empty()) => {
+            Err(Error::SenderWithoutMailbox { from: from.into() })
+        }
+        Some(_) => Ok(from.to_owned()),
+    }
+}
+
 /// Renders the "Cloud PC is being reprovisioned" mail (same values as the ready mail).
 pub fn render_reprovisioning_mail(mail: &ReadyMail<'_>) -> Result<RenderedMail, Error> {
     if let Some(message) = mail.custom_message {

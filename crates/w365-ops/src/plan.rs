@@ -266,6 +266,17 @@ pub enum Step {
         #[serde(rename = "customMessage")]
         custom_message: Option<String>,
     },
+    /// Tell the user they have access to the shared (pooled) Cloud PCs of a Frontline policy in
+    /// shared mode (`sharedByEntraGroup`): there is no personal Cloud PC to wait for. Skipped when
+    /// the user has no mailbox.
+    SendAccessGrantedMail {
+        from: String,
+        user: UserRef,
+        #[serde(rename = "policyName")]
+        policy_name: String,
+        #[serde(rename = "customMessage")]
+        custom_message: Option<String>,
+    },
     /// Send the out-of-licenses ticket to the ticket queue.
     SendOutOfLicensesTicket {
         from: String,
@@ -302,6 +313,7 @@ impl Step {
             Step::AddUserToGroup { .. }
                 | Step::RemoveUserFromGroup { .. }
                 | Step::SendReadyMail { .. }
+                | Step::SendAccessGrantedMail { .. }
                 | Step::SendOutOfLicensesTicket { .. }
                 | Step::RunCloudPcAction { .. }
                 | Step::EndGracePeriod { .. }
@@ -351,6 +363,16 @@ impl fmt::Display for Step {
                     "send the 'Cloud PC ready' mail from {from} to {user} (if they have a mailbox)"
                 ),
             },
+            Step::SendAccessGrantedMail {
+                from,
+                user,
+                policy_name,
+                ..
+            } => write!(
+                f,
+                "send the 'access to shared Cloud PCs' mail ('{policy_name}') from {from} to {}",
+                user.mail.as_deref().unwrap_or(&user.user_principal_name)
+            ),
             Step::SendOutOfLicensesTicket { from, to, .. } => {
                 write!(f, "send the out-of-licenses ticket from {from} to {to}")
             }
@@ -374,6 +396,11 @@ impl fmt::Display for Step {
         }
     }
 }
+
+/// Asked once a plan is made and before any of it is carried out (never for a dry run or an
+/// empty plan): `false` stops the operation with nothing changed. The CLI asks the operator for
+/// consent here, so the plan that is shown is the plan that runs.
+pub type Approval<'a> = &'a mut (dyn FnMut(&Plan) -> bool + Send);
 
 /// A plan: the steps to run, in order. Serializes as a JSON array.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

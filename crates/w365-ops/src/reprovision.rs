@@ -8,7 +8,7 @@
 use serde::Serialize;
 use w365_graph::Client;
 
-use crate::assign::{DEFAULT_FROM_MAILBOX, DEFAULT_LICENSE_GROUP, one_group};
+use crate::assign::{DEFAULT_LICENSE_GROUP, find_groups, one_group};
 use crate::cloud_pc::{
     Failure, check_action, cloud_pc_ref, cloud_pcs_of_user, exists, find_user, is_leaving,
     validate_upn,
@@ -18,9 +18,9 @@ use crate::execute::{
     CloudPcReport, Event, ExecState, Executor, MailReport, Observer, StepReport, Waits,
     cloud_pc_report, permissions,
 };
-use crate::mail::validate_custom_message;
-use crate::plan::{CloudPcAction, CloudPcTarget, GroupRef, Plan, SkuRef, Step, UserRef};
-use crate::unassign::license_plans;
+use crate::licensing::{LicenseGroupLicense, Windows365Catalog};
+use crate::mail::{validate_custom_message, verify_sender};
+use crate::plan::{Approval, CloudPcAction, CloudPcTarget, GroupRef, Plan, SkuRef, Step, UserRef};
 
 /// Everything `reprovision` needs to know.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,7 +30,8 @@ pub struct ReprovisionOptions {
     pub license_group: String,
     pub notify: bool,
     pub custom_message: Option<String>,
-    pub from_mailbox: String,
+    /// The sender of the mail; required with `notify` (no default outside the sandbox).
+    pub from_mailbox: Option<String>,
     pub dry_run: bool,
 }
 
@@ -41,7 +42,7 @@ impl ReprovisionOptions {
             license_group: DEFAULT_LICENSE_GROUP.into(),
             notify: false,
             custom_message: None,
-            from_mailbox: DEFAULT_FROM_MAILBOX.into(),
+            from_mailbox: None,
             dry_run: false,
         }
     }
@@ -53,12 +54,9 @@ impl ReprovisionOptions {
                 reason: "--license-group is empty".into(),
             });
         }
-        if self.notify && !self.from_mailbox.contains('@') {
-            return Err(Error::InvalidInput {
-                reason: format!(
-                    "--from-mailbox '{}' is not a mail address",
-                    self.from_mailbox
-                ),
+        if self.notify && self.from_mailbox.is_none() {
+            return Err(Error::SenderNotSet {
+                what: "--notify".into(),
             });
         }
         if let Some(message) = &self.custom_message {
@@ -91,6 +89,16 @@ pub async fn reprovision(
     opts: &ReprovisionOptions,
     observer: &dyn Observer,
 ) -> std::result::Result<ReprovisionReport, Failure<ReprovisionReport>> {
+    reprovision_approved(client, opts, observer, &mut |_| true).await
+}
+
+/// As [`reprovision`], executing the plan only if `approve` agrees (nothing changes otherwise).
+pub async fn reprovision_approved(
+    client: &Client,
+    opts: &ReprovisionOptions,
+    observer: &dyn Observer,
+    approve: Approval<'_>,
+) -> std::result::Result<ReprovisionReport, Failure<ReprovisionReport>> {
     let before = client.stats().requests;
     let mut report = ReprovisionReport {
         requested_user: opts.user.clone(),
@@ -106,9 +114,7 @@ pub async fn reprovision(
         let (user, groups, skus, pcs) = futures::try_join!(
             find_user(client, upn),
             async {
-                client
-                    .groups()
-                    .find_by_display_name(&opts.license_group)
+                find_groups(client, std::slice::from_ref(&opts.license_group))
                     .await
                     .graph_ctx(
                         || format!("look up the group '{}'", opts.license_group),
@@ -126,33 +132,16 @@ pub async fn reprovision(
         report.user = Some(user.clone());
         let group = one_group(&groups, &opts.license_group)?;
         report.license_group = Some(group.clone());
-        let full = groups.iter().find(|g| g.id == group.id);
-        let count = full
-            .and_then(|g| g.assigned_licenses.as_ref())
-            .map_or(0, Vec::len);
-        if count == 0 {
-            return Err(Error::LicenseGroupWithoutLicense {
-                group: group.display_name.clone(),
-            });
-        }
-        if count != 1 {
-            return Err(Error::LicenseGroupNotSingleLicense {
-                group: group.display_name.clone(),
-                count,
-            });
-        }
-        let (sku, service_plan_ids) = license_plans(full, &skus);
-        let Some(sku) = sku else {
-            let sku_id = full
-                .and_then(|g| g.assigned_licenses.as_ref())
-                .and_then(|l| l.first())
-                .map(|l| l.sku_id.to_string())
-                .unwrap_or_default();
-            return Err(Error::SkuNotInTenant {
-                group: group.display_name.clone(),
-                sku_id,
-            });
-        };
+        let full =
+            groups
+                .iter()
+                .find(|g| g.id == group.id)
+                .ok_or_else(|| Error::GroupNotFound {
+                    name: opts.license_group.clone(),
+                })?;
+        // The group's one Windows 365 SKU, picked by its service plans.
+        let license = LicenseGroupLicense::of(full, &skus, &Windows365Catalog::default())?;
+        let (sku, service_plan_ids) = (license.sku, license.service_plan_ids);
         report.sku = Some(sku.clone());
         let target = CloudPcTarget::ServicePlans {
             sku: sku.clone(),
@@ -180,14 +169,16 @@ pub async fn reprovision(
             action: CloudPcAction::Reprovision,
         }]);
         if opts.notify {
+            // The sender must exist and have a mailbox before the Cloud PC is touched.
+            let from = verify_sender(client, opts.from_mailbox.as_deref(), "--notify").await?;
             plan.push(Step::SendReprovisioningMail {
-                from: opts.from_mailbox.clone(),
+                from,
                 user,
                 custom_message: opts.custom_message.clone(),
             });
         }
         report.plan = plan.clone();
-        if opts.dry_run {
+        if opts.dry_run || !approve(&plan) {
             return Ok(());
         }
         let executor = Executor::new(client, Waits::realistic(), observer);

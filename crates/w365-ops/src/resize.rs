@@ -16,8 +16,8 @@ use w365_graph::Client;
 use w365_graph::models::CloudPcStatus;
 
 use crate::assign::{
-    DEFAULT_FROM_MAILBOX, DEFAULT_PROVISIONING_GROUP_PREFIX, DEFAULT_USER_SETTINGS_GROUP_PREFIX,
-    group_ref, one_group, starts_with_ignore_case,
+    DEFAULT_PROVISIONING_GROUP_PREFIX, DEFAULT_USER_SETTINGS_GROUP_PREFIX, find_groups, group_ref,
+    one_group, starts_with_ignore_case,
 };
 use crate::cloud_pc::{
     Failure, cloud_pc_ref, cloud_pcs_of_user, exists, find_user, is_leaving, status_name,
@@ -28,9 +28,11 @@ use crate::execute::{
     CloudPcReport, Event, ExecState, Executor, MailReport, Observer, StepReport, Waits,
     cloud_pc_report, permissions,
 };
-use crate::mail::validate_custom_message;
-use crate::plan::{CloudPcAction, CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef};
-use crate::unassign::license_plans;
+use crate::licensing::{LicenseGroupLicense, Windows365Catalog};
+use crate::mail::{validate_custom_message, verify_sender};
+use crate::plan::{
+    Approval, CloudPcAction, CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef,
+};
 
 /// Everything `resize` needs to know.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -46,7 +48,8 @@ pub struct ResizeOptions {
     /// Wait for the resized Cloud PC and mail the user.
     pub notify: bool,
     pub custom_message: Option<String>,
-    pub from_mailbox: String,
+    /// The sender of the mail; required with `notify` (no default outside the sandbox).
+    pub from_mailbox: Option<String>,
     pub dry_run: bool,
     pub waits: Waits,
 }
@@ -61,7 +64,7 @@ impl ResizeOptions {
             user_settings_group_prefix: DEFAULT_USER_SETTINGS_GROUP_PREFIX.into(),
             notify: false,
             custom_message: None,
-            from_mailbox: DEFAULT_FROM_MAILBOX.into(),
+            from_mailbox: None,
             dry_run: false,
             waits: Waits::realistic(),
         }
@@ -81,12 +84,9 @@ impl ResizeOptions {
                 sku: "the same license group".into(),
             });
         }
-        if self.notify && !self.from_mailbox.contains('@') {
-            return Err(Error::InvalidInput {
-                reason: format!(
-                    "--from-mailbox '{}' is not a mail address",
-                    self.from_mailbox
-                ),
+        if self.notify && self.from_mailbox.is_none() {
+            return Err(Error::SenderNotSet {
+                what: "--notify".into(),
             });
         }
         if let Some(message) = &self.custom_message {
@@ -127,13 +127,23 @@ pub async fn resize(
     opts: &ResizeOptions,
     observer: &dyn Observer,
 ) -> std::result::Result<ResizeReport, Failure<ResizeReport>> {
+    resize_approved(client, opts, observer, &mut |_| true).await
+}
+
+/// As [`resize`], executing the plan only if `approve` agrees (nothing changes otherwise).
+pub async fn resize_approved(
+    client: &Client,
+    opts: &ResizeOptions,
+    observer: &dyn Observer,
+    approve: Approval<'_>,
+) -> std::result::Result<ResizeReport, Failure<ResizeReport>> {
     let before = client.stats().requests;
     let mut report = ResizeReport {
         requested_user: opts.user.clone(),
         dry_run: opts.dry_run,
         ..ResizeReport::default()
     };
-    let result = run(client, opts, observer, &mut report).await;
+    let result = run(client, opts, observer, &mut report, approve).await;
     report.graph_requests = client.stats().requests.saturating_sub(before);
     match result {
         Ok(()) => Ok(report),
@@ -149,6 +159,7 @@ async fn run(
     opts: &ResizeOptions,
     observer: &dyn Observer,
     report: &mut ResizeReport,
+    approve: Approval<'_>,
 ) -> Result<()> {
     opts.validate()?;
     observer.on_event(&Event::Planning {
@@ -159,14 +170,10 @@ async fn run(
     let (user, groups, skus, pcs, catalog) = futures::try_join!(
         find_user(client, upn),
         async {
-            client
-                .groups()
-                .find_by_display_names(&names)
-                .await
-                .graph_ctx(
-                    || "look up the license groups".into(),
-                    permissions::READ_GROUPS,
-                )
+            find_groups(client, &names).await.graph_ctx(
+                || "look up the license groups".into(),
+                permissions::READ_GROUPS,
+            )
         },
         async {
             client.subscribed_skus().list().await.graph_ctx(
@@ -187,15 +194,21 @@ async fn run(
     let to = one_group(&groups, &names[1])?;
     report.from = Some(from.clone());
     report.to = Some(to.clone());
-    let full = |g: &GroupRef| groups.iter().find(|x| x.id == g.id);
-    let (from_sku, from_plans) = license_plans(full(&from), &skus);
-    let (to_sku, to_plans) = license_plans(full(&to), &skus);
-    let from_sku = from_sku.ok_or_else(|| Error::LicenseGroupWithoutLicense {
-        group: from.display_name.clone(),
-    })?;
-    let to_sku = to_sku.ok_or_else(|| Error::LicenseGroupWithoutLicense {
-        group: to.display_name.clone(),
-    })?;
+    // Each group's one Windows 365 SKU, picked by its service plans; a group without one (e.g.
+    // `Engineering`) is "not a Windows 365 license group".
+    let catalog = Windows365Catalog::new(catalog);
+    let license_of = |g: &GroupRef| -> Result<LicenseGroupLicense> {
+        let group = groups
+            .iter()
+            .find(|x| x.id == g.id)
+            .ok_or_else(|| Error::GroupNotFound {
+                name: g.display_name.clone(),
+            })?;
+        LicenseGroupLicense::of(group, &skus, &catalog)
+    };
+    let (from_license, to_license) = (license_of(&from)?, license_of(&to)?);
+    let (from_sku, from_plans) = (from_license.sku, from_license.service_plan_ids);
+    let (to_sku, to_plans) = (to_license.sku, to_license.service_plan_ids);
     report.from_sku = Some(from_sku.clone());
     report.to_sku = Some(to_sku.clone());
     if from_sku.sku_id == to_sku.sku_id {
@@ -220,7 +233,7 @@ async fn run(
     if is_member(&to) {
         return Err(Error::AlreadyAssigned {
             user: user.user_principal_name.clone(),
-            group: to.display_name.clone(),
+            held_by: format!("member of the target license group {to}"),
         });
     }
     report.kept_groups = member_of
@@ -272,9 +285,9 @@ async fn run(
             action: "resize".into(),
         });
     }
-    let target_plan = catalog
+    let target_plan = to_plans
         .iter()
-        .find(|p| to_plans.iter().any(|t| t.eq_ignore_ascii_case(&p.id)))
+        .find_map(|t| catalog.plan(t))
         .ok_or_else(|| Error::InvalidInput {
             reason: format!(
                 "the license group '{}' carries no Windows 365 service plan ({})",
@@ -316,14 +329,16 @@ async fn run(
                 service_plan_ids: vec![target_plan.id.clone()],
             },
         });
+        // The sender must exist and have a mailbox before anything is changed.
+        let from = verify_sender(client, opts.from_mailbox.as_deref(), "--notify").await?;
         plan.push(Step::SendReadyMail {
-            from: opts.from_mailbox.clone(),
+            from,
             user: user.clone(),
             custom_message: opts.custom_message.clone(),
         });
     }
     report.plan = plan.clone();
-    if opts.dry_run {
+    if opts.dry_run || !approve(&plan) {
         return Ok(());
     }
     let executor = Executor::new(client, opts.waits, observer);

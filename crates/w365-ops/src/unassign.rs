@@ -19,12 +19,12 @@
 
 use serde::Serialize;
 use w365_graph::Client;
-use w365_graph::models::{Group, ProvisioningPolicy, SubscribedSku};
+use w365_graph::models::ProvisioningPolicy;
 use w365_graph::odata::Query;
 
 use crate::assign::{
     DEFAULT_LICENSE_GROUP, DEFAULT_PROVISIONING_GROUP_PREFIX, DEFAULT_USER_SETTINGS_GROUP_PREFIX,
-    PolicyRef, group_ref, is_shared, one_group, policy_ref, starts_with_ignore_case,
+    PolicyRef, find_groups, group_ref, is_shared, one_group, policy_ref, starts_with_ignore_case,
 };
 use crate::cloud_pc::{Failure, cloud_pcs_of_user, exists, find_user, is_leaving, validate_upn};
 use crate::error::{Error, GraphContext, Result};
@@ -32,7 +32,8 @@ use crate::execute::{
     CloudPcReport, Event, ExecState, Executor, Observer, StepReport, Waits, cloud_pc_report,
     permissions,
 };
-use crate::plan::{CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef};
+use crate::licensing::{Windows365Catalog, frontline_assignments, license_group_plans};
+use crate::plan::{Approval, CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, UserRef};
 
 /// Runbook default: the prefix of the Windows 365 license groups.
 pub const DEFAULT_LICENSE_GROUP_PREFIX: &str = "lic - Windows 365 Enterprise - ";
@@ -159,6 +160,16 @@ pub async fn unassign(
     opts: &UnassignOptions,
     observer: &dyn Observer,
 ) -> std::result::Result<UnassignReport, Failure<UnassignReport>> {
+    unassign_approved(client, opts, observer, &mut |_| true).await
+}
+
+/// As [`unassign`], executing the plan only if `approve` agrees (nothing changes otherwise).
+pub async fn unassign_approved(
+    client: &Client,
+    opts: &UnassignOptions,
+    observer: &dyn Observer,
+    approve: Approval<'_>,
+) -> std::result::Result<UnassignReport, Failure<UnassignReport>> {
     let before = client.stats().requests;
     let mut report = UnassignReport {
         requested_user: opts.user.clone(),
@@ -173,7 +184,7 @@ pub async fn unassign(
         report.cloud_pc = planned.cloud_pc.clone();
         report.groups = planned.groups.clone();
         report.plan = planned.plan.clone();
-        if opts.dry_run {
+        if opts.dry_run || (!planned.plan.is_empty() && !approve(&planned.plan)) {
             return Ok(());
         }
         let executor = Executor::new(client, opts.waits, observer);
@@ -210,9 +221,7 @@ pub async fn plan(
     let (user, groups, policies, skus, pcs) = futures::try_join!(
         find_user(client, upn),
         async {
-            client
-                .groups()
-                .find_by_display_name(&opts.license_group)
+            find_groups(client, std::slice::from_ref(&opts.license_group))
                 .await
                 .graph_ctx(
                     || format!("look up the group '{}'", opts.license_group),
@@ -247,6 +256,9 @@ pub async fn plan(
         .filter(|p| {
             p.display_name
                 .eq_ignore_ascii_case(opts.license_group.trim())
+                || p.id
+                    .as_deref()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(opts.license_group.trim()))
         })
         .filter(|p| is_shared(p))
         .collect();
@@ -284,7 +296,8 @@ pub async fn plan(
         [] => {
             let group = one_group(&groups, &opts.license_group)?;
             let full = groups.iter().find(|g| g.id == group.id);
-            let (sku, service_plan_ids) = license_plans(full, &skus);
+            let (sku, service_plan_ids) =
+                license_group_plans(full, &skus, &Windows365Catalog::default());
             let target = CloudPcTarget::ServicePlans {
                 sku: sku.clone().unwrap_or(SkuRef {
                     sku_id: uuid::Uuid::nil(),
@@ -418,43 +431,10 @@ pub async fn plan(
     })
 }
 
-/// The first assignment of a shared policy with a group and a service plan: `(group id, plan id)`.
+/// The first Frontline assignment of a shared policy: `(group id, plan id)`.
 pub(crate) fn frontline_assignment(policy: &ProvisioningPolicy) -> Option<(String, String)> {
-    policy
-        .assignments
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .find_map(|a| {
-            let group = Some(a.target.group_id.clone()).filter(|g| !g.is_empty())?;
-            let plan = a.target.service_plan_id.clone().filter(|p| !p.is_empty())?;
-            Some((group, plan))
-        })
-}
-
-/// The SKU of a license group (its first license) and the service plans of all its licenses.
-/// Licenses the tenant does not have are skipped (unassigning must work even then).
-pub(crate) fn license_plans(
-    group: Option<&Group>,
-    skus: &[SubscribedSku],
-) -> (Option<SkuRef>, Vec<String>) {
-    let assigned = group
-        .and_then(|g| g.assigned_licenses.clone())
-        .unwrap_or_default();
-    let mut first = None;
-    let mut plans = Vec::new();
-    for license in &assigned {
-        if let Some(sku) = skus.iter().find(|s| s.sku_id == license.sku_id) {
-            first.get_or_insert_with(|| SkuRef {
-                sku_id: sku.sku_id,
-                sku_part_number: sku.sku_part_number.clone(),
-            });
-            plans.extend(
-                sku.service_plans
-                    .iter()
-                    .map(|p| p.service_plan_id.to_string()),
-            );
-        }
-    }
-    (first, plans)
+    frontline_assignments(policy)
+        .into_iter()
+        .next()
+        .map(|a| (a.group_id, a.service_plan_id))
 }

@@ -15,12 +15,15 @@ use w365_testkit::TestSim;
 const LIC_128: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB";
 /// The seed leaves exactly one unit of this SKU free.
 const LIC_256: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 256 GB";
+const SKU_128: &str = "226ca751-f0a4-4232-9be5-73c02a92555e";
+const SKU_256: &str = "5265a84e-8def-4fa2-ab4b-5dc278df5025";
 const PROV_WIN11: &str = "cfg - Windows 365 - Provisioning - Win11";
 const PROV_WIN10: &str = "cfg - Windows 365 - Provisioning - Win10";
 const US_RESTORE: &str = "cfg - Windows 365 - User Settings - restore allowed";
 
 fn opts(upn: &str) -> AssignOptions {
-    let mut o = AssignOptions::new(upn, "integration test");
+    // The contoso tenant's demo sender and customer id (sandbox defaults; a real tenant sets them).
+    let mut o = AssignOptions::new(upn, "integration test").with_sandbox_defaults();
     o.waits = Waits::uniform(Duration::from_millis(5), Duration::from_secs(30));
     o
 }
@@ -34,8 +37,11 @@ async fn run(sim: &TestSim, o: &AssignOptions) -> Result<AssignReport, AssignFai
 
 fn is_write(r: &RequestRecord) -> bool {
     let graph = r.path.starts_with("/v1.0/") || r.path.starts_with("/beta/");
-    let read_only_post =
-        r.path.ends_with("/checkMemberGroups") || r.path.ends_with("/checkMemberObjects");
+    // A $batch envelope is not a write itself: the simulator logs each of its items as its own
+    // request, with its own method.
+    let read_only_post = r.path.ends_with("/checkMemberGroups")
+        || r.path.ends_with("/checkMemberObjects")
+        || r.path.ends_with("/$batch");
     graph && r.method != "GET" && !read_only_post
 }
 
@@ -157,11 +163,27 @@ async fn a_rerun_after_success_reports_already_assigned_without_writes() {
     assert_eq!(writes(&sim).len(), before);
 }
 
+/// Adds a user to groups directly in the simulator's state (setting up a tenant).
+fn add_to_groups(sim: &TestSim, upn: &str, groups: &[&str]) {
+    let now = sim.sim().now();
+    sim.sim().with_state(|store| {
+        let t = store.default_tenant_mut().unwrap();
+        let uid = t.directory.user_by_key(upn).unwrap().id.clone();
+        for name in groups {
+            let gid = t.directory.groups_named(name)[0].clone();
+            t.add_members(&gid, std::slice::from_ref(&uid), now)
+                .unwrap();
+        }
+    });
+}
+
 #[tokio::test]
 async fn a_user_in_a_prefix_group_keeps_it_and_gets_no_second_one() {
     let sim = TestSim::contoso().await;
-    // Frank is in the Win10 provisioning group (same prefix), not in the 256 GB license group.
-    let mut o = opts("frank.miller@contoso.com");
+    // Megan is in the Win10 provisioning group (same prefix), and holds no Windows 365 licence.
+    add_to_groups(&sim, "megan.bowen@contoso.com", &[PROV_WIN10]);
+    sim.advance(Duration::from_secs(60)).await;
+    let mut o = opts("megan.bowen@contoso.com");
     o.license_group = LIC_256.into();
     let report = ok(run(&sim, &o).await);
     assert_eq!(report.kept_memberships.len(), 1);
@@ -174,8 +196,192 @@ async fn a_user_in_a_prefix_group_keeps_it_and_gets_no_second_one() {
             (LIC_256.to_owned(), GroupRole::License),
         ]
     );
-    let groups = member_of(&sim, "frank.miller@contoso.com").await;
+    let groups = member_of(&sim, "megan.bowen@contoso.com").await;
     assert!(!groups.iter().any(|g| g == PROV_WIN11), "{groups:?}");
+}
+
+#[tokio::test]
+async fn a_licence_through_another_group_is_already_assigned_and_named() {
+    let sim = TestSim::contoso().await;
+    // Frank holds CPC_E_2C_4GB_128GB through the 128 GB license group; asking for the 256 GB one
+    // would give him a second Cloud PC.
+    let mut o = opts("frank.miller@contoso.com");
+    o.license_group = LIC_256.into();
+    let (report, err) = expect_err(run(&sim, &o).await);
+    assert_eq!(err.kind(), ErrorKind::AlreadyAssigned, "{}", chain(&err));
+    let text = err.to_string();
+    assert!(text.contains("CPC_E_2C_4GB_128GB"), "{text}");
+    assert!(text.contains(&format!("the group '{LIC_128}'")), "{text}");
+    assert!(report.steps.is_empty());
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+}
+
+/// Gives the user a Windows 365 licence directly (no group), as `assignLicense` does.
+fn assign_direct_licence(sim: &TestSim, upn: &str, sku_id: &str) {
+    let now = sim.sim().now();
+    sim.sim().with_state(|store| {
+        store
+            .default_tenant_mut()
+            .unwrap()
+            .assign_direct_license(upn, sku_id, now)
+            .unwrap();
+    });
+}
+
+#[tokio::test]
+async fn a_direct_licence_is_already_assigned_even_when_the_sku_is_full() {
+    let sim = TestSim::contoso().await;
+    // Megan holds the 256 GB SKU directly; that takes its last free unit, so the SKU is full. She
+    // is neither given a second Cloud PC nor does a ticket go out for her.
+    assign_direct_licence(&sim, "megan.bowen@contoso.com", SKU_256);
+    let mut o = opts("megan.bowen@contoso.com");
+    o.license_group = LIC_256.into();
+    o.ticket_when_out_of_licenses = true;
+    o.ticket_queue = Some("helpdesk@contoso.com".into());
+    let (report, err) = expect_err(run(&sim, &o).await);
+    assert_eq!(err.kind(), ErrorKind::AlreadyAssigned, "{}", chain(&err));
+    assert!(
+        err.to_string().contains("a direct assignment"),
+        "{}",
+        chain(&err)
+    );
+    assert!(report.steps.is_empty());
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+    assert!(
+        sim.sim().outbox().is_empty(),
+        "no ticket for a licensed user"
+    );
+}
+
+#[tokio::test]
+async fn the_license_is_confirmed_from_this_group_not_from_an_earlier_assignment() {
+    let sim = TestSim::contoso().await;
+    // Group licensing is slow here (10 days), and Megan gets the same SKU directly between planning
+    // and execution: the direct licence must not be read as "granted by the license group".
+    sim.sim().with_state(|store| {
+        store
+            .default_tenant_mut()
+            .unwrap()
+            .timings
+            .license_processing = Duration::from_secs(10 * 24 * 3600);
+    });
+    let mut o = opts("megan.bowen@contoso.com");
+    o.waits.license.timeout = Duration::from_millis(300);
+    let client = sim.client();
+    let planned = assign::plan(&client, &o, &Silent).await.unwrap();
+    assign_direct_licence(&sim, "megan.bowen@contoso.com", SKU_128);
+    let _clock = sim.drive_clock(Duration::from_secs(30), Duration::from_millis(5));
+    let failure = assign::execute(&client, &o, &planned, &Silent)
+        .await
+        .expect_err("the group's licence was never processed");
+    assert_eq!(
+        failure.error.kind(),
+        ErrorKind::TimedOut,
+        "{}",
+        chain(&failure.error)
+    );
+    match &failure.error {
+        Error::TimedOut { last_state, .. } => {
+            let last = last_state.as_deref().unwrap_or_default();
+            assert!(last.contains(LIC_128), "{last}");
+            assert!(
+                last.contains("QueuedForProcessing") || last.contains("ProcessingInProgress"),
+                "the group's licenseProcessingState is read: {last}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let confirm = failure
+        .report
+        .steps
+        .iter()
+        .find(|s| matches!(s.step, Step::ConfirmLicenseAssigned { .. }))
+        .expect("the confirmation step");
+    assert!(
+        matches!(confirm.outcome, StepOutcome::TimedOut { .. }),
+        "never 'granted' because of the direct licence: {confirm:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_group_without_a_windows_365_licence_is_not_a_license_group() {
+    let sim = TestSim::contoso().await;
+    let mut o = opts("megan.bowen@contoso.com");
+    o.license_group = "Engineering".into();
+    let (_, err) = expect_err(run(&sim, &o).await);
+    assert!(
+        matches!(err, Error::LicenseGroupWithoutLicense { .. }),
+        "{}",
+        chain(&err)
+    );
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(
+        err.to_string()
+            .contains("'Engineering' is not a Windows 365 license group"),
+        "{err}"
+    );
+    assert!(writes(&sim).is_empty());
+}
+
+#[tokio::test]
+async fn a_license_group_with_several_skus_is_read_by_service_plans() {
+    // The 256 GB license group also carries a non-Windows 365 SKU, listed first: the Windows 365
+    // one is picked by its service plans, and both need a free unit.
+    let sim = TestSim::contoso().await;
+    sim.sim().with_state(|store| {
+        use w365_sim::state::licensing::{
+            AssignedLicense, PrepaidUnits, ServicePlanInfo, SubscribedSku,
+        };
+        let t = store.default_tenant_mut().unwrap();
+        t.licensing.skus.push(SubscribedSku {
+            sku_id: "05e9a617-0261-4cee-bb44-138d3ef5d965".into(),
+            sku_part_number: "SPE_E3".into(),
+            applies_to: "User".into(),
+            capability_status: "Enabled".into(),
+            prepaid_units: PrepaidUnits {
+                enabled: 50,
+                ..PrepaidUnits::default()
+            },
+            consumed_units: 0,
+            subscription_ids: Vec::new(),
+            service_plans: vec![ServicePlanInfo {
+                service_plan_id: "efb87545-963c-4e0d-99df-69c6916d9eb0".into(),
+                service_plan_name: "EXCHANGE_S_ENTERPRISE".into(),
+                provisioning_status: "Success".into(),
+                applies_to: "User".into(),
+            }],
+        });
+        let gid = t.directory.groups_named(LIC_256)[0].clone();
+        t.directory
+            .group_mut(&gid)
+            .unwrap()
+            .assigned_licenses
+            .insert(
+                0,
+                AssignedLicense {
+                    sku_id: "05e9a617-0261-4cee-bb44-138d3ef5d965".into(),
+                    disabled_plans: Vec::new(),
+                },
+            );
+    });
+    let mut o = opts("megan.bowen@contoso.com");
+    o.license_group = LIC_256.into();
+    o.dry_run = true;
+    let report = ok(run(&sim, &o).await);
+    match report.path {
+        Some(AssignPath::Dedicated {
+            sku,
+            service_plan_ids,
+            ..
+        }) => {
+            assert_eq!(sku.sku_part_number, "CPC_E_2C_4GB_256GB");
+            assert_eq!(
+                service_plan_ids,
+                vec!["0d143570-9b92-4f57-adb5-e4efcd23b3bb".to_owned()]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -187,9 +393,11 @@ async fn an_already_licensed_user_is_refused_without_any_change() {
         "{}",
         chain(&err)
     );
+    let text = err.to_string();
     assert!(
-        err.to_string()
-            .contains("already has this Windows 365 license")
+        text.contains("already has a Windows 365 license")
+            && text.contains(&format!("the group '{LIC_128}'")),
+        "{text}"
     );
     assert!(report.steps.is_empty());
     assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
@@ -748,46 +956,242 @@ async fn frontline_assigns_a_seat_through_the_policy_group() {
     assert_eq!(sim.sim().outbox().len(), 1);
 }
 
+/// Sets the allotment of the Frontline policy's assignment (over Graph, as an admin would).
+async fn set_frontline_allotment(sim: &TestSim, policy_name: &str, licences: i32) {
+    let client = sim.client();
+    let policy = client
+        .provisioning_policies()
+        .find_by_display_name(policy_name)
+        .await
+        .unwrap()
+        .remove(0);
+    let mut assignments = policy.assignments.unwrap_or_default();
+    for a in &mut assignments {
+        a.id = None;
+        a.target.allotment_licenses_count = Some(licences);
+        a.target.odata_type = Some(w365_graph::models::GROUP_ASSIGNMENT_TARGET.into());
+    }
+    client
+        .provisioning_policies()
+        .assign(&policy.id.unwrap(), &assignments)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn frontline_out_of_seats_sends_the_seats_ticket() {
     let sim = TestSim::contoso().await;
+    // One licence in dedicated mode: three Cloud PCs; Kate and Liam hold two of them.
+    set_frontline_allotment(&sim, FRONTLINE, 1).await;
     let mut o = opts("megan.bowen@contoso.com");
     o.provisioning_group = FRONTLINE.into();
-    let first = run_fast(&sim, &o).await;
-    let free_before = first.as_ref().ok().and_then(|r| r.capacity.clone());
-    ok(first);
-    // Fill every remaining seat, then one more must be refused.
-    let mut n = 0;
-    let refused = loop {
-        let upn = [
-            "henry.moore@contoso.com",
-            "jack.anderson@contoso.com",
-            "olivia.harris@contoso.com",
-        ][n];
-        let mut o = opts(upn);
-        o.provisioning_group = FRONTLINE.into();
-        o.ticket_when_out_of_licenses = true;
-        o.ticket_queue = Some("helpdesk@contoso.com".into());
-        match run_fast(&sim, &o).await {
-            Ok(_) => n += 1,
-            Err(f) => break (upn, f),
-        }
-        assert!(n < 3, "seats never ran out: {free_before:?}");
-    };
-    let (upn, failure) = refused;
+    let first = ok(run_fast(&sim, &o).await);
+    let capacity = first.capacity.expect("the seats");
     assert_eq!(
-        failure.error.kind(),
-        ErrorKind::OutOfCapacity,
-        "{}",
-        chain(&failure.error)
+        (capacity.total, capacity.used, capacity.available),
+        (3, 2, 1),
+        "three Cloud PCs per licence, two taken: {capacity:?}"
     );
-    assert!(!member_of(&sim, upn).await.iter().any(|g| g == FRONTLINE));
+    let mut o = opts("henry.moore@contoso.com");
+    o.provisioning_group = FRONTLINE.into();
+    o.ticket_when_out_of_licenses = true;
+    o.ticket_queue = Some("helpdesk@contoso.com".into());
+    let (report, err) = expect_err(run_fast(&sim, &o).await);
+    assert_eq!(err.kind(), ErrorKind::OutOfCapacity, "{}", chain(&err));
+    let text = err.to_string();
+    assert!(
+        text.contains("allotment of 1 license(s) allows 3 Cloud PC(s)")
+            && text.contains("3 are taken"),
+        "{text}"
+    );
+    assert!(
+        !report
+            .steps
+            .iter()
+            .any(|s| matches!(s.step, Step::AddUserToGroup { .. }))
+    );
+    assert!(
+        !member_of(&sim, "henry.moore@contoso.com")
+            .await
+            .iter()
+            .any(|g| g == FRONTLINE)
+    );
     let outbox = sim.sim().outbox();
     let ticket = outbox.last().expect("the ticket");
     assert_eq!(
         ticket.subject,
         format!("Contoso-W365Lic '{FRONTLINE}' out of licenses/seats.")
     );
+}
+
+#[tokio::test]
+async fn frontline_dedicated_mode_gives_three_cloud_pcs_per_licence_in_the_simulator_too() {
+    let sim = TestSim::contoso().await;
+    set_frontline_allotment(&sim, FRONTLINE, 1).await;
+    let mut o = opts("megan.bowen@contoso.com");
+    o.provisioning_group = FRONTLINE.into();
+    o.notify = true;
+    let report = ok(run_fast(&sim, &o).await);
+    // The third Cloud PC of the one licence is provisioned: simulator and assign agree.
+    assert_eq!(
+        report.cloud_pc.as_ref().and_then(|p| p.status.as_deref()),
+        Some("provisioned")
+    );
+    let plans = sim.client().service_plans().frontline().await.unwrap();
+    let plan = plans
+        .iter()
+        .find(|p| p.id == "057efbfe-a95d-4263-acb0-12b4a31fed8d")
+        .unwrap();
+    assert_eq!(plan.used_count, 1, "three Cloud PCs use one licence");
+}
+
+#[tokio::test]
+async fn a_user_already_in_the_frontline_group_is_already_assigned() {
+    let sim = TestSim::contoso().await;
+    let mut o = opts("kate.thomas@contoso.com");
+    o.provisioning_group = FRONTLINE.into();
+    let (report, err) = expect_err(run(&sim, &o).await);
+    assert_eq!(err.kind(), ErrorKind::AlreadyAssigned, "{}", chain(&err));
+    assert!(err.to_string().contains(FRONTLINE), "{err}");
+    assert!(report.steps.is_empty());
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+}
+
+#[tokio::test]
+async fn a_pooled_frontline_policy_sends_access_granted_without_waiting_for_a_cloud_pc() {
+    const POOL: &str = "cfg - Windows 365 - Frontline - Pool";
+    let sim = TestSim::contoso().await;
+    // Free two of the plan's three licences for the pool.
+    set_frontline_allotment(&sim, FRONTLINE, 1).await;
+    let now = sim.sim().now();
+    let pool_group = sim.sim().with_state(|store| {
+        let t = store.default_tenant_mut().unwrap();
+        let gid = t.ids.next_id();
+        t.directory
+            .insert_group(w365_sim::state::directory::Group::new_security(
+                gid.clone(),
+                POOL,
+            ))
+            .unwrap();
+        let _ = now;
+        gid
+    });
+    let client = sim.client();
+    let policy: w365_graph::models::ProvisioningPolicy = serde_json::from_value(serde_json::json!({
+        "displayName": POOL,
+        "imageId": "microsoftwindowsdesktop_windows-ent-cpc_win11-24H2-ent-cpc-m365",
+        "imageDisplayName": "Windows 11",
+        "imageType": "gallery",
+        "provisioningType": "sharedByEntraGroup",
+        "cloudPcNamingTemplate": "POOL-%RAND:5%",
+        "domainJoinConfigurations": [{"domainJoinType": "azureADJoin", "regionName": "automatic"}]
+    }))
+    .unwrap();
+    let created = client
+        .provisioning_policies()
+        .create(&policy)
+        .await
+        .unwrap();
+    let mut target = w365_graph::models::AssignmentTarget::group(pool_group);
+    target.odata_type = Some(w365_graph::models::GROUP_ASSIGNMENT_TARGET.into());
+    target.service_plan_id = Some("057efbfe-a95d-4263-acb0-12b4a31fed8d".into());
+    target.allotment_licenses_count = Some(2);
+    client
+        .provisioning_policies()
+        .assign(
+            created.id.as_deref().unwrap(),
+            &[w365_graph::models::ProvisioningPolicyAssignment { id: None, target }],
+        )
+        .await
+        .unwrap();
+
+    let mut o = opts("megan.bowen@contoso.com");
+    o.provisioning_group = POOL.into();
+    o.notify = true;
+    let report = ok(run_fast(&sim, &o).await);
+    match &report.path {
+        Some(AssignPath::Frontline { mode, seats, .. }) => {
+            assert_eq!(*mode, w365_ops::licensing::FrontlineMode::Shared);
+            assert_eq!(
+                seats.cloud_pc_capacity, 2,
+                "one shared Cloud PC per licence"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !report
+            .plan
+            .iter()
+            .any(|s| matches!(s, Step::WaitForCloudPc { .. })),
+        "no personal Cloud PC to wait for: {:?}",
+        report.plan
+    );
+    assert!(report.cloud_pc.is_none());
+    assert_eq!(report.mails.len(), 1);
+    assert_eq!(report.mails[0].kind, MailKind::AccessGranted);
+    let outbox = sim.sim().outbox();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].subject, w365_ops::mail::ACCESS_GRANTED_SUBJECT);
+    assert!(
+        member_of(&sim, "megan.bowen@contoso.com")
+            .await
+            .iter()
+            .any(|g| g == POOL)
+    );
+    // The simulator and capacity agree: the pool holds one shared Cloud PC per licence, none of
+    // them a user's.
+    let pool_id = created.id.clone().unwrap();
+    let pooled: Vec<_> = client
+        .cloud_pcs()
+        .list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|pc| pc.provisioning_policy_id.as_deref() == Some(pool_id.as_str()))
+        .collect();
+    assert_eq!(pooled.len(), 2, "{pooled:#?}");
+    assert!(pooled.iter().all(|pc| pc.user_principal_name.is_none()));
+    let capacity = w365_ops::capacity::capacity(&client, &Default::default())
+        .await
+        .unwrap();
+    let row = capacity
+        .frontline_assignments
+        .iter()
+        .find(|a| a.policy == POOL)
+        .expect("the pool's row");
+    assert_eq!(
+        (
+            row.seats.mode,
+            row.seats.cloud_pc_capacity,
+            row.seats.in_use
+        ),
+        (w365_ops::licensing::FrontlineMode::Shared, 2, 2)
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_mailboxless_sender_is_refused_before_any_change() {
+    let sim = TestSim::contoso().await;
+    for (from, kind) in [
+        ("nobody@contoso.com", ErrorKind::NotFound),
+        ("nomail.user@contoso.com", ErrorKind::Validation),
+    ] {
+        let mut o = opts("megan.bowen@contoso.com");
+        o.notify = true;
+        o.from_mailbox = Some(from.into());
+        let (report, err) = expect_err(run(&sim, &o).await);
+        assert_eq!(err.kind(), kind, "{from}: {}", chain(&err));
+        assert!(err.to_string().contains(from), "{err}");
+        assert!(report.steps.is_empty());
+    }
+    // No sender at all (a real tenant without a profile default): refused before any request.
+    let mut o = AssignOptions::new("megan.bowen@contoso.com", "test");
+    o.notify = true;
+    let (_, err) = expect_err(run(&sim, &o).await);
+    assert!(matches!(err, Error::SenderNotSet { .. }), "{}", chain(&err));
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+    assert!(sim.sim().outbox().is_empty());
 }
 
 /// Adds `extra_members` new users to the default provisioning and user-settings groups, and `prefix_groups` more
@@ -874,7 +1278,9 @@ async fn without_mail_send_the_notification_fails_naming_it() {
 }
 
 #[tokio::test]
-async fn one_assign_with_50ms_graph_latency_takes_under_1_5_seconds() {
+async fn one_assign_with_50ms_graph_latency_completes_in_at_most_ten_requests() {
+    // The time of this run (target < 1.5 s) is measured by `w365-bench assign` (BENCHMARKS.md);
+    // the test checks what makes it fast: a bounded number of sequential Graph round trips.
     let sim = TestSim::contoso().await;
     sim.sim().set_faults(vec![FaultRule {
         method: None,
@@ -884,7 +1290,6 @@ async fn one_assign_with_50ms_graph_latency_takes_under_1_5_seconds() {
         trigger: w365_sim::faults::Trigger::Always,
     }]);
     let client = sim.client();
-    // Sign in first: the benchmark times the assignment, not the token request.
     client
         .users()
         .find_by_upn("megan.bowen@contoso.com")
@@ -893,12 +1298,10 @@ async fn one_assign_with_50ms_graph_latency_takes_under_1_5_seconds() {
     let mut o = opts("megan.bowen@contoso.com");
     o.waits.license.first_check_after = Duration::from_millis(100);
     let _clock = sim.drive_clock(Duration::from_secs(60), Duration::from_millis(5));
-    let started = std::time::Instant::now();
     let report = ok(assign::assign(&client, &o, &Silent).await);
-    let elapsed = started.elapsed();
     assert!(
-        elapsed < Duration::from_millis(1500),
-        "{elapsed:?} for {} requests",
+        report.graph_requests <= 10,
+        "{} Graph requests",
         report.graph_requests
     );
 }
@@ -979,16 +1382,205 @@ async fn frontline_seats_fall_back_to_shared_use_service_plans() {
     let mut o = opts("megan.bowen@contoso.com");
     o.provisioning_group = FRONTLINE.into();
     let report = ok(run(&sim, &o).await);
+    // The plan's name comes from the legacy answer; the seats are the assignment's own: an
+    // allotment of three licences, three Cloud PCs each (dedicated mode), Kate and Liam in it.
     let capacity = report.capacity.unwrap();
     assert_eq!(
         (capacity.total, capacity.used, capacity.available),
-        (10, 4, 6)
+        (9, 2, 7)
     );
-    assert_eq!(capacity.name, "2vCPU/8GB/128GB Shared");
+    assert!(
+        capacity.name.starts_with("2vCPU/8GB/128GB Shared"),
+        "{}",
+        capacity.name
+    );
     assert!(
         member_of(&sim, "megan.bowen@contoso.com")
             .await
             .iter()
             .any(|g| g == FRONTLINE)
     );
+}
+
+#[tokio::test]
+async fn one_assign_makes_at_most_8_requests_with_its_planning_reads_in_one_batch() {
+    let sim = TestSim::contoso().await;
+    let mut o = opts("megan.bowen@contoso.com");
+    o.waits.license.first_check_after = Duration::from_millis(150);
+    let report = {
+        let client = sim.client();
+        let _clock = sim.drive_clock(Duration::from_secs(60), Duration::from_millis(5));
+        ok(assign::assign(&client, &o, &Silent).await)
+    };
+    assert!(
+        report.graph_requests <= 8,
+        "{} Graph requests",
+        report.graph_requests
+    );
+    // The simulator's request log: every Graph request, and each $batch item besides its batch.
+    let log: Vec<RequestRecord> = sim
+        .sim()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v1.0/") || r.path.starts_with("/beta/"))
+        .collect();
+    let batches: Vec<&RequestRecord> = log.iter().filter(|r| r.path == "/v1.0/$batch").collect();
+    assert_eq!(batches.len(), 1, "{log:#?}");
+    // The batch carried the four directory reads (user, memberOf, groups, SKUs): they are logged
+    // as items, and none of them was sent on its own.
+    let reads = ["/v1.0/users", "/v1.0/groups", "/v1.0/subscribedSkus"];
+    for path in reads {
+        assert_eq!(
+            log.iter().filter(|r| r.path == path).count(),
+            1,
+            "{path} once (inside the batch): {log:#?}"
+        );
+    }
+    assert_eq!(
+        log.iter()
+            .filter(|r| r.path.ends_with("/memberOf/microsoft.graph.group"))
+            .count(),
+        1
+    );
+    let sent = log.len() - 4 * batches.len();
+    assert_eq!(
+        u64::try_from(sent).unwrap(),
+        report.graph_requests,
+        "the log agrees with the client's count: {log:#?}"
+    );
+    // The same plan/execute guarantees: the three groups, then the confirmed licence.
+    assert_eq!(
+        added_groups(&report),
+        vec![
+            (PROV_WIN11.to_owned(), GroupRole::Provisioning),
+            (US_RESTORE.to_owned(), GroupRole::UserSettings),
+            (LIC_128.to_owned(), GroupRole::License),
+        ]
+    );
+    assert!(matches!(
+        report.steps.last().unwrap().step,
+        Step::ConfirmLicenseAssigned { .. }
+    ));
+}
+
+#[tokio::test]
+async fn membership_of_another_licence_group_still_processing_is_already_assigned() {
+    let sim = TestSim::contoso().await;
+    // Megan just joined the 256 GB license group; group licensing has not processed her yet (no
+    // licenseAssignmentStates entry), but the group carries a Windows 365 SKU.
+    sim.sim().with_state(|store| {
+        store
+            .default_tenant_mut()
+            .unwrap()
+            .timings
+            .license_processing = Duration::from_secs(10 * 24 * 3600);
+    });
+    add_to_groups(&sim, "megan.bowen@contoso.com", &[LIC_256]);
+    sim.advance(Duration::from_secs(120)).await;
+    let (report, err) = expect_err(run(&sim, &opts("megan.bowen@contoso.com")).await);
+    assert_eq!(err.kind(), ErrorKind::AlreadyAssigned, "{}", chain(&err));
+    let text = err.to_string();
+    assert!(
+        text.contains(LIC_256) && text.contains("still being processed"),
+        "{text}"
+    );
+    assert!(report.steps.is_empty());
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+}
+
+#[tokio::test]
+async fn a_shared_by_user_frontline_policy_provisions_a_personal_cloud_pc() {
+    const BY_USER: &str = "cfg - Windows 365 - Frontline - By user";
+    let sim = TestSim::contoso().await;
+    set_frontline_allotment(&sim, FRONTLINE, 1).await;
+    let group_id = sim.sim().with_state(|store| {
+        let t = store.default_tenant_mut().unwrap();
+        let gid = t.ids.next_id();
+        t.directory
+            .insert_group(w365_sim::state::directory::Group::new_security(
+                gid.clone(),
+                BY_USER,
+            ))
+            .unwrap();
+        gid
+    });
+    let client = sim.client();
+    let policy: w365_graph::models::ProvisioningPolicy =
+        serde_json::from_value(serde_json::json!({
+            "displayName": BY_USER,
+            "imageId": "microsoftwindowsdesktop_windows-ent-cpc_win11-24H2-ent-cpc-m365",
+            "imageDisplayName": "Windows 11",
+            "imageType": "gallery",
+            "provisioningType": "sharedByUser",
+            "cloudPcNamingTemplate": "FLU-%RAND:5%",
+            "domainJoinConfigurations": [{"domainJoinType": "azureADJoin", "regionName": "automatic"}]
+        }))
+        .unwrap();
+    let created = client
+        .provisioning_policies()
+        .create(&policy)
+        .await
+        .unwrap();
+    let mut target = w365_graph::models::AssignmentTarget::group(group_id);
+    target.service_plan_id = Some("057efbfe-a95d-4263-acb0-12b4a31fed8d".into());
+    target.allotment_licenses_count = Some(1);
+    client
+        .provisioning_policies()
+        .assign(
+            created.id.as_deref().unwrap(),
+            &[w365_graph::models::ProvisioningPolicyAssignment { id: None, target }],
+        )
+        .await
+        .unwrap();
+    let mut o = opts("megan.bowen@contoso.com");
+    o.provisioning_group = BY_USER.into();
+    o.notify = true;
+    let report = ok(run_fast(&sim, &o).await);
+    match &report.path {
+        Some(AssignPath::Frontline { mode, seats, .. }) => {
+            assert_eq!(*mode, w365_ops::licensing::FrontlineMode::Dedicated);
+            assert_eq!((seats.cloud_pc_capacity, seats.free), (3, 3));
+        }
+        other => panic!("{other:?}"),
+    }
+    let pc = report.cloud_pc.expect("a personal Cloud PC");
+    assert_eq!(pc.status.as_deref(), Some("provisioned"));
+    let listed = client.cloud_pcs().get(&pc.id).await.unwrap();
+    assert_eq!(
+        listed.provisioning_type,
+        Some(w365_graph::models::ProvisioningType::SharedByUser)
+    );
+    assert_eq!(report.mails[0].kind, MailKind::CloudPcReady);
+}
+
+#[tokio::test]
+async fn a_upn_starting_with_a_dollar_is_planned_without_the_batch() {
+    // Graph reads `/users/$x...` as a system segment, so such a user's reads are sent one by one.
+    let sim = TestSim::contoso().await;
+    sim.sim().with_state(|store| {
+        let t = store.default_tenant_mut().unwrap();
+        let id = t.ids.next_id();
+        t.directory
+            .insert_user(w365_sim::state::directory::User::new(
+                id,
+                "$svc@contoso.com",
+                "Dollar Service",
+            ))
+            .unwrap();
+    });
+    let mut o = opts("$svc@contoso.com");
+    o.dry_run = true;
+    let report = ok(run(&sim, &o).await);
+    assert_eq!(
+        report.user.map(|u| u.user_principal_name).as_deref(),
+        Some("$svc@contoso.com")
+    );
+    assert!(
+        !sim.sim()
+            .request_log()
+            .iter()
+            .any(|r| r.path.ends_with("/$batch")),
+        "no batch for a $ UPN"
+    );
+    assert_eq!(report.plan.writes(), 3, "{:?}", report.plan);
 }

@@ -376,6 +376,7 @@ async fn reprovision_restarts_the_cloud_pc_and_mails_the_user() {
     let sim = TestSim::contoso().await;
     let mut o = ReprovisionOptions::new("alice.smith@contoso.com");
     o.notify = true;
+    o.from_mailbox = Some(w365_ops::assign::SANDBOX_FROM_MAILBOX.into());
     let report = ok(reprovision::reprovision(&sim.client(), &o, &Silent).await);
     assert_eq!(report.steps.len(), 2);
     assert!(matches!(
@@ -441,6 +442,7 @@ async fn reprovision_dry_run_writes_nothing() {
     let mut o = ReprovisionOptions::new("bob.jones@contoso.com");
     o.dry_run = true;
     o.notify = true;
+    o.from_mailbox = Some(w365_ops::assign::SANDBOX_FROM_MAILBOX.into());
     let report = ok(reprovision::reprovision(&sim.client(), &o, &Silent).await);
     assert_eq!(report.plan.len(), 2);
     assert_eq!(writes(&sim), 0);
@@ -479,6 +481,7 @@ async fn resize_ends_with_one_cloud_pc_on_the_new_plan_and_keeps_the_groups() {
     let mut o = ResizeOptions::new("alice.smith@contoso.com", LIC_128, LIC_256);
     o.waits = waits();
     o.notify = true;
+    o.from_mailbox = Some(w365_ops::assign::SANDBOX_FROM_MAILBOX.into());
     let before = cloud_pcs(&sim, "alice.smith@contoso.com").await;
     assert_eq!(before.len(), 1);
     let report = {
@@ -632,7 +635,20 @@ async fn cloudpc_actions_reach_the_simulator() {
         &sim,
         "bob.jones@contoso.com",
         CloudPcAction::Restore {
-            snapshot_id: "snapshot-1".into(),
+            snapshot_id: {
+                let pc = &cloud_pcs(&sim, "bob.jones@contoso.com").await[0];
+                let client = sim.client();
+                let list = w365_ops::snapshots::snapshots_of(&client, pc)
+                    .await
+                    .unwrap();
+                w365_ops::snapshots::choose(
+                    pc,
+                    &list,
+                    &w365_ops::snapshots::RestorePointChoice::Latest,
+                )
+                .unwrap()
+                .id
+            },
         },
         false,
     )
@@ -732,7 +748,7 @@ async fn capacity_figures_equal_the_simulators_state() {
                 )
             })
             .collect();
-        let frontline: Vec<(String, i64, i64)> = t
+        let frontline: Vec<(String, i64, i64, i64)> = t
             .w365
             .frontline_plans()
             .iter()
@@ -741,6 +757,7 @@ async fn capacity_figures_equal_the_simulators_state() {
                     p.id.clone(),
                     i64::from(p.total_count),
                     i64::from(p.used_count),
+                    i64::from(p.allotment_licenses_count),
                 )
             })
             .collect();
@@ -776,17 +793,36 @@ async fn capacity_figures_equal_the_simulators_state() {
         .unwrap();
     assert_eq!((cpc128.total, cpc128.consumed, cpc128.free), (25, 6, 19));
     assert_eq!(report.frontline_plans.len(), frontline.len());
-    for (id, total, used) in &frontline {
+    for (id, total, used, allotted) in &frontline {
         let got = report
             .frontline_plans
             .iter()
             .find(|p| &p.service_plan_id == id)
             .unwrap();
+        // Free licences are those not allotted to any group yet.
         assert_eq!(
-            (got.total, got.used, got.free),
-            (*total, *used, total - used)
+            (got.total, got.used, got.allotted, got.free),
+            (
+                *total,
+                *used,
+                Some(*allotted),
+                (total - allotted.max(used)).max(0)
+            )
         );
     }
+    // Per assignment: Shift A's three licences give nine Cloud PCs in dedicated mode; Kate and
+    // Liam hold two.
+    assert_eq!(report.frontline_assignments.len(), 1);
+    let shift_a = &report.frontline_assignments[0].seats;
+    assert_eq!(
+        (
+            shift_a.allotted_licenses,
+            shift_a.cloud_pc_capacity,
+            shift_a.in_use,
+            shift_a.free
+        ),
+        (3, 9, 2, 7)
+    );
     assert_eq!(report.cloud_pcs_by_status, by_status);
     assert_eq!(report.grace_period.len(), grace.len());
     assert_eq!(

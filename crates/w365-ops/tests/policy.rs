@@ -684,8 +684,14 @@ async fn broken_files_are_reported_together() {
     let err = ops::load_dir(dir.path()).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("3 problems found"), "{text}");
-    assert!(text.contains("a.toml: unknown field `image`"), "{text}");
-    assert!(text.contains("b.toml: cloud_pc_naming_template"), "{text}");
+    assert!(
+        text.contains("a.toml:3: image: unknown field `image`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("b.toml:6: cloud_pc_naming_template"),
+        "{text}"
+    );
     assert!(
         text.contains("d.toml: describes the same user settings policy"),
         "{text}"
@@ -697,6 +703,44 @@ async fn broken_files_are_reported_together() {
             .to_string()
             .contains("has no policy files")
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_link_loop_is_one_clear_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "kind = \"userSettings\"\ndisplay_name = \"S\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::os::unix::fs::symlink(".", dir.path().join("self")).unwrap();
+    std::os::unix::fs::symlink("..", dir.path().join("sub").join("up")).unwrap();
+    let err = ops::load_dir(dir.path()).unwrap_err();
+    assert_eq!(err.kind(), w365_ops::ErrorKind::Validation);
+    let text = err.to_string();
+    assert!(
+        text.contains("symbolic link to a directory (self, sub/up)"),
+        "{text}"
+    );
+    assert!(text.contains("replace the link"), "{text}");
+    assert_eq!(text.matches("problem").count(), 0, "one message: {text}");
+
+    // A link to a file is read like the file.
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(
+        files.path().join("real.txt"),
+        "kind = \"userSettings\"\ndisplay_name = \"T\"\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        files.path().join("real.txt"),
+        files.path().join("linked.toml"),
+    )
+    .unwrap();
+    let loaded = ops::load_dir(files.path()).unwrap();
+    assert_eq!(loaded.len(), 1);
 }
 
 #[tokio::test]
@@ -729,4 +773,159 @@ async fn unassign_by_group_id() {
     assert_eq!(plan.len(), 1);
     run(&client, &plan).await;
     assert!(group_names(&client, P, WIN10).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_allotment_the_plan_cannot_cover_is_refused_before_anything_is_sent() {
+    let sim = TestSim::contoso().await;
+    let client = sim.client();
+    // The plan has three licences, all allotted to Shift A: a new group's one licence does not fit.
+    let add = AssignmentSpec {
+        service_plan_id: Some(FRONTLINE_PLAN.into()),
+        allotment_display_name: Some("Engineering".into()),
+        allotment_licenses_count: Some(1),
+        ..group("Engineering")
+    };
+    let before = writes(&sim);
+    let err = ops::plan_assign(&client, P, SHIFT_A, std::slice::from_ref(&add), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), w365_ops::ErrorKind::OutOfCapacity, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("1 license(s) requested") && text.contains("0 free"),
+        "names requested and free: {text}"
+    );
+    assert_eq!(writes(&sim), before, "nothing sent");
+    // Replacing Shift A's own allotment counts it as freed: 2 + 1 fit in 3.
+    let shrink = AssignmentSpec {
+        service_plan_id: Some(FRONTLINE_PLAN.into()),
+        allotment_display_name: Some("Shift A".into()),
+        allotment_licenses_count: Some(2),
+        ..group(SHIFT_A)
+    };
+    ops::plan_assign(&client, P, SHIFT_A, &[shrink, add.clone()], false)
+        .await
+        .unwrap();
+    // Asking for more than the plan has in total is refused too.
+    let too_many = AssignmentSpec {
+        allotment_licenses_count: Some(4),
+        ..add
+    };
+    let err = ops::plan_assign(&client, P, SHIFT_A, &[too_many], true)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("4 license(s) requested") && err.to_string().contains("3 free"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn shared_by_user_and_shared_by_entra_group_policies_work_end_to_end() {
+    let sim = TestSim::contoso().await;
+    let client = sim.client();
+    // Free the plan's licences first (Shift A keeps one).
+    let shrink = AssignmentSpec {
+        service_plan_id: Some(FRONTLINE_PLAN.into()),
+        allotment_display_name: Some("Shift A".into()),
+        allotment_licenses_count: Some(1),
+        ..group(SHIFT_A)
+    };
+    let plan = ops::plan_assign(&client, P, SHIFT_A, &[shrink], false)
+        .await
+        .unwrap();
+    run(&client, &plan).await;
+    for (name, kind, group_name) in [
+        ("Frontline by user", ProvisioningType::SharedByUser, "Sales"),
+        (
+            "Frontline pool",
+            ProvisioningType::SharedByEntraGroup,
+            "Engineering",
+        ),
+    ] {
+        let spec = PolicySpec {
+            provisioning_type: Some(kind.clone()),
+            assignments: vec![AssignmentSpec {
+                service_plan_id: Some(FRONTLINE_PLAN.into()),
+                allotment_display_name: Some(name.into()),
+                allotment_licenses_count: Some(1),
+                ..group(group_name)
+            }],
+            ..new_policy(name)
+        };
+        let spec = if group_name == "Sales" {
+            // "Sales" is ambiguous by name: pass the Americas group's id.
+            let id = client.groups().find_by_display_name("Sales").await.unwrap()[0]
+                .id
+                .clone();
+            PolicySpec {
+                assignments: vec![AssignmentSpec {
+                    group_id: Some(id),
+                    ..spec.assignments[0].clone()
+                }],
+                ..spec
+            }
+        } else {
+            spec
+        };
+        let plan = ops::plan_create(&client, Spec::Policy(spec)).await.unwrap();
+        run(&client, &plan).await;
+        let d = ops::show(&client, P, name).await.unwrap();
+        assert_eq!(
+            d.assignments[0].allotment_licenses_count,
+            Some(1),
+            "{name}: {d:?}"
+        );
+        let listed = client
+            .provisioning_policies()
+            .find_by_display_name(name)
+            .await
+            .unwrap();
+        assert_eq!(listed[0].provisioning_type, Some(kind), "{name}");
+    }
+    // The plan is now fully allotted (1 + 1 + 1 of 3): a fourth licence is refused.
+    let more = AssignmentSpec {
+        service_plan_id: Some(FRONTLINE_PLAN.into()),
+        allotment_licenses_count: Some(2),
+        ..group("Engineering")
+    };
+    let err = ops::plan_assign(&client, P, "Frontline pool", &[more], false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), w365_ops::ErrorKind::OutOfCapacity, "{err}");
+}
+
+#[tokio::test]
+async fn sync_refuses_allotments_the_plan_cannot_cover_before_anything_is_sent() {
+    let sim = TestSim::contoso().await;
+    let client = sim.client();
+    let dir = tempfile::tempdir().unwrap();
+    ops::export(&client, dir.path()).await.unwrap();
+    let shift_a = dir
+        .path()
+        .join("provisioning-policies/cfg-windows-365-frontline-shift-a.toml");
+    edit(
+        &shift_a,
+        "allotment_licenses_count = 3",
+        "allotment_licenses_count = 5",
+    );
+    let before = writes(&sim);
+    let err = ops::plan_sync(&client, dir.path(), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::OutOfCapacity, "{err}");
+    assert!(
+        err.to_string().contains("5 license(s) requested") && err.to_string().contains("3 free"),
+        "{err}"
+    );
+    assert_eq!(writes(&sim), before);
+    // Within the plan it is fine.
+    edit(
+        &shift_a,
+        "allotment_licenses_count = 5",
+        "allotment_licenses_count = 2",
+    );
+    let plan = ops::plan_sync(&client, dir.path(), false).await.unwrap();
+    assert_eq!(plan.len(), 1, "{plan}");
 }

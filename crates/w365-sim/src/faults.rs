@@ -17,9 +17,15 @@
 //!  "action":{"status":{"status":429,"retryAfterSecs":3,"httpDate":false}},
 //!  "trigger":{"firstN":2}}
 //! ```
-//! `action` is `{"latency": ms}`, `{"status": {...}}` or `"dropConnection"`; `trigger` is
+//! `action` is `{"latency": ms}`, `{"status": {...}}`, `"dropConnection"`,
+//! `{"statusAfterProcessing": {...}}` or `"dropAfterProcessing"`; `trigger` is
 //! `"always"` (the default), `{"firstN": n}`, `{"everyNth": n}` or
 //! `{"probability": {"p": 0.25, "seed": 7}}`.
+//!
+//! The `...AfterProcessing` actions let the request reach the routes first (its effects happen:
+//! the mail is in the outbox, the member is added) and only then replace the answer: the case a
+//! client cannot tell apart from a failure before processing, which is why it must not resend
+//! what is not safe to repeat.
 //!
 //! A dropped connection is produced by a response whose body fails on its first poll: hyper
 //! then closes the connection without writing the response, so the client sees a connection
@@ -67,6 +73,21 @@ pub enum FaultAction {
     },
     /// Close the connection without an answer.
     DropConnection,
+    /// Handle the request normally (its effects happen), then answer with this status and a
+    /// Graph error body instead of the real answer.
+    StatusAfterProcessing {
+        /// 503 or 504 typically (any 4xx/5xx is accepted).
+        status: u16,
+        /// Adds `Retry-After`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_secs: Option<u64>,
+        /// Send `Retry-After` as an HTTP-date instead of seconds.
+        #[serde(default)]
+        http_date: bool,
+    },
+    /// Handle the request normally (its effects happen), then close the connection without the
+    /// answer.
+    DropAfterProcessing,
 }
 
 /// When a matching rule fires.
@@ -157,7 +178,8 @@ impl FaultRule {
 
     /// Checks the values a rule cannot sensibly have (deserialization already does this).
     pub fn validate(&self) -> Result<(), InvalidFaultRule> {
-        if let FaultAction::Status { status, .. } = self.action
+        if let FaultAction::Status { status, .. }
+        | FaultAction::StatusAfterProcessing { status, .. } = self.action
             && !(400..=599).contains(&status)
         {
             return Err(InvalidFaultRule::Status(status));
@@ -236,6 +258,8 @@ pub struct FaultDecision {
     pub latency: Duration,
     /// The answer that replaces the routes, if a status or drop rule fired.
     pub outcome: Option<FaultOutcome>,
+    /// The routes handle the request first; `outcome` then replaces their answer.
+    pub after_processing: bool,
 }
 
 /// A terminal fault.
@@ -342,16 +366,25 @@ impl Faults {
                     status,
                     retry_after_secs,
                     http_date,
+                }
+                | FaultAction::StatusAfterProcessing {
+                    status,
+                    retry_after_secs,
+                    http_date,
                 } => {
                     decision.outcome = Some(FaultOutcome::Status {
                         status,
                         retry_after_secs,
                         http_date,
                     });
+                    decision.after_processing =
+                        matches!(state.rule.action, FaultAction::StatusAfterProcessing { .. });
                     break;
                 }
-                FaultAction::DropConnection => {
+                FaultAction::DropConnection | FaultAction::DropAfterProcessing => {
                     decision.outcome = Some(FaultOutcome::DropConnection);
+                    decision.after_processing =
+                        matches!(state.rule.action, FaultAction::DropAfterProcessing);
                     break;
                 }
             }
@@ -564,19 +597,25 @@ where
             if !decision.latency.is_zero() {
                 tokio::time::sleep(decision.latency).await;
             }
-            match decision.outcome {
-                None => inner.call(req).await,
-                Some(FaultOutcome::Status {
+            let Some(outcome) = decision.outcome else {
+                return inner.call(req).await;
+            };
+            if decision.after_processing {
+                // The routes do the work; their answer is thrown away.
+                let _processed = inner.call(req).await?;
+            }
+            match outcome {
+                FaultOutcome::Status {
                     status,
                     retry_after_secs,
                     http_date,
-                }) => Ok(status_response(
+                } => Ok(status_response(
                     status,
                     retry_after_secs,
                     http_date,
                     client_request_id.as_deref(),
                 )),
-                Some(FaultOutcome::DropConnection) => Ok(dropped_connection_response()),
+                FaultOutcome::DropConnection => Ok(dropped_connection_response()),
             }
         })
     }
@@ -1031,6 +1070,88 @@ mod tests {
             started.elapsed() < slow_elapsed,
             "the delay applies to the first request only"
         );
+    }
+
+    #[tokio::test]
+    async fn after_processing_faults_let_the_routes_do_the_work_first() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let handled = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&handled);
+        let faults = Faults::new(vec![
+            FaultRule {
+                method: Some("POST".to_owned()),
+                ..rule(
+                    FaultAction::StatusAfterProcessing {
+                        status: 503,
+                        retry_after_secs: None,
+                        http_date: false,
+                    },
+                    Trigger::FirstN(1),
+                )
+            },
+            FaultRule {
+                method: Some("PUT".to_owned()),
+                ..rule(FaultAction::DropAfterProcessing, Trigger::FirstN(1))
+            },
+        ]);
+        let app = Router::new()
+            .route(
+                "/v1.0/work",
+                axum::routing::post({
+                    let counter = Arc::clone(&counter);
+                    move || async move {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        "done"
+                    }
+                })
+                .put(move || async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    "done"
+                }),
+            )
+            .layer(FaultLayer::new(faults));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let server = Server {
+            addr,
+            task: tokio::spawn(async move {
+                axum::serve(listener, app).await.expect("server runs");
+            }),
+        };
+        let url = format!("http://{}/v1.0/work", server.addr);
+
+        let answer = client().post(&url).send().await.expect("an answer");
+        assert_eq!(answer.status(), 503);
+        let body: Value = answer.json().await.expect("Graph error body");
+        assert_eq!(body["error"]["code"], "serviceNotAvailable");
+        assert_eq!(handled.load(Ordering::SeqCst), 1, "the work was done");
+
+        let err = client()
+            .put(&url)
+            .send()
+            .await
+            .expect_err("the connection is dropped after the work");
+        assert!(err.status().is_none(), "{err:?}");
+        assert_eq!(handled.load(Ordering::SeqCst), 2, "the work was done");
+
+        // The rules fired once each: the next requests are answered normally.
+        assert_eq!(client().post(&url).send().await.expect("ok").status(), 200);
+        assert_eq!(handled.load(Ordering::SeqCst), 3);
+
+        let json: FaultRule =
+            serde_json::from_value(serde_json::json!({"action": "dropAfterProcessing"}))
+                .expect("JSON form");
+        assert_eq!(json.action, FaultAction::DropAfterProcessing);
+        let json: FaultRule = serde_json::from_value(
+            serde_json::json!({"action": {"statusAfterProcessing": {"status": 504}}}),
+        )
+        .expect("JSON form");
+        assert!(matches!(
+            json.action,
+            FaultAction::StatusAfterProcessing { status: 504, .. }
+        ));
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //! - [`clock`]: the virtual clock (manual, or N× real time).
 //! - [`odata`]: our own OData `$filter` parser/evaluator, `$select`, `$orderby`, paging tokens.
 //! - [`identity`]: the token endpoint logic, token issue/validation, permission checks.
+//! - [`oidc`]: the identity provider operators sign in to `w365 serve` with (sandbox).
 //! - [`http`]: the axum router that speaks the Graph wire protocol, plus `/_sim` admin routes.
 //! - [`seed`]: the contoso demo tenant and a large-tenant generator.
 //!
@@ -18,6 +19,7 @@ pub mod http;
 pub mod identity;
 pub mod lifecycle;
 pub mod odata;
+pub mod oidc;
 mod persistence;
 pub mod seed;
 pub mod state;
@@ -43,6 +45,48 @@ use clock::Clock;
 use faults::Faults;
 use http::AppState;
 use state::TenantState;
+
+/// The header that carries the admin key on `/_sim` requests.
+pub const ADMIN_KEY_HEADER: &str = "x-w365-sim-key";
+
+/// The key of the `/_sim` admin API: random per simulator unless configured. Never in Debug
+/// output; `w365 sim serve` prints it for the developer who started it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminKey(String);
+
+impl AdminKey {
+    /// 32 random alphanumeric characters.
+    pub fn random() -> Self {
+        use rand::Rng as _;
+        AdminKey(
+            rand::rng()
+                .sample_iter(rand::distr::Alphanumeric)
+                .take(32)
+                .map(char::from)
+                .collect(),
+        )
+    }
+
+    /// A chosen key (at least 16 characters, visible ASCII).
+    pub fn new(key: impl Into<String>) -> Result<Self, SimError> {
+        let key = key.into();
+        if key.len() < 16 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(SimError::AdminKey);
+        }
+        Ok(AdminKey(key))
+    }
+
+    /// The key itself (to send it, or print it once).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminKey(<redacted>)")
+    }
+}
 
 /// Timings of the simulated services.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -104,8 +148,10 @@ pub struct SimConfig {
     pub state_file: Option<PathBuf>,
     /// 0: any free port. The simulator binds 127.0.0.1 only.
     pub port: u16,
-    /// Lifetime of issued access tokens (real time).
+    /// Lifetime of issued access tokens, on the virtual clock.
     pub token_lifetime: Duration,
+    /// The key `/_sim` requests must send in [`ADMIN_KEY_HEADER`] (random by default).
+    pub admin_key: AdminKey,
 }
 
 impl SimConfig {
@@ -119,6 +165,7 @@ impl SimConfig {
             state_file: None,
             port: 0,
             token_lifetime: identity::DEFAULT_TOKEN_LIFETIME,
+            admin_key: AdminKey::random(),
         }
     }
 
@@ -130,6 +177,21 @@ impl SimConfig {
             state_file: Some(state_file),
             ..Self::contoso()
         }
+        .with_real_time_token_lifetime()
+    }
+
+    /// Scales the token lifetime (virtual time) by the clock's speed, so that a token lives the
+    /// default hour of real time on a fast clock (saturating; a manual clock keeps it as is).
+    pub fn with_real_time_token_lifetime(mut self) -> Self {
+        if let ClockMode::Speed(factor) = self.clock {
+            let secs = identity::DEFAULT_TOKEN_LIFETIME.as_secs_f64() * factor;
+            self.token_lifetime = if secs.is_finite() && secs > 0.0 {
+                Duration::from_secs_f64(secs.min(clock::MAX_SPAN.as_secs_f64()))
+            } else {
+                identity::DEFAULT_TOKEN_LIFETIME
+            };
+        }
+        self
     }
 }
 
@@ -185,6 +247,8 @@ pub enum SimError {
     TenantExists { tenant_id: String },
     #[error("waiting for Ctrl-C failed")]
     Signal(#[source] std::io::Error),
+    #[error("an admin key must have at least 16 visible ASCII characters")]
+    AdminKey,
 }
 
 /// Builds a fresh store from a seed at virtual time `now`.
@@ -199,6 +263,7 @@ pub fn build_store(seed: &Seed, timings: &Timings, now: OffsetDateTime) -> Resul
     tenant.w365.timings = timings.w365;
     if matches!(seed, Seed::Contoso) {
         seed::windows365::seed_contoso(&mut tenant, now)?;
+        oidc::seed_operators(&mut tenant, now)?;
     }
     Ok(Store::with_tenant(tenant))
 }
@@ -259,7 +324,15 @@ fn initial_store(cfg: &SimConfig) -> Result<(Store, OffsetDateTime), SimError> {
         let start = match (store.clock, cfg.clock) {
             (Some(snapshot), ClockMode::Speed(factor)) => {
                 let elapsed = (wall - snapshot.saved_at).max(time::Duration::ZERO);
-                snapshot.virtual_now + elapsed * factor.max(0.0)
+                let factor = if factor.is_finite() {
+                    factor.clamp(0.0, clock::MAX_SPEED)
+                } else {
+                    0.0
+                };
+                let span = Duration::try_from_secs_f64(elapsed.as_seconds_f64() * factor)
+                    .unwrap_or(clock::MAX_SPAN)
+                    .min(clock::MAX_SPAN);
+                clock::saturating_add(snapshot.virtual_now, span)
             }
             (Some(snapshot), ClockMode::Manual) => snapshot.virtual_now,
             (None, _) => wall,
@@ -282,6 +355,7 @@ pub async fn spawn(cfg: SimConfig) -> Result<SimHandle, SimError> {
             seed: cfg.seed.clone(),
             timings: cfg.timings,
         },
+        cfg.admin_key.clone(),
     );
     let router = http::router(app.clone());
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, cfg.port));
@@ -335,6 +409,11 @@ impl SimHandle {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The key of the `/_sim` admin API (send it in [`ADMIN_KEY_HEADER`]).
+    pub fn admin_key(&self) -> &AdminKey {
+        self.app.admin_key()
     }
 
     /// The seeded (default) tenant's id.
@@ -407,6 +486,16 @@ impl SimHandle {
         })
     }
 
+    /// The identity provider operators sign in with (keys, app-role assignments).
+    pub fn oidc(&self) -> &oidc::OidcState {
+        self.app.oidc()
+    }
+
+    /// The issuer of the default tenant's operator tokens (`{base}/{tenant id}/v2.0`).
+    pub fn oidc_issuer(&self) -> String {
+        oidc::issuer(self.base_url().as_str(), &self.tenant_id())
+    }
+
     /// Advances the virtual clock and plays the work that became due.
     pub async fn advance(&self, by: Duration) {
         self.app.advance(by);
@@ -420,6 +509,7 @@ impl SimHandle {
     /// Direct access to the store (due work is played first; afterwards every tenant is marked
     /// changed, so the Windows 365 engine sees direct edits on the next tick).
     pub fn with_state<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        self.app.mark_changed();
         self.app.with_store(|store, _| {
             let out = f(store);
             store.touch_all();
@@ -504,6 +594,8 @@ pub struct Announcement {
     pub client_id: String,
     /// The admin app's fixture secret (a simulator fixture, not a real credential).
     pub client_secret: String,
+    /// The key of the `/_sim` admin API.
+    pub admin_key: AdminKey,
 }
 
 impl fmt::Debug for Announcement {
@@ -513,6 +605,7 @@ impl fmt::Debug for Announcement {
             .field("tenant_id", &self.tenant_id)
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
+            .field("admin_key", &self.admin_key)
             .finish()
     }
 }
@@ -526,16 +619,68 @@ impl SimHandle {
             tenant_id: self.tenant_id(),
             client_id: admin.client_id,
             client_secret: admin.client_secret,
+            admin_key: self.admin_key().clone(),
         }
     }
 }
 
-/// Runs a simulator until Ctrl-C, then saves the state (when a state file is configured).
-/// `announce` is called once listening; `handle.announcement()` has what to print.
+/// How often `serve` saves a state with unsaved changes.
+pub const AUTOSAVE_EVERY: Duration = Duration::from_secs(30);
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill`, systemd and container
+/// runtimes send for a normal stop).
+pub async fn stop_signal() -> Result<(), SimError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(SimError::Signal)?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map_err(SimError::Signal),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map_err(SimError::Signal)
+    }
+}
+
+/// Runs a simulator until Ctrl-C or SIGTERM, then saves the state (when a state file is
+/// configured); meanwhile saves it every [`AUTOSAVE_EVERY`] when something changed, so a crash
+/// or a kill loses at most that much. `announce` is called once listening;
+/// `handle.announcement()` has what to print.
 pub async fn serve(cfg: SimConfig, announce: impl FnOnce(&SimHandle)) -> Result<(), SimError> {
+    serve_until(cfg, AUTOSAVE_EVERY, announce, stop_signal()).await
+}
+
+/// [`serve`] with the autosave period and the stop condition given.
+pub async fn serve_until(
+    cfg: SimConfig,
+    autosave_every: Duration,
+    announce: impl FnOnce(&SimHandle),
+    stop: impl std::future::Future<Output = Result<(), SimError>>,
+) -> Result<(), SimError> {
     let handle = spawn(cfg).await?;
     announce(&handle);
-    let signal = tokio::signal::ctrl_c().await.map_err(SimError::Signal);
+    let mut saved_changes = handle.app.changes();
+    let mut autosave = tokio::time::interval(autosave_every.max(Duration::from_millis(10)));
+    autosave.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    autosave.tick().await;
+    tokio::pin!(stop);
+    let signal = loop {
+        tokio::select! {
+            result = &mut stop => break result,
+            _ = autosave.tick() => {
+                let changes = handle.app.changes();
+                if handle.state_file.is_some() && changes != saved_changes {
+                    match handle.save() {
+                        Ok(()) => saved_changes = changes,
+                        Err(err) => tracing::warn!(error = %err, "could not save the simulator state; trying again later"),
+                    }
+                }
+            }
+        }
+    };
     let saved = if handle.state_file.is_some() {
         handle.save()
     } else {

@@ -251,3 +251,165 @@ async fn license_reprocessing_retries_errors() {
         fixed.text
     );
 }
+
+// ------------------------------------------------------------ the guard of /_sim
+
+/// A request to the admin API without the helper's automatic key.
+async fn raw(
+    sim: &common::Sim,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> reqwest::Response {
+    let mut request = sim.client.request(method, sim.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request.body(body.to_owned());
+    }
+    request.send().await.expect("request")
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_the_admin_key() {
+    let sim = start().await;
+    let key = sim.handle.admin_key().expose().to_owned();
+    assert!(key.len() >= 32, "a random key of 32 characters");
+    assert!(!format!("{:?}", sim.handle.admin_key()).contains(&key));
+
+    let none = raw(&sim, Method::GET, "_sim/clock", &[], None).await;
+    assert_eq!(none.status(), 401);
+    let text = none.text().await.expect("body");
+    assert!(text.contains(w365_sim::ADMIN_KEY_HEADER), "{text}");
+
+    let wrong = raw(
+        &sim,
+        Method::GET,
+        "_sim/clock",
+        &[(w365_sim::ADMIN_KEY_HEADER, "not-the-key-of-this-simulator")],
+        None,
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
+
+    let right = raw(
+        &sim,
+        Method::GET,
+        "_sim/clock",
+        &[(w365_sim::ADMIN_KEY_HEADER, &key)],
+        None,
+    )
+    .await;
+    assert_eq!(right.status(), 200);
+
+    // Another simulator has another key.
+    let other = start().await;
+    assert_ne!(other.handle.admin_key().expose(), key);
+    let foreign = raw(
+        &other,
+        Method::GET,
+        "_sim/clock",
+        &[(w365_sim::ADMIN_KEY_HEADER, &key)],
+        None,
+    )
+    .await;
+    assert_eq!(foreign.status(), 401);
+
+    // Graph routes do not need it (they use bearer tokens).
+    assert_eq!(sim.get("v1.0/users?$top=1").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_web_page_cannot_reset_the_simulator() {
+    let sim = start().await;
+    let key = sim.handle.admin_key().expose().to_owned();
+    let group = sim.group_id("Engineering");
+    let user = sim.user_id("megan.bowen@contoso.com");
+    assert_eq!(
+        sim.post(
+            &format!("v1.0/groups/{group}/members/$ref"),
+            sim.reference(&user)
+        )
+        .await
+        .status,
+        204
+    );
+    let k = (w365_sim::ADMIN_KEY_HEADER, key.as_str());
+    let members_path = format!("v1.0/groups/{group}/members?$select=id");
+    let before = sim.get(&members_path).await.values().len();
+
+    // The request of the issue: a foreign Host and a text/plain body, as a page could send.
+    let evil = raw(
+        &sim,
+        Method::POST,
+        "_sim/reset",
+        &[("Host", "evil.example.com"), ("Content-Type", "text/plain")],
+        Some("x"),
+    )
+    .await;
+    assert_ne!(evil.status(), 204);
+    // Even with the key, each check refuses on its own.
+    let host = raw(
+        &sim,
+        Method::POST,
+        "_sim/reset",
+        &[k, ("Host", "evil.example.com")],
+        None,
+    )
+    .await;
+    assert_eq!(host.status(), 403);
+    let origin = raw(
+        &sim,
+        Method::POST,
+        "_sim/reset",
+        &[k, ("Origin", "https://evil.example.com")],
+        None,
+    )
+    .await;
+    assert_eq!(origin.status(), 403);
+    let plain = raw(
+        &sim,
+        Method::POST,
+        "_sim/reset",
+        &[k, ("Content-Type", "text/plain")],
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(plain.status(), 415);
+    let form = raw(
+        &sim,
+        Method::POST,
+        "_sim/clock/advance",
+        &[k, ("Content-Type", "application/x-www-form-urlencoded")],
+        Some("minutes=5"),
+    )
+    .await;
+    assert_eq!(form.status(), 415);
+    let after = sim.get(&members_path).await;
+    assert_eq!(
+        after.values().len(),
+        before,
+        "nothing was reset: {}",
+        after.text
+    );
+
+    // The simulator's own pages and tools: loopback Host/Origin, JSON or no body.
+    let local = raw(
+        &sim,
+        Method::POST,
+        "_sim/clock/advance",
+        &[
+            k,
+            ("Host", "localhost:1234"),
+            ("Origin", "http://127.0.0.1:1234"),
+            ("Content-Type", "application/json; charset=utf-8"),
+        ],
+        Some(r#"{"minutes": 1}"#),
+    )
+    .await;
+    assert_eq!(local.status(), 200);
+    let reset = raw(&sim, Method::POST, "_sim/reset", &[k], None).await;
+    assert_eq!(reset.status(), 204);
+}

@@ -183,3 +183,66 @@ async fn no_free_unit_is_a_count_violation_that_consumes_nothing() {
     assert_eq!(filtered.status, 200, "{}", filtered.text);
     assert_eq!(filtered.values().len(), 1);
 }
+
+#[tokio::test]
+async fn assign_license_gives_a_direct_licence_without_assigning_group() {
+    let sim = start().await;
+    let upn = "megan.bowen@contoso.com";
+    let before = sku(&sim, SKU_256).await["consumedUnits"].as_u64().unwrap();
+    let answer = sim
+        .post(
+            &format!("v1.0/users/{upn}/assignLicense"),
+            serde_json::json!({"addLicenses": [{"skuId": SKU_256, "disabledPlans": []}], "removeLicenses": []}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.body["userPrincipalName"], upn);
+    let user = sim
+        .get(&format!(
+            "v1.0/users/{upn}?$select=assignedLicenses,licenseAssignmentStates"
+        ))
+        .await;
+    let states = user.body["licenseAssignmentStates"].as_array().unwrap();
+    assert_eq!(states.len(), 1, "{}", user.text);
+    assert_eq!(states[0]["skuId"], SKU_256);
+    assert_eq!(states[0]["assignedByGroup"], serde_json::Value::Null);
+    assert_eq!(states[0]["state"], "Active");
+    assert_eq!(states[0]["error"], "None");
+    assert_eq!(user.body["assignedLicenses"][0]["skuId"], SKU_256);
+    assert_eq!(
+        sku(&sim, SKU_256).await["consumedUnits"].as_u64().unwrap(),
+        before + 1
+    );
+    // The SKU is now full: another direct licence is refused with a 400.
+    let full = sim
+        .post(
+            "v1.0/users/henry.moore@contoso.com/assignLicense",
+            serde_json::json!({"addLicenses": [{"skuId": SKU_256}], "removeLicenses": []}),
+        )
+        .await;
+    assert_graph_error(&full, 400, "Request_BadRequest");
+    // Removing it frees the unit.
+    let removed = sim
+        .post(
+            &format!("v1.0/users/{upn}/assignLicense"),
+            serde_json::json!({"addLicenses": [], "removeLicenses": [SKU_256]}),
+        )
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.text);
+    assert_eq!(
+        sku(&sim, SKU_256).await["consumedUnits"].as_u64().unwrap(),
+        before
+    );
+    // Reading users is not enough to assign licences.
+    let token = sim.token_with_roles(&["User.Read.All"]).await;
+    let denied = sim
+        .call(
+            reqwest::Method::POST,
+            &format!("v1.0/users/{upn}/assignLicense"),
+            Some(&token),
+            &[],
+            Some(serde_json::json!({"addLicenses": [{"skuId": SKU_128}], "removeLicenses": []})),
+        )
+        .await;
+    assert_graph_error(&denied, 403, "Authorization_RequestDenied");
+}

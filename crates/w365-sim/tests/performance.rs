@@ -1,20 +1,20 @@
-//! Throughput and large-tenant checks. The targets (20,000 simple GETs/s on 2 cores; a 100,000-user
-//! tenant loaded in under 2 s) apply to an optimized build on an idle machine: run
-//! `cargo test -p w365-sim --release --test performance -- --ignored --nocapture --test-threads 1`.
-//! The always-on tests check the same paths with sanity floors that a loaded debug build meets.
+//! The paths the throughput and large-tenant benchmarks time, checked for behaviour only: many
+//! concurrent GETs are all answered, and a 100,000-user tenant loads and serves lookups. The time
+//! targets (20,000 simple GETs/s on 2 cores; the large tenant loaded in under 2 s) are measured by
+//! `cargo run --release -p w365-bench -- sim-throughput` and `-- sim-load` (BENCHMARKS.md): tests
+//! assert no wall-clock durations.
 
 mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use w365_sim::{LargeTenantSpec, Seed, SimConfig};
 
-async fn measure(sim: &common::Sim, path: &str, workers: usize, run_for: Duration) -> f64 {
+/// `workers` concurrent loops of `per_worker` GETs each; every answer must be 200.
+async fn burst(sim: &common::Sim, path: &str, workers: usize, per_worker: usize) -> usize {
     let url = Arc::new(sim.url(path));
     let done = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..workers {
         let client = sim.client.clone();
@@ -22,7 +22,7 @@ async fn measure(sim: &common::Sim, path: &str, workers: usize, run_for: Duratio
         let done = Arc::clone(&done);
         let token = sim.token.clone();
         tasks.push(tokio::spawn(async move {
-            while start.elapsed() < run_for {
+            for _ in 0..per_worker {
                 let response = client
                     .get(url.as_str())
                     .bearer_auth(&token)
@@ -38,51 +38,29 @@ async fn measure(sim: &common::Sim, path: &str, workers: usize, run_for: Duratio
     for task in tasks {
         task.await.expect("worker");
     }
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    done.load(Ordering::Relaxed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simple_gets_are_fast() {
+async fn concurrent_simple_gets_are_all_answered() {
     let sim = common::start().await;
     let id = sim.user_id("alice.smith@contoso.com");
-    let rps = measure(
-        &sim,
-        &format!("v1.0/users/{id}"),
-        16,
-        Duration::from_millis(1500),
-    )
-    .await;
-    eprintln!(
-        "GET /v1.0/users/{{id}}: {rps:.0} requests/s (debug build, client in the same process)"
-    );
-    assert!(rps > 50.0, "{rps:.0} requests/s");
+    let answered = burst(&sim, &format!("v1.0/users/{id}"), 16, 25).await;
+    assert_eq!(answered, 16 * 25);
+    let logged = sim
+        .handle
+        .request_log()
+        .iter()
+        .filter(|r| r.path.ends_with(id.as_str()) && r.status == 200)
+        .count();
+    assert_eq!(logged, 16 * 25, "every request reached the routes once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "throughput target for optimized builds: run with --release -- --ignored"]
-async fn twenty_thousand_simple_gets_per_second() {
-    let sim = common::start().await;
-    let id = sim.user_id("alice.smith@contoso.com");
-    let rps = measure(
-        &sim,
-        &format!("v1.0/users/{id}"),
-        32,
-        Duration::from_secs(3),
-    )
-    .await;
-    eprintln!("GET /v1.0/users/{{id}}: {rps:.0} requests/s");
-    assert!(rps >= 20_000.0, "{rps:.0} requests/s");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_large_tenant_loads_quickly_and_serves_lookups() {
-    let start = Instant::now();
+async fn a_large_tenant_loads_and_serves_lookups() {
     let mut cfg = SimConfig::contoso();
     cfg.seed = Seed::Large(LargeTenantSpec::benchmark());
     let sim = common::start_with(cfg).await;
-    let load = start.elapsed();
-    eprintln!("100,000 users + 4 groups of 50,000 members loaded in {load:?}");
-    assert!(load < Duration::from_secs(30), "{load:?}");
     let user = sim
         .get("v1.0/users/user099999@contoso.com?$select=id,displayName")
         .await;
@@ -103,20 +81,4 @@ async fn a_large_tenant_loads_quickly_and_serves_lookups() {
         .await;
     assert_eq!(page.values().len(), 999);
     assert!(page.body["@odata.nextLink"].is_string());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "load-time target for optimized builds: run with --release -- --ignored"]
-async fn a_large_tenant_loads_in_under_two_seconds() {
-    let start = Instant::now();
-    let mut cfg = SimConfig::contoso();
-    cfg.seed = Seed::Large(LargeTenantSpec::benchmark());
-    let sim = common::start_with(cfg).await;
-    let load = start.elapsed();
-    eprintln!("100,000 users + 4 groups of 50,000 members loaded in {load:?}");
-    assert!(load < Duration::from_secs(2), "{load:?}");
-    assert_eq!(
-        sim.get("v1.0/users/user000001@contoso.com").await.status,
-        200
-    );
 }

@@ -73,3 +73,35 @@ async fn tokens_by_tenant_id_or_domain_and_aadsts_errors() {
             .starts_with("AADSTS90002")
     );
 }
+
+#[tokio::test]
+async fn on_a_fast_clock_expires_in_is_real_seconds_and_the_token_lives_on_the_virtual_clock() {
+    let mut cfg = w365_sim::SimConfig::contoso();
+    cfg.clock = w365_sim::ClockMode::speed(60.0).expect("valid speed");
+    let cfg = cfg.with_real_time_token_lifetime();
+    assert_eq!(cfg.token_lifetime.as_secs(), 3599 * 60);
+    let sim = common::start_with(cfg).await;
+    let admin = sim.handle.admin_app();
+    let response = sim
+        .client
+        .post(sim.url(&format!("{}/oauth2/v2.0/token", sim.handle.tenant_id())))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", admin.client_id.as_str()),
+            ("client_secret", admin.client_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .expect("request");
+    let body: Value = response.json().await.expect("json");
+    // An hour of virtual time at 60×: the client is told the real hour it has.
+    let expires_in = body["expires_in"].as_u64().expect("expires_in");
+    assert!((3590..=3599).contains(&expires_in), "{expires_in}");
+    assert_eq!(sim.get("v1.0/users?$top=1").await.status, 200);
+    // Sixty virtual hours later the sandbox's token is over.
+    sim.handle
+        .advance(std::time::Duration::from_secs(3600 * 60))
+        .await;
+    assert_eq!(sim.get("v1.0/users?$top=1").await.status, 401);
+}

@@ -456,7 +456,8 @@ async fn service_plans_frontline_and_shared_use_plans() {
             plan["usedCount"].as_u64(),
             plan["allotmentLicensesCount"].as_u64()
         ),
-        (Some(3), Some(2), Some(3))
+        (Some(3), Some(1), Some(3)),
+        "two dedicated-mode Frontline Cloud PCs use one licence (up to three per licence)"
     );
     let one = sim
         .get(&format!("beta/{VE}/frontLineServicePlans/{FRONTLINE_PLAN}"))
@@ -484,7 +485,28 @@ async fn service_plans_frontline_and_shared_use_plans() {
         404
     );
 
-    // The last seat goes to the next member; the one after waits, and says why.
+    // Shrink Shift A's allotment to one licence: in dedicated mode that is three Cloud PCs, two
+    // held by Kate and Liam. The last seat goes to the next member; the one after waits, and says
+    // why.
+    let shift_a = policy_id(&sim, FRONTLINE).await;
+    let group = sim
+        .get(&format!(
+            "v1.0/groups?$filter={}",
+            filter(&format!("displayName eq '{FRONTLINE}'"))
+        ))
+        .await;
+    let group_id = group.values()[0]["id"].as_str().unwrap().to_owned();
+    let assign = json!({"assignments": [{"target": {
+        "@odata.type": "microsoft.graph.cloudPcManagementGroupAssignmentTarget",
+        "groupId": group_id, "servicePlanId": FRONTLINE_PLAN,
+        "allotmentDisplayName": "Shift A", "allotmentLicensesCount": 1}}]});
+    let answer = sim
+        .post(
+            &format!("beta/{VE}/provisioningPolicies/{shift_a}/assign"),
+            assign,
+        )
+        .await;
+    assert_eq!(answer.status, 204, "{}", answer.text);
     add_member(&sim, FRONTLINE, "mia.martin@contoso.com").await;
     add_member(&sim, FRONTLINE, "paul.clark@contoso.com").await;
     sim.handle.advance(Duration::from_secs(10 * 60)).await;
@@ -504,7 +526,8 @@ async fn service_plans_frontline_and_shared_use_plans() {
     let plan = sim
         .get(&format!("beta/{VE}/frontLineServicePlans/{FRONTLINE_PLAN}"))
         .await;
-    assert_eq!(plan.body["usedCount"], 3);
+    assert_eq!(plan.body["usedCount"], 1, "three Cloud PCs, one licence");
+    assert_eq!(plan.body["allotmentLicensesCount"], 1);
 }
 
 #[tokio::test]
@@ -726,10 +749,17 @@ async fn cloud_pc_actions_and_their_errors() {
         .as_str()
         .unwrap()
         .to_owned();
+    let snapshot = sim
+        .get(&format!("beta/{VE}/cloudPCs/{bob}/retrieveSnapshots"))
+        .await
+        .values()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         sim.post(
             &action(&bob, "restore"),
-            json!({"cloudPcSnapshotId": format!("CPC_{bob}_snap")})
+            json!({"cloudPcSnapshotId": snapshot})
         )
         .await
         .status,

@@ -36,12 +36,16 @@ impl TestSim {
     }
 
     /// A config with the given seed, a manual clock and port 0 (adjust it, then [`TestSim::start`]).
+    /// Access tokens live on the virtual clock; here they last a virtual year, so a test that
+    /// drives the clock through days of provisioning keeps its token (and its request counts).
+    /// A test of expiry sets `token_lifetime` itself and advances the clock past it.
     pub fn manual_config(seed: Seed) -> SimConfig {
         let mut cfg = SimConfig::contoso();
         cfg.seed = seed;
         cfg.clock = ClockMode::Manual;
         cfg.port = 0;
         cfg.state_file = None;
+        cfg.token_lifetime = Duration::from_secs(365 * 86_400);
         cfg
     }
 
@@ -58,6 +62,15 @@ impl TestSim {
     /// The simulator itself (request log, outbox, state, faults).
     pub fn sim(&self) -> &SimHandle {
         &self.handle
+    }
+
+    /// The key of the simulator's `/_sim` admin API and the header it goes in: add
+    /// `(name, value)` to every request a test sends to `/_sim/...` over HTTP.
+    pub fn admin_header(&self) -> (&'static str, String) {
+        (
+            w365_sim::ADMIN_KEY_HEADER,
+            self.handle.admin_key().expose().to_owned(),
+        )
     }
 
     /// A shareable handle (e.g. for a task advancing the clock).

@@ -1,6 +1,6 @@
 //! `w365 assign <user>`.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use w365_ops::assign::{AssignPath, AssignReport};
 use w365_ops::execute::MailKind;
 
@@ -9,6 +9,8 @@ use crate::connect::Connection;
 use crate::exit::{self, ExitStatus};
 use crate::output::{ErrorReport, Printer};
 use crate::settings::{Settings, Target, resolve_assign};
+
+use super::lifecycle;
 
 use super::sandbox::print_mail;
 
@@ -19,11 +21,7 @@ pub async fn run(
 ) -> anyhow::Result<ExitStatus> {
     let target = settings.target()?;
     let sandbox = matches!(target, Target::Sandbox { .. });
-    let profile = match &target {
-        Target::Tenant(t) => Some(t.profile.clone()),
-        Target::Sandbox { .. } => None,
-    };
-    let opts = resolve_assign(args, profile.as_ref(), sandbox)?;
+    let opts = resolve_assign(args, target.profile(), sandbox)?;
     // Refuse bad input before connecting to anything.
     opts.validate()?;
 
@@ -54,7 +52,7 @@ pub async fn run(
             status,
             error_report.as_ref(),
         )),
-        OutputFormat::Human | OutputFormat::Csv => {
+        _ => {
             if let Some(e) = &error_report {
                 printer.error(e);
             }
@@ -75,19 +73,7 @@ pub fn document(
     status: ExitStatus,
     error: Option<&ErrorReport>,
 ) -> Value {
-    let mut doc = json!({
-        "schemaVersion": 1,
-        "command": "assign",
-        "tenant": target,
-        "ok": status == ExitStatus::Success,
-        "exitCode": status.code(),
-        "error": error,
-    });
-    if let (Value::Object(doc), Ok(Value::Object(body))) = (&mut doc, serde_json::to_value(report))
-    {
-        doc.extend(body);
-    }
-    doc
+    lifecycle::document("assign", report, target, status, error)
 }
 
 fn summary(report: &AssignReport, target: &str, ok: bool) -> String {
@@ -170,7 +156,9 @@ fn summary(report: &AssignReport, target: &str, ok: bool) -> String {
     }
     for mail in &report.mails {
         let kind = match mail.kind {
-            MailKind::CloudPcReady | MailKind::CloudPcReprovisioning => "mail",
+            MailKind::CloudPcReady | MailKind::CloudPcReprovisioning | MailKind::AccessGranted => {
+                "mail"
+            }
             MailKind::OutOfLicensesTicket => "ticket",
         };
         lines.push(format!(

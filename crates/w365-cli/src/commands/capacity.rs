@@ -2,18 +2,15 @@
 //! Cloud PCs in their grace period. Reads only.
 
 use clap::Args;
-use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
-use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use w365_ops::capacity::{CapacityOptions, CapacityReport};
 
 use crate::cli::OutputFormat;
 use crate::connect::Connection;
 use crate::exit::ExitStatus;
-use crate::output::Printer;
+use crate::output::{CsvRecord, Printer, csv_time, human_time, to_csv};
 use crate::settings::Settings;
 
-use super::cloudpc::{document, to_csv};
+use super::lifecycle::document;
 
 #[derive(Debug, Clone, Args)]
 pub struct CapacityArgs {
@@ -46,13 +43,12 @@ pub async fn run(
             None,
         )),
         OutputFormat::Csv => printer.csv(&to_csv(&csv_rows(&report))?),
-        OutputFormat::Human => printer.result(&tables(&report, &name)),
+        _ => printer.result(&tables(&report, &name, printer)),
     }
     Ok(ExitStatus::Success)
 }
 
 /// One CSV for every section: `section,name,id,total,used,free,detail`.
-#[derive(Debug, Serialize)]
 struct CsvRow {
     section: &'static str,
     name: String,
@@ -63,8 +59,22 @@ struct CsvRow {
     detail: String,
 }
 
-fn date(t: Option<time::OffsetDateTime>) -> String {
-    t.and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
+impl CsvRecord for CsvRow {
+    const HEADER: &'static [&'static str] =
+        &["section", "name", "id", "total", "used", "free", "detail"];
+
+    fn cells(&self) -> Vec<String> {
+        let n = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+        vec![
+            self.section.to_owned(),
+            self.name.clone(),
+            self.id.clone(),
+            n(self.total),
+            n(self.used),
+            n(self.free),
+            self.detail.clone(),
+        ]
+    }
 }
 
 fn csv_rows(r: &CapacityReport) -> Vec<CsvRow> {
@@ -89,6 +99,21 @@ fn csv_rows(r: &CapacityReport) -> Vec<CsvRow> {
             used: Some(p.used),
             free: Some(p.free),
             detail: String::new(),
+        });
+    }
+    for a in &r.frontline_assignments {
+        rows.push(CsvRow {
+            section: "frontlineAssignment",
+            name: a.policy.clone(),
+            id: a.group_id.clone(),
+            total: Some(a.seats.cloud_pc_capacity),
+            used: Some(a.seats.in_use),
+            free: Some(a.seats.free),
+            detail: format!(
+                "{} mode, {} license(s) allotted",
+                a.seats.mode.as_str(),
+                a.seats.allotted_licenses
+            ),
         });
     }
     for (status, n) in &r.cloud_pcs_by_status {
@@ -121,19 +146,17 @@ fn csv_rows(r: &CapacityReport) -> Vec<CsvRow> {
             total: None,
             used: None,
             free: None,
-            detail: date(g.grace_period_end_date_time),
+            detail: g
+                .grace_period_end_date_time
+                .map(csv_time)
+                .unwrap_or_default(),
         });
     }
     rows
 }
 
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY).set_header(header.to_vec());
-    t
-}
-
-fn tables(r: &CapacityReport, target: &str) -> String {
+fn tables(r: &CapacityReport, target: &str, printer: &Printer) -> String {
+    let table = |header: &[&str]| printer.table(header);
     let mut out = vec![format!("Windows 365 capacity of {target}")];
     let mut skus = table(&["Windows 365 SKU", "Total", "Consumed", "Free"]);
     for s in &r.skus {
@@ -145,16 +168,38 @@ fn tables(r: &CapacityReport, target: &str) -> String {
         ]);
     }
     out.push(skus.to_string());
-    let mut fl = table(&["Frontline plan", "Total", "Used", "Free"]);
+    let mut fl = table(&["Frontline plan", "Licenses", "Used", "Allotted", "Free"]);
     for p in &r.frontline_plans {
         fl.add_row(vec![
             p.display_name.clone(),
             p.total.to_string(),
             p.used.to_string(),
+            p.allotted.map_or_else(|| "-".into(), |a| a.to_string()),
             p.free.to_string(),
         ]);
     }
     out.push(fl.to_string());
+    if !r.frontline_assignments.is_empty() {
+        let mut fa = table(&[
+            "Frontline policy",
+            "Mode",
+            "Licenses",
+            "Cloud PCs",
+            "In use",
+            "Free",
+        ]);
+        for a in &r.frontline_assignments {
+            fa.add_row(vec![
+                a.policy.clone(),
+                a.seats.mode.as_str().to_owned(),
+                a.seats.allotted_licenses.to_string(),
+                a.seats.cloud_pc_capacity.to_string(),
+                a.seats.in_use.to_string(),
+                a.seats.free.to_string(),
+            ]);
+        }
+        out.push(fa.to_string());
+    }
     let mut st = table(&["Cloud PC status", "Count"]);
     for (s, n) in &r.cloud_pcs_by_status {
         st.add_row(vec![s.clone(), n.to_string()]);
@@ -182,7 +227,9 @@ fn tables(r: &CapacityReport, target: &str) -> String {
             g.add_row(vec![
                 p.display_name.clone().unwrap_or_else(|| p.id.clone()),
                 p.user_principal_name.clone().unwrap_or_default(),
-                date(p.grace_period_end_date_time),
+                p.grace_period_end_date_time
+                    .map(human_time)
+                    .unwrap_or_default(),
             ]);
         }
         out.push(g.to_string());

@@ -1,24 +1,17 @@
-//! `w365 cloudpc list|show|<action>`, plus what the lifecycle commands (unassign, reprovision,
-//! resize, capacity) share: settings from the profile, waits, the JSON document, confirmation.
+//! `w365 cloudpc list|show|<action>`.
 
-use std::io::{BufRead, Write};
-
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use w365_graph::models::CloudPc;
-use w365_ops::Waits;
-use w365_ops::cloud_pc::{self, ActionOptions, ActionReport, Failure, ListFilter};
-use w365_ops::execute::StepReport;
-use w365_ops::plan::{CloudPcAction, Plan};
+use w365_ops::cloud_pc::{self, ActionOptions, ActionReport, ListFilter};
+use w365_ops::plan::CloudPcAction;
 
+use super::lifecycle::{Gate, conclude, plan_and_steps};
 use crate::cli::OutputFormat;
 use crate::connect::Connection;
-use crate::exit::{self, ExitStatus};
-use crate::output::{ErrorReport, Printer};
-use crate::settings::{Profile, Settings, SettingsError, Target};
+use crate::exit::ExitStatus;
+use crate::output::{CsvRecord, Printer, csv_time, envelope, human_time, to_csv};
+use crate::settings::Settings;
 
 /// `w365 cloudpc ...`
 #[derive(Debug, Subcommand)]
@@ -41,13 +34,16 @@ pub enum CloudpcCommand {
         #[arg(long, value_name = "NAME")]
         name: String,
     },
-    /// Restore a snapshot (work since the snapshot is lost; asks for confirmation)
+    /// Restore a restore point: --snapshot ID, --latest or --before TIME (files changed since are
+    /// lost; shows the restore point and asks for confirmation)
+    ///
+    /// Application permission: CloudPC.ReadWrite.All (restore points are listed with the beta
+    /// retrieveSnapshots function, which has no read-only permission).
     Restore {
         #[command(flatten)]
         action: ActionArgs,
-        /// The snapshot id (cloudPcSnapshotId)
-        #[arg(long, value_name = "SNAPSHOT_ID")]
-        snapshot: String,
+        #[command(flatten)]
+        point: crate::commands::snapshot::RestorePointArgs,
     },
     /// Run the Windows 365 health check
     Troubleshoot(ActionArgs),
@@ -85,157 +81,6 @@ pub struct ActionArgs {
     pub dry_run: bool,
 }
 
-/// The profile of the target (none in the sandbox).
-pub(crate) fn profile_of(target: &Target) -> Option<Profile> {
-    match target {
-        Target::Tenant(t) => Some(t.profile.clone()),
-        Target::Sandbox { .. } => None,
-    }
-}
-
-/// Waits for the target: fast in the sandbox, realistic for a tenant; `W365_POLL_INTERVAL_MS`
-/// overrides the polling interval (simulators and tests), as for assign.
-pub(crate) fn waits_for(target: &Target) -> Waits {
-    let mut waits = match target {
-        Target::Sandbox { .. } => Waits::sandbox(),
-        Target::Tenant(_) => Waits::realistic(),
-    };
-    if let Some(ms) = std::env::var("W365_POLL_INTERVAL_MS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|ms| *ms > 0)
-    {
-        let every = std::time::Duration::from_millis(ms);
-        for p in [
-            &mut waits.memberships,
-            &mut waits.license,
-            &mut waits.cloud_pc_appears,
-            &mut waits.provisioning,
-        ] {
-            p.initial_interval = every;
-            p.max_interval = every;
-            p.first_check_after = std::time::Duration::ZERO;
-        }
-    }
-    waits
-}
-
-/// The stable JSON document of a lifecycle command: the envelope plus the report's fields.
-pub(crate) fn document(
-    command: &str,
-    report: &impl Serialize,
-    target: &str,
-    status: ExitStatus,
-    error: Option<&ErrorReport>,
-) -> Value {
-    let mut doc = json!({
-        "schemaVersion": 1,
-        "command": command,
-        "tenant": target,
-        "ok": status == ExitStatus::Success,
-        "exitCode": status.code(),
-        "error": error,
-    });
-    if let (Value::Object(doc), Ok(Value::Object(body))) = (&mut doc, serde_json::to_value(report))
-    {
-        doc.extend(body);
-    }
-    doc
-}
-
-/// Closes the connection and prints the outcome of an operation (document or summary).
-pub(crate) async fn conclude<R: Serialize>(
-    command: &str,
-    conn: Connection,
-    result: Result<R, Failure<R>>,
-    printer: &Printer,
-    summary: impl Fn(&R, &str, bool) -> String,
-) -> anyhow::Result<ExitStatus> {
-    let target_name = conn.target_name.clone();
-    let closed = conn.close().await;
-    printer.finish();
-    let (report, error) = match result {
-        Ok(report) => (report, None),
-        Err(failure) => (*failure.report, Some(failure.error)),
-    };
-    let error_report = error.as_ref().map(|e| exit::report(e));
-    let status = error_report
-        .as_ref()
-        .map_or(ExitStatus::Success, |e| e.exit);
-    match printer.format() {
-        OutputFormat::Json => printer.json(&document(
-            command,
-            &report,
-            &target_name,
-            status,
-            error_report.as_ref(),
-        )),
-        _ => {
-            if let Some(e) = &error_report {
-                printer.error(e);
-            }
-            printer.result(&summary(&report, &target_name, error_report.is_none()));
-        }
-    }
-    closed?;
-    Ok(status)
-}
-
-/// Human lines for a plan (dry run) or the steps that ran.
-pub(crate) fn plan_and_steps(dry_run: bool, plan: &Plan, steps: &[StepReport]) -> Vec<String> {
-    let mut lines = Vec::new();
-    if dry_run {
-        lines.push("Plan (dry run: nothing was changed, no mail was sent):".into());
-        lines.push(plan.to_string());
-    } else {
-        for s in steps {
-            lines.push(format!(
-                "  [{}] {}: {}",
-                s.outcome.label(),
-                s.step,
-                s.outcome.detail()
-            ));
-        }
-    }
-    lines
-}
-
-/// Asks before a destructive change. Without a terminal, `--yes` is required.
-pub(crate) fn confirm(question: &str, yes: bool, dry_run: bool) -> anyhow::Result<()> {
-    if yes || dry_run {
-        return Ok(());
-    }
-    // The question goes to stderr and the answer comes from stdin; stdout may be piped.
-    let interactive = console::Term::stderr().is_term() && stdin_is_term();
-    if !interactive {
-        return Err(SettingsError::Refused(format!(
-            "{question}: this is destructive and there is no terminal to confirm it; pass --yes"
-        ))
-        .into());
-    }
-    let mut err = std::io::stderr();
-    write!(err, "{question}? [y/N] ").context("could not ask for confirmation")?;
-    err.flush().ok();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("could not read the confirmation")?;
-    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-        Ok(())
-    } else {
-        Err(
-            SettingsError::Refused(format!("{question}: not confirmed; nothing was changed"))
-                .into(),
-        )
-    }
-}
-
-fn stdin_is_term() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdin().is_terminal()
-}
-
 pub async fn run(
     settings: &Settings,
     command: &CloudpcCommand,
@@ -265,61 +110,60 @@ pub async fn run(
                 display_name: name.clone(),
             },
         ),
-        CloudpcCommand::Restore { action, snapshot } => (
-            action,
-            CloudPcAction::Restore {
-                snapshot_id: snapshot.clone(),
-            },
-        ),
+        CloudpcCommand::Restore { action, point } => {
+            return crate::commands::snapshot::restore(settings, action, point, printer).await;
+        }
         CloudpcCommand::Troubleshoot(a) => (a, CloudPcAction::Troubleshoot),
         CloudpcCommand::EndGracePeriod(a) => (a, CloudPcAction::EndGracePeriod),
         CloudpcCommand::PowerOn(a) => (a, CloudPcAction::PowerOn),
         CloudpcCommand::PowerOff(a) => (a, CloudPcAction::PowerOff),
     };
+    // The declaration's check (the same the service applies to a job); every problem at once.
+    let extra = match &action {
+        CloudPcAction::Rename { display_name } => Some(("name", display_name.as_str())),
+        CloudPcAction::Restore { snapshot_id } => Some(("snapshot", snapshot_id.as_str())),
+        _ => None,
+    };
+    crate::ops_spec::validate(
+        &format!("cloudpc.{}", action_name(&action)),
+        &crate::ops_spec::action_values(args, extra),
+        &target.profile().cloned().unwrap_or_default(),
+    )?;
     let opts = ActionOptions {
         target: args.target.clone(),
         action: action.clone(),
         dry_run: args.dry_run,
     };
     let conn = Connection::open(target).await?;
-    // Resolve first (reads only), so the question names the Cloud PC; then ask.
-    let planned = cloud_pc::plan_action(&conn.client, &opts).await;
-    let result = match planned {
-        Err(error) => Err(Failure {
-            report: Box::new(ActionReport {
-                requested: opts.target.clone(),
-                dry_run: opts.dry_run,
-                ..ActionReport::default()
-            }),
-            error,
-        }),
-        Ok((pc, _)) => {
-            if action.is_destructive() {
-                let question = format!(
-                    "{action} the Cloud PC {} of {}",
-                    cloud_pc::cloud_pc_ref(&pc),
-                    pc.user_principal_name.as_deref().unwrap_or("no user")
-                );
-                if let Err(e) = confirm(&question, args.yes, args.dry_run) {
-                    let _ = conn.close().await;
-                    return Err(e);
-                }
-            }
-            cloud_pc::run_action(&conn.client, &opts, printer).await
-        }
-    };
+    // Plan first (reads only: resolve the Cloud PC, check the action), then ask, then act.
+    let what = format!("{action} the Cloud PC {}", opts.target);
+    let mut gate = Gate::when(printer, args.yes, what, |plan| {
+        plan.steps.iter().any(|s| match s {
+            w365_ops::Step::RunCloudPcAction { action, .. } => action.is_destructive(),
+            _ => true,
+        })
+    });
+    let result =
+        cloud_pc::run_action_approved(&conn.client, &opts, printer, &mut |p| gate.approve(p)).await;
     let name = format!("cloudpc {}", action_name(&action));
-    conclude(&name, conn, result, printer, |r: &ActionReport, t, ok| {
-        let mut lines = Vec::new();
-        let pc = r.cloud_pc.as_ref().map_or(r.requested.clone(), |pc| {
-            pc.display_name.clone().unwrap_or_else(|| pc.id.clone())
-        });
-        if ok && !r.dry_run {
-            lines.push(format!("Done on {t}: {action} {pc}."));
-        }
-        lines.extend(plan_and_steps(r.dry_run, &r.plan, &r.steps));
-        lines.join("\n")
-    })
+    conclude(
+        &name,
+        conn,
+        result,
+        gate.refusal,
+        printer,
+        |r: &ActionReport, e| {
+            let mut lines = Vec::new();
+            let pc = r.cloud_pc.as_ref().map_or(r.requested.clone(), |pc| {
+                pc.display_name.clone().unwrap_or_else(|| pc.id.clone())
+            });
+            if e.ok && !r.dry_run {
+                lines.push(format!("Done on {}: {action} {pc}.", e.target));
+            }
+            lines.extend(plan_and_steps(r.dry_run, e, &r.plan, &r.steps));
+            lines.join("\n")
+        },
+    )
     .await
 }
 
@@ -338,8 +182,6 @@ fn action_name(action: &CloudPcAction) -> &'static str {
 }
 
 /// One row per Cloud PC.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
 struct Row {
     id: String,
     display_name: String,
@@ -347,7 +189,31 @@ struct Row {
     status: String,
     service_plan_name: String,
     provisioning_policy_name: String,
-    grace_period_end_date_time: String,
+    grace_period_end: Option<time::OffsetDateTime>,
+}
+
+impl CsvRecord for Row {
+    const HEADER: &'static [&'static str] = &[
+        "id",
+        "displayName",
+        "userPrincipalName",
+        "status",
+        "servicePlanName",
+        "provisioningPolicyName",
+        "gracePeriodEndDateTime",
+    ];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.clone(),
+            self.display_name.clone(),
+            self.user_principal_name.clone(),
+            self.status.clone(),
+            self.service_plan_name.clone(),
+            self.provisioning_policy_name.clone(),
+            self.grace_period_end.map(csv_time).unwrap_or_default(),
+        ]
+    }
 }
 
 fn row(pc: &CloudPc) -> Row {
@@ -358,14 +224,9 @@ fn row(pc: &CloudPc) -> Row {
         status: cloud_pc::status_name(pc),
         service_plan_name: pc.service_plan_name.clone().unwrap_or_default(),
         provisioning_policy_name: pc.provisioning_policy_name.clone().unwrap_or_default(),
-        grace_period_end_date_time: pc
+        grace_period_end: pc
             .grace_period_end_date_time
-            .filter(|_| pc.status == Some(w365_graph::models::CloudPcStatus::InGracePeriod))
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default(),
+            .filter(|_| pc.status == Some(w365_graph::models::CloudPcStatus::InGracePeriod)),
     }
 }
 
@@ -379,55 +240,52 @@ async fn print_pcs(
     conn.close().await?;
     let pcs = result?;
     match printer.format() {
-        OutputFormat::Json => printer.json(&json!({
-            "schemaVersion": 1,
-            "command": command,
-            "tenant": target,
-            "ok": true,
-            "exitCode": 0,
-            "error": null,
-            "count": pcs.len(),
-            "cloudPcs": pcs,
-        })),
+        OutputFormat::Json => {
+            let mut doc = envelope(command, Some(&target), ExitStatus::Success, None);
+            doc.insert("count".into(), pcs.len().into());
+            doc.insert("cloudPcs".into(), serde_json::to_value(&pcs)?);
+            printer.json(&Value::Object(doc));
+        }
         OutputFormat::Csv => {
             let rows: Vec<Row> = pcs.iter().map(row).collect();
             printer.csv(&to_csv(&rows)?);
         }
-        OutputFormat::Human => {
-            let mut table = Table::new();
-            table.load_preset(UTF8_BORDERS_ONLY).set_header(vec![
-                "Id",
-                "Name",
-                "User",
-                "Status",
-                "Plan",
-                "Policy",
-                "Grace period ends",
-            ]);
-            for pc in &pcs {
-                let r = row(pc);
-                table.add_row(vec![
-                    r.id,
-                    r.display_name,
-                    r.user_principal_name,
-                    r.status,
-                    r.service_plan_name,
-                    r.provisioning_policy_name,
-                    r.grace_period_end_date_time,
-                ]);
-            }
-            printer.result(&format!("{table}\n{} Cloud PC(s) on {target}", pcs.len()));
-        }
+        _ => printer.result(&format!(
+            "{}\n{} Cloud PC(s) on {target}",
+            pcs_table(&pcs, printer),
+            pcs.len()
+        )),
     }
     Ok(ExitStatus::Success)
 }
 
-/// Serializes rows (flat structs) as CSV with a header line.
-pub(crate) fn to_csv<T: Serialize>(rows: &[T]) -> anyhow::Result<String> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        writer.serialize(r).context("could not write CSV")?;
+/// The Cloud PCs as a table: name, user, status, id (and when the grace period ends, if any
+/// is in it), fitted to the terminal; `-o wide` adds the plan and the policy.
+fn pcs_table(pcs: &[CloudPc], printer: &Printer) -> String {
+    let rows: Vec<Row> = pcs.iter().map(row).collect();
+    let grace = rows.iter().any(|r| r.grace_period_end.is_some());
+    let wide = printer.wide();
+    let mut header = vec!["Name", "User", "Status", "Id"];
+    if wide {
+        header.extend(["Plan", "Policy"]);
     }
-    let bytes = writer.into_inner().context("could not write CSV")?;
-    String::from_utf8(bytes).context("CSV is not UTF-8")
+    if grace || wide {
+        header.push("Grace period ends");
+    }
+    let mut table = printer.table(&header);
+    // The id is what the other commands take: never wrapped, so it can be copied whole.
+    if let Some(id) = table.column_mut(3) {
+        id.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+    }
+    for r in rows {
+        let mut cells = vec![r.display_name, r.user_principal_name, r.status, r.id];
+        if wide {
+            cells.extend([r.service_plan_name, r.provisioning_policy_name]);
+        }
+        if grace || wide {
+            cells.push(r.grace_period_end.map(human_time).unwrap_or_default());
+        }
+        table.add_row(cells);
+    }
+    table.to_string()
 }

@@ -2,12 +2,20 @@
 //! `main` prints once and sorts into an exit code.
 
 pub mod assign;
+pub mod audit;
 pub mod capacity;
 pub mod cloudpc;
+pub mod docs;
+pub mod lifecycle;
 pub mod policy;
+pub mod remote;
 pub mod reprovision;
 pub mod resize;
 pub mod sandbox;
+pub mod serve;
 pub mod sim;
+pub mod snapshot;
 pub mod unassign;
+pub mod usage;
 pub mod user_settings;
+pub mod worker;

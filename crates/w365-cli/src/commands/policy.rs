@@ -2,11 +2,10 @@
 //! The plan/confirm/execute/print machinery here is shared with `w365 user-settings`.
 
 use std::future::Future;
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 use w365_graph::Client;
 use w365_graph::models::{
@@ -24,8 +23,9 @@ use w365_ops::policy::tenant::Details;
 
 use crate::cli::OutputFormat;
 use crate::connect::Connection;
+use crate::consent::{self, ConsentError};
 use crate::exit::{self, ExitStatus};
-use crate::output::{ErrorReport, Printer};
+use crate::output::{ErrorReport, Printer, envelope};
 use crate::settings::{Settings, SettingsError};
 
 /// `w365 policy` subcommands.
@@ -309,7 +309,8 @@ fn enum_value<T>(
         Ok(parse(value))
     } else {
         Err(usage(format!(
-            "--{flag} '{value}' is not one of: {}",
+            "--{flag} '{}' is not one of: {}",
+            w365_ops::policy::validate::clip(value),
             known.join(", ")
         )))
     }
@@ -320,7 +321,7 @@ fn read_spec(path: &Path, kind: ObjectKind) -> anyhow::Result<Spec> {
         .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
     let spec = Spec::from_toml(&text).map_err(|e| {
         anyhow::Error::new(w365_ops::Error::InvalidInput {
-            reason: format!("{}: {e}", path.display()),
+            reason: e.located(&path.display().to_string()),
         })
     })?;
     if spec.kind() != kind {
@@ -453,6 +454,53 @@ fn policy_spec(fields: &PolicyFieldArgs) -> anyhow::Result<PolicySpec> {
     Ok(spec)
 }
 
+/// Refuses, before connecting, a new policy whose policy file (`--file`) has problems, naming
+/// the file's line and key of each value that comes from the file (flags override the file, so
+/// their values have no line). The same checks as planning (w365-ops), so nothing new is refused.
+pub fn precheck_file(file: Option<&Path>, merged: &Spec) -> anyhow::Result<()> {
+    use w365_ops::policy::validate::{self, Mode};
+    let Some(path) = file else {
+        return Ok(());
+    };
+    let mut problems = match merged {
+        Spec::Policy(p) => validate::check_policy(p, Mode::Create, None),
+        Spec::UserSettings(u) => validate::check_user_settings(u),
+    };
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    let from_file = Spec::from_toml(&text).map_err(|e| {
+        anyhow::Error::new(w365_ops::Error::InvalidInput {
+            reason: e.located(&path.display().to_string()),
+        })
+    })?;
+    let json = |spec: &Spec| match spec {
+        Spec::Policy(p) => serde_json::to_value(p).unwrap_or_default(),
+        Spec::UserSettings(u) => serde_json::to_value(u).unwrap_or_default(),
+    };
+    let (file_json, merged_json) = (json(&from_file), json(merged));
+    for p in &mut problems {
+        let key = p.field.split(['.', '[']).next().unwrap_or_default();
+        let same = file_json.get(key).is_some() && file_json.get(key) == merged_json.get(key);
+        if same && let Some(line) = w365_ops::policy::spec::line_of(&text, &p.field) {
+            p.field = format!("{}:{line}: {}", path.display(), p.field);
+        }
+    }
+    Err(w365_ops::Error::InvalidInput {
+        reason: validate::describe(
+            &format!(
+                "{} '{}'",
+                merged.kind(),
+                w365_ops::policy::validate::clip(merged.display_name())
+            ),
+            &problems,
+        ),
+    }
+    .into())
+}
+
 /// Assignment specs for `--group` flags with the Frontline target flags.
 pub fn assignment_specs(groups: &[String], frontline: &FrontlineArgs) -> Vec<AssignmentSpec> {
     groups
@@ -494,6 +542,7 @@ pub async fn run(
                 spec.assignments = assignment_specs(&args.group, &args.frontline);
             }
             let spec = Spec::Policy(spec);
+            precheck_file(args.fields.file.as_deref(), &spec)?;
             change(
                 settings,
                 printer,
@@ -619,16 +668,6 @@ where
     Ok((value, target))
 }
 
-fn document(command: &str, tenant: &str, status: ExitStatus) -> serde_json::Map<String, Value> {
-    let mut doc = serde_json::Map::new();
-    doc.insert("schemaVersion".into(), json!(1));
-    doc.insert("command".into(), json!(command));
-    doc.insert("tenant".into(), json!(tenant));
-    doc.insert("ok".into(), json!(status == ExitStatus::Success));
-    doc.insert("exitCode".into(), json!(status.code()));
-    doc
-}
-
 /// `list` of either kind.
 pub async fn list(
     settings: &Settings,
@@ -643,11 +682,11 @@ pub async fn list(
     .await?;
     match printer.format() {
         OutputFormat::Json => {
-            let mut doc = document(name, &tenant, ExitStatus::Success);
+            let mut doc = envelope(name, Some(&tenant), ExitStatus::Success, None);
             doc.insert("items".into(), serde_json::to_value(&items)?);
             printer.json(&Value::Object(doc));
         }
-        OutputFormat::Human | OutputFormat::Csv => printer.result(&table(kind, &items)),
+        _ => printer.result(&table(kind, &items, printer)),
     }
     Ok(ExitStatus::Success)
 }
@@ -678,13 +717,13 @@ fn groups_text(d: &Details) -> String {
         .join("\n")
 }
 
-fn table(kind: ObjectKind, items: &[Details]) -> String {
+fn table(kind: ObjectKind, items: &[Details], printer: &Printer) -> String {
     if items.is_empty() {
         return format!("no {kind} matches");
     }
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    t.load_preset(UTF8_FULL_CONDENSED);
+    printer.fit(&mut t);
     match kind {
         ObjectKind::ProvisioningPolicy => {
             t.set_header([
@@ -763,11 +802,11 @@ pub async fn show(
     .await?;
     match printer.format() {
         OutputFormat::Json => {
-            let mut doc = document(name, &tenant, ExitStatus::Success);
+            let mut doc = envelope(name, Some(&tenant), ExitStatus::Success, None);
             doc.insert("item".into(), serde_json::to_value(&d)?);
             printer.json(&Value::Object(doc));
         }
-        OutputFormat::Human | OutputFormat::Csv => printer.result(&details_text(&d)),
+        _ => printer.result(&details_text(&d)),
     }
     Ok(ExitStatus::Success)
 }
@@ -847,29 +886,119 @@ fn capitalized(kind: ObjectKind) -> &'static str {
     }
 }
 
-/// Whether a plan removes anything (unassign or delete): those need a confirmation.
-fn destructive(plan: &PolicyPlan) -> bool {
-    plan.changes
-        .iter()
-        .any(|c| matches!(c, Change::Unassign { .. } | Change::Delete { .. }))
+/// Why a plan needs consent (crate::consent), one reason per destructive change: an unassignment
+/// (a provisioning policy's Cloud PCs go into their grace period), a delete, `apply` /
+/// `applyConfig` (existing Cloud PCs are moved to the policy's region or get its single sign-on
+/// setting, which restarts them:
+/// https://learn.microsoft.com/graph/api/cloudpcprovisioningpolicy-apply?view=graph-rest-beta),
+/// and a Frontline allotment lowered below the Cloud PCs that use it (reads the Cloud PCs).
+async fn consent_reasons(client: &Client, plan: &PolicyPlan) -> anyhow::Result<Vec<String>> {
+    let mut reasons = Vec::new();
+    let mut pcs: Option<Vec<w365_graph::models::CloudPc>> = None;
+    for change in &plan.changes {
+        match change {
+            Change::Unassign {
+                object,
+                name,
+                assignment,
+                ..
+            } => reasons.push(match object {
+                ObjectKind::ProvisioningPolicy => format!(
+                    "unassign the {object} '{name}' from '{}' (its Cloud PCs go into their grace period)",
+                    assignment.group.display_name
+                ),
+                ObjectKind::UserSettings => format!(
+                    "unassign the {object} '{name}' from '{}'",
+                    assignment.group.display_name
+                ),
+            }),
+            Change::Delete { object, name, .. } => {
+                reasons.push(format!("delete the {object} '{name}'"));
+            }
+            Change::Apply { name, setting, .. } => reasons.push(format!(
+                "apply the {} setting of '{name}' to its existing Cloud PCs (they are moved or restarted)",
+                setting.as_str()
+            )),
+            Change::ApplyConfig {
+                cloud_pc_ids,
+                setting,
+            } => reasons.push(format!(
+                "apply the {} setting to {} existing Cloud PC(s) (they are moved or restarted)",
+                setting.as_str(),
+                cloud_pc_ids.len()
+            )),
+            Change::Assign {
+                id: Some(id),
+                name,
+                assignment,
+                previous: Some(previous),
+                ..
+            } => {
+                let (Some(new), Some(old)) = (
+                    assignment.allotment_licenses_count,
+                    previous.allotment_licenses_count,
+                ) else {
+                    continue;
+                };
+                if new >= old {
+                    continue;
+                }
+                if pcs.is_none() {
+                    pcs = Some(client.cloud_pcs().list(None).await.map_err(|e| {
+                        w365_ops::Error::from_graph(
+                            e,
+                            "list the Cloud PCs using the allotment",
+                            "CloudPC.Read.All",
+                        )
+                    })?);
+                }
+                let using = pcs
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|pc| uses_allotment(pc, id, previous))
+                    .count();
+                if usize::try_from(new).unwrap_or(0) < using {
+                    reasons.push(format!(
+                        "lower the allotment of '{}' on '{name}' from {old} to {new}, below the {using} Cloud PC(s) using it",
+                        assignment.group.display_name
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(reasons)
 }
 
-/// Asks on a terminal; without one, refuses unless --yes.
-fn confirm(plan: &PolicyPlan, yes: bool) -> anyhow::Result<bool> {
-    if yes || !destructive(plan) {
-        return Ok(true);
-    }
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
-        return Err(usage(
-            "this removes assignments or deletes policies and there is no terminal to confirm it on: pass --yes (or --dry-run to see the plan)".into(),
-        ));
-    }
-    eprint!("{plan}\nProceed? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    stdin.lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+/// Whether a Cloud PC of the policy `policy_id` uses the allotment of the assignment `a`: same
+/// allotment name when the Cloud PC has one (else the same service plan), and not on its way out.
+fn uses_allotment(
+    pc: &w365_graph::models::CloudPc,
+    policy_id: &str,
+    a: &w365_ops::policy::diff::ResolvedAssignment,
+) -> bool {
+    use w365_graph::models::CloudPcStatus;
+    let same_policy = pc
+        .provisioning_policy_id
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case(policy_id));
+    let same_allotment = match (&pc.allotment_display_name, &a.allotment_display_name) {
+        (Some(pc_allotment), Some(name)) => pc_allotment.eq_ignore_ascii_case(name),
+        _ => match (&pc.service_plan_id, &a.service_plan_id) {
+            (Some(pc_plan), Some(plan)) => pc_plan.eq_ignore_ascii_case(plan),
+            _ => true,
+        },
+    };
+    let active = !matches!(
+        pc.status,
+        Some(
+            CloudPcStatus::NotProvisioned
+                | CloudPcStatus::InGracePeriod
+                | CloudPcStatus::Deprovisioning
+        )
+    );
+    same_policy && same_allotment && active
 }
 
 /// Plan (reads only), print for --dry-run, confirm when something is removed, execute, report.
@@ -887,7 +1016,7 @@ where
     let conn = connect(settings).await?;
     let tenant = conn.target_name.clone();
     let client = conn.client.clone();
-    let result = run_change(&client, printer, flags, plan).await;
+    let result = run_change(&client, printer, name, flags, plan).await;
     let closed = conn.close().await;
     let outcome = result?;
     closed?;
@@ -898,21 +1027,27 @@ where
 pub struct Outcome {
     pub plan: PolicyPlan,
     pub dry_run: bool,
-    /// `None` when nothing was executed (dry run, empty plan, cancelled).
+    /// `None` when nothing was executed (dry run, empty plan, no consent).
     pub report: Option<ExecReport>,
     pub error: Option<w365_ops::Error>,
-    pub cancelled: bool,
+    /// Not carried out for lack of consent.
+    pub refusal: Option<ConsentError>,
 }
 
 impl Outcome {
+    /// Carried out (or nothing to do) without an error.
     fn succeeded(&self) -> bool {
-        self.report.is_some() && self.error.is_none()
+        !self.dry_run
+            && self.error.is_none()
+            && self.refusal.is_none()
+            && (self.report.is_some() || self.plan.is_empty())
     }
 }
 
 async fn run_change<F, Fut>(
     client: &Client,
     printer: &Printer,
+    name: &str,
     flags: ChangeArgs,
     plan: F,
 ) -> anyhow::Result<Outcome>
@@ -926,17 +1061,23 @@ where
         dry_run: flags.dry_run,
         report: None,
         error: None,
-        cancelled: false,
+        refusal: None,
     };
     if flags.dry_run || outcome.plan.is_empty() {
         return Ok(outcome);
     }
-    if printer.format() == OutputFormat::Human {
+    let reasons = consent_reasons(client, &outcome.plan).await?;
+    // The plan is shown before anything runs: here, or by the consent question.
+    if (reasons.is_empty() || flags.yes) && printer.format() == OutputFormat::Human {
         printer.note(&format!("Plan:\n{}", outcome.plan));
     }
-    if !confirm(&outcome.plan, flags.yes)? {
-        outcome.cancelled = true;
-        return Ok(outcome);
+    if !reasons.is_empty() {
+        printer.finish();
+        let what = format!("{name}: {}", reasons.join("; "));
+        if let Err(refusal) = consent::require(&what, &outcome.plan.to_string(), flags.yes) {
+            outcome.refusal = Some(refusal);
+            return Ok(outcome);
+        }
     }
     let mut report = ExecReport::default();
     outcome.error = execute(client, &outcome.plan, printer, &mut report)
@@ -955,7 +1096,11 @@ fn print_outcome(
     after: Option<(&str, &PolicyPlan)>,
 ) -> ExitStatus {
     let plan = &outcome.plan;
-    let mut error = outcome.error.as_ref().map(|e| exit::report(e));
+    let mut error = match (&outcome.error, &outcome.refusal) {
+        (Some(e), _) => Some(exit::report(e)),
+        (None, Some(refusal)) => Some(exit::report(refusal)),
+        (None, None) => None,
+    };
     if error.is_none()
         && let Some((dir, after)) = after
         && !after.is_empty()
@@ -973,33 +1118,30 @@ fn print_outcome(
     let status = error.as_ref().map_or(ExitStatus::Success, |e| e.exit);
     match printer.format() {
         OutputFormat::Json => {
-            let mut doc = document(name, tenant, status);
+            let mut doc = envelope(name, Some(tenant), status, error.as_ref());
             doc.insert("dryRun".into(), json!(outcome.dry_run));
-            doc.insert("cancelled".into(), json!(outcome.cancelled));
             doc.insert(
                 "plan".into(),
                 serde_json::to_value(plan).unwrap_or_default(),
             );
-            if let Some(report) = &outcome.report {
-                doc.insert(
-                    "results".into(),
+            let (results, created) = match &outcome.report {
+                Some(report) => (
                     serde_json::to_value(&report.changes).unwrap_or_default(),
-                );
-                doc.insert(
-                    "created".into(),
                     serde_json::to_value(&report.created).unwrap_or_default(),
+                ),
+                None => (json!([]), json!([])),
+            };
+            doc.insert("results".into(), results);
+            doc.insert("created".into(), created);
+            if name == "policy sync" {
+                doc.insert(
+                    "inSyncAfter".into(),
+                    json!(after.map(|(_, a)| a.is_empty())),
                 );
             }
-            if let Some((_, after)) = after {
-                doc.insert("inSyncAfter".into(), json!(after.is_empty()));
-            }
-            doc.insert(
-                "error".into(),
-                serde_json::to_value(&error).unwrap_or_default(),
-            );
             printer.json(&Value::Object(doc));
         }
-        OutputFormat::Human | OutputFormat::Csv => {
+        _ => {
             if let Some(e) = &error {
                 printer.error(e);
             }
@@ -1007,8 +1149,14 @@ fn print_outcome(
                 _ if plan.is_empty() => {
                     format!("Nothing to do on {tenant}: the tenant already is as asked.")
                 }
-                _ if outcome.cancelled => "Cancelled: nothing was changed.".to_owned(),
-                None => format!("Dry run on {tenant}: nothing was changed.\nPlan:\n{plan}"),
+                _ if outcome.refusal.is_some() => format!(
+                    "Not carried out on {tenant}: nothing was changed.\nPlan ({}):\n{plan}",
+                    plan_size(plan)
+                ),
+                None => format!(
+                    "Dry run on {tenant}: nothing was changed.\nPlan ({}):\n{plan}",
+                    plan_size(plan)
+                ),
                 Some(report) if outcome.error.is_none() => format!(
                     "Done on {tenant}: {} change{} carried out.{}",
                     report.changes.len(),
@@ -1036,6 +1184,15 @@ fn print_outcome(
     status
 }
 
+/// "3 changes" (what a plan would do, never "carried out").
+fn plan_size(plan: &PolicyPlan) -> String {
+    format!(
+        "{} change{}",
+        plan.len(),
+        if plan.len() == 1 { "" } else { "s" }
+    )
+}
+
 async fn export(settings: &Settings, printer: &Printer, dir: &Path) -> anyhow::Result<ExitStatus> {
     let dir = dir.to_path_buf();
     let (report, tenant) =
@@ -1046,13 +1203,13 @@ async fn export(settings: &Settings, printer: &Printer, dir: &Path) -> anyhow::R
         .await?;
     match printer.format() {
         OutputFormat::Json => {
-            let mut doc = document("policy export", &tenant, ExitStatus::Success);
+            let mut doc = envelope("policy export", Some(&tenant), ExitStatus::Success, None);
             if let Value::Object(body) = serde_json::to_value(&report)? {
                 doc.extend(body);
             }
             printer.json(&Value::Object(doc));
         }
-        OutputFormat::Human | OutputFormat::Csv => {
+        _ => {
             let mut out = format!(
                 "Exported {} policies from {tenant} to {}:",
                 report.files.len(),
@@ -1104,13 +1261,13 @@ async fn diff(
     .await?;
     match printer.format() {
         OutputFormat::Json => {
-            let mut doc = document("policy diff", &tenant, ExitStatus::Success);
+            let mut doc = envelope("policy diff", Some(&tenant), ExitStatus::Success, None);
             doc.insert("dir".into(), json!(shown));
             doc.insert("inSync".into(), json!(plan.is_empty()));
             doc.insert("plan".into(), serde_json::to_value(&plan)?);
             printer.json(&Value::Object(doc));
         }
-        OutputFormat::Human | OutputFormat::Csv => {
+        _ => {
             let head = if plan.is_empty() {
                 format!("No differences: {tenant} matches {shown}.")
             } else {
@@ -1139,14 +1296,17 @@ async fn sync(
     let tenant = conn.target_name.clone();
     let client = conn.client.clone();
     let result = async {
-        let outcome = run_change(&client, printer, flags, |c| {
+        let outcome = run_change(&client, printer, "policy sync", flags, |c| {
             let dir = dir.clone();
             async move { ops::plan_sync(&c, &dir, prune).await }
         })
         .await?;
-        // Carried out: read again and show that nothing differs any more.
-        let after = if outcome.succeeded() {
+        // Carried out: read again and show that nothing differs any more (a plan with nothing
+        // to do already shows it).
+        let after = if outcome.succeeded() && !outcome.plan.is_empty() {
             Some(ops::plan_sync(&client, &dir, prune).await?)
+        } else if outcome.succeeded() {
+            Some(PolicyPlan::default())
         } else {
             None
         };

@@ -8,9 +8,9 @@ use w365_ops::reprovision::{ReprovisionOptions, ReprovisionReport};
 use crate::connect::Connection;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
-use crate::settings::{Settings, SettingsError};
+use crate::settings::{Settings, SettingsError, Target};
 
-use super::cloudpc::{conclude, confirm, plan_and_steps, profile_of};
+use super::lifecycle::{Ending, Gate, conclude, plan_and_steps};
 
 #[derive(Debug, Clone, Args)]
 pub struct ReprovisionArgs {
@@ -18,9 +18,9 @@ pub struct ReprovisionArgs {
     #[arg(value_name = "USER")]
     pub user: String,
 
-    /// The license group whose Cloud PC is reprovisioned (must carry exactly one license)
-    /// [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
-    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME")]
+    /// The license group (name or id) whose Cloud PC is reprovisioned (must carry exactly one
+    /// license) [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
+    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME|ID")]
     pub license_group: Option<String>,
 
     /// Mail the user that the Cloud PC is being reprovisioned (if they have a mailbox)
@@ -59,7 +59,7 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let target = settings.target()?;
-    let profile = profile_of(&target).unwrap_or_default();
+    let profile = target.profile().cloned().unwrap_or_default();
     let d = &profile.assign;
     let mut opts = ReprovisionOptions::new(args.user.trim());
     if let Some(g) = args
@@ -69,9 +69,15 @@ pub async fn run(
     {
         opts.license_group = g;
     }
-    if let Some(m) = args.from_mailbox.clone().or_else(|| d.from_mailbox.clone()) {
-        opts.from_mailbox = m;
-    }
+    // The demo sender is a sandbox default only; a real tenant names its own (flag or profile).
+    opts.from_mailbox = args
+        .from_mailbox
+        .clone()
+        .or_else(|| d.from_mailbox.clone())
+        .or_else(|| {
+            matches!(target, Target::Sandbox { .. })
+                .then(|| w365_ops::assign::SANDBOX_FROM_MAILBOX.to_owned())
+        });
     opts.notify = args.notify;
     opts.custom_message = match (&args.message, &args.message_file) {
         (Some(text), _) => Some(text.clone()),
@@ -84,22 +90,30 @@ pub async fn run(
         (None, None) => None,
     };
     opts.dry_run = args.dry_run;
-    opts.validate()?;
-    confirm(
-        &format!(
-            "reprovision the Cloud PC of {} ({}): everything on it is deleted",
-            opts.user, opts.license_group
-        ),
-        args.yes,
-        args.dry_run,
+    // The declaration's check (the same the service applies to a job); every problem at once.
+    crate::ops_spec::validate(
+        "reprovision",
+        &crate::ops_spec::reprovision_values(args, opts.custom_message.clone()),
+        &profile,
     )?;
+    opts.validate()?;
 
     let conn = Connection::open(target).await?;
-    let result = w365_ops::reprovision::reprovision(&conn.client, &opts, printer).await;
-    conclude("reprovision", conn, result, printer, summary).await
+    let what = format!(
+        "reprovision the Cloud PC of {} ({}): everything on it is deleted",
+        opts.user, opts.license_group
+    );
+    let mut gate = Gate::new(printer, args.yes, what);
+    let result =
+        w365_ops::reprovision::reprovision_approved(&conn.client, &opts, printer, &mut |p| {
+            gate.approve(p)
+        })
+        .await;
+    conclude("reprovision", conn, result, gate.refusal, printer, summary).await
 }
 
-fn summary(r: &ReprovisionReport, target: &str, ok: bool) -> String {
+fn summary(r: &ReprovisionReport, e: &Ending<'_>) -> String {
+    let (target, ok) = (e.target, e.ok);
     let mut lines = Vec::new();
     let user = r
         .user
@@ -117,7 +131,7 @@ fn summary(r: &ReprovisionReport, target: &str, ok: bool) -> String {
             pc.status.as_deref().unwrap_or("unknown status")
         ));
     }
-    lines.extend(plan_and_steps(r.dry_run, &r.plan, &r.steps));
+    lines.extend(plan_and_steps(r.dry_run, e, &r.plan, &r.steps));
     for m in &r.mails {
         lines.push(format!(
             "  mail sent: \"{}\" from {} to {}",

@@ -6,9 +6,9 @@ use w365_ops::resize::{ResizeOptions, ResizeReport};
 use crate::connect::Connection;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
-use crate::settings::Settings;
+use crate::settings::{Settings, Target};
 
-use super::cloudpc::{conclude, confirm, plan_and_steps, profile_of, waits_for};
+use super::lifecycle::{Ending, Gate, conclude, plan_and_steps};
 
 #[derive(Debug, Clone, Args)]
 pub struct ResizeArgs {
@@ -16,12 +16,12 @@ pub struct ResizeArgs {
     #[arg(value_name = "USER")]
     pub user: String,
 
-    /// The license group the user has now
-    #[arg(long, value_name = "GROUP")]
+    /// The license group the user has now (name or id)
+    #[arg(long, value_name = "NAME|ID")]
     pub from: String,
 
-    /// The license group of the new size (needs a free license)
-    #[arg(long, value_name = "GROUP")]
+    /// The license group of the new size, name or id (needs a free license)
+    #[arg(long, value_name = "NAME|ID")]
     pub to: String,
 
     /// Wait for the resized Cloud PC and mail the user when it is ready
@@ -47,8 +47,10 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let target = settings.target()?;
-    let profile = profile_of(&target).unwrap_or_default();
+    let profile = target.profile().cloned().unwrap_or_default();
     let d = &profile.assign;
+    // The declaration's check (the same the service applies to a job); every problem at once.
+    crate::ops_spec::validate("resize", &crate::ops_spec::resize_values(args), &profile)?;
     let mut opts = ResizeOptions::new(args.user.trim(), args.from.trim(), args.to.trim());
     if let Some(p) = d.provisioning_group_prefix.clone() {
         opts.provisioning_group_prefix = p;
@@ -56,28 +58,34 @@ pub async fn run(
     if let Some(p) = d.user_settings_group_prefix.clone() {
         opts.user_settings_group_prefix = p;
     }
-    if let Some(m) = args.from_mailbox.clone().or_else(|| d.from_mailbox.clone()) {
-        opts.from_mailbox = m;
-    }
+    // The demo sender is a sandbox default only; a real tenant names its own (flag or profile).
+    opts.from_mailbox = args
+        .from_mailbox
+        .clone()
+        .or_else(|| d.from_mailbox.clone())
+        .or_else(|| {
+            matches!(target, Target::Sandbox { .. })
+                .then(|| w365_ops::assign::SANDBOX_FROM_MAILBOX.to_owned())
+        });
     opts.notify = args.notify;
     opts.dry_run = args.dry_run;
-    opts.waits = waits_for(&target);
+    opts.waits = target.waits();
     opts.validate()?;
-    confirm(
-        &format!(
-            "resize the Cloud PC of {} from '{}' to '{}'",
-            opts.user, opts.from, opts.to
-        ),
-        args.yes,
-        args.dry_run,
-    )?;
 
     let conn = Connection::open(target).await?;
-    let result = w365_ops::resize::resize(&conn.client, &opts, printer).await;
-    conclude("resize", conn, result, printer, summary).await
+    let what = format!(
+        "resize the Cloud PC of {} from '{}' to '{}' (it restarts and is unavailable while it resizes)",
+        opts.user, opts.from, opts.to
+    );
+    let mut gate = Gate::new(printer, args.yes, what);
+    let result =
+        w365_ops::resize::resize_approved(&conn.client, &opts, printer, &mut |p| gate.approve(p))
+            .await;
+    conclude("resize", conn, result, gate.refusal, printer, summary).await
 }
 
-fn summary(r: &ResizeReport, target: &str, ok: bool) -> String {
+fn summary(r: &ResizeReport, e: &Ending<'_>) -> String {
+    let (target, ok) = (e.target, e.ok);
     let mut lines = Vec::new();
     let user = r
         .user
@@ -104,7 +112,7 @@ fn summary(r: &ResizeReport, target: &str, ok: bool) -> String {
             pc.status.as_deref().unwrap_or("unknown status")
         ));
     }
-    lines.extend(plan_and_steps(r.dry_run, &r.plan, &r.steps));
+    lines.extend(plan_and_steps(r.dry_run, e, &r.plan, &r.steps));
     for m in &r.mails {
         lines.push(format!(
             "  mail sent: \"{}\" from {} to {}",

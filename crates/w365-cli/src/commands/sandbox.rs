@@ -1,14 +1,13 @@
 //! `w365 sandbox reset|show|outbox`: the local sandbox tenant.
 
 use anyhow::Context as _;
-use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde_json::json;
 use w365_graph::models::{Group, User};
 use w365_graph::odata::Query;
 use w365_graph::{ApiVersion, GraphPath};
 
 use crate::cli::{OutputFormat, SandboxCommand};
-use crate::connect::Sandbox;
+use crate::connect::{Sandbox, SandboxLock};
 use crate::exit::ExitStatus;
 use crate::output::Printer;
 use crate::settings::Settings;
@@ -16,14 +15,28 @@ use crate::settings::Settings;
 pub async fn run(command: &SandboxCommand, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let dir = Settings::sandbox_dir()?;
     match command {
+        SandboxCommand::Token { role } => {
+            crate::commands::serve::sandbox_token(&dir, role, printer).await
+        }
         SandboxCommand::Reset => {
+            // Not while another command is using the sandbox (it would save its state back).
+            let lock = tokio::task::spawn_blocking({
+                let dir = dir.clone();
+                move || SandboxLock::acquire(&dir)
+            })
+            .await
+            .context("waiting for the sandbox lock failed")??;
             let state = Sandbox::state_file(&dir);
             let existed = state.exists();
             if existed {
                 std::fs::remove_file(&state)
                     .with_context(|| format!("could not delete {}", state.display()))?;
             }
-            printer.json(&json!({"command": "sandbox reset", "ok": true, "deleted": existed, "stateFile": state}));
+            drop(lock);
+            printer.json(&sandbox_doc(
+                "sandbox reset",
+                json!({"deleted": existed, "stateFile": state}),
+            ));
             printer.result(&if existed {
                 format!(
                     "Sandbox reset: deleted {}. The next command starts from the contoso seed.",
@@ -39,7 +52,7 @@ pub async fn run(command: &SandboxCommand, printer: &Printer) -> anyhow::Result<
             let sandbox = Sandbox::start(&dir).await?;
             let mails = sandbox.handle().outbox();
             sandbox.finish().await?;
-            printer.json(&json!({"command": "sandbox outbox", "ok": true, "mails": mails}));
+            printer.json(&sandbox_doc("sandbox outbox", json!({ "mails": mails })));
             if mails.is_empty() {
                 printer.result("The sandbox outbox is empty.");
             }
@@ -95,26 +108,25 @@ async fn show(sandbox: &Sandbox, printer: &Printer) -> anyhow::Result<()> {
         .context("could not list the Cloud PCs")?;
 
     if printer.format() == OutputFormat::Json {
-        printer.json(&json!({
-            "command": "sandbox show",
-            "ok": true,
-            "stateFile": sandbox.state_file_path(),
-            "tenantId": sandbox.handle().tenant_id(),
-            "users": users,
-            "groups": groups,
-            "subscribedSkus": skus,
-            "cloudPcs": pcs,
-        }));
+        printer.json(&sandbox_doc(
+            "sandbox show",
+            json!({
+                "stateFile": sandbox.state_file_path(),
+                "tenantId": sandbox.handle().tenant_id(),
+                "users": users,
+                "groups": groups,
+                "subscribedSkus": skus,
+                "cloudPcs": pcs,
+            }),
+        ));
         return Ok(());
     }
     let mut out = vec![format!(
-        "Sandbox tenant {} (state: {})",
+        "Sandbox tenant {}\nState: {}",
         sandbox.handle().tenant_id(),
         sandbox.state_file_path().display()
     )];
-    let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY)
-        .set_header(["user", "display name", "mail"]);
+    let mut t = printer.table(&["user", "display name", "mail"]);
     for u in &users {
         t.add_row([
             u.user_principal_name.clone(),
@@ -123,9 +135,7 @@ async fn show(sandbox: &Sandbox, printer: &Printer) -> anyhow::Result<()> {
         ]);
     }
     out.push(format!("\nUsers ({})\n{t}", users.len()));
-    let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY)
-        .set_header(["group", "licenses"]);
+    let mut t = printer.table(&["group", "licenses"]);
     for g in &groups {
         let licenses = g
             .assigned_licenses
@@ -143,9 +153,7 @@ async fn show(sandbox: &Sandbox, printer: &Printer) -> anyhow::Result<()> {
         t.add_row([g.display_name.clone(), licenses]);
     }
     out.push(format!("\nGroups ({})\n{t}", groups.len()));
-    let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY)
-        .set_header(["SKU", "in use", "enabled", "free"]);
+    let mut t = printer.table(&["SKU", "in use", "enabled", "free"]);
     for s in &skus {
         t.add_row([
             s.sku_part_number.clone(),
@@ -155,9 +163,7 @@ async fn show(sandbox: &Sandbox, printer: &Printer) -> anyhow::Result<()> {
         ]);
     }
     out.push(format!("\nLicenses\n{t}"));
-    let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY)
-        .set_header(["Cloud PC", "user", "status"]);
+    let mut t = printer.table(&["Cloud PC", "user", "status"]);
     for pc in &pcs {
         let report = w365_ops::execute::cloud_pc_report(pc);
         t.add_row([
@@ -169,6 +175,15 @@ async fn show(sandbox: &Sandbox, printer: &Printer) -> anyhow::Result<()> {
     out.push(format!("\nCloud PCs ({})\n{t}", pcs.len()));
     printer.result(&out.join("\n"));
     Ok(())
+}
+
+/// The JSON document of a sandbox command: the envelope plus `body`'s fields.
+fn sandbox_doc(command: &str, body: serde_json::Value) -> serde_json::Value {
+    let mut doc = crate::output::envelope(command, Some("sandbox"), ExitStatus::Success, None);
+    if let serde_json::Value::Object(body) = body {
+        doc.extend(body);
+    }
+    serde_json::Value::Object(doc)
 }
 
 /// A mail from the simulator's outbox, readable in a terminal.

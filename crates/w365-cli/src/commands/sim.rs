@@ -17,22 +17,29 @@ pub async fn run(command: &SimCommand, printer: &Printer) -> anyhow::Result<Exit
 }
 
 fn config(args: &SimServeArgs) -> anyhow::Result<SimConfig> {
-    if !(args.speed.is_finite() && args.speed > 0.0) {
-        anyhow::bail!(crate::settings::SettingsError::Usage(format!(
-            "--speed must be a positive number, not {}",
-            args.speed
-        )));
-    }
+    let clock = ClockMode::speed(args.speed).map_err(|_| {
+        // 1e308 is shown as 1e308, not as 309 digits.
+        let given = if args.speed.is_finite() && args.speed.abs() >= 1e7 {
+            format!("{:e}", args.speed)
+        } else {
+            args.speed.to_string()
+        };
+        crate::settings::SettingsError::Usage(format!(
+            "--speed must be a number greater than 0 and at most {} (times real time; the sandbox runs at 60), not {given}",
+            w365_sim::clock::MAX_SPEED,
+        ))
+    })?;
     let mut cfg = SimConfig::contoso();
     cfg.seed = match args.seed.as_str() {
         "contoso" => Seed::Contoso,
         "empty" => Seed::Empty,
         file => Seed::File(PathBuf::from(file)),
     };
-    cfg.clock = ClockMode::Speed(args.speed);
+    cfg.clock = clock;
     cfg.port = args.port;
     cfg.state_file = args.state.clone();
-    Ok(cfg)
+    // Tokens are on the virtual clock: keep their usual hour of real time at this speed.
+    Ok(cfg.with_real_time_token_lifetime())
 }
 
 async fn serve(args: &SimServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
@@ -48,6 +55,8 @@ async fn serve(args: &SimServeArgs, printer: &Printer) -> anyhow::Result<ExitSta
             "tenantId": handle.tenant_id(),
             "clientId": app.client_id,
             "clientSecret": app.client_secret,
+            "adminKey": handle.admin_key().expose(),
+            "adminKeyHeader": w365_sim::ADMIN_KEY_HEADER,
         }));
         printer.result(&format!(
             "w365 simulator listening on {base}\n\
@@ -57,10 +66,19 @@ async fn serve(args: &SimServeArgs, printer: &Printer) -> anyhow::Result<ExitSta
              \n  Client id:      {client}\
              \n  Client secret:  {secret}\
              \n  Admin API:      {base}_sim/ (reset, outbox, requests, faults, clock)\
-             \n\nThe secret is a throwaway credential of this local simulator. Ctrl-C stops it.",
+             \n  Admin key:      {key} (send it as the {header} header)\
+             \n\nThe secret and the admin key are throwaway credentials of this local simulator.\
+             \nCtrl-C or SIGTERM stops it{saving}.",
             tenant = handle.tenant_id(),
             client = app.client_id,
             secret = app.client_secret,
+            key = handle.admin_key().expose(),
+            header = w365_sim::ADMIN_KEY_HEADER,
+            saving = if args.state.is_some() {
+                " (the state is saved then, and every 30 s when it changed)"
+            } else {
+                ""
+            },
         ));
     })
     .await

@@ -8,7 +8,7 @@ use crate::exit::ExitStatus;
 use crate::output::Printer;
 use crate::settings::Settings;
 
-use super::cloudpc::{conclude, plan_and_steps, profile_of, waits_for};
+use super::lifecycle::{Ending, Gate, conclude, plan_and_steps};
 
 /// `w365 unassign`: unset options come from the tenant profile's `[tenants.NAME.assign]` table
 /// (license group, prefixes), then the runbook's defaults.
@@ -18,9 +18,9 @@ pub struct UnassignArgs {
     #[arg(value_name = "USER")]
     pub user: String,
 
-    /// The license group to take away, or the name of a Frontline (shared) provisioning policy
-    /// [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
-    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME")]
+    /// The license group to take away (name or id), or a Frontline (shared) provisioning policy
+    /// (name or id) [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
+    #[arg(long, env = "W365_LICENSE_GROUP", value_name = "NAME|ID")]
     pub license_group: Option<String>,
 
     /// Other groups with this prefix count as another Windows 365 license [default: "lic - Windows 365 Enterprise - "]
@@ -47,6 +47,11 @@ pub struct UnassignArgs {
     #[arg(long)]
     pub keep_groups: bool,
 
+    /// Do not ask for confirmation (scripts): the license is taken away and, by default, the
+    /// Cloud PC and its disk are deleted; without a terminal, unassign needs it
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
     /// Do all the reads and print the plan; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -58,8 +63,14 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let target = settings.target()?;
-    let profile = profile_of(&target).unwrap_or_default();
+    let profile = target.profile().cloned().unwrap_or_default();
     let d = &profile.assign;
+    // The declaration's check (the same the service applies to a job); every problem at once.
+    crate::ops_spec::validate(
+        "unassign",
+        &crate::ops_spec::unassign_values(args),
+        &profile,
+    )?;
     let mut opts = UnassignOptions::new(args.user.trim());
     if let Some(g) = args
         .license_group
@@ -88,15 +99,30 @@ pub async fn run(
     opts.skip_grace_period = !args.keep_grace_period;
     opts.keep_groups = args.keep_groups;
     opts.dry_run = args.dry_run;
-    opts.waits = waits_for(&target);
+    opts.waits = target.waits();
     opts.validate()?;
 
     let conn = Connection::open(target).await?;
-    let result = w365_ops::unassign::unassign(&conn.client, &opts, printer).await;
-    conclude("unassign", conn, result, printer, summary).await
+    let what = format!(
+        "unassign {}: take away '{}'{}",
+        opts.user,
+        opts.license_group,
+        if opts.skip_grace_period {
+            " and end the grace period (the Cloud PC and its disk are deleted)"
+        } else {
+            " (the Cloud PC goes into its grace period)"
+        }
+    );
+    let mut gate = Gate::new(printer, args.yes, what);
+    let result = w365_ops::unassign::unassign_approved(&conn.client, &opts, printer, &mut |p| {
+        gate.approve(p)
+    })
+    .await;
+    conclude("unassign", conn, result, gate.refusal, printer, summary).await
 }
 
-fn summary(r: &UnassignReport, target: &str, ok: bool) -> String {
+fn summary(r: &UnassignReport, e: &Ending<'_>) -> String {
+    let (target, ok) = (e.target, e.ok);
     let mut lines = Vec::new();
     let user = r
         .user
@@ -119,7 +145,13 @@ fn summary(r: &UnassignReport, target: &str, ok: bool) -> String {
         });
     } else if r.dry_run {
         lines.push(format!("Dry run for {user} on {target} ({what})."));
+    } else if e.refused {
+        lines.push(format!(
+            "Not carried out for {user} on {target} ({what}): nothing was changed."
+        ));
     }
+    // Only what ran may be called removed; a plan speaks of what it would do.
+    let carried_out = ok && !r.dry_run;
     if !r.groups.prefix_groups.is_empty() {
         let names: Vec<String> = r
             .groups
@@ -127,8 +159,10 @@ fn summary(r: &UnassignReport, target: &str, ok: bool) -> String {
             .iter()
             .map(|g| format!("'{}'", g.display_name))
             .collect();
-        if r.groups.remove {
+        if r.groups.remove && carried_out {
             lines.push(format!("  groups removed: {}", names.join(", ")));
+        } else if r.groups.remove {
+            lines.push(format!("  groups to remove: {}", names.join(", ")));
         } else {
             lines.push(format!(
                 "  groups kept: {} ({})",
@@ -144,7 +178,7 @@ fn summary(r: &UnassignReport, target: &str, ok: bool) -> String {
             pc.status.as_deref().unwrap_or("unknown status")
         ));
     }
-    lines.extend(plan_and_steps(r.dry_run, &r.plan, &r.steps));
+    lines.extend(plan_and_steps(r.dry_run, e, &r.plan, &r.steps));
     lines.push(format!("  Graph requests: {}", r.graph_requests));
     lines.join("\n")
 }

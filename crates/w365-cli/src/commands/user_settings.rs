@@ -113,7 +113,7 @@ fn spec(fields: &FieldArgs) -> anyhow::Result<UserSettingsSpec> {
                 SettingsError::Usage(format!("cannot read {}: {e}", path.display()))
             })?;
             match Spec::from_toml(&text).map_err(|e| w365_ops::Error::InvalidInput {
-                reason: format!("{}: {e}", path.display()),
+                reason: e.located(&path.display().to_string()),
             })? {
                 Spec::UserSettings(s) => s,
                 Spec::Policy(_) => {
@@ -144,7 +144,8 @@ fn spec(fields: &FieldArgs) -> anyhow::Result<UserSettingsSpec> {
         if let Some(v) = &fields.restore_frequency {
             if !FREQUENCIES.iter().any(|f| f.eq_ignore_ascii_case(v)) {
                 return Err(SettingsError::Usage(format!(
-                    "--restore-frequency '{v}' is not one of: {}",
+                    "--restore-frequency '{}' is not one of: {}",
+                    w365_ops::policy::validate::clip(v),
                     FREQUENCIES.join(", ")
                 ))
                 .into());
@@ -187,6 +188,7 @@ pub async fn run(
                     policy::assignment_specs(&args.group, &policy::FrontlineArgs::default());
             }
             let s = Spec::UserSettings(s);
+            policy::precheck_file(args.fields.file.as_deref(), &s)?;
             policy::change(
                 settings,
                 printer,

@@ -185,6 +185,80 @@ impl Credential {
         Ok(Self::certificate(tenant_id, client_id, pem))
     }
 
+    /// A certificate credential read from a file: PEM (certificate + private key) or PKCS#12
+    /// (PFX, e.g. exported from Windows or Azure Key Vault) opened with `password` (none: the
+    /// empty password). The PFX's key and its first certificate become the PEM the certificate
+    /// flow signs with; the password never appears in an error.
+    pub fn certificate_any_file(
+        tenant_id: impl Into<String>,
+        client_id: impl Into<String>,
+        path: &std::path::Path,
+        password: Option<&SecretString>,
+    ) -> Result<Self> {
+        let auth_error =
+            |message: String, source: Option<Box<dyn std::error::Error + Send + Sync>>| {
+                Error::Auth {
+                    credential: "certificate",
+                    aadsts: None,
+                    oauth_error: None,
+                    status: None,
+                    message,
+                    source,
+                }
+            };
+        let bytes = std::fs::read(path).map_err(|e| {
+            auth_error(
+                format!("cannot read the certificate file {}", path.display()),
+                Some(Box::new(e)),
+            )
+        })?;
+        if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+            let pem = String::from_utf8(bytes).map_err(|_| {
+                auth_error(
+                    format!("the PEM file {} is not UTF-8 text", path.display()),
+                    None,
+                )
+            })?;
+            return Ok(Self::certificate(tenant_id, client_id, pem));
+        }
+        let password = password.map_or("", |p| p.expose_secret());
+        // The library's error names the cause (MAC mismatch, bad encoding); it never holds the
+        // password.
+        let store = p12_keystore::KeyStore::from_pkcs12(&bytes, password).map_err(|e| {
+            auth_error(
+                format!(
+                    "cannot open the PKCS#12 (PFX) file {}: it is not a PFX file or AZURE_CLIENT_CERTIFICATE_PASSWORD is wrong ({e})",
+                    path.display()
+                ),
+                None,
+            )
+        })?;
+        let Some((_, chain)) = store.private_key_chain() else {
+            return Err(auth_error(
+                format!(
+                    "the PKCS#12 (PFX) file {} holds no private key; export the certificate with its private key",
+                    path.display()
+                ),
+                None,
+            ));
+        };
+        let Some(leaf) = chain.chain().first() else {
+            return Err(auth_error(
+                format!(
+                    "the PKCS#12 (PFX) file {} holds a private key but no certificate",
+                    path.display()
+                ),
+                None,
+            ));
+        };
+        let pem_text = format!(
+            "{}{}",
+            pem::encode(&pem::Pem::new("CERTIFICATE", leaf.as_der())),
+            pem::encode(&pem::Pem::new("PRIVATE KEY", chain.key()))
+        );
+        Ok(Self::certificate(tenant_id, client_id, pem_text))
+    }
+
     /// A static bearer token.
     pub fn static_token(token: impl Into<String>) -> Self {
         Credential::StaticToken(SecretString::from(token.into()))
@@ -218,7 +292,14 @@ impl Credential {
             return Ok(Credential::client_secret(tenant_id, client_id, secret));
         }
         if let Some(path) = lookup("AZURE_CLIENT_CERTIFICATE_PATH") {
-            return Credential::certificate_file(tenant_id, client_id, std::path::Path::new(&path));
+            // PEM or PFX, as the Azure Identity libraries accept; a PFX may have a password.
+            let password = lookup("AZURE_CLIENT_CERTIFICATE_PASSWORD").map(SecretString::from);
+            return Credential::certificate_any_file(
+                tenant_id,
+                client_id,
+                std::path::Path::new(&path),
+                password.as_ref(),
+            );
         }
         Err(missing(
             "AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH",

@@ -67,16 +67,20 @@ mod cloud_pc;
 mod directory;
 mod mail;
 mod provisioning;
+mod reports;
 mod service_plans;
 mod skus;
+mod snapshots;
 mod user_settings;
 
 pub use cloud_pc::*;
 pub use directory::*;
 pub use mail::*;
 pub use provisioning::*;
+pub use reports::*;
 pub use service_plans::*;
 pub use skus::*;
+pub use snapshots::*;
 pub use user_settings::*;
 
 /// Deserializes `null` (or a missing field, with `#[serde(default)]`) as the type's default.

@@ -8,6 +8,7 @@ use crate::client::{ApiVersion, Client};
 use crate::error::Result;
 use crate::models::{CloudPc, CloudPcV1, ReprovisionOptions};
 use crate::odata::{Filter, Query};
+use crate::retry::Idempotency;
 
 /// Cloud PCs.
 #[derive(Debug, Clone)]
@@ -40,6 +41,22 @@ impl CloudPcsHandler {
             .await
     }
 
+    /// The Cloud PCs assigned to one user (any status), by `userPrincipalName` (compared again
+    /// case-insensitively here, so a lenient server filter never hands over someone else's).
+    pub async fn list_of_user(&self, upn: &str) -> Result<Vec<CloudPc>> {
+        let pcs = self
+            .list(Some(Filter::eq("userPrincipalName", upn)))
+            .await?;
+        Ok(pcs
+            .into_iter()
+            .filter(|pc| {
+                pc.user_principal_name
+                    .as_deref()
+                    .is_none_or(|u| u.eq_ignore_ascii_case(upn))
+            })
+            .collect())
+    }
+
     /// All Cloud PCs in the v1.0 shape (no status).
     pub async fn list_v1(&self, filter: Option<Filter>) -> Result<Vec<CloudPcV1>> {
         self.client
@@ -70,27 +87,40 @@ impl CloudPcsHandler {
         crate::client::none_if_not_found(self.get(id).await)
     }
 
-    async fn action(&self, id: &str, action: &str, body: Option<serde_json::Value>) -> Result<()> {
+    /// Runs a Cloud PC action; `idempotency` says whether repeating it after Graph may have
+    /// processed it is harmless (declared per action below).
+    async fn action(
+        &self,
+        id: &str,
+        action: &str,
+        body: Option<serde_json::Value>,
+        idempotency: Idempotency,
+    ) -> Result<()> {
         self.client
             .post_no_content_with(
                 ApiVersion::Beta,
                 &virtual_endpoint("cloudPCs", [id, action]),
                 body.as_ref(),
                 prefer_unknown_enums(),
+                idempotency,
             )
             .await
     }
 
     /// Ends the grace period now (destructive: deprovisions).
     pub async fn end_grace_period(&self, id: &str) -> Result<()> {
-        self.action(id, "endGracePeriod", None).await
+        // The grace period ends once; a repeat leaves the Cloud PC deprovisioning as before.
+        self.action(id, "endGracePeriod", None, Idempotency::Idempotent)
+            .await
     }
 
     /// Deletes and recreates the Cloud PC from its current policy.
     pub async fn reprovision(&self, id: &str, options: ReprovisionOptions) -> Result<()> {
         let body = serde_json::to_value(&options)
             .map_err(|e| crate::Error::invalid_input(format!("reprovision options: {e}")))?;
-        self.action(id, "reprovision", Some(body)).await
+        // A repeat would wipe and rebuild the Cloud PC again.
+        self.action(id, "reprovision", Some(body), Idempotency::NotIdempotent)
+            .await
     }
 
     /// Resizes to another service plan (service plan GUID, not SKU id).
@@ -99,6 +129,8 @@ impl CloudPcsHandler {
             id,
             "resize",
             Some(json!({ "targetServicePlanId": target_service_plan_id })),
+            // A repeat would start a second resize (another restart of the Cloud PC).
+            Idempotency::NotIdempotent,
         )
         .await
     }
@@ -109,33 +141,49 @@ impl CloudPcsHandler {
             id,
             "restore",
             Some(json!({ "cloudPcSnapshotId": snapshot_id })),
+            // A repeat would restore again, losing what the user did in between.
+            Idempotency::NotIdempotent,
         )
         .await
     }
 
     /// Reboots.
     pub async fn reboot(&self, id: &str) -> Result<()> {
-        self.action(id, "reboot", None).await
+        // A repeat restarts the user's session again.
+        self.action(id, "reboot", None, Idempotency::NotIdempotent)
+            .await
     }
 
     /// Changes the display name (not the device name).
     pub async fn rename(&self, id: &str, display_name: &str) -> Result<()> {
-        self.action(id, "rename", Some(json!({ "displayName": display_name })))
-            .await
+        // Setting a name: the same after a repeat.
+        self.action(
+            id,
+            "rename",
+            Some(json!({ "displayName": display_name })),
+            Idempotency::Idempotent,
+        )
+        .await
     }
 
     /// Runs the health check.
     pub async fn troubleshoot(&self, id: &str) -> Result<()> {
-        self.action(id, "troubleshoot", None).await
+        // A second health check changes nothing.
+        self.action(id, "troubleshoot", None, Idempotency::Idempotent)
+            .await
     }
 
     /// Powers on (frontline only).
     pub async fn power_on(&self, id: &str) -> Result<()> {
-        self.action(id, "powerOn", None).await
+        // The target power state is the same after a repeat.
+        self.action(id, "powerOn", None, Idempotency::Idempotent)
+            .await
     }
 
     /// Powers off (frontline only).
     pub async fn power_off(&self, id: &str) -> Result<()> {
-        self.action(id, "powerOff", None).await
+        // The target power state is the same after a repeat.
+        self.action(id, "powerOff", None, Idempotency::Idempotent)
+            .await
     }
 }

@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::models::{DirectoryObject, Group};
 use crate::odata::{Filter, GraphPath, Query};
 use crate::paging::Pager;
+use crate::retry::Idempotency;
 
 /// Properties read for a group.
 pub const GROUP_SELECT: [&str; 7] = [
@@ -20,7 +21,7 @@ pub const GROUP_SELECT: [&str; 7] = [
 ];
 
 /// Values per `in (...)` clause (reference §2.1).
-const IN_MAX: usize = 15;
+pub(crate) const IN_MAX: usize = 15;
 /// References per `members@odata.bind` PATCH (reference §3.4).
 const BIND_MAX: usize = 20;
 
@@ -89,6 +90,18 @@ impl GroupsHandler {
         Ok(groups)
     }
 
+    /// Groups whose display name starts with `prefix` (all pages), with their licences.
+    pub async fn find_by_display_name_prefix(&self, prefix: &str) -> Result<Vec<Group>> {
+        let query = Query::new()
+            .filter(Filter::starts_with("displayName", prefix))
+            .select(GROUP_SELECT)
+            .top(999);
+        self.client
+            .list(ApiVersion::V1, &Self::collection(), &query)
+            .collect_all()
+            .await
+    }
+
     /// Gets a group by id.
     pub async fn get(&self, id: &str) -> Result<Group> {
         self.client
@@ -129,12 +142,22 @@ impl GroupsHandler {
 
     /// `POST /groups/{id}/members/$ref`. "Already a member" (also when an earlier, retried
     /// attempt succeeded) is [`AddMemberOutcome::AlreadyMember`].
+    ///
+    /// Idempotent: a repeat of a request Graph already processed answers 400 "One or more added
+    /// object references already exist", which is mapped to `AlreadyMember`, so the client may
+    /// resend it after a 503/504 or a lost connection.
     pub async fn add_member(&self, group_id: &str, object_id: &str) -> Result<AddMemberOutcome> {
         let body = json!({ "@odata.id": self.directory_object_url(object_id)? });
         let path = GraphPath::new(["groups", group_id, "members", "$ref"]);
         match self
             .client
-            .post_no_content(ApiVersion::V1, &path, Some(&body))
+            .post_no_content_with(
+                ApiVersion::V1,
+                &path,
+                Some(&body),
+                Vec::new(),
+                Idempotency::Idempotent,
+            )
             .await
         {
             Ok(()) => Ok(AddMemberOutcome::Added),
@@ -161,7 +184,8 @@ impl GroupsHandler {
         }
     }
 
-    /// Adds several members with `PATCH members@odata.bind`, 20 per request (all-or-nothing per request).
+    /// Adds several members with `PATCH members@odata.bind`, 20 per request (all-or-nothing per
+    /// request). Idempotent like [`Self::add_member`]: the members are the same after a repeat.
     pub async fn add_members(&self, group_id: &str, object_ids: &[String]) -> Result<()> {
         let path = GraphPath::new(["groups", group_id]);
         for chunk in object_ids.chunks(BIND_MAX) {
@@ -170,10 +194,12 @@ impl GroupsHandler {
                 .map(|id| self.directory_object_url(id))
                 .collect::<Result<Vec<_>>>()?;
             self.client
-                .patch(
+                .patch_with(
                     ApiVersion::V1,
                     &path,
                     &json!({ "members@odata.bind": refs }),
+                    Vec::new(),
+                    Idempotency::Idempotent,
                 )
                 .await?;
         }

@@ -1,21 +1,27 @@
 //! One handler per Graph resource, created from the client (`client.users()`), each holding a
 //! cloned [`Client`](crate::Client).
 
+mod assignment_reads;
 mod cloud_pcs;
 mod groups;
 mod mail;
 mod policy_collection;
+mod reports;
 mod service_plans;
+mod snapshots;
 mod subscribed_skus;
 mod users;
 
+pub use assignment_reads::AssignmentReads;
 pub use cloud_pcs::CloudPcsHandler;
 pub use groups::{AddMemberOutcome, GroupsHandler, RemoveMemberOutcome};
 pub use mail::MailHandler;
 pub use policy_collection::{
     AssignablePolicy, PolicyCollection, ProvisioningPoliciesHandler, UserSettingsHandler,
 };
+pub use reports::CloudPcReportsHandler;
 pub use service_plans::ServicePlansHandler;
+pub use snapshots::CloudPcSnapshotsHandler;
 pub use subscribed_skus::SubscribedSkusHandler;
 pub use users::UsersHandler;
 

@@ -18,6 +18,7 @@ use crate::models::{
     ProvisioningPolicyAssignment, ProvisioningPolicyUpdate,
 };
 use crate::odata::{Filter, Query};
+use crate::retry::Idempotency;
 
 /// A policy resource whose collection supports CRUD and the full-set `assign` action.
 pub trait AssignablePolicy: Serialize + DeserializeOwned + Send + 'static {
@@ -135,6 +136,8 @@ impl<T: AssignablePolicy> PolicyCollection<T> {
                 &virtual_endpoint(T::COLLECTION, [""; 0]),
                 &object.for_create(),
                 prefer_unknown_enums(),
+                // A repeat would create a second policy.
+                Idempotency::NotIdempotent,
             )
             .await
     }
@@ -147,6 +150,25 @@ impl<T: AssignablePolicy> PolicyCollection<T> {
                 &virtual_endpoint(T::COLLECTION, [id]),
                 update,
                 prefer_unknown_enums(),
+                // A PATCH of absolute values.
+                Idempotency::Idempotent,
+            )
+            .await
+    }
+
+    /// Updates the properties in `patch`, a JSON object of changed properties (204). For callers
+    /// that compute the changed properties themselves (policies as code); the typed
+    /// [`update`](Self::update) is preferred otherwise. Sent like every virtualEndpoint call,
+    /// with the `Prefer: include-unknown-enum-members` header.
+    pub async fn update_properties(&self, id: &str, patch: &serde_json::Value) -> Result<()> {
+        self.client
+            .patch_with(
+                ApiVersion::Beta,
+                &virtual_endpoint(T::COLLECTION, [id]),
+                patch,
+                prefer_unknown_enums(),
+                // A PATCH of absolute values: repeating it leaves the same policy.
+                Idempotency::Idempotent,
             )
             .await
     }
@@ -175,6 +197,8 @@ impl<T: AssignablePolicy> PolicyCollection<T> {
                 &virtual_endpoint(T::COLLECTION, [id, "assign"]),
                 Some(&json!({ "assignments": assignments })),
                 prefer_unknown_enums(),
+                // The complete assignment set replaces the previous one.
+                Idempotency::Idempotent,
             )
             .await
     }
@@ -189,6 +213,8 @@ impl PolicyCollection<ProvisioningPolicy> {
                 &virtual_endpoint(ProvisioningPolicy::COLLECTION, [id, "apply"]),
                 Some(&json!({ "policySettings": setting })),
                 prefer_unknown_enums(),
+                // Applying the current settings again leaves them applied.
+                Idempotency::Idempotent,
             )
             .await
     }
@@ -205,6 +231,8 @@ impl PolicyCollection<ProvisioningPolicy> {
                 &virtual_endpoint(ProvisioningPolicy::COLLECTION, ["applyConfig"]),
                 Some(&json!({ "cloudPcIds": cloud_pc_ids, "policySettings": setting })),
                 prefer_unknown_enums(),
+                // Applying the current settings again leaves them applied.
+                Idempotency::Idempotent,
             )
             .await
     }

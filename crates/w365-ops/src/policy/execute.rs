@@ -8,11 +8,11 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::Value;
+use w365_graph::Client;
 use w365_graph::models::{
     AssignmentTarget, CloudPcUserSetting, GROUP_ASSIGNMENT_TARGET, ProvisioningPolicy,
     ProvisioningPolicyAssignment,
 };
-use w365_graph::{ApiVersion, Client, GraphPath};
 
 use super::diff::{Change, PolicyPlan, ResolvedAssignment};
 use super::spec::ObjectKind;
@@ -45,17 +45,6 @@ pub struct Created {
     pub object: ObjectKind,
     pub name: String,
     pub id: String,
-}
-
-fn collection(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::ProvisioningPolicy => "provisioningPolicies",
-        ObjectKind::UserSettings => "userSettings",
-    }
-}
-
-fn path(kind: ObjectKind, id: &str) -> GraphPath {
-    GraphPath::new(["deviceManagement", "virtualEndpoint", collection(kind)]).join(id)
 }
 
 /// Runs every change in order and records each outcome in `report`; stops at the first failure.
@@ -171,10 +160,18 @@ async fn run_one(
             patch,
             fields,
         } => {
-            client
-                .patch(ApiVersion::Beta, &path(*object, id), patch)
-                .await
-                .graph_ctx(|| format!("update the {object} '{name}'"), WRITE_CLOUD_PC)?;
+            let result = match object {
+                ObjectKind::ProvisioningPolicy => {
+                    client
+                        .provisioning_policies()
+                        .update_properties(id, patch)
+                        .await
+                }
+                ObjectKind::UserSettings => {
+                    client.user_settings().update_properties(id, patch).await
+                }
+            };
+            result.graph_ctx(|| format!("update the {object} '{name}'"), WRITE_CLOUD_PC)?;
             Ok(StepOutcome::Done {
                 detail: format!(
                     "updated {} propert{}",

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use w365_graph::Client;
-use w365_graph::models::{PolicySettingType, ProvisioningType};
+use w365_graph::models::{
+    AssignmentTarget, PolicySettingType, ProvisioningPolicy, ProvisioningType,
+};
 
 use super::diff::{self, Change, Desired, PolicyPlan, ResolvedAssignment};
 use super::spec::{AssignmentSpec, ObjectKind, PolicySpec, Spec, file_stem};
@@ -117,6 +119,12 @@ pub async fn plan_create(client: &Client, spec: Spec) -> Result<PolicyPlan> {
     }
     let mut groups = Groups::new(client);
     let assignments = resolve_all(&mut groups, spec.assignments()).await?;
+    if let Spec::Policy(p) = &spec
+        && is_frontline(p.provisioning_type.as_ref())
+    {
+        // A new policy: every existing allotment counts against the plan.
+        check_frontline_allotments(client, "", &assignments, false).await?;
+    }
     let desired = Desired {
         spec,
         assignments,
@@ -270,6 +278,9 @@ pub async fn plan_assign(
     let mut groups = Groups::new(client);
     let observed = groups.observe(&object).await?;
     let desired = resolve_all(&mut groups, assignments).await?;
+    if frontline {
+        check_frontline_allotments(client, object.id(), &desired, replace).await?;
+    }
     let changes = if replace {
         diff::diff_assignments(
             kind,
@@ -294,6 +305,122 @@ pub async fn plan_assign(
         changes,
         unmanaged: Vec::new(),
     })
+}
+
+/// Refuses Frontline allotments the plan cannot cover, before anything is sent: per Frontline
+/// service plan, the licences requested for the groups of `policy_id` must fit in the plan's
+/// `totalCount` minus what every other assignment (other policies, and other groups of this
+/// policy unless `replace`) already has allotted. A plan the tenant does not list cannot be
+/// checked here (Graph then decides).
+async fn check_frontline_allotments(
+    client: &Client,
+    policy_id: &str,
+    desired: &[ResolvedAssignment],
+    replace: bool,
+) -> Result<()> {
+    let wanted: Vec<&ResolvedAssignment> = desired.iter().collect();
+    check_allotments(client, &wanted, |policy, target| {
+        policy
+            .id
+            .as_deref()
+            .is_some_and(|id| id.eq_ignore_ascii_case(policy_id))
+            && (replace
+                || desired
+                    .iter()
+                    .any(|w| w.group.id.eq_ignore_ascii_case(&target.group_id)))
+    })
+    .await
+}
+
+/// The check behind [`check_frontline_allotments`]: the Frontline assignments in `wanted` must fit
+/// in each plan's licences minus the allotments of every tenant assignment that stays (those for
+/// which `replaced` is false).
+async fn check_allotments(
+    client: &Client,
+    wanted: &[&ResolvedAssignment],
+    replaced: impl Fn(&ProvisioningPolicy, &AssignmentTarget) -> bool,
+) -> Result<()> {
+    let wanted: Vec<&ResolvedAssignment> = wanted
+        .iter()
+        .copied()
+        .filter(|a| a.service_plan_id.is_some())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let (plans, policies) = futures::try_join!(
+        async {
+            match client.service_plans().frontline().await {
+                Err(e) if e.is_not_found() => Ok(Vec::new()),
+                other => other.graph_ctx(
+                    || "read the Frontline service plans".into(),
+                    permissions::READ_CLOUD_PCS,
+                ),
+            }
+        },
+        tenant::list_policies(client)
+    )?;
+    let mut plan_ids: Vec<&str> = wanted
+        .iter()
+        .filter_map(|a| a.service_plan_id.as_deref())
+        .collect();
+    plan_ids.sort_unstable();
+    plan_ids.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    for plan_id in plan_ids {
+        let Some(plan) = plans.iter().find(|p| p.id.eq_ignore_ascii_case(plan_id)) else {
+            continue;
+        };
+        let requested: i64 = wanted
+            .iter()
+            .filter(|a| {
+                a.service_plan_id
+                    .as_deref()
+                    .is_some_and(|p| p.eq_ignore_ascii_case(plan_id))
+            })
+            .map(|a| i64::from(a.allotment_licenses_count.unwrap_or(0)))
+            .sum();
+        let allotted_elsewhere: i64 = policies
+            .iter()
+            .flat_map(|p| {
+                p.assignments
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(move |a| (p, a))
+            })
+            .filter(|(p, a)| {
+                !replaced(p, &a.target)
+                    && a.target
+                        .service_plan_id
+                        .as_deref()
+                        .is_some_and(|id| id.eq_ignore_ascii_case(plan_id))
+            })
+            .map(|(_, a)| i64::from(a.target.allotment_licenses_count.unwrap_or(0)))
+            .sum();
+        let total = i64::from(plan.total_count);
+        let free = (total - allotted_elsewhere).max(0);
+        if requested > free {
+            let group = wanted
+                .iter()
+                .filter(|a| {
+                    a.service_plan_id
+                        .as_deref()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(plan_id))
+                })
+                .map(|a| a.group.display_name.clone())
+                .collect::<Vec<_>>()
+                .join("', '");
+            return Err(Error::AllotmentExceedsPlan {
+                group,
+                plan: plan.display_name.clone(),
+                requested,
+                free,
+                total,
+                allotted_elsewhere,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `unassign`: removes the given groups and keeps the others. A group that is not assigned
@@ -400,14 +527,24 @@ pub struct LoadedFile {
     pub spec: Spec,
 }
 
-fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+/// Collects the `*.toml` files under `dir`. Symbolic links to directories are not followed
+/// (one pointing at an ancestor, such as `ln -s . self`, would make the walk endless); they are
+/// collected in `dir_links` so the caller can name them. Links to files are read like files.
+fn toml_files(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    dir_links: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
+    let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_type().ok().map(|t| (e.path(), t)))
         .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            toml_files(&p, out)?;
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (p, file_type) in entries {
+        if file_type.is_symlink() && p.is_dir() {
+            dir_links.push(p);
+        } else if file_type.is_dir() {
+            toml_files(&p, out, dir_links)?;
         } else if p.extension().is_some_and(|e| e == "toml") {
             out.push(p);
         }
@@ -419,9 +556,23 @@ fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// are reported together; two files with the same kind and name are refused.
 pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
     let mut paths = Vec::new();
-    toml_files(dir, &mut paths).map_err(|e| Error::InvalidInput {
+    let mut dir_links = Vec::new();
+    toml_files(dir, &mut paths, &mut dir_links).map_err(|e| Error::InvalidInput {
         reason: format!("cannot read the policy directory {}: {e}", dir.display()),
     })?;
+    if !dir_links.is_empty() {
+        let shown: Vec<String> = dir_links
+            .iter()
+            .map(|p| p.strip_prefix(dir).unwrap_or(p).display().to_string())
+            .collect();
+        return Err(Error::InvalidInput {
+            reason: format!(
+                "{} contains a symbolic link to a directory ({}); policy commands do not follow directory links, because one can point back into the tree and loop: replace the link with the directory itself, or remove it",
+                dir.display(),
+                shown.join(", ")
+            ),
+        });
+    }
     if paths.is_empty() {
         return Err(Error::InvalidInput {
             reason: format!(
@@ -454,16 +605,34 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
         let spec = match Spec::from_toml(&text) {
             Ok(s) => s,
             Err(e) => {
+                // "x.toml:3: image: unknown field ...", as the validation problems below.
+                let (field, message) = match &e {
+                    super::spec::SpecError::Syntax {
+                        message,
+                        line: Some(line),
+                        key,
+                    } => (
+                        match key {
+                            Some(key) => format!("{shown}:{line}: {key}"),
+                            None => format!("{shown}:{line}"),
+                        },
+                        message.clone(),
+                    ),
+                    other => (shown.clone(), other.to_string()),
+                };
                 problems.push(Problem {
-                    field: shown,
-                    message: e.to_string(),
+                    field,
+                    message,
                     fix: "correct the file (see the policy file format in the README)".into(),
                 });
                 continue;
             }
         };
         for mut p in check(&spec, Mode::Create, None) {
-            p.field = format!("{shown}: {}", p.field);
+            p.field = match super::spec::line_of(&text, &p.field) {
+                Some(line) => format!("{shown}:{line}: {}", p.field),
+                None => format!("{shown}: {}", p.field),
+            };
             problems.push(p);
         }
         let key = (spec.kind(), spec.display_name().to_lowercase());
@@ -531,6 +700,26 @@ pub async fn plan_sync(client: &Client, dir: &Path, prune: bool) -> Result<Polic
         for o in &objects {
             observed.push(groups.observe(o).await?);
         }
+    }
+    // Frontline allotments of every file must fit the plans, with the allotments the sync keeps:
+    // those of policies no file describes (unless --prune unassigns them).
+    let described: Vec<String> = desired
+        .iter()
+        .filter(|d| d.spec.kind() == ObjectKind::ProvisioningPolicy)
+        .map(|d| d.spec.display_name().to_lowercase())
+        .collect();
+    let wanted: Vec<&ResolvedAssignment> = desired
+        .iter()
+        .filter(
+            |d| matches!(&d.spec, Spec::Policy(p) if is_frontline(p.provisioning_type.as_ref())),
+        )
+        .flat_map(|d| d.assignments.iter())
+        .collect();
+    if !wanted.is_empty() {
+        check_allotments(client, &wanted, |policy, _| {
+            prune || described.contains(&policy.display_name.to_lowercase())
+        })
+        .await?;
     }
     diff::plan(&desired, &observed, prune)
         .map_err(|p| refuse(&format!("the policy files in {}", dir.display()), &p))
@@ -628,7 +817,9 @@ pub async fn export(client: &Client, dir: &Path) -> Result<ExportReport> {
         let mut present = Vec::new();
         let folder = dir.join(kind.folder());
         if folder.is_dir() {
-            toml_files(&folder, &mut present).map_err(|e| io(e, &folder))?;
+            // Links to directories are not followed here either (nothing stale behind them).
+            let mut dir_links = Vec::new();
+            toml_files(&folder, &mut present, &mut dir_links).map_err(|e| io(e, &folder))?;
         }
         for p in present {
             if !report.files.iter().any(|f| f.path == p) {

@@ -307,33 +307,25 @@ impl Spec {
         map
     }
 
-    /// Parses a file's text (`what` names the file in errors).
+    /// Parses a file's text. Errors name the line and the key of the bad value (the file is
+    /// parsed once, so the positions are the file's own).
     pub fn from_toml(text: &str) -> Result<Spec, SpecError> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| SpecError::Syntax {
-            message: e.to_string(),
-        })?;
-        let kind = match table.get("kind") {
-            Some(toml::Value::String(k)) => k.clone(),
-            Some(_) => return Err(SpecError::Kind { found: None }),
-            None => return Err(SpecError::Kind { found: None }),
+        let root = toml::de::DeTable::parse(text).map_err(|e| syntax_error(text, &e))?;
+        let span = root.span();
+        let mut table = root.into_inner();
+        let kind = match table.remove("kind").map(|v| v.into_inner()) {
+            Some(toml::de::DeValue::String(k)) => k.into_owned(),
+            Some(_) | None => return Err(SpecError::Kind { found: None }),
         };
-        let mut table = table;
-        table.remove("kind");
-        let as_text = toml::to_string(&table).map_err(|e| SpecError::Syntax {
-            message: e.to_string(),
-        })?;
+        let de = || toml::de::Deserializer::from(toml::Spanned::new(span.clone(), table.clone()));
         if kind.eq_ignore_ascii_case(ObjectKind::ProvisioningPolicy.as_str()) {
-            toml::from_str::<PolicySpec>(&as_text)
+            PolicySpec::deserialize(de())
                 .map(Spec::Policy)
-                .map_err(|e| SpecError::Syntax {
-                    message: e.message().to_owned(),
-                })
+                .map_err(|e| syntax_error(text, &e))
         } else if kind.eq_ignore_ascii_case(ObjectKind::UserSettings.as_str()) {
-            toml::from_str::<UserSettingsSpec>(&as_text)
+            UserSettingsSpec::deserialize(de())
                 .map(Spec::UserSettings)
-                .map_err(|e| SpecError::Syntax {
-                    message: e.message().to_owned(),
-                })
+                .map_err(|e| syntax_error(text, &e))
         } else {
             Err(SpecError::Kind { found: Some(kind) })
         }
@@ -360,10 +352,135 @@ impl Spec {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpecError {
-    #[error("{message}")]
-    Syntax { message: String },
+    /// `line N, key K: message` when the position is known.
+    #[error("{}{message}", at(*line, key.as_deref()))]
+    Syntax {
+        message: String,
+        /// 1-based line of the bad value.
+        line: Option<usize>,
+        /// The key path of the bad value, e.g. `windows_setting.locale`.
+        key: Option<String>,
+    },
     #[error("{}", kind_message(found.as_deref()))]
     Kind { found: Option<String> },
+}
+
+impl SpecError {
+    /// The error as `FILE:LINE: KEY: message` (compiler style) when its position is known.
+    pub fn located(&self, file: &str) -> String {
+        match self {
+            SpecError::Syntax {
+                message,
+                line: Some(line),
+                key,
+            } => match key {
+                Some(key) => format!("{file}:{line}: {key}: {message}"),
+                None => format!("{file}:{line}: {message}"),
+            },
+            other => format!("{file}: {other}"),
+        }
+    }
+}
+
+fn at(line: Option<usize>, key: Option<&str>) -> String {
+    match (line, key) {
+        (Some(l), Some(k)) => format!("line {l}, {k}: "),
+        (Some(l), None) => format!("line {l}: "),
+        (None, Some(k)) => format!("{k}: "),
+        (None, None) => String::new(),
+    }
+}
+
+/// A TOML error with the line and key of its position in `text`.
+fn syntax_error(text: &str, e: &toml::de::Error) -> SpecError {
+    let offset = e.span().map(|s| s.start);
+    SpecError::Syntax {
+        message: e.message().trim().to_owned(),
+        line: offset.map(|o| line_at(text, o)),
+        key: offset.and_then(|o| key_at(text, o)),
+    }
+}
+
+/// The 1-based line of a byte offset.
+pub fn line_at(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// The key path (`a.b`, `a[1].b`) whose key or value contains the byte `offset`.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    fn walk(table: &toml::de::DeTable<'_>, prefix: &str, offset: usize) -> Option<String> {
+        for (k, v) in table.iter() {
+            let path = if prefix.is_empty() {
+                k.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", k.get_ref())
+            };
+            if k.span().contains(&offset) {
+                return Some(path);
+            }
+            if v.span().contains(&offset) || v.span().start == offset {
+                return Some(walk_value(v.get_ref(), &path, offset).unwrap_or(path));
+            }
+            if let Some(inner) = walk_value(v.get_ref(), &path, offset) {
+                return Some(inner);
+            }
+        }
+        None
+    }
+    fn walk_value(value: &toml::de::DeValue<'_>, path: &str, offset: usize) -> Option<String> {
+        match value {
+            toml::de::DeValue::Table(t) => walk(t, path, offset),
+            toml::de::DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let path = format!("{path}[{i}]");
+                match walk_value(item.get_ref(), &path, offset) {
+                    Some(inner) => Some(inner),
+                    None if item.span().contains(&offset) => Some(path),
+                    None => None,
+                }
+            }),
+            _ => None,
+        }
+    }
+    let (root, _) = toml::de::DeTable::parse_recoverable(text);
+    walk(root.get_ref(), "", offset)
+}
+
+/// The 1-based line where the value of `field` (a problem's field: `a`, `a.b`, `a[1]`,
+/// `a[1].b`) is written in the policy file `text`; `None` when the file does not set it.
+pub fn line_of(text: &str, field: &str) -> Option<usize> {
+    let (root, _) = toml::de::DeTable::parse_recoverable(text);
+    let mut span: Option<std::ops::Range<usize>> = None;
+    let mut table: Option<&toml::de::DeTable<'_>> = Some(root.get_ref());
+    let mut value: Option<&toml::de::DeValue<'_>> = None;
+    for part in field.split('.') {
+        let (name, index) = match part.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let t = match (table, value) {
+            (Some(t), _) => t,
+            (None, Some(toml::de::DeValue::Table(t))) => t,
+            _ => return None,
+        };
+        let (k, v) = t.iter().find(|(k, _)| k.get_ref() == name)?;
+        span = Some(k.span());
+        table = None;
+        value = Some(v.get_ref());
+        if let Some(i) = index {
+            let toml::de::DeValue::Array(items) = v.get_ref() else {
+                return None;
+            };
+            let item = items.get(i)?;
+            span = Some(item.span());
+            value = Some(item.get_ref());
+        }
+    }
+    span.map(|s| line_at(text, s.start))
 }
 
 fn kind_message(found: Option<&str>) -> String {
@@ -637,11 +754,34 @@ group = "cfg - P"
     }
 
     #[test]
+    fn problems_find_their_line() {
+        let text = "kind = \"provisioningPolicy\"\ndisplay_name = \"x\"\ncloud_pc_naming_template = \"A\"\n\n[windows_setting]\nlocale = \"en-US\"\n\n[[assignments]]\ngroup = \"a\"\n\n[[assignments]]\ngroup = \"b\"\nallotment_licenses_count = 9000\n";
+        assert_eq!(line_of(text, "cloud_pc_naming_template"), Some(3));
+        assert_eq!(line_of(text, "windows_setting.locale"), Some(6));
+        assert_eq!(
+            line_of(text, "assignments[1].allotment_licenses_count"),
+            Some(13)
+        );
+        assert!(line_of(text, "assignments[1]").is_some_and(|l| (11..=13).contains(&l)));
+        assert_eq!(line_of(text, "image_id"), None);
+    }
+
+    #[test]
     fn unknown_keys_and_kinds_are_reported() {
         let err =
             Spec::from_toml("kind = \"provisioningPolicy\"\ndisplay_name = \"x\"\nimage = \"y\"\n")
                 .unwrap_err();
         assert!(err.to_string().contains("unknown field `image`"), "{err}");
+        assert!(err.to_string().starts_with("line 3, image: "), "{err}");
+        let err = Spec::from_toml(
+            "kind = \"provisioningPolicy\"\ndisplay_name = \"x\"\n\n[windows_setting]\nlocale = 5\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("line 5, windows_setting.locale: invalid type"),
+            "{err}"
+        );
         let err = Spec::from_toml("display_name = \"x\"\n").unwrap_err();
         assert!(
             err.to_string().contains("kind = \"provisioningPolicy\""),

@@ -14,6 +14,20 @@ pub const MIN_RAND: usize = 5;
 /// Largest Frontline allotment per group.
 pub const MAX_ALLOTMENT: i32 = 900;
 
+/// Longest input echoed whole in a message; longer ones are shortened by [`clip`].
+pub const MAX_ECHO: usize = 60;
+
+/// An input as echoed in a message: whole up to [`MAX_ECHO`] characters, else its start, an
+/// ellipsis and its length (a 10,000-character template does not flood the terminal).
+pub fn clip(input: &str) -> String {
+    let count = input.chars().count();
+    if count <= MAX_ECHO {
+        return input.to_owned();
+    }
+    let head: String = input.chars().take(MAX_ECHO - 20).collect();
+    format!("{head}… ({count} characters)")
+}
+
 /// One thing wrong with the input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -76,13 +90,14 @@ pub fn check_naming_template(template: &str) -> Result<TemplateAnalysis, Vec<Pro
     let mut rands = Vec::new();
     let mut rest = template;
     let mut bad_chars: Vec<char> = Vec::new();
+    let template_shown = clip(template);
     while let Some(c) = rest.chars().next() {
         if c == '%' {
             let after = &rest[1..];
             let Some(end) = after.find('%') else {
                 problems.push(Problem::new(
                     F,
-                    format!("'{template}' has a '%' that starts a token but no closing '%'"),
+                    format!("'{template_shown}' has a '%' that starts a token but no closing '%'"),
                     "write tokens as %USERNAME:x% or %RAND:y%",
                 ));
                 break;
@@ -119,25 +134,25 @@ pub fn check_naming_template(template: &str) -> Result<TemplateAnalysis, Vec<Pro
         let list: Vec<String> = bad_chars.iter().map(|c| format!("'{c}'")).collect();
         problems.push(Problem::new(
             F,
-            format!("'{template}' contains {} (only letters, digits and hyphens are allowed outside tokens)", list.join(", ")),
+            format!("'{template_shown}' contains {} (only letters, digits and hyphens are allowed outside tokens)", list.join(", ")),
             "remove those characters or replace them with hyphens",
         ));
     }
     match rands.as_slice() {
         [] => problems.push(Problem::new(
             F,
-            format!("'{template}' has no %RAND:y% token; one is required so that every name is unique"),
+            format!("'{template_shown}' has no %RAND:y% token; one is required so that every name is unique"),
             format!("add %RAND:{MIN_RAND}% (y must be at least {MIN_RAND}), e.g. CPC-%USERNAME:4%-%RAND:{MIN_RAND}%"),
         )),
         [y] if *y < MIN_RAND => problems.push(Problem::new(
             F,
-            format!("'{template}' has %RAND:{y}%; y must be at least {MIN_RAND}"),
+            format!("'{template_shown}' has %RAND:{y}%; y must be at least {MIN_RAND}"),
             format!("use %RAND:{MIN_RAND}% or more"),
         )),
         [_] => {}
         _ => problems.push(Problem::new(
             F,
-            format!("'{template}' has {} %RAND:y% tokens; exactly one is allowed", rands.len()),
+            format!("'{template_shown}' has {} %RAND:y% tokens; exactly one is allowed", rands.len()),
             "keep a single %RAND:y% token",
         )),
     }
@@ -145,7 +160,7 @@ pub fn check_naming_template(template: &str) -> Result<TemplateAnalysis, Vec<Pro
         problems.push(Problem::new(
             F,
             format!(
-                "'{template}' can generate {max_len} characters (literal characters + USERNAME + RAND lengths); the limit is {MAX_NAME_LEN}"
+                "'{template_shown}' can generate {max_len} characters (literal characters + USERNAME + RAND lengths); the limit is {MAX_NAME_LEN}"
             ),
             format!(
                 "shorten it by {} character{}: fewer literal characters or a smaller %USERNAME:x%",
@@ -169,20 +184,24 @@ fn check_display_name(name: &str, problems: &mut Vec<Problem>) {
         problems.push(Problem::new(
             "display_name",
             "the display name is missing or empty",
-            "set display_name (e.g. display_name = \"W365 Standard\", or --name)",
+            "set display_name in the file (e.g. display_name = \"W365 Standard\") or pass --display-name",
         ));
         return;
     }
-    let bad: Vec<String> = name
-        .chars()
-        .filter(|c| FORBIDDEN_NAME_CHARS.contains(c))
-        .map(|c| format!("'{c}'"))
-        .collect();
+    // Each forbidden character once, in the order they appear.
+    let mut bad: Vec<String> = Vec::new();
+    for c in name.chars().filter(|c| FORBIDDEN_NAME_CHARS.contains(c)) {
+        let shown = format!("'{c}'");
+        if !bad.contains(&shown) {
+            bad.push(shown);
+        }
+    }
     if !bad.is_empty() {
         problems.push(Problem::new(
             "display_name",
             format!(
-                "'{name}' contains {}, which Windows 365 does not allow",
+                "'{}' contains {}, which Windows 365 does not allow",
+                clip(name),
                 bad.join(", ")
             ),
             "remove the characters < > & | \" ^ from the name",
@@ -201,7 +220,8 @@ pub fn check_gallery_image_id(image_id: &str) -> Option<Problem> {
         return Some(Problem::new(
             "image_id",
             format!(
-                "'{image_id}' is not a gallery image id of the form {{publisher}}_{{offer}}_{{sku}} ({} part{} separated by '_')",
+                "'{}' is not a gallery image id of the form {{publisher}}_{{offer}}_{{sku}} ({} part{} separated by '_')",
+                clip(image_id),
                 parts.len(),
                 if parts.len() == 1 { "" } else { "s" }
             ),
@@ -292,7 +312,7 @@ pub fn check_policy(
     if let Some(ImageType::Other(t)) = &spec.image_type {
         problems.push(Problem::new(
             "image_type",
-            format!("'{t}' is not an image type"),
+            format!("'{}' is not an image type", clip(t)),
             "use image_type = \"gallery\" or \"custom\"",
         ));
     }
@@ -304,7 +324,7 @@ pub fn check_policy(
     {
         problems.push(Problem::new(
             "provisioning_type",
-            format!("'{t}' is not a provisioning type"),
+            format!("'{}' is not a provisioning type", clip(&t.to_string())),
             "use dedicated, shared, sharedByUser, sharedByEntraGroup or reserve",
         ));
     }
@@ -331,7 +351,7 @@ pub fn check_policy(
         if let Some(DomainJoinType::Other(t)) = &dj.domain_join_type {
             problems.push(Problem::new(
                 &field,
-                format!("'{t}' is not a domain join type"),
+                format!("'{}' is not a domain join type", clip(t)),
                 "use azureADJoin or hybridAzureADJoin",
             ));
         }
@@ -377,7 +397,7 @@ pub fn check_assignments(
         if dup {
             problems.push(Problem::new(
                 &field,
-                format!("the group '{}' is listed twice", a.group),
+                format!("the group '{}' is listed twice", clip(&a.group)),
                 "keep one entry per group",
             ));
         }
@@ -385,14 +405,14 @@ pub fn check_assignments(
             if a.service_plan_id.as_deref().is_none_or(str::is_empty) {
                 problems.push(Problem::new(
                     &field,
-                    format!("a Frontline policy's assignment to '{}' needs a service plan", a.group),
+                    format!("a Frontline policy's assignment to '{}' needs a service plan", clip(&a.group)),
                     "set service_plan_id (or --service-plan) to a Frontline service plan id (see `w365 policy show` of a Frontline policy)",
                 ));
             }
             match a.allotment_licenses_count {
                 None => problems.push(Problem::new(
                     &field,
-                    format!("a Frontline policy's assignment to '{}' needs an allotment count", a.group),
+                    format!("a Frontline policy's assignment to '{}' needs an allotment count", clip(&a.group)),
                     "set allotment_licenses_count (or --allotment-count) to the number of licenses for the group",
                 )),
                 Some(n) if !(0..=MAX_ALLOTMENT).contains(&n) => problems.push(Problem::new(
@@ -408,7 +428,7 @@ pub fn check_assignments(
         {
             problems.push(Problem::new(
                 &field,
-                format!("the assignment to '{}' has a service plan or allotment, which only assignments of Frontline (shared) provisioning policies have", a.group),
+                format!("the assignment to '{}' has a service plan or allotment, which only assignments of Frontline (shared) provisioning policies have", clip(&a.group)),
                 "remove service_plan_id, allotment_display_name and allotment_licenses_count (or the --service-plan/--allotment-* flags)",
             ));
         }
@@ -424,7 +444,7 @@ pub fn check_user_settings(spec: &UserSettingsSpec) -> Vec<Problem> {
     {
         problems.push(Problem::new(
             "restore_point_setting.frequency_type",
-            format!("'{f}' is not a restore point frequency"),
+            format!("'{}' is not a restore point frequency", clip(f)),
             "use default, fourHours, sixHours, twelveHours, sixteenHours or twentyFourHours",
         ));
     }
@@ -457,6 +477,31 @@ pub fn provisioning_type_change(from: &ProvisioningType, to: &ProvisioningType) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_inputs_are_clipped_and_forbidden_characters_listed_once() {
+        let long = format!("CPC-{}-%RAND:5%", "A".repeat(10_000));
+        let problems = check_naming_template(&long).unwrap_err();
+        for p in &problems {
+            assert!(p.message.chars().count() < 300, "{}", p.message);
+        }
+        assert!(
+            problems[0].message.contains("(10013 characters)"),
+            "{problems:?}"
+        );
+        let mut problems = Vec::new();
+        check_display_name("a<b<c>>d&&&", &mut problems);
+        assert!(
+            problems[0]
+                .message
+                .contains("contains '<', '>', '&', which"),
+            "{problems:?}"
+        );
+        let mut problems = Vec::new();
+        check_display_name(" ", &mut problems);
+        assert!(problems[0].fix.contains("--display-name"), "{problems:?}");
+        assert!(!problems[0].fix.contains("--name"), "{problems:?}");
+    }
     use crate::policy::spec::DomainJoinSpec;
 
     fn fields(problems: &[Problem]) -> Vec<&str> {

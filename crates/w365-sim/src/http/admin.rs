@@ -1,5 +1,16 @@
-//! The simulator's own API under `/_sim/` (moto's `/moto-api`), never under a Graph path and never
-//! authenticated (the simulator listens on loopback only):
+//! The simulator's own API under `/_sim/` (moto's `/moto-api`), never under a Graph path.
+//!
+//! Guarded by [`guard`], because "loopback only" does not stop a web page the developer visits
+//! from sending requests to 127.0.0.1 (a form post or a DNS-rebinding page):
+//! - the admin key ([`crate::AdminKey`], random per simulator, printed by `w365 sim serve`) must be
+//!   sent in the [`ADMIN_KEY_HEADER`] header (401 otherwise) — a browser cannot add a custom header
+//!   to a cross-site request without a CORS preflight, which the simulator never grants;
+//! - the `Host` must be a loopback name or address and an `Origin`, when sent, a loopback origin
+//!   (403 otherwise: DNS rebinding sends a foreign `Host`);
+//! - writes carry JSON or no body: another `Content-Type` is 415 (a form or `text/plain` post is
+//!   what a page can send without a preflight).
+//!
+//! Routes:
 //!
 //! | route | |
 //! |---|---|
@@ -28,6 +39,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState, GraphJson};
+use crate::ADMIN_KEY_HEADER;
 use crate::faults::{FaultRule, TENANT_HEADER};
 use crate::seed::{LargeTenantSpec, SeedFile};
 use crate::state::{StateError, Store};
@@ -52,6 +64,103 @@ pub fn routes() -> Router<AppState> {
         .route("/_sim/apps/{client_id}/certificates", post(add_certificate))
         .route("/_sim/groups/{id}/reprocess", post(reprocess))
         .merge(super::routes::virtual_endpoint::admin_routes())
+}
+
+/// Whether `host` (a `Host` header value or a URL host, with or without a port) is loopback.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim();
+    // "[::1]:8080", "[::1]", "127.0.0.1:8080", "localhost"
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(host, |(name, _)| name)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether an `Origin` header value is a loopback origin (`http://127.0.0.1:PORT`, ...).
+fn is_loopback_origin(origin: &str) -> bool {
+    url::Url::parse(origin)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .is_some_and(|h| is_loopback_host(&h))
+}
+
+/// Compares without stopping at the first differing byte.
+fn same_key(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// The checks every `/_sim` request passes (see the module documentation).
+pub async fn guard(
+    State(app): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let forbidden =
+        |message: &str| ApiError::new(StatusCode::FORBIDDEN, "Forbidden", message).into_response();
+    let host = header(http::header::HOST.as_str())
+        .map(str::to_owned)
+        .or_else(|| request.uri().host().map(str::to_owned));
+    if !host.as_deref().is_some_and(is_loopback_host) {
+        return forbidden(
+            "The simulator's admin API answers only requests addressed to a loopback host (127.0.0.1, ::1 or localhost).",
+        );
+    }
+    if let Some(origin) = header(http::header::ORIGIN.as_str())
+        && !is_loopback_origin(origin)
+    {
+        return forbidden(
+            "The simulator's admin API refuses requests from web pages of other origins.",
+        );
+    }
+    let key_ok = header(ADMIN_KEY_HEADER)
+        .is_some_and(|given| same_key(given.as_bytes(), app.admin_key().expose().as_bytes()));
+    if !key_ok {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            format!(
+                "The simulator's admin API needs the admin key in the {ADMIN_KEY_HEADER} header: `w365 sim serve` prints it (\"adminKey\" with -o json)."
+            ),
+        )
+        .into_response();
+    }
+    let is_write = !matches!(
+        *request.method(),
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    );
+    if is_write && let Some(content_type) = header(http::header::CONTENT_TYPE.as_str()) {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" {
+            return ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                format!(
+                    "The simulator's admin API takes JSON bodies (Content-Type: application/json), not {essence:?}."
+                ),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// The tenant an admin request is about.

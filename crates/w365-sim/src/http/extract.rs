@@ -66,7 +66,8 @@ impl FromRequestParts<AppState> for Auth {
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or(""));
         let key = app.signing_key();
-        let caller = crate::identity::authenticate(header, &key, time::OffsetDateTime::now_utc())?;
+        // Token lifetimes are on the virtual clock, like everything else in the simulator.
+        let caller = crate::identity::authenticate(header, &key, app.now())?;
         if let Some(context) = parts.extensions.get::<RequestContext>() {
             context.set_tenant(&caller.tenant_id);
         }

@@ -102,8 +102,15 @@ struct Shared {
     log: Mutex<RequestLog>,
     token_lifetime: Duration,
     settings: Mutex<crate::Settings>,
+    /// The key `/_sim` requests must carry.
+    admin_key: crate::AdminKey,
+    /// Requests that may have changed the state (every method but GET/HEAD/OPTIONS) and direct
+    /// edits: what "unsaved changes" means for the periodic save of `serve`.
+    changes: std::sync::atomic::AtomicU64,
     /// The router itself (for `$batch`); taken out on shutdown to break the cycle.
     router: Mutex<Option<Router>>,
+    /// The identity provider for operators (`crate::oidc`).
+    oidc: crate::oidc::OidcState,
 }
 
 #[derive(Default)]
@@ -124,6 +131,7 @@ impl AppState {
         faults: Faults,
         token_lifetime: Duration,
         settings: crate::Settings,
+        admin_key: crate::AdminKey,
     ) -> Self {
         Self {
             inner: Arc::new(Shared {
@@ -135,7 +143,10 @@ impl AppState {
                 log: Mutex::new(RequestLog::default()),
                 token_lifetime,
                 settings: Mutex::new(settings),
+                admin_key,
+                changes: std::sync::atomic::AtomicU64::new(0),
                 router: Mutex::new(None),
+                oidc: crate::oidc::OidcState::default(),
             }),
         }
     }
@@ -230,13 +241,40 @@ impl AppState {
         self.inner.token_lifetime
     }
 
+    /// The key of the `/_sim` admin API.
+    pub fn admin_key(&self) -> &crate::AdminKey {
+        &self.inner.admin_key
+    }
+
+    /// The identity provider for operators.
+    pub fn oidc(&self) -> &crate::oidc::OidcState {
+        &self.inner.oidc
+    }
+
     /// The fault rules in force.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
     }
 
+    /// Counts a change that a save should keep.
+    pub(crate) fn mark_changed(&self) {
+        self.inner
+            .changes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many possible changes there were so far (compare two readings to see new ones).
+    pub fn changes(&self) -> u64 {
+        self.inner
+            .changes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Appends to the request log.
     pub fn record(&self, record: RequestRecord) {
+        if !matches!(record.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+            self.mark_changed();
+        }
         let mut log = lock(&self.inner.log);
         let key = format!(
             "{} {}",
@@ -288,7 +326,11 @@ pub fn router(app: AppState) -> Router {
     let router = Router::new()
         .merge(graph)
         .merge(routes::token::routes())
-        .merge(admin::routes())
+        .merge(crate::oidc::routes())
+        .merge(admin::routes().layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            admin::guard,
+        )))
         .fallback(routes::fallback)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

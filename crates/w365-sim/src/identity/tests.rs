@@ -960,16 +960,7 @@ fn authenticate_rejects_tokens_for_other_audiences() {
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
-        &EncodingKey::from_secret(
-            &STANDARD
-                .decode(
-                    serde_json::to_value(&key)
-                        .expect("key")
-                        .as_str()
-                        .expect("b64"),
-                )
-                .expect("bytes"),
-        ),
+        &EncodingKey::from_secret(key.bytes()),
     )
     .expect("sign");
     assert_eq!(
@@ -1009,9 +1000,8 @@ fn require_any_answers_403_without_a_matching_role() {
 fn secrets_and_keys_never_appear_in_debug_or_state() {
     let apps = apps();
     let key = SigningKey::generate();
-    let key_b64 = serde_json::to_value(&key).expect("serializable");
-    let key_b64 = key_b64.as_str().expect("string");
-    assert!(!format!("{key:?}").contains(key_b64));
+    let key_b64 = STANDARD.encode(key.bytes());
+    assert!(!format!("{key:?}").contains(&key_b64));
 
     let state = serde_json::to_string(&apps).expect("serializable");
     assert!(!state.contains(SECRET));
@@ -1061,7 +1051,4 @@ fn secrets_and_keys_never_appear_in_debug_or_state() {
         &claims(NOW, "restored"),
     );
     assert!(issue(&restored, &assertion_form(assertion), &key).is_ok());
-    let restored_key: SigningKey =
-        serde_json::from_value(serde_json::to_value(&key).expect("ser")).expect("de");
-    assert_eq!(restored_key, key);
 }

@@ -11,11 +11,9 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::error::AuthFailure;
@@ -26,8 +24,9 @@ pub const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
 /// Graph's application id, the alternative `aud` form.
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
-/// The simulator's token-signing key (HMAC-SHA256). Random per state; serialized with the
-/// state so tokens stay valid across a save/load. Never printed.
+/// The simulator's token-signing key (HMAC-SHA256). Random per simulator process and never
+/// written anywhere (it has no serialization, and the state file does not hold it): after a
+/// restart, tokens of the earlier run are refused and clients sign in again. Never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SigningKey {
     bytes: Vec<u8>,
@@ -40,6 +39,12 @@ impl SigningKey {
         SigningKey {
             bytes: bytes.to_vec(),
         }
+    }
+
+    /// The raw key (tests sign their own tokens with it).
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     fn encoding_key(&self) -> EncodingKey {
@@ -60,27 +65,6 @@ impl Default for SigningKey {
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SigningKey(<redacted>)")
-    }
-}
-
-impl Serialize for SigningKey {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&STANDARD.encode(&self.bytes))
-    }
-}
-
-impl<'de> Deserialize<'de> for SigningKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let bytes = STANDARD
-            .decode(text.as_bytes())
-            .map_err(serde::de::Error::custom)?;
-        if bytes.len() < 32 {
-            return Err(serde::de::Error::custom(
-                "signing key must be at least 32 bytes",
-            ));
-        }
-        Ok(SigningKey { bytes })
     }
 }
 

@@ -11,13 +11,25 @@
 //! - Dedicated: a user holding a Windows 365 dedicated service plan (active licence) and a direct
 //!   member of a group assigned to a dedicated policy gets one Cloud PC per such plan, under the
 //!   first assigned matching policy. Licensed but not targeted -> a `notProvisioned` record.
-//! - Frontline: a direct member of a group assigned to a shared policy (with `servicePlanId`) takes
-//!   a seat while the assignment's `allotmentLicensesCount` and the plan's `totalCount` allow. With no
-//!   seat left the user gets a `notProvisioned` record whose `statusDetail` (code
+//! - Frontline dedicated mode (`shared`, `sharedByUser`): a direct member of a group assigned to the
+//!   policy (with `servicePlanId`) gets a personal Cloud PC while the assignment's allotment allows:
+//!   one licence serves up to three Cloud PCs with one active session ("What is Windows 365
+//!   Frontline?", <https://learn.microsoft.com/en-us/windows-365/enterprise/introduction-windows-365-frontline>;
+//!   a Frontline service plan "provides an allotment of three Cloud PCs",
+//!   <https://learn.microsoft.com/en-us/graph/api/resources/cloudpcfrontlineserviceplan>), so an
+//!   allotment of N licences holds 3·N Cloud PCs and the plan's `totalCount` licences 3·total. With
+//!   no seat left the user gets a `notProvisioned` record whose `statusDetail` (code
 //!   `frontlineLicenseUnavailable`) says why — visible to admins in the cloudPCs list.
+//! - Frontline shared mode (`sharedByEntraGroup`): one licence is one Cloud PC shared by the group
+//!   (same page); members get no personal Cloud PC. Each assignment gets as many pooled Cloud PCs
+//!   (no user, `userPrincipalName` empty) as its allotment has licences, detected and provisioned
+//!   like the others; an allotment lowered or removed deprovisions the extra ones at once (shared
+//!   mode has no grace period, reference §9).
 //! - Detection of a newly licensed/targeted user waits `Timings::detection_delay`. Loss and
 //!   restoration of licence/targeting are applied when observed.
 //! - Reserve policies are stored but provision nothing.
+//! - Pooled (`sharedByEntraGroup`) Cloud PCs have no session model: who is signed in, and the
+//!   concurrency of dedicated-mode Frontline, are not emulated.
 //!
 //! LIMITATIONS (real-service behaviour not emulated):
 //! - `pendingProvision` (more grace-period PCs than licences) is never produced: licences are per user
@@ -48,7 +60,111 @@ pub fn run_due(w365: &mut Windows365State, dir: &dyn DirectoryView, now: OffsetD
     let mut cache = None;
     play_due(w365, dir, now, &mut cache);
     reconcile(w365, dir, now, &mut cache);
+    reconcile_pools(w365, dir, now);
     play_due(w365, dir, now, &mut cache);
+}
+
+/// Frontline shared mode: every `sharedByEntraGroup` assignment holds one pooled Cloud PC per
+/// allotted licence. Missing ones are created and provisioned; extra ones (allotment lowered,
+/// assignment or policy removed) are deprovisioned at once, with no grace period.
+fn reconcile_pools(w: &mut Windows365State, dir: &dyn DirectoryView, now: OffsetDateTime) {
+    let wanted: Vec<(String, String, String, u32, Option<String>)> = w
+        .policies
+        .iter()
+        .filter(|p| p.provisioning_type == ProvisioningType::SharedByEntraGroup)
+        .flat_map(|p| {
+            p.assignments.iter().filter_map(move |a| {
+                Some((
+                    p.id.clone(),
+                    a.id.clone(),
+                    a.service_plan_id.clone()?,
+                    a.allotment_licenses_count.unwrap_or(0),
+                    a.allotment_display_name.clone(),
+                ))
+            })
+        })
+        .collect();
+    // Extra pooled Cloud PCs: not wanted any more (newest first).
+    let mut i = w.cloud_pcs.len();
+    while i > 0 {
+        i -= 1;
+        let pc = &w.cloud_pcs[i];
+        if !pc.engine.pooled || pc.status == CloudPcStatus::Deprovisioning {
+            continue;
+        }
+        let assignment = pc.engine.assignment_id.clone().unwrap_or_default();
+        let allowed = wanted
+            .iter()
+            .find(|(_, a, ..)| a.eq_ignore_ascii_case(&assignment))
+            .map_or(0, |(_, _, _, n, _)| *n as usize);
+        let newer_or_same = w.cloud_pcs[..=i]
+            .iter()
+            .filter(|c| {
+                c.engine.pooled
+                    && c.status != CloudPcStatus::Deprovisioning
+                    && c.engine
+                        .assignment_id
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(&assignment))
+            })
+            .count();
+        if newer_or_same > allowed {
+            let (pcs, mut env) = split(w);
+            let pc = &mut pcs[i];
+            let _ = fire(pc, Trigger::EntitlementLost, now, &mut env)
+                .and_then(|_| fire(pc, Trigger::EndGracePeriod, now, &mut env));
+            if pc.status == CloudPcStatus::NotProvisioned {
+                pcs.remove(i);
+            }
+        }
+    }
+    // Missing pooled Cloud PCs.
+    for (policy_id, assignment_id, plan_id, licences, allotment) in wanted {
+        let have = w
+            .cloud_pcs
+            .iter()
+            .filter(|c| {
+                c.engine.pooled
+                    && c.status != CloudPcStatus::Deprovisioning
+                    && c.engine
+                        .assignment_id
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(&assignment_id))
+            })
+            .count();
+        for _ in have..licences as usize {
+            let pool = UserSummary {
+                id: String::new(),
+                user_principal_name: String::new(),
+                display_name: allotment.clone().unwrap_or_else(|| "shared".to_owned()),
+                mail: None,
+            };
+            let Some(mut pc) = new_record(w, &pool, &plan_id, now) else {
+                break;
+            };
+            pc.engine.pooled = true;
+            target_record(
+                w,
+                dir,
+                &mut pc,
+                &policy_id,
+                &assignment_id,
+                allotment.clone(),
+            );
+            pc.display_name = truncate(
+                &format!(
+                    "{} - {}",
+                    pc.provisioning_policy_name.clone().unwrap_or_default(),
+                    pool.display_name
+                ),
+                64,
+            );
+            w.cloud_pcs.push(pc);
+            let index = w.cloud_pcs.len() - 1;
+            let (pcs, mut env) = split(w);
+            let _ = fire(&mut pcs[index], Trigger::Detected, now, &mut env);
+        }
+    }
 }
 
 /// When the next transition is due, if any.
@@ -90,6 +206,9 @@ type Wants = BTreeMap<Key, Want>;
 fn key(user_id: &str, plan_id: &str) -> Key {
     (user_id.to_lowercase(), plan_id.to_lowercase())
 }
+
+/// Cloud PCs one Frontline licence serves in dedicated mode (see the module documentation).
+pub const CLOUD_PCS_PER_FRONTLINE_LICENCE: u32 = 3;
 
 /// The Frontline no-seat code put in `statusDetail` (the simulator's own code; Graph's is not documented).
 pub const NO_SEAT_CODE: &str = "frontlineLicenseUnavailable";
@@ -163,10 +282,14 @@ fn desired(w: &Windows365State, dir: &dyn DirectoryView, full_scan: bool) -> Wan
     }
 
     // Frontline seats: existing seats and pending reservations first, then new members in order.
+    // Only dedicated-mode Frontline gives personal Cloud PCs (shared mode pools them by group).
     let mut frontline: Vec<(u64, &str, &str, &crate::state::windows365::PolicyAssignment)> = w
         .policies
         .iter()
-        .filter(|p| p.provisioning_type.is_frontline())
+        .filter(|p| {
+            p.provisioning_type.is_frontline()
+                && p.provisioning_type != ProvisioningType::SharedByEntraGroup
+        })
         .flat_map(|p| {
             p.assignments
                 .iter()
@@ -178,9 +301,14 @@ fn desired(w: &Windows365State, dir: &dyn DirectoryView, full_scan: bool) -> Wan
     let mut used_plan: BTreeMap<String, u32> = BTreeMap::new();
     let mut used_assignment: BTreeMap<String, u32> = BTreeMap::new();
     for c in w.cloud_pcs.iter().filter(|c| c.holds_seat()) {
+        // A pooled Cloud PC takes a whole licence (three dedicated-mode Cloud PCs' worth).
         *used_plan
             .entry(c.service_plan_id.to_lowercase())
-            .or_default() += 1;
+            .or_default() += if c.engine.pooled {
+            CLOUD_PCS_PER_FRONTLINE_LICENCE
+        } else {
+            1
+        };
         if let Some(a) = &c.engine.assignment_id {
             *used_assignment.entry(a.to_lowercase()).or_default() += 1;
         }
@@ -206,7 +334,9 @@ fn desired(w: &Windows365State, dir: &dyn DirectoryView, full_scan: bool) -> Wan
             .map_or((0, plan.clone()), |p| {
                 (p.total_count, p.display_name.clone())
             });
-        let allotment = a.allotment_licenses_count.unwrap_or(0);
+        let licences = a.allotment_licenses_count.unwrap_or(0);
+        let allotment = licences.saturating_mul(CLOUD_PCS_PER_FRONTLINE_LICENCE);
+        let plan_capacity = total.saturating_mul(CLOUD_PCS_PER_FRONTLINE_LICENCE);
         for member in dir.direct_member_users(&a.group_id) {
             let k = key(&member, &plan);
             if wants.contains_key(&k) || dir.user(&member).is_none() {
@@ -223,7 +353,7 @@ fn desired(w: &Windows365State, dir: &dyn DirectoryView, full_scan: bool) -> Wan
             });
             let a_used = used_assignment.entry(a.id.to_lowercase()).or_default();
             let p_used = used_plan.entry(plan.clone()).or_default();
-            let want = if holds || (*a_used < allotment && *p_used < total) {
+            let want = if holds || (*a_used < allotment && *p_used < plan_capacity) {
                 if !holds {
                     *a_used += 1;
                     *p_used += 1;
@@ -236,8 +366,8 @@ fn desired(w: &Windows365State, dir: &dyn DirectoryView, full_scan: bool) -> Wan
             } else {
                 Want::NoSeat {
                     reason: format!(
-                        "No Frontline licence is free: the assignment of policy '{policy_name}' to group '{}' uses {}/{} allotted licence(s) and plan '{plan_name}' uses {}/{} licence(s).",
-                        a.group_id, a_used, allotment, p_used, total
+                        "No Frontline licence is free: the assignment of policy '{policy_name}' to group '{}' uses {}/{} Cloud PC(s) of its {} allotted licence(s) (three per licence) and plan '{plan_name}' uses {}/{} Cloud PC(s) of its {} licence(s).",
+                        a.group_id, a_used, allotment, licences, p_used, plan_capacity, total
                     ),
                 }
             };
@@ -527,6 +657,11 @@ fn reconcile(
     let mut i = 0;
     while i < w.cloud_pcs.len() {
         let pc = &w.cloud_pcs[i];
+        if pc.engine.pooled {
+            // Pooled Cloud PCs follow their assignment's allotment (`reconcile_pools`).
+            i += 1;
+            continue;
+        }
         let want = wants.get(&key(&pc.engine.user_id, &pc.service_plan_id));
         let entitled = match want {
             Some(Want::Frontline { .. }) => pc.product_type == ProductType::Frontline,

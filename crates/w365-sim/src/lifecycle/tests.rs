@@ -7,8 +7,9 @@ use super::fake_dir::FakeDir;
 use super::transitions::{TRANSITIONS, Trigger, find};
 use super::{NO_SEAT_CODE, next_due, run_due};
 use crate::state::windows365::{
-    CloudPc, CloudPcStatus, ForcedOutcome, OsVersion, OutcomeKind, PowerState, ProductType, Render,
-    Timings, UserAccountType, Windows365Error, Windows365State, plan_ids, render,
+    CloudPc, CloudPcStatus, ForcedOutcome, OsVersion, OutcomeKind, PowerState, ProductType,
+    ProvisioningType, Render, Timings, UserAccountType, Windows365Error, Windows365State, plan_ids,
+    render,
 };
 
 const E: &str = plan_ids::ENTERPRISE_2C_4GB_128GB;
@@ -604,12 +605,24 @@ fn restore_goes_restoring_and_back_to_the_previous_status() {
             .status(),
         400
     );
-    fx.w.restore_cloud_pc(
-        &id,
-        json!({"cloudPcSnapshotId": format!("CPC_{id}_snap")}),
-        fx.now,
-    )
-    .expect("restore");
+    // Only one of the Cloud PC's restore points can be restored.
+    assert_eq!(
+        fx.w.restore_cloud_pc(
+            &id,
+            json!({"cloudPcSnapshotId": format!("CPC_{id}_snap")}),
+            fx.now
+        )
+        .unwrap_err()
+        .status(),
+        400
+    );
+    fx.w.create_snapshot(&id, None, fx.now)
+        .expect("createSnapshot");
+    fx.now += crate::state::windows365::snapshots::MANUAL_SNAPSHOT_DELAY;
+    fx.w.run_snapshot_schedule(&fx.dir, fx.now);
+    let snapshot = fx.w.snapshots_of(&id).unwrap()[0].id.clone();
+    fx.w.restore_cloud_pc(&id, json!({"cloudPcSnapshotId": snapshot}), fx.now)
+        .expect("restore");
     assert_eq!(fx.status("u-alice"), CloudPcStatus::Restoring);
     assert_eq!(
         fx.w.restore_cloud_pc(&id, json!({"cloudPcSnapshotId": "x"}), fx.now)
@@ -761,21 +774,24 @@ fn user_settings_local_admin_makes_the_user_administrator() {
 
 #[test]
 fn frontline_members_take_seats_up_to_the_allotment_and_the_rest_are_told_why() {
+    // Dedicated mode: one licence serves up to three Cloud PCs, so an allotment of one licence
+    // holds three members' Cloud PCs and the fourth is told why not.
     let mut fx = Fx::new();
     fx.w.set_frontline_plan(F, 3).unwrap();
-    fx.frontline_policy("g-front", 2);
-    for u in ["u-alice", "u-bob", "u-carol"] {
+    fx.frontline_policy("g-front", 1);
+    for u in ["u-alice", "u-bob", "u-carol", "u-dave"] {
         fx.dir.add_member("g-front", u);
     }
     fx.tick();
     fx.run(fx.t.detection_delay);
-    assert_eq!(fx.status("u-alice"), CloudPcStatus::Provisioning);
-    assert_eq!(fx.status("u-bob"), CloudPcStatus::Provisioning);
-    let carol = fx.pc("u-carol");
-    assert_eq!(carol.status, CloudPcStatus::NotProvisioned);
-    let detail = carol.status_detail.clone().expect("reason");
+    for u in ["u-alice", "u-bob", "u-carol"] {
+        assert_eq!(fx.status(u), CloudPcStatus::Provisioning, "{u}");
+    }
+    let dave = fx.pc("u-dave");
+    assert_eq!(dave.status, CloudPcStatus::NotProvisioned);
+    let detail = dave.status_detail.clone().expect("reason");
     assert_eq!(detail.code, NO_SEAT_CODE);
-    assert!(detail.message.contains("2/2"), "{}", detail.message);
+    assert!(detail.message.contains("3/3"), "{}", detail.message);
     let alice = fx.pc("u-alice");
     assert_eq!(alice.product_type, ProductType::Frontline);
     assert_eq!(alice.allotment_display_name.as_deref(), Some("Shift A"));
@@ -787,25 +803,26 @@ fn frontline_members_take_seats_up_to_the_allotment_and_the_rest_are_told_why() 
             counts.used_count,
             counts.allotment_licenses_count
         ),
-        (3, 2, 2)
+        (3, 1, 1),
+        "three Cloud PCs use one licence"
     );
 
     fx.run(fx.t.provisioning);
     assert_eq!(fx.status("u-alice"), CloudPcStatus::Provisioned);
-    // Alice leaves: grace (seat still held), then ended: the seat frees and Carol gets it.
+    // Alice leaves: grace (seat still held), then ended: the seat frees and Dave gets it.
     fx.dir.remove_member("g-front", "u-alice");
     fx.run(Duration::seconds(1));
     assert_eq!(fx.status("u-alice"), CloudPcStatus::InGracePeriod);
-    assert_eq!(fx.status("u-carol"), CloudPcStatus::NotProvisioned);
+    assert_eq!(fx.status("u-dave"), CloudPcStatus::NotProvisioned);
     let alice_id = fx.pc("u-alice").id.clone();
     fx.w.end_grace_period(&alice_id, fx.now).unwrap();
     fx.run(fx.t.deprovisioning);
     assert!(fx.pcs("u-alice").is_empty());
     fx.run(fx.t.detection_delay);
-    let carol = fx.pc("u-carol");
-    assert_eq!(carol.status, CloudPcStatus::Provisioning);
-    assert!(carol.status_detail.is_none());
-    assert_eq!(fx.w.frontline_plan_counts(F).unwrap().used_count, 2);
+    let dave = fx.pc("u-dave");
+    assert_eq!(dave.status, CloudPcStatus::Provisioning);
+    assert!(dave.status_detail.is_none());
+    assert_eq!(fx.w.frontline_plan_counts(F).unwrap().used_count, 1);
 }
 
 #[test]
@@ -813,12 +830,14 @@ fn frontline_plan_total_caps_seats_across_assignments() {
     let mut fx = Fx::new();
     fx.w.set_frontline_plan(F, 1).unwrap();
     fx.frontline_policy("g-front", 1);
-    fx.dir.add_member("g-front", "u-alice");
-    fx.dir.add_member("g-front", "u-bob");
+    for u in ["u-alice", "u-bob", "u-carol", "u-dave"] {
+        fx.dir.add_member("g-front", u);
+    }
     fx.tick();
     fx.run(fx.t.detection_delay);
     assert_eq!(fx.status("u-alice"), CloudPcStatus::Provisioning);
-    assert_eq!(fx.status("u-bob"), CloudPcStatus::NotProvisioned);
+    assert_eq!(fx.status("u-carol"), CloudPcStatus::Provisioning);
+    assert_eq!(fx.status("u-dave"), CloudPcStatus::NotProvisioned);
     // The plan is fully allotted: a second policy cannot allot more.
     let err = {
         let body = json!({"displayName": "B", "imageId": "a_b_c", "imageDisplayName": "x", "imageType": "gallery", "provisioningType": "shared"});
@@ -833,10 +852,72 @@ fn frontline_plan_total_caps_seats_across_assignments() {
     };
     assert_eq!(err.status(), 400);
     assert!(err.to_string().contains("0 free"), "{err}");
-    // Leaving the group removes Bob's notProvisioned record.
-    fx.dir.remove_member("g-front", "u-bob");
+    // Leaving the group removes Dave's notProvisioned record.
+    fx.dir.remove_member("g-front", "u-dave");
     fx.run(Duration::seconds(1));
-    assert!(fx.pcs("u-bob").is_empty());
+    assert!(fx.pcs("u-dave").is_empty());
+}
+
+#[test]
+fn frontline_shared_mode_gives_members_no_personal_cloud_pc() {
+    let mut fx = Fx::new();
+    fx.w.set_frontline_plan(F, 2).unwrap();
+    fx.dir.add_group("g-pool");
+    let body = json!({"displayName": "Pool", "imageId": "a_b_c", "imageDisplayName": "x", "imageType": "gallery", "provisioningType": "sharedByEntraGroup"});
+    let id =
+        fx.w.create_provisioning_policy(body, fx.now)
+            .unwrap()
+            .id
+            .clone();
+    let assign = json!({"assignments": [{"target": {"groupId": "g-pool", "servicePlanId": F, "allotmentLicensesCount": 2}}]});
+    fx.w.assign_provisioning_policy(&id, assign, &fx.dir, fx.now)
+        .unwrap();
+    fx.dir.add_member("g-pool", "u-alice");
+    fx.tick();
+    fx.run(Duration::hours(1));
+    assert!(fx.pcs("u-alice").is_empty(), "pooled: no personal Cloud PC");
+    // One pooled Cloud PC per allotted licence, provisioned, belonging to no user.
+    let pooled: Vec<&CloudPc> =
+        fx.w.cloud_pcs()
+            .iter()
+            .filter(|c| c.engine.pooled)
+            .collect();
+    assert_eq!(pooled.len(), 2, "{pooled:#?}");
+    for pc in &pooled {
+        assert_eq!(pc.status, CloudPcStatus::Provisioned);
+        assert!(pc.engine.user_id.is_empty());
+        assert_eq!(pc.provisioning_type, ProvisioningType::SharedByEntraGroup);
+        assert_eq!(pc.provisioning_policy_id.as_deref(), Some(id.as_str()));
+    }
+    let counts = fx.w.frontline_plan_counts(F).unwrap();
+    assert_eq!(
+        (counts.used_count, counts.allotment_licenses_count),
+        (2, 2),
+        "a pooled Cloud PC is one licence"
+    );
+    // The allotment is lowered to one licence: the extra pooled Cloud PC goes at once (no grace).
+    let assign = json!({"assignments": [{"target": {"groupId": "g-pool", "servicePlanId": F, "allotmentLicensesCount": 1}}]});
+    fx.w.assign_provisioning_policy(&id, assign, &fx.dir, fx.now)
+        .unwrap();
+    fx.run(Duration::seconds(1));
+    let live = |fx: &Fx| {
+        fx.w.cloud_pcs()
+            .iter()
+            .filter(|c| c.engine.pooled && c.status != CloudPcStatus::Deprovisioning)
+            .count()
+    };
+    assert_eq!(live(&fx), 1);
+    assert!(
+        fx.w.cloud_pcs()
+            .iter()
+            .all(|c| c.status != CloudPcStatus::InGracePeriod),
+        "shared mode has no grace period"
+    );
+    fx.run(fx.t.deprovisioning);
+    assert_eq!(
+        fx.w.cloud_pcs().iter().filter(|c| c.engine.pooled).count(),
+        1
+    );
 }
 
 #[test]

@@ -348,8 +348,8 @@ mod tests {
             .unwrap();
         assert_eq!(
             (f.total_count, f.used_count, f.allotment_licenses_count),
-            (3, 2, 3),
-            "one seat left"
+            (3, 1, 3),
+            "Kate and Liam's two Cloud PCs use one licence (three per licence, dedicated mode)"
         );
         let before = tenant.w365.cloud_pcs().to_vec();
 

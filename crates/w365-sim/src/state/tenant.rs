@@ -99,6 +99,9 @@ impl TenantState {
             let view = TenantDirectoryView::new(&self.directory, &self.licensing);
             crate::lifecycle::run_due(&mut self.w365, &view, now);
         }
+        // Restore points on the schedule of each user's user settings policy (cheap when none is due).
+        let view = TenantDirectoryView::new(&self.directory, &self.licensing);
+        self.w365.run_snapshot_schedule(&view, now);
     }
 
     /// Marks the tenant as changed: the next tick runs the Windows 365 engine (called after every
@@ -445,6 +448,104 @@ impl TenantState {
                 sku.consumed_units = sku.consumed_units.saturating_sub(1);
             }
         }
+    }
+
+    /// Assigns a licence to the user directly (`POST /users/{id}/assignLicense`,
+    /// `addLicenses`): a `licenseAssignmentStates` entry with no `assignedByGroup`. A licence the
+    /// user already holds (from a group or directly) consumes no second unit; without a free unit
+    /// Graph refuses the request (here: [`StateError::Invalid`], a 400).
+    pub fn assign_direct_license(
+        &mut self,
+        user_key: &str,
+        sku_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StateError> {
+        let sku = self
+            .licensing
+            .sku(sku_id)
+            .ok_or_else(|| StateError::SkuNotFound {
+                id: sku_id.to_owned(),
+            })?
+            .clone();
+        let user =
+            self.directory
+                .user_by_key(user_key)
+                .ok_or_else(|| StateError::UserNotFound {
+                    key: user_key.to_owned(),
+                })?;
+        let user_id = user.id.clone();
+        if user
+            .license_assignment_states
+            .iter()
+            .any(|s| s.assigned_by_group.is_none() && s.sku_id.eq_ignore_ascii_case(&sku.sku_id))
+        {
+            return Ok(());
+        }
+        let held = user
+            .license_assignment_states
+            .iter()
+            .any(|s| s.state == "Active" && s.sku_id.eq_ignore_ascii_case(&sku.sku_id));
+        if !held {
+            if sku.available_units() == 0 {
+                return Err(StateError::Invalid(format!(
+                    "License assignment failed because no more licenses are available for {}.",
+                    sku.sku_part_number
+                )));
+            }
+            if let Some(s) = self.licensing.sku_mut(&sku.sku_id) {
+                s.consumed_units += 1;
+            }
+        }
+        if let Some(user) = self.directory.user_mut(&user_id) {
+            user.license_assignment_states.push(LicenseAssignmentState {
+                sku_id: sku.sku_id.clone(),
+                disabled_plans: Vec::new(),
+                assigned_by_group: None,
+                state: "Active".to_owned(),
+                error: "None".to_owned(),
+                last_updated_date_time: Some(now),
+            });
+        }
+        self.lifecycle_dirty = true;
+        Ok(())
+    }
+
+    /// Removes a direct licence (`assignLicense`, `removeLicenses`). The unit is freed unless a
+    /// group still assigns the same SKU to the user. Removing a licence the user does not hold
+    /// directly is refused, as Graph does.
+    pub fn remove_direct_license(
+        &mut self,
+        user_key: &str,
+        sku_id: &str,
+    ) -> Result<(), StateError> {
+        let user_id = self
+            .directory
+            .user_by_key(user_key)
+            .ok_or_else(|| StateError::UserNotFound {
+                key: user_key.to_owned(),
+            })?
+            .id
+            .clone();
+        let Some(user) = self.directory.user_mut(&user_id) else {
+            return Ok(());
+        };
+        let before = user.license_assignment_states.len();
+        user.license_assignment_states
+            .retain(|s| !(s.assigned_by_group.is_none() && s.sku_id.eq_ignore_ascii_case(sku_id)));
+        if before == user.license_assignment_states.len() {
+            return Err(StateError::Invalid(format!(
+                "User does not have a corresponding license: {sku_id}."
+            )));
+        }
+        let still_held = user
+            .license_assignment_states
+            .iter()
+            .any(|s| s.state == "Active" && s.sku_id.eq_ignore_ascii_case(sku_id));
+        if !still_held && let Some(sku) = self.licensing.sku_mut(sku_id) {
+            sku.consumed_units = sku.consumed_units.saturating_sub(1);
+        }
+        self.lifecycle_dirty = true;
+        Ok(())
     }
 
     /// Whether any visible member of the group holds an errored assignment from it.

@@ -3,7 +3,9 @@
 
 pub mod batch;
 pub mod groups;
+pub mod reports;
 pub mod send_mail;
+pub mod snapshots;
 pub mod subscribed_skus;
 pub mod token;
 pub mod users;
@@ -48,6 +50,13 @@ pub mod perms {
         "Group.ReadWrite.All",
         "Directory.ReadWrite.All",
     ];
+    /// Direct licence assignment (`assignLicense`; least privileged LicenseAssignment.ReadWrite.All,
+    /// <https://learn.microsoft.com/en-us/graph/api/user-assignlicense>).
+    pub const LICENSE_WRITE: &[&str] = &[
+        "LicenseAssignment.ReadWrite.All",
+        "User.ReadWrite.All",
+        "Directory.ReadWrite.All",
+    ];
     /// Updating group properties.
     pub const GROUP_WRITE: &[&str] = &["Group.ReadWrite.All", "Directory.ReadWrite.All"];
     /// Reading subscribed SKUs.
@@ -72,6 +81,8 @@ pub fn graph_routes() -> Router<AppState> {
         .merge(send_mail::routes())
         .merge(batch::routes())
         .merge(virtual_endpoint::routes())
+        .merge(snapshots::routes())
+        .merge(reports::routes())
 }
 
 /// Segments after which Graph expects a key.
@@ -113,6 +124,10 @@ const STATIC_SEGMENTS: &[&str] = &[
     "microsoft.graph.group",
     "deviceManagement",
     "virtualEndpoint",
+    "retrieveSnapshots",
+    "createSnapshot",
+    "reports",
+    "getRemoteConnectionHistoricalReports",
 ];
 
 /// The segment Graph would name in "Resource not found for the segment '<name>'.".

@@ -33,9 +33,13 @@ async fn token(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    // The operator sign-in grants (authorization code, device code) belong to `crate::oidc`.
+    if let Some(response) = crate::oidc::token_grant(&app, &ctx, &tenant, content_type, &body) {
+        return response;
+    }
     let form = TokenForm::parse(content_type, &body, authorization);
-    // Tokens live on real time (see `clock`): a fast sandbox clock must not expire them.
-    let now = time::OffsetDateTime::now_utc();
+    // Tokens live on the virtual clock (see `clock`): a test expires one by advancing it.
+    let now = app.now();
     let url = ctx.absolute_path();
     let key = app.signing_key();
     let lifetime = app.token_lifetime();
@@ -62,7 +66,20 @@ async fn token(
         )
     });
     match result {
-        Ok(tokens) => Json(tokens).into_response(),
+        Ok(mut tokens) => {
+            // `expires_in` tells the client when to refresh, in its (real) seconds: on a clock
+            // running N× real time the token's virtual lifetime passes N times faster.
+            if let crate::clock::ClockMode::Speed(factor) = app.clock().mode() {
+                let real = (tokens.expires_in as f64 / factor).floor();
+                tokens.expires_in = if real.is_finite() && real >= 1.0 {
+                    real as u64
+                } else {
+                    1
+                };
+                tokens.ext_expires_in = tokens.expires_in;
+            }
+            Json(tokens).into_response()
+        }
         Err(err) => {
             let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
             (status, Json(err.body(now))).into_response()

@@ -1,7 +1,7 @@
 //! `/users`: list, get by id or userPrincipalName, `$count`, `memberOf` (+ the
 //! `microsoft.graph.group` cast), `transitiveMemberOf`, `GET /directoryObjects/{id}`,
 //! `checkMemberGroups`/`checkMemberObjects`
-//! (also under `/directoryObjects/{id}` and `/groups/{id}`).
+//! (also under `/directoryObjects/{id}` and `/groups/{id}`), `assignLicense` (direct licences).
 //!
 //! Permissions: `User.Read.All` (or `User.ReadWrite.All`, `Directory.Read.All`,
 //! `Directory.ReadWrite.All`); `User.ReadBasic.All` alone sees only basic properties. Membership
@@ -126,6 +126,7 @@ pub fn routes() -> Router<AppState> {
             "/users/{key}/transitiveMemberOf/microsoft.graph.group",
             get(transitive_member_of_groups),
         )
+        .route("/users/{key}/assignLicense", post(assign_license))
         .route("/users/{key}/checkMemberGroups", post(check_member_groups))
         .route(
             "/users/{key}/checkMemberObjects",
@@ -572,4 +573,62 @@ async fn check_member_objects(
     GraphJson(body): GraphJson<CheckObjectsBody>,
 ) -> Result<Json<Value>, ApiError> {
     check_membership(&app, &auth, &ctx, &key, &body.ids)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignLicenseBody {
+    #[serde(default)]
+    add_licenses: Vec<AssignedLicenseBody>,
+    #[serde(default)]
+    remove_licenses: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignedLicenseBody {
+    sku_id: String,
+}
+
+/// `POST /users/{id | userPrincipalName}/assignLicense`: direct licences (no `assignedByGroup`),
+/// the alternative to group-based licensing. 200 with the user
+/// (<https://learn.microsoft.com/en-us/graph/api/user-assignlicense>). LIMITATIONS: `disabledPlans`
+/// are ignored; a failure part-way leaves the earlier licences applied (Graph applies the request
+/// as a whole).
+async fn assign_license(
+    State(app): State<AppState>,
+    auth: Auth,
+    ctx: RequestContext,
+    Path(key): Path<String>,
+    GraphJson(body): GraphJson<AssignLicenseBody>,
+) -> Result<Json<Value>, ApiError> {
+    auth.require_any(perms::LICENSE_WRITE)?;
+    let user = app.with_tenant(auth.tenant_id(), |tenant, now| {
+        if tenant.directory.user_by_key(&key).is_none() {
+            return Err(ApiError::resource_not_found(&key));
+        }
+        for sku in &body.remove_licenses {
+            tenant
+                .remove_direct_license(&key, sku)
+                .map_err(ApiError::from)?;
+        }
+        for license in &body.add_licenses {
+            tenant
+                .assign_direct_license(&key, &license.sku_id, now)
+                .map_err(ApiError::from)?;
+        }
+        let user = tenant
+            .directory
+            .user_by_key(&key)
+            .ok_or_else(|| ApiError::resource_not_found(&key))?;
+        Ok(user_json(user))
+    })?;
+    let mut user = user;
+    if let Value::Object(map) = &mut user {
+        map.insert(
+            "@odata.context".to_owned(),
+            Value::String(ctx.context_url("users/$entity")),
+        );
+    }
+    Ok(Json(user))
 }

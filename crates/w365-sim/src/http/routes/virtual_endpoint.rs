@@ -16,7 +16,7 @@
 //!   is refused;
 //! - the error codes of the Cloud PC API are not documented: 404 `ResourceNotFound`, 400 `BadRequest`
 //!   (`parameterValidationFailed` for naming templates), 409 `Conflict` while another operation runs;
-//! - no snapshots, images, on-premises connections, audit events or reports.
+//! - no images, on-premises connections, audit events or reports (restore points: [`super::snapshots`]).
 
 mod sim_admin;
 

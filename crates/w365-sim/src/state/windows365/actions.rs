@@ -257,16 +257,23 @@ impl Windows365State {
         self.fire_action(index, trigger, now)
     }
 
-    /// `restore` `{cloudPcSnapshotId}`: `restoring`, then back to the previous status.
+    /// `restore` `{cloudPcSnapshotId}` (one of the Cloud PC's restore points): `restoring`, then
+    /// back to the previous status.
     pub fn restore_cloud_pc(&mut self, id: &str, body: Value, now: OffsetDateTime) -> Result<()> {
         let index = self.cloud_pc_index(id)?;
         let input: RestoreInput = parse_body(body, "restore")?;
-        input
+        let snapshot_id = input
             .cloud_pc_snapshot_id
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| {
                 Windows365Error::invalid("the property 'cloudPcSnapshotId' is required")
             })?;
+        let pc = &self.cloud_pcs[index];
+        if find(pc.status, Trigger::Restore).is_none() {
+            return Err(refusal(pc, Trigger::Restore));
+        }
+        // The id must name one of this Cloud PC's restore points (see `snapshots`).
+        self.use_snapshot(index, &snapshot_id, now)?;
         self.fire_action(index, Trigger::Restore, now)
     }
 

@@ -186,6 +186,10 @@ pub struct EngineData {
     /// Options of a running reprovision.
     #[serde(default)]
     pub reprovision: Option<ReprovisionOptions>,
+    /// A pooled Cloud PC of a Frontline shared-mode (`sharedByEntraGroup`) assignment: it belongs
+    /// to the group, not to a user (`user_id` is empty).
+    #[serde(default)]
+    pub pooled: bool,
 }
 
 /// A Cloud PC with every beta property (v1.0 responses show the documented subset).

@@ -7,6 +7,7 @@
 mod actions;
 mod catalog;
 mod cloud_pc;
+pub mod connections;
 mod error;
 mod faults;
 mod ids;
@@ -14,6 +15,7 @@ mod input;
 mod naming;
 mod policy;
 pub mod render;
+pub mod snapshots;
 mod timings;
 mod user_settings;
 
@@ -38,6 +40,7 @@ pub use policy::{
     WindowsSettings,
 };
 pub use render::{ApiVersion, Render};
+pub use snapshots::{PendingSnapshot, Snapshot, SnapshotType, Snapshots};
 pub use timings::Timings;
 pub use user_settings::{
     FrequencyType, NotificationSetting, ProvisioningSourceType, RestorePointSetting, UserSetting,
@@ -74,6 +77,8 @@ pub struct Windows365State {
     pub(crate) ids: IdGenerator,
     pub(crate) assignment_sequence: u64,
     pub(crate) detections: Vec<Detection>,
+    /// Restore points and their schedule (see [`snapshots`]).
+    pub(crate) snapshots: Snapshots,
     /// When the engine last looked at every user (see [`crate::lifecycle`]).
     #[serde(skip)]
     pub(crate) last_full_scan: Option<time::OffsetDateTime>,
@@ -93,6 +98,7 @@ impl Default for Windows365State {
             ids: IdGenerator::default(),
             assignment_sequence: 0,
             detections: Vec::new(),
+            snapshots: Snapshots::default(),
             last_full_scan: None,
         }
     }
@@ -105,7 +111,8 @@ pub struct FrontlinePlanCounts {
     pub id: String,
     pub display_name: String,
     pub total_count: u32,
-    /// Cloud PCs holding a seat of this plan.
+    /// Licences in use by Cloud PCs holding a seat of this plan (three Cloud PCs per licence in
+    /// dedicated mode).
     pub used_count: u32,
     /// Seats allotted to groups through shared policy assignments.
     pub allotment_licenses_count: u32,
@@ -210,11 +217,35 @@ impl Windows365State {
     }
 
     fn frontline_counts(&self, p: &FrontlinePlan) -> FrontlinePlanCounts {
-        let used = self
+        // Licences in use: in dedicated mode one licence serves up to three Cloud PCs, so an
+        // assignment holding n Cloud PCs uses ceil(n / 3) licences (see crate::lifecycle).
+        let per = crate::lifecycle::CLOUD_PCS_PER_FRONTLINE_LICENCE as usize;
+        let mut by_assignment: std::collections::BTreeMap<String, usize> =
+            std::collections::BTreeMap::new();
+        for c in self.cloud_pcs.iter().filter(|c| {
+            !c.engine.pooled && c.holds_seat() && c.service_plan_id.eq_ignore_ascii_case(&p.id)
+        }) {
+            let key = c
+                .engine
+                .assignment_id
+                .clone()
+                .unwrap_or_else(|| c.id.clone())
+                .to_lowercase();
+            *by_assignment.entry(key).or_default() += 1;
+        }
+        // A pooled (shared-mode) Cloud PC is one licence each.
+        let pooled = self
             .cloud_pcs
             .iter()
-            .filter(|c| c.holds_seat() && c.service_plan_id == p.id)
+            .filter(|c| {
+                c.engine.pooled && c.holds_seat() && c.service_plan_id.eq_ignore_ascii_case(&p.id)
+            })
             .count();
+        let used: usize = by_assignment
+            .values()
+            .map(|n| n.div_ceil(per))
+            .sum::<usize>()
+            + pooled;
         let allotted = self
             .policies
             .iter()

@@ -124,6 +124,10 @@ fn mask_provisioning_type(map: &mut Map<String, Value>, include_unknown: bool) {
 pub fn cloud_pc(pc: &CloudPc, r: Render) -> Value {
     let mut map = object(serde_json::to_value(pc).unwrap_or_default());
     map.remove("_engine");
+    if pc.engine.pooled {
+        // A pooled (shared-mode Frontline) Cloud PC belongs to a group, not to a user.
+        map.insert("userPrincipalName".to_owned(), Value::Null);
+    }
     map.insert(
         "status".to_owned(),
         Value::String(pc.status.wire(r.include_unknown_enum_members).to_owned()),

@@ -1,0 +1,377 @@
+//! `w365 --server URL <operation> …`: the CLI as a client of `w365 serve`. The same flags are
+//! turned into the same parameters, submitted as a job, its live log followed (SSE), and the job's
+//! result document printed with the exit code an inline run would have had.
+//!
+//! Sign-in: `W365_SERVER_TOKEN`, else the device-code flow against the server's identity provider
+//! (`GET /api/v1/signin` names it; the sandbox's simulator offers the flow too).
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::{Map, Value, json};
+
+use crate::cli::Command;
+use crate::exit::ExitStatus;
+use crate::output::Printer;
+use crate::settings::Settings;
+
+const USER_AGENT: &str = concat!("w365/", env!("CARGO_PKG_VERSION"), " (client)");
+
+/// The job this command would be (operation, parameters, dry run, consent given), or `None` for
+/// commands that are not operations.
+fn job_of(command: &Command) -> Option<(String, Map<String, Value>, bool, bool)> {
+    use crate::commands::cloudpc::CloudpcCommand as C;
+    let action =
+        |name: &str, a: &crate::commands::cloudpc::ActionArgs, extra: Option<(&str, &str)>| {
+            let op = format!("cloudpc.{name}");
+            // Consent: --yes for destructive actions, as inline (which asks on a terminal).
+            let destructive = w365_ops::spec::operation(&op).is_none_or(|s| s.destructive);
+            let consent = a.yes || !destructive;
+            Some((
+                op,
+                crate::ops_spec::action_values(a, extra),
+                a.dry_run,
+                consent,
+            ))
+        };
+    match command {
+        Command::Assign(a) => Some((
+            "assign".into(),
+            crate::ops_spec::assign_values(a, a.message.clone()),
+            a.dry_run,
+            true,
+        )),
+        // Destructive, as inline: a terminal question or --yes.
+        Command::Unassign(a) => Some((
+            "unassign".into(),
+            crate::ops_spec::unassign_values(a),
+            a.dry_run,
+            a.yes,
+        )),
+        Command::Reprovision(a) => Some((
+            "reprovision".into(),
+            crate::ops_spec::reprovision_values(a, a.message.clone()),
+            a.dry_run,
+            a.yes,
+        )),
+        Command::Resize(a) => Some((
+            "resize".into(),
+            crate::ops_spec::resize_values(a),
+            a.dry_run,
+            a.yes,
+        )),
+        Command::Cloudpc { command } => match command {
+            C::Reboot(a) => action("reboot", a, None),
+            C::Rename { action: a, name } => action("rename", a, Some(("name", name.as_str()))),
+            // --latest and --before are resolved by the inline command; `dispatch` refuses
+            // them with --server before this is reached.
+            C::Restore { action: a, point } => point
+                .snapshot
+                .as_deref()
+                .and_then(|id| action("restore", a, Some(("snapshot", id)))),
+            C::Troubleshoot(a) => action("troubleshoot", a, None),
+            C::EndGracePeriod(a) => action("end-grace-period", a, None),
+            C::PowerOn(a) => action("power-on", a, None),
+            C::PowerOff(a) => action("power-off", a, None),
+            C::List(_) | C::Show { .. } => None,
+        },
+        _ => None,
+    }
+}
+
+fn status_of_kind(kind: &str) -> ExitStatus {
+    [
+        ExitStatus::Unexpected,
+        ExitStatus::NotFound,
+        ExitStatus::Ambiguous,
+        ExitStatus::OutOfCapacity,
+        ExitStatus::AlreadyAssigned,
+        ExitStatus::ProvisioningFailed,
+        ExitStatus::TimedOut,
+        ExitStatus::Permission,
+        ExitStatus::Unavailable,
+        ExitStatus::Refused,
+    ]
+    .into_iter()
+    .find(|s| s.kind() == kind)
+    .unwrap_or(ExitStatus::Unexpected)
+}
+
+/// Runs `command` on the server; `None` when the command is not an operation.
+pub async fn dispatch(
+    server: &str,
+    settings: &Settings,
+    command: &Command,
+    printer: &Printer,
+) -> anyhow::Result<Option<ExitStatus>> {
+    if let Command::Cloudpc {
+        command: crate::commands::cloudpc::CloudpcCommand::Restore { point, .. },
+    } = command
+        && point.snapshot.is_none()
+    {
+        anyhow::bail!(crate::settings::SettingsError::Usage(
+            "with --server, name the restore point with --snapshot ID (`w365 snapshot list` shows them); \
+             --latest and --before are picked by the inline command only"
+                .into()
+        ));
+    }
+    let Some((operation, params, dry_run, consent)) = job_of(command) else {
+        return Ok(None);
+    };
+    let tenant = if settings.sandbox {
+        "sandbox".to_owned()
+    } else {
+        settings
+            .tenant
+            .clone()
+            .or_else(|| settings.config.default_tenant.clone())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "name the tenant the server should act on: --tenant NAME (or --sandbox)"
+                )
+            })?
+    };
+    // Destructive operations ask first, exactly as inline (a terminal question, or --yes).
+    // The CLI's one consent policy; a dry run changes nothing and needs none.
+    if !dry_run {
+        let subject = params
+            .get("user")
+            .or_else(|| params.get("cloudPc"))
+            .and_then(Value::as_str)
+            .unwrap_or(&tenant);
+        crate::consent::require(
+            &format!("run {operation} on {subject} through {server}"),
+            &format!("  1. submit a {operation} job for {subject} to {server}"),
+            consent,
+        )?;
+    }
+    let base = server.trim_end_matches('/');
+    let http = reqwest::Client::builder().user_agent(USER_AGENT).build()?;
+    let token = match std::env::var("W365_SERVER_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        Some(t) => t.trim().to_owned(),
+        None => device_code(&http, base, printer).await?,
+    };
+    let answer = http
+        .post(format!("{base}/api/v1/jobs"))
+        .bearer_auth(&token)
+        .json(
+            &json!({"operation": operation, "tenant": tenant, "params": params, "dryRun": dry_run}),
+        )
+        .send()
+        .await
+        .with_context(|| format!("the server {base} does not answer"))?;
+    let status = answer.status().as_u16();
+    let body: Value = answer.json().await.unwrap_or(Value::Null);
+    match status {
+        200 if dry_run => {
+            printer.json(&body);
+            printer.result(&serde_json::to_string_pretty(&body["plan"]).unwrap_or_default());
+            return Ok(Some(ExitStatus::Success));
+        }
+        200 | 202 => {}
+        _ => {
+            let e = &body["error"];
+            let mut text = format!(
+                "{} ({})",
+                e["message"]
+                    .as_str()
+                    .unwrap_or("the server refused the job"),
+                status
+            );
+            for p in e["problems"].as_array().into_iter().flatten() {
+                text.push_str(&format!(
+                    "\n  {}: {} — {}",
+                    p["param"].as_str().unwrap_or(""),
+                    p["message"].as_str().unwrap_or(""),
+                    p["fix"].as_str().unwrap_or("")
+                ));
+            }
+            if let Some(fix) = e["fix"].as_str() {
+                text.push_str(&format!("\n{fix}"));
+            }
+            eprintln!("error: {text}");
+            printer.json(&json!({"command": operation, "ok": false, "error": e}));
+            return Ok(Some(match status {
+                401 | 403 => ExitStatus::Permission,
+                422 => ExitStatus::Refused,
+                404 => ExitStatus::NotFound,
+                503 => ExitStatus::Unavailable,
+                _ => ExitStatus::Unexpected,
+            }));
+        }
+    }
+    let id = body["id"]
+        .as_str()
+        .context("the server answered without a job id")?
+        .to_owned();
+    printer.note(&format!("job {id} submitted to {base}; following its log"));
+    let job = follow(&http, base, &token, &id, printer).await?;
+    let result = job["result"].clone();
+    if !result.is_null() {
+        printer.json(&result);
+    }
+    let state = job["state"].as_str().unwrap_or("");
+    let exit = match state {
+        "succeeded" => ExitStatus::Success,
+        _ => job["error"]["kind"]
+            .as_str()
+            .map_or(ExitStatus::Unexpected, status_of_kind),
+    };
+    let summary = job["error"]["message"]
+        .as_str()
+        .map(|m| format!("job {id} {state}: {m}"))
+        .unwrap_or_else(|| format!("job {id} {state}"));
+    printer.result(&summary);
+    Ok(Some(exit))
+}
+
+/// Reads the job's event stream to its end, printing log lines; resumes after a dropped connection.
+async fn follow(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+    printer: &Printer,
+) -> anyhow::Result<Value> {
+    let mut last: Option<String> = None;
+    for _attempt in 0..20 {
+        let mut request = http
+            .get(format!("{base}/api/v1/jobs/{id}/events"))
+            .bearer_auth(token);
+        if let Some(last) = &last {
+            request = request.header("last-event-id", last);
+        }
+        let Ok(mut response) = request.send().await else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        };
+        anyhow::ensure!(
+            response.status().is_success(),
+            "the server refused the job's event stream ({})",
+            response.status()
+        );
+        let mut buffer = String::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                let (mut event, mut data, mut eid) = ("message", String::new(), None);
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = if v.trim() == "log" {
+                            "log"
+                        } else if v.trim() == "end" {
+                            "end"
+                        } else {
+                            "other"
+                        };
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        eid = Some(v.trim().to_owned());
+                    }
+                }
+                if eid.is_some() {
+                    last = eid;
+                }
+                match event {
+                    "log" => {
+                        let line: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+                        printer.note(line["message"].as_str().unwrap_or(&data));
+                    }
+                    "end" => {
+                        return serde_json::from_str(&data).context("the final job is not JSON");
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    anyhow::bail!(
+        "lost the job's event stream; the job {id} goes on on the server (GET {base}/api/v1/jobs/{id})"
+    )
+}
+
+/// The device-code flow against the server's identity provider; the access token.
+async fn device_code(
+    http: &reqwest::Client,
+    base: &str,
+    printer: &Printer,
+) -> anyhow::Result<String> {
+    let signin: Value = http
+        .get(format!("{base}/api/v1/signin"))
+        .send()
+        .await
+        .with_context(|| format!("the server {base} does not answer"))?
+        .json()
+        .await
+        .context("the server did not say how to sign in")?;
+    let authority = signin["authority"].as_str().context("no authority")?;
+    let client_id = signin["clientId"].as_str().context("no client id")?;
+    let scope = signin["scope"].as_str().context("no scope")?;
+    let discovery: Value = http
+        .get(format!("{authority}/.well-known/openid-configuration"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let device_endpoint = discovery["device_authorization_endpoint"]
+        .as_str()
+        .context("the identity provider has no device-code flow")?;
+    let token_endpoint = discovery["token_endpoint"]
+        .as_str()
+        .context("no token endpoint")?;
+    let start: Value = http
+        .post(device_endpoint)
+        .form(&[("client_id", client_id), ("scope", scope)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let device = start["device_code"].as_str().with_context(|| {
+        format!(
+            "the identity provider refused: {}",
+            start["error_description"]
+        )
+    })?;
+    eprintln!(
+        "{}",
+        start["message"]
+            .as_str()
+            .unwrap_or("Sign in with the code shown.")
+    );
+    let interval = Duration::from_secs(start["interval"].as_u64().unwrap_or(5).max(1));
+    let expires = start["expires_in"].as_u64().unwrap_or(900);
+    let deadline = std::time::Instant::now() + Duration::from_secs(expires);
+    while std::time::Instant::now() < deadline {
+        tokio::time::sleep(interval).await;
+        let answer: Value = http
+            .post(token_endpoint)
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", client_id),
+                ("device_code", device),
+            ])
+            .send()
+            .await?
+            .json()
+            .await?;
+        if let Some(token) = answer["access_token"].as_str() {
+            printer.note("signed in");
+            return Ok(token.to_owned());
+        }
+        match answer["error"].as_str() {
+            Some("authorization_pending" | "slow_down") => {}
+            _ => anyhow::bail!(
+                "sign-in failed: {}",
+                answer["error_description"]
+                    .as_str()
+                    .unwrap_or("unknown error")
+            ),
+        }
+    }
+    anyhow::bail!("the sign-in code expired; run the command again")
+}

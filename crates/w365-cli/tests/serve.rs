@@ -1,0 +1,249 @@
+//! `w365 serve --sandbox` as a user runs it: it starts with nothing installed, prints where it
+//! listens and how to sign in; `w365 sandbox token --role …` prints a token on its last line that
+//! the API accepts with that role; SIGTERM stops it cleanly (exit 0, the sandbox saved).
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+fn w365(home: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_w365"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("W365_SANDBOX_DIR", home.join("sandbox"));
+    cmd
+}
+
+fn token(home: &std::path::Path, role: &str) -> String {
+    let out = w365(home)
+        .args(["sandbox", "token", "--role", role])
+        .output()
+        .expect("sandbox token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    stdout.lines().last().expect("a line").trim().to_owned()
+}
+
+#[tokio::test]
+async fn serve_sandbox_signs_in_demo_operators_and_stops_on_sigterm() {
+    let home = tempfile::tempdir().expect("home");
+    // Without a running server, `sandbox token` says what to do.
+    let out = w365(home.path())
+        .args(["sandbox", "token", "--role", "admin"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("w365 serve --sandbox"));
+
+    let mut child = w365(home.path())
+        .args(["serve", "--sandbox", "--port", "0", "--workers", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("utf8");
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+    let mut banner = vec![first];
+    for line in lines.by_ref() {
+        let line = line.expect("utf8");
+        let done = line.starts_with("Stop with Ctrl-C");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    let banner = banner.join("\n");
+    assert!(
+        banner.contains("ada.admin@contoso.com") && banner.contains("w365 sandbox token --role"),
+        "{banner}"
+    );
+    assert!(home.path().join("sandbox/serve.json").exists());
+
+    let http = reqwest::Client::new();
+    let reader = token(home.path(), "reader");
+    let helpdesk = token(home.path(), "helpdesk");
+    let me: Value = http
+        .get(format!("{url}/api/v1/me"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["operator"]["role"], "W365.Reader");
+    assert_eq!(me["tenants"], json!(["sandbox"]));
+    let submit = json!({"operation": "cloudpc.troubleshoot", "tenant": "sandbox", "params": {"cloudPc": "alice.smith@contoso.com"}});
+    let refused = http
+        .post(format!("{url}/api/v1/jobs"))
+        .bearer_auth(&reader)
+        .json(&submit)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), 403);
+    let accepted = http
+        .post(format!("{url}/api/v1/jobs"))
+        .bearer_auth(&helpdesk)
+        .json(&submit)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(accepted.status(), 202);
+    let job: Value = accepted.json().await.expect("json");
+    // The job runs in the server's worker; its event stream ends with the final state.
+    let mut events = http
+        .get(format!(
+            "{url}/api/v1/jobs/{}/events",
+            job["id"].as_str().expect("id")
+        ))
+        .bearer_auth(&helpdesk)
+        .send()
+        .await
+        .expect("events");
+    let mut text = String::new();
+    while let Some(chunk) = events.chunk().await.expect("chunk") {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if text.contains("event: end") && text.ends_with("\n\n") {
+            break;
+        }
+    }
+    assert!(text.contains("event: end"), "{text}");
+    drop(events);
+
+    // The CLI as a client: the same exit code as inline (alice already has a licence: 6).
+    let run = |args: &[&str], token: &str| {
+        let mut cmd = w365(home.path());
+        cmd.env("W365_SERVER_TOKEN", token)
+            .args(["--sandbox", "--server", url.as_str()])
+            .args(args);
+        cmd.output().expect("w365 --server")
+    };
+    let out = run(
+        &["-o", "json", "assign", "alice.smith@contoso.com"],
+        &helpdesk,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("the result document");
+    assert_eq!(doc["exitCode"], 6, "{doc}");
+    let out = run(
+        &["assign", "kate.thomas@contoso.com", "--dry-run"],
+        &helpdesk,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["assign", "kate.thomas@contoso.com"], &reader);
+    assert_eq!(out.status.code(), Some(9), "a Reader is refused");
+    let out = run(
+        &["assign", "kate.thomas@contoso.com", "--license-group", ""],
+        &helpdesk,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(11),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Cloud PC actions too; a destructive one needs --yes, as inline.
+    let out = run(
+        &["cloudpc", "troubleshoot", "alice.smith@contoso.com"],
+        &helpdesk,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["cloudpc", "reboot", "alice.smith@contoso.com"], &helpdesk);
+    let inline = w365(home.path())
+        .args(["--sandbox", "cloudpc", "reboot", "alice.smith@contoso.com"])
+        .output()
+        .expect("inline");
+    assert_eq!(
+        out.status.code(),
+        inline.status.code(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+
+    // Without W365_SERVER_TOKEN: the device-code flow, approved on the identity provider's page.
+    let mut signin = w365(home.path())
+        .args([
+            "--sandbox",
+            "--server",
+            url.as_str(),
+            "assign",
+            "alice.smith@contoso.com",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("w365 --server");
+    let mut err = BufReader::new(signin.stderr.take().expect("stderr")).lines();
+    let prompt = err
+        .by_ref()
+        .map(|l| l.expect("utf8"))
+        .find(|l| l.contains("enter the code"))
+        .expect("the device-code prompt");
+    let words: Vec<&str> = prompt.split_whitespace().collect();
+    let page = words
+        .iter()
+        .find(|w| w.starts_with("http"))
+        .expect("the page")
+        .to_string();
+    let code = words[words.iter().position(|w| *w == "code").expect("code") + 1].to_owned();
+    let approved = reqwest::Client::new()
+        .post(&page)
+        .form(&[
+            ("user_code", code.as_str()),
+            ("login_hint", "hank.helpdesk@contoso.com"),
+        ])
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(approved.status(), 200);
+    let _rest: Vec<String> = err.map_while(Result::ok).collect();
+    assert_eq!(signin.wait().expect("wait").code(), Some(6));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    assert!(exit.success(), "SIGTERM stops it cleanly: {exit:?}");
+    assert!(
+        !home.path().join("sandbox/serve.json").exists(),
+        "the run file is removed"
+    );
+    assert!(
+        home.path().join("sandbox/state.json").exists(),
+        "the sandbox state is saved"
+    );
+}

@@ -1,0 +1,517 @@
+//! Every endpoint over real HTTP on 127.0.0.1:0, the OpenAPI document's coverage, the error shape,
+//! the request id and the security headers.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Options, start, start_with};
+use serde_json::{Value, json};
+
+/// `(path, method)` of every `.route(...)` in src/api/mod.rs.
+fn declared_routes() -> BTreeSet<(String, String)> {
+    let source = include_str!("../src/api/mod.rs");
+    let mut out = BTreeSet::new();
+    for chunk in source.split(".route(").skip(1) {
+        let path = chunk.split('"').nth(1).expect("a route path").to_owned();
+        // The handler part ends at the route call's closing parenthesis (first line starting with `)`
+        // or the next `.route`).
+        let body = chunk.split("\n        .").next().unwrap_or(chunk);
+        for method in ["get", "post", "delete", "put", "patch"] {
+            if body.contains(&format!("{method}(")) {
+                out.insert((path.clone(), method.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_route_has_an_openapi_entry() {
+    let h = start().await;
+    let r = h
+        .http
+        .get(h.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("doc");
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.expect("json");
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
+    let routes = declared_routes();
+    assert!(
+        routes.len() >= 20,
+        "the route parser found the routes: {routes:?}"
+    );
+    let mut missing = Vec::new();
+    for (path, method) in &routes {
+        if doc["paths"][path][method].is_null() {
+            missing.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "routes without an OpenAPI entry: {missing:?}"
+    );
+    // And no documented path that is not served.
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("item").keys() {
+            assert!(
+                routes.contains(&(path.clone(), method.clone())),
+                "documented but not routed: {method} {path}"
+            );
+        }
+    }
+    assert!(doc["components"]["securitySchemes"]["entra"].is_object());
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn errors_have_one_shape_request_ids_and_security_headers() {
+    let h = start().await;
+    let token = h.token("reader").await;
+    // An unknown route: the JSON error shape, with the request id of the header.
+    let r = h
+        .http
+        .get(h.url("/api/v1/nothing"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    let id = r.headers()["x-request-id"].to_str().expect("id").to_owned();
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("default-src 'self'")
+    );
+    assert!(
+        r.headers().get("strict-transport-security").is_none(),
+        "no HSTS on loopback"
+    );
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["status"], 404);
+    assert_eq!(body["error"]["requestId"], id.as_str());
+    // A well-formed incoming request id is kept.
+    let r = h
+        .http
+        .get(h.url("/healthz"))
+        .header("x-request-id", "ticket-4711-abc")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.headers()["x-request-id"], "ticket-4711-abc");
+    // A bad JSON body is the same shape.
+    let r = h
+        .http
+        .post(h.url("/api/v1/jobs"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "bad_request");
+    h.shutdown().await;
+
+    let h = start_with(Options {
+        hsts: true,
+        ..Options::default()
+    })
+    .await;
+    let r = h.http.get(h.url("/healthz")).send().await.expect("get");
+    assert!(
+        r.headers()["strict-transport-security"]
+            .to_str()
+            .expect("hsts")
+            .contains("max-age=")
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn jobs_submit_validate_dry_run_idempotency_list_get_cancel() {
+    let h = start().await;
+    let helpdesk = h.token("helpdesk").await;
+    let admin = h.token("admin").await;
+
+    // 422 lists every problem with its fix.
+    let (status, body) = h
+        .post(
+            &helpdesk,
+            "/api/v1/jobs",
+            &json!({"operation": "assign", "tenant": "sandbox",
+            "params": {"colour": "blue", "licenseGroup": ""}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let problems = body["error"]["problems"].as_array().expect("problems");
+    let params: Vec<&str> = problems
+        .iter()
+        .filter_map(|p| p["param"].as_str())
+        .collect();
+    assert!(params.contains(&"params.colour"), "{params:?}");
+    assert!(params.contains(&"params.user"), "{params:?}");
+    assert!(
+        problems
+            .iter()
+            .all(|p| !p["fix"].as_str().unwrap_or("").is_empty())
+    );
+    let (status, body) = h
+        .post(
+            &helpdesk,
+            "/api/v1/jobs",
+            &json!({"operation": "nope", "tenant": "atlantis"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["problems"].as_array().expect("p").len(), 2);
+
+    // Dry run: the plan, no job.
+    let (status, plan) = h
+        .post(
+            &helpdesk,
+            "/api/v1/jobs",
+            &json!({"operation": "assign", "tenant": "sandbox",
+            "params": {"user": "kate.thomas@contoso.com"}, "dryRun": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["dryRun"], true);
+    assert!(plan["plan"].is_object(), "{plan}");
+    assert!(
+        h.store
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
+
+    // Submit with an idempotency key twice: one job.
+    let submit = |key: &'static str, user: &'static str| {
+        h.http
+            .post(h.url("/api/v1/jobs"))
+            .bearer_auth(&helpdesk)
+            .header("idempotency-key", key)
+            .json(&json!({"operation": "assign", "tenant": "sandbox", "params": {"user": user}}))
+            .send()
+    };
+    let first = submit("key-1", "kate.thomas@contoso.com")
+        .await
+        .expect("post");
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.expect("json");
+    let again = submit("key-1", "kate.thomas@contoso.com")
+        .await
+        .expect("post");
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.expect("json");
+    assert_eq!(first["id"], again["id"]);
+    let other = submit("key-2", "liam.jackson@contoso.com")
+        .await
+        .expect("post");
+    assert_eq!(other.status(), 202);
+    let other: Value = other.json().await.expect("json");
+    assert_eq!(first["state"], "available");
+    assert_eq!(first["input"]["user"], "kate.thomas@contoso.com");
+
+    // List with filters, paged.
+    let (status, all) = h.get(&helpdesk, "/api/v1/jobs").await;
+    assert_eq!(status, 200);
+    assert_eq!(all["items"].as_array().expect("items").len(), 2);
+    let (_, by_user) = h
+        .get(&helpdesk, "/api/v1/jobs?user=liam.jackson@contoso.com")
+        .await;
+    assert_eq!(by_user["items"].as_array().expect("items").len(), 1);
+    let (_, by_req) = h
+        .get(
+            &helpdesk,
+            "/api/v1/jobs?requester=ada.admin@contoso.com&operation=assign",
+        )
+        .await;
+    assert!(by_req["items"].as_array().expect("items").is_empty());
+    let (_, paged) = h.get(&helpdesk, "/api/v1/jobs?limit=1").await;
+    assert_eq!(paged["items"].as_array().expect("items").len(), 1);
+    let cursor = paged["nextCursor"].as_str().expect("a next page");
+    let (_, page2) = h
+        .get(&helpdesk, &format!("/api/v1/jobs?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(page2["items"].as_array().expect("items").len(), 1);
+    assert_ne!(page2["items"][0]["id"], paged["items"][0]["id"]);
+    assert_eq!(h.get(&helpdesk, "/api/v1/jobs?state=sideways").await.0, 400);
+    assert_eq!(
+        h.get(&helpdesk, "/api/v1/jobs?createdAfter=yesterday")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(h.get(&helpdesk, "/api/v1/jobs?limit=0").await.0, 400);
+    let (_, available) = h
+        .get(
+            &helpdesk,
+            "/api/v1/jobs?state=available&createdAfter=2000-01-01T00:00:00Z",
+        )
+        .await;
+    assert_eq!(available["items"].as_array().expect("items").len(), 2);
+
+    // Get, cancel, cancel again (409).
+    let id = other["id"].as_str().expect("id");
+    let (status, got) = h.get(&helpdesk, &format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(got["id"], id);
+    assert_eq!(h.get(&helpdesk, "/api/v1/jobs/not-a-uuid").await.0, 400);
+    assert_eq!(
+        h.get(&helpdesk, &format!("/api/v1/jobs/{}", uuid::Uuid::new_v4()))
+            .await
+            .0,
+        404
+    );
+    let reader = h.token("reader").await;
+    assert_eq!(
+        h.post(&reader, &format!("/api/v1/jobs/{id}/cancel"), &json!({}))
+            .await
+            .0,
+        403
+    );
+    let (status, cancelled) = h
+        .post(&helpdesk, &format!("/api/v1/jobs/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled");
+    assert_eq!(
+        h.post(&helpdesk, &format!("/api/v1/jobs/{id}/cancel"), &json!({}))
+            .await
+            .0,
+        409
+    );
+
+    // The audit log has the submissions and the cancellation; export is Admin only.
+    let (status, audit) = h.get(&reader, "/api/v1/audit?operation=assign").await;
+    assert_eq!(status, 200);
+    let outcomes: Vec<&str> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|r| r["outcome"].as_str())
+        .collect();
+    // The store records the cancellation itself; the server adds who asked for it.
+    assert_eq!(&outcomes[..2], &["submitted", "submitted"]);
+    assert!(outcomes.contains(&"cancel_requested"), "{outcomes:?}");
+    let (_, one_job) = h.get(&reader, &format!("/api/v1/audit?jobId={id}")).await;
+    let for_job = one_job["items"].as_array().expect("items");
+    assert!(for_job.iter().all(|r| r["jobId"] == id), "{one_job}");
+    assert!(
+        for_job.iter().any(|r| r["outcome"] == "cancel_requested"
+            && r["actor"]["upn"] == "hank.helpdesk@contoso.com")
+    );
+    assert_eq!(h.get(&reader, "/api/v1/audit/export").await.0, 403);
+    let r = h
+        .http
+        .get(h.url("/api/v1/audit/export"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/csv")
+    );
+    let csv = r.text().await.expect("csv");
+    assert_eq!(
+        csv.lines().count(),
+        outcomes.len() + 1,
+        "a header and every record:\n{csv}"
+    );
+    assert!(csv.contains("kate.thomas@contoso.com"));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn reads_operations_users_windows365_capacity_tenants_me() {
+    let h = start().await;
+    let reader = h.token("reader").await;
+    let (status, ops) = h.get(&reader, "/api/v1/operations").await;
+    assert_eq!(status, 200);
+    let ops = ops["operations"].as_array().expect("ops");
+    let assign = ops.iter().find(|o| o["name"] == "assign").expect("assign");
+    assert_eq!(assign["role"], "W365.Helpdesk");
+    assert_eq!(assign["allowed"], false, "a Reader may not run assign");
+    assert!(assign["tenants"]["sandbox"]["properties"]["user"].is_object());
+    assert!(assign["tenants"]["other"].is_object());
+
+    let (status, tenants) = h.get(&reader, "/api/v1/tenants").await;
+    assert_eq!(status, 200);
+    assert_eq!(tenants.as_array().expect("tenants").len(), 2);
+    assert_eq!(tenants[1]["hasProtectedGroups"], true);
+    let (_, me) = h.get(&reader, "/api/v1/me").await;
+    assert_eq!(me["operator"]["upn"], "rita.reader@contoso.com");
+    assert_eq!(me["operator"]["role"], "W365.Reader");
+
+    let (status, found) = h
+        .get(&reader, "/api/v1/tenants/sandbox/users?search=ali")
+        .await;
+    assert_eq!(status, 200, "{found}");
+    let items = found["items"].as_array().expect("items");
+    assert!(
+        items
+            .iter()
+            .any(|u| u["userPrincipalName"] == "alice.smith@contoso.com"),
+        "{found}"
+    );
+    let (_, page) = h
+        .get(&reader, "/api/v1/tenants/sandbox/users?limit=5")
+        .await;
+    assert_eq!(page["items"].as_array().expect("items").len(), 5);
+    let next = page["nextCursor"].as_str().expect("next");
+    let (_, page2) = h
+        .get(
+            &reader,
+            &format!("/api/v1/tenants/sandbox/users?limit=5&cursor={next}"),
+        )
+        .await;
+    assert_ne!(page2["items"][0], page["items"][0]);
+    assert_eq!(
+        h.get(&reader, "/api/v1/tenants/atlantis/users").await.0,
+        404
+    );
+    // A search with a quote is a literal, not OData syntax.
+    assert_eq!(
+        h.get(&reader, "/api/v1/tenants/sandbox/users?search=o'b")
+            .await
+            .0,
+        200
+    );
+
+    let (status, w365) = h
+        .get(
+            &reader,
+            "/api/v1/tenants/sandbox/users/alice.smith@contoso.com/windows365",
+        )
+        .await;
+    assert_eq!(status, 200, "{w365}");
+    assert!(!w365["cloudPcs"].as_array().expect("pcs").is_empty());
+    assert!(
+        w365["licences"]
+            .as_array()
+            .expect("licences")
+            .iter()
+            .any(|l| l["source"]["kind"] == "group")
+    );
+    assert!(!w365["groups"].as_array().expect("groups").is_empty());
+    assert_eq!(w365["protected"], false);
+    let (_, vip) = h
+        .get(
+            &reader,
+            &format!(
+                "/api/v1/tenants/sandbox/users/{}/windows365",
+                w365_sim::oidc::VIP_USER
+            ),
+        )
+        .await;
+    assert_eq!(vip["protected"], true, "{vip}");
+    assert_eq!(
+        h.get(
+            &reader,
+            "/api/v1/tenants/sandbox/users/nobody@contoso.com/windows365"
+        )
+        .await
+        .0,
+        404
+    );
+
+    let (status, cap) = h.get(&reader, "/api/v1/tenants/sandbox/capacity").await;
+    assert_eq!(status, 200, "{cap}");
+    assert!(!cap["skus"].as_array().expect("skus").is_empty());
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn schedules_health_ready_and_metrics() {
+    let h = start().await;
+    let admin = h.token("admin").await;
+    let helpdesk = h.token("helpdesk").await;
+    let schedule = json!({"name": "weekday-capacity-check", "cron": "0 6 * * 1-5", "timeZone": "Europe/Paris",
+        "operation": "cloudpc.troubleshoot", "tenant": "sandbox", "params": {"cloudPc": "alice.smith@contoso.com"}});
+    assert_eq!(
+        h.post(&helpdesk, "/api/v1/schedules", &schedule).await.0,
+        403
+    );
+    let (status, saved) = h.post(&admin, "/api/v1/schedules", &schedule).await;
+    assert_eq!(status, 201, "{saved}");
+    assert_eq!(saved["name"], "weekday-capacity-check");
+    let mut bad = schedule.clone();
+    bad["cron"] = json!("every day");
+    assert_eq!(h.post(&admin, "/api/v1/schedules", &bad).await.0, 422);
+    let (status, list) = h.get(&helpdesk, "/api/v1/schedules").await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().expect("list").len(), 1);
+    let r = h
+        .http
+        .delete(h.url("/api/v1/schedules/weekday-capacity-check"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    let r = h
+        .http
+        .delete(h.url("/api/v1/schedules/weekday-capacity-check"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 404);
+
+    let r = h.http.get(h.url("/healthz")).send().await.expect("healthz");
+    assert_eq!(r.status(), 200);
+    let r = h.http.get(h.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(r.status(), 200);
+    let ready: Value = r.json().await.expect("json");
+    assert_eq!(ready["tenants"]["sandbox"]["ok"], true);
+
+    h.post(&helpdesk, "/api/v1/jobs", &json!({"operation": "assign", "tenant": "sandbox", "params": {"user": "kate.thomas@contoso.com"}})).await;
+    h.get(&helpdesk, "/api/v1/tenants/sandbox/capacity").await;
+    let text = h
+        .http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(text.contains("w365_jobs{state=\"available\"} 1"), "{text}");
+    assert!(text.contains("w365_jobs_submitted_total 1"), "{text}");
+    let graph = text
+        .lines()
+        .find(|l| l.starts_with("w365_graph_requests_total{tenant=\"sandbox\"}"))
+        .expect("graph requests line");
+    let n: u64 = graph
+        .rsplit(' ')
+        .next()
+        .expect("n")
+        .parse()
+        .expect("number");
+    assert!(n > 0, "{graph}");
+    assert!(text.contains("w365_graph_throttled_total{tenant=\"sandbox\"}"));
+
+    // Readiness fails when a tenant's Graph does not answer.
+    h.sim.set_faults(vec![w365_sim::FaultRule::always(
+        w365_sim::faults::FaultAction::Status {
+            status: 503,
+            retry_after_secs: None,
+            http_date: false,
+        },
+    )]);
+    let r = h.http.get(h.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(r.status(), 503);
+    h.shutdown().await;
+}

@@ -1,0 +1,375 @@
+//! Operations as durable jobs: [`OpsHandler`] implements [`w365_jobs::Handler`] by running the
+//! operations of `w365-ops` in job mode ([`w365_ops::resume`]).
+//!
+//! A crate of its own, with no HTTP in it, because it is the one place that knows both sides:
+//! `w365-ops` stays free of the job store (and of sqlx: nothing in the operations knows which front
+//! end started them), `w365-jobs` stays free of Graph, and both front ends that run workers — the
+//! CLI's `w365 worker` and the server's `w365 serve` — use this same handler.
+//!
+//! For each job the handler:
+//! 1. finds the operation's declaration and the tenant's profile, and validates the input again
+//!    (the server validated it on submission; the worker never trusts stored input);
+//! 2. builds a Graph client for the job's tenant (its profile, or the sandbox simulator);
+//! 3. plans on the first run, then executes with a checkpoint after every step; a long wait
+//!    returns [`Finish::Park`] and the next run resumes where it stopped;
+//! 4. writes the executor's progress events as job log lines;
+//! 5. returns the CLI's JSON result document (`--output json`), or maps the error: Graph
+//!    unavailable → retry with backoff; anything else (validation, not found, out of licences,
+//!    permission, timeout...) → failed, with the document so far.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use w365_graph::auth::Credential;
+use w365_graph::{Client, Cloud, RetryPolicy};
+use w365_jobs::{Finish, Handler, JobContext};
+use w365_ops::execute::{Event, Observer, StepOutcome};
+use w365_ops::profile::{ConfigFile, Profile};
+use w365_ops::resume::{
+    self, Checkpoint, CheckpointSink, JobRun, JobSettings, ResumeOptions, document, error_object,
+};
+use w365_ops::spec;
+use w365_ops::wait::human_duration;
+use w365_ops::{ErrorKind, Waits};
+
+const USER_AGENT: &str = concat!("w365/", env!("CARGO_PKG_VERSION"), " (worker)");
+
+/// The tenant name of the sandbox.
+pub const SANDBOX: &str = "sandbox";
+
+/// How to reach a tenant's Graph.
+#[derive(Clone)]
+pub struct Connection {
+    pub cloud: Cloud,
+    pub credential: Credential,
+    pub waits: Waits,
+    pub profile: Profile,
+}
+
+/// Tuning of the handler.
+#[derive(Debug, Clone, Default)]
+pub struct HandlerOptions {
+    pub resume: ResumeOptions,
+    /// Every wait polls at this interval (simulators and tests; `W365_POLL_INTERVAL_MS`).
+    pub poll_interval: Option<Duration>,
+    /// Graph client retries (default: the client's own policy).
+    pub retry: Option<RetryPolicy>,
+}
+
+/// Runs w365 operations as jobs.
+pub struct OpsHandler {
+    config: ConfigFile,
+    sandbox: Option<Connection>,
+    options: HandlerOptions,
+}
+
+/// A job that cannot run as stored: refused, never retried.
+struct Refusal {
+    kind: &'static str,
+    message: String,
+    fix: String,
+    problems: Vec<spec::Problem>,
+}
+
+impl Refusal {
+    fn finish(self) -> Finish {
+        Finish::Failed {
+            error: json!({
+                "kind": self.kind,
+                "message": self.message,
+                "hint": self.fix,
+                "problems": self.problems,
+            }),
+            result: None,
+        }
+    }
+}
+
+impl OpsHandler {
+    /// Tenants come from the config file's profiles.
+    pub fn new(config: ConfigFile, options: HandlerOptions) -> Self {
+        Self {
+            config,
+            sandbox: None,
+            options,
+        }
+    }
+
+    /// Jobs of the tenant [`SANDBOX`] go to this simulator (the sandbox's waits, its profile).
+    pub fn with_sandbox(mut self, cloud: Cloud, credential: Credential) -> Self {
+        self.sandbox = Some(Connection {
+            cloud,
+            credential,
+            waits: Waits::sandbox(),
+            profile: Profile::sandbox(),
+        });
+        self
+    }
+
+    /// How the job's tenant is reached.
+    pub fn connection(&self, tenant: &str) -> Result<Connection, (String, String)> {
+        if tenant == SANDBOX {
+            return self.sandbox.clone().ok_or_else(|| {
+                (
+                    "this worker has no sandbox".to_owned(),
+                    "run the sandbox's jobs with a worker started with --sandbox".to_owned(),
+                )
+            });
+        }
+        let Some(profile) = self.config.tenants.get(tenant) else {
+            let known: Vec<&str> = self.config.tenants.keys().map(String::as_str).collect();
+            return Err((
+                format!("no tenant profile named '{tenant}' in this worker's config file"),
+                format!(
+                    "add [tenants.{tenant}] to the config file of every worker (known: {})",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        };
+        let fix = || "fix the tenant profile in the worker's config file".to_owned();
+        Ok(Connection {
+            cloud: profile
+                .resolve_cloud()
+                .map_err(|e| (e.to_string(), fix()))?,
+            credential: profile
+                .resolve_credential(tenant)
+                .map_err(|e| (e.to_string(), fix()))?,
+            waits: Waits::realistic(),
+            profile: profile.clone(),
+        })
+    }
+
+    fn waits(&self, mut waits: Waits) -> Waits {
+        if let Some(every) = self.options.poll_interval {
+            for p in [
+                &mut waits.memberships,
+                &mut waits.license,
+                &mut waits.cloud_pc_appears,
+                &mut waits.provisioning,
+            ] {
+                p.initial_interval = every;
+                p.max_interval = every;
+                p.first_check_after = Duration::ZERO;
+            }
+        }
+        waits
+    }
+
+    async fn run_job(&self, ctx: &JobContext) -> Result<Finish, Refusal> {
+        let job = ctx.job();
+        let spec = spec::operation(&job.operation).ok_or_else(|| Refusal {
+            kind: "refusedByValidation",
+            message: format!("no operation named '{}' is declared", job.operation),
+            fix: format!(
+                "submit one of: {}",
+                spec::operations()
+                    .iter()
+                    .map(|o| o.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            problems: vec![],
+        })?;
+        let conn = self
+            .connection(&job.tenant)
+            .map_err(|(message, fix)| Refusal {
+                kind: "usage",
+                message,
+                fix,
+                problems: vec![],
+            })?;
+        let values: Map<String, Value> = job.input.as_object().cloned().unwrap_or_default();
+        let input =
+            spec::validate(spec, &values, Some(&conn.profile)).map_err(|problems| Refusal {
+                kind: "refusedByValidation",
+                message: format!("{} refused: {}", spec.name, spec::describe(&problems)),
+                fix: "submit the job again with the problems fixed".into(),
+                problems,
+            })?;
+        let mut builder = Client::builder()
+            .cloud(conn.cloud.clone())
+            .credential(conn.credential.clone())
+            .user_agent(USER_AGENT);
+        if let Some(retry) = &self.options.retry {
+            builder = builder.retry(retry.clone());
+        }
+        let client = builder.build().map_err(|e| Refusal {
+            kind: "usage",
+            message: format!("could not build the Graph client for '{}': {e}", job.tenant),
+            fix: "fix the tenant profile in the worker's config file".into(),
+            problems: vec![],
+        })?;
+        let who = &job.requested_by;
+        let settings = JobSettings {
+            waits: self.waits(conn.waits),
+            caller: if who.display_name.trim().is_empty() {
+                who.upn.clone()
+            } else {
+                format!("{} ({})", who.display_name, who.upn)
+            },
+            profile: Some(conn.profile.clone()),
+        };
+
+        let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, String)>();
+        let observer = LogObserver { tx };
+        let sink = StoreSink { ctx };
+        let work = async {
+            let run = resume::run_operation(
+                &client,
+                &input,
+                &settings,
+                &job.checkpoint,
+                &observer,
+                &self.options.resume,
+                &sink,
+            )
+            .await;
+            drop(observer);
+            run
+        };
+        let drain = async {
+            while let Some((level, message)) = rx.recv().await {
+                if ctx.log(level, &message).await.is_err() {
+                    // Lost the lease: the run stops at its next checkpoint; drop the lines.
+                    break;
+                }
+            }
+        };
+        let (run, ()) = tokio::join!(work, drain);
+        let command = spec.cli.join(" ");
+        Ok(match run {
+            Err(e) => Finish::Retry {
+                at: None,
+                error: json!({"kind": "unexpected", "message": e.to_string()}),
+            },
+            Ok(JobRun::Parked { until, reason }) => {
+                let _ = ctx.log("info", &format!("parked: {reason}")).await;
+                Finish::Park { until, reason }
+            }
+            Ok(JobRun::Cancelled { .. }) => {
+                let _ = ctx
+                    .log(
+                        "warn",
+                        "cancelled at a step boundary; the steps done so far stay done",
+                    )
+                    .await;
+                Finish::Cancelled
+            }
+            Ok(JobRun::Done { body, error: None }) => {
+                Finish::Succeeded(document(&command, &job.tenant, &body, None))
+            }
+            Ok(JobRun::Done {
+                body,
+                error: Some(e),
+            }) => {
+                let doc = document(&command, &job.tenant, &body, Some(&e));
+                let _ = ctx.log("error", &e.to_string()).await;
+                if e.kind() == ErrorKind::Unavailable {
+                    // Graph kept answering 429/503/504 or could not be reached: try again later.
+                    Finish::Retry {
+                        at: None,
+                        error: error_object(&e),
+                    }
+                } else {
+                    Finish::Failed {
+                        error: error_object(&e),
+                        result: Some(doc),
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for OpsHandler {
+    async fn run(&self, ctx: &JobContext) -> Finish {
+        match self.run_job(ctx).await {
+            Ok(finish) => finish,
+            Err(refusal) => {
+                let _ = ctx.log("error", &refusal.message).await;
+                refusal.finish()
+            }
+        }
+    }
+}
+
+/// Saves checkpoints through the job's lease (fenced: a worker that lost the job cannot write).
+struct StoreSink<'a> {
+    ctx: &'a JobContext,
+}
+
+impl CheckpointSink for StoreSink<'_> {
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), String> {
+        let value = serde_json::to_value(checkpoint).map_err(|e| e.to_string())?;
+        self.ctx.checkpoint(&value).await.map_err(|e| e.to_string())
+    }
+
+    async fn cancel_requested(&self) -> bool {
+        self.ctx.cancel_requested().await.unwrap_or(false)
+    }
+}
+
+/// Turns the executor's progress events into job log lines.
+struct LogObserver {
+    tx: mpsc::UnboundedSender<(&'static str, String)>,
+}
+
+impl Observer for LogObserver {
+    fn on_event(&self, event: &Event<'_>) {
+        let line = match event {
+            Event::Planning { what } => ("info", format!("planning: {what}")),
+            Event::StepStarted { index, total, step } => {
+                ("info", format!("step {}/{total}: {step}", index + 1))
+            }
+            Event::StepFinished {
+                index,
+                total,
+                outcome,
+                ..
+            } => {
+                let level = match outcome {
+                    StepOutcome::Failed { .. } => "error",
+                    StepOutcome::TimedOut { .. } => "warn",
+                    StepOutcome::Skipped { reason } if reason.starts_with("outcome unknown") => {
+                        "warn"
+                    }
+                    _ => "info",
+                };
+                (
+                    level,
+                    format!(
+                        "step {}/{total} {}: {}",
+                        index + 1,
+                        outcome.label(),
+                        outcome.detail()
+                    ),
+                )
+            }
+            Event::Waiting(tick) => (
+                "info",
+                format!(
+                    "waiting for {}{} (check {}, next in {})",
+                    tick.what,
+                    tick.state.map(|s| format!(": {s}")).unwrap_or_default(),
+                    tick.checks,
+                    human_duration(tick.next_check_in)
+                ),
+            ),
+            Event::Note(text) => ("info", (*text).to_owned()),
+            _ => return,
+        };
+        let _ = self.tx.send(line);
+    }
+}
+
+/// A shared handler, as a worker takes it.
+pub fn handler(config: ConfigFile, options: HandlerOptions) -> Arc<OpsHandler> {
+    Arc::new(OpsHandler::new(config, options))
+}
