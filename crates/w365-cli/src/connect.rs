@@ -42,6 +42,20 @@ impl SandboxLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
+                // `w365 serve --sandbox` holds the sandbox for as long as it runs: waiting would
+                // never end, so say where the command can go instead.
+                if let Ok(text) =
+                    std::fs::read_to_string(crate::commands::serve::SandboxServerInfo::path(dir))
+                    && let Ok(info) =
+                        serde_json::from_str::<crate::commands::serve::SandboxServerInfo>(&text)
+                {
+                    return Err(crate::settings::SettingsError::Usage(format!(
+                        "the sandbox is in use by `w365 serve` (process {}) at {}: send the command \
+                         there with `--server {}`, or stop the server first",
+                        info.pid, info.url, info.url
+                    ))
+                    .into());
+                }
                 eprintln!(
                     "waiting for another w365 command using the sandbox ({}) to finish…",
                     dir.display()

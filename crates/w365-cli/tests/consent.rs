@@ -46,13 +46,8 @@ async fn every_destructive_command_refuses_without_consent_and_changes_nothing()
             LIC_256,
         ],
         vec!["cloudpc", "reboot", "alice.smith@contoso.com"],
-        vec![
-            "cloudpc",
-            "restore",
-            "alice.smith@contoso.com",
-            "--snapshot",
-            "snap-1",
-        ],
+        // Restore to a real restore point (the simulator refuses invented ids).
+        vec!["cloudpc", "restore", "alice.smith@contoso.com", "--latest"],
         vec!["cloudpc", "end-grace-period", "grace.wilson@contoso.com"],
         vec!["cloudpc", "power-off", "kate.thomas@contoso.com"],
         vec!["policy", "delete", WIN10, "--unassign-first"],

@@ -71,7 +71,7 @@ fn usage_errors_print_a_json_document_with_kind_usage_and_nothing_else_on_stdout
     /// (arguments, environment, command in the document, text of the message)
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str, &'a str);
     let cases: &[Case<'_>] = &[
-        (&["-o", "json", "assign"], &[], "assign", "<USER>"),
+        (&["-o", "json", "assign"], &[], "assign", "needs a USER"),
         (
             &["--output=json", "policy", "sync", "--bogus"],
             &[],
@@ -248,7 +248,7 @@ fn the_sandbox_tables_fit_80_columns() {
             .args(["sandbox", "show"]),
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("Users (36)"), "{}", out.stdout);
+    assert!(out.stdout.contains("Users (40)"), "{}", out.stdout);
     assert!(widest(&out.stdout) <= 80, "{}", out.stdout);
     // The sandbox commands print the same envelope in JSON.
     for (args, command) in [

@@ -180,7 +180,9 @@ async fn serve_sandbox_signs_in_demo_operators_and_stops_on_sigterm() {
         String::from_utf8_lossy(&out.stderr)
     );
     let out = run(&["cloudpc", "reboot", "alice.smith@contoso.com"], &helpdesk);
-    let inline = w365(home.path())
+    // The same command inline, on a sandbox of its own (this one is held by the server).
+    let other = tempfile::tempdir().expect("tempdir");
+    let inline = w365(other.path())
         .args(["--sandbox", "cloudpc", "reboot", "alice.smith@contoso.com"])
         .output()
         .expect("inline");
@@ -191,6 +193,17 @@ async fn serve_sandbox_signs_in_demo_operators_and_stops_on_sigterm() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    // Inline on the sandbox the server holds: refused at once, pointing at --server (no wait).
+    let held = w365(home.path())
+        .args(["--sandbox", "cloudpc", "list"])
+        .output()
+        .expect("inline on the served sandbox");
+    assert_eq!(held.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&held.stderr).contains("--server http://127.0.0.1:"),
+        "{}",
+        String::from_utf8_lossy(&held.stderr)
+    );
 
     // Without W365_SERVER_TOKEN: the device-code flow, approved on the identity provider's page.
     let mut signin = w365(home.path())

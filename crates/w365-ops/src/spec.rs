@@ -620,6 +620,10 @@ fn declare() -> Vec<OperationSpec> {
                     "a job records the signed-in identity that asked, never a free-text name",
                 ),
                 cli_only("dry-run", DRY_RUN),
+                cli_only("from", "bulk input: each row of the file becomes one assign"),
+                cli_only("results", "bulk input: where the per-row results are written"),
+                cli_only("journal", "bulk input: the resume journal of an inline run"),
+                cli_only("strict", "bulk input: refuse a file with any invalid row"),
             ],
             vec![Rule::Requires {
                 when: "ticketWhenOutOfLicenses".into(),
@@ -680,6 +684,7 @@ fn declare() -> Vec<OperationSpec> {
                     "skip-grace-period",
                     "the default (keepGracePeriod = false), spelled out",
                 ),
+                cli_only("yes", YES),
                 cli_only("dry-run", DRY_RUN),
             ],
             vec![],
@@ -836,7 +841,21 @@ fn declare() -> Vec<OperationSpec> {
             action.is_destructive(),
             &["cloudpc", sub],
             params,
-            vec![cli_only("yes", YES), cli_only("dry-run", DRY_RUN)],
+            {
+                let mut only = vec![cli_only("yes", YES), cli_only("dry-run", DRY_RUN)];
+                if sub == "restore" {
+                    // The CLI picks the restore point and sends its id as `snapshot`.
+                    only.push(cli_only(
+                        "latest",
+                        "the CLI picks the newest restore point (sent as snapshot)",
+                    ));
+                    only.push(cli_only(
+                        "before",
+                        "the CLI picks the newest restore point before TIME (sent as snapshot)",
+                    ));
+                }
+                only
+            },
             vec![],
         ));
     }
@@ -930,11 +949,17 @@ fn check_value(p: &ParamSpec, value: &Value) -> Result<Value, (String, String)> 
             }
             match kind {
                 ParamKind::User if !is_address(trimmed) => Err((
-                    format!("'{trimmed}' is not a user principal name"),
+                    format!(
+                        "'{}' is not a user principal name",
+                        crate::policy::validate::clip(trimmed)
+                    ),
                     "use the sign-in name, name@domain (e.g. megan.bowen@contoso.com)".into(),
                 )),
                 ParamKind::Email if !is_address(trimmed) => Err((
-                    format!("'{trimmed}' is not a mail address"),
+                    format!(
+                        "'{}' is not a mail address",
+                        crate::policy::validate::clip(trimmed)
+                    ),
                     "use an address such as helpdesk@contoso.com".into(),
                 )),
                 ParamKind::Group if trimmed.chars().count() > 256 => Err((
@@ -951,7 +976,10 @@ fn check_value(p: &ParamSpec, value: &Value) -> Result<Value, (String, String)> 
                     .map(|c| Value::String(c.clone()))
                     .ok_or_else(|| {
                         (
-                            format!("'{trimmed}' is not a valid choice"),
+                            format!(
+                                "'{}' is not a valid choice",
+                                crate::policy::validate::clip(trimmed)
+                            ),
                             format!("use one of: {}", choices.join(", ")),
                         )
                     }),

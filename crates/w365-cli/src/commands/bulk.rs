@@ -47,16 +47,30 @@ pub async fn run(
         Target::Tenant(t) => Some(t.profile.clone()),
         Target::Sandbox { .. } => None,
     };
-    let base = resolve_assign(args, profile.as_ref(), sandbox)?;
+    // The whole file is read (streamed) before connecting: a broken file changes nothing.
+    let parsed = bulk::input::read_file(file).map_err(|e| w365_ops::Error::InvalidInput {
+        reason: e.to_string(),
+    })?;
+    // The flags shared by every row go through the operation's one validation, as they would for
+    // the file's first user (each row's own user and columns are checked row by row).
+    let first_user = parsed
+        .rows
+        .first()
+        .map(|r| r.user.clone())
+        .or_else(|| parsed.invalid.iter().find_map(|r| r.user.clone()))
+        .ok_or_else(|| w365_ops::Error::InvalidInput {
+            reason: format!("{} has no row that names a user", file.display()),
+        })?;
+    let shared = AssignArgs {
+        user: first_user,
+        ..args.clone()
+    };
+    let base = resolve_assign(&shared, profile.as_ref(), sandbox)?;
     let opts = BulkOptions {
         base,
         strict: args.strict,
         journal: args.journal.clone(),
     };
-    // The whole file is read (streamed) before connecting: a broken file changes nothing.
-    let parsed = bulk::input::read_file(file).map_err(|e| w365_ops::Error::InvalidInput {
-        reason: e.to_string(),
-    })?;
 
     let conn = Connection::open(target).await?;
     let target_name = conn.target_name.clone();

@@ -258,20 +258,6 @@ pub async fn restore(
         "Restore the Cloud PC {pc_name} of {user} to its {kind} restore point of {taken} ({}); every file changed since then is lost",
         snapshot.id
     );
-    // The CLI's one consent policy (a dry run changes nothing and needs none).
-    if !args.dry_run
-        && let Err(e) = crate::consent::require(
-            &question,
-            &format!(
-                "  1. restore {pc_name} to the restore point {}",
-                snapshot.id
-            ),
-            args.yes,
-        )
-    {
-        let _ = conn.close().await;
-        return Err(e.into());
-    }
     let opts = ActionOptions {
         target: pc.id.clone(),
         action: CloudPcAction::Restore {
@@ -279,24 +265,27 @@ pub async fn restore(
         },
         dry_run: args.dry_run,
     };
-    let result = cloud_pc::run_action(&conn.client, &opts, printer)
-        .await
-        .map(|action| RestoreReport {
-            action,
-            restore_point: Some(snapshot.clone()),
-        })
-        .map_err(|f| Failure {
-            report: Box::new(RestoreReport {
-                action: *f.report,
+    // The CLI's one consent policy, as for every Cloud PC action: plan, show, ask (or --yes).
+    let mut gate = super::lifecycle::Gate::new(printer, args.yes, question);
+    let result =
+        cloud_pc::run_action_approved(&conn.client, &opts, printer, &mut |p| gate.approve(p))
+            .await
+            .map(|action| RestoreReport {
+                action,
                 restore_point: Some(snapshot.clone()),
-            }),
-            error: f.error,
-        });
+            })
+            .map_err(|f| Failure {
+                report: Box::new(RestoreReport {
+                    action: *f.report,
+                    restore_point: Some(snapshot.clone()),
+                }),
+                error: f.error,
+            });
     conclude(
         "cloudpc restore",
         conn,
         result,
-        None,
+        gate.refusal,
         printer,
         |r: &RestoreReport, e| {
             let (t, ok) = (&e.target, e.ok);
