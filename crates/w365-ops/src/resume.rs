@@ -367,9 +367,12 @@ pub async fn run_resumable<S: CheckpointSink>(
 /// recorded: the Cloud PC's status tells whether Windows 365 accepted it. `Some(Done)` when it
 /// did; `None` when the status cannot tell (then the step is reported unknown, never resent).
 ///
-/// Evidence, per Graph's Cloud PC lifecycle (https://learn.microsoft.com/en-us/graph/api/cloudpc-reprovision?view=graph-rest-1.0,
-/// https://learn.microsoft.com/en-us/graph/api/cloudpc-resize?view=graph-rest-1.0 and the
-/// `cloudPcStatus` members of https://learn.microsoft.com/en-us/graph/api/resources/cloudpc?view=graph-rest-beta):
+/// Both actions answer 204 and then run asynchronously
+/// (https://learn.microsoft.com/en-us/graph/api/cloudpc-reprovision?view=graph-rest-1.0,
+/// https://learn.microsoft.com/en-us/graph/api/cloudpc-resize?view=graph-rest-1.0); the
+/// `cloudPcStatus` members `provisioning`, `resizing` and `resizePendingLicense` are listed at
+/// https://learn.microsoft.com/en-us/graph/api/resources/cloudpcstatussummary?view=graph-rest-beta.
+/// Evidence that the request was accepted:
 /// - reprovision: the Cloud PC is `provisioning` again, or was provisioned after the send began;
 /// - resize: the Cloud PC is `resizing` or `resizePendingLicense`, or already has the target
 ///   service plan.
