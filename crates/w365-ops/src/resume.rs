@@ -678,6 +678,23 @@ pub async fn run_operation<S: CheckpointSink>(
             }),
         });
     }
+    // A job started by an earlier w365, which ran reprovision and resize in one go, left only
+    // the mark that it started: its outcome is unknown, so it is not repeated.
+    if let Some(started) = checkpoint
+        .pointer("/report/startedAt")
+        .and_then(Value::as_str)
+        .filter(|_| checkpoint.get("version").and_then(Value::as_u64) == Some(0))
+    {
+        return Ok(JobRun::Done {
+            body: json!({ "requestedUser": input.str("user") }),
+            error: Some(Error::InvalidInput {
+                reason: format!(
+                    "outcome unknown, not repeated: a run of this {} started at {started} (by an earlier w365, in one go) was interrupted; check the Cloud PC, then submit it again if needed",
+                    input.operation
+                ),
+            }),
+        });
+    }
     let mut cp = match serde_json::from_value::<Checkpoint>(checkpoint.clone()) {
         Ok(cp) if cp.version == CHECKPOINT_VERSION && cp.operation == input.operation => {
             observer.on_event(&Event::Note(&format!(

@@ -507,3 +507,45 @@ async fn a_resize_interrupted_before_the_request_sends_it_once_when_resumed() {
     assert!(error.is_none(), "{error:?}");
     assert_resized(&sim, &body).await;
 }
+
+#[tokio::test]
+async fn a_one_go_run_of_an_earlier_version_is_not_repeated() {
+    let sim = TestSim::contoso().await;
+    let input = reprovision_input();
+    // What the one-go path of earlier versions saved before it reprovisioned.
+    let marker = json!({
+        "version": 0,
+        "operation": "reprovision",
+        "plan": [],
+        "report": {"operation": "reprovision", "startedAt": "2026-11-30T10:00:00Z"},
+        "done": [],
+        "current": null,
+        "cloudPc": null,
+        "mails": [],
+        "graphRequests": 0,
+    });
+    let sink = MemorySink::default();
+    let run = run_operation(
+        &sim.client(),
+        &input,
+        &settings(),
+        &marker,
+        &Silent,
+        &PARK_AT_ONCE,
+        &sink,
+    )
+    .await
+    .unwrap();
+    let JobRun::Done {
+        error: Some(error), ..
+    } = run
+    else {
+        panic!("{run:?}")
+    };
+    assert!(
+        error.to_string().contains("outcome unknown, not repeated"),
+        "{error}"
+    );
+    assert_eq!(action_posts(&sim, "reprovision"), 0);
+    assert!(sim.sim().request_log().is_empty(), "not even planned again");
+}
