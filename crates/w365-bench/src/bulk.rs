@@ -15,7 +15,7 @@ use w365_ops::assign::{self, AssignOptions};
 use w365_ops::bulk::{self, BulkOptions, Outcome};
 use w365_ops::{Silent, Waits};
 use w365_sim::faults::{FaultAction, FaultRule, Trigger};
-use w365_sim::seed::{SeedFile, SeedUser};
+use w365_sim::seed::SeedFile;
 use w365_sim::{DirectoryTimings, Seed, SimConfig, Timings};
 
 use crate::mem;
@@ -42,32 +42,14 @@ pub struct Args {
     pub file_rows: usize,
 }
 
+/// The `n`-th (0-based) generated user of the seed.
 fn upn(n: usize) -> String {
-    format!("bulk{n:05}@contoso.com")
+    SeedFile::generated_upn(n + 1)
 }
 
 fn config(users: usize, latency: Duration, throttle: bool) -> SimConfig {
     let mut seed = SeedFile::contoso();
-    for n in 0..users {
-        seed.users.push(SeedUser {
-            user_principal_name: upn(n),
-            display_name: format!("Bulk User {n:05}"),
-            given_name: None,
-            surname: None,
-            mail: None,
-            mailbox: true,
-            account_enabled: true,
-            usage_location: Some("US".into()),
-            job_title: None,
-            department: None,
-            user_type: None,
-        });
-    }
-    for sku in &mut seed.skus {
-        if sku.sku_part_number == "CPC_E_2C_4GB_128GB" {
-            sku.prepaid_units += u32::try_from(users).unwrap_or(u32::MAX);
-        }
-    }
+    seed.add_generated_users(users);
     let mut timings = Timings::fast();
     timings.directory = DirectoryTimings {
         replication_lag: Duration::ZERO,

@@ -92,6 +92,15 @@ pub async fn reprovision(
     reprovision_approved(client, opts, observer, &mut |_| true).await
 }
 
+/// Plans only (reads, no change): the report with its plan, as job mode starts from.
+pub async fn plan(
+    client: &Client,
+    opts: &ReprovisionOptions,
+    observer: &dyn Observer,
+) -> std::result::Result<ReprovisionReport, Failure<ReprovisionReport>> {
+    reprovision_approved(client, opts, observer, &mut |_| false).await
+}
+
 /// As [`reprovision`], executing the plan only if `approve` agrees (nothing changes otherwise).
 pub async fn reprovision_approved(
     client: &Client,

@@ -130,6 +130,15 @@ pub async fn resize(
     resize_approved(client, opts, observer, &mut |_| true).await
 }
 
+/// Plans only (reads, no change): the report with its plan, as job mode starts from.
+pub async fn plan(
+    client: &Client,
+    opts: &ResizeOptions,
+    observer: &dyn Observer,
+) -> std::result::Result<ResizeReport, Failure<ResizeReport>> {
+    resize_approved(client, opts, observer, &mut |_| false).await
+}
+
 /// As [`resize`], executing the plan only if `approve` agrees (nothing changes otherwise).
 pub async fn resize_approved(
     client: &Client,

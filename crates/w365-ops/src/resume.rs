@@ -11,8 +11,9 @@
 //!   the wait's overall bound still counts from when it began;
 //! - a step that must not happen twice (a mail, a ticket, a Cloud PC action) is recorded as
 //!   "sending" before the request and as finished after it. A resumed run that finds "sending"
-//!   without the outcome does not send again: the step is reported as "outcome unknown, not
-//!   resent" (at most once, never twice).
+//!   without the outcome does not send again. A reprovision or resize reads the Cloud PC's
+//!   status first: when it shows the request was accepted, the step is done; otherwise (and for
+//!   mails and tickets) it is reported as "outcome unknown, not resent" (at most once, never twice).
 //!
 //! [`run_operation`] plans an operation (first run only), runs it resumably and returns the
 //! result document's body, or "parked".
@@ -23,10 +24,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use w365_graph::Client;
+use w365_graph::models::CloudPcStatus;
 
 use crate::assign::{self, AssignOptions, AssignPath, AssignReport, Blocked};
 use crate::cloud_pc::{self, ActionReport};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, GraphContext, Result};
 use crate::execute::{
     CloudPcReport, Event, ExecState, Executor, MailKind, MailReport, Observer, StepOutcome,
     StepReport, Waits, cloud_pc_report,
@@ -231,16 +233,25 @@ pub async fn run_resumable<S: CheckpointSink>(
                     ..
                 }),
                 _,
-            ) => {
-                let note = format!(
-                    "outcome unknown, not resent: the run stopped while this was being sent ({}); check the recipient or the Cloud PC before repeating it",
-                    started_at
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default()
-                );
-                observer.on_event(&Event::Note(&note));
-                Ok(StepOutcome::Skipped { reason: note })
-            }
+            ) => match reconcile_action(client, &step, *started_at).await {
+                Err(e) => Err(e),
+                Ok(Some(outcome)) => {
+                    if let StepOutcome::Done { detail } = &outcome {
+                        observer.on_event(&Event::Note(detail));
+                    }
+                    Ok(outcome)
+                }
+                Ok(None) => {
+                    let note = format!(
+                        "outcome unknown, not resent: the run stopped while this was being sent ({}); check the recipient or the Cloud PC before repeating it",
+                        started_at
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default()
+                    );
+                    observer.on_event(&Event::Note(&note));
+                    Ok(StepOutcome::Skipped { reason: note })
+                }
+            },
             (_, Some(policies)) => {
                 let cursor = match in_flight {
                     Some(c) if c.phase == Phase::Waiting => c,
@@ -350,6 +361,78 @@ pub async fn run_resumable<S: CheckpointSink>(
         }
     }
     Ok(Progress::Finished(Ok(())))
+}
+
+/// A reprovision or resize whose request was started ("sending") but whose outcome was not
+/// recorded: the Cloud PC's status tells whether Windows 365 accepted it. `Some(Done)` when it
+/// did; `None` when the status cannot tell (then the step is reported unknown, never resent).
+///
+/// Both actions answer 204 and then run asynchronously
+/// (https://learn.microsoft.com/en-us/graph/api/cloudpc-reprovision?view=graph-rest-1.0,
+/// https://learn.microsoft.com/en-us/graph/api/cloudpc-resize?view=graph-rest-1.0); the
+/// `cloudPcStatus` members `provisioning`, `resizing` and `resizePendingLicense` are listed at
+/// https://learn.microsoft.com/en-us/graph/api/resources/cloudpcstatussummary?view=graph-rest-beta.
+/// Evidence that the request was accepted:
+/// - reprovision: the Cloud PC is `provisioning` again, or was provisioned after the send began;
+/// - resize: the Cloud PC is `resizing` or `resizePendingLicense`, or already has the target
+///   service plan.
+///
+/// A Cloud PC that still looks untouched is not proof that the request was lost: the actions
+/// are asynchronous (204 first, the status changes later), so that case stays unknown.
+async fn reconcile_action(
+    client: &Client,
+    step: &Step,
+    started_at: OffsetDateTime,
+) -> Result<Option<StepOutcome>> {
+    let Step::RunCloudPcAction { cloud_pc, action } = step else {
+        return Ok(None);
+    };
+    if !matches!(
+        action,
+        crate::plan::CloudPcAction::Reprovision | crate::plan::CloudPcAction::Resize { .. }
+    ) {
+        return Ok(None);
+    }
+    let pc = match client.cloud_pcs().get(&cloud_pc.id).await {
+        Ok(pc) => pc,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => {
+            return Err(e).graph_ctx(
+                || {
+                    format!(
+                        "read the Cloud PC {cloud_pc} to learn whether the {action} was accepted"
+                    )
+                },
+                crate::execute::permissions::READ_CLOUD_PCS,
+            );
+        }
+    };
+    let status = pc.status.clone();
+    let accepted = match action {
+        crate::plan::CloudPcAction::Reprovision => {
+            status == Some(CloudPcStatus::Provisioning)
+                || pc.provisioned_date_time.is_some_and(|t| t >= started_at)
+        }
+        crate::plan::CloudPcAction::Resize {
+            target_service_plan_id,
+            ..
+        } => {
+            matches!(
+                status,
+                Some(CloudPcStatus::Resizing | CloudPcStatus::ResizePendingLicense)
+            ) || pc
+                .service_plan_id
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(target_service_plan_id))
+        }
+        _ => false,
+    };
+    Ok(accepted.then(|| StepOutcome::Done {
+        detail: format!(
+            "accepted by Windows 365 (found when resuming an interrupted run: the Cloud PC is {}); not sent again",
+            crate::cloud_pc::status_name(&pc)
+        ),
+    }))
 }
 
 async fn save<S: CheckpointSink>(
@@ -482,6 +565,30 @@ async fn plan_operation(
                 }
             }
         }
+        "reprovision" => {
+            let opts = input.reprovision_options();
+            match crate::reprovision::plan(client, &opts, observer).await {
+                Err(f) => Err((to_value(&f.report), f.error)),
+                Ok(report) => {
+                    let mut cp = new(report.plan.clone(), to_value(&report), Value::Null);
+                    // The reprovisioning mail names the Cloud PC.
+                    cp.cloud_pc = report.cloud_pc;
+                    Ok(cp)
+                }
+            }
+        }
+        "resize" => {
+            let mut opts = input.resize_options(settings.profile.as_ref());
+            opts.waits = settings.waits;
+            match crate::resize::plan(client, &opts, observer).await {
+                Err(f) => Err((to_value(&f.report), f.error)),
+                Ok(report) => {
+                    let mut cp = new(report.plan.clone(), to_value(&report), Value::Null);
+                    cp.cloud_pc = report.cloud_pc;
+                    Ok(cp)
+                }
+            }
+        }
         _ => {
             let Some(opts) = input.action_options() else {
                 return Err((
@@ -521,9 +628,10 @@ fn to_value(v: &impl Serialize) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-/// Whether an operation runs resumably (checkpoints, parking); the others run in one go.
+/// Whether an operation runs resumably (checkpoints, parking); the others cannot run as jobs.
 pub fn is_resumable(operation: &str) -> bool {
-    matches!(operation, "assign" | "unassign") || operation.starts_with("cloudpc.")
+    matches!(operation, "assign" | "unassign" | "reprovision" | "resize")
+        || operation.starts_with("cloudpc.")
 }
 
 /// The body of the result document from a checkpoint: the planned report plus what ran.
@@ -551,8 +659,7 @@ fn body_of(cp: &Checkpoint) -> Value {
 
 /// Runs an operation in job mode: plans it on the first run (saving the checkpoint), then runs
 /// the plan resumably. `checkpoint` is what an earlier run saved (`None` or JSON null: none).
-/// Operations that are not [`is_resumable`] run in one go; if a run of one was interrupted, it is
-/// not repeated (its outcome is unknown) and the run fails saying so.
+/// An operation that is not [`is_resumable`] is refused.
 pub async fn run_operation<S: CheckpointSink>(
     client: &Client,
     input: &ValidatedInput,
@@ -564,7 +671,29 @@ pub async fn run_operation<S: CheckpointSink>(
 ) -> std::result::Result<JobRun, CheckpointError> {
     let before = client.stats().requests;
     if !is_resumable(&input.operation) {
-        return run_in_one_go(client, input, settings, checkpoint, observer, sink).await;
+        return Ok(JobRun::Done {
+            body: json!({}),
+            error: Some(Error::InvalidInput {
+                reason: format!("the operation '{}' cannot run as a job", input.operation),
+            }),
+        });
+    }
+    // A job started by an earlier w365, which ran reprovision and resize in one go, left only
+    // the mark that it started: its outcome is unknown, so it is not repeated.
+    if let Some(started) = checkpoint
+        .pointer("/report/startedAt")
+        .and_then(Value::as_str)
+        .filter(|_| checkpoint.get("version").and_then(Value::as_u64) == Some(0))
+    {
+        return Ok(JobRun::Done {
+            body: json!({ "requestedUser": input.str("user") }),
+            error: Some(Error::InvalidInput {
+                reason: format!(
+                    "outcome unknown, not repeated: a run of this {} started at {started} (by an earlier w365, in one go) was interrupted; check the Cloud PC, then submit it again if needed",
+                    input.operation
+                ),
+            }),
+        });
     }
     let mut cp = match serde_json::from_value::<Checkpoint>(checkpoint.clone()) {
         Ok(cp) if cp.version == CHECKPOINT_VERSION && cp.operation == input.operation => {
@@ -665,8 +794,59 @@ pub async fn run_operation<S: CheckpointSink>(
                 }
             }
         }
+        if cp.operation == "resize" {
+            match result {
+                Err(Error::LicenseCountViolation { sku }) if cp.extra.is_null() => {
+                    // Lost the race for the last unit: leave no user in a license group without
+                    // its license (as the CLI's resize does), then report it.
+                    let Some(undo) = resize_undo(&cp) else {
+                        return Ok(done(&cp, Some(Error::LicenseCountViolation { sku })));
+                    };
+                    cp.plan.steps.push(undo);
+                    cp.extra = json!({ "countViolation": sku });
+                    sink.save(&cp).await.map_err(CheckpointError)?;
+                    continue;
+                }
+                Ok(()) if cp.extra.get("countViolation").is_some() => {
+                    let sku = cp.extra["countViolation"].as_str().unwrap_or_default();
+                    let name = |k: &str| {
+                        cp.report[k]["displayName"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    let user = cp.report["user"]["userPrincipalName"]
+                        .as_str()
+                        .unwrap_or_default();
+                    let detail = format!(
+                        "another assignment took the last {sku} license; {user} was removed from '{}' again and keeps '{}' (the resize waits for the license)",
+                        name("to"),
+                        name("from")
+                    );
+                    return Ok(done(
+                        &cp,
+                        Some(Error::OutOfLicenses {
+                            what: "licenses",
+                            detail,
+                            ticket_sent_to: None,
+                        }),
+                    ));
+                }
+                other => return Ok(done(&cp, other.err())),
+            }
+        }
         return Ok(done(&cp, result.err()));
     }
+}
+
+/// Resize's undo after CountViolation: the user leaves the `to` license group again.
+fn resize_undo(cp: &Checkpoint) -> Option<Step> {
+    Some(Step::RemoveUserFromGroup {
+        user: serde_json::from_value(cp.report.get("user")?.clone()).ok()?,
+        group: serde_json::from_value(cp.report.get("to")?.clone()).ok()?,
+        role: GroupRole::License,
+        reason: "the license engine reported CountViolation".into(),
+    })
 }
 
 fn done(cp: &Checkpoint, error: Option<Error>) -> JobRun {
@@ -727,77 +907,6 @@ fn count_violation_undo(cp: &Checkpoint, opts: &AssignOptions, seats: bool) -> O
         });
     }
     Some(steps)
-}
-
-/// Reprovision and resize: one go, marked as started first so an interrupted run is not repeated.
-async fn run_in_one_go<S: CheckpointSink>(
-    client: &Client,
-    input: &ValidatedInput,
-    settings: &JobSettings,
-    checkpoint: &Value,
-    observer: &dyn Observer,
-    sink: &S,
-) -> std::result::Result<JobRun, CheckpointError> {
-    if let Some(started) = checkpoint
-        .pointer("/report/startedAt")
-        .and_then(Value::as_str)
-    {
-        return Ok(JobRun::Done {
-            body: json!({ "requestedUser": input.str("user") }),
-            error: Some(Error::InvalidInput {
-                reason: format!(
-                    "outcome unknown, not repeated: a run of this {} started at {started} was interrupted; check the Cloud PC, then submit it again if needed",
-                    input.operation
-                ),
-            }),
-        });
-    }
-    let marker = json!({
-        "operation": input.operation,
-        "startedAt": OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-    });
-    // The marker is not a Checkpoint; a sink stores whatever JSON it is given.
-    let cp_marker = Checkpoint {
-        version: 0,
-        operation: input.operation.clone(),
-        plan: Plan::new(),
-        report: marker,
-        done: Vec::new(),
-        current: None,
-        cloud_pc: None,
-        mails: Vec::new(),
-        graph_requests: 0,
-        extra: Value::Null,
-        failed: None,
-    };
-    sink.save(&cp_marker).await.map_err(CheckpointError)?;
-    let (body, error) = match input.operation.as_str() {
-        "reprovision" => {
-            let opts = input.reprovision_options();
-            split(crate::reprovision::reprovision(client, &opts, observer).await)
-        }
-        "resize" => {
-            let mut opts = input.resize_options(settings.profile.as_ref());
-            opts.waits = settings.waits;
-            split(crate::resize::resize(client, &opts, observer).await)
-        }
-        other => (
-            Value::Null,
-            Some(Error::InvalidInput {
-                reason: format!("unknown operation '{other}'"),
-            }),
-        ),
-    };
-    Ok(JobRun::Done { body, error })
-}
-
-fn split<R: Serialize>(r: std::result::Result<R, cloud_pc::Failure<R>>) -> (Value, Option<Error>) {
-    match r {
-        Ok(report) => (to_value(&report), None),
-        Err(f) => (to_value(&f.report), Some(f.error)),
-    }
 }
 
 /// The exit code and stable kind string of an error kind (the CLI's exit codes, ARCHITECTURE.md).

@@ -276,3 +276,40 @@ async fn graph_unavailable_is_retried_later() {
     assert_eq!(job.attempt, 2);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resize_job_parks_for_the_license_and_the_cloud_pc_and_resizes_once() {
+    let s = Setup::start().await;
+    let id = s
+        .submit(
+            "resize",
+            SANDBOX,
+            json!({
+                "user": "alice.smith@contoso.com",
+                "from": "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB",
+                "to": "lic - Windows 365 Enterprise - 2 vCPU 4 GB 256 GB",
+                "notify": true,
+            }),
+        )
+        .await;
+    // Resumable now: the job parks (no worker held) instead of waiting inside one run.
+    let parked = s.until(id, false, |j| j.state == JobState::Parked).await;
+    assert_eq!(parked.checkpoint["operation"], "resize");
+    let job = s.until(id, true, |j| j.state.is_terminal()).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let doc = job.result.clone().unwrap();
+    assert_eq!(doc["command"], "resize");
+    assert_eq!(doc["ok"], true);
+    let steps = doc["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), doc["plan"].as_array().unwrap().len());
+    assert!(steps.iter().all(|s| s["outcome"] == "done"), "{steps:#?}");
+    let resizes = s
+        .sim
+        .sim()
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/resize"))
+        .count();
+    assert_eq!(resizes, 1);
+    s.stop().await;
+}

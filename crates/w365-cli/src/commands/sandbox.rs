@@ -51,7 +51,7 @@ pub async fn run(command: &SandboxCommand, printer: &Printer) -> anyhow::Result<
             let seed = match users {
                 Some(n) => format!(
                     "the contoso seed plus {n} generated users (user00001@contoso.com ... {}) and {n} more units of CPC_E_2C_4GB_128GB",
-                    generated_upn(*n)
+                    w365_sim::seed::SeedFile::generated_upn(*n)
                 ),
                 None => "the contoso seed".to_owned(),
             };
@@ -280,37 +280,11 @@ pub fn html_to_text(html: &str) -> String {
 /// The most users `sandbox reset --users` generates.
 const MAX_GENERATED_USERS: usize = 100_000;
 
-fn generated_upn(n: usize) -> String {
-    format!("user{n:05}@contoso.com")
-}
-
 /// Seeds the sandbox with contoso plus `n` generated users (licences scaled: `n` more units of
 /// the default licence group's SKU) and saves it.
 async fn generate_users(dir: &std::path::Path, n: usize) -> anyhow::Result<()> {
-    use w365_sim::seed::{SeedFile, SeedUser};
-    let mut seed = SeedFile::contoso();
-    for i in 1..=n {
-        seed.users.push(SeedUser {
-            user_principal_name: generated_upn(i),
-            display_name: format!("Generated User {i:05}"),
-            given_name: Some("Generated".into()),
-            surname: Some(format!("User {i:05}")),
-            mail: None,
-            mailbox: true,
-            account_enabled: true,
-            usage_location: Some("US".into()),
-            job_title: None,
-            department: None,
-            user_type: None,
-        });
-    }
-    for sku in &mut seed.skus {
-        if sku.sku_part_number == "CPC_E_2C_4GB_128GB" {
-            sku.prepaid_units = sku
-                .prepaid_units
-                .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-        }
-    }
+    let mut seed = w365_sim::seed::SeedFile::contoso();
+    seed.add_generated_users(n);
     std::fs::create_dir_all(dir)
         .with_context(|| format!("could not create the sandbox directory {}", dir.display()))?;
     let mut cfg = w365_sim::SimConfig::sandbox(Sandbox::state_file(dir));

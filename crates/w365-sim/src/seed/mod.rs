@@ -175,6 +175,44 @@ impl SeedFile {
         Self::parse(CONTOSO, "contoso.json").expect("the bundled contoso.json is valid (tested)")
     }
 
+    /// The SKU whose units [`SeedFile::add_generated_users`] scales (the sandbox's default
+    /// license group carries it).
+    pub const GENERATED_USERS_SKU: &'static str = "CPC_E_2C_4GB_128GB";
+
+    /// The UPN of generated user `i` (1-based): `user00001@contoso.com`, ...
+    pub fn generated_upn(i: usize) -> String {
+        format!("user{i:05}@contoso.com")
+    }
+
+    /// Adds `n` licensable users (`generated_upn(1..=n)`, each with a mailbox and a usage
+    /// location) and `n` more units of [`SeedFile::GENERATED_USERS_SKU`], so every one of them
+    /// can be assigned. The one generator of large tenants: `w365 sandbox reset --users N` and
+    /// the benchmarks use it.
+    pub fn add_generated_users(&mut self, n: usize) {
+        for i in 1..=n {
+            self.users.push(SeedUser {
+                user_principal_name: Self::generated_upn(i),
+                display_name: format!("Generated User {i:05}"),
+                given_name: Some("Generated".into()),
+                surname: Some(format!("User {i:05}")),
+                mail: None,
+                mailbox: true,
+                account_enabled: true,
+                usage_location: Some("US".into()),
+                job_title: None,
+                department: None,
+                user_type: None,
+            });
+        }
+        for sku in &mut self.skus {
+            if sku.sku_part_number == Self::GENERATED_USERS_SKU {
+                sku.prepaid_units = sku
+                    .prepaid_units
+                    .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+            }
+        }
+    }
+
     /// Reads a tenant description from a file.
     pub fn read(path: &Path) -> Result<Self, SeedError> {
         let text = std::fs::read_to_string(path).map_err(|source| SeedError::Read {
@@ -350,6 +388,30 @@ pub fn empty_tenant(timings: DirectoryTimings) -> TenantState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_users_are_unique_and_each_has_a_license_unit() {
+        let mut seed = SeedFile::contoso();
+        let units_of = |s: &SeedFile| {
+            s.skus
+                .iter()
+                .find(|k| k.sku_part_number == SeedFile::GENERATED_USERS_SKU)
+                .map(|k| k.prepaid_units)
+                .unwrap()
+        };
+        let (users, units) = (seed.users.len(), units_of(&seed));
+        seed.add_generated_users(1000);
+        assert_eq!(seed.users.len(), users + 1000);
+        let generated: std::collections::HashSet<&str> = seed.users[users..]
+            .iter()
+            .map(|u| u.user_principal_name.as_str())
+            .collect();
+        assert_eq!(generated.len(), 1000);
+        assert!(generated.contains(SeedFile::generated_upn(1).as_str()));
+        assert!(generated.contains(SeedFile::generated_upn(1000).as_str()));
+        let after = units_of(&seed);
+        assert_eq!(after, units + 1000);
+    }
 
     #[test]
     fn contoso_seed_has_the_runbook_objects() {
