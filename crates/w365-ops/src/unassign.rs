@@ -19,7 +19,7 @@
 
 use serde::Serialize;
 use w365_graph::Client;
-use w365_graph::models::ProvisioningPolicy;
+use w365_graph::models::{CloudPc, Group, ProvisioningPolicy, SubscribedSku};
 use w365_graph::odata::Query;
 
 use crate::assign::{
@@ -250,8 +250,47 @@ pub async fn plan(
         || format!("read the group memberships of {user}"),
         permissions::READ_GROUPS,
     )?;
+    let frontline_group = match named_frontline_policy(opts, &policies)? {
+        Some(policy) => Some(read_frontline_group(client, policy).await?),
+        None => None,
+    };
+    decide(
+        opts,
+        &Reads {
+            user,
+            groups: &groups,
+            policies: &policies,
+            skus: &skus,
+            pcs: &pcs,
+            member_of: &member_of,
+            frontline_group,
+        },
+        observer,
+    )
+}
 
-    let named_policies: Vec<&ProvisioningPolicy> = policies
+/// What planning an unassignment reads (once per user, or once per file in bulk).
+pub(crate) struct Reads<'a> {
+    pub user: UserRef,
+    /// The groups named by `license_group` (by name or id).
+    pub groups: &'a [Group],
+    /// Every provisioning policy, with its assignments.
+    pub policies: &'a [ProvisioningPolicy],
+    pub skus: &'a [SubscribedSku],
+    /// The user's Cloud PCs.
+    pub pcs: &'a [CloudPc],
+    /// The user's groups.
+    pub member_of: &'a [Group],
+    /// The assignment group of the Frontline policy `license_group` names, if it names one.
+    pub frontline_group: Option<GroupRef>,
+}
+
+/// The shared provisioning policy `license_group` names (by name or id), if it names one.
+pub(crate) fn named_frontline_policy<'a>(
+    opts: &UnassignOptions,
+    policies: &'a [ProvisioningPolicy],
+) -> Result<Option<&'a ProvisioningPolicy>> {
+    let named: Vec<&ProvisioningPolicy> = policies
         .iter()
         .filter(|p| {
             p.display_name
@@ -262,23 +301,63 @@ pub async fn plan(
         })
         .filter(|p| is_shared(p))
         .collect();
-    let (path, target, assignment_group) = match named_policies.as_slice() {
-        [policy] => {
-            let (group_id, _plan) = frontline_assignment(policy).ok_or_else(|| {
+    match named.as_slice() {
+        [] => Ok(None),
+        [policy] => Ok(Some(policy)),
+        many => Err(Error::AmbiguousName {
+            kind: "provisioning policy",
+            name: opts.license_group.clone(),
+            count: many.len(),
+            ids: many
+                .iter()
+                .map(|p| p.id.clone().unwrap_or_default())
+                .collect(),
+        }),
+    }
+}
+
+/// Reads the Frontline assignment group of a shared policy.
+pub(crate) async fn read_frontline_group(
+    client: &Client,
+    policy: &ProvisioningPolicy,
+) -> Result<GroupRef> {
+    let (group_id, _plan) =
+        frontline_assignment(policy).ok_or_else(|| Error::FrontlinePolicyWithoutAssignment {
+            policy: policy.display_name.clone(),
+        })?;
+    let group = client.groups().get_opt(&group_id).await.graph_ctx(
+        || format!("read the Frontline assignment group {group_id}"),
+        permissions::READ_GROUPS,
+    )?;
+    group
+        .map(|g| group_ref(&g))
+        .ok_or_else(|| Error::ObjectNotFound {
+            kind: "group",
+            id: group_id.clone(),
+        })
+}
+
+/// Decides the unassignment from what was read (the rules of `unassign`, with no request).
+pub(crate) fn decide(
+    opts: &UnassignOptions,
+    reads: &Reads<'_>,
+    observer: &dyn Observer,
+) -> Result<UnassignPlan> {
+    let user = reads.user.clone();
+    let (groups, policies, skus, pcs, member_of) = (
+        reads.groups,
+        reads.policies,
+        reads.skus,
+        reads.pcs,
+        reads.member_of,
+    );
+    let (path, target, assignment_group) = match named_frontline_policy(opts, policies)? {
+        Some(policy) => {
+            let group = reads.frontline_group.clone().ok_or_else(|| {
                 Error::FrontlinePolicyWithoutAssignment {
                     policy: policy.display_name.clone(),
                 }
             })?;
-            let group = client.groups().get_opt(&group_id).await.graph_ctx(
-                || format!("read the Frontline assignment group {group_id}"),
-                permissions::READ_GROUPS,
-            )?;
-            let group = group
-                .map(|g| group_ref(&g))
-                .ok_or_else(|| Error::ObjectNotFound {
-                    kind: "group",
-                    id: group_id.clone(),
-                })?;
             let info = policy_ref(policy);
             let target = CloudPcTarget::ProvisioningPolicy {
                 policy_id: info.id.clone(),
@@ -293,11 +372,11 @@ pub async fn plan(
                 (group, GroupRole::FrontlineAssignment),
             )
         }
-        [] => {
-            let group = one_group(&groups, &opts.license_group)?;
+        None => {
+            let group = one_group(groups, &opts.license_group)?;
             let full = groups.iter().find(|g| g.id == group.id);
             let (sku, service_plan_ids) =
-                license_group_plans(full, &skus, &Windows365Catalog::default());
+                license_group_plans(full, skus, &Windows365Catalog::default());
             let target = CloudPcTarget::ServicePlans {
                 sku: sku.clone().unwrap_or(SkuRef {
                     sku_id: uuid::Uuid::nil(),
@@ -314,17 +393,6 @@ pub async fn plan(
                 target,
                 (group, GroupRole::License),
             )
-        }
-        many => {
-            return Err(Error::AmbiguousName {
-                kind: "provisioning policy",
-                name: opts.license_group.clone(),
-                count: many.len(),
-                ids: many
-                    .iter()
-                    .map(|p| p.id.clone().unwrap_or_default())
-                    .collect(),
-            });
         }
     };
 
@@ -363,7 +431,7 @@ pub async fn plan(
     if opts.keep_groups {
         kept_because.push("--keep-groups".to_owned());
     }
-    for g in &member_of {
+    for g in member_of {
         if g.id.eq_ignore_ascii_case(&group.id) {
             continue;
         }

@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
+use w365_ops::bulk::unassign::{self as bulk_unassign, BulkUnassignOptions};
 use w365_ops::bulk::{self, BulkOptions, Outcome, RowResult, SkuCapacity};
 
 use crate::cli::{AssignArgs, OutputFormat};
+use crate::commands::unassign::UnassignArgs;
 use crate::connect::Connection;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
@@ -21,6 +23,22 @@ use crate::settings::{Settings, Target, resolve_assign};
 
 /// A progress bar with rows done / total, rate and ETA (terminal only).
 struct Bar(ProgressBar);
+
+impl Bar {
+    fn on_terminal(printer: &Printer) -> Option<Bar> {
+        (printer.format() == OutputFormat::Human && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30.cyan} {pos}/{len} rows  {per_sec}  ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            Bar(bar)
+        })
+    }
+}
 
 impl bulk::Progress for Bar {
     fn rows(&self, done: u64, total: u64) {
@@ -51,21 +69,14 @@ pub async fn run(
     let parsed = bulk::input::read_file(file).map_err(|e| w365_ops::Error::InvalidInput {
         reason: e.to_string(),
     })?;
-    // The flags shared by every row go through the operation's one validation, as they would for
-    // the file's first user (each row's own user and columns are checked row by row).
-    let first_user = parsed
-        .rows
-        .first()
-        .map(|r| r.user.clone())
-        .or_else(|| parsed.invalid.iter().find_map(|r| r.user.clone()))
-        .ok_or_else(|| w365_ops::Error::InvalidInput {
-            reason: format!("{} has no row that names a user", file.display()),
-        })?;
-    let shared = AssignArgs {
-        user: first_user,
-        ..args.clone()
+    // The flags are checked by the operation's declaration as for one user: the first row's
+    // (each row is checked again with its own user and columns while planning).
+    let Some(first) = parsed.rows.first() else {
+        return Err(no_valid_row(file, &parsed).into());
     };
-    let base = resolve_assign(&shared, profile.as_ref(), sandbox)?;
+    let mut flags = args.clone();
+    flags.user.clone_from(&first.user);
+    let base = resolve_assign(&flags, profile.as_ref(), sandbox)?;
     let opts = BulkOptions {
         base,
         strict: args.strict,
@@ -86,18 +97,7 @@ pub async fn run(
             ));
         }
         let empty = plan.empty_rows.clone();
-        let bar = (printer.format() == OutputFormat::Human && std::io::stderr().is_terminal())
-            .then(|| {
-                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{bar:30.cyan} {pos}/{len} rows  {per_sec}  ETA {eta}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-                bar.enable_steady_tick(Duration::from_millis(200));
-                Bar(bar)
-            });
+        let bar = Bar::on_terminal(printer);
         let progress: &dyn bulk::Progress = match &bar {
             Some(b) => b,
             None => &(),
@@ -130,16 +130,7 @@ pub async fn run(
             reason: format!("cannot write the results file {}: {e}", path.display()),
         })?;
     }
-    let count = |o: Outcome| rows.iter().filter(|r| r.outcome == o).count();
-    let status = if count(Outcome::Failed) > 0 {
-        ExitStatus::Unexpected
-    } else if count(Outcome::Blocked) > 0 {
-        ExitStatus::OutOfCapacity
-    } else if count(Outcome::Invalid) > 0 {
-        ExitStatus::Refused
-    } else {
-        ExitStatus::Success
-    };
+    let status = exit_status(&rows);
     match printer.format() {
         OutputFormat::Json => printer.json(&json!({
             "schemaVersion": 1,
@@ -164,6 +155,145 @@ pub async fn run(
             &capacity,
             args.dry_run,
             ticket.as_deref(),
+            requests,
+            &empty_rows,
+        )),
+    }
+    closed?;
+    Ok(status)
+}
+
+/// A file without one row that names a valid user: nothing to plan.
+fn no_valid_row(file: &Path, parsed: &bulk::ParsedInput) -> w365_ops::Error {
+    let first = parsed.invalid.first().map_or_else(
+        || "the file has no rows below the header".to_owned(),
+        |i| format!("first: row {}: {}; {}", i.row, i.problem, i.fix),
+    );
+    w365_ops::Error::InvalidInput {
+        reason: format!(
+            "{}: no row names a valid user ({} invalid row(s); {first})",
+            file.display(),
+            parsed.invalid.len()
+        ),
+    }
+}
+
+/// The worst outcome: 1 a row failed, 5 rows out of licences, 11 invalid rows, else 0.
+fn exit_status(rows: &[RowResult]) -> ExitStatus {
+    let count = |o: Outcome| rows.iter().filter(|r| r.outcome == o).count();
+    if count(Outcome::Failed) > 0 {
+        ExitStatus::Unexpected
+    } else if count(Outcome::Blocked) > 0 {
+        ExitStatus::OutOfCapacity
+    } else if count(Outcome::Invalid) > 0 {
+        ExitStatus::Refused
+    } else {
+        ExitStatus::Success
+    }
+}
+
+/// `w365 unassign --from FILE`: the plan for the whole file (reads only); `--dry-run` prints it;
+/// otherwise, with consent (`--yes` or the terminal's answer; it is destructive), each row is
+/// carried out as `w365 unassign` would, with a journal for resuming and an optional results file.
+pub async fn run_unassign(
+    settings: &Settings,
+    args: &UnassignArgs,
+    file: &Path,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    if !args.user.trim().is_empty() {
+        return Err(crate::settings::SettingsError::Usage(
+            "give either a USER or --from FILE, not both".into(),
+        )
+        .into());
+    }
+    let target = settings.target()?;
+    let profile = target.profile().cloned().unwrap_or_default();
+    let opts = BulkUnassignOptions {
+        base: super::unassign::options(args, &profile, &target),
+        strict: args.strict,
+        journal: args.journal.clone(),
+    };
+    // The whole file is read (streamed) before connecting: a broken file changes nothing.
+    let parsed = bulk::input::read_file(file).map_err(|e| w365_ops::Error::InvalidInput {
+        reason: e.to_string(),
+    })?;
+    let conn = Connection::open(target).await?;
+    let target_name = conn.target_name.clone();
+    let result = async {
+        let plan = bulk_unassign::plan(&conn.client, &opts, parsed, file, printer).await?;
+        if args.dry_run {
+            return Ok((
+                plan.rows.clone(),
+                plan.graph_requests,
+                plan.empty_rows.clone(),
+            ));
+        }
+        if plan.has_changes() {
+            printer.finish();
+            let what = format!(
+                "unassign {} user(s) of {}{}",
+                plan.count(Outcome::Unassign),
+                file.display(),
+                if opts.base.skip_grace_period {
+                    " and end their grace periods (their Cloud PCs and disks are deleted)"
+                } else {
+                    " (their Cloud PCs go into their grace periods)"
+                }
+            );
+            crate::consent::require(&what, &plan.steps(), args.yes)?;
+        }
+        let empty = plan.empty_rows.clone();
+        let bar = Bar::on_terminal(printer);
+        let progress: &dyn bulk::Progress = match &bar {
+            Some(b) => b,
+            None => &(),
+        };
+        let report = bulk_unassign::execute(&conn.client, &opts, plan, printer, progress).await;
+        if let Some(b) = &bar {
+            b.0.finish_and_clear();
+        }
+        let report = report?;
+        Ok::<_, anyhow::Error>((report.rows, report.graph_requests, empty))
+    }
+    .await;
+    let closed = conn.close().await;
+    printer.finish();
+    let (rows, requests, empty_rows) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            closed?;
+            return Err(e);
+        }
+    };
+    if let Some(path) = &args.results {
+        bulk::write_results(path, &rows).map_err(|e| w365_ops::Error::InvalidInput {
+            reason: format!("cannot write the results file {}: {e}", path.display()),
+        })?;
+    }
+    let status = exit_status(&rows);
+    match printer.format() {
+        OutputFormat::Json => printer.json(&json!({
+            "schemaVersion": 1,
+            "command": "unassign --from",
+            "target": target_name,
+            "dryRun": args.dry_run,
+            "ok": status == ExitStatus::Success,
+            "exitCode": status.code(),
+            "rows": rows,
+            "emptyRows": empty_rows,
+            "graphRequests": requests,
+        })),
+        OutputFormat::Csv => {
+            let mut out = Vec::new();
+            bulk::write_csv(&mut out, &rows)?;
+            printer.csv(&String::from_utf8_lossy(&out));
+        }
+        OutputFormat::Human | OutputFormat::Wide => printer.result(&table(
+            &rows,
+            &[],
+            args.dry_run,
+            None,
             requests,
             &empty_rows,
         )),
@@ -220,6 +350,9 @@ fn table(
         Outcome::Assign,
         Outcome::Assigned,
         Outcome::AlreadyAssigned,
+        Outcome::Unassign,
+        Outcome::Unassigned,
+        Outcome::NothingToDo,
         Outcome::Blocked,
         Outcome::Invalid,
         Outcome::Failed,

@@ -14,9 +14,28 @@ use super::lifecycle::{Ending, Gate, conclude, plan_and_steps};
 /// (license group, prefixes), then the runbook's defaults.
 #[derive(Debug, Clone, Args)]
 pub struct UnassignArgs {
-    /// The user's principal name
-    #[arg(value_name = "USER")]
+    /// The user's principal name (or --from FILE)
+    #[arg(value_name = "USER", default_value = "", hide_default_value = true)]
     pub user: String,
+
+    /// Bulk: unassign every user of a CSV file (header with a `user` column; other columns
+    /// override the flags per row: license-group, license-group-prefix,
+    /// provisioning-group-prefix, user-settings-group-prefix) or of a JSON lines file (`.jsonl`)
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<std::path::PathBuf>,
+
+    /// Bulk: write one line per row (outcome, detail, error kind) to this file (CSV, or JSON lines
+    /// when it ends in .jsonl)
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub results: Option<std::path::PathBuf>,
+
+    /// Bulk: the journal that makes an interrupted run resumable [default: FILE.unassign.journal]
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub journal: Option<std::path::PathBuf>,
+
+    /// Bulk: any invalid row stops the run before anything is changed
+    #[arg(long, requires = "from")]
+    pub strict: bool,
 
     /// The license group to take away (name or id), or a Frontline (shared) provisioning policy
     /// (name or id) [default: lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB]
@@ -62,15 +81,52 @@ pub async fn run(
     args: &UnassignArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    if let Some(file) = &args.from {
+        return super::bulk::run_unassign(settings, args, file, printer).await;
+    }
+    if args.user.trim().is_empty() {
+        return Err(crate::settings::SettingsError::Usage(
+            "w365 unassign needs a USER (e.g. megan.bowen@contoso.com) or --from FILE".into(),
+        )
+        .into());
+    }
     let target = settings.target()?;
     let profile = target.profile().cloned().unwrap_or_default();
-    let d = &profile.assign;
     // The declaration's check (the same the service applies to a job); every problem at once.
     crate::ops_spec::validate(
         "unassign",
         &crate::ops_spec::unassign_values(args),
         &profile,
     )?;
+    let opts = options(args, &profile, &target);
+    opts.validate()?;
+    let conn = Connection::open(target).await?;
+    let what = format!(
+        "unassign {}: take away '{}'{}",
+        opts.user,
+        opts.license_group,
+        if opts.skip_grace_period {
+            " and end the grace period (the Cloud PC and its disk are deleted)"
+        } else {
+            " (the Cloud PC goes into its grace period)"
+        }
+    );
+    let mut gate = Gate::new(printer, args.yes, what);
+    let result = w365_ops::unassign::unassign_approved(&conn.client, &opts, printer, &mut |p| {
+        gate.approve(p)
+    })
+    .await;
+    conclude("unassign", conn, result, gate.refusal, printer, summary).await
+}
+
+/// The options from the flags, the tenant profile and the defaults (not checked: the single
+/// unassign checks them whole, `--from` row by row).
+pub(crate) fn options(
+    args: &UnassignArgs,
+    profile: &crate::settings::Profile,
+    target: &crate::settings::Target,
+) -> UnassignOptions {
+    let d = &profile.assign;
     let mut opts = UnassignOptions::new(args.user.trim());
     if let Some(g) = args
         .license_group
@@ -100,25 +156,7 @@ pub async fn run(
     opts.keep_groups = args.keep_groups;
     opts.dry_run = args.dry_run;
     opts.waits = target.waits();
-    opts.validate()?;
-
-    let conn = Connection::open(target).await?;
-    let what = format!(
-        "unassign {}: take away '{}'{}",
-        opts.user,
-        opts.license_group,
-        if opts.skip_grace_period {
-            " and end the grace period (the Cloud PC and its disk are deleted)"
-        } else {
-            " (the Cloud PC goes into its grace period)"
-        }
-    );
-    let mut gate = Gate::new(printer, args.yes, what);
-    let result = w365_ops::unassign::unassign_approved(&conn.client, &opts, printer, &mut |p| {
-        gate.approve(p)
-    })
-    .await;
-    conclude("unassign", conn, result, gate.refusal, printer, summary).await
+    opts
 }
 
 fn summary(r: &UnassignReport, e: &Ending<'_>) -> String {

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 /// The columns a bulk file may have (canonical kebab names, as the CLI flags).
-pub const COLUMNS: [&str; 7] = [
+pub const COLUMNS: [&str; 8] = [
     "user",
     "provisioning-group",
     "user-settings-group",
@@ -19,6 +19,7 @@ pub const COLUMNS: [&str; 7] = [
     "provisioning-group-prefix",
     "user-settings-group-prefix",
     "priority",
+    "license-group-prefix",
 ];
 
 /// A column, recognised from its kebab (`license-group`), camelCase (`licenseGroup`) or spaced
@@ -32,6 +33,8 @@ pub enum Column {
     ProvisioningGroupPrefix,
     UserSettingsGroupPrefix,
     Priority,
+    /// `unassign --from` only.
+    LicenseGroupPrefix,
 }
 
 impl Column {
@@ -49,6 +52,7 @@ impl Column {
             "provisioninggroupprefix" => Column::ProvisioningGroupPrefix,
             "usersettingsgroupprefix" => Column::UserSettingsGroupPrefix,
             "priority" => Column::Priority,
+            "licensegroupprefix" => Column::LicenseGroupPrefix,
             _ => return None,
         })
     }
@@ -73,6 +77,9 @@ pub struct RowOverrides {
     pub provisioning_group_prefix: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_settings_group_prefix: Option<String>,
+    /// `unassign --from` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license_group_prefix: Option<String>,
 }
 
 /// A row that names a user.
@@ -433,6 +440,7 @@ fn push_row(
             Column::LicenseGroup => &mut overrides.license_group,
             Column::ProvisioningGroupPrefix => &mut overrides.provisioning_group_prefix,
             Column::UserSettingsGroupPrefix => &mut overrides.user_settings_group_prefix,
+            Column::LicenseGroupPrefix => &mut overrides.license_group_prefix,
         };
         *slot = Some(value);
     }

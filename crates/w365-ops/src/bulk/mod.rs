@@ -29,6 +29,7 @@
 //! those users one by one); `--notify` is not available in bulk.
 
 pub mod input;
+pub mod unassign;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
@@ -77,6 +78,12 @@ pub enum Outcome {
     Invalid,
     /// A step failed.
     Failed,
+    /// `unassign --from`, planned: will be unassigned.
+    Unassign,
+    /// `unassign --from`: done by this run (or an interrupted earlier run of the same file).
+    Unassigned,
+    /// `unassign --from`: nothing of the licence is left.
+    NothingToDo,
 }
 
 impl Outcome {
@@ -88,6 +95,9 @@ impl Outcome {
             Outcome::Blocked => "blocked",
             Outcome::Invalid => "invalid",
             Outcome::Failed => "failed",
+            Outcome::Unassign => "unassign",
+            Outcome::Unassigned => "unassigned",
+            Outcome::NothingToDo => "nothing to do",
         }
     }
 }
@@ -200,7 +210,7 @@ const STEP_GROUPS: &str = "groups";
 const STEP_LICENSE: &str = "license";
 const STEP_CONFIRMED: &str = "confirmed";
 
-fn read_journal(path: &Path) -> Result<HashMap<String, HashSet<String>>> {
+pub(crate) fn read_journal(path: &Path) -> Result<HashMap<String, HashSet<String>>> {
     let mut out: HashMap<String, HashSet<String>> = HashMap::new();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -220,12 +230,12 @@ fn read_journal(path: &Path) -> Result<HashMap<String, HashSet<String>>> {
     Ok(out)
 }
 
-struct Journal {
+pub(crate) struct Journal {
     file: std::fs::File,
 }
 
 impl Journal {
-    fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -236,7 +246,11 @@ impl Journal {
         Ok(Journal { file })
     }
 
-    fn record<'a>(&mut self, users: impl IntoIterator<Item = &'a str>, step: &str) -> Result<()> {
+    pub(crate) fn record<'a>(
+        &mut self,
+        users: impl IntoIterator<Item = &'a str>,
+        step: &str,
+    ) -> Result<()> {
         let mut buf = Vec::new();
         for user in users {
             serde_json::to_writer(
@@ -285,7 +299,7 @@ fn effective(base: &AssignOptions, row: &InputRow) -> AssignOptions {
     o
 }
 
-fn row_result(row: u64, user: &str, outcome: Outcome, detail: String) -> RowResult {
+pub(crate) fn row_result(row: u64, user: &str, outcome: Outcome, detail: String) -> RowResult {
     RowResult {
         row,
         user: user.to_owned(),
@@ -313,7 +327,7 @@ fn user_select() -> Vec<&'static str> {
 }
 
 /// Reads the users named in `upns` (`in` filters in batches). Keyed by lower-case UPN.
-async fn read_users(client: &Client, upns: &[String]) -> Result<HashMap<String, User>> {
+pub(crate) async fn read_users(client: &Client, upns: &[String]) -> Result<HashMap<String, User>> {
     let requests: Vec<BatchRequest> = upns
         .chunks(IN_MAX)
         .enumerate()
@@ -337,13 +351,24 @@ async fn read_users(client: &Client, upns: &[String]) -> Result<HashMap<String, 
 }
 
 /// Sends GETs in batches and decodes each answer as one page of `T` (a failed item is an error).
-async fn batch_pages<T: serde::de::DeserializeOwned + Send + 'static>(
+pub(crate) async fn batch_pages<T: serde::de::DeserializeOwned + Send + 'static>(
     client: &Client,
+    requests: Vec<BatchRequest>,
+    what: &str,
+) -> Result<Vec<Vec<T>>> {
+    batch_pages_on(client, w365_graph::ApiVersion::V1, requests, what).await
+}
+
+/// As [`batch_pages`], to the `$batch` of `version`.
+pub(crate) async fn batch_pages_on<T: serde::de::DeserializeOwned + Send + 'static>(
+    client: &Client,
+    version: w365_graph::ApiVersion,
     requests: Vec<BatchRequest>,
     what: &str,
 ) -> Result<Vec<Vec<T>>> {
     let responses = client
         .batch()
+        .version(version)
         .send(requests)
         .await
         .graph_ctx(|| what.to_owned(), permissions::READ_USERS)?;
@@ -508,6 +533,20 @@ pub async fn plan(
     let mut candidates: Vec<(usize, Work, Vec<uuid::Uuid>, Option<i64>)> = Vec::new();
     for (row, o) in input_rows.iter().zip(&row_opts) {
         let index = results.len();
+        if row.overrides.license_group_prefix.is_some() {
+            results.push(RowResult {
+                column: Some("license-group-prefix".into()),
+                fix: Some("remove the column: it belongs to `unassign --from`".into()),
+                error_kind: Some("validation".into()),
+                ..row_result(
+                    row.row,
+                    &row.user,
+                    Outcome::Invalid,
+                    "license-group-prefix is not an assign column".into(),
+                )
+            });
+            continue;
+        }
         let Some(user) = users.get(&row.user.to_lowercase()) else {
             results.push(RowResult {
                 column: Some("user".into()),
