@@ -17,12 +17,40 @@ use std::time::Duration;
 use assert_cmd::Command;
 
 /// Examples that are not run, by their text (as extracted, comment removed), with the reason.
-const SKIPPED: &[(&str, &str)] = &[(
-    "w365 sim serve --port 8080 &",
-    "starts a server that runs until stopped (in the background, on a fixed port); \
-     cli.rs::sim_serve_announces_working_credentials runs `w365 sim serve` and signs in with \
-     what it prints",
-)];
+const SKIPPED: &[(&str, &str)] = &[
+    (
+        "w365 sim serve --port 8080 &",
+        "starts a server that runs until stopped (in the background, on a fixed port); \
+         cli.rs::sim_serve_announces_working_credentials runs `w365 sim serve` and signs in with \
+         what it prints",
+    ),
+    (
+        "w365 sim serve --port 8080 -o json > sim.json &",
+        "a background server on a fixed port; sim/tests/admin.rs::the_admin_api_needs_the_admin_key \
+         covers the admin key it prints",
+    ),
+    (
+        "w365 sim serve --tls --ca-file /tmp/w365-sim-ca.pem --port 8443 &",
+        "a background HTTPS server on a fixed port; sim/tests/tls.rs and conformance/run serve TLS",
+    ),
+    (
+        "w365 --sandbox worker --workers 4",
+        "runs workers until stopped; tests/worker_crash.rs runs `w365 worker` processes",
+    ),
+    (
+        "w365 serve --sandbox --port 8365 &",
+        "a background server on a fixed port; tests/serve.rs runs `w365 serve --sandbox` on port 0",
+    ),
+    (
+        "w365 --sandbox --server http://127.0.0.1:8365 assign alice.smith@contoso.com",
+        "needs the server of the example above and a person approving the device code; \
+         tests/serve.rs approves it through the sign-in page",
+    ),
+    (
+        "w365 serve --server-config server.toml --bind 0.0.0.0 --database postgres://w365@db/w365",
+        "a real tenant's server config and database host",
+    ),
+];
 
 /// One command example of the README.
 #[derive(Debug)]
@@ -37,6 +65,8 @@ struct Example {
     stdin: Option<String>,
     stdout: Option<String>,
     expected: i32,
+    /// `cat > FILE <<'TAG'` … `TAG`: a file the following examples read (name, content).
+    writes: Option<(String, String)>,
 }
 
 fn readme() -> String {
@@ -139,6 +169,31 @@ fn examples(readme: &str) -> Vec<Example> {
             i += 1;
             continue;
         };
+        // A here-document writes a file that later examples use: `cat > FILE <<'TAG'`.
+        if let Some((file, tag)) = first
+            .strip_prefix("cat > ")
+            .and_then(|rest| rest.split_once(" <<"))
+        {
+            let tag = tag.trim().trim_matches(['\'', '"']);
+            let mut content = String::new();
+            i += 1;
+            while i < lines.len() && lines[i].trim() != tag {
+                content.push_str(lines[i]);
+                content.push('\n');
+                i += 1;
+            }
+            i += 1;
+            out.push(Example {
+                line: start + 1,
+                text: first.to_owned(),
+                args: Vec::new(),
+                stdin: None,
+                stdout: None,
+                expected: 0,
+                writes: Some((file.trim().to_owned(), content)),
+            });
+            continue;
+        }
         let mut joined = first.to_owned();
         while joined.trim_end().ends_with('\\') && i + 1 < lines.len() {
             let trimmed = joined.trim_end();
@@ -149,7 +204,11 @@ fn examples(readme: &str) -> Vec<Example> {
         let (words, comment) = shell_words(&joined);
         let args: Vec<String> = match words.first().map(String::as_str) {
             Some("w365") => words[1..].to_vec(),
-            Some("cargo") if words.starts_with(&["cargo".into(), "run".into()]) => {
+            // `cargo run --release -- ARGS` runs w365 (the quick start); `-p` runs another crate.
+            Some("cargo")
+                if words.starts_with(&["cargo".into(), "run".into()])
+                    && !words.iter().any(|w| w == "-p") =>
+            {
                 match words.iter().position(|w| w == "--") {
                     Some(dash) => words[dash + 1..].to_vec(),
                     None => continue,
@@ -175,6 +234,7 @@ fn examples(readme: &str) -> Vec<Example> {
             stdin,
             stdout,
             expected: expected_exit(comment.as_deref()),
+            writes: None,
         });
     }
     out
@@ -241,6 +301,10 @@ fn every_readme_example_runs_as_shown() {
     let mut failures = Vec::new();
     for example in &all {
         if SKIPPED.iter().any(|(s, _)| *s == example.text) {
+            continue;
+        }
+        if let Some((file, content)) = &example.writes {
+            std::fs::write(dir.path().join(file), content).unwrap();
             continue;
         }
         let mut cmd = Command::cargo_bin("w365").unwrap();

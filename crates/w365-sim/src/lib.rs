@@ -136,6 +136,10 @@ pub enum Seed {
     Large(LargeTenantSpec),
     /// An already parsed tenant description.
     Data(Box<SeedFile>),
+    /// The contoso demo tenant (its Windows 365 policies and demo operators too) plus this many
+    /// generated users, with as many more units of the SKU they are meant to get
+    /// ([`SeedFile::add_generated_users`]).
+    ContosoWithUsers(usize),
 }
 
 /// How to run a simulator.
@@ -269,10 +273,15 @@ pub fn build_store(seed: &Seed, timings: &Timings, now: OffsetDateTime) -> Resul
         Seed::Empty => seed::empty_tenant(timings.directory),
         Seed::File(path) => SeedFile::read(path)?.build(timings.directory, now)?,
         Seed::Data(file) => file.build(timings.directory, now)?,
+        Seed::ContosoWithUsers(n) => {
+            let mut file = SeedFile::contoso();
+            file.add_generated_users(*n);
+            file.build(timings.directory, now)?
+        }
         Seed::Large(spec) => spec.build(timings.directory, now),
     };
     tenant.w365.timings = timings.w365;
-    if matches!(seed, Seed::Contoso) {
+    if matches!(seed, Seed::Contoso | Seed::ContosoWithUsers(_)) {
         seed::windows365::seed_contoso(&mut tenant, now)?;
         oidc::seed_operators(&mut tenant, now)?;
     }

@@ -283,12 +283,10 @@ const MAX_GENERATED_USERS: usize = 100_000;
 /// Seeds the sandbox with contoso plus `n` generated users (licences scaled: `n` more units of
 /// the default licence group's SKU) and saves it.
 async fn generate_users(dir: &std::path::Path, n: usize) -> anyhow::Result<()> {
-    let mut seed = w365_sim::seed::SeedFile::contoso();
-    seed.add_generated_users(n);
     std::fs::create_dir_all(dir)
         .with_context(|| format!("could not create the sandbox directory {}", dir.display()))?;
     let mut cfg = w365_sim::SimConfig::sandbox(Sandbox::state_file(dir));
-    cfg.seed = w365_sim::Seed::Data(Box::new(seed));
+    cfg.seed = w365_sim::Seed::ContosoWithUsers(n);
     cfg.port = 0;
     let handle = w365_sim::spawn(cfg)
         .await
