@@ -155,6 +155,12 @@ pub enum Command {
     /// Application permission: CloudPC.Read.All.
     Usage(crate::commands::usage::UsageArgs),
 
+    /// Take the licence back from Cloud PCs unused for N days, with the monthly cost recovered
+    ///
+    /// Application permissions: User.Read.All, GroupMember.ReadWrite.All, Organization.Read.All,
+    /// CloudPC.Read.All (CloudPC.ReadWrite.All with --skip-grace-period).
+    Reclaim(crate::commands::reclaim::ReclaimArgs),
+
     /// List and take restore points of a Cloud PC (Graph beta)
     ///
     /// Application permission: CloudPC.ReadWrite.All (also for `list`: Graph's retrieveSnapshots

@@ -190,6 +190,7 @@ async fn run(cli: &Cli, command: &str, printer: &Printer) -> ExitStatus {
                 commands::snapshot::run(&settings, command, printer).await
             }
             Command::Usage(args) => commands::usage::run(&settings, args, printer).await,
+            Command::Reclaim(args) => commands::reclaim::run(&settings, args, printer).await,
             Command::Sandbox { command } => commands::sandbox::run(command, printer).await,
             Command::Sim { command } => commands::sim::run(command, printer).await,
             Command::Completions { shell } => commands::docs::completions(*shell),

@@ -22,6 +22,7 @@ pub mod mail;
 pub mod plan;
 pub mod policy;
 pub mod profile;
+pub mod reclaim;
 pub mod reprovision;
 pub mod resize;
 pub mod resume;

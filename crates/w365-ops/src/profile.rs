@@ -107,6 +107,26 @@ pub struct Profile {
     pub caller: Option<String>,
     #[serde(default)]
     pub assign: AssignDefaults,
+    /// Monthly price per SKU part number (`[tenants.NAME.prices]`, used by `reclaim`).
+    #[serde(default)]
+    pub prices: BTreeMap<String, f64>,
+    /// `[tenants.NAME.reclaim]`: who `reclaim` never touches, and the currency of the prices.
+    #[serde(default)]
+    pub reclaim: ReclaimDefaults,
+}
+
+/// `[tenants.NAME.reclaim]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReclaimDefaults {
+    /// UPNs whose Cloud PCs are never reclaimed.
+    #[serde(default)]
+    pub protected_users: Vec<String>,
+    /// Groups (display name or id) whose members' Cloud PCs are never reclaimed.
+    #[serde(default)]
+    pub protected_groups: Vec<String>,
+    /// Currency of `[tenants.NAME.prices]` (default: USD, the currency of the built-in prices).
+    pub currency: Option<String>,
 }
 
 impl Profile {

@@ -9,6 +9,7 @@ pub mod cloudpc;
 pub mod docs;
 pub mod lifecycle;
 pub mod policy;
+pub mod reclaim;
 pub mod remote;
 pub mod reprovision;
 pub mod resize;
