@@ -139,9 +139,10 @@ async fn restore_names_the_restore_point_asks_and_validates_the_choice() {
         "{}",
         out.stderr
     );
-    // No terminal and no --yes: the question is refused, nothing changes.
+    // No terminal and no --yes: refused for lack of consent (exit 2, the CLI's one consent
+    // policy), nothing changes.
     let out = output_of(env.cmd(&["cloudpc", "restore", ALICE, "--latest"])).await;
-    out.expect(11);
+    out.expect(2);
     assert!(
         out.stderr.contains(&newest),
         "names the restore point: {}",
