@@ -63,7 +63,9 @@ impl Harness {
                  tenant_id = \"{tenant}\"\n\
                  client_id = \"{client}\"\n\
                  client_secret_env = \"W365_SIM_SECRET\"\n\
-                 cloud = {{ graph = \"{base}\", authority = \"{base}\" }}\n",
+                 cloud = {{ graph = \"{base}\", authority = \"{base}\" }}\n\
+                 [tenants.sim.assign]\n\
+                 from_mailbox = \"runbooks@contoso.com\"\n",
                 tenant = sim.sim().tenant_id(),
                 client = app.client_id,
             ),
