@@ -112,6 +112,12 @@ class SimTokenCredential:
         self._token = AccessToken(body["access_token"], int(time.time()) + int(body["expires_in"]))
         return self._token
 
+    def forget(self) -> None:
+        """Drops the cached token: after the virtual clock jumps (a test's `advance`), the
+        simulator's tokens, which live on that clock, may have expired; a real client would have
+        fetched a new one by the time that much real time had passed."""
+        self._token = None
+
     async def close(self) -> None:
         return None
 
@@ -202,9 +208,11 @@ class Ctx:
         (await self.admin.delete("/faults")).raise_for_status()
         self._users.clear()
         self._groups.clear()
+        self.credential.forget()
 
     async def advance(self, **by: float) -> None:
         (await self.admin.post("/clock/advance", json=by)).raise_for_status()
+        self.credential.forget()
 
     async def add_fault(self, rule: dict) -> None:
         (await self.admin.post("/faults", json=rule)).raise_for_status()
@@ -218,6 +226,15 @@ class Ctx:
         headers.setdefault("Authorization", f"Bearer {await self.raw_token()}")
         async with httpx.AsyncClient(verify=self.target.ssl_context(), timeout=30.0) as http:
             return await http.request(method, f"{self.target.base_url}/{path.lstrip('/')}", headers=headers, **kw)
+
+    async def restore_point(self, cloud_pc_id: str) -> str:
+        """The id of one of the Cloud PC's own restore points (the simulator, like Graph, restores
+        only to those): read through the beta retrieveSnapshots function."""
+        answer = await self.raw(
+            "GET", f"beta/deviceManagement/virtualEndpoint/cloudPCs/{cloud_pc_id}/retrieveSnapshots"
+        )
+        answer.raise_for_status()
+        return answer.json()["value"][0]["id"]
 
     async def user_id(self, upn: str) -> str:
         if upn not in self._users:
@@ -349,7 +366,9 @@ async def run_checks(target: Target, selected: Optional[str]) -> tuple[int, int]
     passed = failed = 0
     ctx = Ctx(target)
     try:
-        for c in CHECKS:
+        # Identity checks first: a client assertion is signed with the real clock and checked
+        # against the simulator's virtual one, which later checks advance by hours.
+        for c in sorted(CHECKS, key=lambda c: c.area != "identity"):
             full = f"{c.area}: {c.name}"
             if selected and selected not in full:
                 continue
