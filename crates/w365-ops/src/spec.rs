@@ -475,6 +475,9 @@ fn cli_only(flag: &str, reason: &str) -> CliOnly {
 const DRY_RUN: &str =
     "plans without changing anything; the API previews a plan instead of queueing a job";
 const YES: &str = "consent at the terminal; an API request is the consent";
+const BULK_RESULTS: &str = "bulk input: where the per-row results are written";
+const BULK_JOURNAL: &str = "bulk input: the resume journal of an inline run";
+const BULK_STRICT: &str = "bulk input: refuse a file with any invalid row";
 
 fn user() -> P {
     P::positional(
@@ -621,9 +624,9 @@ fn declare() -> Vec<OperationSpec> {
                 ),
                 cli_only("dry-run", DRY_RUN),
                 cli_only("from", "bulk input: each row of the file becomes one assign"),
-                cli_only("results", "bulk input: where the per-row results are written"),
-                cli_only("journal", "bulk input: the resume journal of an inline run"),
-                cli_only("strict", "bulk input: refuse a file with any invalid row"),
+                cli_only("results", BULK_RESULTS),
+                cli_only("journal", BULK_JOURNAL),
+                cli_only("strict", BULK_STRICT),
             ],
             vec![Rule::Requires {
                 when: "ticketWhenOutOfLicenses".into(),
@@ -686,6 +689,10 @@ fn declare() -> Vec<OperationSpec> {
                 ),
                 cli_only("yes", YES),
                 cli_only("dry-run", DRY_RUN),
+                cli_only("from", "bulk input: each row of the file becomes one unassign"),
+                cli_only("results", BULK_RESULTS),
+                cli_only("journal", BULK_JOURNAL),
+                cli_only("strict", BULK_STRICT),
             ],
             vec![],
         ),
