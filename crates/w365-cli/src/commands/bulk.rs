@@ -125,11 +125,7 @@ pub async fn run(
             return Err(e.into());
         }
     };
-    if let Some(path) = &args.results {
-        bulk::write_results(path, &rows).map_err(|e| w365_ops::Error::InvalidInput {
-            reason: format!("cannot write the results file {}: {e}", path.display()),
-        })?;
-    }
+    write_results_file(args.results.as_deref(), &rows)?;
     let status = exit_status(&rows);
     match printer.format() {
         OutputFormat::Json => printer.json(&json!({
@@ -266,11 +262,7 @@ pub async fn run_unassign(
             return Err(e);
         }
     };
-    if let Some(path) = &args.results {
-        bulk::write_results(path, &rows).map_err(|e| w365_ops::Error::InvalidInput {
-            reason: format!("cannot write the results file {}: {e}", path.display()),
-        })?;
-    }
+    write_results_file(args.results.as_deref(), &rows)?;
     let status = exit_status(&rows);
     match printer.format() {
         OutputFormat::Json => printer.json(&json!({
@@ -379,4 +371,14 @@ fn table(
         ));
     }
     out
+}
+
+/// `--results FILE`: one line per row (assign and unassign files alike).
+fn write_results_file(path: Option<&Path>, rows: &[RowResult]) -> Result<(), w365_ops::Error> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    bulk::write_results(path, rows).map_err(|e| w365_ops::Error::InvalidInput {
+        reason: format!("cannot write the results file {}: {e}", path.display()),
+    })
 }

@@ -814,6 +814,26 @@ fn remap(work: Vec<Work>, position: &HashMap<u64, usize>, rows: &[InputRow]) -> 
         .collect()
 }
 
+/// With `strict`, any invalid row refuses the whole run before anything is changed (assign and
+/// unassign files alike).
+pub(crate) fn refuse_invalid_rows_when_strict(strict: bool, rows: &[RowResult]) -> Result<()> {
+    let mut invalid = rows.iter().filter(|r| r.outcome == Outcome::Invalid);
+    let Some(first) = invalid.next() else {
+        return Ok(());
+    };
+    if !strict {
+        return Ok(());
+    }
+    Err(Error::InvalidInput {
+        reason: format!(
+            "{} invalid row(s) and --strict: nothing was changed (first: row {}: {})",
+            1 + invalid.count(),
+            first.row,
+            first.detail
+        ),
+    })
+}
+
 /// Runs a plan. Invalid rows never stop the valid ones unless `strict`.
 pub async fn execute(
     client: &Client,
@@ -823,17 +843,7 @@ pub async fn execute(
     progress: &dyn Progress,
 ) -> Result<BulkReport> {
     let requests_before = client.stats().requests;
-    let invalid = plan.count(Outcome::Invalid);
-    if opts.strict && invalid > 0 {
-        let first = plan.rows.iter().find(|r| r.outcome == Outcome::Invalid);
-        return Err(Error::InvalidInput {
-            reason: format!(
-                "{invalid} invalid row(s) and --strict: nothing was changed (first: row {}: {})",
-                first.map_or(0, |r| r.row),
-                first.map_or("", |r| r.detail.as_str())
-            ),
-        });
-    }
+    refuse_invalid_rows_when_strict(opts.strict, &plan.rows)?;
     let total = plan.work.len() as u64;
     progress.rows(0, total);
     let mut journal = Journal::open(&plan.journal)?;

@@ -20,6 +20,7 @@ use serde::Serialize;
 use w365_graph::models::{CloudPc, Group};
 use w365_graph::{ApiVersion, BatchRequest, Client, Filter, GraphPath, Query};
 
+use super::refuse_invalid_rows_when_strict;
 use super::{
     Journal, Outcome, ParsedInput, Progress, RowResult, batch_pages, batch_pages_on, read_journal,
     read_users, row_result,
@@ -455,17 +456,7 @@ pub async fn execute(
     progress: &dyn Progress,
 ) -> Result<BulkUnassignReport> {
     let requests_before = client.stats().requests;
-    let invalid = plan.count(Outcome::Invalid);
-    if opts.strict && invalid > 0 {
-        let first = plan.rows.iter().find(|r| r.outcome == Outcome::Invalid);
-        return Err(Error::InvalidInput {
-            reason: format!(
-                "{invalid} invalid row(s) and --strict: nothing was changed (first: row {}: {})",
-                first.map_or(0, |r| r.row),
-                first.map_or("", |r| r.detail.as_str())
-            ),
-        });
-    }
+    refuse_invalid_rows_when_strict(opts.strict, &plan.rows)?;
     let total = plan.work.len() as u64;
     progress.rows(0, total);
     let mut journal = Journal::open(&plan.journal)?;
