@@ -200,4 +200,18 @@ pub trait JobStore: Send + Sync + 'static {
     /// Inserts one job per due schedule fire (once across all schedulers) and advances the
     /// schedules; returns the jobs this call inserted.
     async fn run_due_schedules(&self) -> Result<Vec<Job>>;
+
+    /// Records a portal sign-in in progress (and forgets expired ones).
+    async fn portal_signin_put(&self, signin: &PortalSignIn) -> Result<()>;
+    /// Removes and returns the sign-in with this key (each is used at most once); `None` when
+    /// unknown or expired.
+    async fn portal_signin_take(&self, key_hash: &str) -> Result<Option<PortalSignIn>>;
+    /// Stores a new portal session (and forgets expired ones).
+    async fn portal_session_put(&self, session: &PortalSession) -> Result<()>;
+    /// The session with this id hash, unless unknown or expired.
+    async fn portal_session_get(&self, id_hash: &str) -> Result<Option<PortalSession>>;
+    /// Sets the session's current tenant; `false` when the session is unknown or expired.
+    async fn portal_session_set_tenant(&self, id_hash: &str, tenant: &str) -> Result<bool>;
+    /// Ends a session (sign out); whether it existed.
+    async fn portal_session_delete(&self, id_hash: &str) -> Result<bool>;
 }

@@ -452,3 +452,60 @@ pub struct Schedule {
     #[serde(with = "time::serde::rfc3339")]
     pub next_fire_at: OffsetDateTime,
 }
+
+/// A portal sign-in in progress (OIDC authorization code + PKCE), between the redirect to the
+/// identity provider and its answer. Keyed by the SHA-256 of a random value the browser holds in
+/// a cookie, so an answer is only accepted from the browser that started the sign-in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PortalSignIn {
+    /// SHA-256 (hex) of the sign-in cookie's value.
+    pub key_hash: String,
+    /// The OAuth `state` sent to the identity provider.
+    pub state: String,
+    /// The OIDC `nonce` the id token must carry.
+    pub nonce: String,
+    /// The PKCE code verifier (RFC 7636).
+    pub verifier: String,
+    /// The portal path to show after signing in.
+    pub return_to: String,
+    pub expires_at: OffsetDateTime,
+}
+
+impl fmt::Debug for PortalSignIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PortalSignIn")
+            .field("return_to", &self.return_to)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A signed-in portal session. The browser holds a random id; the store holds its SHA-256 only,
+/// with who signed in (no token of the identity provider).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PortalSession {
+    /// SHA-256 (hex) of the session cookie's value.
+    pub id_hash: String,
+    pub operator: Identity,
+    /// The operator's own Entra tenant (`tid`).
+    pub sign_in_tenant: String,
+    /// The highest w365 app role at sign-in (`W365.Helpdesk`...), `None` without one.
+    pub role: Option<String>,
+    /// The tenant the operator works on (chosen in the portal).
+    pub tenant: Option<String>,
+    /// The synchronizer token of this session's forms.
+    pub csrf_token: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+impl fmt::Debug for PortalSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PortalSession")
+            .field("operator", &self.operator.upn)
+            .field("role", &self.role)
+            .field("tenant", &self.tenant)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}

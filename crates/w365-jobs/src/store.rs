@@ -20,8 +20,8 @@ use crate::audit::{self, AuditFilter, AuditRecord, AuditVerdict, NewAuditRecord,
 use crate::cron::CronSchedule;
 use crate::{
     BudgetGrant, Clock, Error, Finish, Identity, Job, JobEvent, JobFilter, JobId, JobState,
-    JobStore, JobTemplate, Leased, LogLine, NewJob, Page, Result, Schedule, ScheduleSpec,
-    SystemClock, TenantLimits,
+    JobStore, JobTemplate, Leased, LogLine, NewJob, Page, PortalSession, PortalSignIn, Result,
+    Schedule, ScheduleSpec, SystemClock, TenantLimits,
 };
 
 /// Which database a store runs on.
@@ -66,16 +66,30 @@ const POSTGRES: Sql = Sql {
     begin: "BEGIN",
 };
 
-const MIGRATIONS_SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "jobs",
-    include_str!("../migrations/sqlite/0001_jobs.sql"),
-)];
-const MIGRATIONS_POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "jobs",
-    include_str!("../migrations/postgres/0001_jobs.sql"),
-)];
+const MIGRATIONS_SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "jobs",
+        include_str!("../migrations/sqlite/0001_jobs.sql"),
+    ),
+    (
+        2,
+        "portal_sessions",
+        include_str!("../migrations/sqlite/0002_portal_sessions.sql"),
+    ),
+];
+const MIGRATIONS_POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "jobs",
+        include_str!("../migrations/postgres/0001_jobs.sql"),
+    ),
+    (
+        2,
+        "portal_sessions",
+        include_str!("../migrations/postgres/0002_portal_sessions.sql"),
+    ),
+];
 
 /// Options for [`connect_with`].
 #[derive(Clone)]
@@ -1343,6 +1357,103 @@ impl JobStore for SqlStore {
             }
         }
         Ok(inserted)
+    }
+
+    async fn portal_signin_put(&self, signin: &PortalSignIn) -> Result<()> {
+        let now = us(self.now());
+        q(common!("portal_signins_purge"))
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        q(common!("portal_signin_insert"))
+            .bind(signin.key_hash.clone())
+            .bind(signin.state.clone())
+            .bind(signin.nonce.clone())
+            .bind(signin.verifier.clone())
+            .bind(signin.return_to.clone())
+            .bind(us(signin.expires_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn portal_signin_take(&self, key_hash: &str) -> Result<Option<PortalSignIn>> {
+        let row = q(common!("portal_signin_take"))
+            .bind(key_hash.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let signin = PortalSignIn {
+            key_hash: row.try_get("key_hash")?,
+            state: row.try_get("state")?,
+            nonce: row.try_get("nonce")?,
+            verifier: row.try_get("verifier")?,
+            return_to: row.try_get("return_to")?,
+            expires_at: from_us(row.try_get("expires_at")?),
+        };
+        Ok((signin.expires_at > self.now()).then_some(signin))
+    }
+
+    async fn portal_session_put(&self, session: &PortalSession) -> Result<()> {
+        q(common!("portal_sessions_purge"))
+            .bind(us(self.now()))
+            .execute(&self.pool)
+            .await?;
+        q(common!("portal_session_insert"))
+            .bind(session.id_hash.clone())
+            .bind(session.operator.object_id.clone())
+            .bind(session.operator.upn.clone())
+            .bind(session.operator.display_name.clone())
+            .bind(session.sign_in_tenant.clone())
+            .bind(session.role.clone())
+            .bind(session.tenant.clone())
+            .bind(session.csrf_token.clone())
+            .bind(us(session.created_at))
+            .bind(us(session.expires_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn portal_session_get(&self, id_hash: &str) -> Result<Option<PortalSession>> {
+        let row = q(common!("portal_session_get"))
+            .bind(id_hash.to_owned())
+            .bind(us(self.now()))
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(PortalSession {
+            id_hash: row.try_get("id_hash")?,
+            operator: Identity {
+                object_id: row.try_get("operator_object_id")?,
+                upn: row.try_get("operator_upn")?,
+                display_name: row.try_get("operator_name")?,
+            },
+            sign_in_tenant: row.try_get("sign_in_tenant")?,
+            role: row.try_get("role")?,
+            tenant: row.try_get("tenant")?,
+            csrf_token: row.try_get("csrf_token")?,
+            created_at: from_us(row.try_get("created_at")?),
+            expires_at: from_us(row.try_get("expires_at")?),
+        }))
+    }
+
+    async fn portal_session_set_tenant(&self, id_hash: &str, tenant: &str) -> Result<bool> {
+        let r = q(common!("portal_session_set_tenant"))
+            .bind(id_hash.to_owned())
+            .bind(tenant.to_owned())
+            .bind(us(self.now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn portal_session_delete(&self, id_hash: &str) -> Result<bool> {
+        let r = q(common!("portal_session_delete"))
+            .bind(id_hash.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 }
 

@@ -1283,3 +1283,102 @@ async fn events_reach_other_processes_on_postgres(t: &TestDb) {
 }
 
 both_stores!(events_reach_other_processes_on_postgres);
+
+/// Portal sessions and sign-ins: stored by digest, shared by every store on the database (server
+/// replicas), expiring with the store's clock, sign-ins usable once.
+async fn portal_sessions_and_signins(t: &TestDb) {
+    let now = t.clock.now();
+    let signin = PortalSignIn {
+        key_hash: "k1".into(),
+        state: "state-1".into(),
+        nonce: "nonce-1".into(),
+        verifier: "verifier-1".into(),
+        return_to: "/users?q=adele".into(),
+        expires_at: now + Duration::from_secs(600),
+    };
+    t.store.portal_signin_put(&signin).await.unwrap();
+    let replica = t.another_store().await;
+    assert_eq!(
+        replica.portal_signin_take("k1").await.unwrap(),
+        Some(signin.clone())
+    );
+    assert_eq!(
+        t.store.portal_signin_take("k1").await.unwrap(),
+        None,
+        "used once"
+    );
+    // An expired sign-in is not handed out.
+    let late = PortalSignIn {
+        key_hash: "k2".into(),
+        ..signin.clone()
+    };
+    t.store.portal_signin_put(&late).await.unwrap();
+    t.clock.advance(Duration::from_secs(601));
+    assert_eq!(t.store.portal_signin_take("k2").await.unwrap(), None);
+
+    let now = t.clock.now();
+    let session = PortalSession {
+        id_hash: "h1".into(),
+        operator: Identity {
+            object_id: "o1".into(),
+            upn: "hank.helpdesk@contoso.com".into(),
+            display_name: "Hank Helpdesk".into(),
+        },
+        sign_in_tenant: "t1".into(),
+        role: Some("W365.Helpdesk".into()),
+        tenant: None,
+        csrf_token: "csrf-1".into(),
+        created_at: now,
+        expires_at: now + Duration::from_secs(3600),
+    };
+    t.store.portal_session_put(&session).await.unwrap();
+    let read = replica.portal_session_get("h1").await.unwrap().unwrap();
+    assert_eq!(read.operator, session.operator);
+    assert_eq!(read.role.as_deref(), Some("W365.Helpdesk"));
+    assert_eq!(read.csrf_token, "csrf-1");
+    assert_eq!(read.tenant, None);
+    assert!(
+        replica
+            .portal_session_set_tenant("h1", "contoso")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        t.store
+            .portal_session_get("h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant
+            .as_deref(),
+        Some("contoso")
+    );
+    assert!(
+        !t.store
+            .portal_session_set_tenant("nope", "contoso")
+            .await
+            .unwrap()
+    );
+    assert_eq!(t.store.portal_session_get("nope").await.unwrap(), None);
+    // Sign out on one replica ends it everywhere.
+    assert!(t.store.portal_session_delete("h1").await.unwrap());
+    assert_eq!(replica.portal_session_get("h1").await.unwrap(), None);
+    assert!(!t.store.portal_session_delete("h1").await.unwrap());
+    // Expiry.
+    let short = PortalSession {
+        id_hash: "h2".into(),
+        ..session
+    };
+    t.store.portal_session_put(&short).await.unwrap();
+    assert!(t.store.portal_session_get("h2").await.unwrap().is_some());
+    t.clock.advance(Duration::from_secs(3600));
+    assert_eq!(t.store.portal_session_get("h2").await.unwrap(), None);
+    assert!(
+        !t.store
+            .portal_session_set_tenant("h2", "contoso")
+            .await
+            .unwrap()
+    );
+}
+
+both_stores!(portal_sessions_and_signins);

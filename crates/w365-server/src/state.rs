@@ -127,12 +127,17 @@ pub struct AppState {
 
 struct Inner {
     validator: TokenValidator,
+    http: reqwest::Client,
     store: Arc<dyn JobStore>,
     tenants: BTreeMap<String, Arc<Tenant>>,
     scopes: TenantScopes,
     hsts: bool,
     started: Instant,
     metrics: crate::api::health::Metrics,
+    /// The web portal's sign-in settings (set once by [`AppState::with_portal`]).
+    portal: std::sync::OnceLock<crate::portal::PortalConfig>,
+    /// The identity provider's endpoints for the portal's sign-in (discovered on first use).
+    portal_endpoints: OnceCell<crate::portal::signin::Endpoints>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -145,7 +150,8 @@ impl AppState {
     pub fn new(config: ServerConfig, store: Arc<dyn JobStore>, http: reqwest::Client) -> Self {
         Self {
             inner: Arc::new(Inner {
-                validator: TokenValidator::new(config.auth, http),
+                validator: TokenValidator::new(config.auth, http.clone()),
+                http,
                 store,
                 tenants: config
                     .tenants
@@ -156,12 +162,39 @@ impl AppState {
                 hsts: config.hsts,
                 started: Instant::now(),
                 metrics: crate::api::health::Metrics::default(),
+                portal: std::sync::OnceLock::new(),
+                portal_endpoints: OnceCell::new(),
             }),
         }
     }
 
+    /// Sets the web portal's sign-in settings (real tenants: the web app's client id, secret and
+    /// redirect URI). Without it the portal signs in as the API's own client, a public client with
+    /// PKCE, redirecting to the loopback address it was reached on (the sandbox).
+    pub fn with_portal(self, config: crate::portal::PortalConfig) -> Self {
+        if self.inner.portal.set(config).is_err() {
+            tracing::warn!("the portal settings were already set; the first ones stay");
+        }
+        self
+    }
+
+    pub(crate) fn portal_config(&self) -> &crate::portal::PortalConfig {
+        self.inner.portal.get_or_init(|| {
+            crate::portal::PortalConfig::new(&self.inner.validator.config().audience)
+        })
+    }
+
+    pub(crate) fn portal_endpoints(&self) -> &OnceCell<crate::portal::signin::Endpoints> {
+        &self.inner.portal_endpoints
+    }
+
     pub fn validator(&self) -> &TokenValidator {
         &self.inner.validator
+    }
+
+    /// The HTTP client for the identity provider (the portal's token requests).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
     pub fn store(&self) -> &Arc<dyn JobStore> {

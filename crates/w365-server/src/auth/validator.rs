@@ -108,6 +108,7 @@ struct Claims {
     name: Option<String>,
     #[serde(default)]
     roles: Vec<String>,
+    nonce: Option<String>,
 }
 
 impl TokenValidator {
@@ -196,6 +197,28 @@ impl TokenValidator {
 
     /// Checks `token`; the operator it names.
     pub async fn validate(&self, token: &str) -> Result<Principal, TokenError> {
+        let api_uri = format!("api://{}", self.config.audience);
+        let audiences = [self.config.audience.as_str(), api_uri.as_str()];
+        self.check(token, &audiences).await.map(|(p, _)| p)
+    }
+
+    /// Checks an OpenID Connect id token issued to the portal's client `client_id` (same issuer
+    /// and keys as access tokens); the operator it names and its `nonce` claim, which the caller
+    /// compares with the one it sent.
+    /// <https://learn.microsoft.com/en-us/entra/identity-platform/id-tokens#validate-tokens>
+    pub async fn validate_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+    ) -> Result<(Principal, Option<String>), TokenError> {
+        self.check(token, &[client_id]).await
+    }
+
+    async fn check(
+        &self,
+        token: &str,
+        audiences: &[&str],
+    ) -> Result<(Principal, Option<String>), TokenError> {
         // The header decides nothing but which key: the algorithm is pinned.
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::RS256 {
@@ -215,8 +238,7 @@ impl TokenValidator {
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.set_issuer(&[issuer.as_str()]);
-        let api_uri = format!("api://{}", self.config.audience);
-        validation.set_audience(&[self.config.audience.as_str(), api_uri.as_str()]);
+        validation.set_audience(audiences);
         use jsonwebtoken::errors::ErrorKind;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| match e
             .kind()
@@ -244,13 +266,14 @@ impl TokenValidator {
             .iter()
             .filter_map(|r| Role::from_claim(r))
             .max();
-        Ok(Principal {
+        let principal = Principal {
             display_name: claims.name.unwrap_or_else(|| upn.clone()),
             object_id,
             tenant_id,
             upn,
             role,
-        })
+        };
+        Ok((principal, claims.nonce))
     }
 
     async fn lookup(&self, kid: &str) -> Option<(DecodingKey, String)> {

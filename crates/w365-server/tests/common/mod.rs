@@ -19,6 +19,8 @@ use w365_server::{AppState, AuthConfig, ServerConfig, Tenant, TenantScopes};
 use w365_sim::oidc::{VIP_GROUP, W365_APP_ID, pkce_challenge};
 use w365_sim::{SimConfig, SimHandle};
 
+pub mod portal;
+
 /// A Helpdesk operator limited to the `sandbox` tenant (an MSP's staff member).
 pub const SCOPED_OPERATOR: &str = "paul.clark@contoso.com";
 

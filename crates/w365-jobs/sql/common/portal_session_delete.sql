@@ -1,0 +1,1 @@
+DELETE FROM portal_sessions WHERE id_hash = $1

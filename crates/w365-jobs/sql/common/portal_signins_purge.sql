@@ -1,0 +1,1 @@
+DELETE FROM portal_signins WHERE expires_at <= $1
