@@ -35,6 +35,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("templates/error.html")),
     ("signed_out.html", include_str!("templates/signed_out.html")),
     ("users.html", include_str!("templates/users.html")),
+    ("user.html", include_str!("templates/user.html")),
+    ("action.html", include_str!("templates/action.html")),
+    ("job.html", include_str!("templates/job.html")),
 ];
 
 static TEMPLATE_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -17,8 +17,10 @@
 //! Authorization is the API's ([`crate::access`]): every page, post and event stream checks the
 //! operator's role, tenant scope and protected users on the server.
 
+pub mod actions;
 pub mod assets;
 pub mod forms;
+pub mod job;
 pub mod layout;
 pub mod session;
 pub mod signin;
@@ -80,5 +82,15 @@ pub fn routes() -> Router<AppState> {
         // users
         .route("/", get(users::home))
         .route("/users", get(users::search))
+        .route("/users/{user}", get(users::user_page))
+        .route(
+            "/users/{user}/actions/{op}",
+            get(actions::show_form).post(actions::check),
+        )
+        .route("/users/{user}/actions/{op}/run", post(actions::run))
+        // one job (the jobs list is another area)
+        .route("/jobs/{id}", get(job::job_page))
+        .route("/jobs/{id}/events", get(job::events))
+        .route("/jobs/{id}/cancel", post(job::cancel))
         .layer(axum::middleware::from_fn(layout::page_scope))
 }
