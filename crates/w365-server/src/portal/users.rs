@@ -115,6 +115,8 @@ pub fn pc_status(status: &str) -> Badge {
         "provisioning" => "Cloud PC provisioning".to_owned(),
         "inGracePeriod" => "Cloud PC in grace period".to_owned(),
         "failed" => "Cloud PC failed".to_owned(),
+        "provisionedWithWarnings" => "Cloud PC ready, with warnings".to_owned(),
+        "notProvisioned" => "Cloud PC not provisioned yet".to_owned(),
         "deprovisioning" => "Cloud PC being removed".to_owned(),
         other => format!("Cloud PC {other}"),
     };
