@@ -483,3 +483,128 @@ async fn authorization_is_checked_on_every_post() {
     );
     h.shutdown().await;
 }
+
+/// A parked job says what it waits for and when it looks again; its live log streams through the
+/// portal (resuming after Last-Event-ID); Cancel is offered and works.
+#[tokio::test]
+async fn parked_job_page_live_log_and_cancel() {
+    let h = common::start_with(common::Options {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let mut p = Portal::new(&h);
+    p.sign_in("helpdesk").await;
+    let csrf = p.get("/users").await.csrf();
+    p.post("/tenant", &[("tenant", "sandbox"), ("csrf", &csrf)])
+        .await;
+    // Assign with notify waits for the Cloud PC: the job parks until it is provisioned.
+    let checked = p
+        .post(
+            "/users/megan.bowen%40contoso.com/actions/assign",
+            &[("csrf", &csrf), ("notify", "true")],
+        )
+        .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    let run_fields = common::portal::form_fields(&checked.body, "run-form");
+    assert!(run_fields.contains(&("notify".to_owned(), "true".to_owned())));
+    let run = post_form(
+        &mut p,
+        "/users/megan.bowen%40contoso.com/actions/assign/run",
+        &run_fields,
+    )
+    .await;
+    let job_path = run.location();
+    let mut page = p.get(&job_path).await;
+    for _ in 0..200 {
+        if page.body.contains("id=\"parked\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        page = p.get(&job_path).await;
+    }
+    assert!(page.body.contains("id=\"parked\""), "{}", page.body);
+    assert!(page.body.contains("Waiting for:") && page.body.contains("next check at"));
+    assert!(
+        page.body.contains("id=\"refresh\""),
+        "a Refresh button without JavaScript"
+    );
+    assert!(page.body.contains("id=\"cancel\""), "Helpdesk may cancel");
+    // The live log through the portal: the session is enough, Last-Event-ID resumes.
+    let events = p
+        .http
+        .get(h.url(&format!("{job_path}/events")))
+        .header(
+            "cookie",
+            format!("w365_session={}", p.cookies["w365_session"]),
+        )
+        .header("last-event-id", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status().as_u16(), 200);
+    assert!(
+        events.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut body = events.bytes_stream();
+    let mut seen = String::new();
+    use futures::StreamExt as _;
+    while !seen.contains("event: state") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+            .await
+            .expect("an event")
+            .expect("a chunk")
+            .expect("bytes");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(!seen.contains("id: 1\n"), "resumed after line 1: {seen}");
+    drop(body);
+    let anonymous = h
+        .http
+        .get(h.url(&format!("{job_path}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 303, "no session, no stream");
+    // A Reader may look but not cancel.
+    let mut reader = Portal::new(&h);
+    reader.sign_in("reader").await;
+    let seen_by_reader = reader.get(&job_path).await;
+    assert_eq!(seen_by_reader.status, 200);
+    assert!(!seen_by_reader.body.contains("id=\"cancel\""));
+    let reader_csrf = seen_by_reader.csrf();
+    let refused = reader
+        .post(&format!("{job_path}/cancel"), &[("csrf", &reader_csrf)])
+        .await;
+    assert_eq!(refused.status, 403);
+    // Cancel.
+    let cancelled = p
+        .post(&format!("{job_path}/cancel"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(cancelled.status, 303, "{}", cancelled.body);
+    let page = p.get(&job_path).await;
+    assert!(page.body.contains("cancelled"), "{}", page.body);
+    assert!(!page.body.contains("id=\"cancel\""));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn off_loopback_cookies_are_secure() {
+    let h = common::start_with(common::Options {
+        hsts: true,
+        ..Default::default()
+    })
+    .await;
+    let mut p = Portal::new(&h);
+    let start = p.get("/signin").await;
+    let cookie = start
+        .set_cookie("__Host-w365_signin")
+        .expect("__Host- cookie");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("Path=/") && cookie.contains("HttpOnly")
+    );
+    h.shutdown().await;
+}
