@@ -416,6 +416,10 @@ async fn authorization_is_checked_on_every_post() {
     reader
         .post("/tenant", &[("tenant", "sandbox"), ("csrf", &csrf)])
         .await;
+    // Frontline assignments reach a user through a group.
+    let kate = reader.get("/users/kate.thomas%40contoso.com").await;
+    assert!(kate.body.contains("id=\"frontline\""), "{}", kate.body);
+    assert!(kate.body.contains("Shift A") && kate.body.contains("Frontline "));
     let page = reader.get("/users/megan.bowen%40contoso.com").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("id=\"no-actions\""));

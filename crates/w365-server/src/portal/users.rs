@@ -186,6 +186,44 @@ fn is_windows365_sku(part_number: &str) -> bool {
         || part_number.to_ascii_uppercase().contains("WINDOWS_365")
 }
 
+/// The Frontline assignments reaching the user: Frontline provisioning policies (dedicated or
+/// shared) assigned to one of the user's groups, with the allotment of licences.
+/// `None` when the policies could not be read (the page says so).
+async fn frontline_of(tenant: &Tenant, groups: &[Value]) -> Option<Vec<Value>> {
+    use w365_ops::licensing::{FrontlineMode, frontline_assignments};
+    let policies = tenant
+        .client
+        .provisioning_policies()
+        .list(w365_graph::odata::Query::new().expand("assignments"))
+        .await
+        .ok()?;
+    let mut out = Vec::new();
+    for policy in &policies {
+        let Some(mode) = FrontlineMode::of(policy.provisioning_type.as_ref()) else {
+            continue;
+        };
+        for a in frontline_assignments(policy) {
+            let Some(group) = groups
+                .iter()
+                .find(|g| g["id"].as_str() == Some(&a.group_id))
+            else {
+                continue;
+            };
+            out.push(serde_json::json!({
+                "policy": policy.display_name,
+                "mode": match mode {
+                    FrontlineMode::Dedicated => "dedicated",
+                    FrontlineMode::Shared => "shared",
+                },
+                "group": group["name"],
+                "allotment": a.allotment_display_name,
+                "licences": a.allotted_licenses,
+            }));
+        }
+    }
+    Some(out)
+}
+
 /// A Cloud PC as the user page shows it, with its actions.
 #[derive(Debug, Serialize)]
 struct PcView {
@@ -298,6 +336,7 @@ pub async fn user_page(
             })
         })
         .collect();
+    let frontline = frontline_of(&tenant, &groups).await;
     let title = text(&data["user"]["displayName"]);
     Ok(Page::new(&session, title.clone()).render(
         "user.html",
@@ -308,6 +347,7 @@ pub async fn user_page(
             protected => protected,
             licences => data["licences"],
             groups => groups,
+            frontline => frontline,
             pcs => pcs,
             actions => user_actions,
             jobs => jobs,
