@@ -45,6 +45,7 @@ fn opts(ticket: bool) -> BulkOptions {
         base,
         strict: false,
         journal: None,
+        pacer: w365_graph::WritePacer::default(),
     }
 }
 
@@ -86,6 +87,15 @@ fn writes(sim: &TestSim) -> usize {
                 && r.method != "GET"
                 && !r.path.ends_with("/$batch")
         })
+        .count()
+}
+
+/// Answers the simulator gave with 429.
+fn throttled(sim: &TestSim) -> usize {
+    sim.sim()
+        .request_log()
+        .iter()
+        .filter(|r| r.status == 429)
         .count()
 }
 
@@ -244,12 +254,7 @@ async fn a_storm_of_429s_at_ten_percent_loses_no_row_and_does_none_twice() {
     let path = write_file(dir.path());
     let report = run_file(&sim, &path, &opts(true)).await;
     check_run(&report);
-    let throttled = sim
-        .sim()
-        .request_log()
-        .iter()
-        .filter(|r| r.status == 429)
-        .count();
+    let throttled = throttled(&sim);
     assert!(throttled > 0, "the storm hit");
     let members = license_members(&sim).await;
     let mut unique = members.clone();
@@ -327,4 +332,40 @@ async fn strict_refuses_a_file_with_invalid_rows_before_any_change() {
     );
     assert_eq!(writes(&sim), 0);
     assert!(sim.sim().outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_small_write_budget_makes_the_run_wait_instead_of_being_throttled() {
+    use std::sync::Arc;
+    use w365_graph::limits::{ManualClock, PaceClock};
+    use w365_graph::{WritePace, WritePacer};
+    let sim = sim_with_users(24).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path());
+    // One directory write per 10 s (a burst of one), on a manual clock: waits cost no real time.
+    let pace = WritePace {
+        burst: 1,
+        refill_per_hour: 360,
+    };
+    let clock = Arc::new(ManualClock::default());
+    let mut o = opts(false);
+    o.pacer = WritePacer::with_clock(pace, clock.clone());
+    let report = run_file(&sim, &path, &o).await;
+    check_run(&report);
+    // Every write went through the pacer: the provisioning and user-settings binds, then the
+    // licence group's (20 users: one PATCH per group).
+    assert_eq!(o.pacer.granted(), writes(&sim) as u64);
+    assert_eq!(o.pacer.granted(), 3);
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_secs(10), Duration::from_secs(10)],
+        "the 2nd and 3rd writes waited for the budget"
+    );
+    assert_eq!(clock.now(), Duration::from_secs(20));
+    for window in [1, 10, 60] {
+        let w = Duration::from_secs(window);
+        assert!(o.pacer.peak_in(w) <= pace.max_in(w), "window {window}s");
+    }
+    let throttled = throttled(&sim);
+    assert_eq!(throttled, 0);
 }
