@@ -102,6 +102,8 @@ struct BulkRun {
     assigned: usize,
     failed: usize,
     throttled: usize,
+    /// Directory writes counted by the pacer, and the time it waited for the budget.
+    paced: (u64, Duration),
 }
 
 async fn run_bulk(args: &Args, users: usize, throttle: bool) -> anyhow::Result<BulkRun> {
@@ -126,12 +128,15 @@ async fn run_bulk(args: &Args, users: usize, throttle: bool) -> anyhow::Result<B
         base,
         strict: false,
         journal: None,
+        // The default write budget, as `w365 assign --from` runs.
+        pacer: w365_graph::WritePacer::default(),
     };
     let started = Instant::now();
     let parsed = bulk::input::read_file(&path)?;
     let plan = bulk::plan(&client, &opts, parsed, &path, &Silent).await?;
     let report = bulk::execute(&client, &opts, plan, &Silent, &()).await?;
     let wall = started.elapsed();
+    let paced = (opts.pacer.granted(), opts.pacer.waited());
     let count = |o: Outcome| report.rows.iter().filter(|r| r.outcome == o).count();
     let throttled = sim
         .handle
@@ -146,6 +151,7 @@ async fn run_bulk(args: &Args, users: usize, throttle: bool) -> anyhow::Result<B
         assigned: count(Outcome::Assigned),
         failed: count(Outcome::Failed) + count(Outcome::Invalid) + count(Outcome::Blocked),
         throttled,
+        paced,
     })
 }
 
@@ -188,6 +194,14 @@ pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
     );
     report::figure("bulk Graph requests", clean.requests);
     report::figure("bulk rows assigned", clean.assigned);
+    report::figure(
+        "bulk directory writes paced (default budget 300 + 16/s)",
+        format!(
+            "{} writes, waited {:.1} s",
+            clean.paced.0,
+            clean.paced.1.as_secs_f64()
+        ),
+    );
     let throttled = run_bulk(args, users, true).await?;
     report::figure(
         "bulk with 10 % 429s: wall time",

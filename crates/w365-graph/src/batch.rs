@@ -196,6 +196,7 @@ struct Envelope {
 pub struct BatchHandler {
     client: Client,
     version: ApiVersion,
+    pacer: Option<crate::limits::WritePacer>,
 }
 
 /// Splits requests into chunks of at most 20 that keep every `dependsOn` chain together,
@@ -266,7 +267,16 @@ impl BatchHandler {
         BatchHandler {
             client,
             version: ApiVersion::V1,
+            pacer: None,
         }
+    }
+
+    /// Paces the writes under `pacer`: before each `$batch` request goes out (resends included),
+    /// its writes (every item that is not a GET) are taken from the budget; a `$batch` of 20
+    /// writes counts 20 ([`crate::limits`]).
+    pub fn paced(mut self, pacer: &crate::limits::WritePacer) -> Self {
+        self.pacer = Some(pacer.clone());
+        self
     }
 
     /// Sends the batch to `beta` instead of `v1.0`.
@@ -331,6 +341,15 @@ impl BatchHandler {
             } else {
                 Idempotency::NotIdempotent
             };
+            if let Some(pacer) = &self.pacer {
+                let writes = pending
+                    .iter()
+                    .filter(|r| !r.method.eq_ignore_ascii_case("GET"))
+                    .count();
+                pacer
+                    .acquire(u32::try_from(writes).unwrap_or(u32::MAX))
+                    .await;
+            }
             let envelope: Envelope = self
                 .client
                 .post_with(

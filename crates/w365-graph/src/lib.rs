@@ -35,6 +35,7 @@ pub mod auth;
 pub mod batch;
 mod client;
 pub mod error;
+pub mod limits;
 pub mod models;
 pub mod odata;
 pub mod paging;
@@ -47,6 +48,7 @@ pub use client::{
     ApiVersion, Client, ClientBuilder, Cloud, CredentialSource, RequestStats, is_loopback,
 };
 pub use error::{Error, GraphError, Result};
+pub use limits::{WriteBudget, WritePace, WritePacer};
 pub use odata::{Filter, GraphPath, Query};
 pub use paging::{Page, Pager};
 pub use resources::{

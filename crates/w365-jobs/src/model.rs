@@ -386,23 +386,17 @@ pub struct TenantLimits {
 }
 
 impl TenantLimits {
-    /// The defaults (the `'*'` row seeded by the migrations).
-    ///
-    /// Microsoft Graph's identity and access (directory) limits: writes are limited to 3,000
-    /// requests per 2 min 30 s per app and tenant, and 18,000 per 5 min per tenant for all apps
-    /// (<https://learn.microsoft.com/graph/throttling-limits#identity-and-access-service-limits>);
-    /// Intune (where Cloud PC actions such as reprovision live) allows 100 writes per 20 s per app
-    /// and tenant; no Cloud PC-specific table is published
-    /// (<https://learn.microsoft.com/graph/throttling-limits#intune-service-limits>).
-    /// A token bucket with capacity C and refill r lets through at most C + r·T writes in any
-    /// window T. With C = 300 and r = 16/s (57,600/h): 300 + 16·150 = 2,700 per 150 s, 90 % of the
-    /// per-app directory limit, so a bulk run of one tenant is never throttled into failure.
-    /// Tenants doing many Cloud PC actions should lower it (Intune: C = 20, r = 14,400/h keeps
-    /// 20 + 4·20 = 100 per 20 s).
+    /// The defaults (the `'*'` row seeded by the migrations): the write budget is
+    /// [`w365_graph::WritePace::GRAPH_DEFAULT`], where the published Graph figures it stays under
+    /// are cited (identity and access writes: 3,000 per 150 s per app and tenant; C + r·T =
+    /// 300 + 16·150 = 2,700). Tenants doing many Cloud PC actions should lower it (Intune allows
+    /// 100 writes per 20 s per app and tenant,
+    /// <https://learn.microsoft.com/graph/throttling-limits#intune-service-limits>: C = 20,
+    /// r = 14,400/h keeps 20 + 4·20 = 100 per 20 s).
     pub const GRAPH_DEFAULT: TenantLimits = TenantLimits {
         max_running: 10,
-        write_capacity: 300,
-        write_refill_per_hour: 57_600,
+        write_capacity: w365_graph::WritePace::GRAPH_DEFAULT.burst,
+        write_refill_per_hour: w365_graph::WritePace::GRAPH_DEFAULT.refill_per_hour,
     };
 }
 

@@ -990,6 +990,29 @@ async fn plan_frontline(
     groups: Vec<Group>,
     member_of: Vec<Group>,
 ) -> Result<AssignPlan> {
+    let reads = read_frontline(client, observer, policy).await?;
+    decide_frontline(opts, observer, user, &reads, &groups, &member_of)
+}
+
+/// What the Frontline path reads once per policy (a bulk file reads it once for all its rows).
+#[derive(Debug, Clone)]
+pub(crate) struct FrontlineReads {
+    pub(crate) policy: PolicyRef,
+    pub(crate) mode: FrontlineMode,
+    pub(crate) assignments: Vec<crate::licensing::FrontlineAssignment>,
+    pub(crate) assignment: crate::licensing::FrontlineAssignment,
+    pub(crate) assignment_group: GroupRef,
+    pub(crate) plan_name: String,
+    /// Members of the assignment group using a seat (dedicated mode; shared mode: 0).
+    pub(crate) in_use: i64,
+}
+
+/// Reads a Frontline policy's assignment group, its members and its plan's name.
+pub(crate) async fn read_frontline(
+    client: &Client,
+    observer: &dyn Observer,
+    policy: ProvisioningPolicy,
+) -> Result<FrontlineReads> {
     let policy_info = policy_ref(&policy);
     let mode =
         FrontlineMode::of(policy.provisioning_type.as_ref()).unwrap_or(FrontlineMode::Dedicated);
@@ -1039,7 +1062,6 @@ async fn plan_frontline(
             )
         }
     )?;
-    let user_settings_group = one_group(&groups, &opts.user_settings_group)?;
     let assignment_group =
         assignment_group
             .map(|g| group_ref(&g))
@@ -1047,24 +1069,6 @@ async fn plan_frontline(
                 kind: "group",
                 id: group_id.clone(),
             })?;
-
-    // Already in one of the policy's Frontline groups: already assigned, as on the dedicated path.
-    if let Some(group) = member_of.iter().find(|g| {
-        assignments
-            .iter()
-            .any(|a| a.group_id.eq_ignore_ascii_case(&g.id))
-    }) {
-        return Err(Error::AlreadyAssigned {
-            user: user.user_principal_name.clone(),
-            held_by: format!(
-                "a Frontline seat ({} mode) through the group '{}' of the provisioning policy '{}'",
-                mode.as_str(),
-                group.display_name,
-                policy_info.display_name
-            ),
-        });
-    }
-
     // The plan's name: frontLineServicePlans, falling back to the legacy sharedUseServicePlans.
     let plan_name = match plans
         .iter()
@@ -1084,9 +1088,58 @@ async fn plan_frontline(
     let Some(plan_name) = plan_name else {
         return Err(Error::FrontlinePlanNotFound { service_plan_id });
     };
+    let in_use = i64::try_from(members.iter().filter(|m| m.is_user()).count()).unwrap_or(i64::MAX);
+    Ok(FrontlineReads {
+        policy: policy_info,
+        mode,
+        assignments,
+        assignment,
+        assignment_group,
+        plan_name,
+        in_use,
+    })
+}
+
+/// The Frontline path for one user, from the policy's reads.
+pub(crate) fn decide_frontline(
+    opts: &AssignOptions,
+    observer: &dyn Observer,
+    user: UserRef,
+    reads: &FrontlineReads,
+    groups: &[Group],
+    member_of: &[Group],
+) -> Result<AssignPlan> {
+    let FrontlineReads {
+        policy: policy_info,
+        mode,
+        assignments,
+        assignment,
+        assignment_group,
+        plan_name,
+        in_use,
+    } = reads.clone();
+    let service_plan_id = assignment.service_plan_id.clone();
+    let user_settings_group = one_group(groups, &opts.user_settings_group)?;
+
+    // Already in one of the policy's Frontline groups: already assigned, as on the dedicated path.
+    if let Some(group) = member_of.iter().find(|g| {
+        assignments
+            .iter()
+            .any(|a| a.group_id.eq_ignore_ascii_case(&g.id))
+    }) {
+        return Err(Error::AlreadyAssigned {
+            user: user.user_principal_name.clone(),
+            held_by: format!(
+                "a Frontline seat ({} mode) through the group '{}' of the provisioning policy '{}'",
+                mode.as_str(),
+                group.display_name,
+                policy_info.display_name
+            ),
+        });
+    }
+
     // Seats of this assignment: its allotment (three Cloud PCs per licence in dedicated mode, one
     // pooled Cloud PC per licence in shared mode) minus what it already uses, clamped at zero.
-    let in_use = i64::try_from(members.iter().filter(|m| m.is_user()).count()).unwrap_or(i64::MAX);
     let seats = FrontlineSeats::new(mode, assignment.allotted_licenses, in_use);
     let capacity = Capacity {
         name: format!(
@@ -1146,7 +1199,7 @@ async fn plan_frontline(
         role: GroupRole::FrontlineAssignment,
     });
     membership_decision(
-        &member_of,
+        member_of,
         &opts.user_settings_group_prefix,
         &user_settings_group,
         GroupRole::UserSettings,

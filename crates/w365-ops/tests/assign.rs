@@ -12,6 +12,9 @@ use w365_ops::{Error, ErrorKind};
 use w365_sim::{FaultRule, RequestRecord};
 use w365_testkit::TestSim;
 
+mod common;
+use common::set_frontline_allotment;
+
 const LIC_128: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB";
 /// The seed leaves exactly one unit of this SKU free.
 const LIC_256: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 256 GB";
@@ -954,28 +957,6 @@ async fn frontline_assigns_a_seat_through_the_policy_group() {
         Some(policy_id.as_str())
     );
     assert_eq!(sim.sim().outbox().len(), 1);
-}
-
-/// Sets the allotment of the Frontline policy's assignment (over Graph, as an admin would).
-async fn set_frontline_allotment(sim: &TestSim, policy_name: &str, licences: i32) {
-    let client = sim.client();
-    let policy = client
-        .provisioning_policies()
-        .find_by_display_name(policy_name)
-        .await
-        .unwrap()
-        .remove(0);
-    let mut assignments = policy.assignments.unwrap_or_default();
-    for a in &mut assignments {
-        a.id = None;
-        a.target.allotment_licenses_count = Some(licences);
-        a.target.odata_type = Some(w365_graph::models::GROUP_ASSIGNMENT_TARGET.into());
-    }
-    client
-        .provisioning_policies()
-        .assign(&policy.id.unwrap(), &assignments)
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

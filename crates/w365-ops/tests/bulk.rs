@@ -11,6 +11,9 @@ use w365_sim::seed::{SeedFile, SeedUser};
 use w365_sim::{FaultRule, Seed};
 use w365_testkit::TestSim;
 
+mod common;
+use common::{mails_to, set_frontline_allotment};
+
 const LIC_128: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB";
 
 /// Contoso plus `n` generated users (bulk0..) with mailboxes.
@@ -45,6 +48,7 @@ fn opts(ticket: bool) -> BulkOptions {
         base,
         strict: false,
         journal: None,
+        pacer: w365_graph::WritePacer::default(),
     }
 }
 
@@ -86,6 +90,15 @@ fn writes(sim: &TestSim) -> usize {
                 && r.method != "GET"
                 && !r.path.ends_with("/$batch")
         })
+        .count()
+}
+
+/// Answers the simulator gave with 429.
+fn throttled(sim: &TestSim) -> usize {
+    sim.sim()
+        .request_log()
+        .iter()
+        .filter(|r| r.status == 429)
         .count()
 }
 
@@ -244,12 +257,7 @@ async fn a_storm_of_429s_at_ten_percent_loses_no_row_and_does_none_twice() {
     let path = write_file(dir.path());
     let report = run_file(&sim, &path, &opts(true)).await;
     check_run(&report);
-    let throttled = sim
-        .sim()
-        .request_log()
-        .iter()
-        .filter(|r| r.status == 429)
-        .count();
+    let throttled = throttled(&sim);
     assert!(throttled > 0, "the storm hit");
     let members = license_members(&sim).await;
     let mut unique = members.clone();
@@ -327,4 +335,232 @@ async fn strict_refuses_a_file_with_invalid_rows_before_any_change() {
     );
     assert_eq!(writes(&sim), 0);
     assert!(sim.sim().outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_small_write_budget_makes_the_run_wait_instead_of_being_throttled() {
+    use std::sync::Arc;
+    use w365_graph::limits::{ManualClock, PaceClock};
+    use w365_graph::{WritePace, WritePacer};
+    let sim = sim_with_users(24).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path());
+    // One directory write per 10 s (a burst of one), on a manual clock: waits cost no real time.
+    let pace = WritePace {
+        burst: 1,
+        refill_per_hour: 360,
+    };
+    let clock = Arc::new(ManualClock::default());
+    let mut o = opts(false);
+    o.pacer = WritePacer::with_clock(pace, clock.clone());
+    let report = run_file(&sim, &path, &o).await;
+    check_run(&report);
+    // Every write went through the pacer: the provisioning and user-settings binds, then the
+    // licence group's (20 users: one PATCH per group).
+    assert_eq!(o.pacer.granted(), writes(&sim) as u64);
+    assert_eq!(o.pacer.granted(), 3);
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_secs(10), Duration::from_secs(10)],
+        "the 2nd and 3rd writes waited for the budget"
+    );
+    assert_eq!(clock.now(), Duration::from_secs(20));
+    for window in [1, 10, 60] {
+        let w = Duration::from_secs(window);
+        assert!(o.pacer.peak_in(w) <= pace.max_in(w), "window {window}s");
+    }
+    let throttled = throttled(&sim);
+    assert_eq!(throttled, 0);
+}
+
+fn cloud_pc_lists(sim: &TestSim) -> usize {
+    sim.sim()
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/virtualEndpoint/cloudPCs"))
+        .count()
+}
+
+/// Contoso with its Windows 365 policies, plus `n` generated users (licences scaled).
+async fn sim_with_policies(n: usize) -> TestSim {
+    TestSim::start(TestSim::manual_config(Seed::ContosoWithUsers(n))).await
+}
+
+fn generated(i: usize) -> String {
+    SeedFile::generated_upn(i)
+}
+
+/// A file naming the generated users `1..=n`.
+fn generated_file(dir: &Path, n: usize) -> PathBuf {
+    let mut text = String::from("user\n");
+    for i in 1..=n {
+        text.push_str(&generated(i));
+        text.push('\n');
+    }
+    let path = dir.join("generated.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Plans and runs a file while the virtual clock runs fast enough for Cloud PCs to provision.
+async fn run_provisioning(sim: &TestSim, path: &Path, o: &BulkOptions) -> bulk::BulkReport {
+    let plan = plan_file(sim, path, o).await;
+    let _clock = sim.drive_clock(Duration::from_secs(300), Duration::from_millis(5));
+    bulk::execute(&sim.client(), o, plan, &Silent, &())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn notify_mails_each_user_once_when_the_cloud_pc_is_ready_from_one_polling_loop() {
+    let sim = sim_with_policies(6).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = generated_file(dir.path(), 6);
+    let mut o = opts(false);
+    o.base.notify = true;
+    let report = run_provisioning(&sim, &path, &o).await;
+    for i in 1..=6 {
+        let upn = generated(i);
+        let row = report.rows.iter().find(|r| r.user == upn).unwrap();
+        assert_eq!(row.outcome, Outcome::Assigned, "{row:?}");
+        assert_eq!(mails_to(&sim, &upn), 1, "{row:?}");
+        assert!(row.cloud_pc.is_some(), "{row:?}");
+        assert!(
+            row.mail.as_deref().is_some_and(|m| m.contains("mail sent")),
+            "{row:?}"
+        );
+    }
+    assert_eq!(sim.sim().outbox().len(), 6);
+    assert!(
+        sim.sim()
+            .outbox()
+            .iter()
+            .all(|m| m.subject == "Your Cloud PC is ready")
+    );
+    // One list per check for all six users, not one poll per user and check.
+    let lists = cloud_pc_lists(&sim);
+    assert!(lists >= 1, "{lists} Cloud PC lists");
+
+    // The same command again: nobody is mailed twice.
+    let again = run_provisioning(&sim, &path, &o).await;
+    assert_eq!(sim.sim().outbox().len(), 6);
+    let row = again.rows.iter().find(|r| r.row == 2).unwrap();
+    assert_eq!(row.outcome, Outcome::Assigned);
+    assert!(
+        row.mail
+            .as_deref()
+            .is_some_and(|m| m.contains("earlier run")),
+        "{row:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_mail_begun_but_not_recorded_as_sent_is_reported_unknown_and_not_resent() {
+    let sim = sim_with_policies(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = generated_file(dir.path(), 3);
+    // A run without --notify assigns everyone...
+    run_provisioning(&sim, &path, &opts(false)).await;
+    // ...then a run with --notify was killed while mailing the first user (journal: "begun").
+    let journal = bulk::default_journal(&path);
+    let mut text = std::fs::read_to_string(&journal).unwrap();
+    text.push_str(&format!(
+        "{{\"user\":\"{}\",\"step\":\"mailing\"}}\n",
+        generated(1)
+    ));
+    std::fs::write(&journal, text).unwrap();
+    let mut o = opts(false);
+    o.base.notify = true;
+    let report = run_provisioning(&sim, &path, &o).await;
+    assert_eq!(mails_to(&sim, &generated(1)), 0, "not resent");
+    let row = report.rows.iter().find(|r| r.row == 2).unwrap();
+    assert!(
+        row.mail
+            .as_deref()
+            .is_some_and(|m| m.contains("outcome unknown, not resent")),
+        "{row:?}"
+    );
+    assert_eq!(mails_to(&sim, &generated(2)), 1);
+    assert_eq!(sim.sim().outbox().len(), 2);
+}
+
+const FRONTLINE: &str = "cfg - Windows 365 - Frontline - Shift A";
+
+#[tokio::test]
+async fn frontline_rows_get_seats_over_the_whole_file_and_the_rest_are_in_the_one_ticket() {
+    let sim = sim_with_policies(8).await;
+    // Two licences in dedicated mode: six Cloud PCs; Kate and Liam hold two: four free seats.
+    set_frontline_allotment(&sim, FRONTLINE, 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frontline.csv");
+    let mut text = String::from("user,provisioning-group\n");
+    for i in 1..=6 {
+        text.push_str(&format!("{},{FRONTLINE}\n", generated(i))); // rows 2..=7
+    }
+    text.push_str(&format!("{},\n", generated(7))); // row 8: the dedicated path
+    text.push_str(&format!("kate.thomas@contoso.com,{FRONTLINE}\n")); // row 9
+    std::fs::write(&path, text).unwrap();
+    let o = opts(true);
+    let plan = plan_file(&sim, &path, &o).await;
+    for row in 2..=5 {
+        assert_eq!(outcome_of(&plan.rows, row), Outcome::Assign, "row {row}");
+    }
+    for row in 6..=7 {
+        let r = plan.rows.iter().find(|r| r.row == row).unwrap();
+        assert_eq!(r.outcome, Outcome::Blocked, "row {row}");
+        assert!(r.detail.contains("Frontline seats"), "{}", r.detail);
+    }
+    assert_eq!(outcome_of(&plan.rows, 8), Outcome::Assign);
+    assert_eq!(outcome_of(&plan.rows, 9), Outcome::AlreadyAssigned);
+    let seats = plan
+        .capacity
+        .iter()
+        .find(|c| c.sku.contains(FRONTLINE))
+        .expect("the seats");
+    assert_eq!((seats.available, seats.planned, seats.blocked), (4, 4, 2));
+
+    let _clock = sim.drive_clock(Duration::from_secs(30), Duration::from_millis(5));
+    let report = bulk::execute(&sim.client(), &o, plan, &Silent, &())
+        .await
+        .unwrap();
+    for row in (2..=5).chain([8]) {
+        assert_eq!(
+            outcome_of(&report.rows, row),
+            Outcome::Assigned,
+            "row {row}"
+        );
+    }
+    let client = sim.client();
+    let group = client
+        .groups()
+        .find_by_display_name(FRONTLINE)
+        .await
+        .unwrap();
+    let members: Vec<String> = client
+        .groups()
+        .members(&group[0].id)
+        .collect_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.user_principal_name)
+        .collect();
+    for i in 1..=4 {
+        assert!(members.contains(&generated(i)), "{}", generated(i));
+    }
+    for i in 5..=6 {
+        assert!(!members.contains(&generated(i)), "{}", generated(i));
+    }
+    // The Frontline rows are not licensed through the licence group.
+    assert!(!license_members(&sim).await.contains(&generated(1)));
+    let outbox = sim.sim().outbox();
+    assert_eq!(outbox.len(), 1, "one ticket for the run");
+    assert!(
+        outbox[0].subject.contains("licenses/seats"),
+        "{}",
+        outbox[0].subject
+    );
+    for i in 5..=6 {
+        assert!(outbox[0].body.contains(&generated(i)), "{}", outbox[0].body);
+    }
 }

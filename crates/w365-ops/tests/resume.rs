@@ -15,6 +15,9 @@ use w365_ops::resume::{
 use w365_ops::spec::{self, ValidatedInput};
 use w365_testkit::TestSim;
 
+mod common;
+use common::mails_to;
+
 const LIC_128: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB";
 /// The seed leaves exactly one unit of this SKU free.
 const LIC_256: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 256 GB";
@@ -68,14 +71,6 @@ fn settings() -> JobSettings {
 const PARK_AT_ONCE: ResumeOptions = ResumeOptions {
     inline_wait: Duration::ZERO,
 };
-
-fn mails_to(sim: &TestSim, address: &str) -> usize {
-    sim.sim()
-        .outbox()
-        .iter()
-        .filter(|m| m.to.iter().any(|t| t.address.eq_ignore_ascii_case(address)))
-        .count()
-}
 
 fn membership_adds(sim: &TestSim) -> usize {
     sim.sim()

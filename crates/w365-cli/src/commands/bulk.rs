@@ -81,14 +81,27 @@ pub async fn run(
         base,
         strict: args.strict,
         journal: args.journal.clone(),
+        pacer: w365_graph::WritePacer::default(),
     };
 
     let conn = Connection::open(target).await?;
     let target_name = conn.target_name.clone();
+    let run =
+        |dry_run_plan: bool, rows, capacity, ticket_sent_to, graph_requests, empty_rows| Run {
+            command: "assign --from",
+            target: target_name.clone(),
+            dry_run: dry_run_plan,
+            rows,
+            capacity: Some(capacity),
+            empty_rows,
+            ticket_sent_to,
+            graph_requests,
+        };
     let result = async {
         let plan = bulk::plan(&conn.client, &opts, parsed, file, printer).await?;
         if args.dry_run {
-            return Ok((
+            return Ok(run(
+                true,
                 plan.rows.clone(),
                 plan.capacity.clone(),
                 None,
@@ -98,16 +111,11 @@ pub async fn run(
         }
         let empty = plan.empty_rows.clone();
         let bar = Bar::on_terminal(printer);
-        let progress: &dyn bulk::Progress = match &bar {
-            Some(b) => b,
-            None => &(),
-        };
-        let report = bulk::execute(&conn.client, &opts, plan, printer, progress).await;
-        if let Some(b) = &bar {
-            b.0.finish_and_clear();
-        }
+        let report = bulk::execute(&conn.client, &opts, plan, printer, Bar::progress(&bar)).await;
+        Bar::clear(&bar);
         let report = report?;
-        Ok::<_, w365_ops::Error>((
+        Ok::<_, anyhow::Error>(run(
+            false,
             report.rows,
             report.capacity,
             report.ticket_sent_to,
@@ -116,47 +124,37 @@ pub async fn run(
         ))
     }
     .await;
+    finish(printer, conn, result, args.results.as_deref()).await
+}
+
+/// Closes the connection, then prints the run (or returns its error).
+async fn finish(
+    printer: &Printer,
+    conn: Connection,
+    result: anyhow::Result<Run>,
+    results: Option<&Path>,
+) -> anyhow::Result<ExitStatus> {
     let closed = conn.close().await;
     printer.finish();
-    let (rows, capacity, ticket, requests, empty_rows) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            closed?;
-            return Err(e.into());
-        }
-    };
-    write_results_file(args.results.as_deref(), &rows)?;
-    let status = exit_status(&rows);
-    match printer.format() {
-        OutputFormat::Json => printer.json(&json!({
-            "schemaVersion": 1,
-            "command": "assign --from",
-            "target": target_name,
-            "dryRun": args.dry_run,
-            "ok": status == ExitStatus::Success,
-            "exitCode": status.code(),
-            "rows": rows,
-            "capacity": capacity,
-            "emptyRows": empty_rows,
-            "ticketSentTo": ticket,
-            "graphRequests": requests,
-        })),
-        OutputFormat::Csv => {
-            let mut out = Vec::new();
-            bulk::write_csv(&mut out, &rows)?;
-            printer.csv(&String::from_utf8_lossy(&out));
-        }
-        OutputFormat::Human | OutputFormat::Wide => printer.result(&table(
-            &rows,
-            &capacity,
-            args.dry_run,
-            ticket.as_deref(),
-            requests,
-            &empty_rows,
-        )),
-    }
+    let status = print_run(printer, results, result?);
     closed?;
-    Ok(status)
+    status
+}
+
+impl Bar {
+    /// The bar as the executors see it (nothing drawn off a terminal).
+    fn progress(bar: &Option<Bar>) -> &dyn bulk::Progress {
+        match bar {
+            Some(b) => b,
+            None => &(),
+        }
+    }
+
+    fn clear(bar: &Option<Bar>) {
+        if let Some(b) = bar {
+            b.0.finish_and_clear();
+        }
+    }
 }
 
 /// A file without one row that names a valid user: nothing to plan.
@@ -209,6 +207,7 @@ pub async fn run_unassign(
         base: super::unassign::options(args, &profile, &target),
         strict: args.strict,
         journal: args.journal.clone(),
+        pacer: w365_graph::WritePacer::default(),
     };
     // The whole file is read (streamed) before connecting: a broken file changes nothing.
     let parsed = bulk::input::read_file(file).map_err(|e| w365_ops::Error::InvalidInput {
@@ -216,10 +215,21 @@ pub async fn run_unassign(
     })?;
     let conn = Connection::open(target).await?;
     let target_name = conn.target_name.clone();
+    let run = |dry_run_plan: bool, rows, graph_requests, empty_rows| Run {
+        command: "unassign --from",
+        target: target_name.clone(),
+        dry_run: dry_run_plan,
+        rows,
+        capacity: None,
+        empty_rows,
+        ticket_sent_to: None,
+        graph_requests,
+    };
     let result = async {
         let plan = bulk_unassign::plan(&conn.client, &opts, parsed, file, printer).await?;
         if args.dry_run {
-            return Ok((
+            return Ok(run(
+                true,
                 plan.rows.clone(),
                 plan.graph_requests,
                 plan.empty_rows.clone(),
@@ -241,56 +251,67 @@ pub async fn run_unassign(
         }
         let empty = plan.empty_rows.clone();
         let bar = Bar::on_terminal(printer);
-        let progress: &dyn bulk::Progress = match &bar {
-            Some(b) => b,
-            None => &(),
-        };
-        let report = bulk_unassign::execute(&conn.client, &opts, plan, printer, progress).await;
-        if let Some(b) = &bar {
-            b.0.finish_and_clear();
-        }
+        let report =
+            bulk_unassign::execute(&conn.client, &opts, plan, printer, Bar::progress(&bar)).await;
+        Bar::clear(&bar);
         let report = report?;
-        Ok::<_, anyhow::Error>((report.rows, report.graph_requests, empty))
+        Ok::<_, anyhow::Error>(run(false, report.rows, report.graph_requests, empty))
     }
     .await;
-    let closed = conn.close().await;
-    printer.finish();
-    let (rows, requests, empty_rows) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            closed?;
-            return Err(e);
-        }
-    };
-    write_results_file(args.results.as_deref(), &rows)?;
-    let status = exit_status(&rows);
+    finish(printer, conn, result, args.results.as_deref()).await
+}
+
+/// What a bulk run (or its dry run) came to, as printed.
+struct Run {
+    command: &'static str,
+    target: String,
+    dry_run: bool,
+    rows: Vec<RowResult>,
+    /// `assign --from` only.
+    capacity: Option<Vec<SkuCapacity>>,
+    empty_rows: Vec<u64>,
+    ticket_sent_to: Option<String>,
+    graph_requests: u64,
+}
+
+/// Writes the results file, prints the run (one JSON document, CSV or the table for assign and
+/// unassign files alike) and returns the exit status.
+fn print_run(printer: &Printer, results: Option<&Path>, run: Run) -> anyhow::Result<ExitStatus> {
+    write_results_file(results, &run.rows)?;
+    let status = exit_status(&run.rows);
     match printer.format() {
-        OutputFormat::Json => printer.json(&json!({
-            "schemaVersion": 1,
-            "command": "unassign --from",
-            "target": target_name,
-            "dryRun": args.dry_run,
-            "ok": status == ExitStatus::Success,
-            "exitCode": status.code(),
-            "rows": rows,
-            "emptyRows": empty_rows,
-            "graphRequests": requests,
-        })),
+        OutputFormat::Json => {
+            let mut doc = json!({
+                "schemaVersion": 1,
+                "command": run.command,
+                "target": run.target,
+                "dryRun": run.dry_run,
+                "ok": status == ExitStatus::Success,
+                "exitCode": status.code(),
+                "rows": run.rows,
+                "emptyRows": run.empty_rows,
+                "graphRequests": run.graph_requests,
+            });
+            if let Some(capacity) = &run.capacity {
+                doc["capacity"] = json!(capacity);
+                doc["ticketSentTo"] = json!(run.ticket_sent_to);
+            }
+            printer.json(&doc);
+        }
         OutputFormat::Csv => {
             let mut out = Vec::new();
-            bulk::write_csv(&mut out, &rows)?;
+            bulk::write_csv(&mut out, &run.rows)?;
             printer.csv(&String::from_utf8_lossy(&out));
         }
         OutputFormat::Human | OutputFormat::Wide => printer.result(&table(
-            &rows,
-            &[],
-            args.dry_run,
-            None,
-            requests,
-            &empty_rows,
+            &run.rows,
+            run.capacity.as_deref().unwrap_or_default(),
+            run.dry_run,
+            run.ticket_sent_to.as_deref(),
+            run.graph_requests,
+            &run.empty_rows,
         )),
     }
-    closed?;
     Ok(status)
 }
 
@@ -314,6 +335,9 @@ fn table(
             let mut groups = r.add_to.clone();
             groups.extend(r.license_group.clone());
             detail = format!("add to {}", groups.join(", "));
+        }
+        if let Some(m) = &r.mail {
+            detail = format!("{detail}; mail: {m}");
         }
         if let Some(c) = &r.column {
             detail = format!("[{c}] {detail}");

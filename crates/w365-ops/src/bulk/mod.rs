@@ -25,10 +25,21 @@
 //! re-reads the tenant (memberships already made are kept, not made twice) and the journal tells
 //! a licence this file already assigned from one that was there before.
 //!
-//! Limitations: a provisioning group whose policy is Frontline is refused for its rows (assign
-//! those users one by one); `--notify` is not available in bulk.
+//! Frontline rows (a provisioning group whose policy is Frontline, dedicated or shared) take the
+//! single assign's Frontline path ([`crate::assign::decide_frontline`]): each policy's assignment
+//! group, members and plan are read once; the free seats of each assignment group are handed out
+//! over the whole file like licence units, and the rows beyond them are blocked and listed in the
+//! run's one ticket. A seat is granted by the membership: there is no licence to confirm.
+//!
+//! Directory writes are paced under Graph's write budget ([`w365_graph::limits`]): each `$batch`
+//! takes as many writes from [`BulkOptions::pacer`] as it carries.
+//!
+//! `--notify` ([`notify`]): after the licences, one polling loop over the Cloud PCs of all rows
+//! mails each user once when their Cloud PC is provisioned (pooled Frontline seats: at once).
 
 pub mod input;
+mod journal;
+mod notify;
 pub mod unassign;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -37,16 +48,22 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use w365_graph::models::{Group, SubscribedSku, User};
-use w365_graph::{BatchRequest, Client, Filter, GraphPath, Page, Query};
+use w365_graph::{BatchRequest, Client, Filter, GraphPath, Page, Query, WritePacer};
 
-use crate::assign::{AssignOptions, AssignPath, Reads, is_shared, plan_dedicated, user_ref};
+use crate::assign::{
+    AssignOptions, FrontlineReads, Reads, decide_frontline, is_shared, plan_dedicated,
+    read_frontline, user_ref,
+};
 use crate::error::{Error, GraphContext, Result};
 use crate::execute::{Event, ExecState, Executor, Observer, permissions};
-use crate::licensing::{LicenseGroupLicense, Windows365Catalog};
-use crate::plan::{GroupRef, GroupRole, Plan, SkuRef, Step, TicketDetails};
+use crate::licensing::{FrontlineMode, FrontlineSeats, LicenseGroupLicense, Windows365Catalog};
+use crate::plan::{CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, TicketDetails, UserRef};
 use crate::wait::{Check, WaitOutcome, wait_for};
+use journal::{RunStart, begin, fail_row};
+use notify::{Notify, NotifyMail};
 
 pub use input::{InputError, InputRow, InvalidRow, ParsedInput, RowOverrides};
+pub(crate) use journal::JournalState;
 
 /// Values per `in (...)` clause on directory objects (reference §2.1).
 const IN_MAX: usize = 15;
@@ -62,6 +79,9 @@ pub struct BulkOptions {
     pub strict: bool,
     /// The journal file (default: the input's path with `.journal` appended).
     pub journal: Option<PathBuf>,
+    /// Keeps the run's directory writes under Graph's write budget
+    /// ([`w365_graph::limits`]; default [`w365_graph::WritePace::GRAPH_DEFAULT`]).
+    pub pacer: WritePacer,
 }
 
 /// What happens (or happened) to a row.
@@ -126,6 +146,12 @@ pub struct RowResult {
     /// The groups the row is added to, besides the licence group.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub add_to: Vec<String>,
+    /// `--notify`: the user's Cloud PC, once listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_pc: Option<String>,
+    /// `--notify`: what became of the user's mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail: Option<String>,
 }
 
 /// Free units of one SKU at planning time and how the plan uses them.
@@ -149,6 +175,12 @@ pub struct BulkPlan {
     pub graph_requests: u64,
     #[serde(skip)]
     work: Vec<Work>,
+    /// Rows an earlier run of this file assigned whose user is still to be mailed (`--notify`).
+    #[serde(skip)]
+    notify: Vec<Notify>,
+    /// Some blocked row lacks a Frontline seat (the ticket says "licenses/seats").
+    #[serde(skip)]
+    seats_blocked: bool,
     #[serde(skip)]
     journal: PathBuf,
 }
@@ -163,13 +195,67 @@ impl BulkPlan {
 #[derive(Debug, Clone)]
 struct Work {
     index: usize,
-    user_id: String,
+    /// The file's UPN (the journal's key).
     upn: String,
+    user: UserRef,
     adds: Vec<GroupRef>,
+    /// The group that grants the Cloud PC: the licence group, or the Frontline assignment group.
     license_group: GroupRef,
-    sku: SkuRef,
-    /// The licence group was added by an earlier run of this file (journal): confirm only.
+    kind: WorkKind,
+    /// The licence (or seat) group was added by an earlier run of this file (journal).
     license_added: bool,
+}
+
+/// The path of a row, as the single assign takes it.
+#[derive(Debug, Clone)]
+enum WorkKind {
+    /// Group-based licensing: the licence is confirmed, the Cloud PC matched by its service plans.
+    Dedicated {
+        sku: SkuRef,
+        service_plan_ids: Vec<String>,
+    },
+    /// A Frontline seat through the policy's assignment group (no licence to confirm).
+    Frontline {
+        mode: FrontlineMode,
+        policy: crate::assign::PolicyRef,
+    },
+}
+
+impl Work {
+    fn notify(&self) -> Notify {
+        notify_of(self.index, &self.upn, &self.user, &self.kind)
+    }
+}
+
+fn notify_of(index: usize, upn: &str, user: &UserRef, kind: &WorkKind) -> Notify {
+    let mail = match kind {
+        WorkKind::Dedicated {
+            sku,
+            service_plan_ids,
+        } => NotifyMail::Ready(CloudPcTarget::ServicePlans {
+            sku: sku.clone(),
+            service_plan_ids: service_plan_ids.clone(),
+        }),
+        WorkKind::Frontline {
+            mode: FrontlineMode::Dedicated,
+            policy,
+        } => NotifyMail::Ready(CloudPcTarget::ProvisioningPolicy {
+            policy_id: policy.id.clone(),
+            policy_name: policy.display_name.clone(),
+        }),
+        WorkKind::Frontline {
+            mode: FrontlineMode::Shared,
+            policy,
+        } => NotifyMail::AccessGranted {
+            policy_name: policy.display_name.clone(),
+        },
+    };
+    Notify {
+        index,
+        upn: upn.to_owned(),
+        user: user.clone(),
+        mail,
+    }
 }
 
 /// The result of a run.
@@ -200,79 +286,10 @@ pub fn default_journal(input: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct JournalEntry {
-    user: String,
-    step: String,
-}
-
+/// Journal steps of `assign --from`.
 const STEP_GROUPS: &str = "groups";
 const STEP_LICENSE: &str = "license";
 const STEP_CONFIRMED: &str = "confirmed";
-
-pub(crate) fn read_journal(path: &Path) -> Result<HashMap<String, HashSet<String>>> {
-    let mut out: HashMap<String, HashSet<String>> = HashMap::new();
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => {
-            return Err(Error::InvalidInput {
-                reason: format!("cannot read the journal {}: {e}", path.display()),
-            });
-        }
-    };
-    for line in text.lines() {
-        // A line cut by a kill is ignored: its step is redone (every step is idempotent).
-        if let Ok(e) = serde_json::from_str::<JournalEntry>(line) {
-            out.entry(e.user.to_lowercase()).or_default().insert(e.step);
-        }
-    }
-    Ok(out)
-}
-
-pub(crate) struct Journal {
-    file: std::fs::File,
-}
-
-impl Journal {
-    pub(crate) fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::InvalidInput {
-                reason: format!("cannot write the journal {}: {e}", path.display()),
-            })?;
-        Ok(Journal { file })
-    }
-
-    pub(crate) fn record<'a>(
-        &mut self,
-        users: impl IntoIterator<Item = &'a str>,
-        step: &str,
-    ) -> Result<()> {
-        let mut buf = Vec::new();
-        for user in users {
-            serde_json::to_writer(
-                &mut buf,
-                &JournalEntry {
-                    user: user.to_lowercase(),
-                    step: step.to_owned(),
-                },
-            )
-            .map_err(|e| Error::InvalidInput {
-                reason: format!("cannot write the journal: {e}"),
-            })?;
-            buf.push(b'\n');
-        }
-        self.file
-            .write_all(&buf)
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| Error::InvalidInput {
-                reason: format!("cannot write the journal: {e}"),
-            })
-    }
-}
 
 fn effective(base: &AssignOptions, row: &InputRow) -> AssignOptions {
     let mut o = base.clone();
@@ -310,6 +327,8 @@ pub(crate) fn row_result(row: u64, user: &str, outcome: Outcome, detail: String)
         error_kind: None,
         license_group: None,
         add_to: Vec::new(),
+        cloud_pc: None,
+        mail: None,
     }
 }
 
@@ -402,16 +421,15 @@ pub async fn plan(
     observer: &dyn Observer,
 ) -> Result<BulkPlan> {
     let requests_before = client.stats().requests;
-    if opts.base.notify {
-        return Err(Error::InvalidInput {
-            reason: "--notify is not available with --from: assign the users, then follow their Cloud PCs with `w365 cloudpc list`".into(),
-        });
-    }
     let journal_path = opts
         .journal
         .clone()
         .unwrap_or_else(|| default_journal(input_path));
-    let journal = read_journal(&journal_path)?;
+    let journal = JournalState::read(&journal_path)?;
+    if opts.base.notify {
+        // The sender must exist and have a mailbox before anything is changed.
+        crate::mail::verify_sender(client, opts.base.from_mailbox.as_deref(), "--notify").await?;
+    }
     let ParsedInput {
         rows: input_rows,
         invalid,
@@ -423,20 +441,7 @@ pub async fn plan(
         o.user = first.user.clone();
         o.validate()?;
     }
-    let mut results: Vec<RowResult> = invalid
-        .into_iter()
-        .map(|i| RowResult {
-            column: i.column,
-            fix: Some(i.fix),
-            error_kind: Some("validation".into()),
-            ..row_result(
-                i.row,
-                i.user.as_deref().unwrap_or(""),
-                Outcome::Invalid,
-                i.problem,
-            )
-        })
-        .collect();
+    let mut results = invalid_rows(invalid);
     let row_opts: Vec<AssignOptions> = input_rows
         .iter()
         .map(|r| effective(&opts.base, r))
@@ -528,9 +533,29 @@ pub async fn plan(
         .zip(member_pages)
         .collect();
 
+    // Each Frontline policy's group, members and plan, once.
+    let mut frontline: HashMap<String, std::result::Result<FrontlineReads, String>> =
+        HashMap::new();
+    for o in &row_opts {
+        if let Some(policy) = policies
+            .get(&o.provisioning_group.to_lowercase())
+            .and_then(|p| p.first())
+            .filter(|p| is_shared(p))
+        {
+            let key = policy.id.clone().unwrap_or_default();
+            if let std::collections::hash_map::Entry::Vacant(slot) = frontline.entry(key) {
+                let reads = read_frontline(client, observer, policy.clone())
+                    .await
+                    .map_err(|e| e.to_string());
+                slot.insert(reads);
+            }
+        }
+    }
+
     // Decide each row with the single assign's rules.
     let catalog = Windows365Catalog::default();
-    let mut candidates: Vec<(usize, Work, Vec<uuid::Uuid>, Option<i64>)> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut notify: Vec<Notify> = Vec::new();
     for (row, o) in input_rows.iter().zip(&row_opts) {
         let index = results.len();
         if row.overrides.license_group_prefix.is_some() {
@@ -548,61 +573,91 @@ pub async fn plan(
             continue;
         }
         let Some(user) = users.get(&row.user.to_lowercase()) else {
-            results.push(RowResult {
-                column: Some("user".into()),
-                fix: Some(
-                    "check the spelling of the user principal name, or remove the row".into(),
-                ),
-                error_kind: Some("notFound".into()),
-                ..row_result(
-                    row.row,
-                    &row.user,
-                    Outcome::Invalid,
-                    format!("no user '{}' in the tenant", row.user),
-                )
-            });
+            results.push(unknown_user_row(row.row, &row.user));
             continue;
         };
-        if let Some(policy) = policies
-            .get(&o.provisioning_group.to_lowercase())
-            .and_then(|p| p.first())
-            && is_shared(policy)
-        {
-            results.push(RowResult {
-                column: Some("provisioning-group".into()),
-                fix: Some(format!(
-                    "assign {} with `w365 assign {}` (Frontline is not available in bulk)",
-                    row.user, row.user
-                )),
-                error_kind: Some("validation".into()),
-                ..row_result(
-                    row.row,
-                    &row.user,
-                    Outcome::Invalid,
-                    format!(
-                        "the provisioning policy '{}' is Frontline",
-                        policy.display_name
-                    ),
-                )
-            });
-            continue;
-        }
-        let journaled = journal.get(&row.user.to_lowercase());
-        let reads = Reads {
-            user,
-            groups: groups.clone(),
-            member_of: member_of.get(&user.id).cloned().unwrap_or_default(),
-            skus: skus.clone(),
-        };
+        let uref = user_ref(user);
+        let member_of = member_of.get(&user.id).cloned().unwrap_or_default();
         let policy = policies
             .get(&o.provisioning_group.to_lowercase())
             .and_then(|p| p.first().cloned());
-        match plan_dedicated(o, &crate::execute::Silent, user_ref(user), reads, policy) {
+        // The row's path: the group that grants the Cloud PC, and what it grants.
+        let (decided, path) = match policy.as_ref().filter(|p| is_shared(p)) {
+            Some(p) => match frontline.get(&p.id.clone().unwrap_or_default()) {
+                Some(Ok(reads)) => (
+                    decide_frontline(
+                        o,
+                        &crate::execute::Silent,
+                        uref.clone(),
+                        reads,
+                        &groups,
+                        &member_of,
+                    ),
+                    Some((
+                        reads.assignment_group.clone(),
+                        WorkKind::Frontline {
+                            mode: reads.mode,
+                            policy: reads.policy.clone(),
+                        },
+                        RowCapacity::Seats {
+                            key: reads.assignment_group.id.clone(),
+                            name: format!(
+                                "{}, group '{}'",
+                                reads.plan_name, reads.assignment_group.display_name
+                            ),
+                            free: FrontlineSeats::new(
+                                reads.mode,
+                                reads.assignment.allotted_licenses,
+                                reads.in_use,
+                            )
+                            .free,
+                        },
+                    )),
+                ),
+                Some(Err(e)) => (
+                    Err(Error::InvalidInput {
+                        reason: format!("the Frontline policy '{}': {e}", p.display_name),
+                    }),
+                    None,
+                ),
+                None => continue,
+            },
+            None => {
+                let license = groups
+                    .iter()
+                    .find(|g| {
+                        g.display_name.eq_ignore_ascii_case(&o.license_group)
+                            || g.id.eq_ignore_ascii_case(&o.license_group)
+                    })
+                    .and_then(|g| {
+                        LicenseGroupLicense::of(g, &skus, &catalog)
+                            .ok()
+                            .map(|l| (crate::assign::group_ref(g), l))
+                    });
+                let reads = Reads {
+                    user,
+                    groups: groups.clone(),
+                    member_of: member_of.clone(),
+                    skus: skus.clone(),
+                };
+                (
+                    plan_dedicated(o, &crate::execute::Silent, uref.clone(), reads, policy),
+                    license.map(|(g, l)| {
+                        (
+                            g,
+                            WorkKind::Dedicated {
+                                sku: l.sku.clone(),
+                                service_plan_ids: l.service_plan_ids.clone(),
+                            },
+                            RowCapacity::Skus(l.all_skus.iter().map(|s| s.sku_id).collect()),
+                        )
+                    }),
+                )
+            }
+        };
+        match decided {
             Ok(planned) => {
-                let AssignPath::Dedicated {
-                    license_group, sku, ..
-                } = &planned.path
-                else {
+                let Some((license_group, kind, capacity)) = path else {
                     continue;
                 };
                 let adds: Vec<GroupRef> = planned
@@ -610,100 +665,80 @@ pub async fn plan(
                     .steps
                     .iter()
                     .filter_map(|s| match s {
-                        Step::AddUserToGroup { group, role, .. } if *role != GroupRole::License => {
+                        Step::AddUserToGroup { group, role, .. }
+                            if !matches!(
+                                role,
+                                GroupRole::License | GroupRole::FrontlineAssignment
+                            ) =>
+                        {
                             Some(group.clone())
                         }
                         _ => None,
                     })
                     .collect();
-                let sku_ids = groups
-                    .iter()
-                    .find(|g| g.id == license_group.id)
-                    .and_then(|g| LicenseGroupLicense::of(g, &skus, &catalog).ok())
-                    .map(|l| l.all_skus.iter().map(|s| s.sku_id).collect())
-                    .unwrap_or_else(|| vec![sku.sku_id]);
                 results.push(RowResult {
                     license_group: Some(license_group.display_name.clone()),
                     add_to: adds.iter().map(|g| g.display_name.clone()).collect(),
                     ..row_result(row.row, &row.user, Outcome::Assign, String::new())
                 });
-                candidates.push((
-                    index,
-                    Work {
+                candidates.push(Candidate {
+                    work: Work {
                         index,
-                        user_id: user.id.clone(),
                         upn: row.user.clone(),
+                        user: uref,
                         adds,
-                        license_group: license_group.clone(),
-                        sku: sku.clone(),
+                        license_group,
+                        kind,
                         license_added: false,
                     },
-                    sku_ids,
-                    row.priority,
-                ));
+                    capacity,
+                    priority: row.priority,
+                });
             }
             Err(Error::AlreadyAssigned { held_by, .. }) => {
-                let lic = o.license_group.clone();
-                let in_group = groups
-                    .iter()
-                    .find(|g| g.display_name.eq_ignore_ascii_case(&lic))
-                    .is_some_and(|g| {
-                        member_of
-                            .get(&user.id)
-                            .is_some_and(|m| m.iter().any(|x| x.id == g.id))
-                    });
-                match journaled {
-                    // This file's earlier run added the licence group: confirm it, then report
-                    // the row as assigned.
-                    Some(steps) if steps.contains(STEP_LICENSE) && in_group => {
-                        let group = groups
-                            .iter()
-                            .find(|g| g.display_name.eq_ignore_ascii_case(&lic))
-                            .map(crate::assign::group_ref);
-                        let sku = groups
-                            .iter()
-                            .find(|g| g.display_name.eq_ignore_ascii_case(&lic))
-                            .and_then(|g| LicenseGroupLicense::of(g, &skus, &catalog).ok())
-                            .map(|l| l.sku);
-                        if let (Some(group), Some(sku)) = (group, sku) {
-                            let outcome = if steps.contains(STEP_CONFIRMED) {
-                                Outcome::Assigned
-                            } else {
-                                Outcome::Assign
-                            };
-                            results.push(RowResult {
-                                license_group: Some(group.display_name.clone()),
-                                ..row_result(
-                                    row.row,
-                                    &row.user,
-                                    outcome,
-                                    "licence group added by an earlier run of this file".into(),
-                                )
-                            });
-                            if outcome == Outcome::Assign {
-                                candidates.push((
-                                    index,
-                                    Work {
-                                        index,
-                                        user_id: user.id.clone(),
-                                        upn: row.user.clone(),
-                                        adds: Vec::new(),
-                                        license_group: group,
-                                        sku,
-                                        license_added: true,
-                                    },
-                                    Vec::new(),
-                                    None,
-                                ));
+                // This file's earlier run added the licence (or seat) group: confirm it (or, when
+                // confirmed, report the row as assigned and mail the user if still due).
+                let in_group = |g: &GroupRef| member_of.iter().any(|x| x.id == g.id);
+                match path {
+                    Some((group, kind, _))
+                        if journal.has(&row.user, STEP_LICENSE) && in_group(&group) =>
+                    {
+                        let confirmed = journal.has(&row.user, STEP_CONFIRMED);
+                        let mut r = RowResult {
+                            license_group: Some(group.display_name.clone()),
+                            ..row_result(
+                                row.row,
+                                &row.user,
+                                if confirmed {
+                                    Outcome::Assigned
+                                } else {
+                                    Outcome::Assign
+                                },
+                                "added by an earlier run of this file".into(),
+                            )
+                        };
+                        if confirmed && opts.base.notify {
+                            match notify::mail_recorded(|step| journal.has(&row.user, step)) {
+                                Some(said) => r.mail = Some(said.to_owned()),
+                                None => notify.push(notify_of(index, &row.user, &uref, &kind)),
                             }
-                            continue;
                         }
-                        results.push(row_result(
-                            row.row,
-                            &row.user,
-                            Outcome::AlreadyAssigned,
-                            held_by,
-                        ));
+                        results.push(r);
+                        if !confirmed {
+                            candidates.push(Candidate {
+                                work: Work {
+                                    index,
+                                    upn: row.user.clone(),
+                                    user: uref,
+                                    adds: Vec::new(),
+                                    license_group: group,
+                                    kind,
+                                    license_added: true,
+                                },
+                                capacity: RowCapacity::Skus(Vec::new()),
+                                priority: None,
+                            });
+                        }
                     }
                     _ => results.push(row_result(
                         row.row,
@@ -723,6 +758,7 @@ pub async fn plan(
                     .into_iter()
                     .find(|(_, v)| v.eq_ignore_ascii_case(name))
                     .map(|(c, _)| c.to_owned()),
+                    Error::InvalidInput { .. } => Some("provisioning-group".to_owned()),
                     _ => None,
                 };
                 results.push(RowResult {
@@ -738,43 +774,76 @@ pub async fn plan(
         }
     }
 
-    // Hand out the free units: priority first (lower first), then file order.
-    let mut free: BTreeMap<uuid::Uuid, (String, i64)> = skus
+    // Hand out the free units and seats: priority first (lower first), then file order.
+    let mut free: BTreeMap<String, (String, i64)> = skus
         .iter()
-        .map(|s: &SubscribedSku| (s.sku_id, (s.sku_part_number.clone(), s.available_units())))
+        .map(|s: &SubscribedSku| {
+            (
+                s.sku_id.to_string(),
+                (s.sku_part_number.clone(), s.available_units()),
+            )
+        })
         .collect();
+    for c in &candidates {
+        if let RowCapacity::Seats { key, name, free: n } = &c.capacity {
+            free.entry(format!("seats:{key}"))
+                .or_insert_with(|| (name.clone(), *n));
+        }
+    }
     let mut capacity: BTreeMap<String, SkuCapacity> = BTreeMap::new();
-    candidates.sort_by_key(|(index, _, _, priority)| (priority.is_none(), *priority, *index));
+    candidates.sort_by_key(|c| (c.priority.is_none(), c.priority, c.work.index));
     let mut work = Vec::new();
-    for (index, w, sku_ids, _) in candidates {
-        let (part, available) = free.get(&w.sku.sku_id).cloned().unwrap_or_default();
+    let mut any_seats_blocked = false;
+    for Candidate {
+        work: w,
+        capacity: needs,
+        ..
+    } in candidates
+    {
+        if w.license_added {
+            work.push(w);
+            continue;
+        }
+        let (keys, seats): (Vec<String>, bool) = match &needs {
+            RowCapacity::Skus(ids) => (ids.iter().map(ToString::to_string).collect(), false),
+            RowCapacity::Seats { key, .. } => (vec![format!("seats:{key}")], true),
+        };
+        let main = match &w.kind {
+            WorkKind::Dedicated { sku, .. } => sku.sku_id.to_string(),
+            WorkKind::Frontline { .. } => keys[0].clone(),
+        };
+        let (part, available) = free.get(&main).cloned().unwrap_or_default();
         let cap = capacity.entry(part.clone()).or_insert_with(|| SkuCapacity {
             sku: part.clone(),
             available: available.max(0),
             planned: 0,
             blocked: 0,
         });
-        if w.license_added {
-            work.push(w);
-            continue;
-        }
-        let short = sku_ids
+        let short = keys
             .iter()
-            .find(|id| free.get(id).is_none_or(|(_, n)| *n <= 0));
+            .find(|id| free.get(*id).is_none_or(|(_, n)| *n <= 0));
         if let Some(id) = short {
             cap.blocked += 1;
+            any_seats_blocked |= seats;
             let (name, _) = free.get(id).cloned().unwrap_or_default();
-            let r = &mut results[index];
+            let r = &mut results[w.index];
             r.outcome = Outcome::Blocked;
-            r.detail = format!(
-                "out of licences: the {} free {name} unit(s) go to rows before it (priority, then file order)",
-                cap.available
-            );
+            r.detail = if seats {
+                format!(
+                    "out of Frontline seats: the {} free seat(s) of {name} go to rows before it (priority, then file order)",
+                    cap.available
+                )
+            } else {
+                format!(
+                    "out of licences: the {} free {name} unit(s) go to rows before it (priority, then file order)",
+                    cap.available
+                )
+            };
             r.add_to.clear();
             continue;
         }
         cap.planned += 1;
-        for id in &sku_ids {
+        for id in &keys {
             if let Some((_, n)) = free.get_mut(id) {
                 *n -= 1;
             }
@@ -788,30 +857,83 @@ pub async fn plan(
         .enumerate()
         .map(|(i, r)| (r.row, i))
         .collect();
+    let by_user: HashMap<String, u64> = input_rows
+        .iter()
+        .map(|r| (r.user.to_lowercase(), r.row))
+        .collect();
+    let at = |upn: &str, index: usize| {
+        by_user
+            .get(&upn.to_lowercase())
+            .map_or(index, |row| position[row])
+    };
+    for w in &mut work {
+        w.index = at(&w.upn, w.index);
+    }
+    for n in &mut notify {
+        n.index = at(&n.upn, n.index);
+    }
     Ok(BulkPlan {
         rows: results,
         capacity: capacity.into_values().collect(),
         empty_rows,
         graph_requests: client.stats().requests.saturating_sub(requests_before),
-        work: remap(work, &position, &input_rows),
+        seats_blocked: any_seats_blocked,
+        work,
+        notify,
         journal: journal_path,
     })
 }
 
-/// Points each work item at its row after the rows were sorted by row number.
-fn remap(work: Vec<Work>, position: &HashMap<u64, usize>, rows: &[InputRow]) -> Vec<Work> {
-    let by_user: HashMap<String, u64> = rows
-        .iter()
-        .map(|r| (r.user.to_lowercase(), r.row))
-        .collect();
-    work.into_iter()
-        .map(|mut w| {
-            if let Some(row) = by_user.get(&w.upn.to_lowercase()) {
-                w.index = position[row];
-            }
-            w
+/// A row that can be assigned, before the free units are handed out.
+struct Candidate {
+    work: Work,
+    capacity: RowCapacity,
+    priority: Option<i64>,
+}
+
+/// What a row uses up.
+enum RowCapacity {
+    /// A unit of each SKU the licence group assigns.
+    Skus(Vec<uuid::Uuid>),
+    /// A seat of a Frontline assignment group.
+    Seats {
+        key: String,
+        name: String,
+        free: i64,
+    },
+}
+
+/// The rows the file itself made invalid (before any read).
+pub(crate) fn invalid_rows(invalid: Vec<InvalidRow>) -> Vec<RowResult> {
+    invalid
+        .into_iter()
+        .map(|i| RowResult {
+            column: i.column,
+            fix: Some(i.fix),
+            error_kind: Some("validation".into()),
+            ..row_result(
+                i.row,
+                i.user.as_deref().unwrap_or(""),
+                Outcome::Invalid,
+                i.problem,
+            )
         })
         .collect()
+}
+
+/// A row naming a user the tenant does not have.
+pub(crate) fn unknown_user_row(row: u64, user: &str) -> RowResult {
+    RowResult {
+        column: Some("user".into()),
+        fix: Some("check the spelling of the user principal name, or remove the row".into()),
+        error_kind: Some("notFound".into()),
+        ..row_result(
+            row,
+            user,
+            Outcome::Invalid,
+            format!("no user '{user}' in the tenant"),
+        )
+    }
 }
 
 /// With `strict`, any invalid row refuses the whole run before anything is changed (assign and
@@ -842,17 +964,18 @@ pub async fn execute(
     observer: &dyn Observer,
     progress: &dyn Progress,
 ) -> Result<BulkReport> {
-    let requests_before = client.stats().requests;
-    refuse_invalid_rows_when_strict(opts.strict, &plan.rows)?;
-    let total = plan.work.len() as u64;
-    progress.rows(0, total);
-    let mut journal = Journal::open(&plan.journal)?;
-    let journal_state = read_journal(&plan.journal)?;
-    let done_step = |upn: &str, step: &str| {
-        journal_state
-            .get(&upn.to_lowercase())
-            .is_some_and(|s| s.contains(step))
-    };
+    let RunStart {
+        mut journal,
+        requests_before,
+        total,
+    } = begin(
+        client,
+        opts.strict,
+        &plan.rows,
+        &plan.journal,
+        plan.work.len(),
+        progress,
+    )?;
     let mut failed: HashMap<usize, Error> = HashMap::new();
 
     // 1. Memberships (provisioning, user settings), per group, 20 per PATCH, 20 PATCHes per batch.
@@ -872,7 +995,7 @@ pub async fn execute(
         by_group.len()
     )));
     for (group, members) in by_group.values() {
-        let errs = add_members(client, group, members, &plan.work).await?;
+        let errs = add_members(client, &opts.pacer, group, members, &plan.work).await?;
         failed.extend(errs);
     }
     let grouped: Vec<&str> = plan
@@ -889,15 +1012,15 @@ pub async fn execute(
         let ids: HashSet<String> = members
             .iter()
             .filter(|i| !failed.contains_key(i))
-            .map(|&i| plan.work[i].user_id.to_lowercase())
+            .map(|&i| plan.work[i].user.id.to_lowercase())
             .collect();
         wait_members(client, &opts.base, group, &ids).await?;
     }
 
-    // 3. Licence groups.
+    // 3. Licence groups and Frontline assignment groups.
     let mut by_license: BTreeMap<String, (GroupRef, Vec<usize>)> = BTreeMap::new();
     for (i, w) in plan.work.iter().enumerate() {
-        if !w.license_added && !failed.contains_key(&i) && !done_step(&w.upn, STEP_LICENSE) {
+        if !w.license_added && !failed.contains_key(&i) && !journal.has(&w.upn, STEP_LICENSE) {
             by_license
                 .entry(w.license_group.id.clone())
                 .or_insert_with(|| (w.license_group.clone(), Vec::new()))
@@ -906,7 +1029,7 @@ pub async fn execute(
         }
     }
     for (group, members) in by_license.values() {
-        let errs = add_members(client, group, members, &plan.work).await?;
+        let errs = add_members(client, &opts.pacer, group, members, &plan.work).await?;
         let ok: Vec<&str> = members
             .iter()
             .filter(|i| !errs.contains_key(i))
@@ -916,28 +1039,38 @@ pub async fn execute(
         failed.extend(errs);
     }
 
-    // 4. Confirm every licence in one polling loop.
-    let pending: Vec<usize> = (0..plan.work.len())
+    // 4. Confirm every licence in one polling loop (a Frontline seat has none to confirm).
+    let (seats, pending): (Vec<usize>, Vec<usize>) = (0..plan.work.len())
         .filter(|i| !failed.contains_key(i))
-        .collect();
-    let (confirmed, violated, errors) =
+        .partition(|&i| matches!(plan.work[i].kind, WorkKind::Frontline { .. }));
+    let (mut confirmed, violated, errors) =
         confirm_licenses(client, &opts.base, &plan.work, &pending, progress, total).await?;
+    confirmed.extend(seats);
     let upns: Vec<&str> = confirmed
         .iter()
         .map(|&i| plan.work[i].upn.as_str())
         .collect();
     journal.record(upns, STEP_CONFIRMED)?;
     for &i in &confirmed {
-        let r = &mut plan.rows[plan.work[i].index];
+        let w = &plan.work[i];
+        let r = &mut plan.rows[w.index];
         r.outcome = Outcome::Assigned;
-        r.detail = format!("{} granted", plan.work[i].sku);
+        r.detail = match &w.kind {
+            WorkKind::Dedicated { sku, .. } => format!("{sku} granted"),
+            WorkKind::Frontline { mode, .. } => format!(
+                "Frontline seat ({} mode) through {}",
+                mode.as_str(),
+                w.license_group
+            ),
+        };
     }
     // Lost the race for the last units: out of the licence group again, blocked.
     for &i in &violated {
         let w = &plan.work[i];
+        opts.pacer.acquire(1).await;
         let _ = client
             .groups()
-            .remove_member(&w.license_group.id, &w.user_id)
+            .remove_member(&w.license_group.id, &w.user.id)
             .await
             .graph_ctx(
                 || format!("remove {} from {}", w.upn, w.license_group),
@@ -945,21 +1078,35 @@ pub async fn execute(
             )?;
         let r = &mut plan.rows[w.index];
         r.outcome = Outcome::Blocked;
-        r.detail = format!(
-            "another assignment took the last {} licence; removed from the licence group again",
-            w.sku
-        );
+        if let WorkKind::Dedicated { sku, .. } = &w.kind {
+            r.detail = format!(
+                "another assignment took the last {sku} licence; removed from the licence group again"
+            );
+        }
     }
     for (i, e) in failed.into_iter().chain(errors) {
-        let r = &mut plan.rows[plan.work[i].index];
-        r.outcome = Outcome::Failed;
-        r.error_kind = Some(format!("{:?}", e.kind()).to_lowercase());
-        r.detail = e.to_string();
+        fail_row(&mut plan.rows[plan.work[i].index], &e);
     }
     progress.rows(total, total);
 
     // 5. One ticket for every blocked row.
     let ticket_sent_to = send_ticket(client, opts, &plan, observer).await?;
+
+    // 6. `--notify`: each user once, when their Cloud PC is ready (one polling loop for all).
+    if opts.base.notify {
+        let mut items = std::mem::take(&mut plan.notify);
+        items.extend(confirmed.iter().map(|&i| plan.work[i].notify()));
+        notify::notify(
+            client,
+            &opts.base,
+            items,
+            &mut plan.rows,
+            &mut journal,
+            observer,
+            progress,
+        )
+        .await?;
+    }
     Ok(BulkReport {
         rows: plan.rows,
         capacity: plan.capacity,
@@ -973,6 +1120,7 @@ pub async fn execute(
 /// failed as a whole, one add per user (already a member counts as added). Returns the failures.
 async fn add_members(
     client: &Client,
+    pacer: &WritePacer,
     group: &GroupRef,
     members: &[usize],
     work: &[Work],
@@ -980,7 +1128,7 @@ async fn add_members(
     let chunks: Vec<&[usize]> = members.chunks(BIND_MAX).collect();
     let mut requests = Vec::with_capacity(chunks.len());
     for (n, chunk) in chunks.iter().enumerate() {
-        let ids: Vec<String> = chunk.iter().map(|&i| work[i].user_id.clone()).collect();
+        let ids: Vec<String> = chunk.iter().map(|&i| work[i].user.id.clone()).collect();
         requests.push(
             client
                 .groups()
@@ -991,7 +1139,7 @@ async fn add_members(
                 )?,
         );
     }
-    let responses = client.batch().send(requests).await.graph_ctx(
+    let responses = client.batch().paced(pacer).send(requests).await.graph_ctx(
         || format!("add members to {group}"),
         permissions::WRITE_MEMBERS,
     )?;
@@ -1003,9 +1151,10 @@ async fn add_members(
         // All or nothing per PATCH (e.g. one user became a member meanwhile): one by one.
         for &i in *chunk {
             let w = &work[i];
+            pacer.acquire(1).await;
             if let Err(e) = client
                 .groups()
-                .add_member(&group.id, &w.user_id)
+                .add_member(&group.id, &w.user.id)
                 .await
                 .graph_ctx(
                     || format!("add {} to {group}", w.upn),
@@ -1092,7 +1241,7 @@ async fn confirm_licenses(
             || async {
                 let ids: Vec<String> = {
                     let s = state.lock().expect("not poisoned");
-                    s.0.iter().map(|&i| work[i].user_id.clone()).collect()
+                    s.0.iter().map(|&i| work[i].user.id.clone()).collect()
                 };
                 let requests: Vec<BatchRequest> = ids
                     .chunks(IN_MAX)
@@ -1123,12 +1272,17 @@ async fn confirm_licenses(
                 let mut still = Vec::new();
                 for &i in open.iter() {
                     let w = &work[i];
-                    let st = by_id.get(&w.user_id.to_lowercase()).and_then(|u| {
+                    // Only dedicated rows are confirmed here.
+                    let WorkKind::Dedicated { sku, .. } = &w.kind else {
+                        confirmed.push(i);
+                        continue;
+                    };
+                    let st = by_id.get(&w.user.id.to_lowercase()).and_then(|u| {
                         u.license_assignment_states.as_ref().and_then(|states| {
                             states
                                 .iter()
                                 .find(|s| {
-                                    s.sku_id == w.sku.sku_id
+                                    s.sku_id == sku.sku_id
                                         && s.assigned_by_group.as_deref().is_some_and(|g| {
                                             g.eq_ignore_ascii_case(&w.license_group.id)
                                         })
@@ -1146,7 +1300,7 @@ async fn confirm_licenses(
                         Some((LicenseAssignmentStatus::Error, e)) => errors.push((
                             i,
                             Error::LicenseNotGranted {
-                                sku: w.sku.sku_part_number.clone(),
+                                sku: sku.sku_part_number.clone(),
                                 state: "Error".into(),
                                 reason: e.map_or_else(
                                     || "unknown".to_owned(),
@@ -1241,7 +1395,7 @@ async fn send_ticket(
             sku_part_number: skus.join(", "),
             caller: o.caller.clone(),
             user_principal_name: format!("{} user(s): {users}", blocked.len()),
-            seats: false,
+            seats: plan.seats_blocked,
         },
     };
     let mut state = ExecState::default();
@@ -1268,7 +1422,8 @@ pub fn write_results(path: &Path, rows: &[RowResult]) -> std::io::Result<()> {
     write_csv(file, rows)
 }
 
-/// The rows as CSV (header `row,user,outcome,detail,column,fix,errorKind,licenseGroup,addTo`).
+/// The rows as CSV (header
+/// `row,user,outcome,detail,column,fix,errorKind,licenseGroup,addTo,cloudPc,mail`).
 pub fn write_csv(out: impl Write, rows: &[RowResult]) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record([
@@ -1281,6 +1436,8 @@ pub fn write_csv(out: impl Write, rows: &[RowResult]) -> std::io::Result<()> {
         "errorKind",
         "licenseGroup",
         "addTo",
+        "cloudPc",
+        "mail",
     ])?;
     for r in rows {
         let row = r.row.to_string();
@@ -1295,6 +1452,8 @@ pub fn write_csv(out: impl Write, rows: &[RowResult]) -> std::io::Result<()> {
             r.error_kind.as_deref().unwrap_or(""),
             r.license_group.as_deref().unwrap_or(""),
             &add_to,
+            r.cloud_pc.as_deref().unwrap_or(""),
+            r.mail.as_deref().unwrap_or(""),
         ];
         // A user or detail taken from the input file must not run as a formula in a spreadsheet.
         w.write_record(

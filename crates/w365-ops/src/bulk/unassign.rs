@@ -20,10 +20,10 @@ use serde::Serialize;
 use w365_graph::models::{CloudPc, Group};
 use w365_graph::{ApiVersion, BatchRequest, Client, Filter, GraphPath, Query};
 
-use super::refuse_invalid_rows_when_strict;
+use super::journal::{JournalState, RunStart, begin, fail_row};
 use super::{
-    Journal, Outcome, ParsedInput, Progress, RowResult, batch_pages, batch_pages_on, read_journal,
-    read_users, row_result,
+    Outcome, ParsedInput, Progress, RowResult, batch_pages, batch_pages_on, invalid_rows,
+    read_users, row_result, unknown_user_row,
 };
 use crate::assign::{find_groups, user_ref};
 use crate::error::{Error, GraphContext, Result};
@@ -45,6 +45,8 @@ pub struct BulkUnassignOptions {
     pub strict: bool,
     /// The journal file (default: the input's path with `.unassign.journal` appended).
     pub journal: Option<PathBuf>,
+    /// Keeps the run's directory writes under Graph's write budget ([`w365_graph::limits`]).
+    pub pacer: w365_graph::WritePacer,
 }
 
 /// The plan for a whole file.
@@ -169,26 +171,13 @@ pub async fn plan(
         .journal
         .clone()
         .unwrap_or_else(|| default_journal(input_path));
-    let journal = read_journal(&journal_path)?;
+    let journal = JournalState::read(&journal_path)?;
     let ParsedInput {
         rows: input_rows,
         invalid,
         empty_rows,
     } = input;
-    let mut results: Vec<RowResult> = invalid
-        .into_iter()
-        .map(|i| RowResult {
-            column: i.column,
-            fix: Some(i.fix),
-            error_kind: Some("validation".into()),
-            ..row_result(
-                i.row,
-                i.user.as_deref().unwrap_or(""),
-                Outcome::Invalid,
-                i.problem,
-            )
-        })
-        .collect();
+    let mut results = invalid_rows(invalid);
     // Rows that can be planned, with their options.
     let mut rows = Vec::new();
     for row in input_rows {
@@ -341,19 +330,7 @@ pub async fn plan(
     let mut work = Vec::new();
     for (row, o) in &rows {
         let Some(user) = users.get(&row.user.to_lowercase()) else {
-            results.push(RowResult {
-                column: Some("user".into()),
-                fix: Some(
-                    "check the spelling of the user principal name, or remove the row".into(),
-                ),
-                error_kind: Some("notFound".into()),
-                ..row_result(
-                    row.row,
-                    &row.user,
-                    Outcome::Invalid,
-                    format!("no user '{}' in the tenant", row.user),
-                )
-            });
+            results.push(unknown_user_row(row.row, &row.user));
             continue;
         };
         let frontline_group = match named_frontline_policy(o, &policies) {
@@ -404,9 +381,7 @@ pub async fn plan(
         let mut r = row_result(row.row, &row.user, Outcome::Unassign, String::new());
         r.license_group = Some(o.license_group.clone());
         if decided.plan.is_empty() {
-            let done_before = journal
-                .get(&row.user.to_lowercase())
-                .is_some_and(|s| s.contains(STEP_UNASSIGNED));
+            let done_before = journal.has(&row.user, STEP_UNASSIGNED);
             if done_before {
                 r.outcome = Outcome::Unassigned;
                 r.detail = "unassigned by an earlier run of this file".into();
@@ -455,26 +430,30 @@ pub async fn execute(
     observer: &dyn Observer,
     progress: &dyn Progress,
 ) -> Result<BulkUnassignReport> {
-    let requests_before = client.stats().requests;
-    refuse_invalid_rows_when_strict(opts.strict, &plan.rows)?;
-    let total = plan.work.len() as u64;
-    progress.rows(0, total);
-    let mut journal = Journal::open(&plan.journal)?;
+    let RunStart {
+        mut journal,
+        requests_before,
+        total,
+    } = begin(
+        client,
+        opts.strict,
+        &plan.rows,
+        &plan.journal,
+        plan.work.len(),
+        progress,
+    )?;
     let executor = Executor::new(client, opts.base.waits, observer);
     for (done, w) in plan.work.iter().enumerate() {
         let mut state = ExecState::default();
         let r = &mut plan.rows[w.index];
+        opts.pacer.acquire(directory_writes(&w.plan)).await;
         match executor.run(&w.plan, &mut state).await {
             Ok(()) => {
                 journal.record([w.upn.as_str()], STEP_UNASSIGNED)?;
                 r.outcome = Outcome::Unassigned;
                 r.detail = format!("done: {}", r.detail);
             }
-            Err(e) => {
-                r.outcome = Outcome::Failed;
-                r.error_kind = Some(format!("{:?}", e.kind()).to_lowercase());
-                r.detail = e.to_string();
-            }
+            Err(e) => fail_row(r, &e),
         }
         progress.rows(done as u64 + 1, total);
     }
@@ -483,4 +462,20 @@ pub async fn execute(
         graph_requests: plan.graph_requests
             + client.stats().requests.saturating_sub(requests_before),
     })
+}
+
+/// The directory writes of a row's plan (memberships removed), for the write budget.
+fn directory_writes(plan: &Plan) -> u32 {
+    let n = plan
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s,
+                crate::plan::Step::AddUserToGroup { .. }
+                    | crate::plan::Step::RemoveUserFromGroup { .. }
+            )
+        })
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
