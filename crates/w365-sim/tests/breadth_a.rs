@@ -392,3 +392,23 @@ async fn supported_regions_are_a_beta_collection_with_region_groups() {
         .await;
     assert_graph_error(&denied, 403, "Authorization_RequestDenied");
 }
+
+#[tokio::test]
+async fn changes_inside_a_batch_are_audit_events_too() {
+    let sim = start().await;
+    let alice = pc_id(&sim, "alice.smith@contoso.com").await;
+    let answer = sim
+        .post(
+            "v1.0/$batch",
+            json!({"requests": [
+                {"id": "1", "method": "POST", "url": format!("/{VE}/cloudPCs/{alice}/troubleshoot")},
+                {"id": "2", "method": "GET", "url": format!("/{VE}/cloudPCs/{alice}")},
+            ]}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let events = audit_events(&sim).await;
+    assert_eq!(events.len(), 1, "the GET is not a change: {events:?}");
+    assert_eq!(events[0]["activityType"], "Troubleshoot CloudPC");
+    assert_eq!(events[0]["resources"][0]["resourceId"], alice.as_str());
+}

@@ -128,3 +128,49 @@ pub struct CloudPcAuditEvent {
     #[serde(default)]
     pub resources: Vec<AuditResource>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_in_the_documented_shape_decodes_and_names_its_actor() {
+        // Shape of the v1.0 JSON representation (cloudpcauditevent); values made up.
+        let e: CloudPcAuditEvent = serde_json::from_value(serde_json::json!({
+            "@odata.type": "#microsoft.graph.cloudPcAuditEvent",
+            "id": "a1",
+            "displayName": "Restart Cloud PC",
+            "componentName": "CloudPC",
+            "activity": "Restart Cloud PC",
+            "activityDateTime": "2026-11-30T10:00:00Z",
+            "activityType": "Restart",
+            "activityOperationType": "create",
+            "activityResult": "success",
+            "correlationId": "c1",
+            "category": "cloudPC",
+            "actor": {
+                "@odata.type": "microsoft.graph.cloudPcAuditActor",
+                "applicationId": "app-1",
+                "applicationDisplayName": "w365",
+                "userPrincipalName": null,
+                "userPermissions": ["CloudPC.ReadWrite.All"],
+                "userRoleScopeTags": [{"displayName": "Default", "roleScopeTagId": "0"}]
+            },
+            "resources": [{
+                "@odata.type": "microsoft.graph.cloudPcAuditResource",
+                "displayName": "PC 1", "resourceId": "pc-1",
+                "modifiedProperties": [{"displayName": "x", "oldValue": "1", "newValue": "2"}]
+            }]
+        }))
+        .unwrap();
+        assert_eq!(e.activity_operation_type, Some(AuditOperationType::Create));
+        assert_eq!(e.activity_result, Some(AuditActivityResult::Success));
+        let actor = e.actor.unwrap();
+        assert_eq!(actor.label(), "w365");
+        assert!(actor.is("W365") && actor.is("app-1") && !actor.is("someone@contoso.com"));
+        assert_eq!(
+            e.resources[0].modified_properties[0].new_value.as_deref(),
+            Some("2")
+        );
+    }
+}

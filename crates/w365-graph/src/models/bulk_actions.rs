@@ -86,3 +86,25 @@ pub struct BulkActionDevice {
     /// Why it failed, when the service says.
     pub error_message: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_create_answer_decodes() {
+        // The 201 answer of virtualendpoint-post-bulkactions (beta), as documented.
+        let a: CloudPcBulkAction = serde_json::from_value(serde_json::json!({
+            "@odata.type": "#microsoft.graph.cloudPcBulkAction",
+            "id": "231ad98f-41b3-872b-dd37-c70bf22cbdac",
+            "displayName": "String",
+            "cloudPcIds": ["guid"],
+            "actionSummary": {"@odata.type": "microsoft.graph.cloudPcBulkActionSummary"},
+            "createdDateTime": "2024-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(a.type_name(), "cloudPcBulkAction");
+        assert_eq!(a.cloud_pc_ids, ["guid"]);
+        assert_eq!(a.action_summary, Some(BulkActionSummary::default()));
+    }
+}
