@@ -21,6 +21,7 @@
 //! LIMITATIONS (not emulated):
 //! - Graph's `activityType` strings are not documented; the simulator names them
 //!   "`<Verb>` `<Entity>`" (`Create ProvisioningPolicy`, `Reboot CloudPC`, `Assign UserSetting`);
+//! - at most [`MAX_EVENTS`] events are kept per tenant (the oldest are dropped);
 //! - only successful changes are recorded (Graph also records failed ones with `clientError` /
 //!   `failure`); `modifiedProperties` carry the new values of a PATCH only (no old values);
 //! - the app-only caller is the actor (application id and name, its permissions); there are no
@@ -32,6 +33,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::ids::IdGenerator;
+
+/// Most events kept per tenant: the oldest are dropped beyond this, so a long-running simulator
+/// (`sim serve`, load runs) does not grow without bound (Graph keeps a tenant's Windows 365 audit
+/// events for a limited time; the simulator's limit is a count, its own choice).
+pub const MAX_EVENTS: usize = 10_000;
 
 /// Seed of the audit log's own id generator (kept apart from the tenant's, so recording an event
 /// never changes the ids and names of other objects).
@@ -238,6 +244,10 @@ impl AuditLog {
             actor: r.actor,
             resources,
         };
+        if self.events.len() >= MAX_EVENTS {
+            let excess = self.events.len() + 1 - MAX_EVENTS;
+            self.events.drain(..excess);
+        }
         self.events.push(event);
         self.events.last().expect("just pushed")
     }
@@ -365,5 +375,32 @@ mod tests {
         assert_eq!(c.activity_type, "Create BulkAction");
         assert!(classify("POST", &segs("reports/getActionStatusReports")).is_none());
         assert!(classify("GET", &segs("cloudPCs")).is_none());
+    }
+
+    #[test]
+    fn the_log_keeps_the_newest_events_up_to_its_limit() {
+        let mut log = AuditLog::default();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        for i in 0..MAX_EVENTS + 5 {
+            let classified = classify("POST", &segs(&format!("cloudPCs/pc-{i}/reboot"))).unwrap();
+            log.record(
+                Recording {
+                    classified,
+                    actor: AuditActor {
+                        application_id: "app".into(),
+                        application_display_name: None,
+                        user_principal_name: None,
+                        user_permissions: Vec::new(),
+                    },
+                    correlation_id: String::new(),
+                    resource_display_name: None,
+                    created_id: None,
+                    modified_properties: Vec::new(),
+                },
+                now,
+            );
+        }
+        assert_eq!(log.events().len(), MAX_EVENTS);
+        assert_eq!(log.events()[0].resources[0].resource_id, "pc-5");
     }
 }
