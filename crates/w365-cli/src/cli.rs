@@ -219,6 +219,26 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::commands::audit::AuditCommand,
     },
+
+    /// Windows 365's own audit log: who changed what, when (Graph v1.0 auditEvents, every page)
+    ///
+    /// Application permission: CloudPC.Read.All.
+    AuditEvents(crate::commands::audit_events::AuditEventsArgs),
+
+    /// Run one action over many Cloud PCs, list bulk actions, show each Cloud PC's state (Graph beta)
+    ///
+    /// Application permissions: CloudPC.ReadWrite.All for `create` (plus GroupMember.Read.All with
+    /// --group); CloudPC.Read.All for `list` and `show`.
+    BulkAction {
+        #[command(subcommand)]
+        command: crate::commands::bulk_action::BulkActionCommand,
+    },
+
+    /// The regions Cloud PCs can be provisioned in, with their region groups (Graph beta)
+    ///
+    /// Application permission: CloudPC.Read.All. Policy create / update / apply check region
+    /// names against this list.
+    Regions,
 }
 
 /// `w365 assign`: every parameter of the runbook. Unset options come from the environment, then

@@ -191,6 +191,13 @@ async fn run(cli: &Cli, command: &str, printer: &Printer) -> ExitStatus {
             }
             Command::Usage(args) => commands::usage::run(&settings, args, printer).await,
             Command::Reclaim(args) => commands::reclaim::run(&settings, args, printer).await,
+            Command::AuditEvents(args) => {
+                commands::audit_events::run(&settings, args, printer).await
+            }
+            Command::BulkAction { command } => {
+                commands::bulk_action::run(&settings, command, printer).await
+            }
+            Command::Regions => commands::regions::run(&settings, printer).await,
             Command::Sandbox { command } => commands::sandbox::run(command, printer).await,
             Command::Sim { command } => commands::sim::run(command, printer).await,
             Command::Completions { shell } => commands::docs::completions(*shell),

@@ -137,6 +137,16 @@ impl Filter {
         Self::atom(format!("{property} eq {}", value.hyphenated()))
     }
 
+    /// `property ge <DateTimeOffset>` (an unquoted RFC 3339 literal in UTC).
+    pub fn ge_datetime(property: &'static str, value: time::OffsetDateTime) -> Self {
+        check_property(property);
+        let text = value
+            .to_offset(time::UtcOffset::UTC)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        Self::atom(format!("{property} ge {text}"))
+    }
+
     /// `startswith(property,'value')`.
     pub fn starts_with(property: &'static str, value: impl AsRef<str>) -> Self {
         check_property(property);

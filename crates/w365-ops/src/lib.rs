@@ -11,7 +11,9 @@
 //! - [`error`]: the domain errors and their kinds (the CLI maps kinds to exit codes).
 
 pub mod assign;
+pub mod audit_events;
 pub mod bulk;
+pub mod bulk_actions;
 pub mod capacity;
 pub mod cloud_pc;
 pub mod csv_cell;
@@ -23,6 +25,7 @@ pub mod plan;
 pub mod policy;
 pub mod profile;
 pub mod reclaim;
+pub mod regions;
 pub mod reprovision;
 pub mod resize;
 pub mod resume;

@@ -3,13 +3,16 @@
 
 pub mod assign;
 pub mod audit;
+pub mod audit_events;
 pub mod bulk;
+pub mod bulk_action;
 pub mod capacity;
 pub mod cloudpc;
 pub mod docs;
 pub mod lifecycle;
 pub mod policy;
 pub mod reclaim;
+pub mod regions;
 pub mod remote;
 pub mod reprovision;
 pub mod resize;

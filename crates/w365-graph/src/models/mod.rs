@@ -63,20 +63,26 @@ macro_rules! evolvable_enum {
     };
 }
 
+mod audit_events;
+mod bulk_actions;
 mod cloud_pc;
 mod directory;
 mod mail;
 mod provisioning;
+mod regions;
 mod reports;
 mod service_plans;
 mod skus;
 mod snapshots;
 mod user_settings;
 
+pub use audit_events::*;
+pub use bulk_actions::*;
 pub use cloud_pc::*;
 pub use directory::*;
 pub use mail::*;
 pub use provisioning::*;
+pub use regions::*;
 pub use reports::*;
 pub use service_plans::*;
 pub use skus::*;

@@ -2,10 +2,13 @@
 //! cloned [`Client`](crate::Client).
 
 mod assignment_reads;
+mod audit_events;
+mod bulk_actions;
 mod cloud_pcs;
 mod groups;
 mod mail;
 mod policy_collection;
+mod regions;
 mod reports;
 mod service_plans;
 mod snapshots;
@@ -13,12 +16,15 @@ mod subscribed_skus;
 mod users;
 
 pub use assignment_reads::AssignmentReads;
+pub use audit_events::AuditEventsHandler;
+pub use bulk_actions::{BulkActionRequest, BulkActionsHandler};
 pub use cloud_pcs::CloudPcsHandler;
 pub use groups::{AddMemberOutcome, GroupsHandler, RemoveMemberOutcome};
 pub use mail::MailHandler;
 pub use policy_collection::{
     AssignablePolicy, PolicyCollection, ProvisioningPoliciesHandler, UserSettingsHandler,
 };
+pub use regions::SupportedRegionsHandler;
 pub use reports::CloudPcReportsHandler;
 pub use service_plans::ServicePlansHandler;
 pub use snapshots::CloudPcSnapshotsHandler;

@@ -45,7 +45,7 @@ impl CloudPcReportsHandler {
     }
 
     /// One page of a report (and the service's `Date`).
-    async fn page(
+    pub(crate) async fn page(
         &self,
         report: &str,
         body: &serde_json::Value,

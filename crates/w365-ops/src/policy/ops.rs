@@ -82,6 +82,15 @@ fn check(spec: &Spec, mode: Mode, existing_type: Option<&ProvisioningType>) -> V
     }
 }
 
+/// The region names of a provisioning policy that Windows 365 does not support
+/// ([`crate::regions`]).
+async fn region_problems(client: &Client, spec: &Spec) -> Result<Vec<Problem>> {
+    match spec {
+        Spec::Policy(p) => crate::regions::check_policy(client, p).await,
+        Spec::UserSettings(_) => Ok(Vec::new()),
+    }
+}
+
 async fn resolve_all(
     groups: &mut Groups<'_>,
     specs: &[AssignmentSpec],
@@ -97,7 +106,8 @@ async fn resolve_all(
 pub async fn plan_create(client: &Client, spec: Spec) -> Result<PolicyPlan> {
     let kind = spec.kind();
     let what = format!("{kind} '{}'", spec.display_name());
-    let problems = check(&spec, Mode::Create, None);
+    let mut problems = check(&spec, Mode::Create, None);
+    problems.extend(region_problems(client, &spec).await?);
     if !problems.is_empty() {
         return Err(refuse(&what, &problems));
     }
@@ -167,7 +177,8 @@ pub async fn plan_update(
         TenantObject::Policy(p) => p.provisioning_type.clone(),
         TenantObject::UserSettings(_) => None,
     };
-    let problems = check(&changes, Mode::Update, existing_type.as_ref());
+    let mut problems = check(&changes, Mode::Update, existing_type.as_ref());
+    problems.extend(region_problems(client, &changes).await?);
     if !problems.is_empty() {
         return Err(refuse(&what, &problems));
     }
@@ -474,6 +485,16 @@ pub async fn plan_apply(
     setting: PolicySettingType,
 ) -> Result<PolicyPlan> {
     let object = tenant::find(client, ObjectKind::ProvisioningPolicy, name_or_id).await?;
+    if setting == PolicySettingType::Region {
+        // The region the Cloud PCs would move to must be one Windows 365 supports.
+        let problems = region_problems(client, &object.spec()).await?;
+        if !problems.is_empty() {
+            return Err(refuse(
+                &format!("apply the region of '{}'", object.name()),
+                &problems,
+            ));
+        }
+    }
     Ok(PolicyPlan {
         changes: vec![Change::Apply {
             id: object.id().to_owned(),

@@ -362,6 +362,11 @@ pub fn router(app: AppState) -> Router {
     let graph = Router::new()
         .nest("/v1.0", routes::graph_routes())
         .nest("/beta", routes::graph_routes())
+        // One audit event per successful Windows 365 change, whatever route made it.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            routes::virtual_endpoint::record_audit_event,
+        ))
         .layer(FaultLayer::new(app.faults().clone()));
     let router = Router::new()
         .merge(graph)

@@ -102,6 +102,7 @@ impl TenantState {
         // Restore points on the schedule of each user's user settings policy (cheap when none is due).
         let view = TenantDirectoryView::new(&self.directory, &self.licensing);
         self.w365.run_snapshot_schedule(&view, now);
+        self.w365.run_bulk_actions(&view, now);
     }
 
     /// Marks the tenant as changed: the next tick runs the Windows 365 engine (called after every
@@ -116,6 +117,7 @@ impl TenantState {
             self.directory.next_visible_at().filter(|d| *d > after),
             self.licensing.next_due_after(after),
             crate::lifecycle::next_due(&self.w365).filter(|d| *d > after),
+            self.w365.bulk_actions_next_due().filter(|d| *d > after),
         ]
         .into_iter()
         .flatten()
@@ -128,6 +130,7 @@ impl TenantState {
             self.directory.next_visible_at(),
             self.licensing.next_due(),
             crate::lifecycle::next_due(&self.w365),
+            self.w365.bulk_actions_next_due(),
         ]
         .into_iter()
         .flatten()

@@ -108,6 +108,7 @@ const COLLECTIONS: &[&str] = &[
     "auditEvents",
     "snapshots",
     "supportedRegions",
+    "bulkActions",
 ];
 
 /// Known non-key segments (actions, casts, system segments).
@@ -130,6 +131,8 @@ const STATIC_SEGMENTS: &[&str] = &[
     "createSnapshot",
     "reports",
     "getRemoteConnectionHistoricalReports",
+    "getAuditActivityTypes",
+    "getActionStatusReports",
 ];
 
 /// The segment Graph would name in "Resource not found for the segment '<name>'.".

@@ -50,13 +50,14 @@ pub fn routes() -> Router<AppState> {
     )
 }
 
+/// The body every Cloud PC report takes (`{filter, select, search, groupBy, orderBy, skip, top}`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ReportInput {
+pub(crate) struct ReportInput {
     #[serde(default)]
-    filter: Option<String>,
+    pub(crate) filter: Option<String>,
     #[serde(default)]
-    select: Option<Vec<String>>,
+    pub(crate) select: Option<Vec<String>>,
     #[serde(default)]
     search: Option<String>,
     #[serde(default)]
@@ -67,6 +68,82 @@ struct ReportInput {
     skip: Option<i64>,
     #[serde(default)]
     top: Option<i64>,
+}
+
+impl ReportInput {
+    /// Parses the body; `search`, `groupBy` and `orderBy` are refused (the simulator does not
+    /// support them on any report).
+    pub(crate) fn parse(body: Value) -> Result<Self, ApiError> {
+        let input: Self = serde_json::from_value(body).map_err(ApiError::invalid_body)?;
+        if input.search.as_deref().is_some_and(|s| !s.is_empty())
+            || input.group_by.as_ref().is_some_and(|g| !g.is_empty())
+            || input.order_by.as_ref().is_some_and(|o| !o.is_empty())
+        {
+            return Err(bad(
+                "The simulator does not support search, groupBy or orderBy on this report.",
+            ));
+        }
+        Ok(input)
+    }
+
+    /// `(skip, top)`, with `top` defaulted and capped.
+    pub(crate) fn window(
+        &self,
+        default_top: usize,
+        max_top: usize,
+    ) -> Result<(usize, usize), ApiError> {
+        let skip = usize::try_from(self.skip.unwrap_or(0))
+            .map_err(|_| bad("skip must not be negative."))?;
+        let top = match self.top {
+            None => default_top,
+            Some(t) => usize::try_from(t)
+                .ok()
+                .filter(|t| *t > 0)
+                .ok_or_else(|| bad("top must be positive."))?
+                .min(max_top),
+        };
+        Ok((skip, top))
+    }
+}
+
+/// A filter's `and`-ed clauses as `(column, operator, value)` (`or` is refused).
+pub(crate) fn and_clauses(text: &str) -> Result<Vec<(&str, &str, &str)>, ApiError> {
+    let mut out = Vec::new();
+    if text.trim().is_empty() {
+        return Ok(out);
+    }
+    if text.to_ascii_lowercase().contains(" or ") {
+        return Err(bad("The simulator supports only 'and' in report filters."));
+    }
+    let mut rest = text.trim();
+    loop {
+        let (clause, next) = match rest.to_ascii_lowercase().find(" and ") {
+            Some(i) => (&rest[..i], Some(&rest[i + 5..])),
+            None => (rest, None),
+        };
+        let clause = clause.trim().trim_start_matches('(').trim_end_matches(')');
+        let mut parts = clause.splitn(3, ' ');
+        let (Some(column), Some(op), Some(value)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad(format!("Invalid filter clause '{clause}'.")));
+        };
+        out.push((column, op, value.trim()));
+        match next {
+            Some(n) => rest = n,
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// A report answer: the Schema/Values table as a stream (`application/octet-stream`).
+pub(crate) fn stream(body: &Value) -> Response {
+    let mut response = (StatusCode::OK, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    response
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,25 +192,7 @@ fn parse_time(text: &str) -> Option<OffsetDateTime> {
 
 fn parse_filter(text: &str) -> Result<ReportFilter, ApiError> {
     let mut out = ReportFilter::default();
-    if text.trim().is_empty() {
-        return Ok(out);
-    }
-    let lower = text.to_ascii_lowercase();
-    if lower.contains(" or ") {
-        return Err(bad("The simulator supports only 'and' in report filters."));
-    }
-    let mut rest = text.trim();
-    loop {
-        let (clause, next) = match rest.to_ascii_lowercase().find(" and ") {
-            Some(i) => (&rest[..i], Some(&rest[i + 5..])),
-            None => (rest, None),
-        };
-        let clause = clause.trim().trim_start_matches('(').trim_end_matches(')');
-        let mut parts = clause.splitn(3, ' ');
-        let (Some(column), Some(op), Some(value)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad(format!("Invalid filter clause '{clause}'.")));
-        };
+    for (column, op, value) in and_clauses(text)? {
         let op = match op.to_ascii_lowercase().as_str() {
             "eq" => Op::Eq,
             "gt" => Op::Gt,
@@ -142,7 +201,6 @@ fn parse_filter(text: &str) -> Result<ReportFilter, ApiError> {
             "le" => Op::Le,
             other => return Err(bad(format!("Unsupported operator '{other}'."))),
         };
-        let value = value.trim();
         match column {
             c if c.eq_ignore_ascii_case("CloudPcId") => {
                 let id = value
@@ -171,10 +229,6 @@ fn parse_filter(text: &str) -> Result<ReportFilter, ApiError> {
                     "The simulator cannot filter this report on '{other}'."
                 )));
             }
-        }
-        match next {
-            Some(n) => rest = n,
-            None => break,
         }
     }
     Ok(out)
@@ -217,15 +271,7 @@ async fn historical(
         ));
     }
     auth.require_any(CLOUD_PC_READ)?;
-    let input: ReportInput = serde_json::from_value(body).map_err(ApiError::invalid_body)?;
-    if input.search.as_deref().is_some_and(|s| !s.is_empty())
-        || input.group_by.as_ref().is_some_and(|g| !g.is_empty())
-        || input.order_by.as_ref().is_some_and(|o| !o.is_empty())
-    {
-        return Err(bad(
-            "The simulator does not support search, groupBy or orderBy on this report.",
-        ));
-    }
+    let input = ReportInput::parse(body)?;
     let filter = parse_filter(input.filter.as_deref().unwrap_or_default())?;
     let cloud_pc_id = filter
         .cloud_pc_id
@@ -245,16 +291,7 @@ async fn historical(
             cols
         }
     };
-    let skip =
-        usize::try_from(input.skip.unwrap_or(0)).map_err(|_| bad("skip must not be negative."))?;
-    let top = match input.top {
-        None => DEFAULT_TOP,
-        Some(t) => usize::try_from(t)
-            .ok()
-            .filter(|t| *t > 0)
-            .ok_or_else(|| bad("top must be positive."))?
-            .min(MAX_TOP),
-    };
+    let (skip, top) = input.window(DEFAULT_TOP, MAX_TOP)?;
     let (sessions, now) = app.with_tenant(auth.tenant_id(), |t, now| {
         let from = OffsetDateTime::UNIX_EPOCH;
         t.w365
@@ -289,14 +326,9 @@ async fn historical(
         })
         .collect();
     let body = json!({"TotalRowCount": rows.len(), "Schema": schema, "Values": values});
-    let mut response = (StatusCode::OK, body.to_string()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    let mut response = stream(&body);
     if let Ok(v) = HeaderValue::from_str(&http_date(now)) {
-        headers.insert(header::DATE, v);
+        response.headers_mut().insert(header::DATE, v);
     }
     Ok(response)
 }

@@ -17,8 +17,12 @@
 //!   is refused;
 //! - the error codes of the Cloud PC API are not documented: 404 `ResourceNotFound`, 400 `BadRequest`
 //!   (`parameterValidationFailed` for naming templates), 409 `Conflict` while another operation runs;
-//! - no images, on-premises connections, audit events or reports (restore points: [`super::snapshots`]).
+//! - audit events, bulk actions and supported regions: the submodules of this one; restore points:
+//!   [`super::snapshots`].
 
+mod audit_events;
+mod bulk_actions;
+mod regions;
 mod sim_admin;
 
 use axum::extract::{Path, State};
@@ -34,6 +38,7 @@ use crate::http::{ApiError, ApiVersion, AppState, Auth, GraphJson, GraphQuery, R
 use crate::state::view::TenantDirectoryView;
 use crate::state::windows365::{self as w365, Render, Windows365Error, render};
 
+pub use audit_events::record as record_audit_event;
 pub use sim_admin::admin_routes;
 
 /// Reading Windows 365 objects.
@@ -125,6 +130,9 @@ pub fn routes() -> Router<AppState> {
         .route(&p("/cloudPCs/{id}"), get(get_cloud_pc))
         .route(&p("/cloudPCs/{id}/{action}"), post(cloud_pc_action))
         .route("/users/{key}/cloudPCs", get(list_user_cloud_pcs))
+        .merge(audit_events::routes())
+        .merge(bulk_actions::routes())
+        .merge(regions::routes())
 }
 
 /// The Graph answer for a model error.

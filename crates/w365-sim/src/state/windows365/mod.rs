@@ -5,6 +5,8 @@
 //! their Graph status. The lifecycle (what happens over time) lives in [`crate::lifecycle`].
 
 mod actions;
+pub mod audit;
+pub mod bulk_actions;
 mod catalog;
 mod cloud_pc;
 pub mod connections;
@@ -79,6 +81,10 @@ pub struct Windows365State {
     pub(crate) detections: Vec<Detection>,
     /// Restore points and their schedule (see [`snapshots`]).
     pub(crate) snapshots: Snapshots,
+    /// Audit events of the changes made through the API (see [`audit`]).
+    pub(crate) audit: audit::AuditLog,
+    /// Bulk actions and their per-device outcomes (see [`bulk_actions`]).
+    pub(crate) bulk_actions: bulk_actions::BulkActions,
     /// When the engine last looked at every user (see [`crate::lifecycle`]).
     #[serde(skip)]
     pub(crate) last_full_scan: Option<time::OffsetDateTime>,
@@ -99,6 +105,8 @@ impl Default for Windows365State {
             assignment_sequence: 0,
             detections: Vec::new(),
             snapshots: Snapshots::default(),
+            audit: audit::AuditLog::default(),
+            bulk_actions: bulk_actions::BulkActions::default(),
             last_full_scan: None,
         }
     }

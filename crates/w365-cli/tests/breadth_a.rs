@@ -1,0 +1,383 @@
+//! `w365 audit-events`, `w365 bulk-action` and `w365 regions` against a simulator over HTTP,
+//! including the permission each needs and the region check of `policy create`.
+
+use std::time::Duration;
+
+use w365_testkit::TestSim;
+
+mod common;
+use common::{Env, graph_writes, json, output_of};
+
+fn pc_of(sim: &TestSim, upn: &str) -> String {
+    sim.sim().with_state(|s| {
+        s.default_tenant()
+            .unwrap()
+            .w365
+            .cloud_pcs()
+            .iter()
+            .find(|c| c.user_principal_name == upn)
+            .map(|c| c.id.clone())
+            .unwrap()
+    })
+}
+
+#[tokio::test]
+async fn audit_events_lists_every_change_with_filters_and_needs_cloudpc_read_all() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None);
+    // Two changes through the CLI: a rename and a troubleshoot.
+    let alice = pc_of(&sim, "alice.smith@contoso.com");
+    output_of(env.cmd(&["cloudpc", "rename", &alice, "--name", "Alice PC", "--yes"]))
+        .await
+        .expect(0);
+    output_of(env.cmd(&["cloudpc", "troubleshoot", &alice]))
+        .await
+        .expect(0);
+    let out = output_of(env.cmd(&["audit-events", "-o", "json"])).await;
+    out.expect(0);
+    let doc = json(&out);
+    assert_eq!(doc["command"], "audit-events");
+    let events = doc["events"].as_array().unwrap();
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["activityType"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["Rename CloudPC", "Troubleshoot CloudPC"], "{doc:#}");
+    assert_eq!(events[0]["resources"][0]["resourceId"], alice.as_str());
+    let app = events[0]["actor"]["applicationDisplayName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // --activity (Graph $filter), --actor (the app, for app-only changes), --since.
+    let out = output_of(env.cmd(&[
+        "audit-events",
+        "--activity",
+        "Troubleshoot CloudPC",
+        "-o",
+        "json",
+    ]))
+    .await;
+    out.expect(0);
+    assert_eq!(json(&out)["count"], 1);
+    let out = output_of(env.cmd(&["audit-events", "--actor", &app, "-o", "json"])).await;
+    assert_eq!(json(&out)["count"], 2);
+    let out = output_of(env.cmd(&[
+        "audit-events",
+        "--actor",
+        "someone@contoso.com",
+        "-o",
+        "json",
+    ]))
+    .await;
+    assert_eq!(json(&out)["count"], 0);
+    sim.advance(Duration::from_secs(3600)).await;
+    let since = (sim.sim().now() - time::Duration::minutes(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let out = output_of(env.cmd(&["audit-events", "--since", &since, "-o", "json"])).await;
+    assert_eq!(
+        json(&out)["count"],
+        0,
+        "both changes are older than an hour"
+    );
+    let out = output_of(env.cmd(&["audit-events", "--since", "yesterday"])).await;
+    out.expect(2);
+    assert!(out.stderr.contains("RFC 3339"), "{}", out.stderr);
+
+    // Human and CSV.
+    let out = output_of(env.cmd(&["audit-events"])).await;
+    out.expect(0);
+    assert!(out.stdout.contains("Rename CloudPC") && out.stdout.contains("2 audit event(s)"));
+    let out = output_of(env.cmd(&["audit-events", "-o", "csv"])).await;
+    assert!(out.stdout.starts_with(
+        "activityDateTime,activityType,activityOperationType,activityResult,actor,resourceId,resourceDisplayName,id"
+    ));
+    let out = output_of(env.cmd(&["audit-events", "--activity-types"])).await;
+    assert!(
+        out.stdout.contains("Troubleshoot CloudPC"),
+        "{}",
+        out.stdout
+    );
+
+    // Permission: CloudPC.Read.All is enough; without it, exit 9 naming it.
+    let reader = Env::new(&sim, Some(&["CloudPC.Read.All"]));
+    output_of(reader.cmd(&["audit-events"])).await.expect(0);
+    let none = Env::new(&sim, Some(&["User.Read.All"]));
+    let out = output_of(none.cmd(&["audit-events"])).await;
+    out.expect(9);
+    assert!(out.stderr.contains("CloudPC.Read.All"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn bulk_action_plans_asks_creates_and_shows_each_cloud_pc() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None);
+    let policy = "cfg - Windows 365 - Provisioning - Win10";
+    let frank = pc_of(&sim, "frank.miller@contoso.com");
+
+    // --dry-run: the plan, nothing sent.
+    let before = graph_writes(&sim);
+    let out = output_of(env.cmd(&[
+        "bulk-action",
+        "create",
+        "--action",
+        "reboot",
+        "--policy",
+        policy,
+        "--dry-run",
+    ]))
+    .await;
+    out.expect(0);
+    assert!(
+        out.stdout.contains("dry run") && out.stdout.contains("frank.miller@contoso.com"),
+        "{}",
+        out.stdout
+    );
+    // Destructive without --yes and without a terminal: refused, exit 2, nothing sent.
+    let out = output_of(env.cmd(&[
+        "bulk-action",
+        "create",
+        "--action",
+        "reboot",
+        "--policy",
+        policy,
+    ]))
+    .await;
+    out.expect(2);
+    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
+    assert_eq!(graph_writes(&sim), before, "nothing was sent");
+
+    // With consent.
+    let out = output_of(env.cmd(&[
+        "bulk-action",
+        "create",
+        "--action",
+        "reboot",
+        "--policy",
+        policy,
+        "--name",
+        "weekly",
+        "--yes",
+        "-o",
+        "json",
+    ]))
+    .await;
+    out.expect(0);
+    let doc = json(&out);
+    let id = doc["bulkAction"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(doc["plan"]["cloudPcs"][0]["id"], frank.as_str());
+    assert_eq!(doc["bulkAction"]["status"], "pending");
+
+    // Troubleshoot is not destructive: no --yes needed; by user and by id.
+    let alice = pc_of(&sim, "alice.smith@contoso.com");
+    let out = output_of(env.cmd(&[
+        "bulk-action",
+        "create",
+        "--action",
+        "troubleshoot",
+        "--cloud-pc",
+        "bob.jones@contoso.com",
+        "--cloud-pc",
+        &alice,
+    ]))
+    .await;
+    out.expect(0);
+    assert!(
+        out.stdout.contains("cloudPcBulkTroubleshoot"),
+        "{}",
+        out.stdout
+    );
+
+    sim.advance(Duration::from_secs(10 * 60)).await;
+    let out = output_of(env.cmd(&["bulk-action", "show", &id, "-o", "json"])).await;
+    out.expect(0);
+    let doc = json(&out);
+    assert_eq!(doc["bulkAction"]["status"], "succeeded", "{doc:#}");
+    assert_eq!(doc["devices"][0]["cloudPcId"], frank.as_str());
+    assert_eq!(doc["devices"][0]["actionState"], "done");
+    let out = output_of(env.cmd(&["bulk-action", "show", &id])).await;
+    assert!(out.stdout.contains("1 done, 0 failed"), "{}", out.stdout);
+    let out = output_of(env.cmd(&["bulk-action", "show", &id, "-o", "csv"])).await;
+    assert!(
+        out.stdout
+            .starts_with("cloudPcId,displayName,userPrincipalName,actionState"),
+        "{}",
+        out.stdout
+    );
+
+    let out = output_of(env.cmd(&["bulk-action", "list", "-o", "json"])).await;
+    out.expect(0);
+    assert_eq!(json(&out)["count"], 2);
+    let out = output_of(env.cmd(&["bulk-action", "list", "-o", "csv"])).await;
+    assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
+
+    // Bad input: clear errors.
+    let out = output_of(env.cmd(&[
+        "bulk-action",
+        "create",
+        "--action",
+        "restore",
+        "--group",
+        "Engineering",
+        "--yes",
+    ]))
+    .await;
+    out.expect(2);
+    assert!(out.stderr.contains("--restore-point"), "{}", out.stderr);
+    let out = output_of(env.cmd(&[
+        "bulk-action",
+        "create",
+        "--action",
+        "reboot",
+        "--policy",
+        "no such policy",
+        "--yes",
+    ]))
+    .await;
+    out.expect(3);
+    let out = output_of(env.cmd(&[
+        "bulk-action",
+        "show",
+        "00000000-0000-0000-0000-000000000000",
+    ]))
+    .await;
+    out.expect(3);
+
+    // Permissions: list/show with CloudPC.Read.All; create needs CloudPC.ReadWrite.All.
+    let reader = Env::new(&sim, Some(&["CloudPC.Read.All"]));
+    output_of(reader.cmd(&["bulk-action", "list"]))
+        .await
+        .expect(0);
+    let out = output_of(reader.cmd(&[
+        "bulk-action",
+        "create",
+        "--action",
+        "troubleshoot",
+        "--cloud-pc",
+        &alice,
+    ]))
+    .await;
+    out.expect(9);
+    assert!(
+        out.stderr.contains("CloudPC.ReadWrite.All"),
+        "{}",
+        out.stderr
+    );
+    let none = Env::new(&sim, Some(&["User.Read.All"]));
+    let out = output_of(none.cmd(&["bulk-action", "list"])).await;
+    out.expect(9);
+    assert!(out.stderr.contains("CloudPC.Read.All"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn bulk_action_by_group_reaches_the_members_cloud_pcs() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None);
+    let out = output_of(env.cmd(&[
+        "bulk-action",
+        "create",
+        "--action",
+        "troubleshoot",
+        "--group",
+        "Engineering",
+        "--dry-run",
+        "-o",
+        "json",
+    ]))
+    .await;
+    out.expect(0);
+    let doc = json(&out);
+    // Engineering's direct members with a Cloud PC: carol, dave, irene, kate, liam.
+    let mut users: Vec<&str> = doc["plan"]["cloudPcs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["userPrincipalName"].as_str().unwrap())
+        .collect();
+    users.sort_unstable();
+    assert_eq!(
+        users,
+        [
+            "carol.white@contoso.com",
+            "dave.brown@contoso.com",
+            "irene.taylor@contoso.com",
+            "kate.thomas@contoso.com",
+            "liam.jackson@contoso.com"
+        ]
+    );
+    assert!(doc["bulkAction"].is_null(), "a dry run creates nothing");
+    // Two groups are named Sales: refused with both ids (exit 4).
+    let out = output_of(env.cmd(&[
+        "bulk-action",
+        "create",
+        "--action",
+        "troubleshoot",
+        "--group",
+        "Sales",
+    ]))
+    .await;
+    out.expect(4);
+}
+
+#[tokio::test]
+async fn regions_lists_supported_regions_and_policy_create_refuses_unknown_ones() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None);
+    let out = output_of(env.cmd(&["regions", "-o", "json"])).await;
+    out.expect(0);
+    let doc = json(&out);
+    let regions = doc["regions"].as_array().unwrap();
+    assert!(
+        regions
+            .iter()
+            .any(|r| r["displayName"] == "westeurope" && r["regionGroup"] == "europeUnion")
+    );
+    let out = output_of(env.cmd(&["regions"])).await;
+    assert!(out.stdout.contains("region group(s)"), "{}", out.stdout);
+    let out = output_of(env.cmd(&["regions", "-o", "csv"])).await;
+    assert!(
+        out.stdout
+            .starts_with("name,regionGroup,geographicLocationType,regionStatus")
+    );
+
+    let create = |region: &str| {
+        env.cmd(&[
+            "policy",
+            "create",
+            "--display-name",
+            "Region check",
+            "--image-type",
+            "gallery",
+            "--image-id",
+            "microsoftwindowsdesktop_windows-ent-cpc_win11-24H2-ent-cpc-m365",
+            "--image-display-name",
+            "Windows 11",
+            "--join-type",
+            "azureADJoin",
+            "--region-name",
+            region,
+            "--dry-run",
+        ])
+    };
+    let out = output_of(create("westeurop")).await;
+    out.expect(11);
+    assert!(
+        out.stderr
+            .contains("'westeurop' is not a supported Windows 365 region"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("westeurope"),
+        "the valid names are listed: {}",
+        out.stderr
+    );
+    output_of(create("westeurope")).await.expect(0);
+    output_of(create("automatic")).await.expect(0);
+
+    let none = Env::new(&sim, Some(&["User.Read.All"]));
+    let out = output_of(none.cmd(&["regions"])).await;
+    out.expect(9);
+    assert!(out.stderr.contains("CloudPC.Read.All"), "{}", out.stderr);
+}

@@ -1,0 +1,176 @@
+//! `cloudPcAuditEvent` (v1.0): one change made to Windows 365, with who made it and on what.
+//! <https://learn.microsoft.com/en-us/graph/api/resources/cloudpcauditevent?view=graph-rest-1.0>,
+//! <https://learn.microsoft.com/en-us/graph/api/resources/cloudpcauditactor?view=graph-rest-1.0>,
+//! <https://learn.microsoft.com/en-us/graph/api/resources/cloudpcauditresource?view=graph-rest-1.0>
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+evolvable_enum! {
+    /// `cloudPcAuditActivityOperationType`: the HTTP operation of the change.
+    pub enum AuditOperationType {
+        Create = "create",
+        Delete = "delete",
+        Patch = "patch",
+        UnknownFutureValue = "unknownFutureValue",
+    }
+}
+
+evolvable_enum! {
+    /// `cloudPcAuditActivityResult`.
+    pub enum AuditActivityResult {
+        Success = "success",
+        ClientError = "clientError",
+        Failure = "failure",
+        Timeout = "timeout",
+        UnknownFutureValue = "unknownFutureValue",
+    }
+}
+
+/// `cloudPcAuditActor`: the Entra user and/or application behind the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditActor {
+    #[serde(default)]
+    pub application_id: Option<String>,
+    #[serde(default)]
+    pub application_display_name: Option<String>,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub service_principal_name: Option<String>,
+    #[serde(default)]
+    pub ip_address: Option<String>,
+    #[serde(default)]
+    pub user_permissions: Vec<String>,
+}
+
+impl AuditActor {
+    /// Who, for people: the user's principal name, else the application's name, else its id.
+    pub fn label(&self) -> String {
+        [
+            &self.user_principal_name,
+            &self.application_display_name,
+            &self.application_id,
+        ]
+        .into_iter()
+        .flatten()
+        .find(|s| !s.is_empty())
+        .cloned()
+        .unwrap_or_default()
+    }
+
+    /// Whether `who` names this actor: its user principal name, or (app-only changes) the
+    /// application's name or id (ASCII case-insensitive).
+    pub fn is(&self, who: &str) -> bool {
+        [
+            &self.user_principal_name,
+            &self.application_display_name,
+            &self.application_id,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|s| s.eq_ignore_ascii_case(who.trim()))
+    }
+}
+
+/// `cloudPcAuditProperty`: one changed property.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditProperty {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub old_value: Option<String>,
+    #[serde(default)]
+    pub new_value: Option<String>,
+}
+
+/// `cloudPcAuditResource`: one changed object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditResource {
+    #[serde(default)]
+    pub resource_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub modified_properties: Vec<AuditProperty>,
+}
+
+/// `cloudPcAuditEvent`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudPcAuditEvent {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub activity: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub activity_date_time: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub activity_type: Option<String>,
+    #[serde(default)]
+    pub activity_operation_type: Option<AuditOperationType>,
+    #[serde(default)]
+    pub activity_result: Option<AuditActivityResult>,
+    #[serde(default)]
+    pub actor: Option<AuditActor>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub component_name: Option<String>,
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    #[serde(default)]
+    pub resources: Vec<AuditResource>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_in_the_documented_shape_decodes_and_names_its_actor() {
+        // Shape of the v1.0 JSON representation (cloudpcauditevent); values made up.
+        let e: CloudPcAuditEvent = serde_json::from_value(serde_json::json!({
+            "@odata.type": "#microsoft.graph.cloudPcAuditEvent",
+            "id": "a1",
+            "displayName": "Restart Cloud PC",
+            "componentName": "CloudPC",
+            "activity": "Restart Cloud PC",
+            "activityDateTime": "2026-11-30T10:00:00Z",
+            "activityType": "Restart",
+            "activityOperationType": "create",
+            "activityResult": "success",
+            "correlationId": "c1",
+            "category": "cloudPC",
+            "actor": {
+                "@odata.type": "microsoft.graph.cloudPcAuditActor",
+                "applicationId": "app-1",
+                "applicationDisplayName": "w365",
+                "userPrincipalName": null,
+                "userPermissions": ["CloudPC.ReadWrite.All"],
+                "userRoleScopeTags": [{"displayName": "Default", "roleScopeTagId": "0"}]
+            },
+            "resources": [{
+                "@odata.type": "microsoft.graph.cloudPcAuditResource",
+                "displayName": "PC 1", "resourceId": "pc-1",
+                "modifiedProperties": [{"displayName": "x", "oldValue": "1", "newValue": "2"}]
+            }]
+        }))
+        .unwrap();
+        assert_eq!(e.activity_operation_type, Some(AuditOperationType::Create));
+        assert_eq!(e.activity_result, Some(AuditActivityResult::Success));
+        let actor = e.actor.unwrap();
+        assert_eq!(actor.label(), "w365");
+        assert!(actor.is("W365") && actor.is("app-1") && !actor.is("someone@contoso.com"));
+        assert_eq!(
+            e.resources[0].modified_properties[0].new_value.as_deref(),
+            Some("2")
+        );
+    }
+}
