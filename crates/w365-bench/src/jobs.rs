@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// PostgreSQL server (a database of its own is created and dropped); "none" to skip.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    #[arg(long, default_value = crate::pg::DEFAULT_URL)]
     pub postgres: String,
 }
 
@@ -72,28 +72,57 @@ pub async fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     println!("ready");
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
+    run_worker_until(
+        store.clone(),
+        store,
+        Arc::new(Noop),
+        &args.id,
+        args.concurrency,
+        Duration::from_millis(5),
+        "'succeeded'",
+        args.jobs,
+    )
+    .await
+}
+
+/// Runs a worker (maintenance included) on `store` until `want` jobs are in one of `states`
+/// (SQL literals, e.g. `'succeeded', 'failed'`), counted on `sql` every 10 ms.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_worker_until(
+    sql: Arc<SqlStore>,
+    store: Arc<dyn JobStore>,
+    handler: Arc<dyn Handler>,
+    id: &str,
+    concurrency: usize,
+    poll_interval: Duration,
+    states: &'static str,
+    want: usize,
+) -> anyhow::Result<()> {
     let config = WorkerConfig {
-        id: args.id.clone(),
-        concurrency: args.concurrency,
+        id: id.to_owned(),
+        concurrency,
         lease: Duration::from_secs(30),
-        poll_interval: Duration::from_millis(5),
+        poll_interval,
         maintenance: true,
         shutdown_grace: Duration::from_secs(5),
     };
-    let done = {
-        let store = store.clone();
-        let want = args.jobs as i64;
-        async move {
-            loop {
-                if finished(&store).await.unwrap_or(0) >= want {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+    let done = async move {
+        let query = format!("SELECT COUNT(*) AS n FROM jobs WHERE state IN ({states})");
+        loop {
+            let n: i64 = match sqlx::query(sqlx::AssertSqlSafe(query.clone()))
+                .fetch_one(sql.pool())
+                .await
+            {
+                Ok(row) => row.try_get("n").unwrap_or(0),
+                Err(_) => 0,
+            };
+            if n >= want as i64 {
+                return;
             }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
-    let dyn_store: Arc<dyn JobStore> = store.clone();
-    w365_jobs::Worker::new(dyn_store, Arc::new(Noop), config)
+    w365_jobs::Worker::new(store, handler, config)
         .run(done)
         .await?;
     Ok(())
@@ -114,45 +143,17 @@ pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
         )
         .await?,
     );
-    if args.postgres != "none" {
-        sqlx::any::install_default_drivers();
-        use sqlx::Connection as _;
-        match sqlx::AnyConnection::connect(&args.postgres).await {
-            Err(e) => println!(
-                "  PostgreSQL skipped: not reachable at {} ({e})",
-                args.postgres
-            ),
-            Ok(mut admin) => {
-                let name = format!("w365_jobs_bench_{}", std::process::id());
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name}"
-                )))
-                .execute(&mut admin)
-                .await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut admin)
-                    .await?;
-                let base = args
-                    .postgres
-                    .rsplit_once('/')
-                    .map_or(args.postgres.as_str(), |(b, _)| b);
-                let url = format!("{base}/{name}");
-                let r = one(
-                    &format!("PostgreSQL, 2 processes, {jobs} jobs"),
-                    &url,
-                    jobs,
-                    2,
-                    args.concurrency,
-                )
-                .await;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut admin)
-                .await?;
-                checks.push(r?);
-            }
-        }
+    if let Some(db) = crate::pg::TempDatabase::create(&args.postgres, "w365_jobs_bench").await? {
+        let r = one(
+            &format!("PostgreSQL, 2 processes, {jobs} jobs"),
+            db.url(),
+            jobs,
+            2,
+            args.concurrency,
+        )
+        .await;
+        db.drop_now().await?;
+        checks.push(r?);
     }
     Ok(checks)
 }

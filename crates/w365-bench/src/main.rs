@@ -5,6 +5,9 @@
 //! - `assign`: Graph requests and time of one dedicated assign, beside the runbook's pattern.
 //! - `sandbox-quickstart`: the README's first command (`w365 assign ... --sandbox --notify`), timed.
 //! - `jobs-store`: the job engine's overhead per job (w365-jobs on SQLite and PostgreSQL).
+//! - `jobs-assign`: 1,000 queued assign jobs through the operations handler against the
+//!   simulator with 50 ms latency (SQLite, 1 worker process; PostgreSQL, 2 worker processes).
+//! - `serve-latency`: p99 latency of job reads and submissions at 200 requests/s, open loop.
 //! - `bulk`: `assign --from FILE` for 1,000 users beside a loop of single assigns.
 //! - `all`: each of the above in its own process (so memory figures do not mix).
 //!
@@ -13,13 +16,17 @@
 
 mod assign;
 mod bulk;
+mod graph_timer;
 mod jobs;
+mod jobs_assign;
 mod load;
 mod loadgen;
 mod mem;
+mod pg;
 mod quickstart;
 mod report;
 mod runbook;
+mod serve_latency;
 mod sim;
 mod throughput;
 
@@ -54,6 +61,14 @@ enum Command {
     /// Worker process of `jobs-store` (started by it).
     #[command(hide = true)]
     JobsStoreWorker(jobs::WorkerArgs),
+    /// 1,000 queued assign jobs through the operations handler, 50 ms Graph latency, parked
+    /// Cloud PC waits: SQLite (1 process) and PostgreSQL (2 processes).
+    JobsAssign(jobs_assign::Args),
+    /// Worker process of `jobs-assign` (started by it).
+    #[command(hide = true)]
+    JobsAssignWorker(jobs_assign::AssignWorkerArgs),
+    /// p99 latency of job reads and submissions at a constant arrival rate (SQLite, PostgreSQL).
+    ServeLatency(serve_latency::Args),
     /// assign --from FILE for 1,000 users beside a loop of single assigns; 429 storm; file memory.
     Bulk(bulk::Args),
     /// Every benchmark, each in a fresh process.
@@ -65,6 +80,9 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::All => run_all(cli.quick),
         Command::JobsStoreWorker(args) => runtime().and_then(|rt| rt.block_on(jobs::worker(args))),
+        Command::JobsAssignWorker(args) => {
+            runtime().and_then(|rt| rt.block_on(jobs_assign::worker(args)))
+        }
         command => runtime().and_then(|rt| rt.block_on(run_one(command, cli.quick))),
     };
     match outcome {
@@ -92,7 +110,11 @@ async fn run_one(command: &Command, quick: bool) -> anyhow::Result<()> {
         Command::SandboxQuickstart(args) => quickstart::run(args, quick).await?,
         Command::JobsStore(args) => jobs::run(args, quick).await?,
         Command::Bulk(args) => bulk::run(args, quick).await?,
-        Command::All | Command::JobsStoreWorker(_) => unreachable!("handled by main"),
+        Command::JobsAssign(args) => jobs_assign::run(args, quick).await?,
+        Command::ServeLatency(args) => serve_latency::run(args, quick).await?,
+        Command::All | Command::JobsStoreWorker(_) | Command::JobsAssignWorker(_) => {
+            unreachable!("handled by main")
+        }
     };
     report::summary(&checks);
     Ok(())
@@ -136,6 +158,8 @@ fn run_all(quick: bool) -> anyhow::Result<()> {
         "sandbox-quickstart",
         "jobs-store",
         "bulk",
+        "jobs-assign",
+        "serve-latency",
     ] {
         let mut command = std::process::Command::new(&exe);
         command.arg(name);
@@ -157,4 +181,13 @@ fn run_all(quick: bool) -> anyhow::Result<()> {
         failures.len()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
 }

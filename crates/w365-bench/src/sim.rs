@@ -149,6 +149,16 @@ impl Sim {
         Ok(page.value.len())
     }
 
+    /// A user as Graph answers `GET /v1.0/users/{id or UPN}`.
+    pub async fn user(&self, token: &str, id_or_upn: &str) -> anyhow::Result<serde_json::Value> {
+        let url = self
+            .handle
+            .base_url()
+            .join(&format!("v1.0/users/{}", encode_segment(id_or_upn)))
+            .context("user URL")?;
+        self.get_json(url.as_str(), token).await
+    }
+
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         url: &str,

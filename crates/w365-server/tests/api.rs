@@ -133,7 +133,6 @@ async fn errors_have_one_shape_request_ids_and_security_headers() {
     h.shutdown().await;
 }
 
-#[tokio::test]
 async fn jobs_submit_validate_dry_run_idempotency_list_get_cancel() {
     let h = start().await;
     let helpdesk = h.token("helpdesk").await;
@@ -433,7 +432,6 @@ async fn reads_operations_users_windows365_capacity_tenants_me() {
     h.shutdown().await;
 }
 
-#[tokio::test]
 async fn schedules_health_ready_and_metrics() {
     let h = start().await;
     let admin = h.token("admin").await;
@@ -515,3 +513,9 @@ async fn schedules_health_ready_and_metrics() {
     assert_eq!(r.status(), 503);
     h.shutdown().await;
 }
+
+// The job store matters to these: each runs on SQLite and on PostgreSQL.
+sqlite_and_postgres!(
+    jobs_submit_validate_dry_run_idempotency_list_get_cancel,
+    schedules_health_ready_and_metrics,
+);

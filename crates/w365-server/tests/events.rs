@@ -82,7 +82,6 @@ async fn submit(h: &Harness, token: &str, body: Value) -> String {
     job["id"].as_str().expect("id").to_owned()
 }
 
-#[tokio::test]
 async fn event_stream_resumes_after_a_dropped_connection_and_ends_with_the_final_state() {
     let mut h = start_with(Options::default()).await;
     let helpdesk = h.token("helpdesk").await;
@@ -167,7 +166,6 @@ async fn event_stream_resumes_after_a_dropped_connection_and_ends_with_the_final
     h.shutdown().await;
 }
 
-#[tokio::test]
 async fn stopping_the_worker_releases_a_running_job() {
     let mut h = start_with(Options::default()).await;
     let helpdesk = h.token("helpdesk").await;
@@ -214,3 +212,9 @@ async fn stopping_the_worker_releases_a_running_job() {
     );
     h.shutdown().await;
 }
+
+// The job store matters to these: each runs on SQLite and on PostgreSQL.
+sqlite_and_postgres!(
+    event_stream_resumes_after_a_dropped_connection_and_ends_with_the_final_state,
+    stopping_the_worker_releases_a_running_job,
+);

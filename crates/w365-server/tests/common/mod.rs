@@ -1,7 +1,16 @@
-//! One simulator (Graph + the operators' identity provider), one SQLite job store in a temp dir,
-//! optionally a worker, and the server on 127.0.0.1:0 — per test.
+//! One simulator (Graph + the operators' identity provider), one job store (SQLite in a temp dir,
+//! or a PostgreSQL database of the test's own under [`on_postgres`]), optionally a worker, and the
+//! server on 127.0.0.1:0 — per test.
 #![allow(dead_code)]
 
+/// The job store tests' per-test database helper (a PostgreSQL database created and dropped per
+/// test; skipped with the reason when PostgreSQL is unreachable, a failure under
+/// W365_REQUIRE_SERVICES=1).
+#[path = "../../../w365-jobs/tests/common/mod.rs"]
+pub mod jobs_db;
+
+use std::cell::RefCell;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,31 +68,67 @@ pub struct Options {
     pub hsts: bool,
 }
 
-pub async fn start() -> Harness {
-    start_with(Options::default()).await
+thread_local! {
+    /// The PostgreSQL database of the running test ([`on_postgres`]); `None`: SQLite.
+    static POSTGRES: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-pub async fn start_with(opts: Options) -> Harness {
-    let sim = w365_sim::spawn(SimConfig::contoso())
-        .await
-        .expect("simulator");
-    sim.oidc().assign_app_role(SCOPED_OPERATOR, "W365.Helpdesk");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
-    let store = w365_jobs::connect(&url).await.expect("store");
+/// Runs `test` with every harness it starts on one PostgreSQL database of its own (created by
+/// the job store tests' helper, dropped afterwards). Without PostgreSQL the test is skipped with
+/// the reason printed, or fails under W365_REQUIRE_SERVICES=1.
+pub async fn on_postgres<F: Future<Output = ()>>(test: impl FnOnce() -> F) {
+    let Some(db) = jobs_db::TestDb::postgres().await else {
+        return;
+    };
+    POSTGRES.with(|p| *p.borrow_mut() = Some(db.url.clone()));
+    test().await;
+    POSTGRES.with(|p| p.borrow_mut().take());
+    db.cleanup().await;
+}
+
+/// The database URL of the running test under [`on_postgres`].
+pub fn postgres_url() -> Option<String> {
+    POSTGRES.with(|p| p.borrow().clone())
+}
+
+/// Instantiates each `async fn name()` test twice: `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! sqlite_and_postgres {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name().await;
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    $crate::common::on_postgres(super::$name).await;
+                }
+            }
+        )*
+    };
+}
+
+/// The server's configuration for a simulator: tenants `sandbox` (VIP group protected) and
+/// `other`, one tenant-scoped operator.
+pub fn server_config(sim: &SimHandle, hsts: bool) -> ServerConfig {
     let mut auth = AuthConfig::new(sim.oidc_issuer(), W365_APP_ID);
     auth.jwks_refetch_interval = Duration::ZERO;
-    let config = ServerConfig {
+    ServerConfig {
         auth,
         tenants: vec![
-            Tenant::new("sandbox", sim_client(&sim), Profile::sandbox())
+            Tenant::new("sandbox", sim_client(sim), Profile::sandbox())
                 .with_protected_groups(vec![VIP_GROUP.to_owned()]),
-            Tenant::new("other", sim_client(&sim), Profile::sandbox()),
+            Tenant::new("other", sim_client(sim), Profile::sandbox()),
         ],
         scopes: TenantScopes::default().limit(SCOPED_OPERATOR, &["sandbox"]),
-        hsts: opts.hsts,
-    };
-    let state = AppState::new(config, store.clone(), reqwest::Client::new());
+        hsts,
+    }
+}
+
+/// Serves `state` on 127.0.0.1:0 until the sender is used.
+pub async fn serve(state: AppState) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
     let app = w365_server::router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -98,6 +143,75 @@ pub async fn start_with(opts: Options) -> Harness {
             .await
             .expect("server");
     });
+    (addr, stop, server)
+}
+
+/// A worker running the operations handler on `store`, with the sandbox tenant on `sim`.
+pub fn spawn_worker(
+    sim: &SimHandle,
+    store: Arc<dyn JobStore>,
+    id: &str,
+) -> (oneshot::Sender<()>, JoinHandle<()>) {
+    let base = sim.base_url();
+    let app = sim.admin_app();
+    let credential = Credential::ClientSecret {
+        tenant_id: sim.tenant_id(),
+        client_id: app.client_id.clone(),
+        secret: SecretString::from(app.client_secret.clone()),
+    };
+    let options = w365_service::HandlerOptions {
+        poll_interval: Some(Duration::from_millis(50)),
+        resume: w365_ops::resume::ResumeOptions {
+            inline_wait: Duration::ZERO,
+        },
+        retry: None,
+    };
+    let handler = w365_service::OpsHandler::new(Default::default(), options).with_sandbox(
+        Cloud::Custom {
+            graph: base.clone(),
+            authority: base,
+        },
+        credential,
+    );
+    let config = w365_jobs::WorkerConfig {
+        id: id.into(),
+        concurrency: 2,
+        poll_interval: Duration::from_millis(50),
+        shutdown_grace: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let worker = w365_jobs::Worker::new(store, Arc::new(handler), config);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        worker
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("worker");
+    });
+    (stop, task)
+}
+
+pub async fn start() -> Harness {
+    start_with(Options::default()).await
+}
+
+pub async fn start_with(opts: Options) -> Harness {
+    let sim = w365_sim::spawn(SimConfig::contoso())
+        .await
+        .expect("simulator");
+    sim.oidc().assign_app_role(SCOPED_OPERATOR, "W365.Helpdesk");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = postgres_url()
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display()));
+    let store = w365_jobs::connect(&url).await.expect("store");
+    let state = AppState::new(
+        server_config(&sim, opts.hsts),
+        store.clone(),
+        reqwest::Client::new(),
+    );
+    let (addr, stop, server) = serve(state).await;
     let mut h = Harness {
         sim,
         store,
@@ -124,45 +238,9 @@ impl Harness {
     }
 
     pub fn start_worker(&mut self) {
-        let base = self.sim.base_url();
-        let app = self.sim.admin_app();
-        let credential = Credential::ClientSecret {
-            tenant_id: self.sim.tenant_id(),
-            client_id: app.client_id.clone(),
-            secret: SecretString::from(app.client_secret.clone()),
-        };
-        let options = w365_service::HandlerOptions {
-            poll_interval: Some(Duration::from_millis(50)),
-            resume: w365_ops::resume::ResumeOptions {
-                inline_wait: Duration::ZERO,
-            },
-            retry: None,
-        };
-        let handler = w365_service::OpsHandler::new(Default::default(), options).with_sandbox(
-            Cloud::Custom {
-                graph: base.clone(),
-                authority: base,
-            },
-            credential,
-        );
-        let config = w365_jobs::WorkerConfig {
-            id: "test-worker".into(),
-            concurrency: 2,
-            poll_interval: Duration::from_millis(50),
-            shutdown_grace: Duration::from_millis(200),
-            ..Default::default()
-        };
-        let worker = w365_jobs::Worker::new(self.store.clone(), Arc::new(handler), config);
-        let (stop, stopped) = oneshot::channel::<()>();
+        let (stop, worker) = spawn_worker(&self.sim, self.store.clone(), "test-worker");
         self.worker_stop = Some(stop);
-        self.worker = Some(tokio::spawn(async move {
-            worker
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("worker");
-        }));
+        self.worker = Some(worker);
     }
 
     pub async fn stop_worker(&mut self) {
