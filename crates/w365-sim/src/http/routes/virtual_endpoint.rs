@@ -19,6 +19,9 @@
 //!   (`parameterValidationFailed` for naming templates), 409 `Conflict` while another operation runs;
 //! - no images, on-premises connections, audit events or reports (restore points: [`super::snapshots`]).
 
+pub mod images;
+pub mod network;
+pub mod org_settings;
 mod sim_admin;
 
 use axum::extract::{Path, State};
@@ -41,9 +44,9 @@ pub const CLOUD_PC_READ: &[&str] = &["CloudPC.Read.All", "CloudPC.ReadWrite.All"
 /// Changing Windows 365 objects and running actions.
 pub const CLOUD_PC_WRITE: &[&str] = &["CloudPC.ReadWrite.All"];
 
-const BASE: &str = "/deviceManagement/virtualEndpoint";
+pub(crate) const BASE: &str = "/deviceManagement/virtualEndpoint";
 
-const fn spec(
+pub(crate) const fn spec(
     entity_set: &'static str,
     type_name: &'static str,
     expand: bool,

@@ -11,8 +11,11 @@ pub mod connections;
 mod error;
 mod faults;
 mod ids;
+pub mod images;
 mod input;
 mod naming;
+pub mod network;
+pub mod org_settings;
 mod policy;
 pub mod render;
 pub mod snapshots;
@@ -82,6 +85,14 @@ pub struct Windows365State {
     /// When the engine last looked at every user (see [`crate::lifecycle`]).
     #[serde(skip)]
     pub(crate) last_full_scan: Option<time::OffsetDateTime>,
+    /// Azure network connections (see [`network`]).
+    pub(crate) network_connections: Vec<network::NetworkConnection>,
+    /// Custom images (see [`images`]).
+    pub(crate) device_images: Vec<images::DeviceImage>,
+    /// The service's gallery images.
+    pub(crate) gallery_images: Vec<images::GalleryImage>,
+    /// The tenant's organization settings (see [`org_settings`]).
+    pub(crate) organization_settings: org_settings::OrganizationSettings,
 }
 
 impl Default for Windows365State {
@@ -100,6 +111,10 @@ impl Default for Windows365State {
             detections: Vec::new(),
             snapshots: Snapshots::default(),
             last_full_scan: None,
+            network_connections: Vec::new(),
+            device_images: Vec::new(),
+            gallery_images: images::default_gallery(),
+            organization_settings: org_settings::OrganizationSettings::default(),
         }
     }
 }
@@ -312,6 +327,20 @@ impl Windows365State {
     /// Adds a Cloud PC record as it is (seeds only: existing PCs of a demo tenant).
     pub fn insert_cloud_pc(&mut self, pc: CloudPc) {
         self.cloud_pcs.push(pc);
+    }
+
+    /// Plays the due steps of network health checks and image uploads.
+    pub fn run_infrastructure(&mut self, now: time::OffsetDateTime) {
+        network::run_due(self, now);
+        images::run_due(self, now);
+    }
+
+    /// When the next network health check step or image upload is due.
+    pub fn infrastructure_next_due(&self) -> Option<time::OffsetDateTime> {
+        [network::next_due(self), images::next_due(self)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// A fresh GUID from the state's generator.
