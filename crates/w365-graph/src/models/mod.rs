@@ -65,7 +65,10 @@ macro_rules! evolvable_enum {
 
 mod cloud_pc;
 mod directory;
+mod images;
 mod mail;
+mod network;
+mod org_settings;
 mod provisioning;
 mod reports;
 mod service_plans;
@@ -75,7 +78,10 @@ mod user_settings;
 
 pub use cloud_pc::*;
 pub use directory::*;
+pub use images::*;
 pub use mail::*;
+pub use network::*;
+pub use org_settings::*;
 pub use provisioning::*;
 pub use reports::*;
 pub use service_plans::*;

@@ -4,7 +4,10 @@
 mod assignment_reads;
 mod cloud_pcs;
 mod groups;
+mod images;
 mod mail;
+mod network_connections;
+mod organization_settings;
 mod policy_collection;
 mod reports;
 mod service_plans;
@@ -15,7 +18,10 @@ mod users;
 pub use assignment_reads::AssignmentReads;
 pub use cloud_pcs::CloudPcsHandler;
 pub use groups::{AddMemberOutcome, GroupsHandler, RemoveMemberOutcome};
+pub use images::ImagesHandler;
 pub use mail::MailHandler;
+pub use network_connections::NetworkConnectionsHandler;
+pub use organization_settings::OrganizationSettingsHandler;
 pub use policy_collection::{
     AssignablePolicy, PolicyCollection, ProvisioningPoliciesHandler, UserSettingsHandler,
 };
