@@ -303,7 +303,7 @@ impl Windows365State {
             )));
         }
         let image = DeviceImage {
-            id: self.ids.guid(),
+            id: self.infra_ids.guid(),
             display_name,
             version,
             source_image_resource_id: source,

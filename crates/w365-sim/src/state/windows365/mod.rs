@@ -50,6 +50,9 @@ pub use user_settings::{
     UserSettingAssignment,
 };
 
+/// Mixed into the seed of [`Windows365State::infra_ids`].
+const INFRA_SEED: u64 = 0x6e65_7477_6f72_6b73;
+
 /// A licensed (and possibly targeted) user noticed by the service, waiting for the detection delay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -85,6 +88,9 @@ pub struct Windows365State {
     /// When the engine last looked at every user (see [`crate::lifecycle`]).
     #[serde(skip)]
     pub(crate) last_full_scan: Option<time::OffsetDateTime>,
+    /// Ids of network connections, their checks and images: a generator of their own, so adding
+    /// them leaves every other seeded id as it was.
+    pub(crate) infra_ids: IdGenerator,
     /// Azure network connections (see [`network`]).
     pub(crate) network_connections: Vec<network::NetworkConnection>,
     /// Custom images (see [`images`]).
@@ -111,6 +117,7 @@ impl Default for Windows365State {
             detections: Vec::new(),
             snapshots: Snapshots::default(),
             last_full_scan: None,
+            infra_ids: IdGenerator::new(DEFAULT_SEED ^ INFRA_SEED),
             network_connections: Vec::new(),
             device_images: Vec::new(),
             gallery_images: images::default_gallery(),
@@ -156,6 +163,7 @@ impl Windows365State {
         Self {
             timings,
             ids: IdGenerator::new(seed),
+            infra_ids: IdGenerator::new(seed ^ INFRA_SEED),
             ..Self::default()
         }
     }
@@ -163,6 +171,7 @@ impl Windows365State {
     /// Restarts the id/name generator (the `/_sim/seed` of moto).
     pub fn reseed(&mut self, seed: u64) {
         self.ids = IdGenerator::new(seed);
+        self.infra_ids = IdGenerator::new(seed ^ INFRA_SEED);
     }
 
     /// The service-plan catalog (`servicePlans`).

@@ -527,7 +527,7 @@ impl Windows365State {
             "microsoft.graph.cloudPcOnPremisesConnection",
         )?;
         let mut c = NetworkConnection {
-            id: self.ids.guid(),
+            id: self.infra_ids.guid(),
             display_name: String::new(),
             connection_type: ConnectionType::HybridAzureAdJoin,
             ad_domain_name: None,
@@ -567,7 +567,7 @@ impl Windows365State {
             // request (or a seed) says otherwise (Graph computes this read-only value from Azure).
             c.virtual_network_location = Some("eastus".to_owned());
         }
-        c.begin_health_checks(&mut self.ids, now);
+        c.begin_health_checks(&mut self.infra_ids, now);
         self.network_connections.push(c.clone());
         Ok(c)
     }
@@ -593,7 +593,7 @@ impl Windows365State {
         let recheck = apply(&mut c, input)?;
         c.validate()?;
         if recheck {
-            c.begin_health_checks(&mut self.ids, now);
+            c.begin_health_checks(&mut self.infra_ids, now);
         }
         self.network_connections[index] = c;
         Ok(())
@@ -629,7 +629,7 @@ impl Windows365State {
             .iter_mut()
             .find(|c| c.id.eq_ignore_ascii_case(id))
             .ok_or_else(|| Windows365Error::not_found("cloudPcOnPremisesConnection", id))?;
-        c.begin_health_checks(&mut self.ids, now);
+        c.begin_health_checks(&mut self.infra_ids, now);
         Ok(())
     }
 
