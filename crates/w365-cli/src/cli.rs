@@ -170,6 +170,33 @@ pub enum Command {
         command: crate::commands::snapshot::SnapshotCommand,
     },
 
+    /// Azure network connections and their health checks (Graph v1.0)
+    ///
+    /// Application permissions: CloudPC.Read.All (list, show), CloudPC.ReadWrite.All (create,
+    /// update, delete). `check` (Graph's runHealthChecks) needs a signed-in admin's delegated
+    /// CloudPC.ReadWrite.All: Graph does not support it with application permissions.
+    Network {
+        #[command(subcommand)]
+        command: crate::commands::network::NetworkCommand,
+    },
+
+    /// Custom and gallery images (Graph v1.0)
+    ///
+    /// Application permissions: CloudPC.Read.All (list, show), CloudPC.ReadWrite.All (import,
+    /// delete).
+    Image {
+        #[command(subcommand)]
+        command: crate::commands::image::ImageCommand,
+    },
+
+    /// The tenant's Cloud PC organization settings (Graph v1.0)
+    ///
+    /// Application permissions: CloudPC.Read.All (show), CloudPC.ReadWrite.All (update).
+    OrgSettings {
+        #[command(subcommand)]
+        command: crate::commands::org_settings::OrgSettingsCommand,
+    },
+
     /// Licenses, Frontline seats, Cloud PCs by status, users waiting, grace periods
     ///
     /// Application permissions: Organization.Read.All, GroupMember.Read.All, CloudPC.Read.All.

@@ -190,6 +190,13 @@ async fn run(cli: &Cli, command: &str, printer: &Printer) -> ExitStatus {
                 commands::snapshot::run(&settings, command, printer).await
             }
             Command::Usage(args) => commands::usage::run(&settings, args, printer).await,
+            Command::Network { command } => {
+                commands::network::run(&settings, command, printer).await
+            }
+            Command::Image { command } => commands::image::run(&settings, command, printer).await,
+            Command::OrgSettings { command } => {
+                commands::org_settings::run(&settings, command, printer).await
+            }
             Command::Reclaim(args) => commands::reclaim::run(&settings, args, printer).await,
             Command::AuditEvents(args) => {
                 commands::audit_events::run(&settings, args, printer).await

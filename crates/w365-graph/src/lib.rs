@@ -57,6 +57,7 @@ pub use resources::{
     SubscribedSkusHandler, UserSettingsHandler, UsersHandler,
 };
 pub use resources::{CloudPcReportsHandler, CloudPcSnapshotsHandler};
+pub use resources::{ImagesHandler, NetworkConnectionsHandler, OrganizationSettingsHandler};
 pub use retry::{Idempotency, RetryPolicy};
 
 impl Client {
@@ -83,6 +84,21 @@ impl Client {
     /// Cloud PCs.
     pub fn cloud_pcs(&self) -> CloudPcsHandler {
         CloudPcsHandler::new(self.clone())
+    }
+
+    /// Azure network connections (v1.0).
+    pub fn network_connections(&self) -> NetworkConnectionsHandler {
+        NetworkConnectionsHandler::new(self.clone())
+    }
+
+    /// Custom and gallery images (v1.0).
+    pub fn images(&self) -> ImagesHandler {
+        ImagesHandler::new(self.clone())
+    }
+
+    /// The Cloud PC organization settings (v1.0).
+    pub fn organization_settings(&self) -> OrganizationSettingsHandler {
+        OrganizationSettingsHandler::new(self.clone())
     }
 
     /// Cloud PC restore points (beta).

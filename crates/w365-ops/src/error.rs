@@ -207,6 +207,12 @@ pub enum Error {
         status: String,
         action: String,
     },
+    #[error("the {what} '{}' is in use by the provisioning policies {}", clip(name), policies.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", "))]
+    InUse {
+        what: &'static str,
+        name: String,
+        policies: Vec<String>,
+    },
 }
 
 fn ticket_note(to: Option<&str>) -> String {
@@ -224,7 +230,8 @@ impl Error {
             Error::LicenseGroupNotSingleLicense { .. }
             | Error::SameSize { .. }
             | Error::NotInLicenseGroup { .. }
-            | Error::CloudPcNotReady { .. } => ErrorKind::Validation,
+            | Error::CloudPcNotReady { .. }
+            | Error::InUse { .. } => ErrorKind::Validation,
             Error::InvalidInput { .. } | Error::MessageTooLong { .. } => ErrorKind::Validation,
             Error::UserNotFound { .. }
             | Error::GroupNotFound { .. }
@@ -260,6 +267,9 @@ impl Error {
     /// What the admin can do about it.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
+            Error::InUse { what, .. } => format!(
+                "point those provisioning policies at another {what} first (`w365 policy update`), then delete; nothing was changed"
+            ),
             Error::NoCloudPc { .. } => {
                 "list the user's Cloud PCs with `w365 cloudpc list --user UPN`; nothing was changed"
                     .into()

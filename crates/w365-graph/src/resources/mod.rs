@@ -6,7 +6,10 @@ mod audit_events;
 mod bulk_actions;
 mod cloud_pcs;
 mod groups;
+mod images;
 mod mail;
+mod network_connections;
+mod organization_settings;
 mod policy_collection;
 mod regions;
 mod reports;
@@ -20,7 +23,10 @@ pub use audit_events::AuditEventsHandler;
 pub use bulk_actions::{BulkActionRequest, BulkActionsHandler};
 pub use cloud_pcs::CloudPcsHandler;
 pub use groups::{AddMemberOutcome, GroupsHandler, RemoveMemberOutcome};
+pub use images::ImagesHandler;
 pub use mail::MailHandler;
+pub use network_connections::NetworkConnectionsHandler;
+pub use organization_settings::OrganizationSettingsHandler;
 pub use policy_collection::{
     AssignablePolicy, PolicyCollection, ProvisioningPoliciesHandler, UserSettingsHandler,
 };

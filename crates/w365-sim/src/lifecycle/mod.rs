@@ -173,6 +173,7 @@ pub fn next_due(w365: &Windows365State) -> Option<OffsetDateTime> {
         .iter()
         .filter_map(|c| c.engine.timer)
         .chain(w365.detections.iter().map(|d| d.due))
+        .chain(w365.infrastructure_next_due())
         .min()
 }
 

@@ -36,6 +36,15 @@ struct File {
     user_settings: Vec<SettingSeed>,
     #[serde(default)]
     cloud_pcs: Vec<CloudPcSeed>,
+    /// Azure network connections (Graph create bodies); their health checks have run.
+    #[serde(default)]
+    network_connections: Vec<Value>,
+    /// Custom images (Graph create bodies); their uploads have finished.
+    #[serde(default)]
+    device_images: Vec<Value>,
+    /// The organization settings (a Graph update body).
+    #[serde(default)]
+    organization_settings: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,6 +208,26 @@ pub fn seed_contoso(tenant: &mut TenantState, now: OffsetDateTime) -> Result<(),
     built?;
 
     let created = now - Duration::days(365);
+    for body in &file.network_connections {
+        tenant
+            .w365
+            .create_network_connection(body.clone(), created)
+            .map_err(|e| w365_err("network connection", e))?;
+    }
+    for body in &file.device_images {
+        tenant
+            .w365
+            .create_device_image(body.clone(), created)
+            .map_err(|e| w365_err("device image", e))?;
+    }
+    // Their health checks and uploads finished long ago.
+    tenant.w365.run_infrastructure(now);
+    if let Some(body) = &file.organization_settings {
+        tenant
+            .w365
+            .update_organization_settings(body.clone())
+            .map_err(|e| w365_err("organization settings", e))?;
+    }
     for p in &file.provisioning_policies {
         let name = p
             .policy

@@ -90,6 +90,8 @@ impl TenantState {
             self.on_visible_change(&change, now);
         }
         self.process_licenses(now);
+        // Network health checks and image uploads (cheap when none is due).
+        self.w365.run_infrastructure(now);
         // The engine reacts to directory and licence changes and to API writes (both mark the
         // tenant dirty), not only to its own timers; skipping quiet ticks keeps reads cheap.
         if self.lifecycle_dirty

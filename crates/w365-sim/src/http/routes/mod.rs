@@ -83,6 +83,9 @@ pub fn graph_routes() -> Router<AppState> {
         .merge(virtual_endpoint::routes())
         .merge(snapshots::routes())
         .merge(reports::routes())
+        .merge(virtual_endpoint::network::routes())
+        .merge(virtual_endpoint::images::routes())
+        .merge(virtual_endpoint::org_settings::routes())
 }
 
 /// Segments after which Graph expects a key.
@@ -133,6 +136,8 @@ const STATIC_SEGMENTS: &[&str] = &[
     "getRemoteConnectionHistoricalReports",
     "getAuditActivityTypes",
     "getActionStatusReports",
+    "runHealthChecks",
+    "organizationSettings",
 ];
 
 /// The segment Graph would name in "Resource not found for the segment '<name>'.".

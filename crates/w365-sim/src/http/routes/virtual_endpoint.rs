@@ -23,6 +23,9 @@
 mod audit_events;
 mod bulk_actions;
 mod regions;
+pub mod images;
+pub mod network;
+pub mod org_settings;
 mod sim_admin;
 
 use axum::extract::{Path, State};
@@ -46,9 +49,9 @@ pub const CLOUD_PC_READ: &[&str] = &["CloudPC.Read.All", "CloudPC.ReadWrite.All"
 /// Changing Windows 365 objects and running actions.
 pub const CLOUD_PC_WRITE: &[&str] = &["CloudPC.ReadWrite.All"];
 
-const BASE: &str = "/deviceManagement/virtualEndpoint";
+pub(crate) const BASE: &str = "/deviceManagement/virtualEndpoint";
 
-const fn spec(
+pub(crate) const fn spec(
     entity_set: &'static str,
     type_name: &'static str,
     expand: bool,

@@ -13,8 +13,11 @@ pub mod connections;
 mod error;
 mod faults;
 mod ids;
+pub mod images;
 mod input;
 mod naming;
+pub mod network;
+pub mod org_settings;
 mod policy;
 pub mod render;
 pub mod snapshots;
@@ -48,6 +51,9 @@ pub use user_settings::{
     FrequencyType, NotificationSetting, ProvisioningSourceType, RestorePointSetting, UserSetting,
     UserSettingAssignment,
 };
+
+/// Mixed into the seed of [`Windows365State::infra_ids`].
+const INFRA_SEED: u64 = 0x6e65_7477_6f72_6b73;
 
 /// A licensed (and possibly targeted) user noticed by the service, waiting for the detection delay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +94,17 @@ pub struct Windows365State {
     /// When the engine last looked at every user (see [`crate::lifecycle`]).
     #[serde(skip)]
     pub(crate) last_full_scan: Option<time::OffsetDateTime>,
+    /// Ids of network connections, their checks and images: a generator of their own, so adding
+    /// them leaves every other seeded id as it was.
+    pub(crate) infra_ids: IdGenerator,
+    /// Azure network connections (see [`network`]).
+    pub(crate) network_connections: Vec<network::NetworkConnection>,
+    /// Custom images (see [`images`]).
+    pub(crate) device_images: Vec<images::DeviceImage>,
+    /// The service's gallery images.
+    pub(crate) gallery_images: Vec<images::GalleryImage>,
+    /// The tenant's organization settings (see [`org_settings`]).
+    pub(crate) organization_settings: org_settings::OrganizationSettings,
 }
 
 impl Default for Windows365State {
@@ -108,6 +125,11 @@ impl Default for Windows365State {
             audit: audit::AuditLog::default(),
             bulk_actions: bulk_actions::BulkActions::default(),
             last_full_scan: None,
+            infra_ids: IdGenerator::new(DEFAULT_SEED ^ INFRA_SEED),
+            network_connections: Vec::new(),
+            device_images: Vec::new(),
+            gallery_images: images::default_gallery(),
+            organization_settings: org_settings::OrganizationSettings::default(),
         }
     }
 }
@@ -149,6 +171,7 @@ impl Windows365State {
         Self {
             timings,
             ids: IdGenerator::new(seed),
+            infra_ids: IdGenerator::new(seed ^ INFRA_SEED),
             ..Self::default()
         }
     }
@@ -156,6 +179,7 @@ impl Windows365State {
     /// Restarts the id/name generator (the `/_sim/seed` of moto).
     pub fn reseed(&mut self, seed: u64) {
         self.ids = IdGenerator::new(seed);
+        self.infra_ids = IdGenerator::new(seed ^ INFRA_SEED);
     }
 
     /// The service-plan catalog (`servicePlans`).
@@ -320,6 +344,20 @@ impl Windows365State {
     /// Adds a Cloud PC record as it is (seeds only: existing PCs of a demo tenant).
     pub fn insert_cloud_pc(&mut self, pc: CloudPc) {
         self.cloud_pcs.push(pc);
+    }
+
+    /// Plays the due steps of network health checks and image uploads.
+    pub fn run_infrastructure(&mut self, now: time::OffsetDateTime) {
+        network::run_due(self, now);
+        images::run_due(self, now);
+    }
+
+    /// When the next network health check step or image upload is due.
+    pub fn infrastructure_next_due(&self) -> Option<time::OffsetDateTime> {
+        [network::next_due(self), images::next_due(self)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// A fresh GUID from the state's generator.
