@@ -479,3 +479,127 @@ async fn org_settings_show_and_update_with_a_dry_run_diff() {
     let out = output_of(env.cmd(&["org-settings", "update"])).await;
     out.expect(2);
 }
+
+async fn stored_policy(sim: &TestSim, name: &str) -> w365_graph::models::ProvisioningPolicy {
+    let found = sim
+        .client()
+        .provisioning_policies()
+        .find_by_display_name(name)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "{name}");
+    found.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn policy_files_name_the_image_and_the_network_connection_resolved_at_plan_time() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None);
+    let dir = env.dir().join("policies");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("finance.toml"),
+        "kind = \"provisioningPolicy\"\ndisplay_name = \"Finance by name\"\nimage_name = \"Contoso Finance Windows 11\"\n\
+         provisioning_type = \"dedicated\"\n\n[[domain_join_configurations]]\ndomain_join_type = \"azureADJoin\"\n\
+         network_connection = \"Contoso East US network\"\n",
+    )
+    .unwrap();
+    let dir_s = dir.to_str().unwrap();
+    let out = output_of(env.cmd(&["policy", "diff", dir_s])).await;
+    out.expect(0);
+    assert_eq!(graph_writes(&sim), 0);
+    let out = output_of(env.cmd(&["policy", "sync", dir_s, "--yes"])).await;
+    out.expect(0);
+    let images = json(&output_of(env.cmd(&["image", "list", "--custom", "-o", "json"])).await);
+    let networks = json(&output_of(env.cmd(&["network", "list", "-o", "json"])).await);
+    let p = stored_policy(&sim, "Finance by name").await;
+    assert_eq!(
+        p.image_id.as_deref(),
+        images["customImages"][0]["id"].as_str()
+    );
+    assert_eq!(p.image_type, Some(w365_graph::models::ImageType::Custom));
+    assert_eq!(
+        p.image_display_name.as_deref(),
+        Some("Contoso Finance Windows 11")
+    );
+    let join = &p.domain_join_configurations.as_ref().unwrap()[0];
+    assert_eq!(
+        join.on_premises_connection_id.as_deref(),
+        networks["networkConnections"][0]["id"].as_str()
+    );
+    // A re-run converges: the names resolve to what the policy already has.
+    let out = output_of(env.cmd(&["policy", "diff", dir_s])).await;
+    out.expect(0);
+    assert!(out.stdout.contains("No differences"), "{}", out.stdout);
+    // Now the image and the connection are in use.
+    let out = output_of(env.cmd(&["network", "list", "-o", "json"])).await;
+    assert_eq!(json(&out)["networkConnections"][0]["inUse"], true);
+    let out = output_of(env.cmd(&["image", "delete", "Contoso Finance Windows 11", "--yes"])).await;
+    out.expect(11);
+    assert!(out.stderr.contains("Finance by name"), "{}", out.stderr);
+
+    // A gallery image by its display name; a name that matches nothing is a clear error.
+    let file = env.dir().join("gallery.toml");
+    std::fs::write(
+        &file,
+        "kind = \"provisioningPolicy\"\ndisplay_name = \"Gallery by name\"\n\
+         image_name = \"Windows 11 Enterprise + Microsoft 365 Apps 24H2\"\nprovisioning_type = \"dedicated\"\n",
+    )
+    .unwrap();
+    output_of(env.cmd(&["policy", "create", "--file", file.to_str().unwrap()]))
+        .await
+        .expect(0);
+    let p = stored_policy(&sim, "Gallery by name").await;
+    assert_eq!(
+        p.image_id.as_deref(),
+        Some("microsoftwindowsdesktop_windows-ent-cpc_win11-24H2-ent-cpc-m365")
+    );
+    std::fs::write(
+        &file,
+        "kind = \"provisioningPolicy\"\ndisplay_name = \"Nowhere\"\nimage_name = \"No such image\"\nprovisioning_type = \"dedicated\"\n",
+    )
+    .unwrap();
+    let out = output_of(env.cmd(&["policy", "create", "--file", file.to_str().unwrap()])).await;
+    out.expect(3);
+    assert!(out.stderr.contains("No such image"), "{}", out.stderr);
+
+    // Two connections of the same name: ambiguous, with their ids.
+    let good = subnet("cloudpcs");
+    for _ in 0..2 {
+        create_connection_twice_named(&sim, &good).await;
+    }
+    std::fs::write(
+        &file,
+        "kind = \"provisioningPolicy\"\ndisplay_name = \"Twice\"\nimage_name = \"Contoso Finance Windows 11\"\n\
+         provisioning_type = \"dedicated\"\n\n[[domain_join_configurations]]\nnetwork_connection = \"Twin\"\n",
+    )
+    .unwrap();
+    let out = output_of(env.cmd(&["policy", "create", "--file", file.to_str().unwrap()])).await;
+    out.expect(4);
+    assert!(out.stderr.contains("ambiguous"), "{}", out.stderr);
+}
+
+/// A connection named "Twin" created through Graph (w365 itself refuses a second one by name).
+async fn create_connection_twice_named(sim: &TestSim, subnet: &str) {
+    let vnet = subnet.split("/subnets/").next().unwrap();
+    let body = serde_json::json!({
+        "displayName": "Twin",
+        "connectionType": "azureADJoin",
+        "subscriptionId": SUB,
+        "resourceGroupId": format!("/subscriptions/{SUB}/resourceGroups/contoso-cloudpc"),
+        "virtualNetworkId": vnet,
+        "subnetId": subnet,
+    });
+    sim.client()
+        .post::<_, serde_json::Value>(
+            w365_graph::ApiVersion::V1,
+            &w365_graph::odata::GraphPath::new([
+                "deviceManagement",
+                "virtualEndpoint",
+                "onPremisesConnections",
+            ]),
+            &body,
+        )
+        .await
+        .unwrap();
+}

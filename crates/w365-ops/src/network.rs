@@ -312,7 +312,7 @@ pub async fn run_health_checks(client: &Client, connection: &NetworkConnection) 
             if e.is_permission_denied() {
                 Error::InvalidInput {
                     reason: format!(
-                        "Graph refused to run the health checks of {}: runHealthChecks accepts only a signed-in admin's delegated CloudPC.ReadWrite.All permission; application permissions are not supported (https://learn.microsoft.com/en-us/graph/api/cloudpconpremisesconnection-runhealthcheck?view=graph-rest-1.0). Run them from the Intune admin center, or with a delegated token (--token, Azure CLI). The checks also run after `w365 network update`.",
+                        "Graph refused to run the health checks of {}: runHealthChecks accepts only a signed-in admin's delegated CloudPC.ReadWrite.All permission; application permissions are not supported (https://learn.microsoft.com/en-us/graph/api/cloudpconpremisesconnection-runhealthcheck?view=graph-rest-1.0). Run them from the Intune admin center, or sign in as an admin: a delegated token in W365_ACCESS_TOKEN, or a profile with auth = \"azure-cli\". The checks also run after `w365 network update`.",
                         connection_ref(connection)
                     ),
                 }

@@ -10,11 +10,13 @@
 //! - [`tenant`]: reads, and name-or-id resolution that refuses ambiguous names with their ids.
 //! - [`ops`]: list, show, create, update, delete, assign, unassign, apply, apply-config, export,
 //!   diff/sync planning.
+//! - [`references`]: image and network connection names in files resolved to ids at plan time.
 //! - [`execute`]: runs a plan; assignment changes re-read the current set, merge, write the full set.
 
 pub mod diff;
 pub mod execute;
 pub mod ops;
+pub mod references;
 pub mod spec;
 pub mod tenant;
 pub mod validate;

@@ -103,7 +103,8 @@ async fn resolve_all(
 }
 
 /// `create`: validates, refuses a name that already exists, resolves the assignment groups.
-pub async fn plan_create(client: &Client, spec: Spec) -> Result<PolicyPlan> {
+pub async fn plan_create(client: &Client, mut spec: Spec) -> Result<PolicyPlan> {
+    super::references::resolve(client, &mut spec).await?;
     let kind = spec.kind();
     let what = format!("{kind} '{}'", spec.display_name());
     let mut problems = check(&spec, Mode::Create, None);
@@ -150,6 +151,7 @@ pub async fn plan_update(
     name_or_id: &str,
     mut changes: Spec,
 ) -> Result<PolicyPlan> {
+    super::references::resolve(client, &mut changes).await?;
     let kind = changes.kind();
     let all = tenant::list(client, kind).await?;
     let object = tenant::pick(&all, kind, name_or_id)?;
@@ -687,7 +689,8 @@ pub async fn plan_sync(client: &Client, dir: &Path, prune: bool) -> Result<Polic
     let files = load_dir(dir)?;
     let mut groups = Groups::new(client);
     let mut desired = Vec::with_capacity(files.len());
-    for f in files {
+    for mut f in files {
+        super::references::resolve(client, &mut f.spec).await?;
         let assignments = resolve_all(&mut groups, f.spec.assignments()).await?;
         desired.push(Desired {
             source: Some(

@@ -89,6 +89,10 @@ pub struct DomainJoinSpec {
     /// Azure network connection id (required for hybrid join).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_premises_connection_id: Option<String>,
+    /// An Azure network connection by display name (or id) instead of
+    /// `on_premises_connection_id`: resolved to its id when the plan is made (never sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_connection: Option<String>,
     /// Azure region or `automatic` (Microsoft-hosted network only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region_name: Option<String>,
@@ -192,6 +196,10 @@ pub struct PolicySpec {
     pub image_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_display_name: Option<String>,
+    /// An image by display name (or id) instead of `image_type`/`image_id`: a custom image, else
+    /// a gallery image; resolved when the plan is made (never sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_name: Option<String>,
     /// e.g. `CPC-%USERNAME:5%-%RAND:5%` (at most 15 characters generated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_pc_naming_template: Option<String>,
@@ -611,6 +619,8 @@ pub fn policy_spec_from_graph(p: &ProvisioningPolicy) -> PolicySpec {
         image_type: p.image_type.clone(),
         image_id: p.image_id.clone(),
         image_display_name: p.image_display_name.clone(),
+        // Exports name the image by id (what Graph stores); a file may use image_name instead.
+        image_name: None,
         cloud_pc_naming_template: p.cloud_pc_naming_template.clone(),
         enable_single_sign_on: p.enable_single_sign_on,
         local_admin_enabled: p.local_admin_enabled,
@@ -654,6 +664,7 @@ pub fn policy_spec_from_graph(p: &ProvisioningPolicy) -> PolicySpec {
                 .map(|d| DomainJoinSpec {
                     domain_join_type: d.domain_join_type.clone().or_else(|| d.type_.clone()),
                     on_premises_connection_id: d.on_premises_connection_id.clone(),
+                    network_connection: None,
                     region_name: d.region_name.clone(),
                     region_group: d.region_group.clone(),
                     geographic_location_type: d.geographic_location_type.clone(),

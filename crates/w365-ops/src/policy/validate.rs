@@ -260,7 +260,24 @@ pub fn check_policy(
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
     check_display_name(&spec.display_name, &mut problems);
-    if mode == Mode::Create {
+    if let Some(name) = &spec.image_name {
+        // Resolved to image_type/image_id/image_display_name when the plan is made.
+        if name.trim().is_empty() {
+            problems.push(Problem::new(
+                "image_name",
+                "image_name must not be empty",
+                "name a custom or gallery image (`w365 image list`), or remove the line",
+            ));
+        }
+        if spec.image_id.is_some() {
+            problems.push(Problem::new(
+                "image_name",
+                "image_name and image_id both name the image",
+                "keep one of them",
+            ));
+        }
+    }
+    if mode == Mode::Create && spec.image_name.is_none() {
         let missing = [
             (
                 "image_id",
@@ -337,6 +354,7 @@ pub fn check_policy(
         let field = format!("domain_join_configurations[{i}]");
         let hybrid = matches!(dj.domain_join_type, Some(DomainJoinType::HybridAzureAdJoin));
         if hybrid
+            && dj.network_connection.is_none()
             && dj
                 .on_premises_connection_id
                 .as_deref()
@@ -345,7 +363,7 @@ pub fn check_policy(
             problems.push(Problem::new(
                 &field,
                 "hybrid Azure AD join (hybridAzureADJoin) needs an Azure network connection, and none is given",
-                "set on_premises_connection_id (or --on-premises-connection-id) to the id of an Azure network connection, or use domain_join_type = \"azureADJoin\"",
+                "set network_connection = \"NAME\" or on_premises_connection_id (or --on-premises-connection-id) to an Azure network connection (`w365 network list`), or use domain_join_type = \"azureADJoin\"",
             ));
         }
         if let Some(DomainJoinType::Other(t)) = &dj.domain_join_type {
