@@ -122,6 +122,8 @@ where
             "saved the page of the failure under {}/{name}.{{png,html}}",
             dir.display()
         );
+        // End the browser session (chromedriver alone going away would leave Chromium running).
+        let _ = b.client.clone().close().await;
         std::panic::resume_unwind(panic);
     }
 }
@@ -230,6 +232,16 @@ async fn wait_for_job(c: &Client, h: &common::Harness, state: &str) {
     panic!("the job never reached '{state}'");
 }
 
+/// Waits for the job page (after Run).
+async fn on_job_page(c: &Client) {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#log"))
+        .await
+        .expect("job page");
+    assert!(path(c).await.starts_with("/jobs/"));
+}
+
 /// Opens a user from the search page.
 async fn open_user(c: &Client, query: &str, name: &str) {
     let search = c.find(Locator::Css("#q")).await.expect("search box");
@@ -288,12 +300,7 @@ async fn helpdesk_assigns_and_unassigns_in_the_browser() {
         screenshot(c, "check").await;
         click(c, "#run").await;
         // The job page: live log until succeeded.
-        c.wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css("#log"))
-            .await
-            .expect("job page");
-        assert!(path(c).await.starts_with("/jobs/"));
+        on_job_page(c).await;
         wait_for_job(c, &h, "succeeded").await;
         let log = text(c, "#log").await;
         assert!(!log.trim().is_empty(), "the log shows what happened");
@@ -351,11 +358,7 @@ async fn helpdesk_assigns_and_unassigns_in_the_browser() {
         assert!(h.store.list(&Default::default()).await.unwrap().items.len() == 1);
         click(c, "#confirm").await;
         click(c, "#run").await;
-        c.wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css("#log"))
-            .await
-            .expect("job page");
+        on_job_page(c).await;
         wait_for_job(c, &h, "succeeded").await;
         assert!(
             text(c, "h1")

@@ -492,7 +492,6 @@ pub async fn check(
 
 /// `GET /users/{user}/actions/{op}?cloudPc=`: the form alone (a link target, works without JS).
 pub async fn show_form(
-    State(app): State<AppState>,
     session: PortalSession,
     Path((user, op)): Path<(String, String)>,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
@@ -502,7 +501,6 @@ pub async fn show_form(
     session
         .principal
         .require(role_for(spec.role), &format!("Running '{}'", spec.name))?;
-    let _ = &app;
     let view = action_form(
         &tenant,
         spec,
