@@ -40,7 +40,7 @@ use w365_graph::auth::Credential;
 use w365_jobs::{
     AuditFilter, AuditRecord, AuditVerdict, Backend, BudgetGrant, Clock, Finish, Handler, Identity,
     Job, JobContext, JobEvent, JobFilter, JobId, JobStore, Leased, LogLine, NewAuditRecord, NewJob,
-    Page, Schedule, ScheduleSpec, SqlStore, TenantLimits,
+    Page, PortalSession, PortalSignIn, Schedule, ScheduleSpec, SqlStore, TenantLimits,
 };
 use w365_sim::seed::SeedFile;
 use w365_sim::{DirectoryTimings, Seed, SimConfig, Timings};
@@ -335,6 +335,29 @@ impl JobStore for TimedStore {
     }
     async fn run_due_schedules(&self) -> w365_jobs::Result<Vec<Job>> {
         timed!(self.t.maintenance, self.inner.run_due_schedules())
+    }
+    // The portal's sessions: never called by workers; passed through untimed.
+    async fn portal_signin_put(&self, signin: &PortalSignIn) -> w365_jobs::Result<()> {
+        self.inner.portal_signin_put(signin).await
+    }
+    async fn portal_signin_take(&self, key_hash: &str) -> w365_jobs::Result<Option<PortalSignIn>> {
+        self.inner.portal_signin_take(key_hash).await
+    }
+    async fn portal_session_put(&self, session: &PortalSession) -> w365_jobs::Result<()> {
+        self.inner.portal_session_put(session).await
+    }
+    async fn portal_session_get(&self, id_hash: &str) -> w365_jobs::Result<Option<PortalSession>> {
+        self.inner.portal_session_get(id_hash).await
+    }
+    async fn portal_session_set_tenant(
+        &self,
+        id_hash: &str,
+        tenant: &str,
+    ) -> w365_jobs::Result<bool> {
+        self.inner.portal_session_set_tenant(id_hash, tenant).await
+    }
+    async fn portal_session_delete(&self, id_hash: &str) -> w365_jobs::Result<bool> {
+        self.inner.portal_session_delete(id_hash).await
     }
 }
 
