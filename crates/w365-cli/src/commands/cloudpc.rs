@@ -6,7 +6,8 @@ use w365_graph::models::CloudPc;
 use w365_ops::cloud_pc::{self, ActionOptions, ActionReport, ListFilter};
 use w365_ops::plan::CloudPcAction;
 
-use super::lifecycle::{Gate, conclude, plan_and_steps};
+use super::lifecycle::{Gate, conclude};
+use super::summary;
 use crate::cli::OutputFormat;
 use crate::connect::Connection;
 use crate::exit::ExitStatus;
@@ -152,17 +153,7 @@ pub async fn run(
         result,
         gate.refusal,
         printer,
-        |r: &ActionReport, e| {
-            let mut lines = Vec::new();
-            let pc = r.cloud_pc.as_ref().map_or(r.requested.clone(), |pc| {
-                pc.display_name.clone().unwrap_or_else(|| pc.id.clone())
-            });
-            if e.ok && !r.dry_run {
-                lines.push(format!("Done on {}: {action} {pc}.", e.target));
-            }
-            lines.extend(plan_and_steps(r.dry_run, e, &r.plan, &r.steps));
-            lines.join("\n")
-        },
+        summary::of::<ActionReport>("cloudpc action"),
     )
     .await
 }

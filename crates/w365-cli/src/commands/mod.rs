@@ -23,6 +23,7 @@ pub mod sandbox;
 pub mod serve;
 pub mod sim;
 pub mod snapshot;
+pub mod summary;
 pub mod unassign;
 pub mod usage;
 pub mod user_settings;

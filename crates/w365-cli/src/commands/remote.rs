@@ -11,6 +11,8 @@ use anyhow::Context as _;
 use serde_json::{Map, Value, json};
 
 use crate::cli::Command;
+use crate::commands::lifecycle::Ending;
+use crate::commands::summary;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
 use crate::settings::Settings;
@@ -131,20 +133,6 @@ pub async fn dispatch(
                 )
             })?
     };
-    // Destructive operations ask first, exactly as inline (a terminal question, or --yes).
-    // The CLI's one consent policy; a dry run changes nothing and needs none.
-    if !dry_run {
-        let subject = params
-            .get("user")
-            .or_else(|| params.get("cloudPc"))
-            .and_then(Value::as_str)
-            .unwrap_or(&tenant);
-        crate::consent::require(
-            &format!("run {operation} on {subject} through {server}"),
-            &format!("  1. submit a {operation} job for {subject} to {server}"),
-            consent,
-        )?;
-    }
     let base = server.trim_end_matches('/');
     let http = reqwest::Client::builder().user_agent(USER_AGENT).build()?;
     let token = match std::env::var("W365_SERVER_TOKEN")
@@ -154,54 +142,59 @@ pub async fn dispatch(
         Some(t) => t.trim().to_owned(),
         None => device_code(&http, base, printer).await?,
     };
-    let answer = http
-        .post(format!("{base}/api/v1/jobs"))
-        .bearer_auth(&token)
-        .json(
-            &json!({"operation": operation, "tenant": tenant, "params": params, "dryRun": dry_run}),
-        )
-        .send()
+    let command_name = operation.replace('.', " ");
+    let submit = |dry_run: bool| {
+        http.post(format!("{base}/api/v1/jobs"))
+            .bearer_auth(&token)
+            .json(&json!({"operation": operation, "tenant": tenant, "params": params, "dryRun": dry_run}))
+            .send()
+    };
+    // Destructive operations ask first, exactly as inline: the plan (the server's dry run), then
+    // a terminal question or --yes; a refusal shows the plan not carried out.
+    if !dry_run && !consent {
+        let answer = submit(true)
+            .await
+            .with_context(|| format!("the server {base} does not answer"))?;
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        if status != 200 {
+            return Ok(Some(refused_by_server(&operation, status, &body, printer)));
+        }
+        let mut doc = dry_run_document(&params, &body);
+        let plan: w365_ops::plan::Plan =
+            serde_json::from_value(doc["plan"].clone()).unwrap_or_default();
+        let subject = params
+            .get("user")
+            .or_else(|| params.get("cloudPc"))
+            .and_then(Value::as_str)
+            .unwrap_or(&tenant);
+        if let Err(refusal) = crate::consent::require(
+            &format!("run {operation} on {subject} through {server}"),
+            &plan.to_string(),
+            false,
+        ) {
+            let report = crate::exit::report(&refusal);
+            doc["dryRun"] = json!(false);
+            print_outcome(&command_name, &tenant, &doc, Some(&report), printer);
+            return Ok(Some(report.exit));
+        }
+    }
+    let answer = submit(dry_run)
         .await
         .with_context(|| format!("the server {base} does not answer"))?;
     let status = answer.status().as_u16();
     let body: Value = answer.json().await.unwrap_or(Value::Null);
     match status {
         200 if dry_run => {
+            let doc = dry_run_document(&params, &body);
             printer.json(&body);
-            printer.result(&serde_json::to_string_pretty(&body["plan"]).unwrap_or_default());
+            if printer.format() != crate::cli::OutputFormat::Json {
+                print_outcome(&command_name, &tenant, &doc, None, printer);
+            }
             return Ok(Some(ExitStatus::Success));
         }
         200 | 202 => {}
-        _ => {
-            let e = &body["error"];
-            let mut text = format!(
-                "{} ({})",
-                e["message"]
-                    .as_str()
-                    .unwrap_or("the server refused the job"),
-                status
-            );
-            for p in e["problems"].as_array().into_iter().flatten() {
-                text.push_str(&format!(
-                    "\n  {}: {} — {}",
-                    p["param"].as_str().unwrap_or(""),
-                    p["message"].as_str().unwrap_or(""),
-                    p["fix"].as_str().unwrap_or("")
-                ));
-            }
-            if let Some(fix) = e["fix"].as_str() {
-                text.push_str(&format!("\n{fix}"));
-            }
-            eprintln!("error: {text}");
-            printer.json(&json!({"command": operation, "ok": false, "error": e}));
-            return Ok(Some(match status {
-                401 | 403 => ExitStatus::Permission,
-                422 => ExitStatus::Refused,
-                404 => ExitStatus::NotFound,
-                503 => ExitStatus::Unavailable,
-                _ => ExitStatus::Unexpected,
-            }));
-        }
+        _ => return Ok(Some(refused_by_server(&operation, status, &body, printer))),
     }
     let id = body["id"]
         .as_str()
@@ -210,9 +203,6 @@ pub async fn dispatch(
     printer.note(&format!("job {id} submitted to {base}; following its log"));
     let job = follow(&http, base, &token, &id, printer).await?;
     let result = job["result"].clone();
-    if !result.is_null() {
-        printer.json(&result);
-    }
     let state = job["state"].as_str().unwrap_or("");
     let exit = match state {
         "succeeded" => ExitStatus::Success,
@@ -220,12 +210,105 @@ pub async fn dispatch(
             .as_str()
             .map_or(ExitStatus::Unexpected, status_of_kind),
     };
-    let summary = job["error"]["message"]
-        .as_str()
-        .map(|m| format!("job {id} {state}: {m}"))
-        .unwrap_or_else(|| format!("job {id} {state}"));
-    printer.result(&summary);
+    printer.note(&format!("job {id} {state}"));
+    if !result.is_null() {
+        printer.json(&result);
+    }
+    if exit != ExitStatus::Success {
+        let e = &job["error"];
+        let mut text = format!(
+            "error: {}",
+            e["message"].as_str().unwrap_or("the job did not succeed")
+        );
+        if let Some(hint) = e["hint"].as_str() {
+            text.push_str(&format!("\nhint: {hint}"));
+        }
+        eprintln!("{text}");
+    }
+    if !result.is_null() && printer.format() != crate::cli::OutputFormat::Json {
+        let ending = Ending {
+            target: &tenant,
+            ok: exit == ExitStatus::Success,
+            refused: false,
+        };
+        if let Some(text) = summary::render(&command_name, &result, &ending) {
+            printer.result(&text);
+        }
+    }
     Ok(Some(exit))
+}
+
+/// The document a dry run's answer stands for: the plan (assign, unassign: the planning result;
+/// reprovision, resize: the dry-run report; Cloud PC actions: the Cloud PC and the plan) with
+/// `dryRun` and the target as asked.
+fn dry_run_document(params: &Map<String, Value>, body: &Value) -> Value {
+    let mut doc = match &body["plan"] {
+        Value::Object(fields) if fields.contains_key("plan") => fields.clone(),
+        Value::Array(_) => Map::from_iter([("plan".to_owned(), body["plan"].clone())]),
+        other => Map::from_iter([("plan".to_owned(), other.clone())]),
+    };
+    doc.insert("dryRun".into(), json!(true));
+    if let Some(user) = params.get("user") {
+        doc.entry("requestedUser").or_insert_with(|| user.clone());
+    }
+    if let Some(pc) = params.get("cloudPc") {
+        doc.entry("requested").or_insert_with(|| pc.clone());
+    }
+    Value::Object(doc)
+}
+
+/// Prints an outcome as the inline command does: the error on stderr, the summary on stdout.
+fn print_outcome(
+    command: &str,
+    tenant: &str,
+    doc: &Value,
+    error: Option<&crate::output::ErrorReport>,
+    printer: &Printer,
+) {
+    if let Some(e) = error {
+        printer.error(e);
+    }
+    let refused = error.is_some_and(|e| matches!(e.kind, "consentRequired" | "notConfirmed"));
+    let ending = Ending {
+        target: tenant,
+        ok: error.is_none(),
+        refused,
+    };
+    if let Some(text) = summary::render(command, doc, &ending) {
+        printer.result(&text);
+    }
+}
+
+/// The server refused the submission: its problems on stderr, the exit code they stand for.
+fn refused_by_server(operation: &str, status: u16, body: &Value, printer: &Printer) -> ExitStatus {
+    let e = &body["error"];
+    let mut text = format!(
+        "{} ({})",
+        e["message"]
+            .as_str()
+            .unwrap_or("the server refused the job"),
+        status
+    );
+    for p in e["problems"].as_array().into_iter().flatten() {
+        text.push_str(&format!(
+            "\n  {}: {} — {}",
+            p["param"].as_str().unwrap_or(""),
+            p["message"].as_str().unwrap_or(""),
+            p["fix"].as_str().unwrap_or("")
+        ));
+    }
+    if let Some(fix) = e["fix"].as_str() {
+        text.push_str(&format!("\n{fix}"));
+    }
+    eprintln!("error: {text}");
+    printer.json(&json!({"command": operation, "ok": false, "error": e}));
+    match status {
+        401 | 403 => ExitStatus::Permission,
+        422 => ExitStatus::Refused,
+        404 => ExitStatus::NotFound,
+        503 => ExitStatus::Unavailable,
+        _ => ExitStatus::Unexpected,
+    }
 }
 
 /// Reads the job's event stream to its end, printing log lines; resumes after a dropped connection.

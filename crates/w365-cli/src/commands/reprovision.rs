@@ -10,7 +10,8 @@ use crate::exit::ExitStatus;
 use crate::output::Printer;
 use crate::settings::{Settings, SettingsError, Target};
 
-use super::lifecycle::{Ending, Gate, conclude, plan_and_steps};
+use super::lifecycle::{Gate, conclude};
+use super::summary;
 
 #[derive(Debug, Clone, Args)]
 pub struct ReprovisionArgs {
@@ -109,34 +110,13 @@ pub async fn run(
             gate.approve(p)
         })
         .await;
-    conclude("reprovision", conn, result, gate.refusal, printer, summary).await
-}
-
-fn summary(r: &ReprovisionReport, e: &Ending<'_>) -> String {
-    let (target, ok) = (e.target, e.ok);
-    let mut lines = Vec::new();
-    let user = r
-        .user
-        .as_ref()
-        .map_or(r.requested_user.clone(), |u| u.user_principal_name.clone());
-    if ok && !r.dry_run {
-        lines.push(format!(
-            "Done: the Cloud PC of {user} on {target} is being reprovisioned."
-        ));
-    }
-    if let Some(pc) = &r.cloud_pc {
-        lines.push(format!(
-            "  Cloud PC: {} (was {})",
-            pc.display_name.as_deref().unwrap_or(&pc.id),
-            pc.status.as_deref().unwrap_or("unknown status")
-        ));
-    }
-    lines.extend(plan_and_steps(r.dry_run, e, &r.plan, &r.steps));
-    for m in &r.mails {
-        lines.push(format!(
-            "  mail sent: \"{}\" from {} to {}",
-            m.subject, m.from, m.to
-        ));
-    }
-    lines.join("\n")
+    conclude(
+        "reprovision",
+        conn,
+        result,
+        gate.refusal,
+        printer,
+        summary::of::<ReprovisionReport>("reprovision"),
+    )
+    .await
 }

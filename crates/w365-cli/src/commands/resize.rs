@@ -8,7 +8,8 @@ use crate::exit::ExitStatus;
 use crate::output::Printer;
 use crate::settings::{Settings, Target};
 
-use super::lifecycle::{Ending, Gate, conclude, plan_and_steps};
+use super::lifecycle::{Gate, conclude};
+use super::summary;
 
 #[derive(Debug, Clone, Args)]
 pub struct ResizeArgs {
@@ -81,43 +82,13 @@ pub async fn run(
     let result =
         w365_ops::resize::resize_approved(&conn.client, &opts, printer, &mut |p| gate.approve(p))
             .await;
-    conclude("resize", conn, result, gate.refusal, printer, summary).await
-}
-
-fn summary(r: &ResizeReport, e: &Ending<'_>) -> String {
-    let (target, ok) = (e.target, e.ok);
-    let mut lines = Vec::new();
-    let user = r
-        .user
-        .as_ref()
-        .map_or(r.requested_user.clone(), |u| u.user_principal_name.clone());
-    let sku = |s: &Option<w365_ops::plan::SkuRef>| {
-        s.as_ref()
-            .map_or_else(|| "?".to_owned(), |s| s.sku_part_number.clone())
-    };
-    if ok && !r.dry_run {
-        lines.push(format!(
-            "Done: the Cloud PC of {user} on {target} is resized from {} to {}.",
-            sku(&r.from_sku),
-            sku(&r.to_sku)
-        ));
-    }
-    for g in &r.kept_groups {
-        lines.push(format!("  keeps '{}'", g.display_name));
-    }
-    if let Some(pc) = &r.cloud_pc {
-        lines.push(format!(
-            "  Cloud PC: {} ({})",
-            pc.display_name.as_deref().unwrap_or(&pc.id),
-            pc.status.as_deref().unwrap_or("unknown status")
-        ));
-    }
-    lines.extend(plan_and_steps(r.dry_run, e, &r.plan, &r.steps));
-    for m in &r.mails {
-        lines.push(format!(
-            "  mail sent: \"{}\" from {} to {}",
-            m.subject, m.from, m.to
-        ));
-    }
-    lines.join("\n")
+    conclude(
+        "resize",
+        conn,
+        result,
+        gate.refusal,
+        printer,
+        summary::of::<ResizeReport>("resize"),
+    )
+    .await
 }

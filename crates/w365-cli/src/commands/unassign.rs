@@ -1,14 +1,15 @@
 //! `w365 unassign <user>`.
 
 use clap::Args;
-use w365_ops::unassign::{UnassignOptions, UnassignPath, UnassignReport};
+use w365_ops::unassign::{UnassignOptions, UnassignReport};
 
 use crate::connect::Connection;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
 use crate::settings::Settings;
 
-use super::lifecycle::{Ending, Gate, conclude, plan_and_steps};
+use super::lifecycle::{Gate, conclude};
+use super::summary;
 
 /// `w365 unassign`: unset options come from the tenant profile's `[tenants.NAME.assign]` table
 /// (license group, prefixes), then the runbook's defaults.
@@ -116,7 +117,15 @@ pub async fn run(
         gate.approve(p)
     })
     .await;
-    conclude("unassign", conn, result, gate.refusal, printer, summary).await
+    conclude(
+        "unassign",
+        conn,
+        result,
+        gate.refusal,
+        printer,
+        summary::of::<UnassignReport>("unassign"),
+    )
+    .await
 }
 
 /// The options from the flags, the tenant profile and the defaults (not checked: the single
@@ -157,66 +166,4 @@ pub(crate) fn options(
     opts.dry_run = args.dry_run;
     opts.waits = target.waits();
     opts
-}
-
-fn summary(r: &UnassignReport, e: &Ending<'_>) -> String {
-    let (target, ok) = (e.target, e.ok);
-    let mut lines = Vec::new();
-    let user = r
-        .user
-        .as_ref()
-        .map_or(r.requested_user.clone(), |u| u.user_principal_name.clone());
-    let what = match &r.path {
-        Some(UnassignPath::Dedicated { license_group, .. }) => {
-            format!("license group '{}'", license_group.display_name)
-        }
-        Some(UnassignPath::Frontline { policy, .. }) => {
-            format!("Frontline policy '{}'", policy.display_name)
-        }
-        None => String::new(),
-    };
-    if ok && !r.dry_run {
-        lines.push(if r.plan.is_empty() {
-            format!("Nothing to do: {user} has nothing left of the {what} on {target}.")
-        } else {
-            format!("Done: {user} is unassigned from the {what} on {target}.")
-        });
-    } else if r.dry_run {
-        lines.push(format!("Dry run for {user} on {target} ({what})."));
-    } else if e.refused {
-        lines.push(format!(
-            "Not carried out for {user} on {target} ({what}): nothing was changed."
-        ));
-    }
-    // Only what ran may be called removed; a plan speaks of what it would do.
-    let carried_out = ok && !r.dry_run;
-    if !r.groups.prefix_groups.is_empty() {
-        let names: Vec<String> = r
-            .groups
-            .prefix_groups
-            .iter()
-            .map(|g| format!("'{}'", g.display_name))
-            .collect();
-        if r.groups.remove && carried_out {
-            lines.push(format!("  groups removed: {}", names.join(", ")));
-        } else if r.groups.remove {
-            lines.push(format!("  groups to remove: {}", names.join(", ")));
-        } else {
-            lines.push(format!(
-                "  groups kept: {} ({})",
-                names.join(", "),
-                r.groups.kept_because.join("; ")
-            ));
-        }
-    }
-    if let Some(pc) = &r.cloud_pc {
-        lines.push(format!(
-            "  Cloud PC: {} ({})",
-            pc.display_name.as_deref().unwrap_or(&pc.id),
-            pc.status.as_deref().unwrap_or("unknown status")
-        ));
-    }
-    lines.extend(plan_and_steps(r.dry_run, e, &r.plan, &r.steps));
-    lines.push(format!("  Graph requests: {}", r.graph_requests));
-    lines.join("\n")
 }
