@@ -18,8 +18,13 @@
 //! operator's role, tenant scope and protected users on the server.
 
 pub mod assets;
+pub mod audit;
+pub mod capacity;
+pub mod filters;
 pub mod forms;
+pub mod jobs;
 pub mod layout;
+pub mod schedules;
 pub mod session;
 pub mod signin;
 pub mod users;
@@ -80,5 +85,15 @@ pub fn routes() -> Router<AppState> {
         // users
         .route("/", get(users::home))
         .route("/users", get(users::search))
+        // jobs, capacity, audit log, schedules
+        .route("/jobs", get(jobs::list))
+        .route("/capacity", get(capacity::show))
+        .route("/audit", get(audit::list))
+        .route("/audit/export", get(audit::export))
+        .route("/schedules", get(schedules::list).post(schedules::create))
+        .route(
+            "/schedules/{name}/delete",
+            get(schedules::confirm_delete).post(schedules::delete),
+        )
         .layer(axum::middleware::from_fn(layout::page_scope))
 }
