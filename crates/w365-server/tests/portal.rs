@@ -230,12 +230,7 @@ async fn sign_out_ends_the_session_everywhere() {
     let csrf = p.get("/users").await.csrf();
     let out = p.post("/signout", &[("csrf", &csrf)]).await;
     assert_eq!(out.status, 303);
-    assert!(
-        out.location().contains("/oauth2/v2.0/logout"),
-        "{}",
-        out.location()
-    );
-    assert!(out.location().contains("post_logout_redirect_uri"));
+    assert_eq!(out.location(), "/signed-out");
     assert!(
         out.set_cookie("w365_session")
             .unwrap()
@@ -247,6 +242,13 @@ async fn sign_out_ends_the_session_everywhere() {
             .await
             .unwrap()
             .is_none()
+    );
+    // The signed-out page links to the identity provider's sign-out, which comes back here.
+    let page = p.get("/signed-out").await;
+    let body = common::portal::html_unescape(&page.body);
+    assert!(
+        body.contains("/oauth2/v2.0/logout?post_logout_redirect_uri="),
+        "{body}"
     );
     // The old cookie no longer works.
     p.cookies.insert("w365_session".into(), id);
@@ -293,5 +295,320 @@ async fn assets_are_served_with_cache_headers() {
         .unwrap();
     assert_eq!(again.status().as_u16(), 304);
     assert_eq!(p.get("/assets/nope.js").await.status, 404);
+    h.shutdown().await;
+}
+
+async fn post_form(
+    p: &mut Portal,
+    path: &str,
+    fields: &[(String, String)],
+) -> common::portal::Answer {
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    p.post(path, &borrowed).await
+}
+
+/// Search → user page → Check → Run → job page (no browser): the forms the browser test clicks.
+#[tokio::test]
+async fn helpdesk_checks_then_runs_assign_from_the_forms() {
+    let h = common::start_with(common::Options {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let mut p = Portal::new(&h);
+    p.sign_in("helpdesk").await;
+    let csrf = p.get("/users").await.csrf();
+    p.post("/tenant", &[("tenant", "sandbox"), ("csrf", &csrf)])
+        .await;
+    let found = p.get("/users?q=megan").await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert!(
+        found.body.contains("megan.bowen@contoso.com"),
+        "{}",
+        found.body
+    );
+    assert!(found.body.contains("no Windows 365 licence") || found.body.contains("licensed"));
+    let user = p.get("/users/megan.bowen%40contoso.com").await;
+    assert_eq!(user.status, 200, "{}", user.body);
+    assert!(
+        user.body.contains("id=\"form-assign-user\""),
+        "assign form offered"
+    );
+    // Check: the plan, nothing changed yet.
+    let fields = common::portal::form_fields(&user.body, "form-assign-user");
+    let checked = post_form(
+        &mut p,
+        "/users/megan.bowen%40contoso.com/actions/assign",
+        &fields,
+    )
+    .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    assert!(
+        checked.body.contains("id=\"plan-steps\""),
+        "{}",
+        checked.body
+    );
+    assert!(checked.body.contains("add megan.bowen@contoso.com to the"));
+    assert!(
+        h.store
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "a check stores no job"
+    );
+    // Run.
+    let run_fields = common::portal::form_fields(&checked.body, "run-form");
+    let run = post_form(
+        &mut p,
+        "/users/megan.bowen%40contoso.com/actions/assign/run",
+        &run_fields,
+    )
+    .await;
+    assert_eq!(run.status, 303, "{}", run.body);
+    let job_path = run.location();
+    assert!(job_path.starts_with("/jobs/"));
+    // The same Run again (a double click) is the same job.
+    let again = post_form(
+        &mut p,
+        "/users/megan.bowen%40contoso.com/actions/assign/run",
+        &run_fields,
+    )
+    .await;
+    assert_eq!(again.location(), job_path);
+    let mut page = p.get(&job_path).await;
+    for _ in 0..200 {
+        if page.body.contains("status-ok\">succeeded") {
+            break;
+        }
+        common::portal::advance_sim_clock(&h, 10).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        page = p.get(&job_path).await;
+    }
+    assert!(page.body.contains("status-ok\">succeeded"), "{}", page.body);
+    assert!(page.body.contains("Hank Helpdesk"), "who asked");
+    assert!(page.body.contains("id=\"ticket-summary\""));
+    assert!(page.body.contains("w365 job "), "ticket summary text");
+    // The Cloud PC appears on the user page once the simulator has provisioned it.
+    let mut user = p.get("/users/megan.bowen%40contoso.com").await;
+    for _ in 0..100 {
+        if user.body.contains("Cloud PC ready") {
+            break;
+        }
+        common::portal::advance_sim_clock(&h, 30).await;
+        user = p.get("/users/megan.bowen%40contoso.com").await;
+    }
+    assert!(user.body.contains("Cloud PC ready"), "{}", user.body);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn authorization_is_checked_on_every_post() {
+    let h = common::start().await;
+    // A Reader sees no action and a direct post is refused.
+    let mut reader = Portal::new(&h);
+    reader.sign_in("reader").await;
+    let csrf = reader.get("/users").await.csrf();
+    reader
+        .post("/tenant", &[("tenant", "sandbox"), ("csrf", &csrf)])
+        .await;
+    // Frontline assignments reach a user through a group.
+    let kate = reader.get("/users/kate.thomas%40contoso.com").await;
+    assert!(kate.body.contains("id=\"frontline\""), "{}", kate.body);
+    assert!(kate.body.contains("Shift A") && kate.body.contains("Frontline "));
+    let page = reader.get("/users/megan.bowen%40contoso.com").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"no-actions\""));
+    assert!(
+        !page.body.contains("class=\"action-form\""),
+        "no form for a Reader"
+    );
+    let refused = reader
+        .post(
+            "/users/megan.bowen%40contoso.com/actions/assign/run",
+            &[("csrf", &csrf), ("idempotencyKey", "k")],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("W365.Helpdesk"), "{}", refused.body);
+    let refused = reader
+        .post(
+            "/users/megan.bowen%40contoso.com/actions/assign",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    // Helpdesk on a protected user: no action shown; a direct post is refused and audited.
+    let mut hd = Portal::new(&h);
+    hd.sign_in("helpdesk").await;
+    let csrf = hd.get("/users").await.csrf();
+    hd.post("/tenant", &[("tenant", "sandbox"), ("csrf", &csrf)])
+        .await;
+    let vip = format!(
+        "/users/{}",
+        common::portal::urlencode(w365_sim::oidc::VIP_USER)
+    );
+    let page = hd.get(&vip).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("protected user"));
+    assert!(!page.body.contains("class=\"action-form\""));
+    let refused = hd
+        .post(
+            &format!("{vip}/actions/assign/run"),
+            &[("csrf", &csrf), ("idempotencyKey", "k")],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("protected user"));
+    let audit = h.store.audit_list(&Default::default()).await.unwrap();
+    assert!(audit.items.iter().any(|r| r.outcome == "refused"
+        && r.actor.upn == "hank.helpdesk@contoso.com"
+        && r.target.as_deref() == Some(w365_sim::oidc::VIP_USER)));
+    // A destructive run without the confirmation is refused.
+    let refused = hd
+        .post(
+            "/users/megan.bowen%40contoso.com/actions/unassign/run",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("confirmation was not ticked"));
+    assert!(
+        h.store
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    h.shutdown().await;
+}
+
+/// A parked job says what it waits for and when it looks again; its live log streams through the
+/// portal (resuming after Last-Event-ID); Cancel is offered and works.
+#[tokio::test]
+async fn parked_job_page_live_log_and_cancel() {
+    let h = common::start_with(common::Options {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let mut p = Portal::new(&h);
+    p.sign_in("helpdesk").await;
+    let csrf = p.get("/users").await.csrf();
+    p.post("/tenant", &[("tenant", "sandbox"), ("csrf", &csrf)])
+        .await;
+    // Assign with notify waits for the Cloud PC: the job parks until it is provisioned.
+    let checked = p
+        .post(
+            "/users/megan.bowen%40contoso.com/actions/assign",
+            &[("csrf", &csrf), ("notify", "true")],
+        )
+        .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    let run_fields = common::portal::form_fields(&checked.body, "run-form");
+    assert!(run_fields.contains(&("notify".to_owned(), "true".to_owned())));
+    let run = post_form(
+        &mut p,
+        "/users/megan.bowen%40contoso.com/actions/assign/run",
+        &run_fields,
+    )
+    .await;
+    let job_path = run.location();
+    let mut page = p.get(&job_path).await;
+    for _ in 0..200 {
+        if page.body.contains("id=\"parked\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        page = p.get(&job_path).await;
+    }
+    assert!(page.body.contains("id=\"parked\""), "{}", page.body);
+    assert!(page.body.contains("Waiting for:") && page.body.contains("next check at"));
+    assert!(
+        page.body.contains("id=\"refresh\""),
+        "a Refresh button without JavaScript"
+    );
+    assert!(page.body.contains("id=\"cancel\""), "Helpdesk may cancel");
+    // The live log through the portal: the session is enough, Last-Event-ID resumes.
+    let events = p
+        .http
+        .get(h.url(&format!("{job_path}/events")))
+        .header(
+            "cookie",
+            format!("w365_session={}", p.cookies["w365_session"]),
+        )
+        .header("last-event-id", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status().as_u16(), 200);
+    assert!(
+        events.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut body = events.bytes_stream();
+    let mut seen = String::new();
+    use futures::StreamExt as _;
+    while !seen.contains("event: state") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+            .await
+            .expect("an event")
+            .expect("a chunk")
+            .expect("bytes");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(!seen.contains("id: 1\n"), "resumed after line 1: {seen}");
+    drop(body);
+    let anonymous = h
+        .http
+        .get(h.url(&format!("{job_path}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 303, "no session, no stream");
+    // A Reader may look but not cancel.
+    let mut reader = Portal::new(&h);
+    reader.sign_in("reader").await;
+    let seen_by_reader = reader.get(&job_path).await;
+    assert_eq!(seen_by_reader.status, 200);
+    assert!(!seen_by_reader.body.contains("id=\"cancel\""));
+    let reader_csrf = seen_by_reader.csrf();
+    let refused = reader
+        .post(&format!("{job_path}/cancel"), &[("csrf", &reader_csrf)])
+        .await;
+    assert_eq!(refused.status, 403);
+    // Cancel.
+    let cancelled = p
+        .post(&format!("{job_path}/cancel"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(cancelled.status, 303, "{}", cancelled.body);
+    let page = p.get(&job_path).await;
+    assert!(page.body.contains("cancelled"), "{}", page.body);
+    assert!(!page.body.contains("id=\"cancel\""));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn off_loopback_cookies_are_secure() {
+    let h = common::start_with(common::Options {
+        hsts: true,
+        ..Default::default()
+    })
+    .await;
+    let mut p = Portal::new(&h);
+    let start = p.get("/signin").await;
+    let cookie = start
+        .set_cookie("__Host-w365_signin")
+        .expect("__Host- cookie");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("Path=/") && cookie.contains("HttpOnly")
+    );
     h.shutdown().await;
 }

@@ -69,6 +69,65 @@ pub struct ServerConfigFile {
     /// Operator (UPN or object id) → the tenant profiles they may work on.
     #[serde(default)]
     pub scopes: BTreeMap<String, Vec<String>>,
+    /// The web portal's sign-in (its web app registration).
+    #[serde(default)]
+    pub portal: Option<PortalSection>,
+}
+
+/// `[portal]`: the web app the portal signs operators in with. The client secret is read from the
+/// environment variable named by `client_secret_env` (default `W365_PORTAL_CLIENT_SECRET`), never
+/// from the file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSection {
+    /// The web app's application (client) id; default: `[auth] api_client_id` (one app
+    /// registration for the API and the portal).
+    pub client_id: Option<String>,
+    /// `https://HOST/signin/callback`, registered as a Web redirect URI on the app.
+    pub redirect_uri: Option<String>,
+    /// The environment variable holding the web app's client secret.
+    pub client_secret_env: Option<String>,
+}
+
+/// The default variable of the portal's client secret.
+pub const PORTAL_SECRET_ENV: &str = "W365_PORTAL_CLIENT_SECRET";
+
+/// The portal's sign-in settings from `[portal]` (and the secret from the environment).
+fn portal_config(cfg: &ServerConfigFile) -> anyhow::Result<w365_server::PortalConfig> {
+    let section = cfg.portal.clone().unwrap_or_default();
+    let client_id = section
+        .client_id
+        .unwrap_or_else(|| cfg.auth.api_client_id.clone());
+    if !uuid_like(&client_id) {
+        anyhow::bail!(
+            "the server config: [portal] client_id must be the web app's application (client) id, a GUID"
+        );
+    }
+    if let Some(uri) = &section.redirect_uri {
+        let ok = url::Url::parse(uri).is_ok_and(|u| {
+            u.path() == "/signin/callback"
+                && (u.scheme() == "https"
+                    || u.host_str()
+                        .is_some_and(|h| h == "localhost" || h == "127.0.0.1"))
+        });
+        if !ok {
+            anyhow::bail!(
+                "the server config: [portal] redirect_uri '{uri}' must be https://YOUR-HOST/signin/callback (http only on localhost), as registered on the web app"
+            );
+        }
+    }
+    let var = section
+        .client_secret_env
+        .unwrap_or_else(|| PORTAL_SECRET_ENV.to_owned());
+    let client_secret = std::env::var(&var)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(secrecy::SecretString::from);
+    Ok(w365_server::PortalConfig {
+        client_id,
+        client_secret,
+        redirect_uri: section.redirect_uri,
+    })
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -151,6 +210,7 @@ pub async fn run(
     let mut handler = OpsHandler::new(settings.config.clone(), options);
     let mut tenants = Vec::new();
     let mut sandbox: Option<(Sandbox, PathBuf)> = None;
+    let mut portal = None;
     let (auth, scopes, url) = if settings.sandbox {
         let dir = Settings::sandbox_dir()?;
         let sb = Sandbox::start(&dir).await?;
@@ -198,6 +258,7 @@ pub async fn run(
             )
         })?;
         let cfg = read_server_config(path)?;
+        portal = Some(portal_config(&cfg)?);
         for name in cfg.tenants.keys().chain(cfg.scopes.values().flatten()) {
             if !settings.config.tenants.contains_key(name) {
                 anyhow::bail!(
@@ -257,6 +318,10 @@ pub async fn run(
             .build()
             .context("could not build the HTTP client")?,
     );
+    let state = match portal {
+        Some(portal) => state.with_portal(portal),
+        None => state,
+    };
     let shown = if addr.ip() == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
         format!("http://127.0.0.1:{}", addr.port())
     } else {
@@ -305,6 +370,7 @@ pub async fn run(
             .collect();
         printer.result(&format!(
             "w365 serve (sandbox) listening on {shown}\n\
+             Portal: {shown}/  (helpdesk web portal: sign in, find a user, run operations)\n\
              API: {shown}/api/v1  (OpenAPI: {shown}/api/v1/openapi.json)\n\
              Tenant: sandbox (the simulated contoso tenant); protected group: {vip}\n\
              Sign in as a demo operator (the sandbox's identity provider at {idp}):\n{ops}\n\
@@ -469,4 +535,43 @@ pub async fn sandbox_token(
     // Printed in every output format: the token is the command's result.
     println!("{token}");
     Ok(ExitStatus::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AUTH: &str = "[auth]\ntenant_id = \"00000000-0000-0000-0000-000000000000\"\n\
+                        api_client_id = \"11111111-1111-1111-1111-111111111111\"\n";
+
+    #[test]
+    fn portal_section_defaults_to_the_api_app_and_checks_the_redirect_uri() {
+        let cfg: ServerConfigFile = toml::from_str(AUTH).expect("config");
+        let portal = portal_config(&cfg).expect("portal");
+        assert_eq!(portal.client_id, "11111111-1111-1111-1111-111111111111");
+        assert_eq!(portal.redirect_uri, None);
+
+        let cfg: ServerConfigFile = toml::from_str(&format!(
+            "{AUTH}[portal]\nredirect_uri = \"https://w365.example.com/signin/callback\"\n\
+             client_id = \"22222222-2222-2222-2222-222222222222\"\n\
+             client_secret_env = \"W365_TEST_PORTAL_SECRET_UNSET\"\n"
+        ))
+        .expect("config");
+        let portal = portal_config(&cfg).expect("portal");
+        assert_eq!(portal.client_id, "22222222-2222-2222-2222-222222222222");
+        assert!(portal.client_secret.is_none(), "the variable is not set");
+        assert!(!format!("{portal:?}").contains("secret\": \""));
+
+        for bad in [
+            "http://w365.example.com/signin/callback",
+            "https://w365.example.com/auth/callback",
+            "not a url",
+        ] {
+            let cfg: ServerConfigFile =
+                toml::from_str(&format!("{AUTH}[portal]\nredirect_uri = \"{bad}\"\n"))
+                    .expect("config");
+            let e = portal_config(&cfg).expect_err(bad).to_string();
+            assert!(e.contains("/signin/callback"), "{e}");
+        }
+    }
 }

@@ -84,6 +84,50 @@ pub async fn submit(
             "Send {\"operation\": \"assign\", \"tenant\": \"...\", \"params\": {...}} as JSON.",
         )
     })?;
+    let key = headers
+        .get(IDEMPOTENCY_KEY)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "The Idempotency-Key header must be 1 to 200 visible characters.",
+                        "Use a UUID per logical request.",
+                    )
+                })
+        })
+        .transpose()?;
+    Ok(
+        match submit_job(&app, &who, &request_id, body, key).await? {
+            Submitted::Planned(plan) => (StatusCode::OK, Json(plan)).into_response(),
+            Submitted::Existing(job) => (StatusCode::OK, Json(job)).into_response(),
+            Submitted::Queued(job) => (StatusCode::ACCEPTED, Json(job)).into_response(),
+        },
+    )
+}
+
+/// What [`submit_job`] did.
+#[derive(Debug)]
+pub enum Submitted {
+    /// A dry run: `{"dryRun": true, "operation", "tenant", "input", "plan"}`.
+    Planned(Value),
+    /// The live job of the same idempotency key (nothing new was stored).
+    Existing(Job),
+    /// A new job, queued (and audited).
+    Queued(Job),
+}
+
+/// Submits (or, with `dry_run`, plans) a job for `who`: the operation, tenant, role, parameter,
+/// tenant-scope and protected-user checks of `POST /api/v1/jobs`, shared with the portal's forms.
+pub async fn submit_job(
+    app: &AppState,
+    who: &Principal,
+    request_id: &str,
+    body: SubmitJob,
+    key: Option<String>,
+) -> Result<Submitted, ApiError> {
     who.require(Role::Reader, "Using w365")?;
     let mut problems = Vec::new();
     let spec = spec::operation(&body.operation);
@@ -100,7 +144,7 @@ pub async fn submit(
         None => {
             let names: Vec<&str> = app
                 .tenants()
-                .filter(|t| app.in_scope(&who, &t.name))
+                .filter(|t| app.in_scope(who, &t.name))
                 .map(|t| t.name.as_str())
                 .collect();
             problems.push(problem(
@@ -122,7 +166,7 @@ pub async fn submit(
         return Err(ApiError::invalid(problems));
     };
     // Scope and role before anything about the parameters is revealed.
-    let tenant = app.tenant_for(&who, &tenant.name)?;
+    let tenant = app.tenant_for(who, &tenant.name)?;
     who.require(role_for(spec.role), &format!("Running '{}'", spec.name))?;
     let validated = match spec::validate(spec, &body.params, Some(&tenant.profile)) {
         Ok(v) if problems.is_empty() => v,
@@ -135,55 +179,36 @@ pub async fn submit(
     let target = validated.target();
     let input = validated.redacted();
     app.check_protected(
-        &who,
+        who,
         &tenant,
         &spec.name,
         target.as_deref(),
         &input,
-        &request_id,
+        request_id,
     )
     .await?;
     if body.dry_run {
-        let plan = dry_run(&tenant, &validated, &who).await?;
-        return Ok((
-            StatusCode::OK,
-            Json(json!({
-                "dryRun": true,
-                "operation": spec.name,
-                "tenant": tenant.name,
-                "input": input,
-                "plan": plan,
-            })),
-        )
-            .into_response());
+        let plan = dry_run(&tenant, &validated, who).await?;
+        return Ok(Submitted::Planned(json!({
+            "dryRun": true,
+            "operation": spec.name,
+            "tenant": tenant.name,
+            "input": input,
+            "plan": plan,
+        })));
     }
-    let key = headers
-        .get(IDEMPOTENCY_KEY)
-        .map(|v| {
-            v.to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 200)
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "The Idempotency-Key header must be 1 to 200 visible characters.",
-                        "Use a UUID per logical request.",
-                    )
-                })
-        })
-        .transpose()?;
     let mut new = NewJob::new(&spec.name, &tenant.name, input.clone(), who.identity());
     new.target = target.clone();
     new.idempotency_key = key;
     new.run_at = run_at;
-    new.request_id = Some(request_id.clone());
+    new.request_id = Some(request_id.to_owned());
     let (job, inserted) = app
         .store()
         .insert(new)
         .await
         .map_err(|e| ApiError::internal("Could not store the job", &e))?;
     if !inserted {
-        return Ok((StatusCode::OK, Json(job)).into_response());
+        return Ok(Submitted::Existing(job));
     }
     app.store()
         .audit_append(NewAuditRecord {
@@ -195,12 +220,12 @@ pub async fn submit(
             input,
             outcome: "submitted".to_owned(),
             job_id: Some(job.id),
-            request_id: Some(request_id),
+            request_id: Some(request_id.to_owned()),
         })
         .await
         .map_err(|e| ApiError::internal("Could not write the audit record", &e))?;
     app.metrics().submitted();
-    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+    Ok(Submitted::Queued(job))
 }
 
 /// The plan of an operation, read-only.

@@ -17,11 +17,13 @@
 //! Authorization is the API's ([`crate::access`]): every page, post and event stream checks the
 //! operator's role, tenant scope and protected users on the server.
 
+pub mod actions;
 pub mod assets;
 pub mod audit;
 pub mod capacity;
 pub mod filters;
 pub mod forms;
+pub mod job;
 pub mod jobs;
 pub mod layout;
 pub mod schedules;
@@ -85,6 +87,16 @@ pub fn routes() -> Router<AppState> {
         // users
         .route("/", get(users::home))
         .route("/users", get(users::search))
+        .route("/users/{user}", get(users::user_page))
+        .route(
+            "/users/{user}/actions/{op}",
+            get(actions::show_form).post(actions::check),
+        )
+        .route("/users/{user}/actions/{op}/run", post(actions::run))
+        // one job (the jobs list is another area)
+        .route("/jobs/{id}", get(job::job_page))
+        .route("/jobs/{id}/events", get(job::events))
+        .route("/jobs/{id}/cancel", post(job::cancel))
         // jobs, capacity, audit log, schedules
         .route("/jobs", get(jobs::list))
         .route("/capacity", get(capacity::show))

@@ -343,47 +343,57 @@ pub async fn callback(
     Ok(response)
 }
 
-/// `POST /signout`: ends the session here and at the identity provider.
-pub async fn signout(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    posted: Posted,
-) -> Result<Response, PageError> {
+/// `POST /signout`: ends the session, then the signed-out page (same origin: the CSP's
+/// `form-action 'self'` also governs where a form post may redirect, so the identity provider's
+/// sign-out is a link on that page).
+pub async fn signout(State(app): State<AppState>, posted: Posted) -> Result<Response, PageError> {
     app.store()
         .portal_session_delete(&posted.session.id_hash)
         .await
         .map_err(|e| ApiError::internal("Could not end the session", &e))?;
     tracing::info!(operator = %posted.session.principal.upn, "signed out of the portal");
-    let back = app
-        .portal_config()
-        .redirect_uri
-        .as_deref()
-        .and_then(|r| r.strip_suffix("/signin/callback").map(str::to_owned))
-        .or_else(|| loopback_origin(&headers))
-        .map(|origin| format!("{origin}/signed-out"));
-    let target = match (endpoints(&app).await.ok(), back) {
-        (
-            Some(Endpoints {
-                end_session_endpoint: Some(end),
-                ..
-            }),
-            Some(back),
-        ) => url::Url::parse(end).ok().map(|mut url| {
-            url.query_pairs_mut()
-                .append_pair("post_logout_redirect_uri", &back);
-            url.to_string()
-        }),
-        _ => None,
-    }
-    .unwrap_or_else(|| "/signed-out".to_owned());
-    let mut response = Redirect::to(&target).into_response();
+    let mut response = Redirect::to("/signed-out").into_response();
     response
         .headers_mut()
         .append(header::SET_COOKIE, set_cookie(&app, SESSION, "", 0));
     Ok(response)
 }
 
-/// `GET /signed-out`.
-pub async fn signed_out() -> Response {
-    Page::anonymous("Signed out").render("signed_out.html", context! {})
+/// The identity provider's sign-out URL, coming back to the signed-out page.
+async fn end_session_url(app: &AppState, headers: &HeaderMap) -> Option<String> {
+    let back = app
+        .portal_config()
+        .redirect_uri
+        .as_deref()
+        .and_then(|r| r.strip_suffix("/signin/callback").map(str::to_owned))
+        .or_else(|| loopback_origin(headers))
+        .map(|origin| format!("{origin}/signed-out?idp=1"))?;
+    let end = endpoints(app).await.ok()?.end_session_endpoint.as_deref()?;
+    let mut url = url::Url::parse(end).ok()?;
+    url.query_pairs_mut()
+        .append_pair("post_logout_redirect_uri", &back);
+    Some(url.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignedOutQuery {
+    idp: Option<String>,
+}
+
+/// `GET /signed-out`: signed out here; a link to sign out at the identity provider too.
+pub async fn signed_out(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SignedOutQuery>,
+) -> Response {
+    let idp_done = q.idp.is_some();
+    let end_session = if idp_done {
+        None
+    } else {
+        end_session_url(&app, &headers).await
+    };
+    Page::anonymous("Signed out").render(
+        "signed_out.html",
+        context! { end_session => end_session, idp_done => idp_done },
+    )
 }

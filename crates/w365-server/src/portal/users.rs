@@ -7,10 +7,13 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::actions::{ActionView, action_form};
 use super::layout::{Page, PageError};
 use super::session::PortalSession;
+use crate::access::role_for;
 use crate::api::reads::{self, UserQuery};
-use crate::state::AppState;
+use crate::auth::Role;
+use crate::state::{AppState, Tenant};
 
 /// Users per page of search results.
 pub const PAGE_SIZE: u32 = 25;
@@ -71,14 +74,21 @@ pub async fn search(
     .await?
     .0;
     let items = found["items"].as_array().cloned().unwrap_or_default();
-    let rows: Vec<Row> = items
-        .iter()
-        .map(|u| Row {
-            name: text(&u["displayName"]),
-            upn: text(&u["userPrincipalName"]),
-            w365: Vec::new(),
-        })
-        .collect();
+    // One SKU list for the page; each user's licences and Cloud PCs at once.
+    let skus = tenant.client.subscribed_skus().list().await.ok();
+    let rows: Vec<Row> = futures::future::join_all(items.iter().map(|u| {
+        let upn = text(&u["userPrincipalName"]);
+        let name = text(&u["displayName"]);
+        let (tenant, skus) = (&tenant, skus.as_deref());
+        async move {
+            Row {
+                name,
+                w365: glance(tenant, &upn, skus).await,
+                upn,
+            }
+        }
+    }))
+    .await;
     let next = found["nextCursor"].is_string().then_some(page + 1);
     let prev = (page > 1).then(|| page - 1);
     Ok(Page::new(&session, "Users").render(
@@ -89,4 +99,260 @@ pub async fn search(
 
 fn text(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_owned()
+}
+
+/// A Cloud PC status in words and a kind.
+pub fn pc_status(status: &str) -> Badge {
+    let kind = match status {
+        "provisioned" => "ok",
+        "provisioning" | "notProvisioned" | "resizing" | "restoring" | "deprovisioning" => "info",
+        "inGracePeriod" | "resizePendingLicense" | "pendingProvision" => "warn",
+        "failed" | "provisionedWithWarnings" => "bad",
+        _ => "muted",
+    };
+    let words = match status {
+        "provisioned" => "Cloud PC ready".to_owned(),
+        "provisioning" => "Cloud PC provisioning".to_owned(),
+        "inGracePeriod" => "Cloud PC in grace period".to_owned(),
+        "failed" => "Cloud PC failed".to_owned(),
+        "provisionedWithWarnings" => "Cloud PC ready, with warnings".to_owned(),
+        "notProvisioned" => "Cloud PC not provisioned yet".to_owned(),
+        "deprovisioning" => "Cloud PC being removed".to_owned(),
+        other => format!("Cloud PC {other}"),
+    };
+    Badge { text: words, kind }
+}
+
+/// A user's Windows 365 state at a glance: licensed or not, each Cloud PC's status.
+async fn glance(
+    tenant: &Tenant,
+    upn: &str,
+    skus: Option<&[w365_graph::models::SubscribedSku]>,
+) -> Vec<Badge> {
+    let client = &tenant.client;
+    let unknown = || {
+        vec![Badge {
+            text: "state unknown".into(),
+            kind: "muted",
+        }]
+    };
+    let users = client.users();
+    let (Ok(Some(user)), Some(skus)) = (users.get_opt(upn).await, skus) else {
+        return unknown();
+    };
+    let Ok(states) = users.license_assignment_states(&user.id).await else {
+        return unknown();
+    };
+    let w365_licensed = states.iter().any(|s| {
+        skus.iter()
+            .find(|k| k.sku_id == s.sku_id)
+            .is_some_and(|k| is_windows365_sku(&k.sku_part_number))
+    });
+    let mut out = vec![if w365_licensed {
+        Badge {
+            text: "licensed".into(),
+            kind: "ok",
+        }
+    } else {
+        Badge {
+            text: "no Windows 365 licence".into(),
+            kind: "muted",
+        }
+    }];
+    match w365_ops::cloud_pc::show(client, upn).await {
+        Ok(pcs) => out.extend(pcs.iter().map(|pc| {
+            let v = serde_json::to_value(pc).unwrap_or_default();
+            pc_status(v["status"].as_str().unwrap_or("unknown"))
+        })),
+        Err(e) if e.kind() == w365_ops::ErrorKind::NotFound => {}
+        Err(_) => out.push(Badge {
+            text: "Cloud PCs unknown".into(),
+            kind: "muted",
+        }),
+    }
+    if out.len() == 1 && w365_licensed {
+        out.push(Badge {
+            text: "no Cloud PC yet".into(),
+            kind: "warn",
+        });
+    }
+    out
+}
+
+/// Windows 365 SKUs (Cloud PC Enterprise/Business/Frontline part numbers start with `CPC_`).
+/// <https://learn.microsoft.com/en-us/entra/identity/users/licensing-service-plan-reference>
+fn is_windows365_sku(part_number: &str) -> bool {
+    part_number.to_ascii_uppercase().starts_with("CPC_")
+        || part_number.to_ascii_uppercase().contains("WINDOWS_365")
+}
+
+/// The Frontline assignments reaching the user: Frontline provisioning policies (dedicated or
+/// shared) assigned to one of the user's groups, with the allotment of licences.
+/// `None` when the policies could not be read (the page says so).
+async fn frontline_of(tenant: &Tenant, groups: &[Value]) -> Option<Vec<Value>> {
+    use w365_ops::licensing::{FrontlineMode, frontline_assignments};
+    let policies = tenant
+        .client
+        .provisioning_policies()
+        .list(w365_graph::odata::Query::new().expand("assignments"))
+        .await
+        .ok()?;
+    let mut out = Vec::new();
+    for policy in &policies {
+        let Some(mode) = FrontlineMode::of(policy.provisioning_type.as_ref()) else {
+            continue;
+        };
+        for a in frontline_assignments(policy) {
+            let Some(group) = groups
+                .iter()
+                .find(|g| g["id"].as_str() == Some(&a.group_id))
+            else {
+                continue;
+            };
+            out.push(serde_json::json!({
+                "policy": policy.display_name,
+                "mode": match mode {
+                    FrontlineMode::Dedicated => "dedicated",
+                    FrontlineMode::Shared => "shared",
+                },
+                "group": group["name"],
+                "allotment": a.allotment_display_name,
+                "licences": a.allotted_licenses,
+            }));
+        }
+    }
+    Some(out)
+}
+
+/// A Cloud PC as the user page shows it, with its actions.
+#[derive(Debug, Serialize)]
+struct PcView {
+    pc: Value,
+    status: Badge,
+    frontline: bool,
+    actions: Vec<ActionView>,
+}
+
+/// `GET /users/{user}`: the user's Windows 365 picture and the actions the operator may run.
+pub async fn user_page(
+    State(app): State<AppState>,
+    session: PortalSession,
+    Path(user): Path<String>,
+) -> Result<Response, PageError> {
+    let tenant = session.current_tenant()?.clone();
+    let data = reads::user_windows365(
+        State(app.clone()),
+        session.principal.clone(),
+        Path((tenant.name.clone(), user.clone())),
+    )
+    .await?
+    .0;
+    let upn = text(&data["user"]["userPrincipalName"]);
+    let protected = data["protected"].as_bool().unwrap_or(false);
+    // Actions: the role allows them, and a protected user only for Admins (the server checks
+    // both again on every post).
+    let may_act = |role: w365_ops::spec::Role| {
+        session.has(role_for(role)) && (!protected || session.has(Role::Admin))
+    };
+    let mut user_actions = Vec::new();
+    for op in ["assign", "unassign", "reprovision", "resize"] {
+        if let Some(spec) = w365_ops::spec::operation(op).filter(|s| may_act(s.role)) {
+            user_actions.push(action_form(&tenant, spec, &upn, None, None).await);
+        }
+    }
+    let mut pcs = Vec::new();
+    for pc in data["cloudPcs"].as_array().cloned().unwrap_or_default() {
+        let id = text(&pc["id"]);
+        let frontline = pc["provisioningType"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("shared"));
+        let mut actions = Vec::new();
+        for spec in w365_ops::spec::operations()
+            .iter()
+            .filter(|s| s.name.starts_with("cloudpc."))
+            .filter(|s| may_act(s.role))
+            .filter(|s| frontline || !s.name.starts_with("cloudpc.power-"))
+        {
+            actions.push(action_form(&tenant, spec, &upn, Some(&id), None).await);
+        }
+        pcs.push(PcView {
+            status: pc_status(pc["status"].as_str().unwrap_or("unknown")),
+            frontline,
+            pc,
+            actions,
+        });
+    }
+    let prefixes = [
+        tenant
+            .profile
+            .assign
+            .provisioning_group_prefix
+            .clone()
+            .unwrap_or_else(|| w365_ops::assign::DEFAULT_PROVISIONING_GROUP_PREFIX.to_owned()),
+        tenant
+            .profile
+            .assign
+            .user_settings_group_prefix
+            .clone()
+            .unwrap_or_else(|| w365_ops::assign::DEFAULT_USER_SETTINGS_GROUP_PREFIX.to_owned()),
+    ];
+    let groups: Vec<Value> = data["groups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| {
+            let name = text(&g["displayName"]);
+            let role = if name.starts_with(&prefixes[0]) {
+                "provisioning"
+            } else if name.starts_with(&prefixes[1]) {
+                "user settings"
+            } else {
+                ""
+            };
+            serde_json::json!({"name": name, "id": g["id"], "role": role})
+        })
+        .collect();
+    let jobs = app
+        .store()
+        .list(&w365_jobs::JobFilter {
+            tenant: Some(tenant.name.clone()),
+            target: Some(upn.clone()),
+            limit: Some(10),
+            ..Default::default()
+        })
+        .await
+        .map(|p| p.items)
+        .unwrap_or_default();
+    let jobs: Vec<Value> = jobs
+        .iter()
+        .map(|j| {
+            serde_json::json!({
+                "id": j.id.to_string(),
+                "operation": j.operation,
+                "state": super::job::state_badge(j.state),
+                "created": super::job::when(j.created_at),
+                "by": j.requested_by.display_name,
+            })
+        })
+        .collect();
+    let frontline = frontline_of(&tenant, &groups).await;
+    let title = text(&data["user"]["displayName"]);
+    Ok(Page::new(&session, title.clone()).render(
+        "user.html",
+        context! {
+            user => data["user"],
+            upn => upn,
+            name => title,
+            protected => protected,
+            licences => data["licences"],
+            groups => groups,
+            frontline => frontline,
+            pcs => pcs,
+            actions => user_actions,
+            jobs => jobs,
+            reader => !session.has(Role::Helpdesk),
+            blocked_by_protection => protected && session.has(Role::Helpdesk) && !session.has(Role::Admin),
+        },
+    ))
 }

@@ -171,3 +171,51 @@ impl Portal {
 pub fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+/// Advances the simulator's virtual clock through its admin API (`POST /_sim/clock/advance`).
+pub async fn advance_sim_clock(h: &Harness, minutes: u64) {
+    let r = h
+        .http
+        .post(format!("{}_sim/clock/advance", h.sim.base_url()))
+        .header(w365_sim::ADMIN_KEY_HEADER, h.sim.admin_key().expose())
+        .json(&serde_json::json!({"minutes": minutes}))
+        .send()
+        .await
+        .expect("advance the clock");
+    assert!(r.status().is_success(), "clock advance: {}", r.status());
+}
+
+/// The value of the hidden field `name` of the form with id `form_id`.
+pub fn form_fields(body: &str, form_id: &str) -> Vec<(String, String)> {
+    let start = body
+        .find(&format!("id=\"{form_id}\""))
+        .unwrap_or_else(|| panic!("no form {form_id} in the page"));
+    let end = body[start..].find("</form>").expect("end of form") + start;
+    let form = &body[start..end];
+    let mut out = Vec::new();
+    for input in form.split("<input").skip(1) {
+        let attr = |name: &str| {
+            let marker = format!("{name}=\"");
+            input.find(&marker).map(|i| {
+                let rest = &input[i + marker.len()..];
+                html_unescape(&rest[..rest.find('"').unwrap_or(0)])
+            })
+        };
+        let kind = attr("type").unwrap_or_default();
+        let Some(name) = attr("name") else { continue };
+        if kind == "checkbox" && !input.contains(" checked") {
+            continue;
+        }
+        out.push((name, attr("value").unwrap_or_default()));
+    }
+    out
+}
+
+pub fn html_unescape(text: &str) -> String {
+    text.replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}

@@ -21,6 +21,44 @@ function enableCopyButtons() {
   });
 }
 
+// Live job log: <pre id="log" data-events="/jobs/ID/events" data-last="SEQ" data-terminal="no">.
+// Lines arrive as Server-Sent Events (resuming after the last line shown; the browser sends
+// Last-Event-ID on reconnects); when the job ends the page reloads to show steps and result.
+function followJobLog() {
+  const log = document.getElementById("log");
+  if (!log || !log.dataset.events || log.dataset.terminal === "yes" || !window.EventSource) return;
+  const status = document.getElementById("live-status");
+  const refresh = document.getElementById("refresh");
+  const url = log.dataset.events + "?after=" + encodeURIComponent(log.dataset.last || "0");
+  const source = new EventSource(url);
+  if (status) status.textContent = "Live: new lines appear as they happen.";
+  if (refresh) refresh.hidden = true;
+  source.addEventListener("log", (e) => {
+    let line;
+    try { line = JSON.parse(e.data); } catch (_) { return; }
+    const at = (line.at || "").replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC");
+    log.append(document.createTextNode(at + " " + line.level + " " + line.message + "\n"));
+    log.scrollTop = log.scrollHeight;
+  });
+  source.addEventListener("state", (e) => {
+    let s;
+    try { s = JSON.parse(e.data); } catch (_) { return; }
+    if (status) status.textContent = "Live: the job is " + s.state + (s.parkedReason ? " (" + s.parkedReason + ")" : "") + ".";
+  });
+  source.addEventListener("end", () => {
+    source.close();
+    if (status) status.textContent = "The job has finished; loading the result…";
+    window.location.reload();
+  });
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) {
+      if (status) status.textContent = "The live log stopped; press Refresh.";
+      if (refresh) refresh.hidden = false;
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   enableCopyButtons();
+  followJobLog();
 });

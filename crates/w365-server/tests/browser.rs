@@ -1,0 +1,454 @@
+//! The portal in a real browser: headless Chromium driven over WebDriver (chromedriver, through
+//! fantoccini). Each test starts the simulator, a temporary SQLite store, a worker and the server
+//! in-process on 127.0.0.1:0, then clicks through as a person would.
+//!
+//! Without /usr/bin/chromium or /usr/bin/chromedriver the tests report themselves skipped, unless
+//! W365_REQUIRE_SERVICES=1 (CI), where that is a failure. On a failure the page's screenshot and
+//! HTML are saved under target/portal-failures/. With W365_SCREENSHOTS=1 the main pages are saved
+//! as docs/screenshots/*.png (the README's pictures).
+//!
+//! Lifecycle waits never sleep: the simulator's virtual clock is advanced through its admin API;
+//! the short pauses between looks only give the browser and the worker time to answer.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt as _;
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A running chromedriver (killed when dropped) and a browser session in a fresh profile.
+struct Browser {
+    client: Client,
+    _driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+/// `None` (the test is skipped) when Chromium or chromedriver is missing, unless required.
+async fn browser() -> Option<Browser> {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|p| !std::path::Path::new(p).exists())
+        .collect();
+    if !missing.is_empty() {
+        let why = format!(
+            "{} not installed (apt-get install chromium chromium-driver)",
+            missing.join(" and ")
+        );
+        if std::env::var("W365_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("{why} and W365_REQUIRE_SERVICES=1");
+        }
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        l.local_addr().expect("addr").port()
+    };
+    let driver = tokio::process::Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start chromedriver");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let caps: serde_json::Map<String, Value> = json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }
+    })
+    .as_object()
+    .cloned()
+    .expect("capabilities");
+    let url = format!("http://127.0.0.1:{port}");
+    let mut last = String::new();
+    for _ in 0..100 {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(client) => {
+                return Some(Browser {
+                    client,
+                    _driver: driver,
+                    _profile: profile,
+                });
+            }
+            // chromedriver is still starting.
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start a session: {last}");
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+}
+
+/// Runs `flow`; when it fails, saves the page's screenshot and HTML, then fails the test.
+async fn run<F>(name: &str, b: &Browser, flow: F)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let outcome = std::panic::AssertUnwindSafe(flow).catch_unwind().await;
+    if let Err(panic) = outcome {
+        let dir = target_dir().join("portal-failures");
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(png) = b.client.screenshot().await {
+            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+        }
+        if let Ok(html) = b.client.source().await {
+            let _ = std::fs::write(dir.join(format!("{name}.html")), html);
+        }
+        eprintln!(
+            "saved the page of the failure under {}/{name}.{{png,html}}",
+            dir.display()
+        );
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Saves a screenshot for the README when W365_SCREENSHOTS=1.
+async fn screenshot(c: &Client, name: &str) {
+    if std::env::var("W365_SCREENSHOTS").as_deref() != Ok("1") {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+    std::fs::create_dir_all(&dir).expect("docs/screenshots");
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn click(c: &Client, css: &str) {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn path(c: &Client) -> String {
+    let url = c.current_url().await.expect("url");
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// Signs in on the simulator's sign-in page as the demo operator named `who`.
+async fn sign_in(c: &Client, h: &common::Harness, who: &str) {
+    c.goto(&h.url("/")).await.expect("open the portal");
+    let button = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::XPath(&format!(
+            "//button[contains(., 'Sign in as {who}')]"
+        )))
+        .await
+        .expect("the identity provider's sign-in page");
+    button.click().await.expect("pick the operator");
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#request-id"))
+        .await
+        .expect("back on the portal");
+    assert_eq!(path(c).await, "/users", "signed in, on the home page");
+}
+
+async fn choose_tenant(c: &Client, tenant: &str) {
+    let picker = c
+        .find(Locator::Css("#tenant-picker"))
+        .await
+        .expect("tenant picker");
+    picker.select_by_value(tenant).await.expect("pick");
+    click(c, "form[action='/tenant'] button").await;
+    assert!(
+        c.find(Locator::Css(&format!(
+            "#tenant-picker option[value='{tenant}'][selected]"
+        )))
+        .await
+        .is_ok(),
+        "the current tenant is shown"
+    );
+}
+
+/// Waits until the job page says `state`, advancing the simulator's clock meanwhile.
+async fn wait_for_job(c: &Client, h: &common::Harness, state: &str) {
+    for _ in 0..300 {
+        let now = c
+            .find(Locator::Css("#job-state"))
+            .await
+            .ok()
+            .map(|e| async move { e.text().await.unwrap_or_default() });
+        let now = match now {
+            Some(f) => f.await,
+            None => String::new(),
+        };
+        if now.contains(state) {
+            return;
+        }
+        assert!(
+            !now.contains("failed"),
+            "the job failed: {}",
+            c.source().await.unwrap_or_default()
+        );
+        common::portal::advance_sim_clock(h, 5).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the job never reached '{state}'");
+}
+
+/// Waits for the job page (after Run).
+async fn on_job_page(c: &Client) {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#log"))
+        .await
+        .expect("job page");
+    assert!(path(c).await.starts_with("/jobs/"));
+}
+
+/// Opens a user from the search page.
+async fn open_user(c: &Client, query: &str, name: &str) {
+    let search = c.find(Locator::Css("#q")).await.expect("search box");
+    search.clear().await.expect("clear");
+    search.send_keys(query).await.expect("type");
+    click(c, "form.search button").await;
+    let link = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::LinkText(name))
+        .await
+        .unwrap_or_else(|e| panic!("no result {name}: {e}"));
+    link.click().await.expect("open the user");
+    assert_eq!(text(c, "h1").await, name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helpdesk_assigns_and_unassigns_in_the_browser() {
+    let Some(b) = browser().await else { return };
+    let h = common::start_with(common::Options {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let c = &b.client;
+    run("helpdesk_assigns_and_unassigns", &b, async {
+        sign_in(c, &h, "Hank Helpdesk").await;
+        assert_eq!(text(c, "#role").await, "Helpdesk");
+        choose_tenant(c, "sandbox").await;
+        // Search and open the user; the results say their Windows 365 state in words.
+        open_user(c, "megan", "Megan Bowen").await;
+        assert!(text(c, "#no-cloud-pc").await.contains("no Cloud PC"));
+        screenshot(c, "user").await;
+        // Assign: the form is generated from the declaration, Check shows the plan first.
+        click(c, "#action-assign summary").await;
+        let group = c
+            .find(Locator::Css("#assign-user-licenseGroup"))
+            .await
+            .expect("license group field");
+        assert!(
+            group
+                .prop("value")
+                .await
+                .expect("value")
+                .unwrap_or_default()
+                .starts_with("lic - Windows 365"),
+            "the default is prefilled"
+        );
+        click(c, "#check-assign-user").await;
+        let plan = text(c, "#plan-steps").await;
+        assert!(
+            plan.contains("add megan.bowen@contoso.com to the"),
+            "{plan}"
+        );
+        assert!(text(c, "#capacity").await.contains("free"));
+        screenshot(c, "check").await;
+        click(c, "#run").await;
+        // The job page: live log until succeeded.
+        on_job_page(c).await;
+        wait_for_job(c, &h, "succeeded").await;
+        let log = text(c, "#log").await;
+        assert!(!log.trim().is_empty(), "the log shows what happened");
+        assert!(text(c, "#steps").await.contains("done"));
+        screenshot(c, "job").await;
+        // Copy the summary for the ticket (the clipboard may be refused in a headless browser:
+        // then the page says to copy by hand, with the text selected).
+        let summary = c
+            .find(Locator::Css("#ticket-summary"))
+            .await
+            .expect("summary")
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default();
+        assert!(
+            summary.contains("assign on megan.bowen@contoso.com (sandbox) — succeeded"),
+            "{summary}"
+        );
+        assert!(summary.contains("Requested by Hank Helpdesk"));
+        click(c, "#copy-summary").await;
+        let copied = text(c, "#ticket-summary-status").await;
+        assert!(
+            copied.contains("Copied") || copied.contains("copy it"),
+            "{copied}"
+        );
+        // The Cloud PC shows on the user page once provisioned (virtual time).
+        click(c, "a[href='/users/megan.bowen%40contoso.com']").await;
+        let mut ready = false;
+        for _ in 0..100 {
+            if let Ok(pcs) = c.find(Locator::Css("#cloud-pcs")).await
+                && pcs
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .contains("Cloud PC ready")
+            {
+                ready = true;
+                break;
+            }
+            common::portal::advance_sim_clock(&h, 30).await;
+            c.refresh().await.expect("reload");
+        }
+        assert!(ready, "the Cloud PC is shown as ready");
+        screenshot(c, "user-with-cloud-pc").await;
+        // Unassign: destructive, so it says what is lost and needs the confirmation.
+        click(c, "#action-unassign summary").await;
+        click(c, "#check-unassign-user").await;
+        assert!(text(c, "#run-form").await.contains("What is lost"));
+        click(c, "#run").await;
+        assert!(
+            c.find(Locator::Css("#run-form")).await.is_ok(),
+            "not run without the confirmation"
+        );
+        assert!(h.store.list(&Default::default()).await.unwrap().items.len() == 1);
+        click(c, "#confirm").await;
+        click(c, "#run").await;
+        on_job_page(c).await;
+        wait_for_job(c, &h, "succeeded").await;
+        assert!(
+            text(c, "h1")
+                .await
+                .contains("Take a Windows 365 Cloud PC away")
+        );
+        // A protected user: no action, and the page says why.
+        c.goto(&h.url(&format!(
+            "/users/{}",
+            common::portal::urlencode(w365_sim::oidc::VIP_USER)
+        )))
+        .await
+        .expect("VIP page");
+        assert!(text(c, "#no-actions").await.contains("protected user"));
+        assert!(
+            c.find_all(Locator::Css(".action-form"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Phone width: no sideways scrolling, focus visible on keyboard use.
+        c.set_window_size(390, 844).await.expect("phone width");
+        let overflow = c
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
+                vec![],
+            )
+            .await
+            .expect("measure");
+        assert_eq!(
+            overflow,
+            Value::Bool(true),
+            "no horizontal scroll at 390 px"
+        );
+        c.set_window_size(1280, 900).await.expect("desktop width");
+        // Sign out: the signed-out page, then the identity provider's sign-out, which comes back.
+        click(c, "#signout").await;
+        click(c, "#idp-signout").await;
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::LinkText("Sign in again"))
+            .await
+            .expect("signed out page");
+        assert!(path(c).await.starts_with("/signed-out?idp=1"));
+        c.goto(&h.url("/users")).await.expect("open again");
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::XPath("//button[contains(., 'Sign in as')]"))
+            .await
+            .expect("signed out: the sign-in page again");
+    })
+    .await;
+    let _ = b.client.clone().close().await;
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reader_sees_no_action_in_the_browser() {
+    let Some(b) = browser().await else { return };
+    let h = common::start().await;
+    let c = &b.client;
+    run("reader_sees_no_action", &b, async {
+        sign_in(c, &h, "Rita Reader").await;
+        assert_eq!(text(c, "#role").await, "Reader");
+        choose_tenant(c, "sandbox").await;
+        screenshot(c, "search").await;
+        open_user(c, "alice", "Alice Smith").await;
+        assert!(text(c, "#no-actions").await.contains("Reader role"));
+        assert!(c.find_all(Locator::Css(".action-form")).await.unwrap().is_empty());
+        assert!(text(c, "#cloud-pcs").await.contains("Cloud PC"));
+        // Keyboard: the first Tab lands on the skip link, and focus is visible.
+        let outline = c
+            .execute(
+                "const a = document.querySelector('.skip'); a.focus(); \
+                 return getComputedStyle(a).outlineStyle;",
+                vec![],
+            )
+            .await
+            .expect("focus style");
+        assert_ne!(outline, Value::from("none"), "visible focus");
+        // Every field has a label.
+        let unlabelled = c
+            .execute(
+                "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+                 .filter(e => !(e.labels && e.labels.length)).map(e => e.name);",
+                vec![],
+            )
+            .await
+            .expect("labels");
+        assert_eq!(unlabelled, json!([]), "fields without a label");
+    })
+    .await;
+    let _ = b.client.clone().close().await;
+    h.shutdown().await;
+}
