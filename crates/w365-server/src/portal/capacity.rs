@@ -181,11 +181,14 @@ fn dashboard(report: &Value) -> Html {
     let mut seat_bars: Vec<Bar> = list("frontlinePlans")
         .iter()
         .map(|p| {
-            used_free(
+            // A plan's licences are allotted to groups or free (what a new allotment can take).
+            let mut bar = used_free(
                 format!("{} (licences)", text(&p["displayName"])),
                 int(&p["total"]) - int(&p["free"]),
                 int(&p["free"]),
-            )
+            );
+            bar.segments[0].word = "allotted";
+            bar
         })
         .collect();
     seat_bars.extend(list("frontlineAssignments").iter().map(|a| {
