@@ -122,6 +122,8 @@ where
             "saved the page of the failure under {}/{name}.{{png,html}}",
             dir.display()
         );
+        // End the browser session (chromedriver alone going away would leave Chromium running).
+        let _ = b.client.clone().close().await;
         std::panic::resume_unwind(panic);
     }
 }
