@@ -455,6 +455,17 @@ async fn reader_sees_no_action_in_the_browser() {
     h.shutdown().await;
 }
 
+/// The names of the page's visible fields that have no label.
+async fn unlabelled_fields(c: &Client) -> Value {
+    c.execute(
+        "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+         .filter(e => !(e.labels && e.labels.length)).map(e => e.name);",
+        vec![],
+    )
+    .await
+    .expect("labels")
+}
+
 /// The number of job rows the jobs page shows.
 async fn job_rows(c: &Client) -> usize {
     c.find_all(Locator::Css("#jobs tbody tr"))
@@ -498,6 +509,7 @@ async fn jobs_list_and_capacity_dashboard_in_the_browser() {
                 .starts_with("6 jobs in sandbox")
         );
         assert_eq!(job_rows(c).await, 6);
+        assert_eq!(unlabelled_fields(c).await, json!([]), "jobs filters");
         // Filter: the unassign jobs only.
         c.find(Locator::Css("#f-operation"))
             .await
@@ -639,6 +651,7 @@ async fn admin_creates_and_deletes_a_schedule_in_the_browser() {
             .await
             .expect("pick the operation");
         click(c, "#choose-operation").await;
+        assert_eq!(unlabelled_fields(c).await, json!([]), "schedule form");
         for (css, value) in [
             ("#f-schedule_name", "weekday-check"),
             ("#f-cron", "0 6 * * 1-5"),
