@@ -454,3 +454,282 @@ async fn reader_sees_no_action_in_the_browser() {
     let _ = b.client.clone().close().await;
     h.shutdown().await;
 }
+
+/// The names of the page's visible fields that have no label.
+async fn unlabelled_fields(c: &Client) -> Value {
+    c.execute(
+        "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+         .filter(e => !(e.labels && e.labels.length)).map(e => e.name);",
+        vec![],
+    )
+    .await
+    .expect("labels")
+}
+
+/// The number of job rows the jobs page shows.
+async fn job_rows(c: &Client) -> usize {
+    c.find_all(Locator::Css("#jobs tbody tr"))
+        .await
+        .map(|rows| rows.len())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_list_and_capacity_dashboard_in_the_browser() {
+    let Some(b) = browser().await else { return };
+    let h = common::start().await;
+    // Six jobs in the sandbox: four assign, two unassign, for users u0..u5.
+    for i in 0..6 {
+        let op = if i < 4 { "assign" } else { "unassign" };
+        let requester = w365_jobs::Identity {
+            object_id: "oid-hank".into(),
+            upn: "hank.helpdesk@contoso.com".into(),
+            display_name: "Hank Helpdesk".into(),
+        };
+        let mut job = w365_jobs::NewJob::new(op, "sandbox", json!({}), requester);
+        job.target = Some(format!("u{i}@contoso.com"));
+        h.store.insert(job).await.expect("insert a job");
+    }
+    let report = w365_ops::capacity::capacity(&common::sim_client(&h.sim), &Default::default())
+        .await
+        .expect("capacity");
+    let c = &b.client;
+    run("jobs_list_and_capacity_dashboard", &b, async {
+        sign_in(c, &h, "Rita Reader").await;
+        choose_tenant(c, "sandbox").await;
+        c.find(Locator::LinkText("Jobs"))
+            .await
+            .expect("Jobs in the navigation")
+            .click()
+            .await
+            .expect("open the jobs list");
+        assert!(
+            text(c, "#jobs-count")
+                .await
+                .starts_with("6 jobs in sandbox")
+        );
+        assert_eq!(job_rows(c).await, 6);
+        assert_eq!(unlabelled_fields(c).await, json!([]), "jobs filters");
+        // Filter: the unassign jobs only.
+        c.find(Locator::Css("#f-operation"))
+            .await
+            .expect("operation filter")
+            .select_by_value("unassign")
+            .await
+            .expect("pick unassign");
+        click(c, "#apply-filters").await;
+        for _ in 0..200 {
+            if path(c).await.contains("operation=unassign") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            text(c, "#jobs-count")
+                .await
+                .starts_with("2 jobs in sandbox")
+        );
+        assert_eq!(job_rows(c).await, 2);
+        assert!(text(c, "#jobs").await.contains("u5@contoso.com"));
+        // Sort by user, A→Z: u4 first; the header says it is sorted.
+        click(c, "th[aria-sort] a[href*='sort=user']").await;
+        assert_eq!(
+            text(c, "#jobs tbody tr td[data-label='User or Cloud PC']").await,
+            "u4@contoso.com"
+        );
+        let sorted = c
+            .find(Locator::Css("th[aria-sort='ascending']"))
+            .await
+            .expect("sorted column")
+            .text()
+            .await
+            .expect("text");
+        assert!(sorted.contains("User or Cloud PC"));
+        // Back to every job for the screenshot; a row opens the job page.
+        click(c, "a[href='/jobs']").await;
+        assert_eq!(job_rows(c).await, 6);
+        screenshot(c, "jobs").await;
+        click(c, "#jobs tbody tr td[data-label='Job'] a").await;
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("#job-state"))
+            .await
+            .expect("the job page");
+
+        // The capacity dashboard: charts with their numbers, the same numbers in the tables.
+        c.find(Locator::LinkText("Capacity"))
+            .await
+            .expect("Capacity in the navigation")
+            .click()
+            .await
+            .expect("open the dashboard");
+        let skus = text(c, "#skus").await;
+        for sku in &report.skus {
+            // "NAME used free [a status in words] total"
+            let row: Vec<&str> = skus
+                .lines()
+                .find(|l| l.starts_with(&format!("{} ", sku.sku_part_number)))
+                .unwrap_or_else(|| panic!("{} in {skus}", sku.sku_part_number))
+                .split_whitespace()
+                .collect();
+            assert_eq!(
+                row[1..3],
+                [sku.consumed.to_string(), sku.free.to_string()],
+                "{row:?}"
+            );
+            assert_eq!(
+                row.last().copied(),
+                Some(sku.total.to_string().as_str()),
+                "{row:?}"
+            );
+        }
+        let chart = c
+            .find(Locator::Css("#chart-skus"))
+            .await
+            .expect("the SKU chart");
+        let chart_text = chart.text().await.expect("chart text");
+        let first = &report.skus[0];
+        assert!(
+            chart_text.contains(&format!("{} used · {} free", first.consumed, first.free)),
+            "{chart_text}"
+        );
+        assert!(chart.attr("aria-labelledby").await.expect("attr").is_some());
+        let statuses = text(c, "#statuses").await;
+        for (status, n) in &report.cloud_pcs_by_status {
+            assert!(
+                statuses.contains(&format!("{status} {n}")),
+                "{status} in {statuses}"
+            );
+        }
+        assert_eq!(
+            text(c, "#waiting-count").await,
+            report.users_without_cloud_pc.len().to_string()
+        );
+        assert_eq!(
+            text(c, "#grace-count").await,
+            report.grace_period.len().to_string()
+        );
+        screenshot(c, "capacity").await;
+        // Phone width: nothing wider than the screen.
+        c.set_window_size(390, 844).await.expect("phone width");
+        let overflow = c
+            .execute(
+                "return document.documentElement.scrollWidth - window.innerWidth;",
+                vec![],
+            )
+            .await
+            .expect("widths");
+        assert!(
+            overflow.as_i64().unwrap_or(1) <= 0,
+            "the dashboard is wider than a phone: {overflow}"
+        );
+    })
+    .await;
+    let _ = b.client.clone().close().await;
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_creates_and_deletes_a_schedule_in_the_browser() {
+    let Some(b) = browser().await else { return };
+    let h = common::start().await;
+    let c = &b.client;
+    run("admin_creates_and_deletes_a_schedule", &b, async {
+        sign_in(c, &h, "Ada Admin").await;
+        choose_tenant(c, "sandbox").await;
+        c.find(Locator::LinkText("Schedules"))
+            .await
+            .expect("Schedules in an Admin's navigation")
+            .click()
+            .await
+            .expect("open schedules");
+        assert!(text(c, "#no-schedules").await.contains("No recurring job"));
+        c.find(Locator::Css("#pick-operation"))
+            .await
+            .expect("operation list")
+            .select_by_value("cloudpc.troubleshoot")
+            .await
+            .expect("pick the operation");
+        click(c, "#choose-operation").await;
+        assert_eq!(unlabelled_fields(c).await, json!([]), "schedule form");
+        for (css, value) in [
+            ("#f-schedule_name", "weekday-check"),
+            ("#f-cron", "0 6 * * 1-5"),
+            ("[id='f-p.cloudPc']", "alice.smith@contoso.com"),
+        ] {
+            let field = c
+                .wait()
+                .at_most(Duration::from_secs(20))
+                .for_element(Locator::Css(css))
+                .await
+                .expect(css);
+            field.clear().await.expect("clear");
+            field.send_keys(value).await.expect("type");
+        }
+        let tz = c
+            .find(Locator::Css("#f-time_zone"))
+            .await
+            .expect("time zone");
+        tz.clear().await.expect("clear");
+        tz.send_keys("Europe/Paris").await.expect("type");
+        click(c, "#save-schedule").await;
+        assert_eq!(text(c, "#notice").await, "Schedule 'weekday-check' saved.");
+        let row = text(c, "#schedules").await;
+        assert!(
+            row.contains("weekday-check")
+                && row.contains("cloudpc.troubleshoot")
+                && row.contains("Europe/Paris"),
+            "{row}"
+        );
+        assert_eq!(h.store.schedule_list().await.expect("list").len(), 1);
+        // Delete: the confirmation says what stops; the box must be ticked.
+        click(c, "a[aria-label='Delete schedule weekday-check']").await;
+        assert!(
+            text(c, ".alert-warn")
+                .await
+                .contains("Deleting stops the recurring job cloudpc.troubleshoot")
+        );
+        click(c, "#f-confirm").await;
+        click(c, "#confirm-delete").await;
+        assert_eq!(
+            text(c, "#notice").await,
+            "Schedule 'weekday-check' deleted."
+        );
+        assert!(text(c, "#no-schedules").await.contains("No recurring job"));
+        assert!(h.store.schedule_list().await.expect("list").is_empty());
+    })
+    .await;
+    let _ = b.client.clone().close().await;
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reader_is_refused_on_schedules_in_the_browser() {
+    let Some(b) = browser().await else { return };
+    let h = common::start().await;
+    let c = &b.client;
+    run("reader_is_refused_on_schedules", &b, async {
+        sign_in(c, &h, "Rita Reader").await;
+        assert!(
+            c.find(Locator::LinkText("Schedules")).await.is_err(),
+            "no Schedules link for a Reader"
+        );
+        assert!(c.find(Locator::LinkText("Audit log")).await.is_ok());
+        c.goto(&h.url("/schedules"))
+            .await
+            .expect("open schedules directly");
+        assert_eq!(text(c, "h1").await, "Not allowed");
+        assert!(
+            text(c, "[role='alert']")
+                .await
+                .contains("Schedules need the Admin role.")
+        );
+        assert!(
+            !text(c, "#request-id").await.is_empty(),
+            "the request id is on the error page"
+        );
+    })
+    .await;
+    let _ = b.client.clone().close().await;
+    h.shutdown().await;
+}

@@ -26,7 +26,13 @@ use crate::middleware::RequestId;
 use crate::state::AppState;
 
 /// One entry of the navigation: `(path, label, least role)`. Append new areas here.
-pub const NAV: &[(&str, &str, Role)] = &[("/users", "Users", Role::Reader)];
+pub const NAV: &[(&str, &str, Role)] = &[
+    ("/users", "Users", Role::Reader),
+    ("/jobs", "Jobs", Role::Reader),
+    ("/capacity", "Capacity", Role::Reader),
+    ("/audit", "Audit log", Role::Reader),
+    ("/schedules", "Schedules", Role::Admin),
+];
 
 /// The templates, embedded in the binary. Append new templates here.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -38,6 +44,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("user.html", include_str!("templates/user.html")),
     ("action.html", include_str!("templates/action.html")),
     ("job.html", include_str!("templates/job.html")),
+    ("jobs.html", include_str!("templates/jobs.html")),
+    ("capacity.html", include_str!("templates/capacity.html")),
+    ("audit.html", include_str!("templates/audit.html")),
+    ("schedules.html", include_str!("templates/schedules.html")),
+    (
+        "schedule_delete.html",
+        include_str!("templates/schedule_delete.html"),
+    ),
 ];
 
 static TEMPLATE_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

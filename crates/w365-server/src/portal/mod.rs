@@ -19,9 +19,14 @@
 
 pub mod actions;
 pub mod assets;
+pub mod audit;
+pub mod capacity;
+pub mod filters;
 pub mod forms;
 pub mod job;
+pub mod jobs;
 pub mod layout;
+pub mod schedules;
 pub mod session;
 pub mod signin;
 pub mod users;
@@ -92,5 +97,15 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/{id}", get(job::job_page))
         .route("/jobs/{id}/events", get(job::events))
         .route("/jobs/{id}/cancel", post(job::cancel))
+        // jobs, capacity, audit log, schedules
+        .route("/jobs", get(jobs::list))
+        .route("/capacity", get(capacity::show))
+        .route("/audit", get(audit::list))
+        .route("/audit/export", get(audit::export))
+        .route("/schedules", get(schedules::list).post(schedules::create))
+        .route(
+            "/schedules/{name}/delete",
+            get(schedules::confirm_delete).post(schedules::delete),
+        )
         .layer(axum::middleware::from_fn(layout::page_scope))
 }
