@@ -40,7 +40,11 @@ fn upns(list: &serde_json::Value, key: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn reclaim_plans_asks_consent_excludes_protected_users_and_takes_licences_back() {
-    let sim = TestSim::contoso().await;
+    // Idleness depends on the weekday and the hour (busy Cloud PCs connect on weekdays until
+    // 16:30 UTC): pin the clock to a Monday noon, when the last busy session was Friday's.
+    let mut cfg = TestSim::manual_config(w365_sim::Seed::Contoso);
+    cfg.start_at = Some(time::macros::datetime!(2026-11-30 12:00 UTC));
+    let sim = TestSim::start(cfg).await;
     let env = Env::with_assign_defaults(&sim, None, PROFILE);
 
     // Dry run: the idle Cloud PCs (no connection in 2 days) and what they cost.

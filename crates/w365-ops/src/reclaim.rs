@@ -230,7 +230,9 @@ pub async fn plan(
     observer: &dyn Observer,
 ) -> Result<ReclaimReport> {
     opts.validate()?;
-    let (pcs, skus) = futures::try_join!(
+    // Both reads run at once, but their errors are reported in this order (not whichever answer
+    // came first), so a caller missing both permissions always hears about the Cloud PCs first.
+    let (pcs, skus) = futures::join!(
         async {
             client
                 .cloud_pcs()
@@ -244,7 +246,8 @@ pub async fn plan(
                 permissions::READ_ORGANIZATION,
             )
         },
-    )?;
+    );
+    let (pcs, skus) = (pcs?, skus?);
     let pcs: Vec<CloudPc> = pcs.into_iter().filter(|p| exists(p) && in_use(p)).collect();
     let usage = crate::usage::usage_of(client, &pcs, opts.idle_days).await?;
     let catalog = Windows365Catalog::default();

@@ -196,14 +196,15 @@ async fn choose_tenant(c: &Client, tenant: &str) {
         .expect("tenant picker");
     picker.select_by_value(tenant).await.expect("pick");
     click(c, "form[action='/tenant'] button").await;
-    assert!(
-        c.find(Locator::Css(&format!(
+    // The post answers with a redirect and a new page: wait for it (the old page's option keeps
+    // its `selected` attribute until then).
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!(
             "#tenant-picker option[value='{tenant}'][selected]"
         )))
         .await
-        .is_ok(),
-        "the current tenant is shown"
-    );
+        .expect("the current tenant is shown");
 }
 
 /// Waits until the job page says `state`, advancing the simulator's clock meanwhile.

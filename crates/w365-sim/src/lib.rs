@@ -163,6 +163,9 @@ pub struct SimConfig {
     /// `Forwarded` / `X-Forwarded-Proto` / `X-Forwarded-Host` (behind a TLS proxy). Off by
     /// default: a client could otherwise make the simulator print links to any host.
     pub trust_forwarded_headers: bool,
+    /// Where the virtual clock starts when no saved state says otherwise (default: now). Tests of
+    /// anything that depends on the weekday or the hour (connection history, schedules) pin it.
+    pub start_at: Option<OffsetDateTime>,
 }
 
 impl SimConfig {
@@ -179,6 +182,7 @@ impl SimConfig {
             admin_key: AdminKey::random(),
             tls: None,
             trust_forwarded_headers: false,
+            start_at: None,
         }
     }
 
@@ -360,7 +364,8 @@ fn initial_store(cfg: &SimConfig) -> Result<(Store, OffsetDateTime), SimError> {
         };
         return Ok((store, start));
     }
-    Ok((build_store(&cfg.seed, &cfg.timings, wall)?, wall))
+    let start = cfg.start_at.unwrap_or(wall);
+    Ok((build_store(&cfg.seed, &cfg.timings, start)?, start))
 }
 
 /// Starts a simulator on `127.0.0.1:cfg.port`.
