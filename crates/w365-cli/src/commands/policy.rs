@@ -783,6 +783,13 @@ fn table(kind: ObjectKind, items: &[Details], printer: &Printer) -> String {
                 ]);
             }
         }
+        // Not listed by name (`w365 org-settings show`); shown plainly should one get here.
+        ObjectKind::OrganizationSettings => {
+            t.set_header(["Name"]);
+            for d in items {
+                t.add_row([d.display_name.clone()]);
+            }
+        }
     }
     t.to_string()
 }
@@ -869,6 +876,7 @@ fn properties_toml(d: &Details) -> String {
                 .ok()
                 .and_then(|s| toml::to_string(&s).ok())
         }
+        ObjectKind::OrganizationSettings => None,
     };
     text.map(|t| {
         t.lines()
@@ -883,6 +891,7 @@ fn capitalized(kind: ObjectKind) -> &'static str {
     match kind {
         ObjectKind::ProvisioningPolicy => "Provisioning policy",
         ObjectKind::UserSettings => "User settings policy",
+        ObjectKind::OrganizationSettings => "Organization settings",
     }
 }
 
@@ -907,7 +916,7 @@ async fn consent_reasons(client: &Client, plan: &PolicyPlan) -> anyhow::Result<V
                     "unassign the {object} '{name}' from '{}' (its Cloud PCs go into their grace period)",
                     assignment.group.display_name
                 ),
-                ObjectKind::UserSettings => format!(
+                ObjectKind::UserSettings | ObjectKind::OrganizationSettings => format!(
                     "unassign the {object} '{name}' from '{}'",
                     assignment.group.display_name
                 ),
@@ -1210,9 +1219,18 @@ async fn export(settings: &Settings, printer: &Printer, dir: &Path) -> anyhow::R
             printer.json(&Value::Object(doc));
         }
         _ => {
+            let policies = report
+                .files
+                .iter()
+                .filter(|f| f.object != ObjectKind::OrganizationSettings)
+                .count();
+            let settings = if policies < report.files.len() {
+                " and the organization settings"
+            } else {
+                ""
+            };
             let mut out = format!(
-                "Exported {} policies from {tenant} to {}:",
-                report.files.len(),
+                "Exported {policies} policies{settings} from {tenant} to {}:",
                 report.dir.display()
             );
             for f in &report.files {

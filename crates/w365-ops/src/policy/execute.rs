@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::Value;
 use w365_graph::Client;
 use w365_graph::models::{
-    AssignmentTarget, CloudPcUserSetting, GROUP_ASSIGNMENT_TARGET, ProvisioningPolicy,
-    ProvisioningPolicyAssignment,
+    AssignmentTarget, CloudPcUserSetting, GROUP_ASSIGNMENT_TARGET, OrganizationSettings,
+    ProvisioningPolicy, ProvisioningPolicyAssignment,
 };
 
 use super::diff::{Change, PolicyPlan, ResolvedAssignment};
@@ -170,6 +170,13 @@ async fn run_one(
                 ObjectKind::UserSettings => {
                     client.user_settings().update_properties(id, patch).await
                 }
+                ObjectKind::OrganizationSettings => {
+                    let settings: OrganizationSettings = serde_json::from_value(patch.clone())
+                        .map_err(|e| Error::InvalidInput {
+                            reason: format!("the {object} change cannot be sent: {e}"),
+                        })?;
+                    client.organization_settings().update(&settings).await
+                }
             };
             result.graph_ctx(|| format!("update the {object} '{name}'"), WRITE_CLOUD_PC)?;
             Ok(StepOutcome::Done {
@@ -184,6 +191,7 @@ async fn run_one(
             let result = match object {
                 ObjectKind::ProvisioningPolicy => client.provisioning_policies().delete(id).await,
                 ObjectKind::UserSettings => client.user_settings().delete(id).await,
+                ObjectKind::OrganizationSettings => return Err(tenant::not_named(*object)),
             };
             match result {
                 Ok(()) => Ok(StepOutcome::Done {
@@ -262,6 +270,7 @@ async fn create(client: &Client, kind: ObjectKind, name: &str, body: &Value) -> 
                 .graph_ctx(|| format!("create the {kind} '{name}'"), WRITE_CLOUD_PC)?
                 .id
         }
+        ObjectKind::OrganizationSettings => return Err(tenant::not_named(kind)),
     };
     id.ok_or_else(|| Error::InvalidInput {
         reason: format!("Graph created the {kind} '{name}' but returned no id"),
@@ -349,6 +358,7 @@ async fn set_assignments(
     let result = match kind {
         ObjectKind::ProvisioningPolicy => client.provisioning_policies().assign(&id, &next).await,
         ObjectKind::UserSettings => client.user_settings().assign(&id, &next).await,
+        ObjectKind::OrganizationSettings => return Err(tenant::not_named(kind)),
     };
     result.graph_ctx(
         || format!("write the assignments of the {kind} '{name}'"),
@@ -392,5 +402,6 @@ pub async fn read_assignments(
             .graph_ctx(action, crate::execute::permissions::READ_CLOUD_PCS)?
             .assignments
             .unwrap_or_default(),
+        ObjectKind::OrganizationSettings => return Err(super::tenant::not_named(kind)),
     })
 }

@@ -11,6 +11,7 @@ use w365_graph::models::{
 };
 
 use super::diff::{self, Change, Desired, PolicyPlan, ResolvedAssignment};
+use super::org_settings::OrgSettingsSpec;
 use super::spec::{AssignmentSpec, ObjectKind, PolicySpec, Spec, file_stem};
 use super::tenant::{self, Details, Groups, TenantObject};
 use super::validate::{self, Mode, Problem, describe, is_frontline};
@@ -578,6 +579,18 @@ fn toml_files(
 /// Reads and validates every `*.toml` file under `dir` (recursively). All problems of all files
 /// are reported together; two files with the same kind and name are refused.
 pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
+    Ok(load_all(dir)?.files)
+}
+
+/// The files of a policy directory: the named objects, and the organization settings file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedDir {
+    pub files: Vec<LoadedFile>,
+    pub org_settings: Option<(PathBuf, OrgSettingsSpec)>,
+}
+
+/// [`load_dir`], with the organization settings file (at most one).
+pub fn load_all(dir: &Path) -> Result<LoadedDir> {
     let mut paths = Vec::new();
     let mut dir_links = Vec::new();
     toml_files(dir, &mut paths, &mut dir_links).map_err(|e| Error::InvalidInput {
@@ -607,6 +620,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
     }
     let mut problems = Vec::new();
     let mut files: Vec<LoadedFile> = Vec::new();
+    let mut org_settings: Option<(PathBuf, OrgSettingsSpec)> = None;
     let mut seen: HashMap<(ObjectKind, String), PathBuf> = HashMap::new();
     for path in paths {
         let shown = path
@@ -625,6 +639,26 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
                 continue;
             }
         };
+        if super::org_settings::is_org_settings_file(&text) {
+            match (super::org_settings::parse(&text), &org_settings) {
+                (Ok(_), Some((first, _))) => problems.push(Problem {
+                    field: shown.clone(),
+                    message: format!(
+                        "describes the {} like {}",
+                        super::org_settings::NAME,
+                        first.strip_prefix(dir).unwrap_or(first).display()
+                    ),
+                    fix: "keep one organization settings file (the tenant has one)".into(),
+                }),
+                (Ok(spec), None) => org_settings = Some((path.clone(), spec)),
+                (Err(e), _) => problems.push(Problem {
+                    field: shown.clone(),
+                    message: e.to_string(),
+                    fix: "correct the file (see the policy file format in the README)".into(),
+                }),
+            }
+            continue;
+        }
         let spec = match Spec::from_toml(&text) {
             Ok(s) => s,
             Err(e) => {
@@ -681,28 +715,46 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
             &problems,
         ));
     }
-    Ok(files)
+    Ok(LoadedDir {
+        files,
+        org_settings,
+    })
 }
 
 /// `diff` / `sync` planning: the files in `dir` against the tenant.
 pub async fn plan_sync(client: &Client, dir: &Path, prune: bool) -> Result<PolicyPlan> {
-    let files = load_dir(dir)?;
+    let LoadedDir {
+        files,
+        org_settings,
+    } = load_all(dir)?;
     let mut groups = Groups::new(client);
     let mut desired = Vec::with_capacity(files.len());
+    // Region names are checked as create/update/apply check them, every file's problems together.
+    let mut region_issues = Vec::new();
     for mut f in files {
         super::references::resolve(client, &mut f.spec).await?;
+        let source = f
+            .path
+            .strip_prefix(dir)
+            .unwrap_or(&f.path)
+            .display()
+            .to_string();
+        for mut p in region_problems(client, &f.spec).await? {
+            p.field = format!("{source}: {}", p.field);
+            region_issues.push(p);
+        }
         let assignments = resolve_all(&mut groups, f.spec.assignments()).await?;
         desired.push(Desired {
-            source: Some(
-                f.path
-                    .strip_prefix(dir)
-                    .unwrap_or(&f.path)
-                    .display()
-                    .to_string(),
-            ),
+            source: Some(source),
             spec: f.spec,
             assignments,
         });
+    }
+    if !region_issues.is_empty() {
+        return Err(refuse(
+            &format!("the policy files in {}", dir.display()),
+            &region_issues,
+        ));
     }
     let mut observed = Vec::new();
     for kind in [ObjectKind::ProvisioningPolicy, ObjectKind::UserSettings] {
@@ -745,8 +797,15 @@ pub async fn plan_sync(client: &Client, dir: &Path, prune: bool) -> Result<Polic
         })
         .await?;
     }
-    diff::plan(&desired, &observed, prune)
-        .map_err(|p| refuse(&format!("the policy files in {}", dir.display()), &p))
+    let mut plan = diff::plan(&desired, &observed, prune)
+        .map_err(|p| refuse(&format!("the policy files in {}", dir.display()), &p))?;
+    // The organization settings first: provisioning policies created after them get them.
+    if let Some((_, wanted)) = &org_settings
+        && let Some(change) = super::org_settings::plan_against_tenant(client, wanted).await?
+    {
+        plan.changes.insert(0, change);
+    }
+    Ok(plan)
 }
 
 /// One file `export` wrote.
@@ -804,7 +863,8 @@ pub async fn snapshot(client: &Client) -> Result<Vec<(TenantObject, Spec)>> {
 }
 
 /// `export`: writes every provisioning and user settings policy to `dir/provisioning-policies/`
-/// and `dir/user-settings/`, one file each.
+/// and `dir/user-settings/`, one file each, and the organization settings to
+/// `dir/organization-settings/organization-settings.toml`.
 pub async fn export(client: &Client, dir: &Path) -> Result<ExportReport> {
     let objects = snapshot(client).await?;
     let io = |e: std::io::Error, p: &Path| Error::InvalidInput {
@@ -837,7 +897,23 @@ pub async fn export(client: &Client, dir: &Path) -> Result<ExportReport> {
             path,
         });
     }
-    for kind in [ObjectKind::ProvisioningPolicy, ObjectKind::UserSettings] {
+    let settings = crate::org_settings::show(client).await?;
+    let folder = dir.join(ObjectKind::OrganizationSettings.folder());
+    std::fs::create_dir_all(&folder).map_err(|e| io(e, &folder))?;
+    let path = folder.join(super::org_settings::FILE_NAME);
+    std::fs::write(&path, OrgSettingsSpec::from_graph(&settings).to_toml())
+        .map_err(|e| io(e, &path))?;
+    report.files.push(ExportedFile {
+        object: ObjectKind::OrganizationSettings,
+        id: settings.id.clone().unwrap_or_default(),
+        display_name: super::org_settings::NAME.to_owned(),
+        path,
+    });
+    for kind in [
+        ObjectKind::ProvisioningPolicy,
+        ObjectKind::UserSettings,
+        ObjectKind::OrganizationSettings,
+    ] {
         let mut present = Vec::new();
         let folder = dir.join(kind.folder());
         if folder.is_dir() {

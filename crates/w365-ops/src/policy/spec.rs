@@ -50,6 +50,8 @@ pub enum ObjectKind {
     ProvisioningPolicy,
     /// `cloudPcUserSetting`.
     UserSettings,
+    /// `cloudPcOrganizationSettings`: one per tenant (see [`super::org_settings`]).
+    OrganizationSettings,
 }
 
 impl ObjectKind {
@@ -58,6 +60,7 @@ impl ObjectKind {
         match self {
             ObjectKind::ProvisioningPolicy => "provisioningPolicy",
             ObjectKind::UserSettings => "userSettings",
+            ObjectKind::OrganizationSettings => "organizationSettings",
         }
     }
 
@@ -66,6 +69,7 @@ impl ObjectKind {
         match self {
             ObjectKind::ProvisioningPolicy => "provisioning-policies",
             ObjectKind::UserSettings => "user-settings",
+            ObjectKind::OrganizationSettings => "organization-settings",
         }
     }
 }
@@ -75,6 +79,7 @@ impl fmt::Display for ObjectKind {
         f.write_str(match self {
             ObjectKind::ProvisioningPolicy => "provisioning policy",
             ObjectKind::UserSettings => "user settings policy",
+            ObjectKind::OrganizationSettings => "organization settings",
         })
     }
 }
@@ -400,7 +405,7 @@ fn at(line: Option<usize>, key: Option<&str>) -> String {
 }
 
 /// A TOML error with the line and key of its position in `text`.
-fn syntax_error(text: &str, e: &toml::de::Error) -> SpecError {
+pub(crate) fn syntax_error(text: &str, e: &toml::de::Error) -> SpecError {
     let offset = e.span().map(|s| s.start);
     SpecError::Syntax {
         message: e.message().trim().to_owned(),
@@ -494,11 +499,9 @@ pub fn line_of(text: &str, field: &str) -> Option<usize> {
 fn kind_message(found: Option<&str>) -> String {
     match found {
         Some(k) => format!(
-            "kind = \"{k}\" is not known; use kind = \"provisioningPolicy\" or kind = \"userSettings\""
+            "kind = \"{k}\" is not known; use kind = \"provisioningPolicy\", \"userSettings\" or \"organizationSettings\""
         ),
-        None => {
-            "the file needs a line kind = \"provisioningPolicy\" or kind = \"userSettings\"".into()
-        }
+        None => "the file needs a line kind = \"provisioningPolicy\", \"userSettings\" or \"organizationSettings\"".into(),
     }
 }
 
@@ -600,7 +603,7 @@ pub const USER_SETTINGS_KEYS: &[&str] = &[
 pub fn is_updatable(kind: ObjectKind, key: &str) -> bool {
     match kind {
         ObjectKind::ProvisioningPolicy => key != "provisioning_type",
-        ObjectKind::UserSettings => true,
+        ObjectKind::UserSettings | ObjectKind::OrganizationSettings => true,
     }
 }
 

@@ -26,6 +26,7 @@ impl ObjectKind {
         match self {
             ObjectKind::ProvisioningPolicy => "provisioning policy",
             ObjectKind::UserSettings => "user settings policy",
+            ObjectKind::OrganizationSettings => "organization settings",
         }
     }
 }
@@ -139,6 +140,15 @@ pub async fn list_user_settings(client: &Client) -> Result<Vec<CloudPcUserSettin
         )
 }
 
+/// The organization settings are one object without a name: nothing to list or find by name.
+pub fn not_named(kind: ObjectKind) -> Error {
+    Error::InvalidInput {
+        reason: format!(
+            "the {kind} are one object per tenant, not found by name: use `w365 org-settings show`, or a kind = \"organizationSettings\" file with `w365 policy diff|sync`"
+        ),
+    }
+}
+
 /// Every object of a kind.
 pub async fn list(client: &Client, kind: ObjectKind) -> Result<Vec<TenantObject>> {
     Ok(match kind {
@@ -152,6 +162,7 @@ pub async fn list(client: &Client, kind: ObjectKind) -> Result<Vec<TenantObject>
             .into_iter()
             .map(TenantObject::UserSettings)
             .collect(),
+        ObjectKind::OrganizationSettings => return Err(not_named(kind)),
     })
 }
 

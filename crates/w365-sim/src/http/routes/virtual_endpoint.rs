@@ -22,10 +22,10 @@
 
 mod audit_events;
 mod bulk_actions;
-mod regions;
 pub mod images;
 pub mod network;
 pub mod org_settings;
+mod regions;
 mod sim_admin;
 
 use axum::extract::{Path, State};
