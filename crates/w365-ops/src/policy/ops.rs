@@ -729,8 +729,10 @@ pub async fn plan_sync(client: &Client, dir: &Path, prune: bool) -> Result<Polic
     } = load_all(dir)?;
     let mut groups = Groups::new(client);
     let mut desired = Vec::with_capacity(files.len());
-    // Region names are checked as create/update/apply check them, every file's problems together.
+    // Region names are checked as create/update/apply check them, every file's problems together;
+    // the supported regions are read once, when a file names one.
     let mut region_issues = Vec::new();
+    let mut regions = None;
     for mut f in files {
         super::references::resolve(client, &mut f.spec).await?;
         let source = f
@@ -739,7 +741,16 @@ pub async fn plan_sync(client: &Client, dir: &Path, prune: bool) -> Result<Polic
             .unwrap_or(&f.path)
             .display()
             .to_string();
-        for mut p in region_problems(client, &f.spec).await? {
+        let found = match &f.spec {
+            Spec::Policy(p) if crate::regions::names_a_region(p) => {
+                if regions.is_none() {
+                    regions = Some(crate::regions::list(client).await?);
+                }
+                crate::regions::problems(p, regions.as_deref().unwrap_or_default())
+            }
+            _ => Vec::new(),
+        };
+        for mut p in found {
             p.field = format!("{source}: {}", p.field);
             region_issues.push(p);
         }
