@@ -687,8 +687,9 @@ async fn export_diff_edit_sync() {
     let out = run(&env, &["policy", "export", "--dir", &dir_s]).await;
     out.expect(0);
     assert!(
-        out.stdout
-            .contains("Exported 5 policies and the organization settings"),
+        out.stdout.contains(
+            "Exported 5 policies, 1 Azure network connection and the organization settings"
+        ),
         "{}",
         out.stdout
     );

@@ -8,15 +8,21 @@ use w365_testkit::TestSim;
 mod common;
 use common::{Env, graph_writes, json, output_of};
 
+/// `policy export` of the tenant to a new folder.
+async fn export(env: &Env) -> std::path::PathBuf {
+    let dir = env.dir().join("tenant");
+    output_of(env.cmd(&["policy", "export", "--dir", dir.to_str().unwrap()]))
+        .await
+        .expect(0);
+    dir
+}
+
 #[tokio::test]
 async fn organization_settings_export_edit_diff_sync_converges() {
     let sim = TestSim::contoso().await;
     let env = Env::new(&sim, None);
-    let dir = env.dir().join("tenant");
+    let dir = export(&env).await;
     let dir_s = dir.to_str().unwrap();
-    output_of(env.cmd(&["policy", "export", "--dir", dir_s]))
-        .await
-        .expect(0);
     let file = dir.join("organization-settings/organization-settings.toml");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("kind = \"organizationSettings\""), "{text}");
@@ -185,4 +191,99 @@ async fn sync_refuses_an_unsupported_region_at_plan_time_with_the_valid_names() 
     let out = output_of(env.cmd(&["policy", "diff", dir_s])).await;
     out.expect(0);
     assert!(out.stdout.contains("No differences"), "{}", out.stdout);
+}
+
+const SUBNET: &str = "/subscriptions/5f1c2a9e-7d3b-4c8e-9a61-2b0d4e8f7c13/resourceGroups/contoso-cloudpc/providers/Microsoft.Network/virtualNetworks/contoso-vnet/subnets/cloudpcs-west";
+
+#[tokio::test]
+async fn network_connections_as_code_create_update_converge_and_a_used_one_is_not_deleted() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None);
+    let dir = export(&env).await;
+    let dir_s = dir.to_str().unwrap();
+    let seeded = dir.join("network-connections/contoso-east-us-network.toml");
+    let text = std::fs::read_to_string(&seeded).unwrap();
+    assert!(text.contains("kind = \"networkConnection\""), "{text}");
+    assert!(
+        text.contains("display_name = \"Contoso East US network\""),
+        "{text}"
+    );
+    let out = output_of(env.cmd(&["policy", "diff", dir_s])).await;
+    assert!(out.stdout.contains("No differences"), "{}", out.stdout);
+
+    // A new connection (matched by name) and a changed one.
+    std::fs::write(
+        dir.join("network-connections/west.toml"),
+        format!(
+            "kind = \"networkConnection\"\ndisplay_name = \"Contoso West network\"\n\
+             connection_type = \"azureADJoin\"\nsubscription_id = \"5f1c2a9e-7d3b-4c8e-9a61-2b0d4e8f7c13\"\n\
+             resource_group_id = \"/subscriptions/5f1c2a9e-7d3b-4c8e-9a61-2b0d4e8f7c13/resourceGroups/contoso-cloudpc\"\n\
+             virtual_network_id = \"/subscriptions/5f1c2a9e-7d3b-4c8e-9a61-2b0d4e8f7c13/resourceGroups/contoso-cloudpc/providers/Microsoft.Network/virtualNetworks/contoso-vnet\"\n\
+             subnet_id = \"{SUBNET}\"\n"
+        ),
+    )
+    .unwrap();
+    let writes = graph_writes(&sim);
+    let out = output_of(env.cmd(&["policy", "diff", dir_s])).await;
+    out.expect(0);
+    assert!(
+        out.stdout
+            .contains("create Azure network connection 'Contoso West network'"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(graph_writes(&sim), writes);
+    let out = output_of(env.cmd(&["policy", "sync", dir_s, "--yes"])).await;
+    out.expect(0);
+    let list = json(&output_of(env.cmd(&["network", "list", "-o", "json"])).await);
+    let names: Vec<&str> = list["networkConnections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["displayName"].as_str())
+        .collect();
+    assert!(names.contains(&"Contoso West network"), "{names:?}");
+    let out = output_of(env.cmd(&["policy", "diff", dir_s])).await;
+    assert!(out.stdout.contains("No differences"), "{}", out.stdout);
+    let writes = graph_writes(&sim);
+    output_of(env.cmd(&["policy", "sync", dir_s, "--yes"]))
+        .await
+        .expect(0);
+    assert_eq!(graph_writes(&sim), writes, "a re-run sends nothing");
+
+    // A policy uses the seeded connection: removing its file and syncing with --prune is refused,
+    // naming the policy; nothing is sent.
+    std::fs::write(
+        dir.join("provisioning-policies/uses-east.toml"),
+        "kind = \"provisioningPolicy\"\ndisplay_name = \"Uses East\"\nimage_type = \"gallery\"\n\
+         image_id = \"microsoftwindowsdesktop_windows-ent-cpc_win11-24H2-ent-cpc-m365\"\n\
+         image_display_name = \"Windows 11\"\nprovisioning_type = \"dedicated\"\n\n\
+         [[domain_join_configurations]]\ndomain_join_type = \"azureADJoin\"\n\
+         network_connection = \"Contoso East US network\"\n",
+    )
+    .unwrap();
+    output_of(env.cmd(&["policy", "sync", dir_s, "--yes"]))
+        .await
+        .expect(0);
+    std::fs::remove_file(&seeded).unwrap();
+    let writes = graph_writes(&sim);
+    let out = output_of(env.cmd(&["policy", "sync", dir_s, "--prune", "--yes"])).await;
+    out.expect(11);
+    assert!(out.stderr.contains("Uses East"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Contoso East US network"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(graph_writes(&sim), writes);
+
+    // Unused, it is deleted with --prune, after consent.
+    std::fs::remove_file(dir.join("network-connections/west.toml")).unwrap();
+    std::fs::write(&seeded, text).unwrap();
+    let out = output_of(env.cmd(&["policy", "sync", dir_s, "--prune"])).await;
+    assert_ne!(out.code, 0, "a delete needs consent: {}", out.stdout);
+    let out = output_of(env.cmd(&["policy", "sync", dir_s, "--prune", "--yes"])).await;
+    out.expect(0);
+    let list = json(&output_of(env.cmd(&["network", "list", "-o", "json"])).await);
+    assert_eq!(list["count"], 1, "{list}");
 }

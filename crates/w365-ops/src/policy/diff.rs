@@ -403,7 +403,7 @@ fn keys(kind: ObjectKind) -> &'static [&'static str] {
         ObjectKind::ProvisioningPolicy => POLICY_KEYS,
         ObjectKind::UserSettings => USER_SETTINGS_KEYS,
         // Not a `Spec`: planned by `super::org_settings`.
-        ObjectKind::OrganizationSettings => &[],
+        ObjectKind::OrganizationSettings | ObjectKind::NetworkConnection => &[],
     }
 }
 

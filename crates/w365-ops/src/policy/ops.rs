@@ -11,6 +11,7 @@ use w365_graph::models::{
 };
 
 use super::diff::{self, Change, Desired, PolicyPlan, ResolvedAssignment};
+use super::network::NetworkConnectionSpec;
 use super::org_settings::OrgSettingsSpec;
 use super::spec::{AssignmentSpec, ObjectKind, PolicySpec, Spec, file_stem};
 use super::tenant::{self, Details, Groups, TenantObject};
@@ -587,6 +588,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
 pub struct LoadedDir {
     pub files: Vec<LoadedFile>,
     pub org_settings: Option<(PathBuf, OrgSettingsSpec)>,
+    pub network_connections: Vec<(PathBuf, NetworkConnectionSpec)>,
 }
 
 /// [`load_dir`], with the organization settings file (at most one).
@@ -621,6 +623,7 @@ pub fn load_all(dir: &Path) -> Result<LoadedDir> {
     let mut problems = Vec::new();
     let mut files: Vec<LoadedFile> = Vec::new();
     let mut org_settings: Option<(PathBuf, OrgSettingsSpec)> = None;
+    let mut network_connections = Vec::new();
     let mut seen: HashMap<(ObjectKind, String), PathBuf> = HashMap::new();
     for path in paths {
         let shown = path
@@ -652,6 +655,37 @@ pub fn load_all(dir: &Path) -> Result<LoadedDir> {
                 }),
                 (Ok(spec), None) => org_settings = Some((path.clone(), spec)),
                 (Err(e), _) => problems.push(Problem {
+                    field: shown.clone(),
+                    message: e.to_string(),
+                    fix: "correct the file (see the policy file format in the README)".into(),
+                }),
+            }
+            continue;
+        }
+        if super::spec::declares_kind(&text, ObjectKind::NetworkConnection) {
+            match super::network::parse(&text) {
+                Ok(spec) => {
+                    let key = (
+                        ObjectKind::NetworkConnection,
+                        spec.display_name.to_lowercase(),
+                    );
+                    if let Some(first) = seen.get(&key) {
+                        problems.push(Problem {
+                            field: shown.clone(),
+                            message: format!(
+                                "describes the same {} '{}' as {}",
+                                ObjectKind::NetworkConnection,
+                                spec.display_name,
+                                first.strip_prefix(dir).unwrap_or(first).display()
+                            ),
+                            fix: "keep one file per connection".into(),
+                        });
+                    } else {
+                        seen.insert(key, path.clone());
+                    }
+                    network_connections.push((path.clone(), spec));
+                }
+                Err(e) => problems.push(Problem {
                     field: shown.clone(),
                     message: e.to_string(),
                     fix: "correct the file (see the policy file format in the README)".into(),
@@ -718,6 +752,7 @@ pub fn load_all(dir: &Path) -> Result<LoadedDir> {
     Ok(LoadedDir {
         files,
         org_settings,
+        network_connections,
     })
 }
 
@@ -726,6 +761,7 @@ pub async fn plan_sync(client: &Client, dir: &Path, prune: bool) -> Result<Polic
     let LoadedDir {
         files,
         org_settings,
+        network_connections,
     } = load_all(dir)?;
     let mut groups = Groups::new(client);
     let mut desired = Vec::with_capacity(files.len());
@@ -810,6 +846,27 @@ pub async fn plan_sync(client: &Client, dir: &Path, prune: bool) -> Result<Polic
     }
     let mut plan = diff::plan(&desired, &observed, prune)
         .map_err(|p| refuse(&format!("the policy files in {}", dir.display()), &p))?;
+    // Connections before the policies that name them; deleted after the policies that used them.
+    // A file naming a connection that this sync creates resolves only once it exists (run sync
+    // again): the names are resolved at plan time.
+    // Connections are managed (and pruned) only when DIR has connection files, so a directory
+    // exported before they were never deletes them.
+    let connections = crate::network::list(client).await?;
+    if !network_connections.is_empty() {
+        let policies = crate::network::all_policies(client).await?;
+        let (writes, deletes, unmanaged) =
+            super::network::plan(&network_connections, &connections, &policies, prune)?;
+        plan.changes.splice(0..0, writes);
+        plan.changes.extend(deletes);
+        plan.unmanaged.extend(unmanaged);
+    } else {
+        plan.unmanaged
+            .extend(connections.iter().map(|c| diff::Unmanaged {
+                object: ObjectKind::NetworkConnection,
+                id: c.id.clone(),
+                name: c.display_name.clone().unwrap_or_default(),
+            }));
+    }
     // The organization settings first: provisioning policies created after them get them.
     if let Some((_, wanted)) = &org_settings
         && let Some(change) = super::org_settings::plan_against_tenant(client, wanted).await?
@@ -920,10 +977,36 @@ pub async fn export(client: &Client, dir: &Path) -> Result<ExportReport> {
         display_name: super::org_settings::NAME.to_owned(),
         path,
     });
+    let folder = dir.join(ObjectKind::NetworkConnection.folder());
+    for c in crate::network::list(client).await? {
+        let spec = NetworkConnectionSpec::from_graph(&c);
+        std::fs::create_dir_all(&folder).map_err(|e| io(e, &folder))?;
+        let stem = file_stem(&spec.display_name);
+        let mut path = folder.join(format!("{stem}.toml"));
+        let n = used.entry(path.clone()).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            path = folder.join(format!("{stem}-{n}.toml"));
+        }
+        std::fs::write(&path, spec.to_toml()).map_err(|e| io(e, &path))?;
+        *names
+            .entry((
+                ObjectKind::NetworkConnection,
+                spec.display_name.to_lowercase(),
+            ))
+            .or_default() += 1;
+        report.files.push(ExportedFile {
+            object: ObjectKind::NetworkConnection,
+            id: c.id.clone(),
+            display_name: spec.display_name,
+            path,
+        });
+    }
     for kind in [
         ObjectKind::ProvisioningPolicy,
         ObjectKind::UserSettings,
         ObjectKind::OrganizationSettings,
+        ObjectKind::NetworkConnection,
     ] {
         let mut present = Vec::new();
         let folder = dir.join(kind.folder());

@@ -13,7 +13,7 @@ use w365_graph::models::{
 };
 
 use super::diff::{Change, FieldChange};
-use super::spec::{ObjectKind, SpecError, syntax_error};
+use super::spec::{ObjectKind, SpecError};
 use crate::error::Result;
 
 /// The name plans and messages use for the settings.
@@ -100,23 +100,12 @@ impl OrgSettingsSpec {
 
 /// Whether a file's `kind` is `organizationSettings` (any other file is a [`super::Spec`]).
 pub fn is_org_settings_file(text: &str) -> bool {
-    toml::from_str::<toml::Table>(text).is_ok_and(|t| {
-        t.get("kind")
-            .and_then(|k| k.as_str())
-            .is_some_and(|k| k.eq_ignore_ascii_case(ObjectKind::OrganizationSettings.as_str()))
-    })
+    super::spec::declares_kind(text, ObjectKind::OrganizationSettings)
 }
 
 /// Parses an organization settings file; errors name the line and key of the bad value.
 pub fn parse(text: &str) -> Result<OrgSettingsSpec, SpecError> {
-    let root = toml::de::DeTable::parse(text).map_err(|e| syntax_error(text, &e))?;
-    let span = root.span();
-    let mut table = root.into_inner();
-    table.remove("kind");
-    OrgSettingsSpec::deserialize(toml::de::Deserializer::from(toml::Spanned::new(
-        span, table,
-    )))
-    .map_err(|e| syntax_error(text, &e))
+    super::spec::parse_kind_file(text)
 }
 
 /// The change a file asks of the current settings: `None` when every property it sets is in

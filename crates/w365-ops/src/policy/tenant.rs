@@ -27,6 +27,7 @@ impl ObjectKind {
             ObjectKind::ProvisioningPolicy => "provisioning policy",
             ObjectKind::UserSettings => "user settings policy",
             ObjectKind::OrganizationSettings => "organization settings",
+            ObjectKind::NetworkConnection => crate::network::KIND,
         }
     }
 }
@@ -140,11 +141,17 @@ pub async fn list_user_settings(client: &Client) -> Result<Vec<CloudPcUserSettin
         )
 }
 
-/// The organization settings are one object without a name: nothing to list or find by name.
+/// The organization settings (one object without a name) and the Azure network connections
+/// (`w365 network`) are not policies: they have no assignments and are not read here.
 pub fn not_named(kind: ObjectKind) -> Error {
+    let (command, what) = match kind {
+        ObjectKind::NetworkConnection => ("w365 network", "Azure network connections"),
+        _ => ("w365 org-settings", "organization settings"),
+    };
     Error::InvalidInput {
         reason: format!(
-            "the {kind} are one object per tenant, not found by name: use `w365 org-settings show`, or a kind = \"organizationSettings\" file with `w365 policy diff|sync`"
+            "the {what} are not policies: use `{command}`, or a kind = \"{}\" file with `w365 policy diff|sync`",
+            kind.as_str()
         ),
     }
 }
@@ -162,7 +169,9 @@ pub async fn list(client: &Client, kind: ObjectKind) -> Result<Vec<TenantObject>
             .into_iter()
             .map(TenantObject::UserSettings)
             .collect(),
-        ObjectKind::OrganizationSettings => return Err(not_named(kind)),
+        ObjectKind::OrganizationSettings | ObjectKind::NetworkConnection => {
+            return Err(not_named(kind));
+        }
     })
 }
 
