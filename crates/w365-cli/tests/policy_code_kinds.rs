@@ -251,6 +251,43 @@ async fn network_connections_as_code_create_update_converge_and_a_used_one_is_no
         .expect(0);
     assert_eq!(graph_writes(&sim), writes, "a re-run sends nothing");
 
+    // An edit is one PATCH of the connection, showing the field that differs.
+    let west = dir.join("network-connections/west.toml");
+    let west_text = std::fs::read_to_string(&west).unwrap();
+    std::fs::write(
+        &west,
+        west_text.replace("subnets/cloudpcs-west", "subnets/cloudpcs-west-2"),
+    )
+    .unwrap();
+    let out = output_of(env.cmd(&["policy", "diff", dir_s])).await;
+    assert!(
+        out.stdout
+            .contains("update Azure network connection 'Contoso West network'"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("~ subnet_id"), "{}", out.stdout);
+    assert!(!out.stdout.contains("display_name"), "{}", out.stdout);
+    output_of(env.cmd(&["policy", "sync", dir_s, "--yes"]))
+        .await
+        .expect(0);
+    assert_eq!(graph_writes(&sim), writes + 1);
+    let patch = sim
+        .sim()
+        .request_log()
+        .into_iter()
+        .rfind(|r| r.method == "PATCH")
+        .unwrap();
+    assert!(
+        patch.path.contains("onPremisesConnections/"),
+        "{}",
+        patch.path
+    );
+    let out = output_of(env.cmd(&["network", "show", "Contoso West network", "-o", "json"])).await;
+    assert!(out.stdout.contains("cloudpcs-west-2"), "{}", out.stdout);
+    let out = output_of(env.cmd(&["policy", "diff", dir_s])).await;
+    assert!(out.stdout.contains("No differences"), "{}", out.stdout);
+
     // A policy uses the seeded connection: removing its file and syncing with --prune is refused,
     // naming the policy; nothing is sent.
     std::fs::write(

@@ -1021,6 +1021,19 @@ pub async fn export(client: &Client, dir: &Path) -> Result<ExportReport> {
             }
         }
     }
+    for f in report
+        .files
+        .iter()
+        .filter(|f| f.object == ObjectKind::NetworkConnection)
+    {
+        if names
+            .get(&(f.object, f.display_name.to_lowercase()))
+            .is_some_and(|n| *n > 1)
+            && !report.shared_names.contains(&f.display_name)
+        {
+            report.shared_names.push(f.display_name.clone());
+        }
+    }
     for (object, _) in &objects {
         if names
             .get(&(object.kind(), object.name().to_lowercase()))
