@@ -8,6 +8,16 @@ use w365_testkit::TestSim;
 mod common;
 use common::{Env, graph_writes, json, output_of};
 
+/// The path of the last PATCH the simulator received.
+fn last_patch_path(sim: &TestSim) -> String {
+    sim.sim()
+        .request_log()
+        .into_iter()
+        .rfind(|r| r.method == "PATCH")
+        .map(|r| r.path)
+        .unwrap_or_default()
+}
+
 /// `policy export` of the tenant to a new folder.
 async fn export(env: &Env) -> std::path::PathBuf {
     let dir = env.dir().join("tenant");
@@ -87,17 +97,8 @@ async fn organization_settings_export_edit_diff_sync_converges() {
     let out = output_of(env.cmd(&["policy", "sync", dir_s, "--yes"])).await;
     out.expect(0);
     assert_eq!(graph_writes(&sim), writes + 1, "one PATCH");
-    let patch = sim
-        .sim()
-        .request_log()
-        .into_iter()
-        .rfind(|r| r.method == "PATCH")
-        .unwrap();
-    assert!(
-        patch.path.ends_with("/organizationSettings"),
-        "{}",
-        patch.path
-    );
+    let patch = last_patch_path(&sim);
+    assert!(patch.ends_with("/organizationSettings"), "{}", patch);
     let after = json(&output_of(env.cmd(&["org-settings", "show", "-o", "json"])).await);
     let s = &after["organizationSettings"];
     assert_eq!(s["enableSingleSignOn"], !sso);
@@ -272,17 +273,8 @@ async fn network_connections_as_code_create_update_converge_and_a_used_one_is_no
         .await
         .expect(0);
     assert_eq!(graph_writes(&sim), writes + 1);
-    let patch = sim
-        .sim()
-        .request_log()
-        .into_iter()
-        .rfind(|r| r.method == "PATCH")
-        .unwrap();
-    assert!(
-        patch.path.contains("onPremisesConnections/"),
-        "{}",
-        patch.path
-    );
+    let patch = last_patch_path(&sim);
+    assert!(patch.contains("onPremisesConnections/"), "{}", patch);
     let out = output_of(env.cmd(&["network", "show", "Contoso West network", "-o", "json"])).await;
     assert!(out.stdout.contains("cloudpcs-west-2"), "{}", out.stdout);
     let out = output_of(env.cmd(&["policy", "diff", dir_s])).await;
