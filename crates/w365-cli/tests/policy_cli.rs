@@ -686,7 +686,13 @@ async fn export_diff_edit_sync() {
     let dir_s = dir.to_str().unwrap().to_owned();
     let out = run(&env, &["policy", "export", "--dir", &dir_s]).await;
     out.expect(0);
-    assert!(out.stdout.contains("Exported 5 policies"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "Exported 5 policies, 1 Azure network connection and the organization settings"
+        ),
+        "{}",
+        out.stdout
+    );
     let out = run(&env, &["policy", "diff", &dir_s]).await;
     out.expect(0);
     assert!(out.stdout.contains("No differences"), "{}", out.stdout);

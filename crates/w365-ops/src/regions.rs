@@ -109,10 +109,15 @@ pub fn problems(spec: &PolicySpec, regions: &[CloudPcSupportedRegion]) -> Vec<Pr
     out
 }
 
+/// Whether a policy names a region or a region group that needs the list to be checked.
+pub fn names_a_region(spec: &PolicySpec) -> bool {
+    !named_regions(spec).is_empty()
+}
+
 /// Checks the region names of a policy against Graph's supported regions; reads the list only
 /// when the policy names a region or a region group.
 pub async fn check_policy(client: &Client, spec: &PolicySpec) -> Result<Vec<Problem>> {
-    if named_regions(spec).is_empty() {
+    if !names_a_region(spec) {
         return Ok(Vec::new());
     }
     let regions = list(client).await?;

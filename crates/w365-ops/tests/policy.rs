@@ -561,7 +561,8 @@ async fn export_diff_edit_sync_converges() {
     let client = sim.client();
     let dir = tempfile::tempdir().unwrap();
     let report = ops::export(&client, dir.path()).await.unwrap();
-    assert_eq!(report.files.len(), 5);
+    // Five policies, the organization settings and one network connection.
+    assert_eq!(report.files.len(), 7);
     assert!(report.stale.is_empty());
     let win11 = dir
         .path()

@@ -783,6 +783,13 @@ fn table(kind: ObjectKind, items: &[Details], printer: &Printer) -> String {
                 ]);
             }
         }
+        // Not listed by name (`w365 org-settings show`); shown plainly should one get here.
+        ObjectKind::OrganizationSettings | ObjectKind::NetworkConnection => {
+            t.set_header(["Name"]);
+            for d in items {
+                t.add_row([d.display_name.clone()]);
+            }
+        }
     }
     t.to_string()
 }
@@ -869,6 +876,7 @@ fn properties_toml(d: &Details) -> String {
                 .ok()
                 .and_then(|s| toml::to_string(&s).ok())
         }
+        ObjectKind::OrganizationSettings | ObjectKind::NetworkConnection => None,
     };
     text.map(|t| {
         t.lines()
@@ -883,6 +891,8 @@ fn capitalized(kind: ObjectKind) -> &'static str {
     match kind {
         ObjectKind::ProvisioningPolicy => "Provisioning policy",
         ObjectKind::UserSettings => "User settings policy",
+        ObjectKind::OrganizationSettings => "Organization settings",
+        ObjectKind::NetworkConnection => "Azure network connection",
     }
 }
 
@@ -907,7 +917,9 @@ async fn consent_reasons(client: &Client, plan: &PolicyPlan) -> anyhow::Result<V
                     "unassign the {object} '{name}' from '{}' (its Cloud PCs go into their grace period)",
                     assignment.group.display_name
                 ),
-                ObjectKind::UserSettings => format!(
+                ObjectKind::UserSettings
+                | ObjectKind::OrganizationSettings
+                | ObjectKind::NetworkConnection => format!(
                     "unassign the {object} '{name}' from '{}'",
                     assignment.group.display_name
                 ),
@@ -1210,9 +1222,23 @@ async fn export(settings: &Settings, printer: &Printer, dir: &Path) -> anyhow::R
             printer.json(&Value::Object(doc));
         }
         _ => {
+            let count = |kinds: &[ObjectKind]| {
+                report
+                    .files
+                    .iter()
+                    .filter(|f| kinds.contains(&f.object))
+                    .count()
+            };
+            let policies = count(&[ObjectKind::ProvisioningPolicy, ObjectKind::UserSettings]);
+            let connections = count(&[ObjectKind::NetworkConnection]);
+            let settings = if count(&[ObjectKind::OrganizationSettings]) > 0 {
+                " and the organization settings"
+            } else {
+                ""
+            };
             let mut out = format!(
-                "Exported {} policies from {tenant} to {}:",
-                report.files.len(),
+                "Exported {policies} policies, {connections} Azure network connection{}{settings} from {tenant} to {}:",
+                if connections == 1 { "" } else { "s" },
                 report.dir.display()
             );
             for f in &report.files {

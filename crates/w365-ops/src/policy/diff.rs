@@ -402,6 +402,8 @@ fn keys(kind: ObjectKind) -> &'static [&'static str] {
     match kind {
         ObjectKind::ProvisioningPolicy => POLICY_KEYS,
         ObjectKind::UserSettings => USER_SETTINGS_KEYS,
+        // Not a `Spec`: planned by `super::org_settings`.
+        ObjectKind::OrganizationSettings | ObjectKind::NetworkConnection => &[],
     }
 }
 

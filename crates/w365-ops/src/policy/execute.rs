@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::Value;
 use w365_graph::Client;
 use w365_graph::models::{
-    AssignmentTarget, CloudPcUserSetting, GROUP_ASSIGNMENT_TARGET, ProvisioningPolicy,
-    ProvisioningPolicyAssignment,
+    AssignmentTarget, CloudPcUserSetting, GROUP_ASSIGNMENT_TARGET, OrganizationSettings,
+    ProvisioningPolicy, ProvisioningPolicyAssignment,
 };
 
 use super::diff::{Change, PolicyPlan, ResolvedAssignment};
@@ -131,6 +131,23 @@ async fn run_one(
             object, name, body, ..
         } => {
             // Idempotent: a re-run after a partial failure finds the object already there.
+            if *object == ObjectKind::NetworkConnection {
+                let all = crate::network::list(client).await?;
+                if let Ok(c) = crate::network::find(&all, name) {
+                    return Ok(StepOutcome::AlreadyDone {
+                        detail: format!("'{name}' already exists ({})", c.id),
+                    });
+                }
+                let id = create(client, *object, name, body).await?;
+                report.created.push(Created {
+                    object: *object,
+                    name: name.clone(),
+                    id: id.clone(),
+                });
+                return Ok(StepOutcome::Done {
+                    detail: format!("created '{name}' ({id})"),
+                });
+            }
             let existing = tenant::list(client, *object).await?;
             let same: Vec<&TenantObject> = existing
                 .iter()
@@ -170,6 +187,19 @@ async fn run_one(
                 ObjectKind::UserSettings => {
                     client.user_settings().update_properties(id, patch).await
                 }
+                ObjectKind::OrganizationSettings => {
+                    let settings: OrganizationSettings = serde_json::from_value(patch.clone())
+                        .map_err(|e| Error::InvalidInput {
+                            reason: format!("the {object} change cannot be sent: {e}"),
+                        })?;
+                    client.organization_settings().update(&settings).await
+                }
+                ObjectKind::NetworkConnection => {
+                    client
+                        .network_connections()
+                        .update(id, &super::network::input_of(patch)?)
+                        .await
+                }
             };
             result.graph_ctx(|| format!("update the {object} '{name}'"), WRITE_CLOUD_PC)?;
             Ok(StepOutcome::Done {
@@ -184,6 +214,8 @@ async fn run_one(
             let result = match object {
                 ObjectKind::ProvisioningPolicy => client.provisioning_policies().delete(id).await,
                 ObjectKind::UserSettings => client.user_settings().delete(id).await,
+                ObjectKind::NetworkConnection => client.network_connections().delete(id).await,
+                ObjectKind::OrganizationSettings => return Err(tenant::not_named(*object)),
             };
             match result {
                 Ok(()) => Ok(StepOutcome::Done {
@@ -262,6 +294,15 @@ async fn create(client: &Client, kind: ObjectKind, name: &str, body: &Value) -> 
                 .graph_ctx(|| format!("create the {kind} '{name}'"), WRITE_CLOUD_PC)?
                 .id
         }
+        ObjectKind::NetworkConnection => Some(
+            client
+                .network_connections()
+                .create(&super::network::input_of(body)?)
+                .await
+                .graph_ctx(|| format!("create the {kind} '{name}'"), WRITE_CLOUD_PC)?
+                .id,
+        ),
+        ObjectKind::OrganizationSettings => return Err(tenant::not_named(kind)),
     };
     id.ok_or_else(|| Error::InvalidInput {
         reason: format!("Graph created the {kind} '{name}' but returned no id"),
@@ -349,6 +390,9 @@ async fn set_assignments(
     let result = match kind {
         ObjectKind::ProvisioningPolicy => client.provisioning_policies().assign(&id, &next).await,
         ObjectKind::UserSettings => client.user_settings().assign(&id, &next).await,
+        ObjectKind::OrganizationSettings | ObjectKind::NetworkConnection => {
+            return Err(tenant::not_named(kind));
+        }
     };
     result.graph_ctx(
         || format!("write the assignments of the {kind} '{name}'"),
@@ -392,5 +436,8 @@ pub async fn read_assignments(
             .graph_ctx(action, crate::execute::permissions::READ_CLOUD_PCS)?
             .assignments
             .unwrap_or_default(),
+        ObjectKind::OrganizationSettings | ObjectKind::NetworkConnection => {
+            return Err(super::tenant::not_named(kind));
+        }
     })
 }

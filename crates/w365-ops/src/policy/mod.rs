@@ -11,11 +11,15 @@
 //! - [`ops`]: list, show, create, update, delete, assign, unassign, apply, apply-config, export,
 //!   diff/sync planning.
 //! - [`references`]: image and network connection names in files resolved to ids at plan time.
+//! - [`org_settings`]: the `kind = "organizationSettings"` file (one per tenant) and its plan.
+//! - [`network`]: the `kind = "networkConnection"` files, matched by display name, and their plan.
 //! - [`execute`]: runs a plan; assignment changes re-read the current set, merge, write the full set.
 
 pub mod diff;
 pub mod execute;
+pub mod network;
 pub mod ops;
+pub mod org_settings;
 pub mod references;
 pub mod spec;
 pub mod tenant;

@@ -11,6 +11,8 @@ use w365_graph::models::{
 };
 
 use super::diff::{self, Change, Desired, PolicyPlan, ResolvedAssignment};
+use super::network::NetworkConnectionSpec;
+use super::org_settings::OrgSettingsSpec;
 use super::spec::{AssignmentSpec, ObjectKind, PolicySpec, Spec, file_stem};
 use super::tenant::{self, Details, Groups, TenantObject};
 use super::validate::{self, Mode, Problem, describe, is_frontline};
@@ -578,6 +580,19 @@ fn toml_files(
 /// Reads and validates every `*.toml` file under `dir` (recursively). All problems of all files
 /// are reported together; two files with the same kind and name are refused.
 pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
+    Ok(load_all(dir)?.files)
+}
+
+/// The files of a policy directory: the named objects, and the organization settings file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedDir {
+    pub files: Vec<LoadedFile>,
+    pub org_settings: Option<(PathBuf, OrgSettingsSpec)>,
+    pub network_connections: Vec<(PathBuf, NetworkConnectionSpec)>,
+}
+
+/// [`load_dir`], with the organization settings file (at most one).
+pub fn load_all(dir: &Path) -> Result<LoadedDir> {
     let mut paths = Vec::new();
     let mut dir_links = Vec::new();
     toml_files(dir, &mut paths, &mut dir_links).map_err(|e| Error::InvalidInput {
@@ -607,6 +622,8 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
     }
     let mut problems = Vec::new();
     let mut files: Vec<LoadedFile> = Vec::new();
+    let mut org_settings: Option<(PathBuf, OrgSettingsSpec)> = None;
+    let mut network_connections = Vec::new();
     let mut seen: HashMap<(ObjectKind, String), PathBuf> = HashMap::new();
     for path in paths {
         let shown = path
@@ -625,6 +642,57 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
                 continue;
             }
         };
+        if super::org_settings::is_org_settings_file(&text) {
+            match (super::org_settings::parse(&text), &org_settings) {
+                (Ok(_), Some((first, _))) => problems.push(Problem {
+                    field: shown.clone(),
+                    message: format!(
+                        "describes the {} like {}",
+                        super::org_settings::NAME,
+                        first.strip_prefix(dir).unwrap_or(first).display()
+                    ),
+                    fix: "keep one organization settings file (the tenant has one)".into(),
+                }),
+                (Ok(spec), None) => org_settings = Some((path.clone(), spec)),
+                (Err(e), _) => problems.push(Problem {
+                    field: shown.clone(),
+                    message: e.to_string(),
+                    fix: "correct the file (see the policy file format in the README)".into(),
+                }),
+            }
+            continue;
+        }
+        if super::spec::declares_kind(&text, ObjectKind::NetworkConnection) {
+            match super::network::parse(&text) {
+                Ok(spec) => {
+                    let key = (
+                        ObjectKind::NetworkConnection,
+                        spec.display_name.to_lowercase(),
+                    );
+                    if let Some(first) = seen.get(&key) {
+                        problems.push(Problem {
+                            field: shown.clone(),
+                            message: format!(
+                                "describes the same {} '{}' as {}",
+                                ObjectKind::NetworkConnection,
+                                spec.display_name,
+                                first.strip_prefix(dir).unwrap_or(first).display()
+                            ),
+                            fix: "keep one file per connection".into(),
+                        });
+                    } else {
+                        seen.insert(key, path.clone());
+                    }
+                    network_connections.push((path.clone(), spec));
+                }
+                Err(e) => problems.push(Problem {
+                    field: shown.clone(),
+                    message: e.to_string(),
+                    fix: "correct the file (see the policy file format in the README)".into(),
+                }),
+            }
+            continue;
+        }
         let spec = match Spec::from_toml(&text) {
             Ok(s) => s,
             Err(e) => {
@@ -681,28 +749,59 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedFile>> {
             &problems,
         ));
     }
-    Ok(files)
+    Ok(LoadedDir {
+        files,
+        org_settings,
+        network_connections,
+    })
 }
 
 /// `diff` / `sync` planning: the files in `dir` against the tenant.
 pub async fn plan_sync(client: &Client, dir: &Path, prune: bool) -> Result<PolicyPlan> {
-    let files = load_dir(dir)?;
+    let LoadedDir {
+        files,
+        org_settings,
+        network_connections,
+    } = load_all(dir)?;
     let mut groups = Groups::new(client);
     let mut desired = Vec::with_capacity(files.len());
+    // Region names are checked as create/update/apply check them, every file's problems together;
+    // the supported regions are read once, when a file names one.
+    let mut region_issues = Vec::new();
+    let mut regions = None;
     for mut f in files {
         super::references::resolve(client, &mut f.spec).await?;
+        let source = f
+            .path
+            .strip_prefix(dir)
+            .unwrap_or(&f.path)
+            .display()
+            .to_string();
+        let found = match &f.spec {
+            Spec::Policy(p) if crate::regions::names_a_region(p) => {
+                if regions.is_none() {
+                    regions = Some(crate::regions::list(client).await?);
+                }
+                crate::regions::problems(p, regions.as_deref().unwrap_or_default())
+            }
+            _ => Vec::new(),
+        };
+        for mut p in found {
+            p.field = format!("{source}: {}", p.field);
+            region_issues.push(p);
+        }
         let assignments = resolve_all(&mut groups, f.spec.assignments()).await?;
         desired.push(Desired {
-            source: Some(
-                f.path
-                    .strip_prefix(dir)
-                    .unwrap_or(&f.path)
-                    .display()
-                    .to_string(),
-            ),
+            source: Some(source),
             spec: f.spec,
             assignments,
         });
+    }
+    if !region_issues.is_empty() {
+        return Err(refuse(
+            &format!("the policy files in {}", dir.display()),
+            &region_issues,
+        ));
     }
     let mut observed = Vec::new();
     for kind in [ObjectKind::ProvisioningPolicy, ObjectKind::UserSettings] {
@@ -745,8 +844,36 @@ pub async fn plan_sync(client: &Client, dir: &Path, prune: bool) -> Result<Polic
         })
         .await?;
     }
-    diff::plan(&desired, &observed, prune)
-        .map_err(|p| refuse(&format!("the policy files in {}", dir.display()), &p))
+    let mut plan = diff::plan(&desired, &observed, prune)
+        .map_err(|p| refuse(&format!("the policy files in {}", dir.display()), &p))?;
+    // Connections before the policies that name them; deleted after the policies that used them.
+    // A file naming a connection that this sync creates resolves only once it exists (run sync
+    // again): the names are resolved at plan time.
+    // Connections are managed (and pruned) only when DIR has connection files, so a directory
+    // exported before they were never deletes them.
+    let connections = crate::network::list(client).await?;
+    if !network_connections.is_empty() {
+        let policies = crate::network::all_policies(client).await?;
+        let (writes, deletes, unmanaged) =
+            super::network::plan(&network_connections, &connections, &policies, prune)?;
+        plan.changes.splice(0..0, writes);
+        plan.changes.extend(deletes);
+        plan.unmanaged.extend(unmanaged);
+    } else {
+        plan.unmanaged
+            .extend(connections.iter().map(|c| diff::Unmanaged {
+                object: ObjectKind::NetworkConnection,
+                id: c.id.clone(),
+                name: c.display_name.clone().unwrap_or_default(),
+            }));
+    }
+    // The organization settings first: provisioning policies created after them get them.
+    if let Some((_, wanted)) = &org_settings
+        && let Some(change) = super::org_settings::plan_against_tenant(client, wanted).await?
+    {
+        plan.changes.insert(0, change);
+    }
+    Ok(plan)
 }
 
 /// One file `export` wrote.
@@ -804,7 +931,8 @@ pub async fn snapshot(client: &Client) -> Result<Vec<(TenantObject, Spec)>> {
 }
 
 /// `export`: writes every provisioning and user settings policy to `dir/provisioning-policies/`
-/// and `dir/user-settings/`, one file each.
+/// and `dir/user-settings/`, one file each, and the organization settings to
+/// `dir/organization-settings/organization-settings.toml`.
 pub async fn export(client: &Client, dir: &Path) -> Result<ExportReport> {
     let objects = snapshot(client).await?;
     let io = |e: std::io::Error, p: &Path| Error::InvalidInput {
@@ -837,7 +965,49 @@ pub async fn export(client: &Client, dir: &Path) -> Result<ExportReport> {
             path,
         });
     }
-    for kind in [ObjectKind::ProvisioningPolicy, ObjectKind::UserSettings] {
+    let settings = crate::org_settings::show(client).await?;
+    let folder = dir.join(ObjectKind::OrganizationSettings.folder());
+    std::fs::create_dir_all(&folder).map_err(|e| io(e, &folder))?;
+    let path = folder.join(super::org_settings::FILE_NAME);
+    std::fs::write(&path, OrgSettingsSpec::from_graph(&settings).to_toml())
+        .map_err(|e| io(e, &path))?;
+    report.files.push(ExportedFile {
+        object: ObjectKind::OrganizationSettings,
+        id: settings.id.clone().unwrap_or_default(),
+        display_name: super::org_settings::NAME.to_owned(),
+        path,
+    });
+    let folder = dir.join(ObjectKind::NetworkConnection.folder());
+    for c in crate::network::list(client).await? {
+        let spec = NetworkConnectionSpec::from_graph(&c);
+        std::fs::create_dir_all(&folder).map_err(|e| io(e, &folder))?;
+        let stem = file_stem(&spec.display_name);
+        let mut path = folder.join(format!("{stem}.toml"));
+        let n = used.entry(path.clone()).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            path = folder.join(format!("{stem}-{n}.toml"));
+        }
+        std::fs::write(&path, spec.to_toml()).map_err(|e| io(e, &path))?;
+        *names
+            .entry((
+                ObjectKind::NetworkConnection,
+                spec.display_name.to_lowercase(),
+            ))
+            .or_default() += 1;
+        report.files.push(ExportedFile {
+            object: ObjectKind::NetworkConnection,
+            id: c.id.clone(),
+            display_name: spec.display_name,
+            path,
+        });
+    }
+    for kind in [
+        ObjectKind::ProvisioningPolicy,
+        ObjectKind::UserSettings,
+        ObjectKind::OrganizationSettings,
+        ObjectKind::NetworkConnection,
+    ] {
         let mut present = Vec::new();
         let folder = dir.join(kind.folder());
         if folder.is_dir() {
@@ -849,6 +1019,19 @@ pub async fn export(client: &Client, dir: &Path) -> Result<ExportReport> {
             if !report.files.iter().any(|f| f.path == p) {
                 report.stale.push(p);
             }
+        }
+    }
+    for f in report
+        .files
+        .iter()
+        .filter(|f| f.object == ObjectKind::NetworkConnection)
+    {
+        if names
+            .get(&(f.object, f.display_name.to_lowercase()))
+            .is_some_and(|n| *n > 1)
+            && !report.shared_names.contains(&f.display_name)
+        {
+            report.shared_names.push(f.display_name.clone());
         }
     }
     for (object, _) in &objects {

@@ -50,6 +50,10 @@ pub enum ObjectKind {
     ProvisioningPolicy,
     /// `cloudPcUserSetting`.
     UserSettings,
+    /// `cloudPcOrganizationSettings`: one per tenant (see [`super::org_settings`]).
+    OrganizationSettings,
+    /// `cloudPcOnPremisesConnection` (see [`super::network`]).
+    NetworkConnection,
 }
 
 impl ObjectKind {
@@ -58,6 +62,8 @@ impl ObjectKind {
         match self {
             ObjectKind::ProvisioningPolicy => "provisioningPolicy",
             ObjectKind::UserSettings => "userSettings",
+            ObjectKind::OrganizationSettings => "organizationSettings",
+            ObjectKind::NetworkConnection => "networkConnection",
         }
     }
 
@@ -66,6 +72,8 @@ impl ObjectKind {
         match self {
             ObjectKind::ProvisioningPolicy => "provisioning-policies",
             ObjectKind::UserSettings => "user-settings",
+            ObjectKind::OrganizationSettings => "organization-settings",
+            ObjectKind::NetworkConnection => "network-connections",
         }
     }
 }
@@ -75,6 +83,8 @@ impl fmt::Display for ObjectKind {
         f.write_str(match self {
             ObjectKind::ProvisioningPolicy => "provisioning policy",
             ObjectKind::UserSettings => "user settings policy",
+            ObjectKind::OrganizationSettings => "organization settings",
+            ObjectKind::NetworkConnection => "Azure network connection",
         })
     }
 }
@@ -399,8 +409,30 @@ fn at(line: Option<usize>, key: Option<&str>) -> String {
     }
 }
 
+/// Whether a file's `kind` is `kind` (case-insensitive; false when the file does not parse).
+pub fn declares_kind(text: &str, kind: ObjectKind) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|t| {
+        t.get("kind")
+            .and_then(|k| k.as_str())
+            .is_some_and(|k| k.eq_ignore_ascii_case(kind.as_str()))
+    })
+}
+
+/// Parses a file of a kind that is not a [`Spec`] (`kind` is left out, every other key must be
+/// `T`'s); errors name the line and key of the bad value.
+pub(crate) fn parse_kind_file<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, SpecError> {
+    let root = toml::de::DeTable::parse(text).map_err(|e| syntax_error(text, &e))?;
+    let span = root.span();
+    let mut table = root.into_inner();
+    table.remove("kind");
+    T::deserialize(toml::de::Deserializer::from(toml::Spanned::new(
+        span, table,
+    )))
+    .map_err(|e| syntax_error(text, &e))
+}
+
 /// A TOML error with the line and key of its position in `text`.
-fn syntax_error(text: &str, e: &toml::de::Error) -> SpecError {
+pub(crate) fn syntax_error(text: &str, e: &toml::de::Error) -> SpecError {
     let offset = e.span().map(|s| s.start);
     SpecError::Syntax {
         message: e.message().trim().to_owned(),
@@ -494,11 +526,9 @@ pub fn line_of(text: &str, field: &str) -> Option<usize> {
 fn kind_message(found: Option<&str>) -> String {
     match found {
         Some(k) => format!(
-            "kind = \"{k}\" is not known; use kind = \"provisioningPolicy\" or kind = \"userSettings\""
+            "kind = \"{k}\" is not known; use kind = \"provisioningPolicy\", \"userSettings\", \"organizationSettings\" or \"networkConnection\""
         ),
-        None => {
-            "the file needs a line kind = \"provisioningPolicy\" or kind = \"userSettings\"".into()
-        }
+        None => "the file needs a line kind = \"provisioningPolicy\", \"userSettings\", \"organizationSettings\" or \"networkConnection\"".into(),
     }
 }
 
@@ -600,7 +630,9 @@ pub const USER_SETTINGS_KEYS: &[&str] = &[
 pub fn is_updatable(kind: ObjectKind, key: &str) -> bool {
     match kind {
         ObjectKind::ProvisioningPolicy => key != "provisioning_type",
-        ObjectKind::UserSettings => true,
+        ObjectKind::UserSettings
+        | ObjectKind::OrganizationSettings
+        | ObjectKind::NetworkConnection => true,
     }
 }
 

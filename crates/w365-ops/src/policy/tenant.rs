@@ -26,6 +26,8 @@ impl ObjectKind {
         match self {
             ObjectKind::ProvisioningPolicy => "provisioning policy",
             ObjectKind::UserSettings => "user settings policy",
+            ObjectKind::OrganizationSettings => "organization settings",
+            ObjectKind::NetworkConnection => crate::network::KIND,
         }
     }
 }
@@ -139,6 +141,21 @@ pub async fn list_user_settings(client: &Client) -> Result<Vec<CloudPcUserSettin
         )
 }
 
+/// The organization settings (one object without a name) and the Azure network connections
+/// (`w365 network`) are not policies: they have no assignments and are not read here.
+pub fn not_named(kind: ObjectKind) -> Error {
+    let (command, what) = match kind {
+        ObjectKind::NetworkConnection => ("w365 network", "Azure network connections"),
+        _ => ("w365 org-settings", "organization settings"),
+    };
+    Error::InvalidInput {
+        reason: format!(
+            "the {what} are not policies: use `{command}`, or a kind = \"{}\" file with `w365 policy diff|sync`",
+            kind.as_str()
+        ),
+    }
+}
+
 /// Every object of a kind.
 pub async fn list(client: &Client, kind: ObjectKind) -> Result<Vec<TenantObject>> {
     Ok(match kind {
@@ -152,6 +169,9 @@ pub async fn list(client: &Client, kind: ObjectKind) -> Result<Vec<TenantObject>
             .into_iter()
             .map(TenantObject::UserSettings)
             .collect(),
+        ObjectKind::OrganizationSettings | ObjectKind::NetworkConnection => {
+            return Err(not_named(kind));
+        }
     })
 }
 
