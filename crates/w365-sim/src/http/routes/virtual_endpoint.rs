@@ -17,8 +17,8 @@
 //!   is refused;
 //! - the error codes of the Cloud PC API are not documented: 404 `ResourceNotFound`, 400 `BadRequest`
 //!   (`parameterValidationFailed` for naming templates), 409 `Conflict` while another operation runs;
-//! - audit events, bulk actions and supported regions: the submodules of this one; restore points:
-//!   [`super::snapshots`].
+//! - audit events, bulk actions, supported regions, images, Azure network connections and
+//!   organization settings: the submodules of this one; restore points: [`super::snapshots`].
 
 mod audit_events;
 mod bulk_actions;
