@@ -20,7 +20,7 @@ use serde::Serialize;
 use w365_graph::models::{CloudPc, Group};
 use w365_graph::{ApiVersion, BatchRequest, Client, Filter, GraphPath, Query};
 
-use super::journal::{JournalState, RunStart, begin, fail_row};
+use super::journal::{JournalHome, JournalState, RunStart, begin, fail_row};
 use super::{
     Outcome, ParsedInput, Progress, RowResult, batch_pages, batch_pages_on, invalid_rows,
     read_users, row_result, unknown_user_row,
@@ -438,7 +438,8 @@ pub async fn execute(
         client,
         opts.strict,
         &plan.rows,
-        &plan.journal,
+        &JournalHome::File(plan.journal.clone()),
+        None,
         plan.work.len(),
         progress,
     )?;
@@ -449,7 +450,7 @@ pub async fn execute(
         opts.pacer.acquire(directory_writes(&w.plan)).await;
         match executor.run(&w.plan, &mut state).await {
             Ok(()) => {
-                journal.record([w.upn.as_str()], STEP_UNASSIGNED)?;
+                journal.record([w.upn.as_str()], STEP_UNASSIGNED).await?;
                 r.outcome = Outcome::Unassigned;
                 r.detail = format!("done: {}", r.detail);
             }
