@@ -261,6 +261,33 @@ pub async fn run_unassign(
     finish(printer, conn, result, args.results.as_deref()).await
 }
 
+/// `w365 --server URL assign --from FILE`: the result document of the `assign.bulk` job printed
+/// as an inline run prints it (the table, `-o json` or `-o csv`, the results file, the exit status).
+pub(crate) fn print_job_result(
+    printer: &Printer,
+    results: Option<&Path>,
+    server: &str,
+    result: &serde_json::Value,
+) -> anyhow::Result<ExitStatus> {
+    let field = |name: &str| result.get(name).cloned().unwrap_or_default();
+    let rows: Vec<RowResult> = serde_json::from_value(field("rows"))?;
+    let capacity: Vec<SkuCapacity> = serde_json::from_value(field("capacity")).unwrap_or_default();
+    let run = Run {
+        command: "assign --from",
+        target: format!(
+            "{} through {server}",
+            result["tenant"].as_str().unwrap_or_default()
+        ),
+        dry_run: false,
+        rows,
+        capacity: Some(capacity),
+        empty_rows: serde_json::from_value(field("emptyRows")).unwrap_or_default(),
+        ticket_sent_to: result["ticketSentTo"].as_str().map(str::to_owned),
+        graph_requests: result["graphRequests"].as_u64().unwrap_or_default(),
+    };
+    print_run(printer, results, run)
+}
+
 /// What a bulk run (or its dry run) came to, as printed.
 struct Run {
     command: &'static str,

@@ -5,6 +5,7 @@
 //! Sign-in: `W365_SERVER_TOKEN`, else the device-code flow against the server's identity provider
 //! (`GET /api/v1/signin` names it; the sandbox's simulator offers the flow too).
 
+use std::io::Read as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -79,6 +80,39 @@ fn job_of(command: &Command) -> Option<(String, Map<String, Value>, bool, bool)>
     }
 }
 
+/// `assign --from FILE` as one `assign.bulk` job: the file's text (decoded as inline: UTF-8 with or
+/// without a BOM, or UTF-16) and the flags as every row's defaults.
+fn bulk_job(
+    args: &crate::cli::AssignArgs,
+    file: &std::path::Path,
+) -> anyhow::Result<(String, Map<String, Value>, bool, bool)> {
+    let usage = |text: &str| crate::settings::SettingsError::Usage(text.into());
+    if !args.user.trim().is_empty() {
+        anyhow::bail!(usage("give either a USER or --from FILE, not both"));
+    }
+    if args.dry_run {
+        anyhow::bail!(usage(
+            "with --server, --from FILE runs as a job; plan it with --dry-run inline (without --server)"
+        ));
+    }
+    if args.journal.is_some() {
+        anyhow::bail!(usage(
+            "with --server the job keeps its own journal: leave out --journal"
+        ));
+    }
+    let shown = file.display().to_string();
+    let opened = std::fs::File::open(file).with_context(|| format!("cannot read {shown}"))?;
+    let mut text = String::new();
+    w365_ops::bulk::input::decoded(std::io::BufReader::new(opened), &shown)?
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read {shown}"))?;
+    let mut params = crate::ops_spec::assign_values(args, args.message.clone());
+    params.remove("user");
+    params.insert("rows".into(), text.into());
+    params.insert("strict".into(), args.strict.into());
+    Ok(("assign.bulk".into(), params, false, true))
+}
+
 fn status_of_kind(kind: &str) -> ExitStatus {
     [
         ExitStatus::Unexpected,
@@ -115,7 +149,15 @@ pub async fn dispatch(
                 .into()
         ));
     }
-    let Some((operation, params, dry_run, consent)) = job_of(command) else {
+    let bulk = match command {
+        Command::Assign(a) => a.from.as_deref().map(|file| (a, file)),
+        _ => None,
+    };
+    let job = match bulk {
+        Some((args, file)) => Some(bulk_job(args, file)?),
+        None => job_of(command),
+    };
+    let Some((operation, params, dry_run, consent)) = job else {
         return Ok(None);
     };
     let tenant = if settings.sandbox {
@@ -210,6 +252,16 @@ pub async fn dispatch(
     printer.note(&format!("job {id} submitted to {base}; following its log"));
     let job = follow(&http, base, &token, &id, printer).await?;
     let result = job["result"].clone();
+    if let (Some((args, _)), true) = (bulk, result.get("rows").is_some()) {
+        // The rows as an inline run prints them, and its exit status.
+        return crate::commands::bulk::print_job_result(
+            printer,
+            args.results.as_deref(),
+            base,
+            &result,
+        )
+        .map(Some);
+    }
     if !result.is_null() {
         printer.json(&result);
     }

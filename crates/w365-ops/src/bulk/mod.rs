@@ -123,7 +123,7 @@ impl Outcome {
 }
 
 /// One row of the plan and of the results file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RowResult {
     pub row: u64,
@@ -144,7 +144,7 @@ pub struct RowResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub license_group: Option<String>,
     /// The groups the row is added to, besides the licence group.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub add_to: Vec<String>,
     /// `--notify`: the user's Cloud PC, once listed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,7 +155,7 @@ pub struct RowResult {
 }
 
 /// Free units of one SKU at planning time and how the plan uses them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SkuCapacity {
     pub sku: String,
