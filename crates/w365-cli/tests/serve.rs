@@ -233,6 +233,24 @@ async fn serve_sandbox_signs_in_demo_operators_and_stops_on_sigterm() {
     assert!(written.contains("henry.moore@contoso.com"), "{written}");
     let out = run(&["assign", "--from", file, "--dry-run"], &helpdesk);
     assert_eq!(out.status.code(), Some(2), "the dry run is inline only");
+    // unassign --from is destructive: --yes, as inline; then the rows as inline prints them
+    // (alice keeps her licence for the sign-in below).
+    let leavers = home.path().join("leavers.csv");
+    std::fs::write(
+        &leavers,
+        "user\ngrace.wilson@contoso.com\nhenry.moore@contoso.com\nnobody@contoso.com\n",
+    )
+    .expect("bulk file");
+    let leavers = leavers.to_str().expect("path");
+    let out = run(&["unassign", "--from", leavers], &helpdesk);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    let out = run(&["unassign", "--from", leavers, "--yes"], &helpdesk);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(11), "{table}");
+    assert!(
+        table.contains("henry.moore@contoso.com") && table.contains("2 unassigned, 1 invalid"),
+        "{table}"
+    );
 
     // Inline on the sandbox the server holds: refused at once, pointing at --server (no wait).
     let held = w365(home.path())

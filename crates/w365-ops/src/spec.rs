@@ -870,18 +870,26 @@ fn declare() -> Vec<OperationSpec> {
             vec![],
         ));
     }
-    ops.push(assign_bulk(&ops[0]));
+    let assign = bulk_of(
+        &ops[0],
+        "Provision Windows 365 Cloud PCs for every user of a file, as one job (w365 assign --from)",
+    );
+    let unassign = bulk_of(
+        &ops[1],
+        "Take the Windows 365 Cloud PCs of every user of a file away, as one job (w365 unassign --from)",
+    );
+    ops.extend([assign, unassign]);
     ops
 }
 
-/// `assign.bulk`: the rows of `w365 assign --from FILE` as one job; the assign flags are the
-/// defaults every row's columns may override.
-fn assign_bulk(assign: &OperationSpec) -> OperationSpec {
+/// `assign.bulk` and `unassign.bulk`: the rows of `w365 assign|unassign --from FILE` as one job;
+/// the operation's flags are the defaults every row's columns may override.
+fn bulk_of(single: &OperationSpec, summary: &str) -> OperationSpec {
     let mut params = vec![
         P::flag(
             "from",
             ParamKind::BulkRows,
-            "The bulk file's text: CSV with a header (user, and any assign parameter as a column) or JSON lines",
+            "The bulk file's text: CSV with a header (user, and any parameter as a column) or JSON lines",
         )
         .required(),
         P::flag(
@@ -892,27 +900,28 @@ fn assign_bulk(assign: &OperationSpec) -> OperationSpec {
         .default(false),
     ];
     params.extend(
-        assign
+        single
             .params
             .iter()
             .filter(|p| p.name != "user")
             .map(|p| P(p.clone())),
     );
+    let cli: Vec<&str> = single.cli.iter().map(String::as_str).collect();
     let mut bulk = op(
-        "assign.bulk",
-        "Provision Windows 365 Cloud PCs for every user of a file, as one job (w365 assign --from)",
-        Role::Helpdesk,
-        false,
-        &["assign"],
+        &format!("{}.bulk", single.name),
+        summary,
+        single.role,
+        single.destructive,
+        &cli,
         params,
-        assign
+        single
             .cli_only
             .iter()
             .filter(|c| !matches!(c.flag.as_str(), "from" | "strict"))
             .cloned()
             .chain([cli_only("user", "bulk input: each row names its user")])
             .collect(),
-        assign.rules.clone(),
+        single.rules.clone(),
     );
     bulk.params[0].name = "rows".into();
     bulk

@@ -262,3 +262,34 @@ async fn a_bulk_job_killed_after_its_memberships_resumes_and_does_nothing_twice(
     assert!(h.sim.outbox().is_empty(), "no mail, no ticket");
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_unassign_file_runs_as_one_job() {
+    let h = start_with(Options {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let helpdesk = h.token("helpdesk").await;
+    let rows = "user\nalice.smith@contoso.com\nnobody@contoso.com\n";
+    let body = json!({"operation": "unassign.bulk", "tenant": "sandbox", "params": {"rows": rows}});
+    let reader = h.token("reader").await;
+    let (status, refused) = h.post(&reader, "/api/v1/jobs", &body).await;
+    assert_eq!(status, 403, "{refused}");
+    let (status, job) = h.post(&helpdesk, "/api/v1/jobs", &body).await;
+    assert_eq!(status, 202, "{job}");
+    let job = follow(&h, &helpdesk, job["id"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["result"]["command"], "unassign");
+    let got: Vec<(u64, String, String)> = outcomes(&job);
+    assert_eq!(
+        got,
+        [
+            (2, "alice.smith@contoso.com".into(), "unassigned".into()),
+            (3, "nobody@contoso.com".into(), "invalid".into()),
+        ]
+    );
+    let journal = job["checkpoint"]["bulkJournal"].to_string();
+    assert!(journal.contains("alice.smith@contoso.com"), "{journal}");
+    h.shutdown().await;
+}

@@ -25,7 +25,8 @@ use tokio::sync::mpsc;
 use w365_graph::auth::Credential;
 use w365_graph::{Client, Cloud, RetryPolicy};
 use w365_jobs::{Finish, Handler, JobContext};
-use w365_ops::bulk::{self, BulkOptions, JournalState};
+use w365_ops::bulk::unassign::BulkUnassignOptions;
+use w365_ops::bulk::{self, BulkOptions, BulkReport, JournalState};
 use w365_ops::execute::{Event, Observer, StepOutcome};
 use w365_ops::profile::{ConfigFile, Profile};
 use w365_ops::resume::{
@@ -217,7 +218,7 @@ impl OpsHandler {
             profile: Some(conn.profile.clone()),
         };
 
-        if spec.name == "assign.bulk" {
+        if spec.name.ends_with(".bulk") {
             return Ok(run_bulk(ctx, &client, &input, &settings, &spec.cli.join(" ")).await);
         }
         let (tx, rx) = mpsc::unbounded_channel::<(&'static str, String)>();
@@ -284,7 +285,8 @@ impl Handler for OpsHandler {
 /// Where a bulk job keeps its journal in the job's checkpoint.
 const BULK_JOURNAL: &str = "bulkJournal";
 
-/// Runs `assign.bulk`: the bulk planner and executor of `w365 assign --from`, with the journal in
+/// Runs `assign.bulk` and `unassign.bulk`: the bulk planners and executors of
+/// `w365 assign|unassign --from`, with the journal in
 /// the job's checkpoint (each entry saved before the run goes on: a resumed job does nothing
 /// twice), each row's outcome as a log line and the rows in the result document.
 ///
@@ -304,7 +306,7 @@ async fn run_bulk(
         fix: fix.to_owned(),
         problems: vec![],
     };
-    if input.bool("notify") {
+    if input.operation == "assign.bulk" && input.bool("notify") {
         return refuse(
             "assign.bulk cannot notify yet: a job does not wait for the Cloud PCs of its rows"
                 .into(),
@@ -318,28 +320,52 @@ async fn run_bulk(
             return refuse(e.to_string(), "submit the job again with the file fixed").finish();
         }
     };
-    let mut base = input.assign_options(settings.caller.clone());
-    base.waits = settings.waits;
-    input.apply_wait_timeout(&mut base.waits);
-    let opts = BulkOptions {
-        base,
-        strict: input.bool("strict"),
-        journal: None,
-        pacer: w365_graph::WritePacer::default(),
-    };
     let journal =
         JournalState::from_value(job.checkpoint.get(BULK_JOURNAL).unwrap_or(&Value::Null));
-
+    let pacer = w365_graph::WritePacer::default;
+    let strict = input.bool("strict");
     let (tx, rx) = mpsc::unbounded_channel::<(&'static str, String)>();
     let observer = LogObserver { tx };
     let sink = StoreSink { ctx };
     let work = async {
         let empty_rows = parsed.empty_rows.clone();
-        let run = async {
-            let plan = bulk::plan_in_job(client, &opts, parsed, journal, &observer).await?;
-            bulk::execute_in_job(client, &opts, plan, &sink, &observer, &()).await
-        }
-        .await;
+        let run = if input.operation == "unassign.bulk" {
+            let mut base = input.unassign_options();
+            base.waits = settings.waits;
+            let opts = BulkUnassignOptions {
+                base,
+                strict,
+                journal: None,
+                pacer: pacer(),
+            };
+            async {
+                let plan =
+                    bulk::unassign::plan_in_job(client, &opts, parsed, journal, &observer).await?;
+                bulk::unassign::execute_in_job(client, &opts, plan, &sink, &observer, &()).await
+            }
+            .await
+            .map(|r| BulkReport {
+                rows: r.rows,
+                capacity: vec![],
+                ticket_sent_to: None,
+                graph_requests: r.graph_requests,
+            })
+        } else {
+            let mut base = input.assign_options(settings.caller.clone());
+            base.waits = settings.waits;
+            input.apply_wait_timeout(&mut base.waits);
+            let opts = BulkOptions {
+                base,
+                strict,
+                journal: None,
+                pacer: pacer(),
+            };
+            async {
+                let plan = bulk::plan_in_job(client, &opts, parsed, journal, &observer).await?;
+                bulk::execute_in_job(client, &opts, plan, &sink, &observer, &()).await
+            }
+            .await
+        };
         drop(observer);
         (run, empty_rows)
     };

@@ -80,37 +80,81 @@ fn job_of(command: &Command) -> Option<(String, Map<String, Value>, bool, bool)>
     }
 }
 
-/// `assign --from FILE` as one `assign.bulk` job: the file's text (decoded as inline: UTF-8 with or
-/// without a BOM, or UTF-16) and the flags as every row's defaults.
-fn bulk_job(
-    args: &crate::cli::AssignArgs,
-    file: &std::path::Path,
-) -> anyhow::Result<(String, Map<String, Value>, bool, bool)> {
+/// `assign --from FILE` or `unassign --from FILE`: what its bulk job is made of.
+struct BulkCommand<'a> {
+    /// `assign --from` or `unassign --from`.
+    command: &'static str,
+    operation: &'static str,
+    file: &'a std::path::Path,
+    user: &'a str,
+    dry_run: bool,
+    journal: bool,
+    strict: bool,
+    results: Option<&'a std::path::Path>,
+    /// The flags as API values (every row's defaults).
+    values: Map<String, Value>,
+    consent: bool,
+}
+
+fn bulk_of(command: &Command) -> Option<BulkCommand<'_>> {
+    match command {
+        Command::Assign(a) => a.from.as_deref().map(|file| BulkCommand {
+            command: "assign --from",
+            operation: "assign.bulk",
+            file,
+            user: &a.user,
+            dry_run: a.dry_run,
+            journal: a.journal.is_some(),
+            strict: a.strict,
+            results: a.results.as_deref(),
+            values: crate::ops_spec::assign_values(a, a.message.clone()),
+            consent: true,
+        }),
+        // Destructive, as inline: a terminal question or --yes.
+        Command::Unassign(a) => a.from.as_deref().map(|file| BulkCommand {
+            command: "unassign --from",
+            operation: "unassign.bulk",
+            file,
+            user: &a.user,
+            dry_run: a.dry_run,
+            journal: a.journal.is_some(),
+            strict: a.strict,
+            results: a.results.as_deref(),
+            values: crate::ops_spec::unassign_values(a),
+            consent: a.yes,
+        }),
+        _ => None,
+    }
+}
+
+/// A bulk file as one job: the file's text (decoded as inline: UTF-8 with or without a BOM, or
+/// UTF-16) and the flags as every row's defaults.
+fn bulk_job(b: &BulkCommand<'_>) -> anyhow::Result<(String, Map<String, Value>, bool, bool)> {
     let usage = |text: &str| crate::settings::SettingsError::Usage(text.into());
-    if !args.user.trim().is_empty() {
+    if !b.user.trim().is_empty() {
         anyhow::bail!(usage("give either a USER or --from FILE, not both"));
     }
-    if args.dry_run {
+    if b.dry_run {
         anyhow::bail!(usage(
             "with --server, --from FILE runs as a job; plan it with --dry-run inline (without --server)"
         ));
     }
-    if args.journal.is_some() {
+    if b.journal {
         anyhow::bail!(usage(
             "with --server the job keeps its own journal: leave out --journal"
         ));
     }
-    let shown = file.display().to_string();
-    let opened = std::fs::File::open(file).with_context(|| format!("cannot read {shown}"))?;
+    let shown = b.file.display().to_string();
+    let opened = std::fs::File::open(b.file).with_context(|| format!("cannot read {shown}"))?;
     let mut text = String::new();
     w365_ops::bulk::input::decoded(std::io::BufReader::new(opened), &shown)?
         .read_to_string(&mut text)
         .with_context(|| format!("cannot read {shown}"))?;
-    let mut params = crate::ops_spec::assign_values(args, args.message.clone());
+    let mut params = b.values.clone();
     params.remove("user");
     params.insert("rows".into(), text.into());
-    params.insert("strict".into(), args.strict.into());
-    Ok(("assign.bulk".into(), params, false, true))
+    params.insert("strict".into(), b.strict.into());
+    Ok((b.operation.into(), params, false, b.consent))
 }
 
 fn status_of_kind(kind: &str) -> ExitStatus {
@@ -149,12 +193,9 @@ pub async fn dispatch(
                 .into()
         ));
     }
-    let bulk = match command {
-        Command::Assign(a) => a.from.as_deref().map(|file| (a, file)),
-        _ => None,
-    };
-    let job = match bulk {
-        Some((args, file)) => Some(bulk_job(args, file)?),
+    let bulk = bulk_of(command);
+    let job = match &bulk {
+        Some(b) => Some(bulk_job(b)?),
         None => job_of(command),
     };
     let Some((operation, params, dry_run, consent)) = job else {
@@ -252,13 +293,10 @@ pub async fn dispatch(
     printer.note(&format!("job {id} submitted to {base}; following its log"));
     let job = follow(&http, base, &token, &id, printer).await?;
     let result = job["result"].clone();
-    if let (Some((args, _)), true) = (bulk, result.get("rows").is_some()) {
+    if let (Some(b), true) = (&bulk, result.get("rows").is_some()) {
         // The rows as an inline run prints them, and its exit status.
         return crate::commands::bulk::print_job_result(
-            printer,
-            args.results.as_deref(),
-            base,
-            &result,
+            printer, b.results, base, b.command, &result,
         )
         .map(Some);
     }
