@@ -193,6 +193,65 @@ async fn serve_sandbox_signs_in_demo_operators_and_stops_on_sigterm() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    // A bulk file as one assign.bulk job: the rows, results file and exit status of an inline
+    // run (11: one row names an unknown user; alice is already assigned).
+    let file = home.path().join("onboarding.csv");
+    std::fs::write(
+        &file,
+        "user\ngrace.wilson@contoso.com\nhenry.moore@contoso.com\nnobody@contoso.com\nalice.smith@contoso.com\n",
+    )
+    .expect("bulk file");
+    let results = home.path().join("results.csv");
+    let (file, results) = (
+        file.to_str().expect("path"),
+        results.to_str().expect("path"),
+    );
+    let out = run(
+        &["-o", "json", "assign", "--from", file, "--results", results],
+        &helpdesk,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(11),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("the bulk document");
+    assert_eq!(doc["command"], "assign --from", "{doc}");
+    let outcomes: Vec<&str> = doc["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["outcome"].as_str().expect("outcome"))
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["assigned", "assigned", "invalid", "alreadyAssigned"],
+        "{doc}"
+    );
+    let written = std::fs::read_to_string(results).expect("results file");
+    assert!(written.contains("henry.moore@contoso.com"), "{written}");
+    let out = run(&["assign", "--from", file, "--dry-run"], &helpdesk);
+    assert_eq!(out.status.code(), Some(2), "the dry run is inline only");
+    // unassign --from is destructive: --yes, as inline; then the rows as inline prints them
+    // (alice keeps her licence for the sign-in below).
+    let leavers = home.path().join("leavers.csv");
+    std::fs::write(
+        &leavers,
+        "user\ngrace.wilson@contoso.com\nhenry.moore@contoso.com\nnobody@contoso.com\n",
+    )
+    .expect("bulk file");
+    let leavers = leavers.to_str().expect("path");
+    let out = run(&["unassign", "--from", leavers], &helpdesk);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    let out = run(&["unassign", "--from", leavers, "--yes"], &helpdesk);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(11), "{table}");
+    assert!(
+        table.contains("henry.moore@contoso.com") && table.contains("2 unassigned, 1 invalid"),
+        "{table}"
+    );
+
     // Inline on the sandbox the server holds: refused at once, pointing at --server (no wait).
     let held = w365(home.path())
         .args(["--sandbox", "cloudpc", "list"])

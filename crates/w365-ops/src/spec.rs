@@ -75,6 +75,9 @@ pub enum ParamKind {
     Duration,
     /// A mail address.
     Email,
+    /// The text of a bulk file (CSV with a header, or JSON lines), read as `--from FILE` reads
+    /// it: a file that cannot be read, or has no valid row, is refused with its row numbers.
+    BulkRows,
 }
 
 impl ParamKind {
@@ -91,6 +94,7 @@ impl ParamKind {
             ParamKind::Secret => "secret",
             ParamKind::Duration => "duration",
             ParamKind::Email => "email",
+            ParamKind::BulkRows => "bulkRows",
         }
     }
 }
@@ -866,7 +870,61 @@ fn declare() -> Vec<OperationSpec> {
             vec![],
         ));
     }
+    let assign = bulk_of(
+        &ops[0],
+        "Provision Windows 365 Cloud PCs for every user of a file, as one job (w365 assign --from)",
+    );
+    let unassign = bulk_of(
+        &ops[1],
+        "Take the Windows 365 Cloud PCs of every user of a file away, as one job (w365 unassign --from)",
+    );
+    ops.extend([assign, unassign]);
     ops
+}
+
+/// `assign.bulk` and `unassign.bulk`: the rows of `w365 assign|unassign --from FILE` as one job;
+/// the operation's flags are the defaults every row's columns may override.
+fn bulk_of(single: &OperationSpec, summary: &str) -> OperationSpec {
+    let mut params = vec![
+        P::flag(
+            "from",
+            ParamKind::BulkRows,
+            "The bulk file's text: CSV with a header (user, and any parameter as a column) or JSON lines",
+        )
+        .required(),
+        P::flag(
+            "strict",
+            ParamKind::Bool,
+            "Refuse the whole file if any row is invalid",
+        )
+        .default(false),
+    ];
+    params.extend(
+        single
+            .params
+            .iter()
+            .filter(|p| p.name != "user")
+            .map(|p| P(p.clone())),
+    );
+    let cli: Vec<&str> = single.cli.iter().map(String::as_str).collect();
+    let mut bulk = op(
+        &format!("{}.bulk", single.name),
+        summary,
+        single.role,
+        single.destructive,
+        &cli,
+        params,
+        single
+            .cli_only
+            .iter()
+            .filter(|c| !matches!(c.flag.as_str(), "from" | "strict"))
+            .cloned()
+            .chain([cli_only("user", "bulk input: each row names its user")])
+            .collect(),
+        single.rules.clone(),
+    );
+    bulk.params[0].name = "rows".into();
+    bulk
 }
 
 static OPERATIONS: LazyLock<Vec<OperationSpec>> = LazyLock::new(declare);
@@ -948,7 +1006,9 @@ fn check_value(p: &ParamSpec, value: &Value) -> Result<Value, (String, String)> 
                     ));
                 }
             }
-            if trimmed.chars().any(char::is_control) && *kind != ParamKind::Text {
+            if trimmed.chars().any(char::is_control)
+                && !matches!(kind, ParamKind::Text | ParamKind::BulkRows)
+            {
                 return Err((
                     "contains control characters".into(),
                     "remove line breaks and tabs".into(),
@@ -990,12 +1050,41 @@ fn check_value(p: &ParamSpec, value: &Value) -> Result<Value, (String, String)> 
                             format!("use one of: {}", choices.join(", ")),
                         )
                     }),
+                ParamKind::BulkRows => check_bulk_rows(text).map(|()| value.clone()),
                 // Group names and message text are kept as given (a message may start with a line break).
                 ParamKind::Text | ParamKind::Secret => Ok(value.clone()),
                 _ => Ok(Value::String(trimmed.into())),
             }
         }
     }
+}
+
+/// A bulk file's text: readable, with at least one valid row (the invalid ones are reported with
+/// the run, or refuse it under `strict`).
+fn check_bulk_rows(text: &str) -> Result<(), (String, String)> {
+    let parsed = crate::bulk::input::read_text(text, "rows").map_err(|e| {
+        (
+            e.to_string(),
+            "give the file's text: CSV with a header naming a user column, or JSON lines".into(),
+        )
+    })?;
+    if parsed.rows.is_empty() {
+        let first = parsed.invalid.first().map_or_else(
+            || "the file has no rows below the header".to_owned(),
+            |i| format!("first: row {}: {}", i.row, i.problem),
+        );
+        return Err((
+            format!(
+                "no row names a valid user ({} invalid row(s); {first})",
+                parsed.invalid.len()
+            ),
+            parsed.invalid.first().map_or_else(
+                || "add one row per user below the header".to_owned(),
+                |i| i.fix.clone(),
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -1166,6 +1255,7 @@ fn param_schema(p: &ParamSpec, profile: Option<&Profile>) -> Value {
             "examples": ["90m", "2h", "1h30m"]
         }),
         ParamKind::Email => json!({"type": "string", "format": "email"}),
+        ParamKind::BulkRows => json!({"type": "string", "minLength": 1}),
     };
     let obj = s.as_object_mut().expect("a schema object");
     obj.insert("description".into(), p.help.clone().into());
@@ -1246,6 +1336,29 @@ mod tests {
     }
 
     #[test]
+    fn a_bulk_assign_takes_the_file_text_and_refuses_it_with_row_numbers() {
+        let spec = operation("assign.bulk").unwrap();
+        assert_eq!(spec.role, Role::Helpdesk);
+        let ok = validate(
+            spec,
+            &values(json!({"rows": "user\nmegan.bowen@contoso.com\nnot a user\n", "strict": true})),
+            None,
+        )
+        .unwrap();
+        assert!(ok.bool("strict"));
+        assert_eq!(ok.str("licenseGroup"), Some(DEFAULT_LICENSE_GROUP));
+        let problems =
+            validate(spec, &values(json!({"rows": "user\nnot a user\n"})), None).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].param, "rows");
+        assert!(problems[0].message.contains("row 2"), "{problems:?}");
+        let problems =
+            validate(spec, &values(json!({"rows": "name,colour\nx,y\n"})), None).unwrap_err();
+        assert_eq!(problems[0].param, "rows", "{problems:?}");
+        assert!(validate(spec, &values(json!({})), None).is_err());
+    }
+
+    #[test]
     fn declarations_are_consistent() {
         let mut names = BTreeSet::new();
         for spec in operations() {
@@ -1258,7 +1371,8 @@ mod tests {
                     spec.name,
                     p.name
                 );
-                if !p.positional {
+                // A bulk file's text is a parameter of its own name; its flag names the file.
+                if !p.positional && p.kind != ParamKind::BulkRows {
                     assert_eq!(p.name, camel_case(&p.flag), "{}: {}", spec.name, p.flag);
                 }
                 if let Some(d) = &p.default {

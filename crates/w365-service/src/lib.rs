@@ -25,6 +25,8 @@ use tokio::sync::mpsc;
 use w365_graph::auth::Credential;
 use w365_graph::{Client, Cloud, RetryPolicy};
 use w365_jobs::{Finish, Handler, JobContext};
+use w365_ops::bulk::unassign::BulkUnassignOptions;
+use w365_ops::bulk::{self, BulkOptions, BulkReport, JournalState};
 use w365_ops::execute::{Event, Observer, StepOutcome};
 use w365_ops::profile::{ConfigFile, Profile};
 use w365_ops::resume::{
@@ -216,7 +218,10 @@ impl OpsHandler {
             profile: Some(conn.profile.clone()),
         };
 
-        let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, String)>();
+        if spec.name.ends_with(".bulk") {
+            return Ok(run_bulk(ctx, &client, &input, &settings, &spec.cli.join(" ")).await);
+        }
+        let (tx, rx) = mpsc::unbounded_channel::<(&'static str, String)>();
         let observer = LogObserver { tx };
         let sink = StoreSink { ctx };
         let work = async {
@@ -233,15 +238,7 @@ impl OpsHandler {
             drop(observer);
             run
         };
-        let drain = async {
-            while let Some((level, message)) = rx.recv().await {
-                if ctx.log(level, &message).await.is_err() {
-                    // Lost the lease: the run stops at its next checkpoint; drop the lines.
-                    break;
-                }
-            }
-        };
-        let (run, ()) = tokio::join!(work, drain);
+        let (run, ()) = tokio::join!(work, drain_log(ctx, rx));
         let command = spec.cli.join(" ");
         Ok(match run {
             Err(e) => Finish::Retry {
@@ -267,22 +264,7 @@ impl OpsHandler {
             Ok(JobRun::Done {
                 body,
                 error: Some(e),
-            }) => {
-                let doc = document(&command, &job.tenant, &body, Some(&e));
-                let _ = ctx.log("error", &e.to_string()).await;
-                if e.kind() == ErrorKind::Unavailable {
-                    // Graph kept answering 429/503/504 or could not be reached: try again later.
-                    Finish::Retry {
-                        at: None,
-                        error: error_object(&e),
-                    }
-                } else {
-                    Finish::Failed {
-                        error: error_object(&e),
-                        result: Some(doc),
-                    }
-                }
-            }
+            }) => finish_with_error(ctx, &command, &body, &e).await,
         })
     }
 }
@@ -297,6 +279,171 @@ impl Handler for OpsHandler {
                 refusal.finish()
             }
         }
+    }
+}
+
+/// Where a bulk job keeps its journal in the job's checkpoint.
+const BULK_JOURNAL: &str = "bulkJournal";
+
+/// Runs `assign.bulk` and `unassign.bulk`: the bulk planners and executors of
+/// `w365 assign|unassign --from`, with the journal in
+/// the job's checkpoint (each entry saved before the run goes on: a resumed job does nothing
+/// twice), each row's outcome as a log line and the rows in the result document.
+///
+/// The Cloud PC wait of `notify` is not parked yet: a bulk job with notify is refused (without
+/// notify, as inline, nothing waits for the Cloud PCs).
+async fn run_bulk(
+    ctx: &JobContext,
+    client: &Client,
+    input: &spec::ValidatedInput,
+    settings: &JobSettings,
+    command: &str,
+) -> Finish {
+    let job = ctx.job();
+    let refuse = |message: String, fix: &str| Refusal {
+        kind: "refusedByValidation",
+        message,
+        fix: fix.to_owned(),
+        problems: vec![],
+    };
+    if input.operation == "assign.bulk" && input.bool("notify") {
+        return refuse(
+            "assign.bulk cannot notify yet: a job does not wait for the Cloud PCs of its rows"
+                .into(),
+            "submit it with notify = false, or run `w365 assign --from FILE --notify` inline",
+        )
+        .finish();
+    }
+    let parsed = match bulk::input::read_text(input.str("rows").unwrap_or_default(), "rows") {
+        Ok(p) => p,
+        Err(e) => {
+            return refuse(e.to_string(), "submit the job again with the file fixed").finish();
+        }
+    };
+    let journal =
+        JournalState::from_value(job.checkpoint.get(BULK_JOURNAL).unwrap_or(&Value::Null));
+    let pacer = w365_graph::WritePacer::default;
+    let strict = input.bool("strict");
+    let (tx, rx) = mpsc::unbounded_channel::<(&'static str, String)>();
+    let observer = LogObserver { tx };
+    let sink = StoreSink { ctx };
+    let work = async {
+        let empty_rows = parsed.empty_rows.clone();
+        let run = if input.operation == "unassign.bulk" {
+            let mut base = input.unassign_options();
+            base.waits = settings.waits;
+            let opts = BulkUnassignOptions {
+                base,
+                strict,
+                journal: None,
+                pacer: pacer(),
+            };
+            async {
+                let plan =
+                    bulk::unassign::plan_in_job(client, &opts, parsed, journal, &observer).await?;
+                bulk::unassign::execute_in_job(client, &opts, plan, &sink, &observer, &()).await
+            }
+            .await
+            .map(|r| BulkReport {
+                rows: r.rows,
+                capacity: vec![],
+                ticket_sent_to: None,
+                graph_requests: r.graph_requests,
+            })
+        } else {
+            let mut base = input.assign_options(settings.caller.clone());
+            base.waits = settings.waits;
+            input.apply_wait_timeout(&mut base.waits);
+            let opts = BulkOptions {
+                base,
+                strict,
+                journal: None,
+                pacer: pacer(),
+            };
+            async {
+                let plan = bulk::plan_in_job(client, &opts, parsed, journal, &observer).await?;
+                bulk::execute_in_job(client, &opts, plan, &sink, &observer, &()).await
+            }
+            .await
+        };
+        drop(observer);
+        (run, empty_rows)
+    };
+    let ((run, empty_rows), ()) = tokio::join!(work, drain_log(ctx, rx));
+    match run {
+        Ok(report) => {
+            for r in &report.rows {
+                let level = match r.outcome {
+                    bulk::Outcome::Failed => "error",
+                    bulk::Outcome::Invalid | bulk::Outcome::Blocked => "warn",
+                    _ => "info",
+                };
+                let detail = if r.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", r.detail)
+                };
+                let line = format!("row {} {}: {}{detail}", r.row, r.user, r.outcome.as_str());
+                if ctx.log(level, &line).await.is_err() {
+                    break;
+                }
+            }
+            let body = json!({
+                "rows": report.rows,
+                "emptyRows": empty_rows,
+                "capacity": report.capacity,
+                "ticketSentTo": report.ticket_sent_to,
+                "graphRequests": report.graph_requests,
+            });
+            Finish::Succeeded(document(command, &job.tenant, &body, None))
+        }
+        Err(e) => finish_with_error(ctx, command, &json!({}), &e).await,
+    }
+}
+
+/// A run that ended in an error: logged; Graph unavailable (429/503/504 kept coming, or it could
+/// not be reached) → retry later; anything else → failed, with the document so far.
+async fn finish_with_error(
+    ctx: &JobContext,
+    command: &str,
+    body: &Value,
+    e: &w365_ops::Error,
+) -> Finish {
+    let _ = ctx.log("error", &e.to_string()).await;
+    if e.kind() == ErrorKind::Unavailable {
+        Finish::Retry {
+            at: None,
+            error: error_object(e),
+        }
+    } else {
+        Finish::Failed {
+            error: error_object(e),
+            result: Some(document(command, &ctx.job().tenant, body, Some(e))),
+        }
+    }
+}
+
+/// Writes the observer's lines to the job's log until the observer is dropped.
+async fn drain_log(ctx: &JobContext, mut rx: mpsc::UnboundedReceiver<(&'static str, String)>) {
+    while let Some((level, message)) = rx.recv().await {
+        if ctx.log(level, &message).await.is_err() {
+            // Lost the lease: the run stops at its next checkpoint; drop the lines.
+            break;
+        }
+    }
+}
+
+impl bulk::JournalSink for StoreSink<'_> {
+    fn save<'a>(
+        &'a self,
+        journal: Value,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            self.ctx
+                .checkpoint(&json!({ BULK_JOURNAL: journal }))
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 

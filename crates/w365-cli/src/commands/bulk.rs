@@ -261,6 +261,37 @@ pub async fn run_unassign(
     finish(printer, conn, result, args.results.as_deref()).await
 }
 
+/// `w365 --server URL assign|unassign --from FILE`: the result document of the bulk job printed
+/// as an inline run prints it (the table, `-o json` or `-o csv`, the results file, the exit status).
+pub(crate) fn print_job_result(
+    printer: &Printer,
+    results: Option<&Path>,
+    server: &str,
+    command: &'static str,
+    result: &serde_json::Value,
+) -> anyhow::Result<ExitStatus> {
+    let field = |name: &str| result.get(name).cloned().unwrap_or_default();
+    let rows: Vec<RowResult> = serde_json::from_value(field("rows"))?;
+    // `assign --from` only, as inline.
+    let capacity: Option<Vec<SkuCapacity>> = command
+        .starts_with("assign")
+        .then(|| serde_json::from_value(field("capacity")).unwrap_or_default());
+    let run = Run {
+        command,
+        target: format!(
+            "{} through {server}",
+            result["tenant"].as_str().unwrap_or_default()
+        ),
+        dry_run: false,
+        rows,
+        capacity,
+        empty_rows: serde_json::from_value(field("emptyRows")).unwrap_or_default(),
+        ticket_sent_to: result["ticketSentTo"].as_str().map(str::to_owned),
+        graph_requests: result["graphRequests"].as_u64().unwrap_or_default(),
+    };
+    print_run(printer, results, run)
+}
+
 /// What a bulk run (or its dry run) came to, as printed.
 struct Run {
     command: &'static str,

@@ -5,6 +5,7 @@
 //! Sign-in: `W365_SERVER_TOKEN`, else the device-code flow against the server's identity provider
 //! (`GET /api/v1/signin` names it; the sandbox's simulator offers the flow too).
 
+use std::io::Read as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -81,6 +82,83 @@ fn job_of(command: &Command) -> Option<(String, Map<String, Value>, bool, bool)>
     }
 }
 
+/// `assign --from FILE` or `unassign --from FILE`: what its bulk job is made of.
+struct BulkCommand<'a> {
+    /// `assign --from` or `unassign --from`.
+    command: &'static str,
+    operation: &'static str,
+    file: &'a std::path::Path,
+    user: &'a str,
+    dry_run: bool,
+    journal: bool,
+    strict: bool,
+    results: Option<&'a std::path::Path>,
+    /// The flags as API values (every row's defaults).
+    values: Map<String, Value>,
+    consent: bool,
+}
+
+fn bulk_of(command: &Command) -> Option<BulkCommand<'_>> {
+    match command {
+        Command::Assign(a) => a.from.as_deref().map(|file| BulkCommand {
+            command: "assign --from",
+            operation: "assign.bulk",
+            file,
+            user: &a.user,
+            dry_run: a.dry_run,
+            journal: a.journal.is_some(),
+            strict: a.strict,
+            results: a.results.as_deref(),
+            values: crate::ops_spec::assign_values(a, a.message.clone()),
+            consent: true,
+        }),
+        // Destructive, as inline: a terminal question or --yes.
+        Command::Unassign(a) => a.from.as_deref().map(|file| BulkCommand {
+            command: "unassign --from",
+            operation: "unassign.bulk",
+            file,
+            user: &a.user,
+            dry_run: a.dry_run,
+            journal: a.journal.is_some(),
+            strict: a.strict,
+            results: a.results.as_deref(),
+            values: crate::ops_spec::unassign_values(a),
+            consent: a.yes,
+        }),
+        _ => None,
+    }
+}
+
+/// A bulk file as one job: the file's text (decoded as inline: UTF-8 with or without a BOM, or
+/// UTF-16) and the flags as every row's defaults.
+fn bulk_job(b: &BulkCommand<'_>) -> anyhow::Result<(String, Map<String, Value>, bool, bool)> {
+    let usage = |text: &str| crate::settings::SettingsError::Usage(text.into());
+    if !b.user.trim().is_empty() {
+        anyhow::bail!(usage("give either a USER or --from FILE, not both"));
+    }
+    if b.dry_run {
+        anyhow::bail!(usage(
+            "with --server, --from FILE runs as a job; plan it with --dry-run inline (without --server)"
+        ));
+    }
+    if b.journal {
+        anyhow::bail!(usage(
+            "with --server the job keeps its own journal: leave out --journal"
+        ));
+    }
+    let shown = b.file.display().to_string();
+    let opened = std::fs::File::open(b.file).with_context(|| format!("cannot read {shown}"))?;
+    let mut text = String::new();
+    w365_ops::bulk::input::decoded(std::io::BufReader::new(opened), &shown)?
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read {shown}"))?;
+    let mut params = b.values.clone();
+    params.remove("user");
+    params.insert("rows".into(), text.into());
+    params.insert("strict".into(), b.strict.into());
+    Ok((b.operation.into(), params, false, b.consent))
+}
+
 fn status_of_kind(kind: &str) -> ExitStatus {
     [
         ExitStatus::Unexpected,
@@ -117,7 +195,12 @@ pub async fn dispatch(
                 .into()
         ));
     }
-    let Some((operation, params, dry_run, consent)) = job_of(command) else {
+    let bulk = bulk_of(command);
+    let job = match &bulk {
+        Some(b) => Some(bulk_job(b)?),
+        None => job_of(command),
+    };
+    let Some((operation, params, dry_run, consent)) = job else {
         return Ok(None);
     };
     let tenant = if settings.sandbox {
@@ -203,6 +286,13 @@ pub async fn dispatch(
     printer.note(&format!("job {id} submitted to {base}; following its log"));
     let job = follow(&http, base, &token, &id, printer).await?;
     let result = job["result"].clone();
+    if let (Some(b), true) = (&bulk, result.get("rows").is_some()) {
+        // The rows as an inline run prints them, and its exit status.
+        return crate::commands::bulk::print_job_result(
+            printer, b.results, base, b.command, &result,
+        )
+        .map(Some);
+    }
     let state = job["state"].as_str().unwrap_or("");
     let exit = match state {
         "succeeded" => ExitStatus::Success,

@@ -151,6 +151,18 @@ pub fn read_file(path: &Path) -> Result<ParsedInput, InputError> {
     }
 }
 
+/// Reads a bulk file's text as submitted to a job (`name` names it in messages): JSON lines when
+/// its first character is `{`, CSV otherwise (a leading byte-order mark is ignored).
+pub fn read_text(text: &str, name: &str) -> Result<ParsedInput, InputError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let reader: Box<dyn BufRead> = Box::new(io::Cursor::new(text.as_bytes().to_vec()));
+    if text.trim_start().starts_with('{') {
+        read_jsonl(reader, name)
+    } else {
+        read_csv(reader, name)
+    }
+}
+
 /// Reads CSV from a reader that is already UTF-8.
 pub fn read_csv(mut reader: Box<dyn BufRead>, path: &str) -> Result<ParsedInput, InputError> {
     let file_err = |problem: String, fix: &str| InputError::File {

@@ -7,8 +7,10 @@
 //! finished is an unknown outcome, reported and never repeated.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,9 +25,50 @@ struct JournalEntry {
 
 /// What a journal says is done, per user (lower-case UPN).
 #[derive(Debug, Default, Clone)]
-pub(crate) struct JournalState(HashMap<String, HashSet<String>>);
+pub struct JournalState(HashMap<String, HashSet<String>>);
+
+/// Where a journal lives: a file next to the input (inline runs), or a job's checkpoint.
+#[derive(Debug, Clone)]
+pub(crate) enum JournalHome {
+    File(PathBuf),
+    Job(JournalState),
+}
+
+/// Saves a job's whole journal (as [`JournalState::to_value`]) durably before returning.
+pub trait JournalSink: Send + Sync {
+    fn save<'a>(
+        &'a self,
+        journal: serde_json::Value,
+    ) -> Pin<Box<dyn Future<Output = std::result::Result<(), String>> + Send + 'a>>;
+}
 
 impl JournalState {
+    /// The journal a job saved (`null` or anything else unreadable: none yet).
+    pub fn from_value(value: &serde_json::Value) -> Self {
+        let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+        let entries: Vec<JournalEntry> = serde_json::from_value(value.clone()).unwrap_or_default();
+        for e in entries {
+            out.entry(e.user.to_lowercase()).or_default().insert(e.step);
+        }
+        Self(out)
+    }
+
+    /// The journal as a JSON array of `{user, step}`, sorted (what a job saves).
+    pub fn to_value(&self) -> serde_json::Value {
+        let mut entries: Vec<JournalEntry> = self
+            .0
+            .iter()
+            .flat_map(|(user, steps)| {
+                steps.iter().map(|step| JournalEntry {
+                    user: user.clone(),
+                    step: step.clone(),
+                })
+            })
+            .collect();
+        entries.sort_by(|a, b| (&a.user, &a.step).cmp(&(&b.user, &b.step)));
+        serde_json::to_value(entries).unwrap_or_default()
+    }
+
     /// Reads a journal (none yet: empty). A line cut by a kill is ignored: its step is redone
     /// (every step that is not a mail is idempotent; a mail's "begun" line is written first).
     pub(crate) fn read(path: &Path) -> Result<Self> {
@@ -55,13 +98,29 @@ impl JournalState {
 }
 
 /// A journal open for appending; it also knows what earlier runs recorded.
-pub(crate) struct Journal {
-    file: std::fs::File,
+pub(crate) struct Journal<'a> {
+    file: Option<std::fs::File>,
+    sink: Option<&'a dyn JournalSink>,
     state: JournalState,
 }
 
-impl Journal {
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+impl<'a> Journal<'a> {
+    pub(crate) fn open(home: &JournalHome, sink: Option<&'a dyn JournalSink>) -> Result<Self> {
+        let path = match home {
+            JournalHome::Job(state) => {
+                let Some(sink) = sink else {
+                    return Err(Error::InvalidInput {
+                        reason: "a job's bulk run needs the job to keep its journal".into(),
+                    });
+                };
+                return Ok(Journal {
+                    file: None,
+                    sink: Some(sink),
+                    state: state.clone(),
+                });
+            }
+            JournalHome::File(path) => path,
+        };
         let state = JournalState::read(path)?;
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -70,17 +129,21 @@ impl Journal {
             .map_err(|e| Error::InvalidInput {
                 reason: format!("cannot write the journal {}: {e}", path.display()),
             })?;
-        Ok(Journal { file, state })
+        Ok(Journal {
+            file: Some(file),
+            sink: None,
+            state,
+        })
     }
 
     pub(crate) fn has(&self, user: &str, step: &str) -> bool {
         self.state.has(user, step)
     }
 
-    /// Appends `step` for every user, durably (synced) before returning.
-    pub(crate) fn record<'a>(
+    /// Appends `step` for every user, durably (synced, or saved in the job) before returning.
+    pub(crate) async fn record<'u>(
         &mut self,
-        users: impl IntoIterator<Item = &'a str>,
+        users: impl IntoIterator<Item = &'u str>,
         step: &str,
     ) -> Result<()> {
         let mut buf = Vec::new();
@@ -103,18 +166,26 @@ impl Journal {
         if buf.is_empty() {
             return Ok(());
         }
-        self.file
-            .write_all(&buf)
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| Error::InvalidInput {
-                reason: format!("cannot write the journal: {e}"),
-            })?;
+        if let Some(file) = &mut self.file {
+            file.write_all(&buf)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| Error::InvalidInput {
+                    reason: format!("cannot write the journal: {e}"),
+                })?;
+        }
         for user in added {
             self.state
                 .0
                 .entry(user)
                 .or_default()
                 .insert(step.to_owned());
+        }
+        if let Some(sink) = self.sink {
+            sink.save(self.state.to_value())
+                .await
+                .map_err(|e| Error::InvalidInput {
+                    reason: format!("cannot save the job's journal: {e}"),
+                })?;
         }
         Ok(())
     }
@@ -129,26 +200,27 @@ pub(crate) fn fail_row(row: &mut RowResult, e: &Error) {
 
 /// The start every bulk executor shares: `--strict` refuses invalid rows before any change, the
 /// progress starts at 0 of `total`, the journal is opened, and the requests are counted from here.
-pub(crate) struct RunStart {
-    pub(crate) journal: Journal,
+pub(crate) struct RunStart<'a> {
+    pub(crate) journal: Journal<'a>,
     pub(crate) requests_before: u64,
     pub(crate) total: u64,
 }
 
-pub(crate) fn begin(
+pub(crate) fn begin<'a>(
     client: &w365_graph::Client,
     strict: bool,
     rows: &[RowResult],
-    journal: &Path,
+    journal: &JournalHome,
+    sink: Option<&'a dyn JournalSink>,
     total: usize,
     progress: &dyn Progress,
-) -> Result<RunStart> {
+) -> Result<RunStart<'a>> {
     let requests_before = client.stats().requests;
     super::refuse_invalid_rows_when_strict(strict, rows)?;
     let total = total as u64;
     progress.rows(0, total);
     Ok(RunStart {
-        journal: Journal::open(journal)?,
+        journal: Journal::open(journal, sink)?,
         requests_before,
         total,
     })

@@ -59,11 +59,11 @@ use crate::execute::{Event, ExecState, Executor, Observer, permissions};
 use crate::licensing::{FrontlineMode, FrontlineSeats, LicenseGroupLicense, Windows365Catalog};
 use crate::plan::{CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, TicketDetails, UserRef};
 use crate::wait::{Check, WaitOutcome, wait_for};
-use journal::{RunStart, begin, fail_row};
+use journal::{JournalHome, RunStart, begin, fail_row};
 use notify::{Notify, NotifyMail};
 
 pub use input::{InputError, InputRow, InvalidRow, ParsedInput, RowOverrides};
-pub(crate) use journal::JournalState;
+pub use journal::{JournalSink, JournalState};
 
 /// Values per `in (...)` clause on directory objects (reference §2.1).
 const IN_MAX: usize = 15;
@@ -123,7 +123,7 @@ impl Outcome {
 }
 
 /// One row of the plan and of the results file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RowResult {
     pub row: u64,
@@ -144,7 +144,7 @@ pub struct RowResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub license_group: Option<String>,
     /// The groups the row is added to, besides the licence group.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub add_to: Vec<String>,
     /// `--notify`: the user's Cloud PC, once listed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,7 +155,7 @@ pub struct RowResult {
 }
 
 /// Free units of one SKU at planning time and how the plan uses them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SkuCapacity {
     pub sku: String,
@@ -182,7 +182,7 @@ pub struct BulkPlan {
     #[serde(skip)]
     seats_blocked: bool,
     #[serde(skip)]
-    journal: PathBuf,
+    journal: JournalHome,
 }
 
 impl BulkPlan {
@@ -420,12 +420,44 @@ pub async fn plan(
     input_path: &Path,
     observer: &dyn Observer,
 ) -> Result<BulkPlan> {
-    let requests_before = client.stats().requests;
     let journal_path = opts
         .journal
         .clone()
         .unwrap_or_else(|| default_journal(input_path));
     let journal = JournalState::read(&journal_path)?;
+    plan_with(
+        client,
+        opts,
+        input,
+        JournalHome::File(journal_path),
+        journal,
+        observer,
+    )
+    .await
+}
+
+/// Plans the rows of a job, whose journal is kept in the job (what earlier runs of it recorded:
+/// `journal`); run it with [`execute_in_job`].
+pub async fn plan_in_job(
+    client: &Client,
+    opts: &BulkOptions,
+    input: ParsedInput,
+    journal: JournalState,
+    observer: &dyn Observer,
+) -> Result<BulkPlan> {
+    let home = JournalHome::Job(journal.clone());
+    plan_with(client, opts, input, home, journal, observer).await
+}
+
+async fn plan_with(
+    client: &Client,
+    opts: &BulkOptions,
+    input: ParsedInput,
+    journal_home: JournalHome,
+    journal: JournalState,
+    observer: &dyn Observer,
+) -> Result<BulkPlan> {
+    let requests_before = client.stats().requests;
     if opts.base.notify {
         // The sender must exist and have a mailbox before anything is changed.
         crate::mail::verify_sender(client, opts.base.from_mailbox.as_deref(), "--notify").await?;
@@ -880,7 +912,7 @@ pub async fn plan(
         seats_blocked: any_seats_blocked,
         work,
         notify,
-        journal: journal_path,
+        journal: journal_home,
     })
 }
 
@@ -960,7 +992,31 @@ pub(crate) fn refuse_invalid_rows_when_strict(strict: bool, rows: &[RowResult]) 
 pub async fn execute(
     client: &Client,
     opts: &BulkOptions,
+    plan: BulkPlan,
+    observer: &dyn Observer,
+    progress: &dyn Progress,
+) -> Result<BulkReport> {
+    execute_with(client, opts, plan, None, observer, progress).await
+}
+
+/// Runs a plan of [`plan_in_job`]: each journal entry is saved through `sink` (the job's
+/// checkpoint) before the run goes on, so a resumed job does nothing twice.
+pub async fn execute_in_job(
+    client: &Client,
+    opts: &BulkOptions,
+    plan: BulkPlan,
+    sink: &dyn JournalSink,
+    observer: &dyn Observer,
+    progress: &dyn Progress,
+) -> Result<BulkReport> {
+    execute_with(client, opts, plan, Some(sink), observer, progress).await
+}
+
+async fn execute_with(
+    client: &Client,
+    opts: &BulkOptions,
     mut plan: BulkPlan,
+    sink: Option<&dyn JournalSink>,
     observer: &dyn Observer,
     progress: &dyn Progress,
 ) -> Result<BulkReport> {
@@ -973,6 +1029,7 @@ pub async fn execute(
         opts.strict,
         &plan.rows,
         &plan.journal,
+        sink,
         plan.work.len(),
         progress,
     )?;
@@ -1005,7 +1062,7 @@ pub async fn execute(
         .filter(|(i, w)| !w.adds.is_empty() && !failed.contains_key(i))
         .map(|(_, w)| w.upn.as_str())
         .collect();
-    journal.record(grouped, STEP_GROUPS)?;
+    journal.record(grouped, STEP_GROUPS).await?;
 
     // 2. The new memberships are listed before the licence group is added.
     for (group, members) in by_group.values() {
@@ -1035,7 +1092,7 @@ pub async fn execute(
             .filter(|i| !errs.contains_key(i))
             .map(|&i| plan.work[i].upn.as_str())
             .collect();
-        journal.record(ok, STEP_LICENSE)?;
+        journal.record(ok, STEP_LICENSE).await?;
         failed.extend(errs);
     }
 
@@ -1050,7 +1107,7 @@ pub async fn execute(
         .iter()
         .map(|&i| plan.work[i].upn.as_str())
         .collect();
-    journal.record(upns, STEP_CONFIRMED)?;
+    journal.record(upns, STEP_CONFIRMED).await?;
     for &i in &confirmed {
         let w = &plan.work[i];
         let r = &mut plan.rows[w.index];

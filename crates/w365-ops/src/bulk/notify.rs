@@ -67,7 +67,7 @@ pub(crate) async fn notify(
     opts: &AssignOptions,
     items: Vec<Notify>,
     rows: &mut [RowResult],
-    journal: &mut Journal,
+    journal: &mut Journal<'_>,
     observer: &dyn Observer,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -223,10 +223,10 @@ async fn send(
     step: Step,
     cloud_pc: Option<crate::execute::CloudPcReport>,
     rows: &mut [RowResult],
-    journal: &mut Journal,
+    journal: &mut Journal<'_>,
     observer: &dyn Observer,
 ) -> Result<()> {
-    journal.record([item.upn.as_str()], STEP_MAILING)?;
+    journal.record([item.upn.as_str()], STEP_MAILING).await?;
     let mut state = ExecState {
         cloud_pc,
         ..ExecState::default()
@@ -237,7 +237,7 @@ async fn send(
         .await
     {
         Ok(outcome) => {
-            journal.record([item.upn.as_str()], STEP_MAILED)?;
+            journal.record([item.upn.as_str()], STEP_MAILED).await?;
             row.mail = Some(match outcome {
                 StepOutcome::Done { detail } => detail,
                 StepOutcome::Skipped { reason } => reason,

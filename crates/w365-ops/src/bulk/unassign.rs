@@ -20,7 +20,7 @@ use serde::Serialize;
 use w365_graph::models::{CloudPc, Group};
 use w365_graph::{ApiVersion, BatchRequest, Client, Filter, GraphPath, Query};
 
-use super::journal::{JournalState, RunStart, begin, fail_row};
+use super::journal::{JournalHome, JournalSink, JournalState, RunStart, begin, fail_row};
 use super::{
     Outcome, ParsedInput, Progress, RowResult, batch_pages, batch_pages_on, invalid_rows,
     read_users, row_result, unknown_user_row,
@@ -60,7 +60,7 @@ pub struct BulkUnassignPlan {
     #[serde(skip)]
     work: Vec<Work>,
     #[serde(skip)]
-    journal: PathBuf,
+    journal: JournalHome,
 }
 
 #[derive(Debug, Clone)]
@@ -166,12 +166,43 @@ pub async fn plan(
     input_path: &Path,
     observer: &dyn Observer,
 ) -> Result<BulkUnassignPlan> {
-    let requests_before = client.stats().requests;
     let journal_path = opts
         .journal
         .clone()
         .unwrap_or_else(|| default_journal(input_path));
     let journal = JournalState::read(&journal_path)?;
+    plan_with(
+        client,
+        opts,
+        input,
+        JournalHome::File(journal_path),
+        journal,
+        observer,
+    )
+    .await
+}
+
+/// Plans the rows of a job, whose journal is kept in the job; run it with [`execute_in_job`].
+pub async fn plan_in_job(
+    client: &Client,
+    opts: &BulkUnassignOptions,
+    input: ParsedInput,
+    journal: JournalState,
+    observer: &dyn Observer,
+) -> Result<BulkUnassignPlan> {
+    let home = JournalHome::Job(journal.clone());
+    plan_with(client, opts, input, home, journal, observer).await
+}
+
+async fn plan_with(
+    client: &Client,
+    opts: &BulkUnassignOptions,
+    input: ParsedInput,
+    journal_home: JournalHome,
+    journal: JournalState,
+    observer: &dyn Observer,
+) -> Result<BulkUnassignPlan> {
+    let requests_before = client.stats().requests;
     let ParsedInput {
         rows: input_rows,
         invalid,
@@ -417,7 +448,7 @@ pub async fn plan(
         empty_rows,
         graph_requests: client.stats().requests.saturating_sub(requests_before),
         work,
-        journal: journal_path,
+        journal: journal_home,
     })
 }
 
@@ -426,7 +457,30 @@ pub async fn plan(
 pub async fn execute(
     client: &Client,
     opts: &BulkUnassignOptions,
+    plan: BulkUnassignPlan,
+    observer: &dyn Observer,
+    progress: &dyn Progress,
+) -> Result<BulkUnassignReport> {
+    execute_with(client, opts, plan, None, observer, progress).await
+}
+
+/// Runs a plan of [`plan_in_job`], each journal entry saved through `sink` (the job's checkpoint).
+pub async fn execute_in_job(
+    client: &Client,
+    opts: &BulkUnassignOptions,
+    plan: BulkUnassignPlan,
+    sink: &dyn JournalSink,
+    observer: &dyn Observer,
+    progress: &dyn Progress,
+) -> Result<BulkUnassignReport> {
+    execute_with(client, opts, plan, Some(sink), observer, progress).await
+}
+
+async fn execute_with(
+    client: &Client,
+    opts: &BulkUnassignOptions,
     mut plan: BulkUnassignPlan,
+    sink: Option<&dyn JournalSink>,
     observer: &dyn Observer,
     progress: &dyn Progress,
 ) -> Result<BulkUnassignReport> {
@@ -439,6 +493,7 @@ pub async fn execute(
         opts.strict,
         &plan.rows,
         &plan.journal,
+        sink,
         plan.work.len(),
         progress,
     )?;
@@ -449,7 +504,7 @@ pub async fn execute(
         opts.pacer.acquire(directory_writes(&w.plan)).await;
         match executor.run(&w.plan, &mut state).await {
             Ok(()) => {
-                journal.record([w.upn.as_str()], STEP_UNASSIGNED)?;
+                journal.record([w.upn.as_str()], STEP_UNASSIGNED).await?;
                 r.outcome = Outcome::Unassigned;
                 r.detail = format!("done: {}", r.detail);
             }

@@ -1,0 +1,295 @@
+//! `assign.bulk` through `w365 serve`: a bulk file submitted as one job, its rows visible in the
+//! job's result and log, a Reader refused, and a job killed after its memberships resumed by
+//! another worker without doing anything twice (the journal is in the job's checkpoint).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Harness, Options, start_with};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use w365_graph::Cloud;
+use w365_graph::auth::Credential;
+use w365_jobs::{Handler, JobContext, JobId};
+use w365_sim::faults::{FaultAction, FaultRule, Trigger};
+
+const ASSIGNABLE: [&str; 3] = [
+    "grace.wilson@contoso.com",
+    "henry.moore@contoso.com",
+    "jack.anderson@contoso.com",
+];
+
+/// Five rows: three users to assign, an unknown user (row 5, invalid) and a licensed one (row 6).
+fn file() -> String {
+    let mut text = String::from("user\n");
+    for u in ASSIGNABLE {
+        text.push_str(&format!("{u}\n"));
+    }
+    text.push_str("nobody@contoso.com\nalice.smith@contoso.com\n");
+    text
+}
+
+async fn submit(h: &Harness, token: &str, rows: &str) -> (u16, Value) {
+    h.post(
+        token,
+        "/api/v1/jobs",
+        &json!({"operation": "assign.bulk", "tenant": "sandbox", "params": {"rows": rows}}),
+    )
+    .await
+}
+
+/// Follows the job until it is finished, advancing the simulator's clock.
+async fn follow(h: &Harness, token: &str, id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, job) = h.get(token, &format!("/api/v1/jobs/{id}")).await;
+        assert_eq!(status, 200, "{job}");
+        if matches!(
+            job["state"].as_str(),
+            Some("succeeded" | "failed" | "cancelled")
+        ) {
+            return job;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "job stuck: {job}"
+        );
+        h.sim.advance(Duration::from_secs(60)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn outcomes(job: &Value) -> Vec<(u64, String, String)> {
+    job["result"]["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rows in the result: {job}"))
+        .iter()
+        .map(|r| {
+            (
+                r["row"].as_u64().unwrap(),
+                r["user"].as_str().unwrap().to_owned(),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn expected_rows() -> Vec<(u64, String, String)> {
+    let mut want: Vec<(u64, String, String)> = ASSIGNABLE
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (i as u64 + 2, (*u).to_owned(), "assigned".to_owned()))
+        .collect();
+    want.push((5, "nobody@contoso.com".into(), "invalid".into()));
+    want.push((
+        6,
+        "alice.smith@contoso.com".into(),
+        "alreadyAssigned".into(),
+    ));
+    want
+}
+
+/// Every member of the group once (a duplicated add would show twice or fail).
+async fn assert_members_unique(h: &Harness, name: &str) {
+    let client = common::sim_client(&h.sim);
+    let g = client.groups().find_by_display_name(name).await.unwrap();
+    let mut members: Vec<String> = client
+        .groups()
+        .members(&g[0].id)
+        .collect_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    let n = members.len();
+    members.sort();
+    members.dedup();
+    assert_eq!(members.len(), n, "{name}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_file_runs_as_one_job_with_its_rows_in_the_result_and_the_log() {
+    let h = start_with(Options {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let helpdesk = h.token("helpdesk").await;
+    let reader = h.token("reader").await;
+
+    let (status, body) = submit(&h, &reader, &file()).await;
+    assert_eq!(status, 403, "{body}");
+
+    // A file without one valid row is refused on submission, with the row number.
+    let (status, body) = submit(&h, &helpdesk, "user\nnot-a-user\n").await;
+    assert_eq!(status, 422, "{body}");
+    let problem = &body["error"]["problems"][0];
+    assert_eq!(problem["param"], "params.rows", "{body}");
+    assert!(
+        problem["message"].as_str().unwrap().contains("row 2"),
+        "{body}"
+    );
+
+    let (status, job) = submit(&h, &helpdesk, &file()).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let job = follow(&h, &helpdesk, &id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(outcomes(&job), expected_rows());
+    assert_eq!(job["result"]["command"], "assign");
+
+    let lines: Vec<String> = h
+        .store
+        .log(id.parse::<JobId>().unwrap(), 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    for (row, user, outcome) in expected_rows() {
+        // The log speaks as the CLI's table does.
+        let outcome = outcome.replace("alreadyAssigned", "already assigned");
+        let line = format!("row {row} {user}: {outcome}");
+        assert!(
+            lines.iter().any(|l| l.starts_with(&line)),
+            "{line} not in {lines:#?}"
+        );
+    }
+    assert_members_unique(&h, "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB").await;
+    h.shutdown().await;
+}
+
+/// The operations handler of a worker that is going to be killed.
+fn handler(h: &Harness) -> Arc<w365_service::OpsHandler> {
+    let base = h.sim.base_url();
+    let app = h.sim.admin_app();
+    let options = w365_service::HandlerOptions {
+        poll_interval: Some(Duration::from_millis(50)),
+        resume: w365_ops::resume::ResumeOptions {
+            inline_wait: Duration::ZERO,
+        },
+        retry: None,
+    };
+    Arc::new(
+        w365_service::OpsHandler::new(Default::default(), options).with_sandbox(
+            Cloud::Custom {
+                graph: base.clone(),
+                authority: base,
+            },
+            Credential::ClientSecret {
+                tenant_id: h.sim.tenant_id(),
+                client_id: app.client_id.clone(),
+                secret: SecretString::from(app.client_secret.clone()),
+            },
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_job_killed_after_its_memberships_resumes_and_does_nothing_twice() {
+    let mut h = start_with(Options::default()).await;
+    let helpdesk = h.token("helpdesk").await;
+    let (status, job) = submit(&h, &helpdesk, &file()).await;
+    assert_eq!(status, 202, "{job}");
+    let id: JobId = job["id"].as_str().unwrap().parse().unwrap();
+
+    // Slow batches, so the run can be killed after the memberships, before the licences.
+    h.sim.set_faults(vec![FaultRule {
+        method: Some("POST".into()),
+        path: Some("/v1.0/$batch".into()),
+        tenant: None,
+        action: FaultAction::Latency(400),
+        trigger: Trigger::Always,
+    }]);
+    let leased = h
+        .store
+        .fetch("doomed-worker", 1, Duration::from_millis(500))
+        .await
+        .unwrap()
+        .pop()
+        .expect("the job is leased");
+    let doomed = handler(&h);
+    let store = h.store.clone();
+    let run = tokio::spawn(async move {
+        doomed.run(&JobContext::new(store, leased)).await;
+    });
+    let started = Instant::now();
+    let journaled = loop {
+        let job = h.store.get(id).await.unwrap().unwrap();
+        let journal = job.checkpoint["bulkJournal"].clone();
+        if journal
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["step"] == "groups"))
+        {
+            break journal;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never journaled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    run.abort(); // the worker dies: no finish, no release, its lease left to expire
+    let _ = run.await;
+    let journal = serde_json::to_string(&journaled).unwrap();
+    assert!(!journal.contains("\"confirmed\""), "{journal}");
+    for u in ASSIGNABLE {
+        assert!(journal.contains(u), "{u} not in {journal}");
+    }
+
+    h.sim.set_faults(Vec::new());
+    h.start_worker();
+    let job = follow(&h, &helpdesk, &id.to_string()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(job["attempt"].as_u64().unwrap() >= 2, "{job}");
+    assert_eq!(outcomes(&job), expected_rows());
+    let journal = serde_json::to_string(&job["checkpoint"]["bulkJournal"]).unwrap();
+    for u in ASSIGNABLE {
+        for step in ["groups", "license", "confirmed"] {
+            let entry = json!({"user": u, "step": step}).to_string();
+            assert!(journal.contains(&entry), "{entry} not in {journal}");
+        }
+    }
+    for name in [
+        "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB",
+        "cfg - Windows 365 - Provisioning - Win11",
+    ] {
+        assert_members_unique(&h, name).await;
+    }
+    assert!(h.sim.outbox().is_empty(), "no mail, no ticket");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_unassign_file_runs_as_one_job() {
+    let h = start_with(Options {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let helpdesk = h.token("helpdesk").await;
+    let rows = "user\nalice.smith@contoso.com\nnobody@contoso.com\n";
+    let body = json!({"operation": "unassign.bulk", "tenant": "sandbox", "params": {"rows": rows}});
+    let reader = h.token("reader").await;
+    let (status, refused) = h.post(&reader, "/api/v1/jobs", &body).await;
+    assert_eq!(status, 403, "{refused}");
+    let (status, job) = h.post(&helpdesk, "/api/v1/jobs", &body).await;
+    assert_eq!(status, 202, "{job}");
+    let job = follow(&h, &helpdesk, job["id"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["result"]["command"], "unassign");
+    let got: Vec<(u64, String, String)> = outcomes(&job);
+    assert_eq!(
+        got,
+        [
+            (2, "alice.smith@contoso.com".into(), "unassigned".into()),
+            (3, "nobody@contoso.com".into(), "invalid".into()),
+        ]
+    );
+    let journal = job["checkpoint"]["bulkJournal"].to_string();
+    assert!(journal.contains("alice.smith@contoso.com"), "{journal}");
+    h.shutdown().await;
+}
