@@ -243,7 +243,8 @@ async fn serve_sandbox_signs_in_demo_operators_and_stops_on_sigterm() {
     .expect("bulk file");
     let leavers = leavers.to_str().expect("path");
     let out = run(&["unassign", "--from", leavers], &helpdesk);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--yes"), "{stderr}");
     let out = run(&["unassign", "--from", leavers, "--yes"], &helpdesk);
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(11), "{table}");

@@ -249,14 +249,26 @@ async fn open_user(c: &Client, query: &str, name: &str) {
     search.clear().await.expect("clear");
     search.send_keys(query).await.expect("type");
     click(c, "form.search button").await;
-    let link = c
-        .wait()
+    // The page before the search may list the same user: a link found there goes stale when the
+    // results page arrives, so find it again until the click lands.
+    for attempt in 0.. {
+        let link = c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::LinkText(name))
+            .await
+            .unwrap_or_else(|e| panic!("no result {name}: {e}"));
+        match link.click().await {
+            Ok(()) => break,
+            Err(e) if attempt < 5 => eprintln!("open the user, again: {e}"),
+            Err(e) => panic!("open the user: {e}"),
+        }
+    }
+    c.wait()
         .at_most(Duration::from_secs(20))
-        .for_element(Locator::LinkText(name))
+        .for_element(Locator::XPath(&format!("//h1[normalize-space()='{name}']")))
         .await
-        .unwrap_or_else(|e| panic!("no result {name}: {e}"));
-    link.click().await.expect("open the user");
-    assert_eq!(text(c, "h1").await, name);
+        .unwrap_or_else(|e| panic!("the page of {name}: {e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -234,7 +234,24 @@ pub async fn dispatch(
     };
     // Destructive operations ask first, exactly as inline: the plan (the server's dry run), then
     // a terminal question or --yes; a refusal shows the plan not carried out.
-    if !dry_run && !consent {
+    // A bulk file has no dry run on the server (its plan is made by the job): the question names
+    // the file and its rows are shown once the job has run.
+    if let (Some(b), false) = (&bulk, consent) {
+        let plan = format!(
+            "{} {}: every user listed in the file loses their Windows 365 assignment",
+            b.command,
+            b.file.display()
+        );
+        if let Err(refusal) = crate::consent::require(
+            &format!("run {operation} from {} through {server}", b.file.display()),
+            &plan,
+            false,
+        ) {
+            let report = crate::exit::report(&refusal);
+            printer.error(&report);
+            return Ok(Some(report.exit));
+        }
+    } else if !dry_run && !consent {
         let answer = submit(true)
             .await
             .with_context(|| format!("the server {base} does not answer"))?;
