@@ -114,36 +114,76 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Check<T>, E>>,
 {
-    let started = tokio::time::Instant::now();
-    let deadline = started + policy.timeout;
-    let mut checks: u32 = 0;
-    if !policy.first_check_after.is_zero() {
-        tokio::time::sleep(policy.first_check_after.min(policy.timeout)).await;
-    }
+    let mut poll = Poll::start(policy).await;
     loop {
         let state = match check().await? {
             Check::Ready(value) => return Ok(WaitOutcome::Ready(value)),
             Check::Pending(state) => state,
         };
-        checks += 1;
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Ok(WaitOutcome::TimedOut {
-                waited: now - started,
-                checks,
-                last_state: state,
-            });
-        }
-        let next = policy.interval(checks - 1).min(deadline - now);
+        let next = match poll.not_ready() {
+            Ok(next) => next,
+            Err(waited) => {
+                return Ok(WaitOutcome::TimedOut {
+                    waited,
+                    checks: poll.checks,
+                    last_state: state,
+                });
+            }
+        };
         on_tick(&WaitTick {
             what,
             state: state.as_deref(),
-            checks,
-            elapsed: now - started,
+            checks: poll.checks,
+            elapsed: poll.elapsed(),
             next_check_in: next,
             timeout: policy.timeout,
         });
         tokio::time::sleep(next).await;
+    }
+}
+
+/// The schedule of a polling loop under a [`WaitPolicy`], for loops that cannot be a
+/// [`wait_for`] check (one pass over many items that changes them): the first check after
+/// `first_check_after`, then the policy's growing intervals until `timeout`.
+#[derive(Debug)]
+pub struct Poll<'a> {
+    policy: &'a WaitPolicy,
+    started: tokio::time::Instant,
+    /// Checks that were not ready so far.
+    pub checks: u32,
+}
+
+impl<'a> Poll<'a> {
+    /// Starts the clock and waits until the first check is due.
+    pub async fn start(policy: &'a WaitPolicy) -> Self {
+        let started = tokio::time::Instant::now();
+        if !policy.first_check_after.is_zero() {
+            tokio::time::sleep(policy.first_check_after.min(policy.timeout)).await;
+        }
+        Self {
+            policy,
+            started,
+            checks: 0,
+        }
+    }
+
+    /// Time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Counts a check that was not ready: `Ok(delay until the next check)`, or `Err(time
+    /// waited)` when the timeout has passed.
+    pub fn not_ready(&mut self) -> Result<Duration, Duration> {
+        self.checks += 1;
+        let elapsed = self.elapsed();
+        if elapsed >= self.policy.timeout {
+            return Err(elapsed);
+        }
+        Ok(self
+            .policy
+            .interval(self.checks - 1)
+            .min(self.policy.timeout - elapsed))
     }
 }
 

@@ -10,7 +10,6 @@
 //! after. A later run that finds it begun but not sent reports "outcome unknown, not resent".
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use w365_graph::Client;
 use w365_graph::models::{CloudPc, CloudPcStatus};
@@ -23,6 +22,7 @@ use crate::execute::{
     Event, ExecState, Executor, Observer, StepOutcome, cloud_pc_report, permissions,
 };
 use crate::plan::{CloudPcTarget, Step, UserRef};
+use crate::wait::Poll;
 
 /// Journal steps of a mail: begun (before the request) and sent (after it).
 pub(crate) const STEP_MAILING: &str = "mailing";
@@ -97,14 +97,8 @@ pub(crate) async fn notify(
         return Ok(());
     }
     let total = waiting.len() as u64;
-    let policy = opts.waits.provisioning;
-    let started = tokio::time::Instant::now();
-    if !policy.first_check_after.is_zero() {
-        tokio::time::sleep(policy.first_check_after).await;
-    }
-    let mut checks = 0u32;
+    let mut poll = Poll::start(&opts.waits.provisioning).await;
     loop {
-        checks += 1;
         let pcs = client
             .cloud_pcs()
             .list(None)
@@ -185,25 +179,23 @@ pub(crate) async fn notify(
         }
         let mut summary: Vec<String> = states.iter().map(|(s, n)| format!("{n} {s}")).collect();
         summary.sort();
-        let elapsed = started.elapsed();
-        if elapsed >= policy.timeout {
-            let waited = crate::wait::human_duration(elapsed);
-            for (item, _) in &waiting {
-                rows[item.index].mail = Some(format!(
-                    "not sent yet: the Cloud PC was not ready after {waited} ({}); run the same command again to keep waiting and send it",
-                    summary.join(", ")
-                ));
-            }
-            observer.on_event(&Event::Note(&format!(
+        let next = match poll.not_ready() {
+            Ok(next) => next,
+            Err(waited) => {
+                let waited = crate::wait::human_duration(waited);
+                for (item, _) in &waiting {
+                    rows[item.index].mail = Some(format!(
+                        "not sent yet: the Cloud PC was not ready after {waited} ({}); run the same command again to keep waiting and send it",
+                        summary.join(", ")
+                    ));
+                }
+                observer.on_event(&Event::Note(&format!(
                 "stopped waiting for {} Cloud PC(s) after {waited}; their mails are not sent yet",
                 waiting.len()
             )));
-            return Ok(());
-        }
-        let next = policy
-            .interval(checks - 1)
-            .min(policy.timeout.saturating_sub(elapsed))
-            .max(Duration::from_millis(1));
+                return Ok(());
+            }
+        };
         observer.on_event(&Event::Note(&format!(
             "waiting for {} Cloud PC(s) to be provisioned ({}); next check in {}",
             waiting.len(),
