@@ -150,6 +150,21 @@ async fn text(c: &Client, css: &str) -> String {
         .expect("text")
 }
 
+/// Waits until the element's text passes `ready`: for text a script fills in after an event
+/// (the copy button's status is written when the clipboard's promise settles, after the click
+/// returns).
+async fn text_when(c: &Client, css: &str, ready: impl Fn(&str) -> bool) -> String {
+    let mut last = String::new();
+    for _ in 0..200 {
+        last = text(c, css).await;
+        if ready(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never got the expected text; it says {last:?}");
+}
+
 async fn click(c: &Client, css: &str) {
     c.wait()
         .at_most(Duration::from_secs(20))
@@ -335,7 +350,7 @@ async fn helpdesk_assigns_and_unassigns_in_the_browser() {
         );
         assert!(summary.contains("Requested by Hank Helpdesk"));
         click(c, "#copy-summary").await;
-        let copied = text(c, "#ticket-summary-status").await;
+        let copied = text_when(c, "#ticket-summary-status", |t| !t.trim().is_empty()).await;
         assert!(
             copied.contains("Copied") || copied.contains("copy it"),
             "{copied}"
