@@ -166,11 +166,29 @@ pub trait JobStore: Send + Sync + 'static {
     async fn fetch(&self, worker: &str, max: u32, lease: Duration) -> Result<Vec<Leased>>;
     /// Extends the lease; returns whether a cancel was requested.
     async fn heartbeat(&self, l: &Leased, lease: Duration) -> Result<bool>;
+    /// Appends one line (its own transaction). Workers buffer their lines instead and write
+    /// them with [`write_progress`](JobStore::write_progress).
     async fn append_log(&self, l: &Leased, level: &str, message: &str) -> Result<i64>;
     async fn save_checkpoint(&self, l: &Leased, checkpoint: &serde_json::Value) -> Result<()>;
+    /// Appends `lines` (in order, seqs taken from the job) and, when given, saves the
+    /// checkpoint, in one fenced transaction; reads the cancel request in it too. This is the
+    /// worker's one write per step boundary: a step's log lines land with its checkpoint.
+    async fn write_progress(
+        &self,
+        l: &Leased,
+        lines: &[NewLogLine],
+        checkpoint: Option<&serde_json::Value>,
+    ) -> Result<Written>;
     /// Whether a cancel was requested for this leased job (fenced).
     async fn cancel_requested(&self, l: &Leased) -> Result<bool>;
     async fn finish(&self, l: &Leased, outcome: Finish) -> Result<Job>;
+    /// Writes the worker's last buffered `lines`, then finishes, in one transaction.
+    async fn finish_with_log(
+        &self,
+        l: &Leased,
+        outcome: Finish,
+        lines: &[NewLogLine],
+    ) -> Result<Job>;
     /// Gives a running job back (running → available, attempt returned), e.g. on shutdown.
     async fn release(&self, l: &Leased) -> Result<Job>;
 

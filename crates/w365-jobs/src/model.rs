@@ -333,6 +333,24 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(base) + Duration::from_millis(jitter_ms)
 }
 
+/// A log line a worker has not written yet: its time is when it was logged, its seq is given
+/// when it is written ([`JobStore::write_progress`](crate::JobStore::write_progress)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLogLine {
+    pub at: OffsetDateTime,
+    pub level: String,
+    pub message: String,
+}
+
+/// What [`JobStore::write_progress`](crate::JobStore::write_progress) did and read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// The seq of the last line written (`None` when there were none).
+    pub last_seq: Option<i64>,
+    /// Whether a cancel was requested, read in the same transaction.
+    pub cancel_requested: bool,
+}
+
 /// A job log line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -20,8 +20,8 @@ use crate::audit::{self, AuditFilter, AuditRecord, AuditVerdict, NewAuditRecord,
 use crate::cron::CronSchedule;
 use crate::{
     BudgetGrant, Clock, Error, Finish, Identity, Job, JobEvent, JobFilter, JobId, JobState,
-    JobStore, JobTemplate, Leased, LogLine, NewJob, Page, PortalSession, PortalSignIn, Result,
-    Schedule, ScheduleSpec, SystemClock, TenantLimits,
+    JobStore, JobTemplate, Leased, LogLine, NewJob, NewLogLine, Page, PortalSession, PortalSignIn,
+    Result, Schedule, ScheduleSpec, SystemClock, TenantLimits, Written,
 };
 
 /// Which database a store runs on.
@@ -121,6 +121,35 @@ pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<Arc<dyn Job
     Ok(Arc::new(SqlStore::connect(url, opts).await?))
 }
 
+/// A write transaction of the store. On SQLite it also holds the store's writer lock until it
+/// ends: SQLite has one writer at a time, and a transaction that finds the database locked
+/// sleeps in SQLite's busy handler (1, 2, 5, 10… ms) before it tries again; taking turns on an
+/// async lock first hands the database from one writer to the next as soon as it commits.
+/// (Several processes on one SQLite file still meet in the busy handler.)
+struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+}
+
+impl WriteTx {
+    async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
 /// The job store on SQLite or PostgreSQL.
 pub struct SqlStore {
     pool: AnyPool,
@@ -131,6 +160,8 @@ pub struct SqlStore {
     /// PostgreSQL: events to publish to other processes (NOTIFY), see [`pg_events`].
     notify: Option<tokio::sync::mpsc::UnboundedSender<JobEvent>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// SQLite: this process's writers take turns (see [`WriteTx`]).
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Drop for SqlStore {
@@ -351,7 +382,7 @@ fn q(sql: &'static str) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::Any
 /// Appends an audit record inside `tx`, linking it to the last one.
 async fn audit_append_tx(
     sql: &Sql,
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     rec: NewAuditRecord,
     now: OffsetDateTime,
 ) -> Result<AuditRecord> {
@@ -417,7 +448,7 @@ async fn audit_append_tx(
 
 /// Writes a log line whose seq was taken from `jobs.log_seq` in the same transaction.
 async fn insert_line(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     id: JobId,
     seq: i64,
     at: i64,
@@ -547,6 +578,7 @@ impl SqlStore {
             events,
             notify,
             tasks,
+            writer: (backend == Backend::Sqlite).then(Default::default),
         })
     }
 
@@ -566,15 +598,19 @@ impl SqlStore {
         let _ = self.events.send(e);
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    async fn begin(&self) -> Result<WriteTx> {
+        let writer = match &self.writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
         let tx = self.pool.begin_with(self.sql.begin).await?;
-        Ok(tx)
+        Ok(WriteTx {
+            tx,
+            _writer: writer,
+        })
     }
 
-    async fn begin_locked(
-        &self,
-        lock: &'static str,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    async fn begin_locked(&self, lock: &'static str) -> Result<WriteTx> {
         let mut tx = self.begin().await?;
         if !lock.is_empty() {
             sqlx::query(lock).execute(&mut *tx).await?;
@@ -584,12 +620,7 @@ impl SqlStore {
 
     /// Appends the "finished" audit record of a job that reached a terminal state, in the
     /// transaction that finished it (so it is written exactly once). The actor is the requester.
-    async fn audit_finished(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        job: &Job,
-        now: OffsetDateTime,
-    ) -> Result<()> {
+    async fn audit_finished(&self, tx: &mut WriteTx, job: &Job, now: OffsetDateTime) -> Result<()> {
         if !job.state.is_terminal() {
             return Ok(());
         }
@@ -658,10 +689,51 @@ impl SqlStore {
         row.map(|r| job_from_row(&r)).transpose()
     }
 
-    async fn finish_inner(&self, l: &Leased, outcome: &Finish) -> Result<Job> {
+    /// [`JobStore::write_progress`] inside `tx`; the seq of each line written is emitted by the
+    /// caller after the commit.
+    async fn write_progress_tx(
+        tx: &mut WriteTx,
+        l: &Leased,
+        lines: &[NewLogLine],
+        checkpoint: Option<&Value>,
+    ) -> Result<Written> {
+        let n = i64::try_from(lines.len()).unwrap_or(i64::MAX);
+        let row = q(common!("write_progress"))
+            .bind(l.job.id.to_string())
+            .bind(l.token.clone())
+            .bind(n)
+            .bind(checkpoint.map(json_text))
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(Error::LostLease(l.job.id))?;
+        let last: i64 = row.try_get("log_seq")?;
+        let cancel: Option<i64> = row.try_get("cancel_requested_at")?;
+        for (i, line) in lines.iter().enumerate() {
+            let seq = last - n + 1 + i as i64;
+            insert_line(tx, l.job.id, seq, us(line.at), &line.level, &line.message).await?;
+        }
+        Ok(Written {
+            last_seq: (n > 0).then_some(last),
+            cancel_requested: cancel.is_some(),
+        })
+    }
+
+    async fn finish_inner(
+        &self,
+        l: &Leased,
+        outcome: &Finish,
+        lines: &[NewLogLine],
+    ) -> Result<Job> {
         let now = self.now();
         let id = l.job.id.to_string();
         let mut tx = self.begin().await?;
+        let written = if lines.is_empty() {
+            None
+        } else {
+            Self::write_progress_tx(&mut tx, l, lines, None)
+                .await?
+                .last_seq
+        };
         let query = match outcome {
             Finish::Succeeded(result) => q(common!("finish_succeeded"))
                 .bind(id)
@@ -704,6 +776,12 @@ impl SqlStore {
         insert_line(&mut tx, job.id, seq, us(now), level, &msg).await?;
         self.audit_finished(&mut tx, &job, now).await?;
         tx.commit().await?;
+        if let Some(last) = written {
+            self.emit(JobEvent::Log {
+                job: job.id,
+                seq: last,
+            });
+        }
         self.emit(JobEvent::Log { job: job.id, seq });
         self.emit(JobEvent::State {
             job: job.id,
@@ -967,6 +1045,21 @@ impl JobStore for SqlStore {
         row.map(|_| ()).ok_or(Error::LostLease(l.job.id))
     }
 
+    async fn write_progress(
+        &self,
+        l: &Leased,
+        lines: &[NewLogLine],
+        checkpoint: Option<&Value>,
+    ) -> Result<Written> {
+        let mut tx = self.begin().await?;
+        let written = Self::write_progress_tx(&mut tx, l, lines, checkpoint).await?;
+        tx.commit().await?;
+        if let Some(seq) = written.last_seq {
+            self.emit(JobEvent::Log { job: l.job.id, seq });
+        }
+        Ok(written)
+    }
+
     async fn cancel_requested(&self, l: &Leased) -> Result<bool> {
         let row = q(common!("cancel_requested"))
             .bind(l.job.id.to_string())
@@ -979,7 +1072,16 @@ impl JobStore for SqlStore {
     }
 
     async fn finish(&self, l: &Leased, outcome: Finish) -> Result<Job> {
-        self.finish_inner(l, &outcome).await
+        self.finish_inner(l, &outcome, &[]).await
+    }
+
+    async fn finish_with_log(
+        &self,
+        l: &Leased,
+        outcome: Finish,
+        lines: &[NewLogLine],
+    ) -> Result<Job> {
+        self.finish_inner(l, &outcome, lines).await
     }
 
     async fn release(&self, l: &Leased) -> Result<Job> {

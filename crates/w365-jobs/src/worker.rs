@@ -4,13 +4,15 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
-use crate::{BudgetGrant, Error, Finish, Job, JobEvent, JobId, JobStore, Leased, Result};
+use crate::{
+    BudgetGrant, Error, Finish, Job, JobEvent, JobId, JobStore, Leased, NewLogLine, Result, Written,
+};
 
 /// Runs one job. Return [`Finish::Park`] for long waits (after saving the checkpoint), and
 /// [`Finish::Retry`] only for transient errors.
@@ -20,11 +22,37 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// What a handler gets: its job, and fenced access to the store for that job.
+///
+/// Log lines are buffered and written with the next checkpoint, in the same transaction
+/// ([`JobStore::write_progress`]): a step boundary costs one write, not one per line. Lines that
+/// no checkpoint picks up are written by the worker within [`LOG_FLUSH_AFTER`] (so the log stays
+/// readable while a job runs), and the last ones with the job's outcome.
 pub struct JobContext {
     store: Arc<dyn JobStore>,
     leased: Leased,
     lost: Arc<AtomicBool>,
+    pending: std::sync::Mutex<Pending>,
+    /// Held while lines are written and then removed from `pending`, so they are written in
+    /// order and exactly once.
+    writing: tokio::sync::Mutex<()>,
+    /// The cancel request as last read from the store, and when.
+    cancel: std::sync::Mutex<(bool, Option<Instant>)>,
 }
+
+/// Lines logged and not written yet.
+#[derive(Default)]
+struct Pending {
+    lines: Vec<NewLogLine>,
+    /// When the oldest of them was logged (real time: the store's clock may be virtual).
+    since: Option<Instant>,
+}
+
+/// A buffered log line is written at the latest this long after it was logged.
+pub const LOG_FLUSH_AFTER: Duration = Duration::from_millis(200);
+
+/// A cancel request read from the store this recently (by the write of a checkpoint, a flush
+/// or a heartbeat) is not read again by [`JobContext::cancel_requested`].
+pub const CANCEL_FRESH: Duration = Duration::from_millis(250);
 
 impl JobContext {
     pub fn new(store: Arc<dyn JobStore>, leased: Leased) -> Self {
@@ -32,6 +60,9 @@ impl JobContext {
             store,
             leased,
             lost: Arc::new(AtomicBool::new(false)),
+            pending: std::sync::Mutex::new(Pending::default()),
+            writing: tokio::sync::Mutex::new(()),
+            cancel: std::sync::Mutex::new((false, None)),
         }
     }
 
@@ -53,24 +84,111 @@ impl JobContext {
         self.store.clock().now()
     }
 
-    /// Appends a line to the job's log; returns its seq.
-    pub async fn log(&self, level: &str, message: &str) -> Result<i64> {
-        self.store.append_log(&self.leased, level, message).await
+    /// Adds a line to the job's log, timed now. It is written with the next checkpoint, by the
+    /// worker within [`LOG_FLUSH_AFTER`], or with the outcome, whichever comes first.
+    /// `Err(LostLease)` once the job is no longer ours.
+    pub fn push_log(&self, level: &str, message: &str) -> Result<()> {
+        if self.lease_lost() {
+            return Err(Error::LostLease(self.job().id));
+        }
+        let line = NewLogLine {
+            at: self.now(),
+            level: level.to_owned(),
+            message: message.to_owned(),
+        };
+        let mut pending = self.pending();
+        pending.since.get_or_insert_with(Instant::now);
+        pending.lines.push(line);
+        Ok(())
     }
 
-    /// Saves the checkpoint (plan, finished steps, wait cursor); a later run resumes from it.
+    /// [`push_log`](Self::push_log), for handlers that write `ctx.log(..).await`.
+    pub async fn log(&self, level: &str, message: &str) -> Result<()> {
+        self.push_log(level, message)
+    }
+
+    /// Saves the checkpoint (plan, finished steps, wait cursor) with the lines logged since the
+    /// last write, in one transaction; a later run resumes from it.
     pub async fn checkpoint(&self, checkpoint: &Value) -> Result<()> {
-        self.store.save_checkpoint(&self.leased, checkpoint).await
+        self.write(Some(checkpoint)).await.map(|_| ())
+    }
+
+    /// Writes the buffered lines now (nothing when there are none).
+    pub async fn flush(&self) -> Result<()> {
+        if self.pending_since().is_some() {
+            self.write(None).await?;
+        }
+        Ok(())
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When (real time) the oldest unwritten line was logged.
+    fn pending_since(&self) -> Option<Instant> {
+        self.pending().since
+    }
+
+    /// Writes the buffered lines (and the checkpoint, if any); they leave the buffer only once
+    /// written, so a write that fails or is interrupted loses none.
+    async fn write(&self, checkpoint: Option<&Value>) -> Result<Written> {
+        let _order = self.writing.lock().await;
+        let lines = self.pending().lines.clone();
+        match self
+            .store
+            .write_progress(&self.leased, &lines, checkpoint)
+            .await
+        {
+            Ok(w) => {
+                let mut pending = self.pending();
+                pending.lines.drain(..lines.len());
+                pending.since = (!pending.lines.is_empty()).then(Instant::now);
+                drop(pending);
+                self.saw_cancel(w.cancel_requested);
+                Ok(w)
+            }
+            Err(e) => {
+                if matches!(e, Error::LostLease(_)) {
+                    self.lost.store(true, Ordering::SeqCst);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn saw_cancel(&self, requested: bool) {
+        *self.cancel.lock().unwrap_or_else(|p| p.into_inner()) = (requested, Some(Instant::now()));
     }
 
     /// Whether a cancel was requested; check it at each step boundary and return
-    /// [`Finish::Cancelled`] when it is. Reads the database, so a cancel made by another process
-    /// is seen at once. `Err(LostLease)` means the job is no longer ours.
+    /// [`Finish::Cancelled`] when it is. The answer is at most [`CANCEL_FRESH`] old: the
+    /// checkpoint written at the step boundary just before read it, in its transaction; otherwise
+    /// the store is asked (with the buffered lines written on the way), so a cancel made by
+    /// another process is seen at the next step. `Err(LostLease)` means the job is no longer ours.
     pub async fn cancel_requested(&self) -> Result<bool> {
-        self.store.cancel_requested(&self.leased).await
+        let (requested, at) = *self.cancel.lock().unwrap_or_else(|p| p.into_inner());
+        if requested || at.is_some_and(|t| t.elapsed() < CANCEL_FRESH) {
+            return Ok(requested);
+        }
+        if self.pending_since().is_some() {
+            return self.write(None).await.map(|w| w.cancel_requested);
+        }
+        match self.store.cancel_requested(&self.leased).await {
+            Ok(requested) => {
+                self.saw_cancel(requested);
+                Ok(requested)
+            }
+            Err(e) => {
+                if matches!(e, Error::LostLease(_)) {
+                    self.lost.store(true, Ordering::SeqCst);
+                }
+                Err(e)
+            }
+        }
     }
 
-    /// Whether the lease was lost (a heartbeat was refused): stop and return anything.
+    /// Whether the lease was lost (a heartbeat or a write was refused): stop and return anything.
     pub fn lease_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
     }
@@ -251,38 +369,69 @@ async fn run_one(
 ) -> JobId {
     let id = leased.job.id;
     let ctx = JobContext::new(store.clone(), leased.clone());
-    let lost = ctx.lost.clone();
-    let beat = {
-        let store = store.clone();
-        let leased = leased.clone();
-        let lost = lost.clone();
-        async move {
-            let every = (lease / 3).max(Duration::from_millis(10));
-            loop {
-                tokio::time::sleep(every).await;
-                match store.heartbeat(&leased, lease).await {
-                    Ok(_) => {}
+    let lost = tokio::sync::Notify::new();
+    let done = tokio::sync::Notify::new();
+    let run = async {
+        let outcome = tokio::select! {
+            outcome = handler.run(&ctx) => Some(outcome),
+            () = lost.notified() => None,
+        };
+        done.notify_one();
+        outcome
+    };
+    // Keeps the lease alive (every lease / 3) and writes the log lines no checkpoint picked up
+    // within LOG_FLUSH_AFTER. It stops only between writes, so a write is never cut off.
+    let beat = async {
+        let every = (lease / 3).max(Duration::from_millis(10));
+        let tick = LOG_FLUSH_AFTER.min(every) / 2;
+        let mut next_beat = Instant::now() + every;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(tick) => {}
+                () = done.notified() => return,
+            }
+            if ctx
+                .pending_since()
+                .is_some_and(|t| t.elapsed() >= LOG_FLUSH_AFTER)
+            {
+                match ctx.flush().await {
+                    Ok(()) => {}
                     Err(Error::LostLease(_)) => {
-                        lost.store(true, Ordering::SeqCst);
+                        lost.notify_one();
                         return;
                     }
-                    Err(e) => tracing::warn!(job = %leased.job.id, error = %e, "heartbeat failed"),
+                    Err(e) => tracing::warn!(job = %id, error = %e, "writing the log failed"),
                 }
+            }
+            if Instant::now() < next_beat {
+                continue;
+            }
+            next_beat = Instant::now() + every;
+            match store.heartbeat(&leased, lease).await {
+                Ok(cancel) => ctx.saw_cancel(cancel),
+                Err(Error::LostLease(_)) => {
+                    ctx.lost.store(true, Ordering::SeqCst);
+                    lost.notify_one();
+                    return;
+                }
+                Err(e) => tracing::warn!(job = %id, error = %e, "heartbeat failed"),
             }
         }
     };
-    let outcome = tokio::select! {
-        outcome = handler.run(&ctx) => Some(outcome),
-        _ = beat => None,
-    };
+    let (outcome, ()) = tokio::join!(run, beat);
     match outcome {
-        Some(outcome) => match store.finish(&leased, outcome).await {
-            Ok(_) => {}
-            Err(Error::LostLease(_)) => {
-                tracing::warn!(job = %id, "finished after losing the lease; the result was not recorded")
+        Some(outcome) => {
+            let lines = std::mem::take(&mut ctx.pending().lines);
+            match store.finish_with_log(&leased, outcome, &lines).await {
+                Ok(_) => {}
+                Err(Error::LostLease(_)) => {
+                    tracing::warn!(job = %id, "finished after losing the lease; the result was not recorded")
+                }
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "could not record the job's outcome")
+                }
             }
-            Err(e) => tracing::warn!(job = %id, error = %e, "could not record the job's outcome"),
-        },
+        }
         None => tracing::warn!(job = %id, "lost the lease; stopped the handler"),
     }
     id

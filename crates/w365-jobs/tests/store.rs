@@ -1208,6 +1208,105 @@ async fn concurrent_log_writers_get_distinct_seqs(t: &TestDb) {
 
 both_stores!(concurrent_log_writers_get_distinct_seqs);
 
+fn line(t: &TestDb, message: &str) -> NewLogLine {
+    NewLogLine {
+        at: t.clock.now(),
+        level: "info".into(),
+        message: message.into(),
+    }
+}
+
+/// A step boundary is one write: the lines logged during the step, the checkpoint, and the
+/// cancel request read back; the lease holder only; the last lines go with the outcome.
+async fn progress_writes_lines_with_the_checkpoint(t: &TestDb) {
+    let s = &t.store;
+    let (job, _) = s.insert(new_job("assign", "contoso")).await.unwrap();
+    let l = fetch_one(t, job.id).await;
+    let mut events = s.subscribe();
+    let logged_at = t.clock.now();
+    t.clock.advance(Duration::from_secs(3));
+    let w = s
+        .write_progress(
+            &l,
+            &[
+                NewLogLine {
+                    at: logged_at,
+                    level: "info".into(),
+                    message: "step 1/2: add to group".into(),
+                },
+                line(t, "step 1/2 done: added"),
+            ],
+            Some(&json!({"done": 1})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        w,
+        Written {
+            last_seq: Some(2),
+            cancel_requested: false
+        }
+    );
+    assert_eq!(
+        events.recv().await.unwrap(),
+        JobEvent::Log {
+            job: job.id,
+            seq: 2
+        },
+        "one event for the batch, with its last seq"
+    );
+    let got = s.get(job.id).await.unwrap().unwrap();
+    assert_eq!(got.checkpoint, json!({"done": 1}));
+    let log = s.log(job.id, 0).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].at, logged_at, "a line keeps the time it was logged");
+    assert_eq!(log[1].seq, 2);
+    // Lines alone keep the checkpoint; nothing at all still reads the cancel request.
+    let w = s
+        .write_progress(&l, &[line(t, "waiting")], None)
+        .await
+        .unwrap();
+    assert_eq!(w.last_seq, Some(3));
+    assert_eq!(
+        s.get(job.id).await.unwrap().unwrap().checkpoint,
+        json!({"done": 1})
+    );
+    s.cancel(job.id).await.unwrap();
+    let w = s.write_progress(&l, &[], None).await.unwrap();
+    assert_eq!(
+        w,
+        Written {
+            last_seq: None,
+            cancel_requested: true
+        }
+    );
+    // The outcome comes after the last lines, in one transaction.
+    let done = s
+        .finish_with_log(
+            &l,
+            Finish::Cancelled,
+            &[line(t, "cancelled at a step boundary")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.state, JobState::Cancelled);
+    let log = s.log(job.id, 0).await.unwrap();
+    let messages: Vec<(i64, &str)> = log.iter().map(|l| (l.seq, l.message.as_str())).collect();
+    assert_eq!(
+        messages[4..],
+        [(5, "cancelled at a step boundary"), (6, "cancelled")]
+    );
+    // Fenced: a finished (or taken over) job takes no more lines.
+    assert!(matches!(
+        s.write_progress(&l, &[line(t, "late")], Some(&json!("late")))
+            .await,
+        Err(Error::LostLease(id)) if id == job.id
+    ));
+    assert_eq!(s.log(job.id, 0).await.unwrap().len(), 6);
+}
+
+both_stores!(progress_writes_lines_with_the_checkpoint);
+
 #[tokio::test]
 async fn sqlite_in_memory_store() {
     let s = connect("sqlite::memory:").await.unwrap();

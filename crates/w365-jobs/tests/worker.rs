@@ -79,6 +79,32 @@ impl Handler for TestHandler {
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             },
+            "live_log" => {
+                ctx.log("info", "step 1/2").await.unwrap();
+                ctx.checkpoint(&json!({"done": 1})).await.unwrap();
+                ctx.log("info", "step 2/2: a long Graph call")
+                    .await
+                    .unwrap();
+                // No checkpoint for a while: the worker writes the line by itself, so a reader
+                // sees it while the job runs.
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                loop {
+                    let log = ctx.store().log(job.id, 0).await.unwrap();
+                    if log
+                        .iter()
+                        .any(|l| l.message == "step 2/2: a long Graph call")
+                    {
+                        break;
+                    }
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "the line was never written: {log:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                ctx.log("info", "step 2/2 done").await.unwrap();
+                Finish::Succeeded(json!({"attempt": job.attempt}))
+            }
             "block_first_attempt" if job.attempt == 1 => std::future::pending().await,
             "block_first_attempt" => Finish::Succeeded(json!({"attempt": job.attempt})),
             "block" => std::future::pending().await,
@@ -230,6 +256,42 @@ async fn worker_cancel_running_at_step_boundary(t: &TestDb) {
     w.shutdown().await;
 }
 
+/// Lines are buffered and written with the checkpoint, by the worker when no checkpoint comes,
+/// and the last ones with the outcome: in order, each once, numbered without gaps.
+async fn worker_writes_the_log_in_batches_and_live(t: &TestDb) {
+    let h = Arc::new(TestHandler::default());
+    let id = t.store.insert(job("live_log")).await.unwrap().0.id;
+    let w = start(t.store.clone(), h.clone(), config(1, true));
+    wait_for(&t.store, id, "succeeded", |j| {
+        j.state == JobState::Succeeded
+    })
+    .await;
+    w.shutdown().await;
+    let log: Vec<(i64, String)> = t
+        .store
+        .log(id, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.seq, l.message))
+        .collect();
+    let expected = [
+        "attempt 1 (live_log)",
+        "step 1/2",
+        "step 2/2: a long Graph call",
+        "step 2/2 done",
+        "finished: succeeded",
+    ];
+    assert_eq!(
+        log,
+        expected
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i as i64 + 1, (*m).to_owned()))
+            .collect::<Vec<_>>()
+    );
+}
+
 async fn worker_retries_transient_failures(t: &TestDb) {
     let h = Arc::new(TestHandler::default());
     let id = t.store.insert(job("retry_once")).await.unwrap().0.id;
@@ -350,6 +412,7 @@ both_stores!(
     worker_runs_jobs_with_bounded_concurrency,
     worker_parks_and_resumes_from_checkpoint,
     worker_cancel_running_at_step_boundary,
+    worker_writes_the_log_in_batches_and_live,
     worker_retries_transient_failures,
     worker_stops_a_handler_that_lost_its_lease,
     worker_shutdown_releases_running_jobs,
