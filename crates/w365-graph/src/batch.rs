@@ -341,14 +341,18 @@ impl BatchHandler {
             } else {
                 Idempotency::NotIdempotent
             };
+            let writes = pending
+                .iter()
+                .filter(|r| !r.method.eq_ignore_ascii_case("GET"))
+                .count();
+            let writes = u32::try_from(writes).unwrap_or(u32::MAX);
             if let Some(pacer) = &self.pacer {
-                let writes = pending
-                    .iter()
-                    .filter(|r| !r.method.eq_ignore_ascii_case("GET"))
-                    .count();
-                pacer
-                    .acquire(u32::try_from(writes).unwrap_or(u32::MAX))
-                    .await;
+                pacer.acquire(writes).await;
+            }
+            if let Some(gate) = self.client.write_gate()
+                && writes > 0
+            {
+                gate.acquire(writes).await;
             }
             let envelope: Envelope = self
                 .client

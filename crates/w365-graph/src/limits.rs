@@ -16,6 +16,11 @@
 //!
 //! [`WritePacer`] applies a pace in one process: [`WritePacer::acquire`] waits until `n` writes
 //! fit. Its clock is injectable ([`PaceClock`]), so tests run it on a manual clock.
+//!
+//! [`WriteGate`] is the hook for a budget kept elsewhere (the job store's per-tenant budget,
+//! shared by every worker process): a client with a gate ([`crate::Client::scoped`])
+//! asks it before every write it sends, resends included, and a `$batch` asks for the writes
+//! inside it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -340,5 +345,19 @@ mod tests {
         }
         assert_eq!(pacer.granted(), 16);
         assert!(clock.now() >= Duration::from_secs(3), "{:?}", clock.now());
+    }
+}
+
+/// A write budget the client asks before each write (see the module's notes).
+#[async_trait::async_trait]
+pub trait WriteGate: Send + Sync {
+    /// Waits until `writes` writes may be sent, and takes them.
+    async fn acquire(&self, writes: u32);
+}
+
+#[async_trait::async_trait]
+impl WriteGate for WritePacer {
+    async fn acquire(&self, writes: u32) {
+        WritePacer::acquire(self, writes).await;
     }
 }

@@ -176,3 +176,63 @@ async fn depends_on_chains_stay_in_one_batch_and_are_serialized() {
     assert_eq!(items[1]["headers"]["Content-Type"], "application/json");
     assert_eq!(items[1]["url"], "/groups/g1/members/$ref");
 }
+
+/// Counts the writes a client asks for.
+#[derive(Default)]
+struct CountingGate(std::sync::atomic::AtomicU32);
+
+#[async_trait::async_trait]
+impl w365_graph::WriteGate for CountingGate {
+    async fn acquire(&self, writes: u32) {
+        self.0
+            .fetch_add(writes, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A scoped client (one job run): its own User-Agent on every request, its own request counts,
+/// and each write taken from its gate first: a single POST is one, a `$batch` is the writes
+/// inside it (its GETs and the envelope itself are not).
+#[tokio::test]
+async fn a_scoped_client_names_itself_and_asks_its_gate_before_each_write() {
+    let server = server().await;
+    let agent = "w365/test (worker) job/0193";
+    Mock::given(method("POST"))
+        .and(path("/v1.0/groups/g1/members/$ref"))
+        .and(wiremock::matchers::header("user-agent", agent))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/$batch"))
+        .and(wiremock::matchers::header("user-agent", agent))
+        .respond_with(|req: &Request| {
+            let body: Value = req.body_json().unwrap();
+            let responses: Vec<Value> = body["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| json!({"id": i["id"], "status": 204}))
+                .collect();
+            ResponseTemplate::new(200).set_body_json(json!({ "responses": responses }))
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    let shared = static_client(&server);
+    let gate = Arc::new(CountingGate::default());
+    let run = shared.scoped(agent, Some(gate.clone()));
+    run.groups().add_member("g1", "u1").await.unwrap();
+    let member = GraphPath::new(["groups", "g2", "members", "$ref"]);
+    run.batch()
+        .send(vec![
+            BatchRequest::post("a", &member, json!({"@odata.id": "x"})),
+            BatchRequest::post("b", &member, json!({"@odata.id": "y"})),
+            BatchRequest::get("c", &GraphPath::new(["users", "u1"]), &Query::new()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(gate.0.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(run.stats().requests, 2, "the run's own requests");
+    assert_eq!(shared.stats().requests, 0, "not the shared client's");
+}
