@@ -9,7 +9,9 @@
 //! For each job the handler:
 //! 1. finds the operation's declaration and the tenant's profile, and validates the input again
 //!    (the server validated it on submission; the worker never trusts stored input);
-//! 2. builds a Graph client for the job's tenant (its profile, or the sandbox simulator);
+//! 2. takes a Graph client for the job's tenant (its profile, or the sandbox simulator): one per
+//!    tenant shares connections and the access token across runs, each run counts its own
+//!    requests and names its job in the User-Agent;
 //! 3. plans on the first run, then executes with a checkpoint after every step; a long wait
 //!    returns [`Finish::Park`] and the next run resumes where it stopped;
 //! 4. writes the executor's progress events as job log lines;
@@ -21,10 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
 use w365_graph::auth::Credential;
-use w365_graph::{Client, Cloud, RetryPolicy};
-use w365_jobs::{Finish, Handler, JobContext};
+use w365_graph::{Client, Cloud, RetryPolicy, WriteGate};
+use w365_jobs::{BudgetGrant, Finish, Handler, JobContext};
 use w365_ops::bulk::unassign::BulkUnassignOptions;
 use w365_ops::bulk::{self, BulkOptions, BulkReport, JournalState};
 use w365_ops::execute::{Event, Observer, StepOutcome};
@@ -65,7 +66,16 @@ pub struct OpsHandler {
     config: ConfigFile,
     sandbox: Option<Connection>,
     options: HandlerOptions,
+    /// One Graph client per tenant, shared by the job runs (connection pool and token cache),
+    /// with when it was built: see [`CLIENT_REFRESH`].
+    clients: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Client)>>,
+    /// Each tenant's write budget in the job store, as the runs' Graph write gate.
+    gates: std::sync::Mutex<std::collections::HashMap<String, Arc<StoreWriteGate>>>,
 }
+
+/// A tenant's shared Graph client is built again after this long, so a rotated credential in
+/// the config file or its secret store is picked up without restarting the worker.
+pub const CLIENT_REFRESH: Duration = Duration::from_secs(30 * 60);
 
 /// A job that cannot run as stored: refused, never retried.
 struct Refusal {
@@ -96,6 +106,8 @@ impl OpsHandler {
             config,
             sandbox: None,
             options,
+            clients: Default::default(),
+            gates: Default::default(),
         }
     }
 
@@ -147,6 +159,45 @@ impl OpsHandler {
         })
     }
 
+    /// The tenant's shared Graph client, built on first use and again after [`CLIENT_REFRESH`].
+    fn tenant_client(&self, tenant: &str, conn: &Connection) -> w365_graph::Result<Client> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((built, client)) = clients.get(tenant)
+            && built.elapsed() < CLIENT_REFRESH
+        {
+            return Ok(client.clone());
+        }
+        let mut builder = Client::builder()
+            .cloud(conn.cloud.clone())
+            .credential(conn.credential.clone())
+            .user_agent(USER_AGENT);
+        if let Some(retry) = &self.options.retry {
+            builder = builder.retry(retry.clone());
+        }
+        let client = builder.build()?;
+        clients.insert(
+            tenant.to_owned(),
+            (std::time::Instant::now(), client.clone()),
+        );
+        Ok(client)
+    }
+
+    /// The job's tenant's write budget, shared by every worker on the store.
+    fn write_gate(&self, ctx: &JobContext) -> Arc<dyn WriteGate> {
+        let tenant = &ctx.job().tenant;
+        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        gates
+            .entry(tenant.clone())
+            .or_insert_with(|| {
+                Arc::new(StoreWriteGate {
+                    store: ctx.store().clone(),
+                    tenant: tenant.clone(),
+                    reserve: tokio::sync::Mutex::new(0),
+                })
+            })
+            .clone()
+    }
+
     fn waits(&self, mut waits: Waits) -> Waits {
         if let Some(every) = self.options.poll_interval {
             for p in [
@@ -194,19 +245,20 @@ impl OpsHandler {
                 fix: "submit the job again with the problems fixed".into(),
                 problems,
             })?;
-        let mut builder = Client::builder()
-            .cloud(conn.cloud.clone())
-            .credential(conn.credential.clone())
-            .user_agent(USER_AGENT);
-        if let Some(retry) = &self.options.retry {
-            builder = builder.retry(retry.clone());
-        }
-        let client = builder.build().map_err(|e| Refusal {
-            kind: "usage",
-            message: format!("could not build the Graph client for '{}': {e}", job.tenant),
-            fix: "fix the tenant profile in the worker's config file".into(),
-            problems: vec![],
-        })?;
+        // The run's own client (its own request counts), on the tenant's shared connections
+        // and token; the job id in its User-Agent shows in the tenant's Graph activity logs.
+        let client = self
+            .tenant_client(&job.tenant, &conn)
+            .map_err(|e| Refusal {
+                kind: "usage",
+                message: format!("could not build the Graph client for '{}': {e}", job.tenant),
+                fix: "fix the tenant profile in the worker's config file".into(),
+                problems: vec![],
+            })?
+            .scoped(
+                format!("{USER_AGENT} job/{}", job.id),
+                Some(self.write_gate(ctx)),
+            );
         let who = &job.requested_by;
         let settings = JobSettings {
             waits: self.waits(conn.waits),
@@ -221,24 +273,18 @@ impl OpsHandler {
         if spec.name.ends_with(".bulk") {
             return Ok(run_bulk(ctx, &client, &input, &settings, &spec.cli.join(" ")).await);
         }
-        let (tx, rx) = mpsc::unbounded_channel::<(&'static str, String)>();
-        let observer = LogObserver { tx };
+        let observer = LogObserver { ctx };
         let sink = StoreSink { ctx };
-        let work = async {
-            let run = resume::run_operation(
-                &client,
-                &input,
-                &settings,
-                &job.checkpoint,
-                &observer,
-                &self.options.resume,
-                &sink,
-            )
-            .await;
-            drop(observer);
-            run
-        };
-        let (run, ()) = tokio::join!(work, drain_log(ctx, rx));
+        let run = resume::run_operation(
+            &client,
+            &input,
+            &settings,
+            &job.checkpoint,
+            &observer,
+            &self.options.resume,
+            &sink,
+        )
+        .await;
         let command = spec.cli.join(" ");
         Ok(match run {
             Err(e) => Finish::Retry {
@@ -277,6 +323,58 @@ impl Handler for OpsHandler {
             Err(refusal) => {
                 let _ = ctx.log("error", &refusal.message).await;
                 refusal.finish()
+            }
+        }
+    }
+}
+
+/// Writes taken from the store's budget at once: the rest is spent by this process's next
+/// writes for the tenant, so a job's few writes cost a store transaction only every few jobs.
+/// At most this many writes are held by one process and not yet sent.
+pub const WRITE_BUDGET_CHUNK: u32 = 10;
+
+/// A tenant's Graph write budget, kept in the job store ([`w365_jobs::JobStore::take_write_budget`]:
+/// one token bucket per tenant shared by every worker process, under Graph's published write
+/// limits, see [`w365_jobs::TenantLimits::GRAPH_DEFAULT`]), as the write gate of the tenant's
+/// Graph clients: every write a job sends, resends and `$batch` items included, is taken from it
+/// first; when the bucket is empty the write waits for its refill.
+struct StoreWriteGate {
+    store: Arc<dyn w365_jobs::JobStore>,
+    tenant: String,
+    /// Writes taken from the store and not spent yet; the lock makes this process's writers for
+    /// the tenant take turns.
+    reserve: tokio::sync::Mutex<u32>,
+}
+
+#[async_trait::async_trait]
+impl WriteGate for StoreWriteGate {
+    async fn acquire(&self, writes: u32) {
+        let mut reserve = self.reserve.lock().await;
+        if *reserve >= writes {
+            *reserve -= writes;
+            return;
+        }
+        let need = writes - *reserve;
+        let mut take = need.max(WRITE_BUDGET_CHUNK);
+        loop {
+            match self.store.take_write_budget(&self.tenant, take).await {
+                Ok(BudgetGrant::Granted) => {
+                    *reserve = *reserve + take - writes;
+                    return;
+                }
+                // Not a whole chunk left: take only what this write needs.
+                Ok(BudgetGrant::Wait(_)) | Err(w365_jobs::Error::Invalid(_)) if take > need => {
+                    take = need;
+                }
+                Ok(BudgetGrant::Wait(wait)) => {
+                    tracing::info!(tenant = %self.tenant, wait_ms = wait.as_millis() as u64, "waiting for the tenant's Graph write budget");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => {
+                    // The store cannot say: send (Graph's own 429s are still honoured).
+                    tracing::warn!(tenant = %self.tenant, error = %e, "the write budget could not be read; sending without it");
+                    return;
+                }
             }
         }
     }
@@ -324,8 +422,7 @@ async fn run_bulk(
         JournalState::from_value(job.checkpoint.get(BULK_JOURNAL).unwrap_or(&Value::Null));
     let pacer = w365_graph::WritePacer::default;
     let strict = input.bool("strict");
-    let (tx, rx) = mpsc::unbounded_channel::<(&'static str, String)>();
-    let observer = LogObserver { tx };
+    let observer = LogObserver { ctx };
     let sink = StoreSink { ctx };
     let work = async {
         let empty_rows = parsed.empty_rows.clone();
@@ -366,10 +463,9 @@ async fn run_bulk(
             }
             .await
         };
-        drop(observer);
         (run, empty_rows)
     };
-    let ((run, empty_rows), ()) = tokio::join!(work, drain_log(ctx, rx));
+    let (run, empty_rows) = work.await;
     match run {
         Ok(report) => {
             for r in &report.rows {
@@ -423,16 +519,6 @@ async fn finish_with_error(
     }
 }
 
-/// Writes the observer's lines to the job's log until the observer is dropped.
-async fn drain_log(ctx: &JobContext, mut rx: mpsc::UnboundedReceiver<(&'static str, String)>) {
-    while let Some((level, message)) = rx.recv().await {
-        if ctx.log(level, &message).await.is_err() {
-            // Lost the lease: the run stops at its next checkpoint; drop the lines.
-            break;
-        }
-    }
-}
-
 impl bulk::JournalSink for StoreSink<'_> {
     fn save<'a>(
         &'a self,
@@ -463,12 +549,13 @@ impl CheckpointSink for StoreSink<'_> {
     }
 }
 
-/// Turns the executor's progress events into job log lines.
-struct LogObserver {
-    tx: mpsc::UnboundedSender<(&'static str, String)>,
+/// Turns the executor's progress events into job log lines (buffered by the job context and
+/// written with the step's checkpoint).
+struct LogObserver<'a> {
+    ctx: &'a JobContext,
 }
 
-impl Observer for LogObserver {
+impl Observer for LogObserver<'_> {
     fn on_event(&self, event: &Event<'_>) {
         let line = match event {
             Event::Planning { what } => ("info", format!("planning: {what}")),
@@ -512,7 +599,8 @@ impl Observer for LogObserver {
             Event::Note(text) => ("info", (*text).to_owned()),
             _ => return,
         };
-        let _ = self.tx.send(line);
+        // Lost the lease: the run stops at its next checkpoint; the line is dropped.
+        let _ = self.ctx.push_log(line.0, &line.1);
     }
 }
 

@@ -190,6 +190,60 @@ async fn an_assign_job_parks_while_provisioning_and_returns_the_cli_document() {
     s.stop().await;
 }
 
+/// Every Graph write of a job is taken first from the tenant's write budget in the job store
+/// (shared by all worker processes), in chunks of `WRITE_BUDGET_CHUNK`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assign_jobs_writes_are_taken_from_the_tenants_shared_budget() {
+    let s = Setup::start().await;
+    // A big bucket that refills one write an hour: what is missing afterwards was taken.
+    let capacity = 1000;
+    s.store
+        .set_tenant_limits(
+            SANDBOX,
+            w365_jobs::TenantLimits {
+                max_running: 10,
+                write_capacity: capacity,
+                write_refill_per_hour: 1,
+            },
+        )
+        .await
+        .unwrap();
+    let id = s
+        .submit(
+            "assign",
+            SANDBOX,
+            json!({"user": "megan.bowen@contoso.com", "notify": true}),
+        )
+        .await;
+    let job = s.until(id, true, |j| j.state.is_terminal()).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let w365_jobs::BudgetGrant::Wait(wait) =
+        s.store.take_write_budget(SANDBOX, capacity).await.unwrap()
+    else {
+        panic!("the job took nothing from the tenant's write budget");
+    };
+    let taken = (wait.as_secs_f64() / 3600.0).round() as u64;
+    assert_eq!(
+        taken % u64::from(w365_service::WRITE_BUDGET_CHUNK),
+        0,
+        "taken in chunks: {taken}"
+    );
+    // At least every write request the simulator saw outside a $batch (a $batch's items count
+    // one by one; token requests are not Graph writes).
+    let writes = s
+        .sim
+        .sim()
+        .request_log()
+        .iter()
+        .filter(|r| {
+            r.method != "GET" && !r.path.ends_with("/$batch") && !r.path.contains("/oauth2/")
+        })
+        .count() as u64;
+    assert!(writes > 0);
+    assert!(taken >= writes, "taken {taken} < {writes} writes sent");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_and_not_found_fail_at_once_without_retry() {
     let s = Setup::start().await;
