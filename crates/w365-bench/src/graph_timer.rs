@@ -1,11 +1,13 @@
 //! A timing relay in front of the simulator: it forwards every request unchanged (the Host
 //! header too, so the links the simulator builds point back at the relay) and records when each
-//! Graph request was in flight, keyed by the bearer token it carried.
+//! Graph request was in flight, keyed by the job that sent it.
 //!
-//! The operations handler builds one Graph client, hence one access token, per job run, so the
-//! token identifies the run: the time a run spent **waiting on Graph** is the union of the
-//! in-flight intervals of its requests (requests a run sends at once are not counted twice).
-//! Token requests carry no bearer token and are counted apart.
+//! The operations handler gives each job run a Graph client of its own whose User-Agent names
+//! the job (`w365/… (worker) job/ID`); the runs of one tenant share the connections and the
+//! access token. The time a job spent **waiting on Graph** is the union of the in-flight
+//! intervals of its requests (requests it sends at once are not counted twice; its runs never
+//! overlap). Requests without a bearer token (token requests) are counted apart; a request with
+//! a bearer token and no job in its User-Agent is keyed by the token.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash as _, Hasher as _};
@@ -22,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 struct Relay {
     upstream: String,
     http: reqwest::Client,
-    /// In-flight intervals per token digest (the token itself is never kept).
+    /// In-flight intervals per job (or token digest; the token itself is never kept).
     intervals: Mutex<HashMap<u64, Vec<(Instant, Instant)>>>,
     unauthenticated: Mutex<(u64, Duration)>,
 }
@@ -36,7 +38,7 @@ pub struct GraphTimer {
 /// What the relay measured.
 #[derive(Debug, Clone, Copy)]
 pub struct GraphWait {
-    /// Distinct bearer tokens seen (job runs).
+    /// Distinct jobs seen.
     pub runs: usize,
     /// Requests with a bearer token.
     pub requests: u64,
@@ -151,10 +153,16 @@ async fn forward(State(relay): State<Arc<Relay>>, request: Request) -> Response 
         return (StatusCode::BAD_REQUEST, "unreadable body").into_response();
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let job = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ua| ua.split_once(" job/"))
+        .map(|(_, job)| digest(job.as_bytes()));
     let key = parts
         .headers
         .get(header::AUTHORIZATION)
-        .map(|v| digest(v.as_bytes()));
+        .map(|v| job.unwrap_or_else(|| digest(v.as_bytes())));
     let mut headers = parts.headers.clone();
     headers.remove(HeaderName::from_static("content-length"));
     let started = Instant::now();

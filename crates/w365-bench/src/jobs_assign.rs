@@ -17,8 +17,8 @@
 //!   handler run and the finish that recorded its outcome (a fetch that returned k jobs counts
 //!   its whole time for each of them: the time each job waited for it);
 //! - the **Graph wait** is measured by a timing relay between the workers and the simulator
-//!   ([`crate::graph_timer`]): for each job run (one access token per run) the union of the
-//!   in-flight intervals of its Graph requests. The latency floor (requests × the injected
+//!   ([`crate::graph_timer`]): for each job (named in the User-Agent of its requests) the union
+//!   of the in-flight intervals of its Graph requests. The latency floor (requests × the injected
 //!   latency) is printed beside it as a cross-check;
 //! - **engine overhead per job** = (Σ active time − Σ Graph wait) / jobs: the time a job held a
 //!   worker slot without waiting on Graph. It is an upper bound on the job engine's own cost: it
@@ -40,7 +40,8 @@ use w365_graph::auth::Credential;
 use w365_jobs::{
     AuditFilter, AuditRecord, AuditVerdict, Backend, BudgetGrant, Clock, Finish, Handler, Identity,
     Job, JobContext, JobEvent, JobFilter, JobId, JobStore, Leased, LogLine, NewAuditRecord, NewJob,
-    Page, PortalSession, PortalSignIn, Schedule, ScheduleSpec, SqlStore, TenantLimits,
+    NewLogLine, Page, PortalSession, PortalSignIn, Schedule, ScheduleSpec, SqlStore, TenantLimits,
+    Written,
 };
 use w365_sim::seed::SeedFile;
 use w365_sim::{DirectoryTimings, Seed, SimConfig, Timings};
@@ -286,6 +287,28 @@ impl JobStore for TimedStore {
         checkpoint: &serde_json::Value,
     ) -> w365_jobs::Result<()> {
         timed!(self.t.checkpoint, self.inner.save_checkpoint(l, checkpoint))
+    }
+    async fn write_progress(
+        &self,
+        l: &Leased,
+        lines: &[NewLogLine],
+        checkpoint: Option<&serde_json::Value>,
+    ) -> w365_jobs::Result<Written> {
+        // A checkpoint (with the lines logged since the last write) or a flush of lines alone.
+        let acc = if checkpoint.is_some() {
+            &self.t.checkpoint
+        } else {
+            &self.t.log
+        };
+        timed!(acc, self.inner.write_progress(l, lines, checkpoint))
+    }
+    async fn finish_with_log(
+        &self,
+        l: &Leased,
+        outcome: Finish,
+        lines: &[NewLogLine],
+    ) -> w365_jobs::Result<Job> {
+        timed!(self.t.finish, self.inner.finish_with_log(l, outcome, lines))
     }
     async fn cancel_requested(&self, l: &Leased) -> w365_jobs::Result<bool> {
         timed!(self.t.cancel_check, self.inner.cancel_requested(l))
@@ -675,7 +698,7 @@ async fn one(
     report::figure(
         "Graph wait per job (measured: union of in-flight requests)",
         format!(
-            "{:.1} ms ({} requests of {} runs through the relay)",
+            "{:.1} ms ({} requests of {} jobs through the relay)",
             per_job(wait_us),
             measured.requests,
             measured.runs
@@ -699,7 +722,7 @@ async fn one(
     report::figure(
         "  store calls in the handler (log, checkpoint, cancel; may overlap Graph)",
         format!(
-            "{:.2} ms ({} log lines, {} checkpoints, {} cancel checks)",
+            "{:.2} ms ({} writes of log lines alone, {} checkpoints with their lines, {} cancel reads)",
             per_job(store_in_handler_us),
             stats.log.calls,
             stats.checkpoint.calls,
