@@ -341,18 +341,27 @@ impl BatchHandler {
             } else {
                 Idempotency::NotIdempotent
             };
-            let writes = pending
-                .iter()
-                .filter(|r| !r.method.eq_ignore_ascii_case("GET"))
-                .count();
-            let writes = u32::try_from(writes).unwrap_or(u32::MAX);
+            let count = |directory_only: bool| {
+                let n = pending
+                    .iter()
+                    .filter(|r| {
+                        if directory_only {
+                            crate::limits::is_directory_write(&r.method, &r.url)
+                        } else {
+                            !r.method.eq_ignore_ascii_case("GET")
+                        }
+                    })
+                    .count();
+                u32::try_from(n).unwrap_or(u32::MAX)
+            };
             if let Some(pacer) = &self.pacer {
-                pacer.acquire(writes).await;
+                pacer.acquire(count(false)).await;
             }
-            if let Some(gate) = self.client.write_gate()
-                && writes > 0
-            {
-                gate.acquire(writes).await;
+            if let Some(gate) = self.client.write_gate() {
+                let writes = count(true);
+                if writes > 0 {
+                    gate.acquire(writes).await;
+                }
             }
             let envelope: Envelope = self
                 .client

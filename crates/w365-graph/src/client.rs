@@ -470,9 +470,10 @@ impl Client {
     /// so naming the job in it lets an admin match a tenant's Graph activity to the job that
     /// caused it.
     ///
-    /// With a `write_gate`, every write it sends is first taken from the gate: each request other
-    /// than GET, resends included, and for a `$batch` the writes inside it. The job worker passes
-    /// the tenant's write budget kept in the job store, shared by every worker process.
+    /// With a `write_gate`, every directory write it sends ([`crate::is_directory_write`]) is
+    /// first taken from the gate, resends included, and for a `$batch` the directory writes inside
+    /// it. The job worker passes the tenant's write budget kept in the job store, shared by every
+    /// worker process.
     pub fn scoped(
         &self,
         user_agent: impl Into<String>,
@@ -588,10 +589,9 @@ impl Client {
                 inner.stats.retries.fetch_add(1, Ordering::Relaxed);
             }
             first = false;
-            // A `$batch` envelope is not a write of its own: the batch asked for its items.
+            // A `$batch` envelope is not a directory write: the batch asked for its items.
             if let Some(gate) = &inner.write_gate
-                && req.method != Method::GET
-                && !req.url.path().ends_with("/$batch")
+                && crate::limits::is_directory_write(req.method.as_str(), req.url.path())
             {
                 gate.acquire(1).await;
             }

@@ -48,7 +48,7 @@ pub use client::{
     ApiVersion, Client, ClientBuilder, Cloud, CredentialSource, RequestStats, is_loopback,
 };
 pub use error::{Error, GraphError, Result};
-pub use limits::{WriteBudget, WriteGate, WritePace, WritePacer};
+pub use limits::{WriteBudget, WriteGate, WritePace, WritePacer, is_directory_write};
 pub use odata::{Filter, GraphPath, Query};
 pub use paging::{Page, Pager};
 pub use resources::{

@@ -19,8 +19,8 @@
 //!
 //! [`WriteGate`] is the hook for a budget kept elsewhere (the job store's per-tenant budget,
 //! shared by every worker process): a client with a gate ([`crate::Client::scoped`])
-//! asks it before every write it sends, resends included, and a `$batch` asks for the writes
-//! inside it.
+//! asks it before every directory write it sends ([`is_directory_write`]), resends included,
+//! and a `$batch` asks for the directory writes inside it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -359,5 +359,68 @@ pub trait WriteGate: Send + Sync {
 impl WriteGate for WritePacer {
     async fn acquire(&self, writes: u32) {
         WritePacer::acquire(self, writes).await;
+    }
+}
+
+/// Whether a request counts against the identity and access (directory) write quota above:
+/// a write (not GET) to a directory object — users, groups, directory objects, applications,
+/// service principals, devices, administrative units, roles. Not counted: `users/{id}/sendMail`
+/// (Outlook's own limits), and `deviceManagement/…` (Intune's: Cloud PC actions and
+/// policies). `path` is a request path with or without the `/v1.0` or `/beta` prefix.
+pub fn is_directory_write(method: &str, path: &str) -> bool {
+    if method.eq_ignore_ascii_case("GET") {
+        return false;
+    }
+    let path = path.split('?').next().unwrap_or_default();
+    let all: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    // Skip anything up to and including the version segment, when there is one.
+    let start = all
+        .iter()
+        .position(|s| *s == "v1.0" || *s == "beta")
+        .map_or(0, |i| i + 1);
+    let rest = &all[start..];
+    let Some(first) = rest.first() else {
+        return false;
+    };
+    if rest
+        .last()
+        .is_some_and(|s| s.eq_ignore_ascii_case("sendMail"))
+    {
+        return false;
+    }
+    matches!(
+        *first,
+        "users"
+            | "groups"
+            | "directoryObjects"
+            | "applications"
+            | "servicePrincipals"
+            | "devices"
+            | "administrativeUnits"
+            | "directoryRoles"
+            | "roleManagement"
+    )
+}
+
+#[cfg(test)]
+mod directory_write_tests {
+    use super::is_directory_write;
+
+    #[test]
+    fn directory_writes_are_told_apart() {
+        assert!(is_directory_write("POST", "/v1.0/groups/g1/members/$ref"));
+        assert!(is_directory_write("PATCH", "/groups/g1"));
+        assert!(is_directory_write(
+            "DELETE",
+            "/beta/groups/g1/members/u1/$ref"
+        ));
+        assert!(is_directory_write("POST", "/v1.0/users/u1/assignLicense"));
+        assert!(!is_directory_write("GET", "/v1.0/groups/g1"));
+        assert!(!is_directory_write("POST", "/v1.0/users/u1/sendMail"));
+        assert!(!is_directory_write(
+            "POST",
+            "/beta/deviceManagement/virtualEndpoint/cloudPCs/pc1/reboot"
+        ));
+        assert!(!is_directory_write("POST", "/v1.0/$batch"));
     }
 }

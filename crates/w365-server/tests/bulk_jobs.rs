@@ -159,6 +159,30 @@ async fn a_bulk_file_runs_as_one_job_with_its_rows_in_the_result_and_the_log() {
         );
     }
     assert_members_unique(&h, "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB").await;
+
+    // The portal's job page shows the rows as a table, with the counts per outcome.
+    let mut portal = common::portal::Portal::new(&h);
+    portal.sign_in("helpdesk").await;
+    let page = portal.get(&format!("/jobs/{id}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let table = &page.body[page.body.find("id=\"rows-table\"").expect("a rows table")..];
+    for (row, user, _) in expected_rows() {
+        assert!(
+            table.contains(&format!(
+                "<td data-label=\"Row\">{row}</td><td data-label=\"User\">{user}</td>"
+            )),
+            "row {row} in {table}"
+        );
+    }
+    assert!(
+        table.contains("Fix:"),
+        "an invalid row says how to fix it: {table}"
+    );
+    let counts = &page.body[page.body.find("id=\"row-counts\"").expect("counts")..];
+    assert!(counts.starts_with("id=\"row-counts\">5 rows:"), "{counts}");
+    for c in ["3 assigned", "1 invalid", "1 already assigned"] {
+        assert!(counts[..400].contains(c), "{c} in {counts}");
+    }
     h.shutdown().await;
 }
 

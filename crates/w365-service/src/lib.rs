@@ -71,6 +71,9 @@ pub struct OpsHandler {
     clients: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Client)>>,
     /// Each tenant's write budget in the job store, as the runs' Graph write gate.
     gates: std::sync::Mutex<std::collections::HashMap<String, Arc<StoreWriteGate>>>,
+    /// Time the runs of this handler waited for write budgets, in µs (see
+    /// [`OpsHandler::write_budget_waited`]).
+    budget_waited_us: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A tenant's shared Graph client is built again after this long, so a rotated credential in
@@ -108,6 +111,7 @@ impl OpsHandler {
             options,
             clients: Default::default(),
             gates: Default::default(),
+            budget_waited_us: Default::default(),
         }
     }
 
@@ -182,11 +186,13 @@ impl OpsHandler {
         Ok(client)
     }
 
-    /// The job's tenant's write budget, shared by every worker on the store.
-    fn write_gate(&self, ctx: &JobContext) -> Arc<dyn WriteGate> {
+    /// The run's gate on its tenant's write budget, shared by every worker on the store.
+    fn write_gate(&self, ctx: &JobContext) -> Arc<RunWriteGate> {
         let tenant = &ctx.job().tenant;
-        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
-        gates
+        let shared = self
+            .gates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .entry(tenant.clone())
             .or_insert_with(|| {
                 Arc::new(StoreWriteGate {
@@ -195,7 +201,22 @@ impl OpsHandler {
                     reserve: tokio::sync::Mutex::new(0),
                 })
             })
-            .clone()
+            .clone();
+        Arc::new(RunWriteGate {
+            shared,
+            writes: Default::default(),
+            waited_us: Default::default(),
+            total_waited_us: self.budget_waited_us.clone(),
+        })
+    }
+
+    /// How long the runs of this handler have waited, in all, for their tenants' write budgets
+    /// (deliberate pacing under Graph's write limits, not work).
+    pub fn write_budget_waited(&self) -> Duration {
+        Duration::from_micros(
+            self.budget_waited_us
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     fn waits(&self, mut waits: Waits) -> Waits {
@@ -245,6 +266,7 @@ impl OpsHandler {
                 fix: "submit the job again with the problems fixed".into(),
                 problems,
             })?;
+        let gate = self.write_gate(ctx);
         // The run's own client (its own request counts), on the tenant's shared connections
         // and token; the job id in its User-Agent shows in the tenant's Graph activity logs.
         let client = self
@@ -255,10 +277,7 @@ impl OpsHandler {
                 fix: "fix the tenant profile in the worker's config file".into(),
                 problems: vec![],
             })?
-            .scoped(
-                format!("{USER_AGENT} job/{}", job.id),
-                Some(self.write_gate(ctx)),
-            );
+            .scoped(format!("{USER_AGENT} job/{}", job.id), Some(gate.clone()));
         let who = &job.requested_by;
         let settings = JobSettings {
             waits: self.waits(conn.waits),
@@ -271,7 +290,9 @@ impl OpsHandler {
         };
 
         if spec.name.ends_with(".bulk") {
-            return Ok(run_bulk(ctx, &client, &input, &settings, &spec.cli.join(" ")).await);
+            let finish = run_bulk(ctx, &client, &input, &settings, &spec.cli.join(" ")).await;
+            gate.report(ctx);
+            return Ok(finish);
         }
         let observer = LogObserver { ctx };
         let sink = StoreSink { ctx };
@@ -286,6 +307,7 @@ impl OpsHandler {
         )
         .await;
         let command = spec.cli.join(" ");
+        gate.report(ctx);
         Ok(match run {
             Err(e) => Finish::Retry {
                 at: None,
@@ -346,37 +368,86 @@ struct StoreWriteGate {
     reserve: tokio::sync::Mutex<u32>,
 }
 
-#[async_trait::async_trait]
-impl WriteGate for StoreWriteGate {
-    async fn acquire(&self, writes: u32) {
+impl StoreWriteGate {
+    /// Takes `writes` from the budget; returns how long the caller was held up by it: waiting
+    /// for its turn (behind a writer that waits for the refill) and for the refill, not counting
+    /// its own calls to the store.
+    async fn take(&self, writes: u32) -> Duration {
+        let started = std::time::Instant::now();
+        let mut in_store = Duration::ZERO;
         let mut reserve = self.reserve.lock().await;
+        let held_up = |in_store: Duration| started.elapsed().saturating_sub(in_store);
         if *reserve >= writes {
             *reserve -= writes;
-            return;
+            return held_up(in_store);
         }
         let need = writes - *reserve;
         let mut take = need.max(WRITE_BUDGET_CHUNK);
         loop {
-            match self.store.take_write_budget(&self.tenant, take).await {
+            let asked = std::time::Instant::now();
+            let answer = self.store.take_write_budget(&self.tenant, take).await;
+            in_store += asked.elapsed();
+            match answer {
                 Ok(BudgetGrant::Granted) => {
                     *reserve = *reserve + take - writes;
-                    return;
+                    return held_up(in_store);
                 }
                 // Not a whole chunk left: take only what this write needs.
                 Ok(BudgetGrant::Wait(_)) | Err(w365_jobs::Error::Invalid(_)) if take > need => {
                     take = need;
                 }
                 Ok(BudgetGrant::Wait(wait)) => {
-                    tracing::info!(tenant = %self.tenant, wait_ms = wait.as_millis() as u64, "waiting for the tenant's Graph write budget");
+                    tracing::debug!(tenant = %self.tenant, wait_ms = wait.as_millis() as u64, "waiting for the tenant's Graph write budget");
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) => {
                     // The store cannot say: send (Graph's own 429s are still honoured).
                     tracing::warn!(tenant = %self.tenant, error = %e, "the write budget could not be read; sending without it");
-                    return;
+                    return held_up(in_store);
                 }
             }
         }
+    }
+}
+
+/// One run's gate: takes from the tenant's [`StoreWriteGate`] and counts what the run took and
+/// how long it waited, for the job's log and [`OpsHandler::write_budget_waited`].
+struct RunWriteGate {
+    shared: Arc<StoreWriteGate>,
+    writes: std::sync::atomic::AtomicU64,
+    waited_us: std::sync::atomic::AtomicU64,
+    total_waited_us: Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl WriteGate for RunWriteGate {
+    async fn acquire(&self, writes: u32) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let held_up = self.shared.take(writes).await;
+        let us = u64::try_from(held_up.as_micros()).unwrap_or(u64::MAX);
+        self.writes.fetch_add(u64::from(writes), Relaxed);
+        self.waited_us.fetch_add(us, Relaxed);
+        self.total_waited_us.fetch_add(us, Relaxed);
+    }
+}
+
+impl RunWriteGate {
+    /// Says in the job's log how long the run waited for the write budget, if it was noticeable.
+    fn report(&self, ctx: &JobContext) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let waited = Duration::from_micros(self.waited_us.load(Relaxed));
+        if waited < Duration::from_millis(100) {
+            return;
+        }
+        let _ = ctx.push_log(
+            "info",
+            &format!(
+                "waited {} in all for {}'s Graph write budget ({} directory writes; it keeps the tenant under Graph's write limit)",
+                human_duration(waited),
+                ctx.job().tenant,
+                self.writes.load(Relaxed)
+            ),
+        );
     }
 }
 

@@ -228,16 +228,14 @@ async fn an_assign_jobs_writes_are_taken_from_the_tenants_shared_budget() {
         0,
         "taken in chunks: {taken}"
     );
-    // At least every write request the simulator saw outside a $batch (a $batch's items count
-    // one by one; token requests are not Graph writes).
+    // At least every directory write the simulator saw outside a $batch (a $batch's items count
+    // one by one; the ready mail is not a directory write).
     let writes = s
         .sim
         .sim()
         .request_log()
         .iter()
-        .filter(|r| {
-            r.method != "GET" && !r.path.ends_with("/$batch") && !r.path.contains("/oauth2/")
-        })
+        .filter(|r| w365_graph::is_directory_write(&r.method, &r.path))
         .count() as u64;
     assert!(writes > 0);
     assert!(taken >= writes, "taken {taken} < {writes} writes sent");

@@ -162,6 +162,11 @@ pub async fn job_page(
         .as_ref()
         .and_then(|r| find_key(r, "cloudPc"))
         .filter(|v| v.is_object());
+    let rows = job
+        .result
+        .as_ref()
+        .map(|r| bulk_rows(&r["rows"]))
+        .unwrap_or_default();
     let error = job.error.as_ref().map(|e| {
         context! {
             message => plain(&e["message"]),
@@ -201,11 +206,70 @@ pub async fn job_page(
             last_seq => last_seq,
             error => error,
             cloud_pc => cloud_pc,
+            rows => rows,
+            row_counts => outcome_counts(&rows),
             result => job.result.as_ref().map(|r| serde_json::to_string_pretty(r).unwrap_or_default()),
             summary => summary,
             may_cancel => may_cancel(&session, &job),
         },
     ))
+}
+
+/// A bulk job's rows (`rows` of its result document), as the page's table shows them: row number,
+/// user, outcome with its badge colour, Cloud PC, and what happened or how to fix it.
+fn bulk_rows(rows: &Value) -> Vec<Value> {
+    let Some(rows) = rows.as_array() else {
+        return Vec::new();
+    };
+    rows.iter()
+        .map(|r| {
+            let outcome = r["outcome"].as_str().unwrap_or_default();
+            let (text, kind) = match outcome {
+                "assigned" => ("assigned", "ok"),
+                "unassigned" => ("unassigned", "ok"),
+                "alreadyAssigned" => ("already assigned", "muted"),
+                "nothingToDo" => ("nothing to do", "muted"),
+                "assign" => ("to assign", "info"),
+                "unassign" => ("to unassign", "info"),
+                "blocked" => ("blocked", "warn"),
+                "invalid" => ("invalid", "bad"),
+                "failed" => ("failed", "bad"),
+                other => (other, "info"),
+            };
+            let mut detail = plain(&r["detail"]);
+            if let Some(column) = r["column"].as_str() {
+                detail = format!("{column}: {detail}");
+            }
+            if let Some(fix) = r["fix"].as_str() {
+                detail = format!("{detail} Fix: {fix}");
+            }
+            serde_json::json!({
+                "row": r["row"],
+                "user": plain(&r["user"]),
+                "outcome": text,
+                "kind": kind,
+                "cloud_pc": r["cloudPc"].as_str(),
+                "detail": detail.trim(),
+            })
+        })
+        .collect()
+}
+
+/// How many rows ended each way, in the order they first appear.
+fn outcome_counts(rows: &[Value]) -> Vec<(String, usize, String)> {
+    let mut counts: Vec<(String, usize, String)> = Vec::new();
+    for r in rows {
+        let outcome = r["outcome"].as_str().unwrap_or_default();
+        match counts.iter_mut().find(|(o, _, _)| o == outcome) {
+            Some(c) => c.1 += 1,
+            None => counts.push((
+                outcome.to_owned(),
+                1,
+                r["kind"].as_str().unwrap_or("info").to_owned(),
+            )),
+        }
+    }
+    counts
 }
 
 fn find_key<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
