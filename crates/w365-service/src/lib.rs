@@ -164,7 +164,7 @@ impl OpsHandler {
     }
 
     /// The tenant's shared Graph client, built on first use and again after [`CLIENT_REFRESH`].
-    fn tenant_client(&self, tenant: &str, conn: &Connection) -> w365_graph::Result<Client> {
+    fn tenant_client(&self, tenant: &str, conn: &Connection) -> Result<Client, String> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((built, client)) = clients.get(tenant)
             && built.elapsed() < CLIENT_REFRESH
@@ -178,7 +178,7 @@ impl OpsHandler {
         if let Some(retry) = &self.options.retry {
             builder = builder.retry(retry.clone());
         }
-        let client = builder.build()?;
+        let client = builder.build().map_err(|e| e.to_string())?;
         clients.insert(
             tenant.to_owned(),
             (std::time::Instant::now(), client.clone()),
