@@ -182,6 +182,13 @@ async fn jobs_submit_validate_dry_run_idempotency_list_get_cancel() {
     assert_eq!(status, 200, "{plan}");
     assert_eq!(plan["dryRun"], true);
     assert!(plan["plan"].is_object(), "{plan}");
+    // The Graph requests its planning took (reads only), counted for this request alone.
+    assert!(
+        plan["graphRequests"]
+            .as_u64()
+            .is_some_and(|n| (1..=10).contains(&n)),
+        "{plan}"
+    );
     assert!(
         h.store
             .list(&Default::default())

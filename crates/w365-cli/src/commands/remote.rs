@@ -347,7 +347,7 @@ pub async fn dispatch(
 
 /// The document a dry run's answer stands for: the plan (assign, unassign: the planning result;
 /// reprovision, resize: the dry-run report; Cloud PC actions: the Cloud PC and the plan) with
-/// `dryRun` and the target as asked.
+/// `dryRun`, the Graph requests the server's planning took, and the target as asked.
 fn dry_run_document(params: &Map<String, Value>, body: &Value) -> Value {
     let mut doc = match &body["plan"] {
         Value::Object(fields) if fields.contains_key("plan") => fields.clone(),
@@ -355,6 +355,9 @@ fn dry_run_document(params: &Map<String, Value>, body: &Value) -> Value {
         other => Map::from_iter([("plan".to_owned(), other.clone())]),
     };
     doc.insert("dryRun".into(), json!(true));
+    if let Some(n) = body.get("graphRequests").filter(|n| n.is_u64()) {
+        doc.insert("graphRequests".into(), n.clone());
+    }
     if let Some(user) = params.get("user") {
         doc.entry("requestedUser").or_insert_with(|| user.clone());
     }

@@ -188,13 +188,14 @@ pub async fn submit_job(
     )
     .await?;
     if body.dry_run {
-        let plan = dry_run(&tenant, &validated, who).await?;
+        let (plan, graph_requests) = dry_run(&tenant, &validated, who).await?;
         return Ok(Submitted::Planned(json!({
             "dryRun": true,
             "operation": spec.name,
             "tenant": tenant.name,
             "input": input,
             "plan": plan,
+            "graphRequests": graph_requests,
         })));
     }
     let mut new = NewJob::new(&spec.name, &tenant.name, input.clone(), who.identity());
@@ -228,14 +229,18 @@ pub async fn submit_job(
     Ok(Submitted::Queued(job))
 }
 
-/// The plan of an operation, read-only.
+/// The plan of an operation, read-only, and the Graph requests it took (counted on a client of
+/// its own, on the tenant's connections).
 async fn dry_run(
     tenant: &Tenant,
     input: &spec::ValidatedInput,
     who: &Principal,
-) -> Result<Value, ApiError> {
+) -> Result<(Value, u64), ApiError> {
     use w365_ops::execute::Silent;
-    let client = &tenant.client;
+    let client = &tenant.client.scoped(
+        concat!("w365/", env!("CARGO_PKG_VERSION"), " (server) dry run"),
+        None,
+    );
     let fail = |e: &w365_ops::Error| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -250,7 +255,7 @@ async fn dry_run(
     let value = |v: Result<Value, serde_json::Error>| {
         v.map_err(|e| ApiError::internal("Could not render the plan", &e))
     };
-    match input.operation.as_str() {
+    let plan = match input.operation.as_str() {
         "assign" => {
             let plan = w365_ops::assign::plan(client, &input.assign_options(&who.upn), &Silent)
                 .await
@@ -296,7 +301,8 @@ async fn dry_run(
             )
             .with_fix("Submit it without dryRun.")),
         },
-    }
+    }?;
+    Ok((plan, client.stats().requests))
 }
 
 /// Filters of `GET /api/v1/jobs`.
