@@ -341,26 +341,23 @@ impl BatchHandler {
             } else {
                 Idempotency::NotIdempotent
             };
-            let count = |directory_only: bool| {
-                let n = pending
-                    .iter()
-                    .filter(|r| {
-                        if directory_only {
-                            crate::limits::is_directory_write(&r.method, &r.url)
-                        } else {
-                            !r.method.eq_ignore_ascii_case("GET")
-                        }
-                    })
-                    .count();
-                u32::try_from(n).unwrap_or(u32::MAX)
-            };
             if let Some(pacer) = &self.pacer {
-                pacer.acquire(count(false)).await;
+                let writes = pending
+                    .iter()
+                    .filter(|r| !r.method.eq_ignore_ascii_case("GET"))
+                    .count();
+                pacer
+                    .acquire(u32::try_from(writes).unwrap_or(u32::MAX))
+                    .await;
             }
             if let Some(gate) = self.client.write_gate() {
-                let writes = count(true);
+                let writes = pending
+                    .iter()
+                    .filter(|r| crate::limits::is_directory_write(&r.method, &r.url))
+                    .count();
                 if writes > 0 {
-                    gate.acquire(writes).await;
+                    gate.acquire(u32::try_from(writes).unwrap_or(u32::MAX))
+                        .await;
                 }
             }
             let envelope: Envelope = self

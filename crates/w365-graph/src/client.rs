@@ -461,7 +461,6 @@ impl Client {
         &self.inner.graph
     }
 
-    /// Request counters.
     /// A client for one unit of work, such as a job run: it shares this client's connection
     /// pool and token cache (no new connections, no token request while the token is valid),
     /// counts its own requests from zero, and sends `user_agent` on each of them. Microsoft Graph
@@ -500,6 +499,7 @@ impl Client {
         self.inner.write_gate.as_ref()
     }
 
+    /// Request counters.
     pub fn stats(&self) -> RequestStats {
         let s = &self.inner.stats;
         RequestStats {

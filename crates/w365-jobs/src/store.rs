@@ -1019,30 +1019,19 @@ impl JobStore for SqlStore {
     }
 
     async fn append_log(&self, l: &Leased, level: &str, message: &str) -> Result<i64> {
-        let mut tx = self.begin().await?;
-        let row = q(common!("next_log_seq_fenced"))
-            .bind(l.job.id.to_string())
-            .bind(l.token.clone())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(Error::LostLease(l.job.id))?;
-        let seq: i64 = row.try_get("log_seq")?;
-        insert_line(&mut tx, l.job.id, seq, us(self.now()), level, message).await?;
-        tx.commit().await?;
-        self.emit(JobEvent::Log { job: l.job.id, seq });
-        Ok(seq)
+        let line = NewLogLine {
+            at: self.now(),
+            level: level.to_owned(),
+            message: message.to_owned(),
+        };
+        let w = self.write_progress(l, &[line], None).await?;
+        Ok(w.last_seq.unwrap_or_default())
     }
 
     async fn save_checkpoint(&self, l: &Leased, checkpoint: &Value) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let row = q(common!("save_checkpoint"))
-            .bind(l.job.id.to_string())
-            .bind(l.token.clone())
-            .bind(json_text(checkpoint))
-            .fetch_optional(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        row.map(|_| ()).ok_or(Error::LostLease(l.job.id))
+        self.write_progress(l, &[], Some(checkpoint))
+            .await
+            .map(|_| ())
     }
 
     async fn write_progress(

@@ -30,7 +30,7 @@ pub trait Handler: Send + Sync + 'static {
 pub struct JobContext {
     store: Arc<dyn JobStore>,
     leased: Leased,
-    lost: Arc<AtomicBool>,
+    lost: AtomicBool,
     pending: std::sync::Mutex<Pending>,
     /// Held while lines are written and then removed from `pending`, so they are written in
     /// order and exactly once.
@@ -59,7 +59,7 @@ impl JobContext {
         Self {
             store,
             leased,
-            lost: Arc::new(AtomicBool::new(false)),
+            lost: AtomicBool::new(false),
             pending: std::sync::Mutex::new(Pending::default()),
             writing: tokio::sync::Mutex::new(()),
             cancel: std::sync::Mutex::new((false, None)),
@@ -148,13 +148,16 @@ impl JobContext {
                 self.saw_cancel(w.cancel_requested);
                 Ok(w)
             }
-            Err(e) => {
-                if matches!(e, Error::LostLease(_)) {
-                    self.lost.store(true, Ordering::SeqCst);
-                }
-                Err(e)
-            }
+            Err(e) => Err(self.note_lost(e)),
         }
+    }
+
+    /// Remembers a refused lease ([`lease_lost`](Self::lease_lost)); returns the error.
+    fn note_lost(&self, e: Error) -> Error {
+        if matches!(e, Error::LostLease(_)) {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        e
     }
 
     fn saw_cancel(&self, requested: bool) {
@@ -179,12 +182,7 @@ impl JobContext {
                 self.saw_cancel(requested);
                 Ok(requested)
             }
-            Err(e) => {
-                if matches!(e, Error::LostLease(_)) {
-                    self.lost.store(true, Ordering::SeqCst);
-                }
-                Err(e)
-            }
+            Err(e) => Err(self.note_lost(e)),
         }
     }
 
@@ -409,8 +407,8 @@ async fn run_one(
             next_beat = Instant::now() + every;
             match store.heartbeat(&leased, lease).await {
                 Ok(cancel) => ctx.saw_cancel(cancel),
-                Err(Error::LostLease(_)) => {
-                    ctx.lost.store(true, Ordering::SeqCst);
+                Err(e @ Error::LostLease(_)) => {
+                    ctx.note_lost(e);
                     lost.notify_one();
                     return;
                 }

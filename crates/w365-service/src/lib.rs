@@ -358,8 +358,8 @@ pub const WRITE_BUDGET_CHUNK: u32 = 10;
 /// A tenant's Graph write budget, kept in the job store ([`w365_jobs::JobStore::take_write_budget`]:
 /// one token bucket per tenant shared by every worker process, under Graph's published write
 /// limits, see [`w365_jobs::TenantLimits::GRAPH_DEFAULT`]), as the write gate of the tenant's
-/// Graph clients: every write a job sends, resends and `$batch` items included, is taken from it
-/// first; when the bucket is empty the write waits for its refill.
+/// Graph clients: every directory write a job sends, resends and `$batch` items included, is
+/// taken from it first; when the bucket is empty the write waits for its refill.
 struct StoreWriteGate {
     store: Arc<dyn w365_jobs::JobStore>,
     tenant: String,
@@ -495,48 +495,44 @@ async fn run_bulk(
     let strict = input.bool("strict");
     let observer = LogObserver { ctx };
     let sink = StoreSink { ctx };
-    let work = async {
-        let empty_rows = parsed.empty_rows.clone();
-        let run = if input.operation == "unassign.bulk" {
-            let mut base = input.unassign_options();
-            base.waits = settings.waits;
-            let opts = BulkUnassignOptions {
-                base,
-                strict,
-                journal: None,
-                pacer: pacer(),
-            };
-            async {
-                let plan =
-                    bulk::unassign::plan_in_job(client, &opts, parsed, journal, &observer).await?;
-                bulk::unassign::execute_in_job(client, &opts, plan, &sink, &observer, &()).await
-            }
-            .await
-            .map(|r| BulkReport {
-                rows: r.rows,
-                capacity: vec![],
-                ticket_sent_to: None,
-                graph_requests: r.graph_requests,
-            })
-        } else {
-            let mut base = input.assign_options(settings.caller.clone());
-            base.waits = settings.waits;
-            input.apply_wait_timeout(&mut base.waits);
-            let opts = BulkOptions {
-                base,
-                strict,
-                journal: None,
-                pacer: pacer(),
-            };
-            async {
-                let plan = bulk::plan_in_job(client, &opts, parsed, journal, &observer).await?;
-                bulk::execute_in_job(client, &opts, plan, &sink, &observer, &()).await
-            }
-            .await
+    let empty_rows = parsed.empty_rows.clone();
+    let run = if input.operation == "unassign.bulk" {
+        let mut base = input.unassign_options();
+        base.waits = settings.waits;
+        let opts = BulkUnassignOptions {
+            base,
+            strict,
+            journal: None,
+            pacer: pacer(),
         };
-        (run, empty_rows)
+        async {
+            let plan =
+                bulk::unassign::plan_in_job(client, &opts, parsed, journal, &observer).await?;
+            bulk::unassign::execute_in_job(client, &opts, plan, &sink, &observer, &()).await
+        }
+        .await
+        .map(|r| BulkReport {
+            rows: r.rows,
+            capacity: vec![],
+            ticket_sent_to: None,
+            graph_requests: r.graph_requests,
+        })
+    } else {
+        let mut base = input.assign_options(settings.caller.clone());
+        base.waits = settings.waits;
+        input.apply_wait_timeout(&mut base.waits);
+        let opts = BulkOptions {
+            base,
+            strict,
+            journal: None,
+            pacer: pacer(),
+        };
+        async {
+            let plan = bulk::plan_in_job(client, &opts, parsed, journal, &observer).await?;
+            bulk::execute_in_job(client, &opts, plan, &sink, &observer, &()).await
+        }
+        .await
     };
-    let (run, empty_rows) = work.await;
     match run {
         Ok(report) => {
             for r in &report.rows {

@@ -223,18 +223,16 @@ fn bulk_rows(rows: &Value) -> Vec<Value> {
     };
     rows.iter()
         .map(|r| {
-            let outcome = r["outcome"].as_str().unwrap_or_default();
-            let (text, kind) = match outcome {
-                "assigned" => ("assigned", "ok"),
-                "unassigned" => ("unassigned", "ok"),
-                "alreadyAssigned" => ("already assigned", "muted"),
-                "nothingToDo" => ("nothing to do", "muted"),
-                "assign" => ("to assign", "info"),
-                "unassign" => ("to unassign", "info"),
-                "blocked" => ("blocked", "warn"),
-                "invalid" => ("invalid", "bad"),
-                "failed" => ("failed", "bad"),
-                other => (other, "info"),
+            use w365_ops::bulk::Outcome;
+            let outcome: Option<Outcome> = serde_json::from_value(r["outcome"].clone()).ok();
+            // The words are the CLI's (`Outcome::as_str`); the colour says how it went.
+            let text = outcome.map_or("unknown", Outcome::as_str);
+            let kind = match outcome {
+                Some(Outcome::Assigned | Outcome::Unassigned) => "ok",
+                Some(Outcome::AlreadyAssigned | Outcome::NothingToDo) => "muted",
+                Some(Outcome::Blocked) => "warn",
+                Some(Outcome::Invalid | Outcome::Failed) => "bad",
+                Some(Outcome::Assign | Outcome::Unassign) | None => "info",
             };
             let mut detail = plain(&r["detail"]);
             if let Some(column) = r["column"].as_str() {
