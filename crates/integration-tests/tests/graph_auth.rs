@@ -1,7 +1,7 @@
 //! The Graph client's token flows against the simulator's token endpoint, over real HTTP:
 //! client secret, certificate (client assertion), and the refusals a real tenant gives.
 
-mod common;
+use crate::common;
 
 use time::OffsetDateTime;
 use w365_graph::Error;

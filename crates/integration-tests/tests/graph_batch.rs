@@ -1,6 +1,6 @@
 //! JSON batching: chunks of 20, per-item results, a failed item among successes.
 
-mod common;
+use crate::common;
 
 use w365_graph::{BatchRequest, GraphPath, Query};
 

@@ -1,7 +1,7 @@
 //! Evolvable enums: the client asks for members after `unknownFutureValue`
 //! (`Prefer: include-unknown-enum-members`) on Windows 365 calls and keeps them.
 
-mod common;
+use crate::common;
 
 use w365_graph::models::{ImageType, ProvisioningPolicy, ProvisioningType};
 use w365_graph::{ApiVersion, GraphPath, Query};

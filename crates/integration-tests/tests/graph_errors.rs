@@ -1,6 +1,6 @@
 //! Graph error answers mapped to the client's error type, over real HTTP.
 
-mod common;
+use crate::common;
 
 use w365_graph::auth::Credential;
 use w365_graph::{AddMemberOutcome, Error, RemoveMemberOutcome};

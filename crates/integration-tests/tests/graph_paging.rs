@@ -1,6 +1,6 @@
 //! Paging: the client follows `@odata.nextLink` to the last page, over real HTTP.
 
-mod common;
+use crate::common;
 
 use futures::TryStreamExt as _;
 use w365_graph::models::{DirectoryObject, User};

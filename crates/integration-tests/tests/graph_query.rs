@@ -1,7 +1,7 @@
 //! Graph query rules the client keeps by itself, against the simulator (which, like Graph,
 //! answers an advanced query without `ConsistencyLevel: eventual` and `$count=true` with 400).
 
-mod common;
+use crate::common;
 
 use w365_graph::models::{Group, User};
 use w365_graph::{ApiVersion, Error, Filter, GraphPath, Query};

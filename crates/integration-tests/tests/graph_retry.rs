@@ -4,7 +4,7 @@
 //! No test measures wall-clock time (timings are in w365-bench): the waits the client chose are
 //! read from its statistics (`RequestStats::retry_wait`), which is what it decided to sleep.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use w365_testkit::TestSim;
 
-mod common;
-use common::{Env, graph_writes, json, output_of};
+use crate::common::{Env, graph_writes, json, output_of};
 
 fn pc_of(sim: &TestSim, upn: &str) -> String {
     sim.sim().with_state(|s| {

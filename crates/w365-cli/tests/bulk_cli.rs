@@ -1,10 +1,8 @@
 //! `w365 assign --from FILE` through the binary against the simulator over HTTP.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Env, graph_writes, run};
+use crate::common::{Env, graph_writes, run};
 use w365_sim::FaultRule;
 use w365_testkit::TestSim;
 

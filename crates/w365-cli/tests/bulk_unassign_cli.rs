@@ -1,8 +1,6 @@
 //! `w365 unassign --from FILE` through the binary against the simulator over HTTP.
 
-mod common;
-
-use common::{Env, graph_writes, run};
+use crate::common::{Env, graph_writes, run};
 use w365_testkit::TestSim;
 
 const LIC_128: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB";

@@ -7,8 +7,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 use w365_testkit::TestSim;
 
-mod common;
-use common::{Env, graph_writes, json, output_of, run};
+use crate::common::{Env, graph_writes, json, output_of, run};
 
 #[tokio::test]
 async fn assign_prints_a_stable_json_document() {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use w365_testkit::TestSim;
 
-mod common;
-use common::{Env, Output, graph_writes, json, run};
+use crate::common;
+use crate::common::{Env, Output, graph_writes, json, run};
 
 const LIC_128: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB";
 const LIC_256: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 256 GB";

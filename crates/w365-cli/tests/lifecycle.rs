@@ -3,8 +3,7 @@
 
 use w365_testkit::TestSim;
 
-mod common;
-use common::{Env, graph_writes, json, run};
+use crate::common::{Env, graph_writes, json, run};
 
 const LIC_128: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB";
 const LIC_256: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 256 GB";

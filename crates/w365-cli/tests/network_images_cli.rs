@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use w365_testkit::TestSim;
 
-mod common;
-use common::{Env, graph_writes, json, output_of};
+use crate::common::{Env, graph_writes, json, output_of};
 
 const SUB: &str = "5f1c2a9e-7d3b-4c8e-9a61-2b0d4e8f7c13";
 

@@ -9,8 +9,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 use w365_testkit::TestSim;
 
-mod common;
-use common::{Env, Output, json, run};
+use crate::common::{Env, Output, json, run};
 
 const ENVELOPE: [&str; 6] = [
     "schemaVersion",

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use w365_graph::models::{ImageType, ProvisioningPolicy};
 use w365_testkit::TestSim;
 
-mod common;
-use common::{Env, Output, output_of};
+use crate::common::{Env, Output, output_of};
 
 const WIN11: &str = "cfg - Windows 365 - Provisioning - Win11";
 const WIN10: &str = "cfg - Windows 365 - Provisioning - Win10";

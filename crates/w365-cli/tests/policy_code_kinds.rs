@@ -5,8 +5,7 @@
 
 use w365_testkit::TestSim;
 
-mod common;
-use common::{Env, graph_writes, json, output_of};
+use crate::common::{Env, graph_writes, json, output_of};
 
 /// The path of the last PATCH the simulator received.
 fn last_patch_path(sim: &TestSim) -> String {

@@ -3,8 +3,8 @@
 
 use w365_testkit::TestSim;
 
-mod common;
-use common::{Env, json, output_of};
+use crate::common;
+use crate::common::{Env, json, output_of};
 
 /// Graph writes: the non-GET requests, less the remote connection report (a POST that reads).
 fn graph_writes(sim: &TestSim) -> usize {

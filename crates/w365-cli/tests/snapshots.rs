@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use w365_testkit::TestSim;
 
-mod common;
-use common::{Env, graph_writes, json, output_of, run};
+use crate::common::{Env, graph_writes, json, output_of, run};
 
 const ALICE: &str = "alice.smith@contoso.com";
 

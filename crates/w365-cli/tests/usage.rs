@@ -3,8 +3,7 @@
 
 use w365_testkit::TestSim;
 
-mod common;
-use common::{Env, json, output_of};
+use crate::common::{Env, json, output_of};
 
 #[tokio::test]
 async fn usage_matches_the_simulators_connection_history() {

@@ -1,14 +1,12 @@
 //! Token acquisition through azure_identity (secret and certificate) against a wiremock token
 //! endpoint reached over the loopback transport, token caching, 401 refresh and AADSTS mapping.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::*;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::json;
 use sha2::{Digest, Sha256};

@@ -1,12 +1,10 @@
 //! `$batch`: 45 requests in chunks of 20, a failed item, a per-item 429 resent after its
 //! Retry-After, and dependsOn kept in one chunk.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use w365_graph::{BatchRequest, GraphPath, Query};
 use wiremock::matchers::{method, path};

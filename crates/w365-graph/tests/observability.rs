@@ -1,12 +1,10 @@
 //! One tracing span per request with method, path (no query values), attempt, status and
 //! request-id; secrets and tokens never appear in the log output, even at TRACE level.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use tracing_subscriber::fmt::MakeWriter;
 use w365_graph::Query;
 use wiremock::matchers::{method, path};

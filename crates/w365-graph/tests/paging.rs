@@ -1,8 +1,6 @@
 //! `@odata.nextLink` paging across three pages with `ConsistencyLevel` resent on each.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures::StreamExt;
 use w365_graph::models::DirectoryObject;
 use w365_graph::{ApiVersion, Error, GraphPath, Query};

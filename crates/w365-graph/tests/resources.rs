@@ -1,9 +1,7 @@
 //! Resource handlers against Graph-shaped fixtures: request shapes (paths, encoded filters,
 //! bodies, headers) and response/error mapping.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use w365_graph::models::{
     BodyType, CloudPcStatus, ItemBody, LicenseAssignmentError, Message, PolicySettingType,

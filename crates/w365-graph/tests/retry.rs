@@ -1,11 +1,9 @@
 //! Retries: 429/503/504 with Retry-After honoured, backoff without it, no retry on other 4xx,
 //! and the Throttled error once the budget is spent.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use w365_graph::{Client, Credential, Error, RetryPolicy};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};

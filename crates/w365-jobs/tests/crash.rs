@@ -2,7 +2,7 @@
 //! after a restart (SQLite) or by the surviving worker (PostgreSQL, two processes) every job
 //! finishes exactly once and its side effect happened once.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 use w365_jobs::*;
 
-use common::TestDb;
+use crate::common::TestDb;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_w365-jobs-crash-worker");
 

@@ -1,13 +1,13 @@
 //! The job store's behaviour, run against SQLite and PostgreSQL (see common/mod.rs).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use serde_json::json;
 use w365_jobs::*;
 
-use common::{TestDb, new_job};
+use crate::common::{TestDb, new_job};
 
 const LEASE: Duration = Duration::from_secs(30);
 

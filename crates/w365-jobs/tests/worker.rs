@@ -1,7 +1,7 @@
 //! The worker against both stores: runs, parks and resumes, cancels, retries, survives a lost
 //! lease, and gives running jobs back on shutdown.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 use w365_jobs::*;
 
-use common::TestDb;
+use crate::common::TestDb;
 
 /// A handler whose behaviour is chosen by the job's input `mode`.
 #[derive(Default)]

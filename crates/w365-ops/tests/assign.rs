@@ -12,8 +12,7 @@ use w365_ops::{Error, ErrorKind};
 use w365_sim::{FaultRule, RequestRecord};
 use w365_testkit::TestSim;
 
-mod common;
-use common::set_frontline_allotment;
+use crate::common::set_frontline_allotment;
 
 const LIC_128: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB";
 /// The seed leaves exactly one unit of this SKU free.

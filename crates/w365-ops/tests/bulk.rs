@@ -11,8 +11,7 @@ use w365_sim::seed::{SeedFile, SeedUser};
 use w365_sim::{FaultRule, Seed};
 use w365_testkit::TestSim;
 
-mod common;
-use common::{mails_to, set_frontline_allotment};
+use crate::common::{mails_to, set_frontline_allotment};
 
 const LIC_128: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB";
 

@@ -15,8 +15,7 @@ use w365_ops::resume::{
 use w365_ops::spec::{self, ValidatedInput};
 use w365_testkit::TestSim;
 
-mod common;
-use common::mails_to;
+use crate::common::mails_to;
 
 const LIC_128: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB";
 /// The seed leaves exactly one unit of this SKU free.

@@ -1,11 +1,9 @@
 //! Every endpoint over real HTTP on 127.0.0.1:0, the OpenAPI document's coverage, the error shape,
 //! the request id and the security headers.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{Options, start, start_with};
+use crate::common::{Options, start, start_with};
 use serde_json::{Value, json};
 
 /// `(path, method)` of every `.route(...)` in src/api/mod.rs.

@@ -1,11 +1,11 @@
 //! Sign-in and access over real HTTP: every kind of bad token is a 401; roles, protected users and
 //! tenant scopes are enforced on the server (403), and a refusal on a protected user is audited.
 
-mod common;
+use crate::common;
 
+use crate::common::{SCOPED_OPERATOR, start};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{SCOPED_OPERATOR, start};
 use serde_json::{Value, json};
 use w365_sim::oidc::{VIP_USER, W365_APP_ID};
 

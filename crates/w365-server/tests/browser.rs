@@ -10,7 +10,7 @@
 //! Lifecycle waits never sleep: the simulator's virtual clock is advanced through its admin API;
 //! the short pauses between looks only give the browser and the worker time to answer.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -2,12 +2,12 @@
 //! job's result and log, a Reader refused, and a job killed after its memberships resumed by
 //! another worker without doing anything twice (the journal is in the job's checkpoint).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Harness, Options, start_with};
+use crate::common::{Harness, Options, start_with};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use w365_graph::Cloud;

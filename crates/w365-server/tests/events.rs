@@ -2,9 +2,7 @@
 //! changes, a final `end` event; resumable with Last-Event-ID after a dropped connection. And a
 //! worker stopped with a job running releases it (nothing is lost).
 
-mod common;
-
-use common::{Harness, Options, start_with};
+use crate::common::{Harness, Options, start_with};
 use serde_json::{Value, json};
 use w365_jobs::{JobEvent, JobState};
 

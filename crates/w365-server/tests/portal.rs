@@ -1,9 +1,9 @@
 //! The portal over plain HTTP (no browser): sign-in (OIDC code + PKCE against the simulator),
 //! sessions, CSRF, sign out, and authorization of direct posts.
 
-mod common;
+use crate::common;
 
-use common::portal::Portal;
+use crate::common::portal::Portal;
 use w365_server::portal::session::digest;
 
 #[tokio::test]

@@ -1,9 +1,9 @@
 //! The portal's jobs list, capacity dashboard, audit log and schedules over plain HTTP (no
 //! browser): content, filters, sorting, pages, exports, roles (403), CSRF.
 
-mod common;
+use crate::common;
 
-use common::portal::{Answer, Portal};
+use crate::common::portal::{Answer, Portal};
 use serde_json::{Value, json};
 use w365_jobs::{Identity, NewAuditRecord, NewJob};
 

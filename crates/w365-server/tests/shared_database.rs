@@ -5,9 +5,9 @@
 //! the database, as between processes. Skipped with the reason without PostgreSQL (a failure
 //! under W365_REQUIRE_SERVICES=1).
 
-mod common;
+use crate::common;
 
-use common::{on_postgres, postgres_url, serve, server_config, spawn_worker, start_with};
+use crate::common::{on_postgres, postgres_url, serve, server_config, spawn_worker, start_with};
 use serde_json::{Value, json};
 use w365_jobs::{AuditFilter, JobStore};
 use w365_server::AppState;

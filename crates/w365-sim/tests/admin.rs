@@ -1,8 +1,8 @@
 //! The `/_sim` admin API.
 
-mod common;
+use crate::common;
 
-use common::start;
+use crate::common::start;
 use reqwest::Method;
 use serde_json::json;
 

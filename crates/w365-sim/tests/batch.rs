@@ -1,8 +1,6 @@
 //! `$batch` through the same router: per-item auth, dependsOn, 424, envelope errors.
 
-mod common;
-
-use common::{assert_graph_error, start};
+use crate::common::{assert_graph_error, start};
 use serde_json::json;
 
 #[tokio::test]

@@ -1,10 +1,8 @@
 //! Audit events, bulk actions and supported regions over real HTTP, on the virtual clock.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Sim, assert_graph_error, start};
+use crate::common::{Sim, assert_graph_error, start};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,6 +1,6 @@
 //! SimConfig variants: the sandbox (fast clock, state file), file seeds, the announcement.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,8 +1,8 @@
 //! `/groups`: lists with duplicate names, members (paging, casts), member writes and their errors.
 
-mod common;
+use crate::common;
 
-use common::{assert_graph_error, start};
+use crate::common::{assert_graph_error, start};
 use serde_json::json;
 
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! The Graph protocol frame: ids, error bodies, unknown segments, 405, versions, 401/403.
 
-mod common;
+use crate::common;
 
-use common::{assert_graph_error, start};
+use crate::common::{assert_graph_error, start};
 use reqwest::Method;
 
 #[tokio::test]

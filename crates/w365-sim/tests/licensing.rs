@@ -1,10 +1,10 @@
 //! Group-based licensing and `/subscribedSkus` over HTTP, on the virtual clock.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{assert_graph_error, start};
+use crate::common::{assert_graph_error, start};
 
 const SKU_128: &str = "226ca751-f0a4-4232-9be5-73c02a92555e";
 const SKU_256: &str = "5265a84e-8def-4fa2-ab4b-5dc278df5025";

@@ -1,8 +1,6 @@
 //! `sendMail`: 202 into the outbox and the Exchange-style errors.
 
-mod common;
-
-use common::{assert_graph_error, start};
+use crate::common::{assert_graph_error, start};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -2,11 +2,11 @@
 //! HTTP: the health check and upload lifecycles on the virtual clock, the delete refusals while a
 //! provisioning policy uses a connection or an image, and the permissions.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{assert_graph_error, start};
+use crate::common::{assert_graph_error, start};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,8 +1,6 @@
 //! The simulator as the sandbox's identity provider, over HTTP: discovery, JWKS, the sign-in page,
 //! the authorization-code grant with PKCE, the device-code flow, and the token claims.
 
-mod common;
-
 use std::collections::HashMap;
 
 use jsonwebtoken::jwk::JwkSet;

@@ -4,7 +4,7 @@
 //! `cargo run --release -p w365-bench -- sim-throughput` and `-- sim-load` (BENCHMARKS.md): tests
 //! assert no wall-clock durations.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,6 @@
 //! Saving and loading the whole store through `SimHandle`.
 
-mod common;
+use crate::common;
 
 use w365_sim::SimConfig;
 

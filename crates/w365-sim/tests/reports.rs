@@ -1,11 +1,9 @@
 //! `reports/getRemoteConnectionHistoricalReports` over real HTTP: the Schema/Values stream, paging
 //! with top/skip, the filter, the Date header, errors.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{assert_graph_error, start};
+use crate::common::{assert_graph_error, start};
 use serde_json::{Value, json};
 
 const REPORT: &str =

@@ -1,11 +1,9 @@
 //! Restore points over real HTTP (beta `retrieveSnapshots` / `createSnapshot`, `restore`): the
 //! schedule of each user's user settings policy and manual restore points, on the virtual clock.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Sim, assert_graph_error, start};
+use crate::common::{Sim, assert_graph_error, start};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

@@ -1,9 +1,7 @@
 //! HTTPS (`SimConfig::tls`) and the links the simulator builds: they carry the scheme and host
 //! the client used, and a TLS proxy's headers only when `trust_forwarded_headers` is on.
 
-mod common;
-
-use common::Sim;
+use crate::common::Sim;
 use w365_sim::SimConfig;
 use w365_sim::tls::{LOOPBACK_NAMES, generate};
 

@@ -1,8 +1,8 @@
 //! The token endpoint wiring (the AADSTS logic itself is tested in the identity module).
 
-mod common;
+use crate::common;
 
-use common::start;
+use crate::common::start;
 use serde_json::Value;
 
 #[tokio::test]

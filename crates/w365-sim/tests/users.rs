@@ -1,9 +1,7 @@
 //! `/users`: default property set, `$select`, keys (UPN forms), filters, gating, paging, memberOf,
 //! checkMemberGroups.
 
-mod common;
-
-use common::{assert_graph_error, start};
+use crate::common::{assert_graph_error, start};
 use serde_json::json;
 
 #[tokio::test]

@@ -1,11 +1,9 @@
 //! `/deviceManagement/virtualEndpoint` over real HTTP: every route, its error answers, and the
 //! provisioning flow driven by directory writes and the virtual clock.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Sim, assert_graph_error, start};
+use crate::common::{Sim, assert_graph_error, start};
 use reqwest::Method;
 use serde_json::{Value, json};
 
