@@ -324,8 +324,12 @@ impl JobStore for TimedStore {
         l: &Leased,
         outcome: Finish,
         lines: &[NewLogLine],
+        checkpoint: Option<&serde_json::Value>,
     ) -> w365_jobs::Result<Job> {
-        timed!(self.t.finish, self.inner.finish_with_log(l, outcome, lines))
+        timed!(
+            self.t.finish,
+            self.inner.finish_with_log(l, outcome, lines, checkpoint)
+        )
     }
     async fn cancel_requested(&self, l: &Leased) -> w365_jobs::Result<bool> {
         timed!(self.t.cancel_check, self.inner.cancel_requested(l))

@@ -182,12 +182,14 @@ pub trait JobStore: Send + Sync + 'static {
     /// Whether a cancel was requested for this leased job (fenced).
     async fn cancel_requested(&self, l: &Leased) -> Result<bool>;
     async fn finish(&self, l: &Leased, outcome: Finish) -> Result<Job>;
-    /// Writes the worker's last buffered `lines`, then finishes, in one transaction.
+    /// Writes the worker's last buffered `lines` and its staged `checkpoint` (when given), then
+    /// finishes, in one transaction.
     async fn finish_with_log(
         &self,
         l: &Leased,
         outcome: Finish,
         lines: &[NewLogLine],
+        checkpoint: Option<&serde_json::Value>,
     ) -> Result<Job>;
     /// Gives a running job back (running → available, attempt returned), e.g. on shutdown.
     async fn release(&self, l: &Leased) -> Result<Job>;

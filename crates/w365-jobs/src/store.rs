@@ -40,6 +40,7 @@ macro_rules! common {
 struct Sql {
     fetch: &'static str,
     bucket_get: &'static str,
+    insert_lines: &'static str,
     /// Statements serializing a read-then-write section ("" for SQLite, where BEGIN IMMEDIATE
     /// already makes every write transaction exclusive).
     fetch_lock: &'static str,
@@ -48,16 +49,24 @@ struct Sql {
 }
 
 const SQLITE: Sql = Sql {
-    fetch: include_str!("../sql/sqlite/fetch.sql"),
+    fetch: concat!(
+        include_str!("../sql/common/fetch_free.sql"),
+        include_str!("../sql/sqlite/fetch.sql")
+    ),
     bucket_get: include_str!("../sql/sqlite/bucket_get.sql"),
+    insert_lines: include_str!("../sql/sqlite/insert_lines.sql"),
     fetch_lock: "",
     audit_lock: "",
     begin: "BEGIN IMMEDIATE",
 };
 
 const POSTGRES: Sql = Sql {
-    fetch: include_str!("../sql/postgres/fetch.sql"),
+    fetch: concat!(
+        include_str!("../sql/common/fetch_free.sql"),
+        include_str!("../sql/postgres/fetch.sql")
+    ),
     bucket_get: include_str!("../sql/postgres/bucket_get.sql"),
+    insert_lines: include_str!("../sql/postgres/insert_lines.sql"),
     // Fetch reads per-tenant running counts, then updates: one fetcher at a time.
     fetch_lock: "SELECT pg_advisory_xact_lock(7236500011)",
     // Audit append reads the last hash, then inserts: one appender at a time (taken last, after
@@ -692,6 +701,7 @@ impl SqlStore {
     /// [`JobStore::write_progress`] inside `tx`; the seq of each line written is emitted by the
     /// caller after the commit.
     async fn write_progress_tx(
+        &self,
         tx: &mut WriteTx,
         l: &Leased,
         lines: &[NewLogLine],
@@ -708,9 +718,24 @@ impl SqlStore {
             .ok_or(Error::LostLease(l.job.id))?;
         let last: i64 = row.try_get("log_seq")?;
         let cancel: Option<i64> = row.try_get("cancel_requested_at")?;
-        for (i, line) in lines.iter().enumerate() {
-            let seq = last - n + 1 + i as i64;
-            insert_line(tx, l.job.id, seq, us(line.at), &line.level, &line.message).await?;
+        match lines {
+            [] => {}
+            [line] => {
+                insert_line(tx, l.job.id, last, us(line.at), &line.level, &line.message).await?
+            }
+            // More than one: one statement for all of them.
+            _ => {
+                let batch: Vec<(i64, &str, &str)> = lines
+                    .iter()
+                    .map(|l| (us(l.at), l.level.as_str(), l.message.as_str()))
+                    .collect();
+                sqlx::query(self.sql.insert_lines)
+                    .bind(l.job.id.to_string())
+                    .bind(last - n + 1)
+                    .bind(serde_json::to_string(&batch).unwrap_or_default())
+                    .execute(&mut **tx)
+                    .await?;
+            }
         }
         Ok(Written {
             last_seq: (n > 0).then_some(last),
@@ -723,14 +748,15 @@ impl SqlStore {
         l: &Leased,
         outcome: &Finish,
         lines: &[NewLogLine],
+        checkpoint: Option<&Value>,
     ) -> Result<Job> {
         let now = self.now();
         let id = l.job.id.to_string();
         let mut tx = self.begin().await?;
-        let written = if lines.is_empty() {
+        let written = if lines.is_empty() && checkpoint.is_none() {
             None
         } else {
-            Self::write_progress_tx(&mut tx, l, lines, None)
+            self.write_progress_tx(&mut tx, l, lines, checkpoint)
                 .await?
                 .last_seq
         };
@@ -1041,7 +1067,9 @@ impl JobStore for SqlStore {
         checkpoint: Option<&Value>,
     ) -> Result<Written> {
         let mut tx = self.begin().await?;
-        let written = Self::write_progress_tx(&mut tx, l, lines, checkpoint).await?;
+        let written = self
+            .write_progress_tx(&mut tx, l, lines, checkpoint)
+            .await?;
         tx.commit().await?;
         if let Some(seq) = written.last_seq {
             self.emit(JobEvent::Log { job: l.job.id, seq });
@@ -1061,7 +1089,7 @@ impl JobStore for SqlStore {
     }
 
     async fn finish(&self, l: &Leased, outcome: Finish) -> Result<Job> {
-        self.finish_inner(l, &outcome, &[]).await
+        self.finish_inner(l, &outcome, &[], None).await
     }
 
     async fn finish_with_log(
@@ -1069,8 +1097,9 @@ impl JobStore for SqlStore {
         l: &Leased,
         outcome: Finish,
         lines: &[NewLogLine],
+        checkpoint: Option<&Value>,
     ) -> Result<Job> {
-        self.finish_inner(l, &outcome, lines).await
+        self.finish_inner(l, &outcome, lines, checkpoint).await
     }
 
     async fn release(&self, l: &Leased) -> Result<Job> {

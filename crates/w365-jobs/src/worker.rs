@@ -14,8 +14,9 @@ use crate::{
     BudgetGrant, Error, Finish, Job, JobEvent, JobId, JobStore, Leased, NewLogLine, Result, Written,
 };
 
-/// Runs one job. Return [`Finish::Park`] for long waits (after saving the checkpoint), and
-/// [`Finish::Retry`] only for transient errors.
+/// Runs one job. Return [`Finish::Park`] for long waits (after saving or staging the
+/// checkpoint: a staged one is written with the outcome), and [`Finish::Retry`] only for
+/// transient errors.
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync + 'static {
     async fn run(&self, ctx: &JobContext) -> Finish;
@@ -27,6 +28,14 @@ pub trait Handler: Send + Sync + 'static {
 /// ([`JobStore::write_progress`]): a step boundary costs one write, not one per line. Lines that
 /// no checkpoint picks up are written by the worker within [`LOG_FLUSH_AFTER`] (so the log stays
 /// readable while a job runs), and the last ones with the job's outcome.
+///
+/// Checkpoints come in two kinds. [`checkpoint`](Self::checkpoint) writes before it returns: a
+/// barrier, for the state that must be on disk before a step that may run at most once (a mail
+/// is recorded as being sent before it is sent). [`stage_checkpoint`](Self::stage_checkpoint)
+/// only keeps it: it is written with the lines, by the worker within [`LOG_FLUSH_AFTER`], by the
+/// next barrier, or with the outcome (so a park records its wait cursor in the same transaction
+/// as the park). A run interrupted before a staged checkpoint is written resumes from the one
+/// before and repeats the steps since, so stage only after steps that converge when repeated.
 pub struct JobContext {
     store: Arc<dyn JobStore>,
     leased: Leased,
@@ -39,12 +48,22 @@ pub struct JobContext {
     cancel: std::sync::Mutex<(bool, Option<Instant>)>,
 }
 
-/// Lines logged and not written yet.
+/// Lines logged and the checkpoint staged, not written yet.
 #[derive(Default)]
 struct Pending {
     lines: Vec<NewLogLine>,
-    /// When the oldest of them was logged (real time: the store's clock may be virtual).
+    /// The newest staged checkpoint and its number (numbers grow with each one staged).
+    checkpoint: Option<(u64, Value)>,
+    staged: u64,
+    /// When the oldest of them was logged or staged (real time: the store's clock may be
+    /// virtual).
     since: Option<Instant>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.lines.is_empty() && self.checkpoint.is_none()
+    }
 }
 
 /// A buffered log line is written at the latest this long after it was logged.
@@ -108,12 +127,29 @@ impl JobContext {
     }
 
     /// Saves the checkpoint (plan, finished steps, wait cursor) with the lines logged since the
-    /// last write, in one transaction; a later run resumes from it.
+    /// last write, in one transaction, before it returns; a later run resumes from it. It
+    /// replaces a checkpoint staged before.
     pub async fn checkpoint(&self, checkpoint: &Value) -> Result<()> {
         self.write(Some(checkpoint)).await.map(|_| ())
     }
 
-    /// Writes the buffered lines now (nothing when there are none).
+    /// Keeps the checkpoint to be written with the next write of this job: the worker's within
+    /// [`LOG_FLUSH_AFTER`], the next [`checkpoint`](Self::checkpoint) or [`flush`](Self::flush),
+    /// or the outcome's. It replaces a checkpoint staged before. `Err(LostLease)` once the job is
+    /// no longer ours.
+    pub fn stage_checkpoint(&self, checkpoint: Value) -> Result<()> {
+        if self.lease_lost() {
+            return Err(Error::LostLease(self.job().id));
+        }
+        let mut pending = self.pending();
+        pending.staged += 1;
+        let n = pending.staged;
+        pending.checkpoint = Some((n, checkpoint));
+        pending.since.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    /// Writes the buffered lines and the staged checkpoint now (nothing when there are none).
     pub async fn flush(&self) -> Result<()> {
         if self.pending_since().is_some() {
             self.write(None).await?;
@@ -130,20 +166,33 @@ impl JobContext {
         self.pending().since
     }
 
-    /// Writes the buffered lines (and the checkpoint, if any); they leave the buffer only once
-    /// written, so a write that fails or is interrupted loses none.
+    /// Writes the buffered lines and the checkpoint (the one given, else the staged one, if
+    /// any); they leave the buffer only once written, so a write that fails or is interrupted
+    /// loses none.
     async fn write(&self, checkpoint: Option<&Value>) -> Result<Written> {
         let _order = self.writing.lock().await;
-        let lines = self.pending().lines.clone();
+        let (lines, staged, upto) = {
+            let p = self.pending();
+            let staged = if checkpoint.is_none() {
+                p.checkpoint.as_ref().map(|(_, v)| v.clone())
+            } else {
+                None
+            };
+            (p.lines.clone(), staged, p.staged)
+        };
         match self
             .store
-            .write_progress(&self.leased, &lines, checkpoint)
+            .write_progress(&self.leased, &lines, checkpoint.or(staged.as_ref()))
             .await
         {
             Ok(w) => {
                 let mut pending = self.pending();
                 pending.lines.drain(..lines.len());
-                pending.since = (!pending.lines.is_empty()).then(Instant::now);
+                // What was staged before this write is older than what it wrote.
+                if pending.checkpoint.as_ref().is_some_and(|(n, _)| *n <= upto) {
+                    pending.checkpoint = None;
+                }
+                pending.since = (!pending.is_empty()).then(Instant::now);
                 drop(pending);
                 self.saw_cancel(w.cancel_requested);
                 Ok(w)
@@ -377,8 +426,8 @@ async fn run_one(
         done.notify_one();
         outcome
     };
-    // Keeps the lease alive (every lease / 3) and writes the log lines no checkpoint picked up
-    // within LOG_FLUSH_AFTER. It stops only between writes, so a write is never cut off.
+    // Keeps the lease alive (every lease / 3) and writes the log lines and the staged checkpoint
+    // no barrier picked up within LOG_FLUSH_AFTER. It stops only between writes, so a write is never cut off.
     let beat = async {
         let every = (lease / 3).max(Duration::from_millis(10));
         let tick = LOG_FLUSH_AFTER.min(every) / 2;
@@ -419,8 +468,15 @@ async fn run_one(
     let (outcome, ()) = tokio::join!(run, beat);
     match outcome {
         Some(outcome) => {
-            let lines = std::mem::take(&mut ctx.pending().lines);
-            match store.finish_with_log(&leased, outcome, &lines).await {
+            let (lines, checkpoint) = {
+                let mut p = ctx.pending();
+                (std::mem::take(&mut p.lines), p.checkpoint.take())
+            };
+            let checkpoint = checkpoint.map(|(_, v)| v);
+            match store
+                .finish_with_log(&leased, outcome, &lines, checkpoint.as_ref())
+                .await
+            {
                 Ok(_) => {}
                 Err(Error::LostLease(_)) => {
                     tracing::warn!(job = %id, "finished after losing the lease; the result was not recorded")

@@ -1234,7 +1234,11 @@ async fn progress_writes_lines_with_the_checkpoint(t: &TestDb) {
                     level: "info".into(),
                     message: "step 1/2: add to group".into(),
                 },
-                line(t, "step 1/2 done: added"),
+                NewLogLine {
+                    at: logged_at,
+                    level: "warn".into(),
+                    message: "step 1/2 done: added to 'Zoë's \"VIP\" group' \\ 日本".into(),
+                },
             ],
             Some(&json!({"done": 1})),
         )
@@ -1260,7 +1264,22 @@ async fn progress_writes_lines_with_the_checkpoint(t: &TestDb) {
     let log = s.log(job.id, 0).await.unwrap();
     assert_eq!(log.len(), 2);
     assert_eq!(log[0].at, logged_at, "a line keeps the time it was logged");
-    assert_eq!(log[1].seq, 2);
+    assert_eq!(log[0].message, "step 1/2: add to group");
+    // Lines written in one statement keep their order, level and text.
+    assert_eq!(
+        (
+            log[1].seq,
+            log[1].level.as_str(),
+            log[1].message.as_str(),
+            log[1].at
+        ),
+        (
+            2,
+            "warn",
+            "step 1/2 done: added to 'Zoë's \"VIP\" group' \\ 日本",
+            logged_at
+        )
+    );
     // Lines alone keep the checkpoint; nothing at all still reads the cancel request.
     let w = s
         .write_progress(&l, &[line(t, "waiting")], None)
@@ -1286,10 +1305,16 @@ async fn progress_writes_lines_with_the_checkpoint(t: &TestDb) {
             &l,
             Finish::Cancelled,
             &[line(t, "cancelled at a step boundary")],
+            Some(&json!({"step": 3})),
         )
         .await
         .unwrap();
     assert_eq!(done.state, JobState::Cancelled);
+    assert_eq!(
+        done.checkpoint,
+        json!({"step": 3}),
+        "saved with the outcome"
+    );
     let log = s.log(job.id, 0).await.unwrap();
     let messages: Vec<(i64, &str)> = log.iter().map(|l| (l.seq, l.message.as_str())).collect();
     assert_eq!(

@@ -105,6 +105,37 @@ impl Handler for TestHandler {
                 ctx.log("info", "step 2/2 done").await.unwrap();
                 Finish::Succeeded(json!({"attempt": job.attempt}))
             }
+            "staged" if job.checkpoint.is_null() => {
+                // Staged, not written: visible in the store within LOG_FLUSH_AFTER while the
+                // job still runs, replaced by the next one staged, which rides with the park.
+                ctx.stage_checkpoint(json!({"done": 1})).unwrap();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                loop {
+                    let stored = ctx.store().get(job.id).await.unwrap().unwrap();
+                    if stored.checkpoint == json!({"done": 1}) {
+                        assert_eq!(stored.state, JobState::Running);
+                        break;
+                    }
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "the staged checkpoint was never written: {:?}",
+                        stored.checkpoint
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                ctx.stage_checkpoint(json!({"done": 2})).unwrap();
+                ctx.log("info", "waiting").await.unwrap();
+                Finish::Park {
+                    until: ctx.now() + Duration::from_secs(60),
+                    reason: "waiting".into(),
+                }
+            }
+            "staged" => {
+                // A barrier replaces a staged checkpoint: the outcome does not write the older one.
+                ctx.stage_checkpoint(json!({"done": 3})).unwrap();
+                ctx.checkpoint(&json!({"done": 4})).await.unwrap();
+                Finish::Succeeded(json!({"resumedFrom": job.checkpoint}))
+            }
             "block_first_attempt" if job.attempt == 1 => std::future::pending().await,
             "block_first_attempt" => Finish::Succeeded(json!({"attempt": job.attempt})),
             "block" => std::future::pending().await,
@@ -224,6 +255,33 @@ async fn worker_parks_and_resumes_from_checkpoint(t: &TestDb) {
     assert_eq!((done.attempt, done.parks), (1, 1));
     w.shutdown().await;
     assert_eq!(h.runs.load(Ordering::SeqCst), 2);
+}
+
+/// A staged checkpoint is written by the worker while the job runs, and the last one with the
+/// park, in its transaction; a barrier written later wins over one staged before it.
+async fn worker_writes_staged_checkpoints_soon_and_with_the_outcome(t: &TestDb) {
+    let h = Arc::new(TestHandler::default());
+    let id = t.store.insert(job("staged")).await.unwrap().0.id;
+    let w = start(t.store.clone(), h.clone(), config(1, true));
+    let parked = wait_for(&t.store, id, "parked", |j| j.state == JobState::Parked).await;
+    assert_eq!(parked.checkpoint, json!({"done": 2}));
+    let log: Vec<String> = t
+        .store
+        .log(id, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert_eq!(log[1], "waiting", "{log:?}");
+    t.clock.advance(Duration::from_secs(60));
+    let done = wait_for(&t.store, id, "succeeded", |j| {
+        j.state == JobState::Succeeded
+    })
+    .await;
+    assert_eq!(done.result, Some(json!({"resumedFrom": {"done": 2}})));
+    assert_eq!(done.checkpoint, json!({"done": 4}));
+    w.shutdown().await;
 }
 
 async fn worker_cancel_running_at_step_boundary(t: &TestDb) {
@@ -411,6 +469,7 @@ both_stores!(
     worker_parks_when_the_write_budget_is_spent,
     worker_runs_jobs_with_bounded_concurrency,
     worker_parks_and_resumes_from_checkpoint,
+    worker_writes_staged_checkpoints_soon_and_with_the_outcome,
     worker_cancel_running_at_step_boundary,
     worker_writes_the_log_in_batches_and_live,
     worker_retries_transient_failures,

@@ -115,11 +115,22 @@ pub enum Progress {
 
 /// Where checkpoints go (the job store); also tells whether the job was cancelled.
 pub trait CheckpointSink: Send + Sync {
-    /// Saves the checkpoint durably before returning.
+    /// Saves the checkpoint durably before returning: a barrier, used before and after a step
+    /// that runs at most once (a mail, a Cloud PC action).
     fn save(
         &self,
         checkpoint: &Checkpoint,
     ) -> impl std::future::Future<Output = std::result::Result<(), String>> + Send;
+    /// Saves the checkpoint soon: at the latest with the run's outcome (a park, a finish), and
+    /// in a worker within a moment. A run interrupted before then resumes from the checkpoint
+    /// before and repeats the steps since, which converge (a membership add finds the member,
+    /// a wait checks again), so the steps between barriers cost no write each.
+    fn save_soon(
+        &self,
+        checkpoint: &Checkpoint,
+    ) -> impl std::future::Future<Output = std::result::Result<(), String>> + Send {
+        self.save(checkpoint)
+    }
     /// Whether cancellation was requested (checked at step boundaries).
     fn cancel_requested(&self) -> impl std::future::Future<Output = bool> + Send {
         async { false }
@@ -291,7 +302,7 @@ pub async fn run_resumable<S: CheckpointSink>(
                             ..cursor
                         });
                         cp.cloud_pc = state.cloud_pc.clone();
-                        save(sink, cp).await?;
+                        save_soon(sink, cp).await?;
                         return Ok(Progress::Parked { until, reason });
                     }
                     Err(Error::TimedOut {
@@ -344,18 +355,25 @@ pub async fn run_resumable<S: CheckpointSink>(
         cp.current = None;
         cp.cloud_pc = state.cloud_pc.clone();
         cp.mails = state.mails.clone();
+        let at_most_once = report.step.at_most_once();
         match result {
             Ok(_) => {
                 cp.done.push(StepRecord {
                     report,
                     finished_at: OffsetDateTime::now_utc(),
                 });
-                save(sink, cp).await?;
+                // What a step that runs at most once did is on disk before the run goes on;
+                // the others are repeated harmlessly if the run is cut off before the next save.
+                if at_most_once {
+                    save(sink, cp).await?;
+                } else {
+                    save_soon(sink, cp).await?;
+                }
             }
             Err(e) => {
                 // Not "done": a retried run does this step again (a failed send sent nothing).
                 cp.failed = Some(report);
-                save(sink, cp).await?;
+                save_soon(sink, cp).await?;
                 return Ok(Progress::Finished(Err(e)));
             }
         }
@@ -440,6 +458,13 @@ async fn save<S: CheckpointSink>(
     cp: &Checkpoint,
 ) -> std::result::Result<(), CheckpointError> {
     sink.save(cp).await.map_err(CheckpointError)
+}
+
+async fn save_soon<S: CheckpointSink>(
+    sink: &S,
+    cp: &Checkpoint,
+) -> std::result::Result<(), CheckpointError> {
+    sink.save_soon(cp).await.map_err(CheckpointError)
 }
 
 /// What a run of an operation in job mode came to.
@@ -707,7 +732,9 @@ pub async fn run_operation<S: CheckpointSink>(
         _ => match plan_operation(client, input, settings, observer).await {
             Ok(mut cp) => {
                 cp.graph_requests = client.stats().requests.saturating_sub(before);
-                sink.save(&cp).await.map_err(CheckpointError)?;
+                // Planning only read: if the run is cut off before this is written, the next
+                // run plans again.
+                sink.save_soon(&cp).await.map_err(CheckpointError)?;
                 cp
             }
             Err((mut body, error)) => {
@@ -734,7 +761,8 @@ pub async fn run_operation<S: CheckpointSink>(
         account(&mut cp);
         let result = match progress {
             Progress::Parked { until, reason } => {
-                sink.save(&cp).await.map_err(CheckpointError)?;
+                // Written with the park, in one transaction.
+                sink.save_soon(&cp).await.map_err(CheckpointError)?;
                 return Ok(JobRun::Parked { until, reason });
             }
             Progress::Cancelled => return Ok(JobRun::Cancelled { body: body_of(&cp) }),
@@ -751,7 +779,7 @@ pub async fn run_operation<S: CheckpointSink>(
                         cp.plan.steps.extend(undo);
                         extra.count_violation = Some(sku);
                         cp.extra = to_value(&extra);
-                        sink.save(&cp).await.map_err(CheckpointError)?;
+                        sink.save_soon(&cp).await.map_err(CheckpointError)?;
                         continue;
                     }
                     return Ok(done(&cp, Some(Error::LicenseCountViolation { sku })));
@@ -804,7 +832,7 @@ pub async fn run_operation<S: CheckpointSink>(
                     };
                     cp.plan.steps.push(undo);
                     cp.extra = json!({ "countViolation": sku });
-                    sink.save(&cp).await.map_err(CheckpointError)?;
+                    sink.save_soon(&cp).await.map_err(CheckpointError)?;
                     continue;
                 }
                 Ok(()) if cp.extra.get("countViolation").is_some() => {

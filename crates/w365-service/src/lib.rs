@@ -12,8 +12,10 @@
 //! 2. takes a Graph client for the job's tenant (its profile, or the sandbox simulator): one per
 //!    tenant shares connections and the access token across runs, each run counts its own
 //!    requests and names its job in the User-Agent;
-//! 3. plans on the first run, then executes with a checkpoint after every step; a long wait
-//!    returns [`Finish::Park`] and the next run resumes where it stopped;
+//! 3. plans on the first run, then executes with a checkpoint after every step (written before
+//!    and after a step that runs at most once, such as a mail; staged after the others, and
+//!    written with the next write of the job); a long wait returns [`Finish::Park`], whose
+//!    transaction writes the staged checkpoint, and the next run resumes where it stopped;
 //! 4. writes the executor's progress events as job log lines;
 //! 5. returns the CLI's JSON result document (`--output json`), or maps the error: Graph
 //!    unavailable → retry with backoff; anything else (validation, not found, out of licences,
@@ -355,6 +357,10 @@ impl Handler for OpsHandler {
 /// At most this many writes are held by one process and not yet sent.
 pub const WRITE_BUDGET_CHUNK: u32 = 10;
 
+/// A writer that finds the budget dry waits for a whole chunk when that takes at most this much
+/// longer than waiting for its own write.
+const CHUNK_WAIT_MAX: Duration = Duration::from_secs(1);
+
 /// A tenant's Graph write budget, kept in the job store ([`w365_jobs::JobStore::take_write_budget`]:
 /// one token bucket per tenant shared by every worker process, under Graph's published write
 /// limits, see [`w365_jobs::TenantLimits::GRAPH_DEFAULT`]), as the write gate of the tenant's
@@ -382,7 +388,10 @@ impl StoreWriteGate {
             return held_up(in_store);
         }
         let need = writes - *reserve;
-        let mut take = need.max(WRITE_BUDGET_CHUNK);
+        let chunk = need.max(WRITE_BUDGET_CHUNK);
+        let mut take = chunk;
+        // When a whole chunk will be there, as the store said the last time it was asked.
+        let mut chunk_at: Option<tokio::time::Instant> = None;
         loop {
             let asked = std::time::Instant::now();
             let answer = self.store.take_write_budget(&self.tenant, take).await;
@@ -393,12 +402,25 @@ impl StoreWriteGate {
                     return held_up(in_store);
                 }
                 // Not a whole chunk left: take only what this write needs.
-                Ok(BudgetGrant::Wait(_)) | Err(w365_jobs::Error::Invalid(_)) if take > need => {
+                Ok(BudgetGrant::Wait(wait)) if take > need => {
+                    chunk_at = Some(tokio::time::Instant::now() + wait);
                     take = need;
                 }
+                Err(w365_jobs::Error::Invalid(_)) if take > need => take = need,
                 Ok(BudgetGrant::Wait(wait)) => {
-                    tracing::debug!(tenant = %self.tenant, wait_ms = wait.as_millis() as u64, "waiting for the tenant's Graph write budget");
-                    tokio::time::sleep(wait).await;
+                    // The bucket is dry. Waiting for a whole chunk costs the same in all (the
+                    // refill paces every write) and asks the store once per chunk, not once per
+                    // write; unless the refill is so slow that the chunk is far off.
+                    let now = tokio::time::Instant::now();
+                    let until = match chunk_at.take() {
+                        Some(at) if at > now + wait && at <= now + wait + CHUNK_WAIT_MAX => {
+                            take = chunk;
+                            at
+                        }
+                        _ => now + wait,
+                    };
+                    tracing::debug!(tenant = %self.tenant, wait_ms = until.saturating_duration_since(tokio::time::Instant::now()).as_millis() as u64, "waiting for the tenant's Graph write budget");
+                    tokio::time::sleep_until(until).await;
                 }
                 Err(e) => {
                     // The store cannot say: send (Graph's own 429s are still honoured).
@@ -609,6 +631,11 @@ impl CheckpointSink for StoreSink<'_> {
     async fn save(&self, checkpoint: &Checkpoint) -> Result<(), String> {
         let value = serde_json::to_value(checkpoint).map_err(|e| e.to_string())?;
         self.ctx.checkpoint(&value).await.map_err(|e| e.to_string())
+    }
+
+    async fn save_soon(&self, checkpoint: &Checkpoint) -> Result<(), String> {
+        let value = serde_json::to_value(checkpoint).map_err(|e| e.to_string())?;
+        self.ctx.stage_checkpoint(value).map_err(|e| e.to_string())
     }
 
     async fn cancel_requested(&self) -> bool {

@@ -1,19 +1,20 @@
--- Runs inside BEGIN IMMEDIATE (one writer at a time), after promote.sql.
+-- Runs inside BEGIN IMMEDIATE (one writer at a time), after promote.sql; follows
+-- common/fetch_free.sql (the free slots per tenant, `free`).
 -- $1 now, $2 worker, $3 lease token, $4 lease expiry, $5 max jobs.
--- A tenant gets at most max_running running jobs (its own row in tenant_limits, else '*').
+-- A fetch with every tenant at its limit reads no queued job; one with room numbers only the
+-- jobs of the tenants that have room.
+, candidates AS (
+    SELECT j.id, j.scheduled_at, f.n,
+           ROW_NUMBER() OVER (PARTITION BY j.tenant ORDER BY j.scheduled_at, j.id) AS rn
+    FROM free f JOIN jobs j ON j.state = 'available' AND j.tenant = f.tenant
+    WHERE f.n > 0
+)
 UPDATE jobs
 SET state = 'running', attempt = attempt + 1, started_at = COALESCE(started_at, $1),
     lease_owner = $2, lease_token = $3, lease_expires_at = $4
 WHERE id IN (
-    SELECT c.id FROM (
-        SELECT id, tenant, scheduled_at,
-               ROW_NUMBER() OVER (PARTITION BY tenant ORDER BY scheduled_at, id) AS rn
-        FROM jobs WHERE state = 'available'
-    ) c
-    WHERE c.rn + (SELECT COUNT(*) FROM jobs r WHERE r.tenant = c.tenant AND r.state = 'running')
-          <= COALESCE((SELECT max_running FROM tenant_limits l WHERE l.tenant = c.tenant),
-                      (SELECT max_running FROM tenant_limits l WHERE l.tenant = '*'))
-    ORDER BY c.scheduled_at, c.id
+    SELECT id FROM candidates WHERE rn <= n
+    ORDER BY scheduled_at, id
     LIMIT $5
 )
 RETURNING *

@@ -1,0 +1,11 @@
+-- The fetch statements' first common table expression (sqlite/fetch.sql, postgres/fetch.sql):
+-- the free slots of every tenant that has available jobs, counted with index jobs_tenant_state.
+-- A tenant may run max_running jobs at once (its own row in tenant_limits, else '*').
+WITH free AS (
+    SELECT t.tenant,
+           COALESCE((SELECT max_running FROM tenant_limits l WHERE l.tenant = t.tenant),
+                    (SELECT max_running FROM tenant_limits l WHERE l.tenant = '*'))
+           - (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' AND r.tenant = t.tenant)
+           AS n
+    FROM (SELECT DISTINCT tenant FROM jobs WHERE state = 'available') t
+)
