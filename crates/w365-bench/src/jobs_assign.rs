@@ -44,10 +44,10 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use w365_graph::Cloud;
 use w365_graph::auth::Credential;
 use w365_jobs::{
-    AuditFilter, AuditRecord, AuditVerdict, Backend, BudgetGrant, Clock, Finish, Handler, Identity,
-    Job, JobContext, JobEvent, JobFilter, JobId, JobStore, Leased, LogLine, NewAuditRecord, NewJob,
-    NewLogLine, Page, PortalSession, PortalSignIn, Schedule, ScheduleSpec, SqlStore, TenantLimits,
-    Written,
+    AuditFilter, AuditRecord, AuditVerdict, Backend, BudgetGrant, Clock, Durability, Finish,
+    Handler, Identity, Job, JobContext, JobEvent, JobFilter, JobId, JobStore, Leased, LogLine,
+    NewAuditRecord, NewJob, NewLogLine, Page, PortalSession, PortalSignIn, Schedule, ScheduleSpec,
+    SqlStore, TenantLimits, Written,
 };
 use w365_sim::seed::SeedFile;
 use w365_sim::{DirectoryTimings, Seed, SimConfig, Timings};
@@ -310,6 +310,7 @@ impl JobStore for TimedStore {
         l: &Leased,
         lines: &[NewLogLine],
         checkpoint: Option<&serde_json::Value>,
+        durability: Durability,
     ) -> w365_jobs::Result<Written> {
         // A checkpoint (with the lines logged since the last write) or a flush of lines alone.
         let acc = if checkpoint.is_some() {
@@ -317,7 +318,10 @@ impl JobStore for TimedStore {
         } else {
             &self.t.log
         };
-        timed!(acc, self.inner.write_progress(l, lines, checkpoint))
+        timed!(
+            acc,
+            self.inner.write_progress(l, lines, checkpoint, durability)
+        )
     }
     async fn finish_with_log(
         &self,

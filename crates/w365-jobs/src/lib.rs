@@ -178,6 +178,7 @@ pub trait JobStore: Send + Sync + 'static {
         l: &Leased,
         lines: &[NewLogLine],
         checkpoint: Option<&serde_json::Value>,
+        durability: Durability,
     ) -> Result<Written>;
     /// Whether a cancel was requested for this leased job (fenced).
     async fn cancel_requested(&self, l: &Leased) -> Result<bool>;

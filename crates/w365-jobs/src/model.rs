@@ -342,6 +342,21 @@ pub struct NewLogLine {
     pub message: String,
 }
 
+/// How soon a worker's write must be on disk once its transaction commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk before the commit returns: what a step that runs at most once relies on (the
+    /// mail recorded as being sent, then as sent), and final outcomes.
+    Now,
+    /// May be lost if the database server itself crashes in the next moment (PostgreSQL commits
+    /// it with `synchronous_commit = off`: never corrupted, never out of order; after such a
+    /// crash the database is as it was a fraction of a second earlier). For writes that a
+    /// resumed job repeats harmlessly: staged checkpoints, log lines, heartbeats, fetches, parks
+    /// and retries. SQLite in WAL mode with `synchronous = NORMAL` treats both alike (a process
+    /// crash loses neither; a power cut may lose the last commits of either).
+    Soon,
+}
+
 /// What [`JobStore::write_progress`](crate::JobStore::write_progress) did and read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {

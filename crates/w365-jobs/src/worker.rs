@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
 use crate::{
-    BudgetGrant, Error, Finish, Job, JobEvent, JobId, JobStore, Leased, NewLogLine, Result, Written,
+    BudgetGrant, Durability, Error, Finish, Job, JobEvent, JobId, JobStore, Leased, NewLogLine,
+    Result, Written,
 };
 
 /// Runs one job. Return [`Finish::Park`] for long waits (after saving or staging the
@@ -182,7 +183,17 @@ impl JobContext {
         };
         match self
             .store
-            .write_progress(&self.leased, &lines, checkpoint.or(staged.as_ref()))
+            .write_progress(
+                &self.leased,
+                &lines,
+                checkpoint.or(staged.as_ref()),
+                // A barrier is on disk before the step it guards starts.
+                if checkpoint.is_some() {
+                    Durability::Now
+                } else {
+                    Durability::Soon
+                },
+            )
             .await
         {
             Ok(w) => {

@@ -1241,6 +1241,7 @@ async fn progress_writes_lines_with_the_checkpoint(t: &TestDb) {
                 },
             ],
             Some(&json!({"done": 1})),
+            Durability::Now,
         )
         .await
         .unwrap();
@@ -1282,7 +1283,7 @@ async fn progress_writes_lines_with_the_checkpoint(t: &TestDb) {
     );
     // Lines alone keep the checkpoint; nothing at all still reads the cancel request.
     let w = s
-        .write_progress(&l, &[line(t, "waiting")], None)
+        .write_progress(&l, &[line(t, "waiting")], None, Durability::Soon)
         .await
         .unwrap();
     assert_eq!(w.last_seq, Some(3));
@@ -1291,7 +1292,10 @@ async fn progress_writes_lines_with_the_checkpoint(t: &TestDb) {
         json!({"done": 1})
     );
     s.cancel(job.id).await.unwrap();
-    let w = s.write_progress(&l, &[], None).await.unwrap();
+    let w = s
+        .write_progress(&l, &[], None, Durability::Soon)
+        .await
+        .unwrap();
     assert_eq!(
         w,
         Written {
@@ -1323,7 +1327,7 @@ async fn progress_writes_lines_with_the_checkpoint(t: &TestDb) {
     );
     // Fenced: a finished (or taken over) job takes no more lines.
     assert!(matches!(
-        s.write_progress(&l, &[line(t, "late")], Some(&json!("late")))
+        s.write_progress(&l, &[line(t, "late")], Some(&json!("late")), Durability::Now)
             .await,
         Err(Error::LostLease(id)) if id == job.id
     ));
