@@ -51,10 +51,7 @@ struct Sql {
 }
 
 const SQLITE: Sql = Sql {
-    fetch: concat!(
-        include_str!("../sql/common/fetch_free.sql"),
-        include_str!("../sql/sqlite/fetch.sql")
-    ),
+    fetch: include_str!("../sql/sqlite/fetch.sql"),
     bucket_get: include_str!("../sql/sqlite/bucket_get.sql"),
     insert_lines: include_str!("../sql/sqlite/insert_lines.sql"),
     fetch_lock: "",
@@ -643,6 +640,76 @@ impl SqlStore {
         }
     }
 
+    /// The jobs a fetch hands out, as leased (oldest first), announced as running.
+    fn leased_out(&self, rows: &[sqlx::any::AnyRow], token: &str) -> Result<Vec<Leased>> {
+        let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+        jobs.sort_by_key(|j| (j.scheduled_at, j.id));
+        for j in &jobs {
+            self.emit(JobEvent::State {
+                job: j.id,
+                state: JobState::Running,
+            });
+        }
+        Ok(jobs
+            .into_iter()
+            .map(|job| Leased {
+                job,
+                token: token.to_owned(),
+            })
+            .collect())
+    }
+
+    /// SQLite's fetch, step one: the tenants with room, then up to that many of each one's
+    /// oldest jobs from the index, then the oldest `max` of those. Each statement reads only
+    /// what it returns (SQLite has no LATERAL, and a window over the queue would number every
+    /// queued job on every fetch).
+    async fn choose_sqlite(tx: &mut WriteTx, max: u32) -> Result<Vec<String>> {
+        let rooms = sqlx::query(concat!(
+            include_str!("../sql/common/fetch_free.sql"),
+            include_str!("../sql/sqlite/fetch_room.sql")
+        ))
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut chosen: Vec<(i64, String)> = Vec::new();
+        for room in rooms {
+            let tenant: String = room.try_get("tenant")?;
+            let n: i64 = room.try_get("n")?;
+            let queue = sqlx::query(include_str!("../sql/sqlite/fetch_queue.sql"))
+                .bind(tenant)
+                .bind(n.min(i64::from(max)))
+                .fetch_all(&mut **tx)
+                .await?;
+            for row in queue {
+                chosen.push((row.try_get("scheduled_at")?, row.try_get("id")?));
+            }
+        }
+        chosen.sort();
+        chosen.truncate(max as usize);
+        Ok(chosen.into_iter().map(|(_, id)| id).collect())
+    }
+
+    /// SQLite's fetch, step two: leases the chosen jobs and commits.
+    async fn take_sqlite(
+        &self,
+        mut tx: WriteTx,
+        worker: &str,
+        token: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+        ids: &[String],
+    ) -> Result<Vec<Leased>> {
+        let rows = sqlx::query(self.sql.fetch)
+            .bind(us(now))
+            .bind(worker.to_string())
+            .bind(token.to_string())
+            .bind(us(now) + lease_us(lease))
+            .bind(serde_json::to_string(ids).unwrap_or_default())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.leased_out(&rows, token)
+    }
+
     /// The fetch's transaction: `lock` taken first; its commit is [`Durability::Soon`] (a fetch
     /// lost in a server crash leaves the job available, and the lease it handed out is refused).
     async fn begin_locked(&self, lock: &'static str) -> Result<WriteTx> {
@@ -1035,30 +1102,29 @@ impl JobStore for SqlStore {
             .bind(us(now))
             .execute(&mut *tx)
             .await?;
+        let chosen = match self.backend {
+            // One statement (LATERAL per tenant with room).
+            Backend::Postgres => i64::from(max),
+            Backend::Sqlite => {
+                let ids = Self::choose_sqlite(&mut tx, max).await?;
+                if ids.is_empty() {
+                    tx.commit().await?;
+                    return Ok(Vec::new());
+                }
+                // Bound as $5: the ids to take, instead of how many.
+                return self.take_sqlite(tx, worker, &token, now, lease, &ids).await;
+            }
+        };
         let rows = sqlx::query(self.sql.fetch)
             .bind(us(now))
             .bind(worker.to_string())
             .bind(token.clone())
             .bind(us(now) + lease_us(lease))
-            .bind(i64::from(max))
+            .bind(chosen)
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
-        let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
-        jobs.sort_by_key(|j| (j.scheduled_at, j.id));
-        for j in &jobs {
-            self.emit(JobEvent::State {
-                job: j.id,
-                state: JobState::Running,
-            });
-        }
-        Ok(jobs
-            .into_iter()
-            .map(|job| Leased {
-                job,
-                token: token.clone(),
-            })
-            .collect())
+        self.leased_out(&rows, &token)
     }
 
     async fn heartbeat(&self, l: &Leased, lease: Duration) -> Result<bool> {
