@@ -4,6 +4,9 @@
 //! enum members included; the documentation's own errors are rejected with a clear error (an
 //! entity without its id, invalid JSON) or tolerated where w365 only displays the value (an
 //! unparseable timestamp keeps its item, marked unreadable).
+//!
+//! A test binary of its own (not in tests/suite.rs): one test captures logs with a thread's
+//! default subscriber, which another test's thread can race (see tests/observability.rs).
 
 use std::path::{Path, PathBuf};
 

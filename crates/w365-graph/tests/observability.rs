@@ -1,8 +1,15 @@
 //! One tracing span per request with method, path (no query values), attempt, status and
 //! request-id; secrets and tokens never appear in the log output, even at TRACE level.
+//!
+//! A test binary of its own (not in tests/suite.rs): it captures logs with a thread's default
+//! subscriber, and tracing caches whether a span is wanted per call site for the whole process,
+//! so another test's thread registering the same call site at that moment can leave the span
+//! out of the capture.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+
+mod common;
 
 use crate::common::*;
 use tracing_subscriber::fmt::MakeWriter;
