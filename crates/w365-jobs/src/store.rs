@@ -659,7 +659,7 @@ impl SqlStore {
             .collect())
     }
 
-    /// SQLite's fetch, step one: the tenants with room, then up to that many of each one's
+    /// SQLite's fetch chooses first: the tenants with room, then up to that many of each one's
     /// oldest jobs from the index, then the oldest `max` of those. Each statement reads only
     /// what it returns (SQLite has no LATERAL, and a window over the queue would number every
     /// queued job on every fetch).
@@ -686,28 +686,6 @@ impl SqlStore {
         chosen.sort();
         chosen.truncate(max as usize);
         Ok(chosen.into_iter().map(|(_, id)| id).collect())
-    }
-
-    /// SQLite's fetch, step two: leases the chosen jobs and commits.
-    async fn take_sqlite(
-        &self,
-        mut tx: WriteTx,
-        worker: &str,
-        token: &str,
-        now: OffsetDateTime,
-        lease: Duration,
-        ids: &[String],
-    ) -> Result<Vec<Leased>> {
-        let rows = sqlx::query(self.sql.fetch)
-            .bind(us(now))
-            .bind(worker.to_string())
-            .bind(token.to_string())
-            .bind(us(now) + lease_us(lease))
-            .bind(serde_json::to_string(ids).unwrap_or_default())
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        self.leased_out(&rows, token)
     }
 
     /// The fetch's transaction: `lock` taken first; its commit is [`Durability::Soon`] (a fetch
@@ -811,24 +789,18 @@ impl SqlStore {
             .ok_or(Error::LostLease(l.job.id))?;
         let last: i64 = row.try_get("log_seq")?;
         let cancel: Option<i64> = row.try_get("cancel_requested_at")?;
-        match lines {
-            [] => {}
-            [line] => {
-                insert_line(tx, l.job.id, last, us(line.at), &line.level, &line.message).await?
-            }
-            // More than one: one statement for all of them.
-            _ => {
-                let batch: Vec<(i64, &str, &str)> = lines
-                    .iter()
-                    .map(|l| (us(l.at), l.level.as_str(), l.message.as_str()))
-                    .collect();
-                sqlx::query(self.sql.insert_lines)
-                    .bind(l.job.id.to_string())
-                    .bind(last - n + 1)
-                    .bind(serde_json::to_string(&batch).unwrap_or_default())
-                    .execute(&mut **tx)
-                    .await?;
-            }
+        if !lines.is_empty() {
+            // One statement for all of them.
+            let batch: Vec<(i64, &str, &str)> = lines
+                .iter()
+                .map(|l| (us(l.at), l.level.as_str(), l.message.as_str()))
+                .collect();
+            sqlx::query(self.sql.insert_lines)
+                .bind(l.job.id.to_string())
+                .bind(last - n + 1)
+                .bind(serde_json::to_string(&batch).unwrap_or_default())
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(Written {
             last_seq: (n > 0).then_some(last),
@@ -1102,27 +1074,25 @@ impl JobStore for SqlStore {
             .bind(us(now))
             .execute(&mut *tx)
             .await?;
-        let chosen = match self.backend {
-            // One statement (LATERAL per tenant with room).
-            Backend::Postgres => i64::from(max),
+        let take = sqlx::query(self.sql.fetch)
+            .bind(us(now))
+            .bind(worker.to_string())
+            .bind(token.clone())
+            .bind(us(now) + lease_us(lease));
+        // $5: PostgreSQL chooses in its one statement (LATERAL per tenant with room) and takes
+        // how many; SQLite takes the ids chosen beforehand.
+        let take = match self.backend {
+            Backend::Postgres => take.bind(i64::from(max)),
             Backend::Sqlite => {
                 let ids = Self::choose_sqlite(&mut tx, max).await?;
                 if ids.is_empty() {
                     tx.commit().await?;
                     return Ok(Vec::new());
                 }
-                // Bound as $5: the ids to take, instead of how many.
-                return self.take_sqlite(tx, worker, &token, now, lease, &ids).await;
+                take.bind(serde_json::to_string(&ids).unwrap_or_default())
             }
         };
-        let rows = sqlx::query(self.sql.fetch)
-            .bind(us(now))
-            .bind(worker.to_string())
-            .bind(token.clone())
-            .bind(us(now) + lease_us(lease))
-            .bind(chosen)
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = take.fetch_all(&mut *tx).await?;
         tx.commit().await?;
         self.leased_out(&rows, &token)
     }
