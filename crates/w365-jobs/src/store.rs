@@ -1214,6 +1214,15 @@ impl JobStore for SqlStore {
             "fix": "nothing to do: the job runs again from its last checkpoint while attempts are left",
         });
         let now = self.now();
+        // The rescuer runs every poll of every worker and almost always finds nothing: ask with
+        // a read first, so it does not queue for the writer (SQLite) or a transaction for none.
+        let due = q(common!("rescue_due"))
+            .bind(us(now))
+            .fetch_optional(&self.pool)
+            .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin().await?;
         let rows = q(common!("rescue"))
             .bind(us(now))
