@@ -315,3 +315,140 @@ async fn network_connections_as_code_create_update_converge_and_a_used_one_is_no
     let list = json(&output_of(env.cmd(&["network", "list", "-o", "json"])).await);
     assert_eq!(list["count"], 1, "{list}");
 }
+
+#[tokio::test]
+async fn organization_settings_and_network_connections_as_code_name_the_missing_permission() {
+    let sim = TestSim::contoso().await;
+    let admin = Env::new(&sim, None);
+    let dir = export(&admin).await;
+    let dir_s = dir.to_str().unwrap();
+
+    // Without any Cloud PC permission, export and diff stop naming CloudPC.Read.All.
+    let none = Env::new(&sim, Some(&["GroupMember.Read.All"]));
+    let elsewhere = none.dir().join("export");
+    for args in [
+        vec!["policy", "export", "--dir", elsewhere.to_str().unwrap()],
+        vec!["policy", "diff", dir_s],
+    ] {
+        let out = output_of(none.cmd(&args)).await;
+        out.expect(9);
+        assert!(
+            out.stderr.contains("CloudPC.Read.All"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+
+    // CloudPC.Read.All is enough to export and diff both kinds.
+    let reader = Env::new(&sim, Some(&["CloudPC.Read.All", "GroupMember.Read.All"]));
+    let exported = reader.dir().join("export");
+    output_of(reader.cmd(&["policy", "export", "--dir", exported.to_str().unwrap()]))
+        .await
+        .expect(0);
+    let org = "organization-settings/organization-settings.toml";
+    let east = "network-connections/contoso-east-us-network.toml";
+    for file in [org, east] {
+        assert_eq!(
+            std::fs::read_to_string(exported.join(file)).unwrap(),
+            std::fs::read_to_string(dir.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    let out = output_of(reader.cmd(&["policy", "diff", dir_s])).await;
+    out.expect(0);
+    assert!(out.stdout.contains("No differences"), "{}", out.stdout);
+
+    // Sync needs CloudPC.ReadWrite.All: an organization settings edit ...
+    let org_text = std::fs::read_to_string(dir.join(org)).unwrap();
+    assert!(
+        org_text.contains("os_version = \"windows11\""),
+        "{org_text}"
+    );
+    std::fs::write(
+        dir.join(org),
+        org_text.replace("os_version = \"windows11\"", "os_version = \"windows10\""),
+    )
+    .unwrap();
+    let out = output_of(reader.cmd(&["policy", "sync", dir_s, "--yes"])).await;
+    out.expect(9);
+    assert!(
+        out.stderr.contains("CloudPC.ReadWrite.All"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("organization settings"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(dir.join(org), &org_text).unwrap();
+
+    // ... a new connection ...
+    std::fs::write(
+        dir.join("network-connections/west.toml"),
+        format!(
+            "kind = \"networkConnection\"\ndisplay_name = \"Contoso West network\"\n\
+             connection_type = \"azureADJoin\"\nsubscription_id = \"5f1c2a9e-7d3b-4c8e-9a61-2b0d4e8f7c13\"\n\
+             resource_group_id = \"/subscriptions/5f1c2a9e-7d3b-4c8e-9a61-2b0d4e8f7c13/resourceGroups/contoso-cloudpc\"\n\
+             virtual_network_id = \"/subscriptions/5f1c2a9e-7d3b-4c8e-9a61-2b0d4e8f7c13/resourceGroups/contoso-cloudpc/providers/Microsoft.Network/virtualNetworks/contoso-vnet\"\n\
+             subnet_id = \"{SUBNET}\"\n"
+        ),
+    )
+    .unwrap();
+    let out = output_of(reader.cmd(&["policy", "sync", dir_s, "--yes"])).await;
+    out.expect(9);
+    assert!(
+        out.stderr.contains("CloudPC.ReadWrite.All"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("Contoso West network"),
+        "{}",
+        out.stderr
+    );
+
+    // ... and a connection --prune deletes: the seeded one (unused), its file removed, while
+    // the file of a second connection (created by the admin) keeps connections managed.
+    output_of(admin.cmd(&["policy", "sync", dir_s, "--yes"]))
+        .await
+        .expect(0);
+    std::fs::remove_file(dir.join(east)).unwrap();
+    let out = output_of(reader.cmd(&["policy", "sync", dir_s, "--prune", "--yes"])).await;
+    out.expect(9);
+    assert!(
+        out.stderr.contains("CloudPC.ReadWrite.All"),
+        "{}",
+        out.stderr
+    );
+    let refused: Vec<(String, String)> = sim
+        .sim()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.status == 403)
+        .map(|r| (r.method, r.path))
+        .collect();
+    assert!(
+        refused
+            .iter()
+            .any(|(m, p)| m == "PATCH" && p.ends_with("/organizationSettings")),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .any(|(m, p)| m == "POST" && p.ends_with("/onPremisesConnections")),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .any(|(m, p)| m == "DELETE" && p.contains("/onPremisesConnections/")),
+        "{refused:?}"
+    );
+    // Nothing the reader tried was changed.
+    let org_now = json(&output_of(admin.cmd(&["org-settings", "show", "-o", "json"])).await);
+    assert_eq!(org_now["organizationSettings"]["osVersion"], "windows11");
+    let list = json(&output_of(admin.cmd(&["network", "list", "-o", "json"])).await);
+    assert_eq!(list["count"], 2, "{list}");
+}
