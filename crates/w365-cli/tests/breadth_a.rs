@@ -380,3 +380,140 @@ async fn regions_lists_supported_regions_and_policy_create_refuses_unknown_ones(
     out.expect(9);
     assert!(out.stderr.contains("CloudPC.Read.All"), "{}", out.stderr);
 }
+
+/// Writes sent to provisioning policies (the simulator's request log).
+fn policy_writes(sim: &TestSim) -> usize {
+    sim.sim()
+        .request_log()
+        .iter()
+        .filter(|r| r.method != "GET" && r.path.contains("/provisioningPolicies"))
+        .count()
+}
+
+#[tokio::test]
+async fn policy_update_and_apply_region_refuse_unknown_regions_and_accept_supported_ones() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None);
+    // A policy whose region has a typo, made straight through Graph (the simulator stores any
+    // region name, as w365 would refuse to create it).
+    sim.client()
+        .post::<_, serde_json::Value>(
+            w365_graph::ApiVersion::V1,
+            &w365_graph::odata::GraphPath::new([
+                "deviceManagement",
+                "virtualEndpoint",
+                "provisioningPolicies",
+            ]),
+            &serde_json::json!({
+                "displayName": "Typo region",
+                "provisioningType": "dedicated",
+                "imageType": "gallery",
+                "imageId": "microsoftwindowsdesktop_windows-ent-cpc_win11-24H2-ent-cpc-m365",
+                "imageDisplayName": "Windows 11",
+                "domainJoinConfigurations": [{
+                    "domainJoinType": "azureADJoin",
+                    "regionName": "westeurop",
+                    "regionGroup": "europeUnion"
+                }]
+            }),
+        )
+        .await
+        .unwrap();
+    let writes = policy_writes(&sim);
+
+    // apply --setting region: the region the Cloud PCs would move to is checked first.
+    let out = output_of(env.cmd(&[
+        "policy",
+        "apply",
+        "Typo region",
+        "--setting",
+        "region",
+        "--yes",
+    ]))
+    .await;
+    out.expect(11);
+    assert!(
+        out.stderr
+            .contains("'westeurop' is not a supported Windows 365 region"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("westeurope"), "{}", out.stderr);
+    // Single sign-on moves no Cloud PC: its region is not checked.
+    output_of(env.cmd(&[
+        "policy",
+        "apply",
+        "Typo region",
+        "--setting",
+        "single-sign-on",
+        "--dry-run",
+    ]))
+    .await
+    .expect(0);
+
+    // update: an unknown region name or region group is refused with the valid ones.
+    let out = output_of(env.cmd(&[
+        "policy",
+        "update",
+        "Typo region",
+        "--region-name",
+        "northeurop",
+        "--yes",
+    ]))
+    .await;
+    out.expect(11);
+    assert!(
+        out.stderr
+            .contains("'northeurop' is not a supported Windows 365 region"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("northeurope"), "{}", out.stderr);
+    let out = output_of(env.cmd(&[
+        "policy",
+        "update",
+        "Typo region",
+        "--region-name",
+        "westeurope",
+        "--region-group",
+        "europ",
+        "--yes",
+    ]))
+    .await;
+    out.expect(11);
+    assert!(
+        out.stderr
+            .contains("'europ' is not the group of any supported region"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("europeUnion"), "{}", out.stderr);
+    assert_eq!(policy_writes(&sim), writes, "nothing was sent");
+
+    // A supported region: the update goes through, and apply accepts it.
+    output_of(env.cmd(&[
+        "policy",
+        "update",
+        "Typo region",
+        "--region-name",
+        "westeurope",
+        "--yes",
+    ]))
+    .await
+    .expect(0);
+    assert_eq!(policy_writes(&sim), writes + 1);
+    let out = output_of(env.cmd(&[
+        "policy",
+        "apply",
+        "Typo region",
+        "--setting",
+        "region",
+        "--yes",
+        "-o",
+        "json",
+    ]))
+    .await;
+    out.expect(0);
+    assert_eq!(json(&out)["ok"], true);
+    assert_eq!(policy_writes(&sim), writes + 2);
+}
