@@ -263,10 +263,22 @@ async fn bulk_action_plans_asks_creates_and_shows_each_cloud_pc() {
         "{}",
         out.stderr
     );
+    output_of(reader.cmd(&["bulk-action", "show", &id]))
+        .await
+        .expect(0);
     let none = Env::new(&sim, Some(&["User.Read.All"]));
-    let out = output_of(none.cmd(&["bulk-action", "list"])).await;
-    out.expect(9);
-    assert!(out.stderr.contains("CloudPC.Read.All"), "{}", out.stderr);
+    for args in [
+        vec!["bulk-action", "list"],
+        vec!["bulk-action", "show", &id],
+    ] {
+        let out = output_of(none.cmd(&args)).await;
+        out.expect(9);
+        assert!(
+            out.stderr.contains("CloudPC.Read.All"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
 }
 
 #[tokio::test]

@@ -269,7 +269,9 @@ async fn missing_permissions_are_named() {
     let nothing = Env::new(&sim, Some(&["User.Read.All"]));
     for args in [
         vec!["network", "list"],
+        vec!["network", "show", "Contoso East US network"],
         vec!["image", "list"],
+        vec!["image", "show", "Contoso Finance Windows 11"],
         vec!["org-settings", "show"],
     ] {
         let out = output_of(nothing.cmd(&args)).await;
@@ -282,6 +284,7 @@ async fn missing_permissions_are_named() {
     }
     let reader = Env::new(&sim, Some(&["CloudPC.Read.All"]));
     let good = subnet("cloudpcs");
+    let other = subnet("cloudpcs-2");
     for args in [
         vec![
             "network",
@@ -305,6 +308,14 @@ async fn missing_permissions_are_named() {
             "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/i",
         ],
         vec!["image", "delete", "Contoso Finance Windows 11", "--yes"],
+        vec![
+            "network",
+            "update",
+            "Contoso East US network",
+            "--subnet-id",
+            &other,
+        ],
+        vec!["network", "delete", "Contoso East US network", "--yes"],
     ] {
         let out = output_of(reader.cmd(&args)).await;
         out.expect(9);
@@ -314,6 +325,21 @@ async fn missing_permissions_are_named() {
             out.stderr
         );
     }
+    // The reader found what it was refused to change: the update and the delete reached Graph.
+    let refused: Vec<String> = sim
+        .sim()
+        .request_log()
+        .iter()
+        .filter(|r| {
+            r.status == 403 && r.method != "GET" && r.path.contains("/onPremisesConnections/")
+        })
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(refused, ["PATCH", "DELETE"]);
+    let out = output_of(Env::new(&sim, None).cmd(&["network", "list", "-o", "json"])).await;
+    let doc = json(&out);
+    assert_eq!(doc["count"], 1);
+    assert_eq!(doc["networkConnections"][0]["subnetId"], good.as_str());
 }
 
 #[tokio::test]

@@ -206,6 +206,25 @@ async fn snapshots_need_cloudpc_readwrite_all_even_to_list() {
         "{}",
         out.stderr
     );
+    let before = sim.sim().request_log().len();
+    let out = run(&sim, env.cmd(&["snapshot", "create", ALICE])).await;
+    out.expect(9);
+    assert!(
+        out.stderr.contains("CloudPC.ReadWrite.All"),
+        "{}",
+        out.stderr
+    );
+    let refused: Vec<String> = sim.sim().request_log()[before..]
+        .iter()
+        .filter(|r| r.status == 403)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        refused.len() == 1
+            && refused[0].starts_with("POST ")
+            && refused[0].ends_with("/createSnapshot"),
+        "the Cloud PC is found with CloudPC.Read.All, the restore point is refused: {refused:?}"
+    );
     let env = Env::new(&sim, Some(&["CloudPC.ReadWrite.All"]));
     let out = run(&sim, env.cmd(&["snapshot", "list", ALICE])).await;
     out.expect(0);
