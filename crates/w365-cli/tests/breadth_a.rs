@@ -529,3 +529,108 @@ async fn policy_update_and_apply_region_refuse_unknown_regions_and_accept_suppor
     assert_eq!(json(&out)["ok"], true);
     assert_eq!(policy_writes(&sim), writes + 2);
 }
+
+/// GETs of a collection (by the end of its path) in the request log after `from`, with whether
+/// each asked for a next page (`$skiptoken`).
+fn collection_gets(sim: &TestSim, from: usize, collection: &str) -> Vec<bool> {
+    sim.sim().request_log()[from..]
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with(collection))
+        .map(|r| r.query.as_deref().unwrap_or_default().contains("skiptoken"))
+        .collect()
+}
+
+#[tokio::test]
+async fn audit_events_and_bulk_action_list_follow_every_page() {
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None);
+    let alice = pc_of(&sim, "alice.smith@contoso.com");
+    // 130 bulk actions straight through Graph (the test's setup): 130 audit events, 130 bulk
+    // actions; the simulator's pages (as Graph's without $top) hold 100.
+    const N: usize = 130;
+    for i in 0..N {
+        sim.client()
+            .bulk_actions()
+            .create(&w365_graph::resources::BulkActionRequest {
+                odata_type: "#microsoft.graph.cloudPcBulkTroubleshoot".into(),
+                display_name: format!("paging {i:03}"),
+                cloud_pc_ids: vec![alice.clone()],
+                target_service_plan_id: None,
+                restore_point_date_time: None,
+                time_range: None,
+            })
+            .await
+            .unwrap();
+    }
+    let expected: Vec<String> = (0..N).map(|i| format!("paging {i:03}")).collect();
+
+    let from = sim.sim().request_log().len();
+    let out = output_of(env.cmd(&["audit-events", "-o", "json"])).await;
+    out.expect(0);
+    let doc = json(&out);
+    assert_eq!(doc["count"], N);
+    let named: Vec<&str> = doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resources"][0]["displayName"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, expected, "every event once, oldest first");
+    assert_eq!(
+        collection_gets(&sim, from, "/auditEvents"),
+        [false, true],
+        "two pages"
+    );
+
+    // A filtered listing keeps its filter on the next page.
+    let from = sim.sim().request_log().len();
+    let out = output_of(env.cmd(&[
+        "audit-events",
+        "--activity",
+        "Create BulkAction",
+        "-o",
+        "json",
+    ]))
+    .await;
+    out.expect(0);
+    assert_eq!(json(&out)["count"], N);
+    let log = sim.sim().request_log();
+    let pages: Vec<&str> = log[from..]
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/auditEvents"))
+        .map(|r| r.query.as_deref().unwrap_or_default())
+        .collect();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert!(
+        pages.iter().all(|q| q.contains("filter")),
+        "the filter is on both pages: {pages:?}"
+    );
+    let out = output_of(env.cmd(&["audit-events", "-o", "csv"])).await;
+    assert_eq!(
+        out.stdout.lines().count(),
+        N + 1,
+        "the header and every event"
+    );
+
+    let from = sim.sim().request_log().len();
+    let out = output_of(env.cmd(&["bulk-action", "list", "-o", "json"])).await;
+    out.expect(0);
+    let doc = json(&out);
+    assert_eq!(doc["count"], N);
+    let mut names: Vec<&str> = doc["bulkActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["displayName"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, expected, "every bulk action once");
+    assert_eq!(
+        collection_gets(&sim, from, "/bulkActions"),
+        [false, true],
+        "two pages"
+    );
+    let out = output_of(env.cmd(&["bulk-action", "list"])).await;
+    out.expect(0);
+    assert!(out.stdout.contains("paging 129"), "{}", out.stdout);
+}
