@@ -173,4 +173,94 @@ mod tests {
             Some("2")
         );
     }
+
+    #[test]
+    fn a_signed_in_admins_event_is_matched_by_the_user_principal_name() {
+        // A list page in the v1.0 shape (virtualendpoint-list-auditevents): a change an admin made
+        // in the Intune portal (a user and the portal's application in `actor`, as documented for
+        // cloudPcAuditActor) and one an app made with application permissions; values made up.
+        #[derive(Deserialize)]
+        struct Page {
+            value: Vec<CloudPcAuditEvent>,
+        }
+        let page: Page = serde_json::from_value(serde_json::json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#deviceManagement/virtualEndpoint/auditEvents",
+            "value": [
+                {
+                    "@odata.type": "#microsoft.graph.cloudPcAuditEvent",
+                    "id": "e-user",
+                    "displayName": "Update provisioning policy",
+                    "componentName": "CloudPC",
+                    "activity": "Update provisioning policy",
+                    "activityDateTime": "2026-11-30T09:00:00Z",
+                    "activityType": "Update ProvisioningPolicy",
+                    "activityOperationType": "patch",
+                    "activityResult": "success",
+                    "correlationId": "c-user",
+                    "category": "cloudPC",
+                    "actor": {
+                        "@odata.type": "microsoft.graph.cloudPcAuditActor",
+                        "applicationDisplayName": "Microsoft Intune portal extension",
+                        "applicationId": "portal-app",
+                        "ipAddress": "203.0.113.7",
+                        "remoteTenantId": null,
+                        "remoteUserId": null,
+                        "servicePrincipalName": null,
+                        "userId": "u-megan",
+                        "userPermissions": ["*"],
+                        "userPrincipalName": "megan.bowen@contoso.com",
+                        "userRoleScopeTags": [{"displayName": "Default", "roleScopeTagId": "0"}]
+                    },
+                    "resources": [{"displayName": "Win11", "resourceId": "p-1", "modifiedProperties": []}]
+                },
+                {
+                    "@odata.type": "#microsoft.graph.cloudPcAuditEvent",
+                    "id": "e-app",
+                    "activityType": "Reboot CloudPC",
+                    "activityOperationType": "create",
+                    "activityResult": "success",
+                    "actor": {
+                        "applicationDisplayName": "w365",
+                        "applicationId": "app-1",
+                        "userPrincipalName": null,
+                        "userPermissions": ["CloudPC.ReadWrite.All"]
+                    },
+                    "resources": []
+                }
+            ]
+        }))
+        .unwrap();
+        // The filter `w365 audit-events --actor` applies (w365_ops::audit_events::list).
+        let by = |who: &str| -> Vec<&str> {
+            page.value
+                .iter()
+                .filter(|e| e.actor.as_ref().is_some_and(|a| a.is(who)))
+                .map(|e| e.id.as_str())
+                .collect()
+        };
+        assert_eq!(by("megan.bowen@contoso.com"), ["e-user"]);
+        assert_eq!(
+            by(" Megan.Bowen@Contoso.com "),
+            ["e-user"],
+            "trimmed, any case"
+        );
+        assert_eq!(by("w365"), ["e-app"]);
+        assert!(
+            by("megan.bowen@contoso").is_empty(),
+            "the whole name, not a prefix"
+        );
+        assert!(by("alex.wilber@contoso.com").is_empty());
+        let actor = page.value[0].actor.as_ref().unwrap();
+        assert_eq!(
+            actor.label(),
+            "megan.bowen@contoso.com",
+            "the person, not the portal"
+        );
+        assert_eq!(actor.user_id.as_deref(), Some("u-megan"));
+        assert_eq!(actor.ip_address.as_deref(), Some("203.0.113.7"));
+        assert_eq!(
+            page.value[0].activity_operation_type,
+            Some(AuditOperationType::Patch)
+        );
+    }
 }
