@@ -634,3 +634,124 @@ async fn audit_events_and_bulk_action_list_follow_every_page() {
     out.expect(0);
     assert!(out.stdout.contains("paging 129"), "{}", out.stdout);
 }
+
+/// A Cloud PC of the simulator's state: (status, power state).
+fn pc_state(
+    sim: &TestSim,
+    id: &str,
+) -> (
+    w365_sim::state::windows365::CloudPcStatus,
+    w365_sim::state::windows365::PowerState,
+) {
+    sim.sim().with_state(|s| {
+        let pc = s
+            .default_tenant()
+            .unwrap()
+            .w365
+            .cloud_pcs()
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap();
+        (pc.status, pc.power_state)
+    })
+}
+
+/// `bulk-action show ID -o json`: the action's status and each Cloud PC's state by id.
+async fn bulk_states(env: &Env, id: &str) -> (String, Vec<(String, String)>) {
+    let out = output_of(env.cmd(&["bulk-action", "show", id, "-o", "json"])).await;
+    out.expect(0);
+    let doc = json(&out);
+    let devices = doc["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["cloudPcId"].as_str().unwrap().to_owned(),
+                d["actionState"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (
+        doc["bulkAction"]["status"].as_str().unwrap().to_owned(),
+        devices,
+    )
+}
+
+#[tokio::test]
+async fn bulk_power_off_power_on_and_reprovision_run_device_by_device() {
+    use w365_sim::state::windows365::{CloudPcStatus, PowerState};
+    let sim = TestSim::contoso().await;
+    let env = Env::new(&sim, None);
+    let kate = pc_of(&sim, "kate.thomas@contoso.com"); // Frontline
+    let alice = pc_of(&sim, "alice.smith@contoso.com"); // Enterprise
+    let create = |action: &str, pcs: &[&str], extra: &[&str]| {
+        let mut args = vec!["bulk-action", "create", "--action", action];
+        for pc in pcs {
+            args.extend(["--cloud-pc", pc]);
+        }
+        args.extend(extra);
+        args.extend(["-o", "json"]);
+        env.cmd(&args)
+    };
+
+    // power-off ends the users' sessions: consent first, nothing sent without it.
+    let before = graph_writes(&sim);
+    let out = output_of(create("power-off", &[&kate, &alice], &[])).await;
+    out.expect(2);
+    assert_eq!(graph_writes(&sim), before);
+    let out = output_of(create("power-off", &[&kate, &alice], &["--yes"])).await;
+    out.expect(0);
+    let doc = json(&out);
+    assert_eq!(
+        doc["bulkAction"]["@odata.type"],
+        "#microsoft.graph.cloudPcBulkPowerOff"
+    );
+    let off = doc["bulkAction"]["id"].as_str().unwrap().to_owned();
+    sim.advance(Duration::from_secs(5 * 60)).await;
+    let (status, devices) = bulk_states(&env, &off).await;
+    assert_eq!(
+        devices,
+        [
+            (kate.clone(), "done".to_owned()),
+            (alice.clone(), "notSupported".to_owned())
+        ]
+    );
+    assert_eq!(status, "failed", "a device was not supported");
+    assert_eq!(pc_state(&sim, &kate).1, PowerState::PoweredOff);
+    assert_eq!(pc_state(&sim, &alice).1, PowerState::Running);
+    let out = output_of(env.cmd(&["bulk-action", "show", &off])).await;
+    assert!(
+        out.stdout
+            .contains("power actions apply only to Windows 365 Frontline"),
+        "the reason a device was not supported: {}",
+        out.stdout
+    );
+
+    // power-on is not destructive: no consent needed.
+    let out = output_of(create("power-on", &[&kate], &[])).await;
+    out.expect(0);
+    let on = json(&out)["bulkAction"]["id"].as_str().unwrap().to_owned();
+    sim.advance(Duration::from_secs(5 * 60)).await;
+    let (status, devices) = bulk_states(&env, &on).await;
+    assert_eq!(status, "succeeded");
+    assert_eq!(devices, [(kate.clone(), "done".to_owned())]);
+    assert_eq!(pc_state(&sim, &kate).1, PowerState::Running);
+
+    // reprovision recreates the Cloud PC: consent; the device is active until it is back.
+    let out = output_of(create("reprovision", &[&alice], &[])).await;
+    out.expect(2);
+    let out = output_of(create("reprovision", &[&alice], &["--yes"])).await;
+    out.expect(0);
+    let re = json(&out)["bulkAction"]["id"].as_str().unwrap().to_owned();
+    sim.advance(Duration::from_secs(2 * 60)).await;
+    let (status, devices) = bulk_states(&env, &re).await;
+    assert_eq!(status, "pending");
+    assert_eq!(devices, [(alice.clone(), "active".to_owned())]);
+    assert_ne!(pc_state(&sim, &alice).0, CloudPcStatus::Provisioned);
+    sim.advance(Duration::from_secs(2 * 3600)).await;
+    let (status, devices) = bulk_states(&env, &re).await;
+    assert_eq!(status, "succeeded");
+    assert_eq!(devices, [(alice.clone(), "done".to_owned())]);
+    assert_eq!(pc_state(&sim, &alice).0, CloudPcStatus::Provisioned);
+}
