@@ -98,6 +98,11 @@ async fn audit_events_lists_every_change_with_filters_and_needs_cloudpc_read_all
         "{}",
         out.stdout
     );
+    let out = output_of(env.cmd(&["audit-events", "--activity-types", "-o", "csv"])).await;
+    out.expect(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "activityType");
+    assert!(lines.contains(&"Troubleshoot CloudPC"), "{}", out.stdout);
 
     // Permission: CloudPC.Read.All is enough; without it, exit 9 naming it.
     let reader = Env::new(&sim, Some(&["CloudPC.Read.All"]));

@@ -96,7 +96,9 @@ pub async fn run(
                 ExitStatus::Success,
                 None,
             )),
-            OutputFormat::Csv => printer.csv(&format!("activityType\n{}", types.join("\n"))),
+            OutputFormat::Csv => printer.csv(&to_csv(
+                &types.iter().map(|t| ActivityType(t)).collect::<Vec<_>>(),
+            )?),
             _ => printer.result(&format!(
                 "{}\n{} activity type(s) on {name}",
                 types.join("\n"),
@@ -146,6 +148,16 @@ pub async fn run(
     Ok(ExitStatus::Success)
 }
 
+/// One line of `--activity-types -o csv` (quoted and neutralised as every CSV cell is).
+struct ActivityType<'a>(&'a str);
+
+impl CsvRecord for ActivityType<'_> {
+    const HEADER: &'static [&'static str] = &["activityType"];
+    fn cells(&self) -> Vec<String> {
+        vec![self.0.to_owned()]
+    }
+}
+
 impl CsvRecord for Row {
     const HEADER: &'static [&'static str] = &[
         "activityDateTime",
@@ -168,5 +180,25 @@ impl CsvRecord for Row {
             self.resource_name.clone(),
             self.id.clone(),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_types_as_csv_are_quoted_and_neutralised() {
+        let types = [
+            "Create BulkAction",
+            "=HYPERLINK(\"x\")",
+            "Patch, then restart",
+        ];
+        let rows: Vec<ActivityType<'_>> = types.iter().map(|t| ActivityType(t)).collect();
+        assert_eq!(
+            to_csv(&rows).unwrap(),
+            "activityType\nCreate BulkAction\n\"'=HYPERLINK(\"\"x\"\")\"\n\"Patch, then restart\"\n"
+        );
+        assert_eq!(to_csv::<ActivityType<'_>>(&[]).unwrap(), "activityType\n");
     }
 }
