@@ -227,16 +227,15 @@ impl JobContext {
     /// Whether a cancel was requested; check it at each step boundary and return
     /// [`Finish::Cancelled`] when it is. The answer is at most [`CANCEL_FRESH`] old: the
     /// checkpoint written at the step boundary just before read it, in its transaction; otherwise
-    /// the store is asked (with the buffered lines written on the way), so a cancel made by
-    /// another process is seen at the next step. `Err(LostLease)` means the job is no longer ours.
+    /// the store is read (a read only: buffered lines wait for the worker's flush), so a cancel
+    /// made by another process is seen at the next step. `Err(LostLease)` means the job is no longer ours.
     pub async fn cancel_requested(&self) -> Result<bool> {
         let (requested, at) = *self.cancel.lock().unwrap_or_else(|p| p.into_inner());
         if requested || at.is_some_and(|t| t.elapsed() < CANCEL_FRESH) {
             return Ok(requested);
         }
-        if self.pending_since().is_some() {
-            return self.write(None).await.map(|w| w.cancel_requested);
-        }
+        // A read, never a write: the buffered lines are the worker's to flush (within
+        // LOG_FLUSH_AFTER), and a step boundary should not queue for the database's writer.
         match self.store.cancel_requested(&self.leased).await {
             Ok(requested) => {
                 self.saw_cancel(requested);
