@@ -263,6 +263,9 @@ impl JobStore for TimedStore {
     async fn list(&self, filter: &JobFilter) -> w365_jobs::Result<Page<Job>> {
         timed!(self.t.other, self.inner.list(filter))
     }
+    async fn count(&self, filter: &JobFilter) -> w365_jobs::Result<u64> {
+        timed!(self.t.other, self.inner.count(filter))
+    }
     async fn cancel(&self, id: JobId) -> w365_jobs::Result<Job> {
         timed!(self.t.other, self.inner.cancel(id))
     }

@@ -151,8 +151,11 @@ pub trait JobStore: Send + Sync + 'static {
     /// inserted and that job is returned with `false`.
     async fn insert(&self, job: NewJob) -> Result<(Job, bool)>;
     async fn get(&self, id: JobId) -> Result<Option<Job>>;
-    /// Newest first; `filter.cursor` continues from a previous page's `next_cursor`.
+    /// One page of the matching jobs in `filter.sort` order (newest first by default), from
+    /// `filter.offset` or, newest first only, continuing from a previous page's `next_cursor`.
     async fn list(&self, filter: &JobFilter) -> Result<Page<Job>>;
+    /// How many jobs match `filter` in all (its order, page and cursor aside).
+    async fn count(&self, filter: &JobFilter) -> Result<u64>;
     /// Queued (scheduled, available, retryable) or parked: cancelled at once. Running: the
     /// request is recorded (`cancel_requested_at`) and the handler sees it at its next step
     /// boundary ([`JobContext::cancel_requested`]). Finished: [`Error::IllegalTransition`].

@@ -391,10 +391,84 @@ pub struct JobFilter {
     pub created_after: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub created_before: Option<OffsetDateTime>,
+    /// Free text: jobs whose operation, target, requester UPN or id contains it (any case).
+    pub search: Option<String>,
+    /// The order (default: newest first).
+    pub sort: JobSort,
+    /// Descending or ascending; `None` is the column's natural order
+    /// ([`JobSort::descending_by_default`]).
+    pub descending: Option<bool>,
     /// Page size (default 50, at most 500).
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// Jobs to skip (offset paging, any order). Not with `cursor`.
+    pub offset: Option<u32>,
+    /// `next_cursor` of the previous page (keyset paging, newest-first order only).
     pub cursor: Option<String>,
+}
+
+impl JobFilter {
+    /// Whether this filter lists in descending order.
+    pub fn is_descending(&self) -> bool {
+        self.descending
+            .unwrap_or(self.sort.descending_by_default())
+    }
+}
+
+/// The columns a job list sorts by: a fixed list, so no caller text ever reaches the SQL.
+/// Ties are broken newest first, then by id, so offset pages never overlap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JobSort {
+    /// When the job was created.
+    #[default]
+    Created,
+    /// The operation's name.
+    Operation,
+    /// The user or Cloud PC acted on (any case).
+    Target,
+    /// The state's name.
+    State,
+    /// The requester's UPN (any case).
+    Requester,
+}
+
+impl JobSort {
+    pub const ALL: [JobSort; 5] = [
+        JobSort::Created,
+        JobSort::Operation,
+        JobSort::Target,
+        JobSort::State,
+        JobSort::Requester,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobSort::Created => "created",
+            JobSort::Operation => "operation",
+            JobSort::Target => "target",
+            JobSort::State => "state",
+            JobSort::Requester => "requester",
+        }
+    }
+
+    /// Created lists newest first unless asked otherwise; text columns A to Z.
+    pub fn descending_by_default(self) -> bool {
+        self == JobSort::Created
+    }
+}
+
+impl FromStr for JobSort {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        JobSort::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                crate::Error::Invalid(format!(
+                    "{s:?} is not a sort column: use one of created, operation, target, state, requester"
+                ))
+            })
+    }
 }
 
 /// One page of results.

@@ -20,7 +20,7 @@ use crate::audit::{self, AuditFilter, AuditRecord, AuditVerdict, NewAuditRecord,
 use crate::cron::CronSchedule;
 use crate::{
     BudgetGrant, Clock, Durability, Error, Finish, Identity, Job, JobEvent, JobFilter, JobId,
-    JobState, JobStore, JobTemplate, Leased, LogLine, NewJob, NewLogLine, Page, PortalSession,
+    JobSort, JobState, JobStore, JobTemplate, Leased, LogLine, NewJob, NewLogLine, Page, PortalSession,
     PortalSignIn, Result, Schedule, ScheduleSpec, SystemClock, TenantLimits, Written,
 };
 
@@ -387,6 +387,84 @@ fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
 /// Maps a database refusal by the state-transition trigger to a typed error.
 fn is_illegal_transition(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.message().contains("illegal job state transition"))
+}
+
+/// The job list in each allowed order: the sort column comes from [`JobSort`], never from a
+/// caller's text. Ties: newest first, then by id.
+macro_rules! list_jobs_by {
+    ($order:literal) => {
+        concat!(
+            common!("list_jobs"),
+            "ORDER BY ",
+            $order,
+            "\nLIMIT $11 OFFSET $12"
+        )
+    };
+}
+
+fn list_sql(sort: JobSort, descending: bool) -> &'static str {
+    match (sort, descending) {
+        (JobSort::Created, true) => list_jobs_by!("created_at DESC, id DESC"),
+        (JobSort::Created, false) => list_jobs_by!("created_at ASC, id ASC"),
+        (JobSort::Operation, true) => list_jobs_by!("operation DESC, created_at DESC, id DESC"),
+        (JobSort::Operation, false) => list_jobs_by!("operation ASC, created_at DESC, id DESC"),
+        (JobSort::Target, true) => {
+            list_jobs_by!("LOWER(COALESCE(target, '')) DESC, created_at DESC, id DESC")
+        }
+        (JobSort::Target, false) => {
+            list_jobs_by!("LOWER(COALESCE(target, '')) ASC, created_at DESC, id DESC")
+        }
+        (JobSort::State, true) => list_jobs_by!("state DESC, created_at DESC, id DESC"),
+        (JobSort::State, false) => list_jobs_by!("state ASC, created_at DESC, id DESC"),
+        (JobSort::Requester, true) => {
+            list_jobs_by!("LOWER(requested_by_upn) DESC, created_at DESC, id DESC")
+        }
+        (JobSort::Requester, false) => {
+            list_jobs_by!("LOWER(requested_by_upn) ASC, created_at DESC, id DESC")
+        }
+    }
+}
+
+/// How many jobs match (the list's filters with no cursor: $9 and $10 bound NULL).
+const COUNT_JOBS: &str = concat!(
+    "SELECT COUNT(*) AS n FROM (\n",
+    common!("list_jobs"),
+    ") AS matched"
+);
+
+/// A LIKE pattern matching `text` anywhere, any case; `%`, `_` and `\` in it match themselves.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// Binds the list's filters, $1 to $8.
+fn bind_filter<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    filter: &JobFilter,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let search = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(contains_pattern);
+    query
+        .bind(filter.state.map(|s| s.as_str().to_string()))
+        .bind(filter.operation.clone())
+        .bind(filter.tenant.clone())
+        .bind(filter.target.clone())
+        .bind(filter.requested_by.clone())
+        .bind(filter.created_after.map(us))
+        .bind(filter.created_before.map(us))
+        .bind(search)
 }
 
 fn q(sql: &'static str) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
@@ -951,45 +1029,56 @@ impl JobStore for SqlStore {
 
     async fn list(&self, filter: &JobFilter) -> Result<Page<Job>> {
         let limit = filter.limit.unwrap_or(50).clamp(1, 500);
+        let descending = filter.is_descending();
+        let keyset = filter.sort == JobSort::Created && descending;
         let (cur_at, cur_id) = match &filter.cursor {
+            Some(_) if !keyset || filter.offset.is_some() => {
+                return Err(Error::Invalid(
+                    "a cursor pages the newest-first order only: use offset for other orders"
+                        .into(),
+                ));
+            }
             Some(c) => {
-                let (a, b) = c.split_once('_').ok_or_else(|| {
+                let bad = || {
                     Error::Invalid(format!(
                         "cursor {c:?} is not valid: pass the nextCursor of the previous page unchanged"
                     ))
-                })?;
-                let at: i64 = a.parse().map_err(|_| {
-                    Error::Invalid(format!(
-                        "cursor {c:?} is not valid: pass the nextCursor of the previous page unchanged"
-                    ))
-                })?;
+                };
+                let (a, b) = c.split_once('_').ok_or_else(bad)?;
+                let at: i64 = a.parse().map_err(|_| bad())?;
                 (Some(at), Some(b.to_string()))
             }
             None => (None, None),
         };
-        let rows = q(common!("list_jobs"))
-            .bind(filter.state.map(|s| s.as_str().to_string()))
-            .bind(filter.operation.clone())
-            .bind(filter.tenant.clone())
-            .bind(filter.target.clone())
-            .bind(filter.requested_by.clone())
-            .bind(filter.created_after.map(us))
-            .bind(filter.created_before.map(us))
+        let rows = bind_filter(q(list_sql(filter.sort, descending)), filter)
             .bind(cur_at)
             .bind(cur_id)
             .bind(i64::from(limit) + 1)
+            .bind(i64::from(filter.offset.unwrap_or(0)))
             .fetch_all(&self.pool)
             .await?;
         let mut items = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
+            // Offset paging has no cursor: the caller adds the page size to its offset.
             items
                 .last()
+                .filter(|_| keyset && filter.offset.is_none())
                 .map(|j| format!("{}_{}", us(j.created_at), j.id))
         } else {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    async fn count(&self, filter: &JobFilter) -> Result<u64> {
+        let n: i64 = bind_filter(q(COUNT_JOBS), filter)
+            .bind(None::<i64>)
+            .bind(None::<String>)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn cancel(&self, id: JobId) -> Result<Job> {

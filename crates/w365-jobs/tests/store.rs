@@ -735,6 +735,156 @@ async fn list_filters_and_pages(t: &TestDb) {
     );
 }
 
+/// Search, every sort column both ways and offset pages with a total run in the query, over all
+/// the matches (not a window of the newest).
+async fn list_searches_sorts_and_offsets(t: &TestDb) {
+    let s = &t.store;
+    let ops = ["unassign", "assign", "reprovision"];
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let mut nj = new_job(ops[i % 3], "contoso");
+        // Mixed case: search and the text sorts ignore case.
+        nj.target = Some(format!("User{:02}@Contoso.example", 11 - i));
+        nj.requested_by.upn = format!("op{}@contoso.example", i % 4);
+        ids.push(s.insert(nj).await.unwrap().0.id);
+        t.clock.advance(Duration::from_secs(1));
+    }
+    let page = |f: JobFilter| async move { s.list(&f).await.unwrap() };
+    let targets = |p: &Page<Job>| {
+        p.items
+            .iter()
+            .map(|j| j.target.clone().unwrap())
+            .collect::<Vec<_>>()
+    };
+
+    // Search: any case, over target, operation, requester and id; LIKE wildcards are literal.
+    let f = JobFilter {
+        search: Some("user11@CONTOSO".into()),
+        ..Default::default()
+    };
+    assert_eq!(page(f.clone()).await.items.len(), 1);
+    assert_eq!(page(f.clone()).await.items[0].id, ids[0], "the oldest job is found");
+    assert_eq!(s.count(&f).await.unwrap(), 1);
+    let f = JobFilter {
+        search: Some("REPROV".into()),
+        ..Default::default()
+    };
+    assert_eq!(s.count(&f).await.unwrap(), 4);
+    let f = JobFilter {
+        search: Some("op3@".into()),
+        ..Default::default()
+    };
+    assert_eq!(s.count(&f).await.unwrap(), 3);
+    let id_prefix: String = ids[5].to_string().chars().take(13).collect();
+    let f = JobFilter {
+        search: Some(id_prefix),
+        ..Default::default()
+    };
+    assert_eq!(page(f).await.items[0].id, ids[5]);
+    for wild in ["%", "_", "\\"] {
+        let f = JobFilter {
+            search: Some(wild.into()),
+            ..Default::default()
+        };
+        assert_eq!(s.count(&f).await.unwrap(), 0, "{wild} is not a wildcard");
+    }
+    // Search combines with the other filters.
+    let f = JobFilter {
+        search: Some("user".into()),
+        operation: Some("assign".into()),
+        ..Default::default()
+    };
+    assert_eq!(s.count(&f).await.unwrap(), 4);
+
+    // Sort by target, both ways, over every match.
+    let asc = page(JobFilter {
+        sort: JobSort::Target,
+        limit: Some(50),
+        ..Default::default()
+    })
+    .await;
+    let expected: Vec<String> = (0..12).map(|i| format!("User{i:02}@Contoso.example")).collect();
+    assert_eq!(targets(&asc), expected, "A to Z by default on a text column");
+    let desc = page(JobFilter {
+        sort: JobSort::Target,
+        descending: Some(true),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        targets(&desc),
+        expected.iter().rev().cloned().collect::<Vec<_>>()
+    );
+    // Operation then newest first within one operation.
+    let by_op = page(JobFilter {
+        sort: JobSort::Operation,
+        ..Default::default()
+    })
+    .await;
+    let op_names: Vec<&str> = by_op.items.iter().map(|j| j.operation.as_str()).collect();
+    assert_eq!(&op_names[..4], ["assign"; 4]);
+    assert_eq!(&op_names[8..], ["unassign"; 4]);
+    assert_eq!(by_op.items[0].id, ids[10], "ties newest first");
+    let by_requester = page(JobFilter {
+        sort: JobSort::Requester,
+        descending: Some(true),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(by_requester.items[0].requested_by.upn, "op3@contoso.example");
+    let by_state = page(JobFilter {
+        sort: JobSort::State,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(by_state.items.len(), 12);
+    let oldest_first = page(JobFilter {
+        descending: Some(false),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(oldest_first.items[0].id, ids[0]);
+
+    // Offset pages: disjoint, complete, in order, the last one short.
+    let mut seen = Vec::new();
+    for offset in [0, 5, 10] {
+        let p = page(JobFilter {
+            sort: JobSort::Target,
+            limit: Some(5),
+            offset: Some(offset),
+            ..Default::default()
+        })
+        .await;
+        assert!(p.next_cursor.is_none(), "offset pages carry no cursor");
+        seen.extend(targets(&p));
+    }
+    assert_eq!(seen, expected);
+    let past = page(JobFilter {
+        offset: Some(40),
+        ..Default::default()
+    })
+    .await;
+    assert!(past.items.is_empty());
+    assert_eq!(s.count(&JobFilter::default()).await.unwrap(), 12);
+
+    // A cursor only pages the newest-first order.
+    let first = page(JobFilter {
+        limit: Some(5),
+        ..Default::default()
+    })
+    .await;
+    let err = s
+        .list(&JobFilter {
+            sort: JobSort::Target,
+            cursor: first.next_cursor.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!("created; DROP TABLE jobs".parse::<JobSort>().is_err());
+}
+
 both_stores!(
     every_transition_enforced_by_the_database,
     check_constraints_hold,
@@ -749,6 +899,7 @@ both_stores!(
     scheduled_job_waits_for_run_at,
     log_lines_are_numbered_and_announced,
     list_filters_and_pages,
+    list_searches_sorts_and_offsets,
 );
 
 fn nightly_report(cron: &str, tz: &str) -> ScheduleSpec {
