@@ -409,8 +409,7 @@ pub struct JobFilter {
 impl JobFilter {
     /// Whether this filter lists in descending order.
     pub fn is_descending(&self) -> bool {
-        self.descending
-            .unwrap_or(self.sort.descending_by_default())
+        self.descending.unwrap_or(self.sort.descending_by_default())
     }
 }
 

@@ -20,8 +20,9 @@ use crate::audit::{self, AuditFilter, AuditRecord, AuditVerdict, NewAuditRecord,
 use crate::cron::CronSchedule;
 use crate::{
     BudgetGrant, Clock, Durability, Error, Finish, Identity, Job, JobEvent, JobFilter, JobId,
-    JobSort, JobState, JobStore, JobTemplate, Leased, LogLine, NewJob, NewLogLine, Page, PortalSession,
-    PortalSignIn, Result, Schedule, ScheduleSpec, SystemClock, TenantLimits, Written,
+    JobSort, JobState, JobStore, JobTemplate, Leased, LogLine, NewJob, NewLogLine, Page,
+    PortalSession, PortalSignIn, Result, Schedule, ScheduleSpec, SystemClock, TenantLimits,
+    Written,
 };
 
 /// Which database a store runs on.

@@ -763,7 +763,11 @@ async fn list_searches_sorts_and_offsets(t: &TestDb) {
         ..Default::default()
     };
     assert_eq!(page(f.clone()).await.items.len(), 1);
-    assert_eq!(page(f.clone()).await.items[0].id, ids[0], "the oldest job is found");
+    assert_eq!(
+        page(f.clone()).await.items[0].id,
+        ids[0],
+        "the oldest job is found"
+    );
     assert_eq!(s.count(&f).await.unwrap(), 1);
     let f = JobFilter {
         search: Some("REPROV".into()),
@@ -803,8 +807,14 @@ async fn list_searches_sorts_and_offsets(t: &TestDb) {
         ..Default::default()
     })
     .await;
-    let expected: Vec<String> = (0..12).map(|i| format!("User{i:02}@Contoso.example")).collect();
-    assert_eq!(targets(&asc), expected, "A to Z by default on a text column");
+    let expected: Vec<String> = (0..12)
+        .map(|i| format!("User{i:02}@Contoso.example"))
+        .collect();
+    assert_eq!(
+        targets(&asc),
+        expected,
+        "A to Z by default on a text column"
+    );
     let desc = page(JobFilter {
         sort: JobSort::Target,
         descending: Some(true),
@@ -831,7 +841,10 @@ async fn list_searches_sorts_and_offsets(t: &TestDb) {
         ..Default::default()
     })
     .await;
-    assert_eq!(by_requester.items[0].requested_by.upn, "op3@contoso.example");
+    assert_eq!(
+        by_requester.items[0].requested_by.upn,
+        "op3@contoso.example"
+    );
     let by_state = page(JobFilter {
         sort: JobSort::State,
         ..Default::default()

@@ -262,6 +262,35 @@ async fn jobs_submit_validate_dry_run_idempotency_list_get_cancel() {
         )
         .await;
     assert_eq!(available["items"].as_array().expect("items").len(), 2);
+    // Search (any case), sort by user both ways, offset pages.
+    let (_, searched) = h.get(&helpdesk, "/api/v1/jobs?search=LIAM.J").await;
+    assert_eq!(searched["items"].as_array().expect("items").len(), 1);
+    assert_eq!(searched["items"][0]["id"], other["id"]);
+    let (_, by_user) = h.get(&helpdesk, "/api/v1/jobs?sort=user&order=asc").await;
+    assert_eq!(by_user["items"][0]["id"], first["id"], "kate before liam");
+    let (_, by_user) = h
+        .get(
+            &helpdesk,
+            "/api/v1/jobs?sort=user&order=desc&limit=1&offset=1",
+        )
+        .await;
+    assert_eq!(by_user["items"][0]["id"], first["id"]);
+    assert!(
+        by_user["nextCursor"].is_null(),
+        "offset pages have no cursor"
+    );
+    assert_eq!(h.get(&helpdesk, "/api/v1/jobs?sort=id;drop").await.0, 400);
+    assert_eq!(h.get(&helpdesk, "/api/v1/jobs?order=up").await.0, 400);
+    assert_eq!(
+        h.get(
+            &helpdesk,
+            &format!("/api/v1/jobs?sort=user&cursor={cursor}")
+        )
+        .await
+        .0,
+        400,
+        "a cursor pages the newest-first order only"
+    );
 
     // Get, cancel, cancel again (409).
     let id = other["id"].as_str().expect("id");

@@ -171,6 +171,92 @@ async fn jobs_list_filters_sorts_and_pages() {
     h.shutdown().await;
 }
 
+/// The "User or Cloud PC" cells of a jobs page, in the order shown.
+fn job_users(page: &Answer) -> Vec<String> {
+    page.body
+        .split("<td data-label=\"User or Cloud PC\">")
+        .skip(1)
+        .filter_map(|s| s.split("</td>").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn jobs_list_searches_sorts_and_pages_past_500_jobs() {
+    let h = common::start().await;
+    // 530 jobs: the oldest for aaron.first, the others for user-NNN in a shuffled order.
+    let mut ids = Vec::new();
+    for i in 0..530usize {
+        let target = if i == 0 {
+            "aaron.first@contoso.com".to_owned()
+        } else {
+            format!("user-{:03}@contoso.com", (i * 7) % 530)
+        };
+        let mut job = NewJob::new(
+            "assign",
+            "sandbox",
+            json!({}),
+            operator("ada.admin@contoso.com"),
+        );
+        job.target = Some(target);
+        ids.push(h.store.insert(job).await.expect("insert").0.id.to_string());
+    }
+    let mut p = signed_in(&h, "reader").await;
+    let page = get(&mut p, "/jobs").await;
+    assert!(
+        page.body.contains("530 jobs in <strong>sandbox</strong>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Page 1 of 22"), "{}", page.body);
+
+    // Search reaches the oldest job, 529 jobs behind the newest.
+    let found = get(&mut p, "/jobs?q=AARON.first").await;
+    assert_eq!(job_ids(&found), vec![ids[0].clone()], "{}", found.body);
+    assert!(found.body.contains("1 job in <strong>sandbox</strong>"));
+
+    // Sorting covers every job: A to Z starts with the oldest one.
+    let asc = get(&mut p, "/jobs?sort=user&dir=asc").await;
+    let users = job_users(&asc);
+    assert_eq!(users[0], "aaron.first@contoso.com");
+    assert_eq!(users[1], "user-001@contoso.com");
+    assert_eq!(users[24], "user-024@contoso.com");
+    // Z to A: the first page starts at the top, the last page (22: past the old 20) ends with
+    // the oldest job.
+    let desc = get(&mut p, "/jobs?sort=user&dir=desc").await;
+    assert_eq!(job_users(&desc)[0], "user-529@contoso.com");
+    let last = get(&mut p, "/jobs?sort=user&dir=desc&page=22").await;
+    assert_eq!(last.status, 200, "{}", last.body);
+    assert!(last.body.contains("Page 22 of 22"), "{}", last.body);
+    assert!(
+        !last.body.contains("rel=\"next\""),
+        "the last page has no next"
+    );
+    assert!(last.body.contains("rel=\"prev\""));
+    let users = job_users(&last);
+    assert_eq!(users.len(), 5, "530 = 21 x 25 + 5");
+    assert_eq!(
+        users.last().map(String::as_str),
+        Some("aaron.first@contoso.com")
+    );
+    assert_eq!(users[0], "user-004@contoso.com");
+    // Newest first, the last page ends with the oldest job; following "Next" gets there.
+    let mut page = get(&mut p, "/jobs").await;
+    let mut seen = job_ids(&page);
+    for _ in 1..22 {
+        page = get(&mut p, &next_link(&page)).await;
+        seen.extend(job_ids(&page));
+    }
+    assert!(page.body.contains("Page 22 of 22"));
+    assert_eq!(seen.len(), 530);
+    assert_eq!(seen, ids.iter().rev().cloned().collect::<Vec<_>>());
+    // A page past the end is empty, not an error.
+    let past = get(&mut p, "/jobs?page=40").await;
+    assert_eq!(past.status, 200);
+    assert!(past.body.contains("No job matches these filters."));
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn capacity_dashboard_draws_the_capacity_read() {
     let h = common::start().await;

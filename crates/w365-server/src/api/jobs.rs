@@ -12,7 +12,7 @@ use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, ToSchema};
-use w365_jobs::{Job, JobFilter, JobId, JobState, NewAuditRecord, NewJob, Page};
+use w365_jobs::{Job, JobFilter, JobId, JobSort, JobState, NewAuditRecord, NewJob, Page};
 use w365_ops::spec;
 
 use crate::access::role_for;
@@ -322,10 +322,43 @@ pub struct JobQuery {
     pub created_after: Option<String>,
     /// RFC 3339.
     pub created_before: Option<String>,
+    /// Free text: jobs whose operation, user, requester or id contains it (any case).
+    pub search: Option<String>,
+    /// created (default), operation, user, state, requester
+    pub sort: Option<String>,
+    /// asc or desc (default: created newest first, the other columns A to Z)
+    pub order: Option<String>,
     /// 1..=500 (default 50).
     pub limit: Option<u32>,
-    /// nextCursor of the previous page.
+    /// Jobs to skip: pages of an order other than newest first (not with cursor).
+    pub offset: Option<u32>,
+    /// nextCursor of the previous page (newest-first order only).
     pub cursor: Option<String>,
+}
+
+fn parse_sort(value: &str) -> Result<JobSort, ApiError> {
+    match value {
+        "created" => Ok(JobSort::Created),
+        "operation" => Ok(JobSort::Operation),
+        "user" => Ok(JobSort::Target),
+        "state" => Ok(JobSort::State),
+        "requester" => Ok(JobSort::Requester),
+        _ => Err(ApiError::bad_request(
+            format!("'{value}' is not a sort column."),
+            "Use one of: created, operation, user, state, requester.",
+        )),
+    }
+}
+
+fn parse_order(value: &str) -> Result<bool, ApiError> {
+    match value {
+        "asc" => Ok(false),
+        "desc" => Ok(true),
+        _ => Err(ApiError::bad_request(
+            format!("'{value}' is not an order."),
+            "Use asc or desc.",
+        )),
+    }
 }
 
 fn parse_state(value: &str) -> Result<JobState, ApiError> {
@@ -337,7 +370,8 @@ fn parse_state(value: &str) -> Result<JobState, ApiError> {
     })
 }
 
-/// Lists jobs, newest first, paged; only tenants in the caller's scope.
+/// Lists jobs, newest first unless sorted otherwise, searched and paged; only tenants in the
+/// caller's scope.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobQuery),
     responses((status = 200, body = crate::api::docs::JobPageDoc), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody)),
@@ -353,6 +387,32 @@ pub async fn list(
             "See GET /api/v1/openapi.json for the filters.",
         )
     })?;
+    let filter = scoped_filter(&app, &who, q)?;
+    app.store()
+        .list(&filter)
+        .await
+        .map(Json)
+        .map_err(list_error)
+}
+
+/// The store error of a job list as the caller's mistake (a bad cursor) or the server's.
+pub(crate) fn list_error(e: w365_jobs::Error) -> ApiError {
+    match e {
+        w365_jobs::Error::Invalid(m) => ApiError::bad_request(
+            m,
+            "Use the nextCursor of the previous page, unchanged, or offset for other orders.",
+        ),
+        e => ApiError::internal("Could not list jobs", &e),
+    }
+}
+
+/// The store filter of a job list query, checked against the caller's role and tenant scope:
+/// a scoped operator lists only their tenants (the one they have when they name none).
+pub(crate) fn scoped_filter(
+    app: &AppState,
+    who: &Principal,
+    q: JobQuery,
+) -> Result<JobFilter, ApiError> {
     who.require(Role::Reader, "Reading jobs")?;
     let scope = app
         .scopes()
@@ -366,7 +426,13 @@ pub async fn list(
             "Ask an administrator to add it to your tenant scope.",
         ));
     }
-    let filter = JobFilter {
+    if q.cursor.is_some() && q.offset.is_some() {
+        return Err(ApiError::bad_request(
+            "A list pages by cursor or by offset, not both.",
+            "Drop offset to follow nextCursor, or drop cursor.",
+        ));
+    }
+    let mut filter = JobFilter {
         state: q.state.as_deref().map(parse_state).transpose()?,
         operation: q.operation,
         tenant: q.tenant.clone(),
@@ -374,17 +440,23 @@ pub async fn list(
         requested_by: q.requester,
         created_after: crate::api::parse_time("createdAfter", q.created_after.as_deref())?,
         created_before: crate::api::parse_time("createdBefore", q.created_before.as_deref())?,
+        search: q.search.filter(|s| !s.trim().is_empty()),
+        sort: q
+            .sort
+            .as_deref()
+            .map(parse_sort)
+            .transpose()?
+            .unwrap_or_default(),
+        descending: q.order.as_deref().map(parse_order).transpose()?,
         limit: crate::api::page_size(q.limit)?,
+        offset: q.offset,
         cursor: q.cursor,
     };
-    let store = app.store();
     match (&q.tenant, scope) {
         // A scoped operator without a tenant filter: one query per allowed tenant is not
         // pageable together, so the filter is required.
         (None, Some(scope)) if scope.len() == 1 => {
-            let mut f = filter;
-            f.tenant = scope.first().cloned();
-            store.list(&f).await
+            filter.tenant = scope.first().cloned();
         }
         (None, Some(_)) => {
             return Err(ApiError::bad_request(
@@ -392,15 +464,9 @@ pub async fn list(
                 "Add ?tenant=<name> to the request.",
             ));
         }
-        _ => store.list(&filter).await,
+        _ => {}
     }
-    .map(Json)
-    .map_err(|e| match e {
-        w365_jobs::Error::Invalid(m) => {
-            ApiError::bad_request(m, "Use the nextCursor of the previous page, unchanged.")
-        }
-        e => ApiError::internal("Could not list jobs", &e),
-    })
+    Ok(filter)
 }
 
 /// One job.

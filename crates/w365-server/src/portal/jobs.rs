@@ -1,14 +1,12 @@
 //! Jobs: the list with search and filters (state, operation, user, operator, tenant, time range),
-//! sortable columns and pages. The filters go to the REST list (`GET /api/v1/jobs`: its scope
-//! checks and store query); the page then searches, sorts and pages the newest matches.
-
-use std::cmp::Ordering;
+//! sortable columns and pages. The query goes through the REST list's scope checks
+//! (`GET /api/v1/jobs`) to the store, which searches, sorts and pages over every match.
 
 use axum::extract::{Query, State};
 use axum::response::Response;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
-use w365_jobs::{Job, JobState};
+use w365_jobs::{JobSort, JobState};
 use w365_ops::spec;
 
 use super::filters::{day_bound, page_number, query, when};
@@ -18,9 +16,7 @@ use crate::api::jobs::{self as api, JobQuery};
 use crate::state::AppState;
 
 /// Jobs per page.
-pub const PAGE_SIZE: usize = 25;
-/// The newest matching jobs the page searches and sorts (the REST list's largest page).
-pub const WINDOW: u32 = 500;
+pub const PAGE_SIZE: u32 = 25;
 
 /// `GET /jobs` query.
 #[derive(Debug, Default, Deserialize)]
@@ -39,13 +35,13 @@ pub struct JobsQuery {
     page: Option<String>,
 }
 
-/// The sortable columns: `(key, label)`.
-const COLUMNS: &[(&str, &str)] = &[
-    ("created", "Created"),
-    ("operation", "Operation"),
-    ("user", "User or Cloud PC"),
-    ("state", "State"),
-    ("operator", "Requested by"),
+/// The sortable columns: `(key, label, store column)`.
+const COLUMNS: &[(&str, &str, JobSort)] = &[
+    ("created", "Created", JobSort::Created),
+    ("operation", "Operation", JobSort::Operation),
+    ("user", "User or Cloud PC", JobSort::Target),
+    ("state", "State", JobSort::State),
+    ("operator", "Requested by", JobSort::Requester),
 ];
 
 #[derive(Debug, Serialize)]
@@ -81,41 +77,6 @@ pub fn state_kind(state: JobState) -> &'static str {
     }
 }
 
-fn compare(key: &str, a: &Job, b: &Job) -> Ordering {
-    let text = |j: &Job| j.target.clone().unwrap_or_default().to_lowercase();
-    match key {
-        "operation" => a.operation.cmp(&b.operation),
-        "user" => text(a).cmp(&text(b)),
-        "state" => a.state.as_str().cmp(b.state.as_str()),
-        "operator" => a
-            .requested_by
-            .upn
-            .to_lowercase()
-            .cmp(&b.requested_by.upn.to_lowercase()),
-        _ => a.created_at.cmp(&b.created_at),
-    }
-    // Ties: newest first, then by id, so pages never overlap.
-    .then_with(|| b.created_at.cmp(&a.created_at))
-    .then_with(|| a.id.to_string().cmp(&b.id.to_string()))
-}
-
-fn matches(job: &Job, needle: &str) -> bool {
-    if needle.is_empty() {
-        return true;
-    }
-    let needle = needle.to_lowercase();
-    [
-        job.id.to_string(),
-        job.operation.clone(),
-        job.target.clone().unwrap_or_default(),
-        job.requested_by.upn.clone(),
-        job.requested_by.display_name.clone(),
-        job.state.as_str().to_owned(),
-    ]
-    .iter()
-    .any(|field| field.to_lowercase().contains(&needle))
-}
-
 /// `GET /jobs`: the jobs of a tenant in the operator's scope (the current one unless picked).
 pub async fn list(
     State(app): State<AppState>,
@@ -135,11 +96,21 @@ pub async fn list(
             "Pick a state in the list, or 'Any state'.",
         ));
     }
+    let (sort, _, by) = COLUMNS
+        .iter()
+        .find(|(k, _, _)| *k == q.sort)
+        .copied()
+        .unwrap_or(COLUMNS[0]);
+    let descending = match q.dir.as_str() {
+        "asc" => false,
+        "desc" => true,
+        _ => by.descending_by_default(),
+    };
     let some = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-    let found = api::list(
-        State(app),
-        session.principal.clone(),
-        Ok(Query(JobQuery {
+    let mut filter = api::scoped_filter(
+        &app,
+        &session.principal,
+        JobQuery {
             state: some(state),
             operation: some(&q.operation),
             tenant: Some(tenant.clone()),
@@ -147,39 +118,20 @@ pub async fn list(
             requester: some(&q.operator),
             created_after: day_bound("From", Some(&q.from), false)?,
             created_before: day_bound("To", Some(&q.to), true)?,
-            limit: Some(WINDOW),
-            cursor: None,
-        })),
-    )
-    .await?
-    .0;
-    let truncated = found.next_cursor.is_some();
-    let mut jobs: Vec<Job> = found
+            search: some(&q.q),
+            limit: Some(PAGE_SIZE),
+            ..JobQuery::default()
+        },
+    )?;
+    filter.sort = by;
+    filter.descending = Some(descending);
+    filter.offset = Some((page - 1).saturating_mul(PAGE_SIZE));
+    let store = app.store();
+    let total = store.count(&filter).await.map_err(api::list_error)?;
+    let found = store.list(&filter).await.map_err(api::list_error)?;
+    let rows: Vec<Row> = found
         .items
-        .into_iter()
-        .filter(|j| matches(j, q.q.trim()))
-        .collect();
-    let sort = COLUMNS
         .iter()
-        .map(|(k, _)| *k)
-        .find(|k| *k == q.sort)
-        .unwrap_or("created");
-    // Created sorts newest first unless asked otherwise; text columns A→Z.
-    let descending = match q.dir.as_str() {
-        "asc" => false,
-        "desc" => true,
-        _ => sort == "created",
-    };
-    jobs.sort_by(|a, b| {
-        let o = compare(sort, a, b);
-        if descending { o.reverse() } else { o }
-    });
-    let total = jobs.len();
-    let start = (page as usize - 1) * PAGE_SIZE;
-    let rows: Vec<Row> = jobs
-        .iter()
-        .skip(start)
-        .take(PAGE_SIZE)
         .map(|j| Row {
             id: j.id.to_string(),
             short_id: j.id.to_string().chars().take(8).collect(),
@@ -212,7 +164,7 @@ pub async fn list(
     let dir = if descending { "desc" } else { "asc" };
     let columns: Vec<Column> = COLUMNS
         .iter()
-        .map(|(key, label)| {
+        .map(|(key, label, _)| {
             let on = *key == sort;
             // A click on the sorted column flips it; another column starts in its natural order.
             let next_dir = match (on, descending, *key) {
@@ -232,11 +184,11 @@ pub async fn list(
             }
         })
         .collect();
-    let next = (start + PAGE_SIZE < total).then(|| link(sort, dir, page + 1));
+    let next = (u64::from(page) * u64::from(PAGE_SIZE) < total).then(|| link(sort, dir, page + 1));
     let prev = (page > 1).then(|| link(sort, dir, page - 1));
     let operations: Vec<&str> = spec::operations().iter().map(|s| s.name.as_str()).collect();
     let states: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let pages = total.div_ceil(u64::from(PAGE_SIZE)).max(1);
     Ok(Page::new(&session, "Jobs").render(
         "jobs.html",
         context! {
@@ -245,8 +197,8 @@ pub async fn list(
                 operator => q.operator, tenant => tenant, from => q.from, to => q.to,
             },
             sort => sort, dir => dir, columns => columns, jobs => rows, total => total,
-            page => page, pages => pages, next => next, prev => prev, truncated => truncated,
-            window => WINDOW, operations => operations, states => states,
+            page => page, pages => pages, next => next, prev => prev,
+            operations => operations, states => states,
         },
     ))
 }
