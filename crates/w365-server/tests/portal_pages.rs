@@ -665,3 +665,71 @@ async fn an_admin_creates_and_deletes_a_schedule() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_unticked_schedule_box_overrides_a_tenant_default_of_true() {
+    let mut profile = w365_ops::profile::Profile::sandbox();
+    profile.assign.notify = Some(true);
+    let h = common::start_with(common::Options {
+        profile: Some(profile),
+        ..Default::default()
+    })
+    .await;
+    let mut p = signed_in(&h, "admin").await;
+    let form = get(&mut p, "/schedules?operation=assign").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(
+        form.body.contains(
+            "<input type=\"checkbox\" id=\"f-p.notify\" name=\"p.notify\" value=\"true\" checked"
+        ),
+        "the tenant default ticks the box: {}",
+        form.body
+    );
+    let csrf = form.csrf();
+    // The operator unticks "notify": the browser sends no p.notify field at all.
+    let base = [
+        ("csrf", csrf.as_str()),
+        ("operation", "assign"),
+        ("cron", "0 6 * * 1-5"),
+        ("time_zone", "UTC"),
+        ("p.user", "alice.smith@contoso.com"),
+        ("enabled", "true"),
+    ];
+    let mut unticked = base.to_vec();
+    unticked.push(("schedule_name", "quiet"));
+    let saved = p.post("/schedules", &unticked).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let mut ticked = base.to_vec();
+    ticked.extend([("schedule_name", "loud"), ("p.notify", "true")]);
+    assert_eq!(p.post("/schedules", &ticked).await.status, 303);
+    let stored = h.store.schedule_list().await.unwrap();
+    let input = |name: &str| {
+        stored
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.job.input.clone())
+            .expect("saved")
+    };
+    assert_eq!(
+        input("quiet")["notify"],
+        json!(false),
+        "{:?}",
+        input("quiet")
+    );
+    assert_eq!(input("loud")["notify"], json!(true));
+    // A refused post shows the box as the operator left it, not as the default.
+    let mut refused = unticked.clone();
+    refused.retain(|(k, _)| *k != "schedule_name");
+    refused.extend([("schedule_name", "again"), ("cron", "never")]);
+    refused.retain(|f| *f != ("cron", "0 6 * * 1-5"));
+    let again = p.post("/schedules", &refused).await;
+    assert_eq!(again.status, 422, "{}", again.body);
+    assert!(
+        again
+            .body
+            .contains("id=\"f-p.notify\" name=\"p.notify\" value=\"true\" aria-describedby"),
+        "{}",
+        again.body
+    );
+    h.shutdown().await;
+}

@@ -136,8 +136,10 @@ fn fields(
     (out, secret)
 }
 
-/// The parameters posted for `op` as the API takes them: numbers for integers, true for ticked
-/// boxes, text otherwise; empty fields are left out (the declared default applies).
+/// The parameters posted for `op` as the API takes them: numbers for integers, text otherwise,
+/// empty fields left out (the declared default applies). A checkbox is always explicit, true
+/// when ticked and false when not (an unticked box is not posted, and leaving it out would let
+/// a tenant default of true switch it back on), as on the user page's action forms.
 fn params_of(op: &spec::OperationSpec, posted: &Posted) -> Map<String, Value> {
     let schema = spec::json_schema(op);
     let mut out = Map::new();
@@ -147,7 +149,10 @@ fn params_of(op: &spec::OperationSpec, posted: &Posted) -> Map<String, Value> {
             .as_str()
             .unwrap_or("string");
         let value = match kind {
-            "boolean" => posted.checked(&field).then_some(Value::Bool(true)),
+            "boolean" => Some(Value::Bool(matches!(
+                posted.get(&field),
+                Some("true" | "on" | "yes")
+            ))),
             "integer" => posted.get(&field).map(|v| {
                 v.parse::<i64>()
                     .map(Value::from)

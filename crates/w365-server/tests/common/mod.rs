@@ -66,6 +66,8 @@ pub fn sim_client(sim: &SimHandle) -> Client {
 pub struct Options {
     pub worker: bool,
     pub hsts: bool,
+    /// The `sandbox` tenant's profile (default: [`Profile::sandbox`]).
+    pub profile: Option<Profile>,
 }
 
 thread_local! {
@@ -113,12 +115,17 @@ macro_rules! sqlite_and_postgres {
 /// The server's configuration for a simulator: tenants `sandbox` (VIP group protected) and
 /// `other`, one tenant-scoped operator.
 pub fn server_config(sim: &SimHandle, hsts: bool) -> ServerConfig {
+    server_config_with(sim, hsts, Profile::sandbox())
+}
+
+/// [`server_config`] with `profile` for the `sandbox` tenant (its defaults and choices).
+pub fn server_config_with(sim: &SimHandle, hsts: bool, profile: Profile) -> ServerConfig {
     let mut auth = AuthConfig::new(sim.oidc_issuer(), W365_APP_ID);
     auth.jwks_refetch_interval = Duration::ZERO;
     ServerConfig {
         auth,
         tenants: vec![
-            Tenant::new("sandbox", sim_client(sim), Profile::sandbox())
+            Tenant::new("sandbox", sim_client(sim), profile)
                 .with_protected_groups(vec![VIP_GROUP.to_owned()]),
             Tenant::new("other", sim_client(sim), Profile::sandbox()),
         ],
@@ -207,7 +214,11 @@ pub async fn start_with(opts: Options) -> Harness {
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display()));
     let store = w365_jobs::connect(&url).await.expect("store");
     let state = AppState::new(
-        server_config(&sim, opts.hsts),
+        server_config_with(
+            &sim,
+            opts.hsts,
+            opts.profile.unwrap_or_else(Profile::sandbox),
+        ),
         store.clone(),
         reqwest::Client::new(),
     );
