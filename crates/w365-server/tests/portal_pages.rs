@@ -275,8 +275,14 @@ async fn capacity_dashboard_draws_the_capacity_read() {
         page.body
             .contains("<a href=\"/capacity\" aria-current=\"page\">Capacity</a>")
     );
-    // Three charts, each an image with a title and its numbers in words.
-    for id in ["chart-skus", "chart-frontline", "chart-status"] {
+    // Five charts, each an image with a title and its numbers in words.
+    for id in [
+        "chart-skus",
+        "chart-frontline",
+        "chart-status",
+        "chart-waiting",
+        "chart-grace",
+    ] {
         assert!(
             page.body.contains(&format!(
                 "<svg id=\"{id}\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\""
@@ -318,6 +324,57 @@ async fn capacity_dashboard_draws_the_capacity_read() {
     assert!(page.body.contains(&format!(
         "<span class=\"figure\" id=\"grace-count\">{grace}</span>"
     )));
+    // The waiting users and grace periods drawn: a bar per licence group and per end day, the
+    // numbers in the chart's words and beside each bar, the figure beside the chart.
+    let chart = |id: &str| {
+        let start = page
+            .body
+            .find(&format!("<svg id=\"{id}\""))
+            .expect("the chart");
+        let end = start + page.body[start..].find("</svg>").expect("its end");
+        page.body[start..end].to_owned()
+    };
+    let mut per_group = std::collections::BTreeMap::<String, usize>::new();
+    for u in report["usersWithoutCloudPc"].as_array().unwrap() {
+        let group = u["licenseGroup"]["displayName"]
+            .as_str()
+            .unwrap_or("no licence group");
+        *per_group.entry(group.to_owned()).or_default() += 1;
+    }
+    let waiting_chart = chart("chart-waiting");
+    assert!(
+        waiting_chart.contains("<title id=\"chart-waiting-title\">Users waiting for a Cloud PC")
+    );
+    assert_eq!(per_group.values().sum::<usize>(), waiting);
+    for (group, n) in &per_group {
+        assert!(
+            waiting_chart.contains(&format!("{group}: {n} waiting")),
+            "{group}: {waiting_chart}"
+        );
+        assert!(waiting_chart.contains(&format!(">{n} waiting</text>")));
+    }
+    if per_group.is_empty() {
+        assert!(waiting_chart.contains("Nothing to show."));
+    } else {
+        assert_eq!(
+            waiting_chart.matches("class=\"warn\"").count(),
+            per_group.len()
+        );
+    }
+    assert!(grace >= 1, "the sandbox has a Cloud PC in its grace period");
+    let mut per_day = std::collections::BTreeMap::<String, usize>::new();
+    for g in report["gracePeriod"].as_array().unwrap() {
+        let day = &g["gracePeriodEndDateTime"].as_str().expect("an end")[..10];
+        *per_day.entry(day.to_owned()).or_default() += 1;
+    }
+    let grace_chart = chart("chart-grace");
+    for (day, n) in &per_day {
+        assert!(
+            grace_chart.contains(&format!("ends {day}: {n} Cloud PCs")),
+            "{day}: {grace_chart}"
+        );
+        assert!(grace_chart.contains(&format!("<title>{n} Cloud PCs</title></rect>")));
+    }
     for plan in report["frontlinePlans"].as_array().unwrap() {
         assert!(page.body.contains(&format!(
             "{} (licences)",

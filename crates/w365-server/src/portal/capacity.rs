@@ -1,9 +1,11 @@
 //! The capacity dashboard: licences per SKU and Frontline seats (used / free), Cloud PCs by
-//! status, users waiting for a Cloud PC, Cloud PCs in their grace period. The numbers come from
+//! status, users waiting for a Cloud PC (per licence group), Cloud PCs in their grace period (per
+//! day it ends). The numbers come from
 //! the capacity read of the REST API (`GET /api/v1/tenants/{t}/capacity`, w365-ops capacity);
 //! the charts are inline SVG drawn here, each with a title and a text description, and the same
 //! numbers stand beside them in tables.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use axum::extract::{Path, State};
@@ -242,7 +244,44 @@ fn dashboard(report: &Value) -> Html {
             }
         })
         .collect();
+    // Waiting users per licence group, and grace periods per day they end (UTC): one bar each.
+    let count_by = |items: &[Value], key: &dyn Fn(&Value) -> String| {
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for item in items {
+            *counts.entry(key(item)).or_default() += 1;
+        }
+        counts
+    };
+    let one_bar = |label: String, value: i64, word: &'static str| Bar {
+        label,
+        segments: vec![Segment {
+            class: "warn",
+            value,
+            word,
+        }],
+    };
+    let waiting_bars: Vec<Bar> = count_by(&list("usersWithoutCloudPc"), &|u| {
+        u["licenseGroup"]["displayName"]
+            .as_str()
+            .filter(|g| !g.is_empty())
+            .unwrap_or("no licence group")
+            .to_owned()
+    })
+    .into_iter()
+    .map(|(group, n)| one_bar(group, n, "waiting"))
+    .collect();
+    let grace_bars: Vec<Bar> = count_by(&list("gracePeriod"), &|g| {
+        g["gracePeriodEndDateTime"]
+            .as_str()
+            .and_then(|t| t.get(..10))
+            .map_or_else(|| "end unknown".to_owned(), |day| format!("ends {day}"))
+    })
+    .into_iter()
+    .map(|(day, n)| one_bar(day, n, "Cloud PCs"))
+    .collect();
     context! {
+        waiting_chart => Html::from_safe_string(bar_chart("chart-waiting", "Users waiting for a Cloud PC, per licence group", &waiting_bars)),
+        grace_chart => Html::from_safe_string(bar_chart("chart-grace", "Cloud PCs in their grace period, per day the grace period ends (UTC)", &grace_bars)),
         skus => skus, plans => plans, seats => seats, statuses => statuses,
         waiting => waiting, grace => grace, total_pcs => int(&report["cloudPcsTotal"]),
         sku_chart => Html::from_safe_string(bar_chart("chart-skus", "Windows 365 licences per SKU: used and free", &sku_bars)),
