@@ -612,3 +612,592 @@ async fn off_loopback_cookies_are_secure() {
     );
     h.shutdown().await;
 }
+
+/// Signed in as the demo operator `role`, working on the sandbox tenant.
+async fn on_sandbox(h: &common::Harness, role: &str) -> Portal {
+    let mut p = Portal::new(h);
+    p.sign_in(role).await;
+    let csrf = p.get("/users").await.csrf();
+    let chosen = p
+        .post("/tenant", &[("tenant", "sandbox"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(chosen.status, 303, "{}", chosen.body);
+    p
+}
+
+/// The id of the first Cloud PC action form of a page (`form-cloudpc-<op>-<id>`).
+fn cloud_pc_id(body: &str) -> String {
+    let start = body
+        .find("id=\"form-cloudpc-reboot-")
+        .expect("a Cloud PC action form")
+        + "id=\"form-cloudpc-reboot-".len();
+    body[start..].split('"').next().expect("quoted").to_owned()
+}
+
+/// Posts the form `form_id` of `page` with `changes` (set or added), to the Check of `op`.
+async fn check(
+    p: &mut Portal,
+    page: &common::portal::Answer,
+    user: &str,
+    op: &str,
+    form_id: &str,
+    changes: &[(&str, &str)],
+) -> common::portal::Answer {
+    let mut fields = common::portal::form_fields(&page.body, form_id);
+    for (k, v) in changes {
+        fields.retain(|(name, _)| name != k);
+        fields.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    let path = format!("/users/{}/actions/{op}", common::portal::urlencode(user));
+    post_form(p, &path, &fields).await
+}
+
+/// Presses Run on a Check page (ticking the confirmation of a destructive action): the job's
+/// page path.
+async fn run(p: &mut Portal, checked: &common::portal::Answer, user: &str, op: &str) -> String {
+    assert!(checked.body.contains("id=\"run-form\""), "{}", checked.body);
+    let mut fields = common::portal::form_fields(&checked.body, "run-form");
+    if checked.body.contains("id=\"confirm\"") {
+        fields.push(("confirm".into(), "yes".into()));
+    }
+    let path = format!(
+        "/users/{}/actions/{op}/run",
+        common::portal::urlencode(user)
+    );
+    let ran = post_form(p, &path, &fields).await;
+    assert_eq!(ran.status, 303, "{}", ran.body);
+    ran.location()
+}
+
+/// The job page once it shows `needle` (the simulator's clock advanced meanwhile).
+async fn job_page_with(
+    h: &common::Harness,
+    p: &mut Portal,
+    job: &str,
+    needle: &str,
+) -> common::portal::Answer {
+    let mut page = p.get(job).await;
+    for _ in 0..200 {
+        if page.body.contains(needle) {
+            return page;
+        }
+        common::portal::advance_sim_clock(h, 10).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        page = p.get(job).await;
+    }
+    panic!("{job} never showed {needle}: {}", page.body);
+}
+
+/// Check's warnings: the last free licence of a SKU, and a user who already has a Cloud PC.
+#[tokio::test]
+async fn check_warns_of_the_last_free_licence_and_an_existing_cloud_pc() {
+    const LIC_256: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 256 GB";
+    let h = common::start().await;
+    let mut p = on_sandbox(&h, "helpdesk").await;
+    let megan = p.get("/users/megan.bowen%40contoso.com").await;
+    let checked = check(
+        &mut p,
+        &megan,
+        "megan.bowen@contoso.com",
+        "assign",
+        "form-assign-user",
+        &[("licenseGroup", LIC_256)],
+    )
+    .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    assert!(
+        checked
+            .body
+            .contains("<strong>Capacity:</strong> CPC_E_2C_4GB_256GB: 3 of 4 in use, 1 free"),
+        "{}",
+        checked.body
+    );
+    assert!(checked.body.contains(
+        "<span class=\"status status-warn\">warning</span> This takes the last free licence of CPC_E_2C_4GB_256GB."
+    ));
+    assert!(
+        !checked.body.contains("already has"),
+        "megan has no Cloud PC"
+    );
+    assert!(checked.body.contains("id=\"run\""), "Run is offered");
+    // With the default licence group there is room: no warning.
+    let roomy = check(
+        &mut p,
+        &megan,
+        "megan.bowen@contoso.com",
+        "assign",
+        "form-assign-user",
+        &[],
+    )
+    .await;
+    assert!(roomy.body.contains("id=\"plan-steps\""), "{}", roomy.body);
+    assert!(!roomy.body.contains("class=\"alert alert-warn warning\""));
+    // Grace Wilson's licence is gone but her Cloud PC is still in its grace period.
+    let grace = p.get("/users/grace.wilson%40contoso.com").await;
+    let checked = check(
+        &mut p,
+        &grace,
+        "grace.wilson@contoso.com",
+        "assign",
+        "form-assign-user",
+        &[],
+    )
+    .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    assert!(
+        checked.body.contains(
+            "<span class=\"status status-warn\">warning</span> The user already has 1 Cloud PC."
+        ),
+        "{}",
+        checked.body
+    );
+    assert!(
+        h.store
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "a check stores no job"
+    );
+    h.shutdown().await;
+}
+
+/// The user page's Windows 365 facts: the licence and the group it comes from, the groups'
+/// roles, the Cloud PC's plan, policy, grace period end and last action; user search pages.
+#[tokio::test]
+async fn user_page_shows_licence_source_groups_cloud_pc_facts_and_search_pages() {
+    let h = common::start_with(common::Options {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let mut p = on_sandbox(&h, "helpdesk").await;
+    let alice = p.get("/users/alice.smith%40contoso.com").await;
+    assert_eq!(alice.status, 200, "{}", alice.body);
+    let body = common::portal::html_unescape(&alice.body);
+    assert!(
+        body.contains(
+            "<td data-label=\"Licence\">CPC_E_2C_4GB_128GB</td>\n      <td data-label=\"State\"><span class=\"status status-ok\">active</span></td>\n      <td data-label=\"Comes from\">group lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB</td>"
+        ),
+        "{body}"
+    );
+    for (group, role) in [
+        (
+            "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB",
+            "licence",
+        ),
+        ("cfg - Windows 365 - Provisioning - Win11", "provisioning"),
+        (
+            "cfg - Windows 365 - User Settings - restore allowed",
+            "user settings",
+        ),
+    ] {
+        assert!(
+            body.contains(&format!(
+                "<li>{group} <span class=\"status status-info\">{role} group</span></li>"
+            )),
+            "{group}: {body}"
+        );
+    }
+    assert!(body.contains("<dt>Plan</dt><dd>Cloud PC Enterprise 2vCPU/4GB/128GB</dd>"));
+    assert!(body.contains("<dt>Policy</dt><dd>cfg - Windows 365 - Provisioning - Win11</dd>"));
+    assert!(body.contains("<dt>Last action</dt><dd>—</dd>"));
+    assert!(!body.contains("Grace period ends"), "alice is licensed");
+    // The last action appears once one has run.
+    let pc = cloud_pc_id(&alice.body);
+    let checked = check(
+        &mut p,
+        &alice,
+        "alice.smith@contoso.com",
+        "cloudpc.troubleshoot",
+        &format!("form-cloudpc-troubleshoot-{pc}"),
+        &[],
+    )
+    .await;
+    let job = run(
+        &mut p,
+        &checked,
+        "alice.smith@contoso.com",
+        "cloudpc.troubleshoot",
+    )
+    .await;
+    job_page_with(&h, &mut p, &job, "status-ok\">succeeded").await;
+    let alice = p.get("/users/alice.smith%40contoso.com").await;
+    let last = alice
+        .body
+        .split("<dt>Last action</dt><dd>")
+        .nth(1)
+        .and_then(|s| s.split("</dd>").next())
+        .expect("last action");
+    assert_eq!(last, "Troubleshoot: done");
+    // The grace period's end, in UTC.
+    let grace = p.get("/users/grace.wilson%40contoso.com").await;
+    let ends = grace
+        .body
+        .split("<dt>Grace period ends</dt><dd>")
+        .nth(1)
+        .and_then(|s| s.split("</dd>").next())
+        .expect("a grace period end");
+    let ends = time::OffsetDateTime::parse(ends, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339");
+    assert!(ends > h.sim.now(), "in the future: {ends}");
+    assert!(grace.body.contains("Cloud PC in grace period"));
+
+    // Search pages: Next and Previous keep the query, the pages do not overlap.
+    let first = p.get("/users?q=").await;
+    assert!(first.body.contains("Page 1"), "{}", first.body);
+    assert!(!first.body.contains("rel=\"prev\""));
+    let users = |body: &str| -> Vec<String> {
+        body.split("<td data-label=\"UPN\">")
+            .skip(1)
+            .filter_map(|s| s.split("</td>").next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let next = first
+        .body
+        .split("rel=\"next\"")
+        .next()
+        .and_then(|s| s.rsplit("href=\"").next())
+        .map(|s| {
+            s.split('"')
+                .next()
+                .unwrap_or_default()
+                .replace("&amp;", "&")
+        })
+        .expect("a next link");
+    assert_eq!(next, "/users?q=&page=2");
+    let second = p.get(&next).await;
+    assert_eq!(second.status, 200);
+    assert!(second.body.contains("Page 2"));
+    assert!(
+        second
+            .body
+            .contains("href=\"/users?q=&amp;page=1\" rel=\"prev\"")
+    );
+    let (a, b) = (users(&first.body), users(&second.body));
+    assert_eq!(a.len(), 25);
+    assert!(!b.is_empty());
+    assert!(b.iter().all(|u| !a.contains(u)), "{a:?} / {b:?}");
+    let narrowed = p.get("/users?q=gr").await;
+    assert!(users(&narrowed.body).contains(&"grace.wilson@contoso.com".to_owned()));
+    assert!(!narrowed.body.contains("rel=\"next\""));
+    h.shutdown().await;
+}
+
+/// Reprovision, Resize and the Cloud PC actions from their forms: Check shows the plan, a
+/// destructive one says what is lost and needs the confirmation, Run makes the change; restore
+/// offers the Cloud PC's snapshots in a list.
+#[tokio::test]
+async fn reprovision_resize_and_cloud_pc_action_forms_check_and_run() {
+    const LIC_256: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 256 GB";
+    const LIC_128: &str = "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB";
+    let h = common::start_with(common::Options {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let mut p = on_sandbox(&h, "helpdesk").await;
+    let user = "alice.smith@contoso.com";
+    let page = p.get("/users/alice.smith%40contoso.com").await;
+    let pc = cloud_pc_id(&page.body);
+
+    // Restore: the snapshots are a list to pick from, not a text field.
+    let select = format!(
+        "<select id=\"cloudpc-restore-{pc}-snapshot\" name=\"snapshot\" aria-describedby=\"cloudpc-restore-{pc}-snapshot-help\" required>"
+    );
+    let after = page.body.split(&select).nth(1).expect("a snapshot select");
+    let options = after.split("</select>").next().unwrap();
+    let snapshots: Vec<&str> = options
+        .split("<option value=\"")
+        .skip(1)
+        .filter_map(|o| o.split('"').next())
+        .collect();
+    assert!(!snapshots.is_empty(), "{options}");
+    assert!(
+        snapshots
+            .iter()
+            .all(|s| s.starts_with(&format!("CPC_{pc}_"))),
+        "{snapshots:?}"
+    );
+
+    // Rename: not destructive, runs without a confirmation.
+    let checked = check(
+        &mut p,
+        &page,
+        user,
+        "cloudpc.rename",
+        &format!("form-cloudpc-rename-{pc}"),
+        &[("name", "Alice's desk")],
+    )
+    .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    assert!(!checked.body.contains("id=\"confirm\""));
+    assert!(
+        checked.body.contains("id=\"plan-steps\""),
+        "{}",
+        checked.body
+    );
+    let job = run(&mut p, &checked, user, "cloudpc.rename").await;
+    job_page_with(&h, &mut p, &job, "status-ok\">succeeded").await;
+    let mut renamed = p.get("/users/alice.smith%40contoso.com").await;
+    for _ in 0..50 {
+        if renamed.body.contains("Alice&#x27;s desk") {
+            break;
+        }
+        common::portal::advance_sim_clock(&h, 10).await;
+        renamed = p.get("/users/alice.smith%40contoso.com").await;
+    }
+    assert!(
+        renamed
+            .body
+            .contains("<h4 id=\"pc-1\">Alice&#x27;s desk</h4>"),
+        "{}",
+        renamed.body
+    );
+    // A name too long: the Check says so at the field and offers no Run.
+    let long = "x".repeat(65);
+    let refused = check(
+        &mut p,
+        &page,
+        user,
+        "cloudpc.rename",
+        &format!("form-cloudpc-rename-{pc}"),
+        &[("name", &long)],
+    )
+    .await;
+    assert!(
+        !refused.body.contains("id=\"run-form\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("id=\"problems\""));
+
+    // Reboot: destructive: what is lost in words, Run only with the box ticked.
+    let checked = check(
+        &mut p,
+        &page,
+        user,
+        "cloudpc.reboot",
+        &format!("form-cloudpc-reboot-{pc}"),
+        &[],
+    )
+    .await;
+    assert!(
+        checked.body.contains(
+            "<strong>What is lost:</strong> The user&#x27;s session ends: unsaved work is lost."
+        ),
+        "{}",
+        checked.body
+    );
+    assert!(checked.body.contains(
+        "<input type=\"checkbox\" id=\"confirm\" name=\"confirm\" value=\"yes\" required>"
+    ));
+    let unconfirmed = post_form(
+        &mut p,
+        &format!(
+            "/users/{}/actions/cloudpc.reboot/run",
+            common::portal::urlencode(user)
+        ),
+        &common::portal::form_fields(&checked.body, "run-form"),
+    )
+    .await;
+    assert_eq!(unconfirmed.status, 400, "{}", unconfirmed.body);
+    let job = run(&mut p, &checked, user, "cloudpc.reboot").await;
+    let done = job_page_with(&h, &mut p, &job, "status-ok\">succeeded").await;
+    assert!(done.body.contains("reboot the Cloud PC"), "{}", done.body);
+
+    // Troubleshoot: not destructive.
+    let checked = check(
+        &mut p,
+        &page,
+        user,
+        "cloudpc.troubleshoot",
+        &format!("form-cloudpc-troubleshoot-{pc}"),
+        &[],
+    )
+    .await;
+    assert!(!checked.body.contains("id=\"confirm\""));
+    assert!(
+        checked.body.contains("troubleshoot the Cloud PC"),
+        "{}",
+        checked.body
+    );
+
+    // Reprovision: the plan and what is lost.
+    let checked = check(
+        &mut p,
+        &page,
+        user,
+        "reprovision",
+        "form-reprovision-user",
+        &[],
+    )
+    .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    assert!(
+        checked
+            .body
+            .contains("<strong>What is lost:</strong> The Cloud PC is wiped and created again")
+    );
+    assert!(
+        checked.body.contains("id=\"plan-steps\""),
+        "{}",
+        checked.body
+    );
+    assert!(checked.body.contains("reprovision"), "{}", checked.body);
+    let job = run(&mut p, &checked, user, "reprovision").await;
+    job_page_with(&h, &mut p, &job, "status-ok\">succeeded").await;
+
+    // Resize from the 128 GB group to the 256 GB one (its last free licence), once the
+    // reprovisioned Cloud PC is ready again.
+    let mut page = p.get("/users/alice.smith%40contoso.com").await;
+    for _ in 0..100 {
+        if page.body.contains("Cloud PC ready") {
+            break;
+        }
+        common::portal::advance_sim_clock(&h, 30).await;
+        page = p.get("/users/alice.smith%40contoso.com").await;
+    }
+    assert!(page.body.contains("Cloud PC ready"), "{}", page.body);
+    let checked = check(
+        &mut p,
+        &page,
+        user,
+        "resize",
+        "form-resize-user",
+        &[("from", LIC_128), ("to", LIC_256)],
+    )
+    .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    assert!(
+        checked
+            .body
+            .contains("<strong>What is lost:</strong> The Cloud PC restarts with the new size")
+    );
+    let steps = checked
+        .body
+        .split("<ol id=\"plan-steps\">")
+        .nth(1)
+        .and_then(|s| s.split("</ol>").next())
+        .unwrap_or_else(|| panic!("the plan: {}", checked.body));
+    assert!(
+        steps.contains(LIC_256) && steps.contains(LIC_128),
+        "the plan moves the licence: {steps}"
+    );
+    let job = run(&mut p, &checked, user, "resize").await;
+    job_page_with(&h, &mut p, &job, "status-ok\">succeeded").await;
+    let after =
+        common::portal::html_unescape(&p.get("/users/alice.smith%40contoso.com").await.body);
+    assert!(
+        after.contains(&format!(
+            "<td data-label=\"Comes from\">group {LIC_256}</td>"
+        )),
+        "{after}"
+    );
+
+    // End grace period: for Admins only, on a Cloud PC in its grace period.
+    let grace = p.get("/users/grace.wilson%40contoso.com").await;
+    assert!(
+        !grace.body.contains("form-cloudpc-end-grace-period-"),
+        "not for Helpdesk"
+    );
+    let mut admin = on_sandbox(&h, "admin").await;
+    let grace = admin.get("/users/grace.wilson%40contoso.com").await;
+    let gpc = cloud_pc_id(&grace.body);
+    let checked = check(
+        &mut admin,
+        &grace,
+        "grace.wilson@contoso.com",
+        "cloudpc.end-grace-period",
+        &format!("form-cloudpc-end-grace-period-{gpc}"),
+        &[],
+    )
+    .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    assert!(
+        checked.body.contains("<strong>What is lost:</strong>"),
+        "{}",
+        checked.body
+    );
+    let job = run(
+        &mut admin,
+        &checked,
+        "grace.wilson@contoso.com",
+        "cloudpc.end-grace-period",
+    )
+    .await;
+    job_page_with(&h, &mut admin, &job, "status-ok\">succeeded").await;
+    h.shutdown().await;
+}
+
+/// The job page: the inputs table and the result of a job that succeeded; the error box with
+/// its fix of one that failed.
+#[tokio::test]
+async fn job_page_shows_inputs_result_and_the_error_with_its_fix() {
+    let h = common::start_with(common::Options {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let mut p = on_sandbox(&h, "helpdesk").await;
+    let user = "alice.smith@contoso.com";
+    let page = p.get("/users/alice.smith%40contoso.com").await;
+    let pc = cloud_pc_id(&page.body);
+    let form = format!("form-cloudpc-troubleshoot-{pc}");
+    let checked = check(&mut p, &page, user, "cloudpc.troubleshoot", &form, &[]).await;
+    let job = run(&mut p, &checked, user, "cloudpc.troubleshoot").await;
+    let done = job_page_with(&h, &mut p, &job, "status-ok\">succeeded").await;
+    assert!(
+        done.body.contains(&format!(
+            "<table class=\"list\" id=\"inputs\"><tbody>\n<tr><th scope=\"row\">cloudPc</th><td>{pc}</td></tr>"
+        )),
+        "{}",
+        done.body
+    );
+    assert!(done.body.contains("<summary>Full result (JSON)</summary>"));
+    assert!(
+        done.body
+            .contains(&format!("&quot;id&quot;: &quot;{pc}&quot;")),
+        "the result names the Cloud PC"
+    );
+    assert!(!done.body.contains("id=\"job-error\""));
+
+    // Windows 365 refuses the action: the job fails and says how to fix it.
+    h.sim.set_faults(vec![w365_sim::faults::FaultRule {
+        method: Some("POST".into()),
+        path: Some("/**/troubleshoot".into()),
+        tenant: None,
+        action: w365_sim::faults::FaultAction::Status {
+            status: 403,
+            retry_after_secs: None,
+            http_date: false,
+        },
+        trigger: w365_sim::faults::Trigger::Always,
+    }]);
+    let checked = check(&mut p, &page, user, "cloudpc.troubleshoot", &form, &[]).await;
+    let job = run(&mut p, &checked, user, "cloudpc.troubleshoot").await;
+    let failed = job_page_with(&h, &mut p, &job, "status-bad\">failed").await;
+    let error = failed
+        .body
+        .split("<div class=\"alert alert-bad\" role=\"alert\" id=\"job-error\">")
+        .nth(1)
+        .and_then(|s| s.split("</div>").next())
+        .unwrap_or_else(|| panic!("an error box: {}", failed.body));
+    assert!(error.contains("<p><strong>Error:</strong> "), "{error}");
+    assert!(error.contains("<p><strong>Fix:</strong> "), "{error}");
+    assert!(failed.body.contains(&format!(
+        "<tr><th scope=\"row\">cloudPc</th><td>{pc}</td></tr>"
+    )));
+    let summary = failed
+        .body
+        .split("id=\"ticket-summary\"")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        summary.contains("Fix: "),
+        "the ticket summary carries the fix"
+    );
+    h.shutdown().await;
+}

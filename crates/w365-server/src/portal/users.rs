@@ -296,6 +296,15 @@ pub async fn user_page(
             .clone()
             .unwrap_or_else(|| w365_ops::assign::DEFAULT_USER_SETTINGS_GROUP_PREFIX.to_owned()),
     ];
+    // The groups a licence of this user comes from.
+    let licence_groups: Vec<&str> = data["licences"]
+        .as_array()
+        .map(|ls| {
+            ls.iter()
+                .filter_map(|l| l["source"]["groupId"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
     let groups: Vec<Value> = data["groups"]
         .as_array()
         .cloned()
@@ -303,7 +312,12 @@ pub async fn user_page(
         .into_iter()
         .map(|g| {
             let name = text(&g["displayName"]);
-            let role = if name.starts_with(&prefixes[0]) {
+            let role = if g["id"]
+                .as_str()
+                .is_some_and(|id| licence_groups.contains(&id))
+            {
+                "licence"
+            } else if name.starts_with(&prefixes[0]) {
                 "provisioning"
             } else if name.starts_with(&prefixes[1]) {
                 "user settings"
