@@ -761,3 +761,134 @@ async fn reader_is_refused_on_schedules_in_the_browser() {
     let _ = b.client.clone().close().await;
     h.shutdown().await;
 }
+
+/// Presses Tab until the focused element is `id` (at most `max` times): the keyboard's way.
+async fn tab_to(c: &Client, id: &str, max: usize) -> fantoccini::elements::Element {
+    for _ in 0..max {
+        let focused = c.active_element().await.expect("the focused element");
+        if focused.attr("id").await.expect("id").as_deref() == Some(id) {
+            return focused;
+        }
+        focused
+            .send_keys(&fantoccini::key::Key::Tab)
+            .await
+            .expect("Tab");
+    }
+    panic!("Tab never reached #{id}");
+}
+
+/// The job page's live log as a person watches it: a parked job (assign with notify waits for
+/// the Cloud PC) says it is live, and new lines arrive while the simulator's clock moves on,
+/// with no reload. Getting there by keyboard only (Tab, Space, Enter); every field of a
+/// Helpdesk operator's user page (with the action forms) and of the Check page has a label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_log_grows_without_a_reload_and_the_forms_work_by_keyboard() {
+    let Some(b) = browser().await else { return };
+    let h = common::start_with(common::Options {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let c = &b.client;
+    run("live_log_grows_without_a_reload", &b, async {
+        sign_in(c, &h, "Hank Helpdesk").await;
+        choose_tenant(c, "sandbox").await;
+        // Labels on the user pages with their action forms (user and Cloud PC actions).
+        c.goto(&h.url("/users/alice.smith%40contoso.com"))
+            .await
+            .expect("alice");
+        assert!(text(c, "#cloud-pcs").await.contains("Restore a snapshot"));
+        assert_eq!(unlabelled_fields(c).await, json!([]), "alice's page");
+        click(c, "a[href='/users']").await;
+        open_user(c, "megan", "Megan Bowen").await;
+        assert!(c.find(Locator::Css("#form-assign-user")).await.is_ok());
+        assert_eq!(unlabelled_fields(c).await, json!([]), "megan's page");
+        // Keyboard: open the Assign form from its summary with Enter, Tab to "Notify", tick it
+        // with Space, Tab to Check and press Enter.
+        c.execute(
+            "document.querySelector('#action-assign summary').focus();",
+            vec![],
+        )
+        .await
+        .expect("focus the summary");
+        c.active_element()
+            .await
+            .expect("focused")
+            .send_keys(&fantoccini::key::Key::Enter)
+            .await
+            .expect("Enter");
+        let opened = c
+            .execute(
+                "return document.querySelector('#action-assign').open;",
+                vec![],
+            )
+            .await
+            .expect("open?");
+        assert_eq!(opened, Value::Bool(true), "Enter opens the form");
+        let notify = tab_to(c, "assign-user-notify", 30).await;
+        notify.send_keys(" ").await.expect("Space");
+        assert_eq!(
+            notify.prop("checked").await.expect("checked").as_deref(),
+            Some("true"),
+            "Space ticks the box"
+        );
+        tab_to(c, "check-assign-user", 30)
+            .await
+            .send_keys(&fantoccini::key::Key::Enter)
+            .await
+            .expect("Enter on Check");
+        let plan = text(c, "#plan-steps").await;
+        assert!(plan.contains("megan.bowen@contoso.com"), "{plan}");
+        assert_eq!(unlabelled_fields(c).await, json!([]), "the Check page");
+        // Focus starts at the top of the new page: Tab from there reaches Run.
+        tab_to(c, "run", 80)
+            .await
+            .send_keys(&fantoccini::key::Key::Enter)
+            .await
+            .expect("Enter on Run");
+        on_job_page(c).await;
+
+        // The job waits for the Cloud PC: parked, and the page follows it live.
+        let live = text_when(c, "#live-status", |t| {
+            t.starts_with("Live: the job is parked")
+        })
+        .await;
+        assert!(
+            live.contains("(waiting for "),
+            "says what it waits for: {live}"
+        );
+        // Mark this document: a reload would lose the mark.
+        c.execute("window.w365NoReload = true;", vec![])
+            .await
+            .expect("mark the page");
+        let before = text(c, "#log").await;
+        let lines_before = before.lines().count();
+        let mut grown = String::new();
+        for _ in 0..60 {
+            common::portal::advance_sim_clock(&h, 1).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = text(c, "#log").await;
+            if now.lines().count() > lines_before {
+                grown = now;
+                break;
+            }
+        }
+        assert!(
+            !grown.is_empty(),
+            "no new line arrived while the clock moved: {before}"
+        );
+        assert!(grown.starts_with(before.trim_end()), "lines are appended");
+        let same_page = c
+            .execute("return window.w365NoReload === true;", vec![])
+            .await
+            .expect("the mark");
+        assert_eq!(
+            same_page,
+            Value::Bool(true),
+            "the lines came without a reload"
+        );
+    })
+    .await;
+    let _ = b.client.clone().close().await;
+    h.shutdown().await;
+}
