@@ -637,6 +637,22 @@ async fn jobs_list_and_capacity_dashboard_in_the_browser() {
             text(c, "#grace-count").await,
             report.grace_period.len().to_string()
         );
+        // The grace periods drawn: a bar per day they end, its number beside it.
+        let grace_chart = c
+            .find(Locator::Css("#chart-grace"))
+            .await
+            .expect("the grace period chart")
+            .text()
+            .await
+            .expect("chart text");
+        assert!(
+            grace_chart.contains(&format!("{} Cloud PCs", report.grace_period.len())),
+            "{grace_chart}"
+        );
+        assert!(
+            c.find(Locator::Css("#chart-waiting")).await.is_ok(),
+            "the waiting users' chart"
+        );
         screenshot(c, "capacity").await;
         // Phone width: nothing wider than the screen.
         c.set_window_size(390, 844).await.expect("phone width");
@@ -710,6 +726,7 @@ async fn admin_creates_and_deletes_a_schedule_in_the_browser() {
             "{row}"
         );
         assert_eq!(h.store.schedule_list().await.expect("list").len(), 1);
+        screenshot(c, "schedules").await;
         // Delete: the confirmation says what stops; the box must be ticked.
         click(c, "a[aria-label='Delete schedule weekday-check']").await;
         assert!(
@@ -725,6 +742,21 @@ async fn admin_creates_and_deletes_a_schedule_in_the_browser() {
         );
         assert!(text(c, "#no-schedules").await.contains("No recurring job"));
         assert!(h.store.schedule_list().await.expect("list").is_empty());
+        // The audit log has both changes, with who made them.
+        c.find(Locator::LinkText("Audit log"))
+            .await
+            .expect("Audit log in the navigation")
+            .click()
+            .await
+            .expect("open the audit log");
+        let audit = text(c, "#audit").await;
+        assert!(
+            audit.contains("schedule.upsert") && audit.contains("schedule.delete"),
+            "{audit}"
+        );
+        assert!(audit.contains("ada.admin@contoso.com"), "{audit}");
+        assert_eq!(unlabelled_fields(c).await, json!([]), "audit filters");
+        screenshot(c, "audit").await;
     })
     .await;
     let _ = b.client.clone().close().await;
