@@ -73,6 +73,56 @@ async fn serve_sandbox_signs_in_demo_operators_and_stops_on_sigterm() {
     );
     assert!(home.path().join("sandbox/serve.json").exists());
 
+    // The portal: an anonymous visit goes to sign-in, and sign-in to the simulator's page where
+    // a demo operator is picked (the first thing a new operator sees).
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http");
+    let home_page = browser.get(format!("{url}/")).send().await.expect("GET /");
+    assert_eq!(home_page.status().as_u16(), 303);
+    let location = |r: &reqwest::Response| {
+        r.headers()[reqwest::header::LOCATION]
+            .to_str()
+            .expect("location")
+            .to_owned()
+    };
+    assert_eq!(location(&home_page), "/signin?next=%2F");
+    let signin = browser
+        .get(format!("{url}{}", location(&home_page)))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signin.status().as_u16(), 303);
+    let authorize = url::Url::parse(&location(&signin)).expect("an absolute URL");
+    assert!(
+        authorize.path().ends_with("/oauth2/v2.0/authorize"),
+        "{authorize}"
+    );
+    assert!(
+        authorize
+            .query_pairs()
+            .any(|(k, v)| k == "code_challenge_method" && v == "S256"),
+        "PKCE: {authorize}"
+    );
+    let picker = browser
+        .get(authorize.as_str())
+        .send()
+        .await
+        .expect("the sign-in page");
+    assert_eq!(picker.status().as_u16(), 200);
+    let picker = picker.text().await.expect("html");
+    for op in w365_sim::oidc::DEMO_OPERATORS {
+        assert!(
+            picker.contains(&format!(
+                "<button type=\"submit\">Sign in as {}</button>",
+                op.display_name
+            )) && picker.contains(op.upn),
+            "{} on the sign-in page: {picker}",
+            op.display_name
+        );
+    }
+
     let http = reqwest::Client::new();
     let reader = token(home.path(), "reader");
     let helpdesk = token(home.path(), "helpdesk");
