@@ -391,6 +391,13 @@ async fn helpdesk_checks_then_runs_assign_from_the_forms() {
     }
     assert!(page.body.contains("status-ok\">succeeded"), "{}", page.body);
     assert!(page.body.contains("Hank Helpdesk"), "who asked");
+    assert!(
+        page.body.contains(
+            "<a href=\"/users/megan.bowen%40contoso.com\" id=\"open-user\">Open megan.bowen@contoso.com</a>"
+        ),
+        "back to the user: {}",
+        page.body
+    );
     assert!(page.body.contains("id=\"ticket-summary\""));
     assert!(page.body.contains("w365 job "), "ticket summary text");
     // The Cloud PC appears on the user page once the simulator has provisioned it.
@@ -940,7 +947,14 @@ async fn reprovision_resize_and_cloud_pc_action_forms_check_and_run() {
         checked.body
     );
     let job = run(&mut p, &checked, user, "cloudpc.rename").await;
-    job_page_with(&h, &mut p, &job, "status-ok\">succeeded").await;
+    let done = job_page_with(&h, &mut p, &job, "status-ok\">succeeded").await;
+    // A Cloud PC action's target is the Cloud PC, not a user: no link to a user page of that id.
+    assert!(!done.body.contains("id=\"open-user\""), "{}", done.body);
+    assert!(
+        !done.body.contains(&format!("/users/{pc}")),
+        "{}",
+        done.body
+    );
     let mut renamed = p.get("/users/alice.smith%40contoso.com").await;
     for _ in 0..50 {
         if renamed.body.contains("Alice&#x27;s desk") {

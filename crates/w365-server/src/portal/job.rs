@@ -183,6 +183,9 @@ pub async fn job_page(
                 operation => job.operation,
                 summary => w365_ops::spec::operation(&job.operation).map(|s| s.summary.clone()),
                 target => job.target,
+                // The user page to go back to: only an operation on a user has one (a Cloud PC
+                // action's target is the Cloud PC's id).
+                user => job.input.get("user").and_then(|u| u.as_str()),
                 tenant => job.tenant,
                 state => job.state.as_str(),
                 badge => state_badge(job.state),
