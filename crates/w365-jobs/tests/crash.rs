@@ -14,13 +14,32 @@ use crate::common::TestDb;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_w365-jobs-crash-worker");
 
-fn spawn_worker(url: &str, id: &str) -> Child {
-    Command::new(WORKER)
-        .args([url, id, "4"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the crash worker")
+/// A worker process, killed when dropped (so a failing test leaves none running).
+struct Worker(Child);
+
+impl Worker {
+    fn kill(&mut self) {
+        self.0.kill().expect("SIGKILL the worker");
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_worker(url: &str, id: &str) -> Worker {
+    Worker(
+        Command::new(WORKER)
+            .args([url, id, "4"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the crash worker"),
+    )
 }
 
 async fn count(t: &TestDb, sql: &str) -> i64 {
@@ -66,11 +85,13 @@ async fn kill_mid_run_then_every_job_finishes_once(t: &TestDb) {
     } else {
         Vec::new()
     };
-    // Wait until the victim holds running jobs while others are parked and queued.
+    // Wait until the victim holds running jobs while others are parked and queued. A slow one
+    // (1.5 s of work): a quick one may finish between this check and the kill.
     wait_until("running, parked and queued jobs at once", async || {
         let running = count(
             t,
-            "SELECT COUNT(*) FROM jobs WHERE state = 'running' AND lease_owner = 'victim'",
+            "SELECT COUNT(*) FROM jobs WHERE state = 'running' AND lease_owner = 'victim' \
+             AND input LIKE '%\"slow\"%'",
         )
         .await;
         let parked = count(t, "SELECT COUNT(*) FROM jobs WHERE state = 'parked'").await;
@@ -82,8 +103,7 @@ async fn kill_mid_run_then_every_job_finishes_once(t: &TestDb) {
         running >= 1 && parked >= 1 && queued >= 1
     })
     .await;
-    victim.kill().expect("SIGKILL the worker");
-    victim.wait().unwrap();
+    victim.kill();
     let orphans: Vec<JobId> = t
         .store
         .list(&JobFilter {
@@ -115,8 +135,7 @@ async fn kill_mid_run_then_every_job_finishes_once(t: &TestDb) {
     })
     .await;
     for mut c in others {
-        c.kill().unwrap();
-        c.wait().unwrap();
+        c.kill();
     }
     for id in &ids {
         let j = t.store.get(*id).await.unwrap().unwrap();
