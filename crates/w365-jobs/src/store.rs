@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, Executor, Row, SqlSafeStr};
+use sqlx::{AnyPool, Connection, Executor, Row, SqlSafeStr};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
@@ -136,32 +136,89 @@ pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<Arc<dyn Job
     Ok(Arc::new(SqlStore::connect(url, opts).await?))
 }
 
-/// A write transaction of the store. On SQLite it also holds the store's writer lock until it
-/// ends: SQLite has one writer at a time, and a transaction that finds the database locked
-/// sleeps in SQLite's busy handler (1, 2, 5, 10… ms) before it tries again; taking turns on an
-/// async lock first hands the database from one writer to the next as soon as it commits.
-/// (Several processes on one SQLite file still meet in the busy handler.)
+/// A write transaction of the store.
+///
+/// On a SQLite file every write transaction of the process runs on one dedicated connection,
+/// taken in turns: SQLite has one writer at a time, and a transaction that finds the database
+/// locked sleeps in SQLite's busy handler (1, 2, 5, 10… ms) before it tries again, whereas
+/// taking turns on an async lock hands the database from one writer to the next as soon as it
+/// commits. One connection also keeps its page cache: SQLite drops a connection's cache when
+/// another connection has written since it last read, so writes rotating over the pool's
+/// connections each began by reading their pages again. (Several processes on one SQLite file
+/// still meet in the busy handler.) An in-memory SQLite database has only its pool's one
+/// connection, which writers take in turns; PostgreSQL writes run on any pooled connection.
 struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+    conn: Option<TxConn>,
+}
+
+enum TxConn {
+    Pooled(sqlx::Transaction<'static, sqlx::Any>),
+    /// SQLite's writer connection, in a transaction begun by hand (sqlx's `Transaction` would
+    /// borrow the connection from the guard that holds it).
+    Writer(tokio::sync::OwnedMutexGuard<WriterConn>),
+    /// SQLite in memory: the pool's connection, plus the writers' turn.
+    Turn {
+        tx: sqlx::Transaction<'static, sqlx::Any>,
+        _turn: tokio::sync::OwnedMutexGuard<WriterConn>,
+    },
+}
+
+/// The writer's turn; on a SQLite file also its connection.
+struct WriterConn {
+    conn: Option<sqlx::AnyConnection>,
+    /// A transaction was begun on `conn` and not ended (its `WriteTx` was dropped before it
+    /// committed and the rollback sent then did not run): the next writer rolls it back first.
+    open: bool,
 }
 
 impl std::ops::Deref for WriteTx {
     type Target = sqlx::AnyConnection;
     fn deref(&self) -> &sqlx::AnyConnection {
-        &self.tx
+        match self.conn.as_ref().expect("a transaction until it ends") {
+            TxConn::Pooled(tx) | TxConn::Turn { tx, .. } => tx,
+            TxConn::Writer(w) => w.conn.as_ref().expect("the writer's connection"),
+        }
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+        match self.conn.as_mut().expect("a transaction until it ends") {
+            TxConn::Pooled(tx) | TxConn::Turn { tx, .. } => tx,
+            TxConn::Writer(w) => w.conn.as_mut().expect("the writer's connection"),
+        }
     }
 }
 
 impl WriteTx {
-    async fn commit(self) -> std::result::Result<(), sqlx::Error> {
-        self.tx.commit().await
+    async fn commit(mut self) -> std::result::Result<(), sqlx::Error> {
+        match self.conn.take().expect("a transaction until it ends") {
+            TxConn::Pooled(tx) | TxConn::Turn { tx, .. } => tx.commit().await,
+            TxConn::Writer(mut w) => {
+                let conn = w.conn.as_mut().expect("the writer's connection");
+                conn.execute("COMMIT").await?;
+                w.open = false;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        // Ended without a commit (an error, or the caller's future dropped): roll back now, so
+        // the write lock is not kept from other processes until this one writes again.
+        if let Some(TxConn::Writer(mut w)) = self.conn.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move {
+                if let Some(conn) = w.conn.as_mut()
+                    && conn.execute("ROLLBACK").await.is_ok()
+                {
+                    w.open = false;
+                }
+            });
+        }
     }
 }
 
@@ -175,8 +232,8 @@ pub struct SqlStore {
     /// PostgreSQL: events to publish to other processes (NOTIFY), see [`pg_events`].
     notify: Option<tokio::sync::mpsc::UnboundedSender<JobEvent>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    /// SQLite: this process's writers take turns (see [`WriteTx`]).
-    writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite: this process's writers take turns, on a file on one connection (see [`WriteTx`]).
+    writer: Option<Arc<tokio::sync::Mutex<WriterConn>>>,
 }
 
 impl Drop for SqlStore {
@@ -595,6 +652,16 @@ fn state_line(outcome: Option<&Finish>, job: &Job) -> (&'static str, String) {
     }
 }
 
+/// Every SQLite connection's settings.
+async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> std::result::Result<(), sqlx::Error> {
+    // WAL: readers do not block the writer; writers wait (not fail) for each other.
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA busy_timeout = 60000").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    Ok(())
+}
+
 impl SqlStore {
     /// Connects and migrates. See [`connect`].
     pub async fn connect(url: &str, opts: ConnectOptions) -> Result<SqlStore> {
@@ -609,7 +676,8 @@ impl SqlStore {
         let mut pool_opts = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(60));
-        if backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory")) {
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        if backend == Backend::Sqlite && memory {
             // An in-memory database lives and dies with its one connection: keep exactly one.
             pool_opts = pool_opts
                 .max_connections(1)
@@ -618,16 +686,8 @@ impl SqlStore {
                 .max_lifetime(None);
         }
         if backend == Backend::Sqlite {
-            pool_opts = pool_opts.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // WAL: readers do not block the writer; writers wait (not fail) for each other.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 60000").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    Ok(())
-                })
-            });
+            pool_opts = pool_opts
+                .after_connect(|conn, _meta| Box::pin(async move { sqlite_pragmas(conn).await }));
         }
         let pool = pool_opts.connect(url).await?;
         let migrator = Migrator::with_migrations(
@@ -645,6 +705,22 @@ impl SqlStore {
                 .collect(),
         );
         migrator.run(&pool).await?;
+        let writer = match backend {
+            Backend::Postgres => None,
+            Backend::Sqlite if memory => Some(WriterConn {
+                conn: None,
+                open: false,
+            }),
+            Backend::Sqlite => {
+                let mut conn = sqlx::AnyConnection::connect(url).await?;
+                sqlite_pragmas(&mut conn).await?;
+                Some(WriterConn {
+                    conn: Some(conn),
+                    open: false,
+                })
+            }
+        }
+        .map(|w| Arc::new(tokio::sync::Mutex::new(w)));
         let (events, _) = broadcast::channel(1024);
         let mut tasks = Vec::new();
         let mut notify = None;
@@ -671,7 +747,7 @@ impl SqlStore {
             events,
             notify,
             tasks,
-            writer: (backend == Backend::Sqlite).then(Default::default),
+            writer,
         })
     }
 
@@ -692,15 +768,29 @@ impl SqlStore {
     }
 
     async fn begin(&self) -> Result<WriteTx> {
-        let writer = match &self.writer {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
+        let conn = match &self.writer {
+            None => TxConn::Pooled(self.pool.begin_with(self.sql.begin).await?),
+            Some(lock) => {
+                let mut w = lock.clone().lock_owned().await;
+                if w.conn.is_none() {
+                    TxConn::Turn {
+                        tx: self.pool.begin_with(self.sql.begin).await?,
+                        _turn: w,
+                    }
+                } else {
+                    let wc = &mut *w;
+                    let conn = wc.conn.as_mut().expect("the writer's connection");
+                    if wc.open {
+                        // Best effort: it fails harmlessly when nothing is open any more.
+                        let _ = conn.execute("ROLLBACK").await;
+                    }
+                    conn.execute(self.sql.begin).await?;
+                    wc.open = true;
+                    TxConn::Writer(w)
+                }
+            }
         };
-        let tx = self.pool.begin_with(self.sql.begin).await?;
-        Ok(WriteTx {
-            tx,
-            _writer: writer,
-        })
+        Ok(WriteTx { conn: Some(conn) })
     }
 
     /// A write transaction whose commit need not wait for the disk ([`Durability::Soon`]).

@@ -1674,3 +1674,41 @@ async fn portal_sessions_and_signins(t: &TestDb) {
 }
 
 both_stores!(portal_sessions_and_signins);
+
+/// A write that fails inside its transaction (here: a lost lease, found after BEGIN) ends that
+/// transaction: another store on the same database (another process) can write at once, and so
+/// can this one. On SQLite a transaction left open would hold the database's one write lock.
+async fn a_failed_write_leaves_no_transaction_open(t: &TestDb) {
+    let s = &t.store;
+    s.insert(new_job("assign", "contoso")).await.unwrap();
+    let stale = s
+        .fetch("w1", 1, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .remove(0);
+    t.clock.advance(Duration::from_secs(11));
+    assert_eq!(s.rescue().await.unwrap().len(), 1);
+    let line = NewLogLine {
+        at: t.clock.now(),
+        level: "info".into(),
+        message: "stale".into(),
+    };
+    for _ in 0..3 {
+        let r = s
+            .write_progress(&stale, &[line.clone()], Some(&json!(1)), Durability::Now)
+            .await;
+        assert!(matches!(r, Err(Error::LostLease(_))), "{r:?}");
+    }
+    let (other, job) = tokio::time::timeout(Duration::from_secs(10), async {
+        let other = t.another_store().await;
+        let (job, _) = other.insert(new_job("assign", "contoso")).await.unwrap();
+        (other, job)
+    })
+    .await
+    .expect("the other store's write is not kept waiting by a transaction left open");
+    assert!(s.get(job.id).await.unwrap().is_some());
+    s.insert(new_job("unassign", "contoso")).await.unwrap();
+    other.pool().close().await;
+}
+
+both_stores!(a_failed_write_leaves_no_transaction_open);
