@@ -222,10 +222,10 @@ async fn a_run_assigns_in_batches_and_sends_one_ticket_for_every_blocked_row() {
         report.graph_requests
     );
 
-    // A second run converges: nothing left to do, nothing written, no second ticket... except
-    // the blocked rows, which are still blocked (their ticket is sent again only with tickets on).
+    // A second run converges: nothing left to do, nothing written, no second ticket: the
+    // blocked rows are still blocked, and the journal says their users were in the ticket.
     let before = writes(&sim);
-    let again = run_file(&sim, &path, &opts(false)).await;
+    let again = run_file(&sim, &path, &opts(true)).await;
     assert_eq!(writes(&sim), before, "a re-run writes nothing");
     assert!(
         again
@@ -236,6 +236,8 @@ async fn a_run_assigns_in_batches_and_sends_one_ticket_for_every_blocked_row() {
         "{:?}",
         again.rows
     );
+    assert_eq!(sim.sim().outbox().len(), 1, "the ticket is not sent again");
+    assert_eq!(again.ticket_sent_to.as_deref(), Some("support@contoso.com"));
 }
 
 #[tokio::test]

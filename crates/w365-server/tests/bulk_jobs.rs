@@ -317,3 +317,133 @@ async fn a_bulk_unassign_file_runs_as_one_job() {
     assert!(journal.contains("alice.smith@contoso.com"), "{journal}");
     h.shutdown().await;
 }
+
+/// `notify` in a bulk job: the wait for the rows' Cloud PCs parks the job between checks (no
+/// worker held), the cursor and the journal in its checkpoint; when the clock has provisioned
+/// them, the resumed run mails each user exactly once and the job succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_job_with_notify_parks_until_the_cloud_pcs_are_ready_and_mails_each_user_once() {
+    let h = start_with(Options {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let helpdesk = h.token("helpdesk").await;
+    let (status, job) = h
+        .post(
+            &helpdesk,
+            "/api/v1/jobs",
+            &json!({
+                "operation": "assign.bulk",
+                "tenant": "sandbox",
+                "params": {"rows": file(), "notify": true, "message": "Welcome aboard"},
+            }),
+        )
+        .await;
+    assert_eq!(status, 202, "{job}");
+    let id: JobId = job["id"].as_str().unwrap().parse().unwrap();
+
+    // The licences are confirmed once the clock has passed their processing; the Cloud PCs take
+    // 45 minutes more, so the job parks on them.
+    let started = Instant::now();
+    let parked = loop {
+        let job = h.store.get(id).await.unwrap().unwrap();
+        if job.state == w365_jobs::JobState::Parked && !job.checkpoint["bulkNotify"].is_null() {
+            break job;
+        }
+        assert!(
+            !job.state.is_terminal(),
+            "finished before it waited: {job:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60), "never parked");
+        h.sim.advance(Duration::from_secs(15)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // A user whose Cloud PC is already there (grace's, out of its grace period again) is mailed
+    // at once; the others are waited for.
+    let mailed_at_park: Vec<&str> = ASSIGNABLE
+        .iter()
+        .copied()
+        .filter(|u| {
+            parked.checkpoint["bulkJournal"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"user": u, "step": "mailed"}))
+        })
+        .collect();
+    let waiting = ASSIGNABLE.len() - mailed_at_park.len();
+    assert!(waiting > 0, "{parked:?}");
+    let reason = parked.parked_reason.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with(&format!(
+            "waiting for {waiting} Cloud PC(s) to be provisioned"
+        )),
+        "{reason}"
+    );
+    assert_eq!(parked.checkpoint["bulkNotify"]["parks"], 1, "{parked:?}");
+    let journal = parked.checkpoint["bulkJournal"].to_string();
+    for u in ASSIGNABLE {
+        let entry = json!({"user": u, "step": "confirmed"}).to_string();
+        assert!(journal.contains(&entry), "{entry} not in {journal}");
+    }
+    let mailed_users = |mails: &[w365_sim::SentMail]| {
+        let mut to: Vec<String> = mails
+            .iter()
+            .flat_map(|m| m.to.iter().map(|a| a.address.to_lowercase()))
+            .collect();
+        to.sort();
+        to
+    };
+    let mails = h.sim.outbox();
+    assert_eq!(mailed_users(&mails), mailed_at_park, "{mails:#?}");
+
+    // Parked again and again while the clock stands still: no new mail, the wait's start kept.
+    let first_start = parked.checkpoint["bulkNotify"]["startedAt"].clone();
+    let again = loop {
+        let job = h.store.get(id).await.unwrap().unwrap();
+        if job.state == w365_jobs::JobState::Parked
+            && job.checkpoint["bulkNotify"]["parks"].as_u64() >= Some(3)
+        {
+            break job;
+        }
+        assert!(!job.state.is_terminal(), "{job:?}");
+        assert!(started.elapsed() < Duration::from_secs(60), "never resumed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(again.checkpoint["bulkNotify"]["startedAt"], first_start);
+    assert_eq!(
+        h.sim.outbox().len(),
+        mails.len(),
+        "no mail before the Cloud PCs"
+    );
+
+    let job = follow(&h, &helpdesk, &id.to_string()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(outcomes(&job), expected_rows());
+    let mails = h.sim.outbox();
+    for u in ASSIGNABLE {
+        let to_user: Vec<_> = mails
+            .iter()
+            .filter(|m| m.to.iter().any(|a| a.address.eq_ignore_ascii_case(u)))
+            .collect();
+        assert_eq!(to_user.len(), 1, "{u}: {mails:#?}");
+        assert!(
+            to_user[0].body.contains("Welcome aboard"),
+            "{}",
+            to_user[0].body
+        );
+    }
+    assert_eq!(mails.len(), ASSIGNABLE.len(), "{mails:#?}");
+    let rows = job["result"]["rows"].as_array().unwrap();
+    for r in rows.iter().filter(|r| r["outcome"] == "assigned") {
+        assert!(r["mail"].is_string(), "{r}");
+    }
+    let journal = job["checkpoint"]["bulkJournal"].to_string();
+    for u in ASSIGNABLE {
+        for step in ["mailing", "mailed"] {
+            let entry = json!({"user": u, "step": step}).to_string();
+            assert!(journal.contains(&entry), "{entry} not in {journal}");
+        }
+    }
+    h.shutdown().await;
+}

@@ -292,7 +292,15 @@ impl OpsHandler {
         };
 
         if spec.name.ends_with(".bulk") {
-            let finish = run_bulk(ctx, &client, &input, &settings, &spec.cli.join(" ")).await;
+            let finish = run_bulk(
+                ctx,
+                &client,
+                &input,
+                &settings,
+                &spec.cli.join(" "),
+                self.options.resume.inline_wait,
+            )
+            .await;
             gate.report(ctx);
             return Ok(finish);
         }
@@ -475,20 +483,26 @@ impl RunWriteGate {
 
 /// Where a bulk job keeps its journal in the job's checkpoint.
 const BULK_JOURNAL: &str = "bulkJournal";
+/// Where an `assign.bulk` job with notify keeps its Cloud PC wait's cursor between runs.
+const BULK_NOTIFY: &str = "bulkNotify";
 
 /// Runs `assign.bulk` and `unassign.bulk`: the bulk planners and executors of
 /// `w365 assign|unassign --from`, with the journal in
 /// the job's checkpoint (each entry saved before the run goes on: a resumed job does nothing
 /// twice), each row's outcome as a log line and the rows in the result document.
 ///
-/// The Cloud PC wait of `notify` is not parked yet: a bulk job with notify is refused (without
-/// notify, as inline, nothing waits for the Cloud PCs).
+/// With `notify`, the wait for the rows' Cloud PCs parks the job between checks (no worker
+/// held): the cursor of the wait goes into the checkpoint beside the journal, and the resumed run
+/// plans again (reads only: what is done is found done), sends the mails still due (each one
+/// journaled, with a barrier checkpoint, before it is sent) and parks again until every row is
+/// mailed or the wait times out.
 async fn run_bulk(
     ctx: &JobContext,
     client: &Client,
     input: &spec::ValidatedInput,
     settings: &JobSettings,
     command: &str,
+    inline_wait: Duration,
 ) -> Finish {
     let job = ctx.job();
     let refuse = |message: String, fix: &str| Refusal {
@@ -497,26 +511,26 @@ async fn run_bulk(
         fix: fix.to_owned(),
         problems: vec![],
     };
-    if input.operation == "assign.bulk" && input.bool("notify") {
-        return refuse(
-            "assign.bulk cannot notify yet: a job does not wait for the Cloud PCs of its rows"
-                .into(),
-            "submit it with notify = false, or run `w365 assign --from FILE --notify` inline",
-        )
-        .finish();
-    }
     let parsed = match bulk::input::read_text(input.str("rows").unwrap_or_default(), "rows") {
         Ok(p) => p,
         Err(e) => {
             return refuse(e.to_string(), "submit the job again with the file fixed").finish();
         }
     };
-    let journal =
-        JournalState::from_value(job.checkpoint.get(BULK_JOURNAL).unwrap_or(&Value::Null));
+    let saved_journal = job.checkpoint.get(BULK_JOURNAL).cloned();
+    let journal = JournalState::from_value(saved_journal.as_ref().unwrap_or(&Value::Null));
+    let saved_cursor = job.checkpoint.get(BULK_NOTIFY).cloned();
+    let cursor: Option<bulk::NotifyCursor> = saved_cursor
+        .as_ref()
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
     let pacer = w365_graph::WritePacer::default;
     let strict = input.bool("strict");
     let observer = LogObserver { ctx };
-    let sink = StoreSink { ctx };
+    let sink = BulkSink {
+        ctx,
+        journal: std::sync::Mutex::new(saved_journal.unwrap_or(Value::Null)),
+        notify: saved_cursor.unwrap_or(Value::Null),
+    };
     let empty_rows = parsed.empty_rows.clone();
     let run = if input.operation == "unassign.bulk" {
         let mut base = input.unassign_options();
@@ -533,11 +547,13 @@ async fn run_bulk(
             bulk::unassign::execute_in_job(client, &opts, plan, &sink, &observer, &()).await
         }
         .await
-        .map(|r| BulkReport {
-            rows: r.rows,
-            capacity: vec![],
-            ticket_sent_to: None,
-            graph_requests: r.graph_requests,
+        .map(|r| {
+            bulk::BulkJobRun::Done(BulkReport {
+                rows: r.rows,
+                capacity: vec![],
+                ticket_sent_to: None,
+                graph_requests: r.graph_requests,
+            })
         })
     } else {
         let mut base = input.assign_options(settings.caller.clone());
@@ -551,12 +567,40 @@ async fn run_bulk(
         };
         async {
             let plan = bulk::plan_in_job(client, &opts, parsed, journal, &observer).await?;
-            bulk::execute_in_job(client, &opts, plan, &sink, &observer, &()).await
+            bulk::execute_in_job(
+                client,
+                &opts,
+                plan,
+                &sink,
+                cursor,
+                inline_wait,
+                &observer,
+                &(),
+            )
+            .await
         }
         .await
     };
     match run {
-        Ok(report) => {
+        Ok(bulk::BulkJobRun::Parked {
+            until,
+            reason,
+            cursor,
+        }) => {
+            // Written with the park: the journal as last saved, and where the wait stands.
+            let checkpoint = json!({
+                BULK_JOURNAL: sink.journal(),
+                BULK_NOTIFY: cursor,
+            });
+            if let Err(e) = ctx.stage_checkpoint(checkpoint) {
+                let _ = ctx
+                    .log("warn", &format!("could not keep the wait's cursor: {e}"))
+                    .await;
+            }
+            let _ = ctx.log("info", &format!("parked: {reason}")).await;
+            Finish::Park { until, reason }
+        }
+        Ok(bulk::BulkJobRun::Done(report)) => {
             for r in &report.rows {
                 let level = match r.outcome {
                     bulk::Outcome::Failed => "error",
@@ -608,16 +652,40 @@ async fn finish_with_error(
     }
 }
 
-impl bulk::JournalSink for StoreSink<'_> {
+/// Saves a bulk job's journal through the job's lease, beside the Cloud PC wait's cursor the run
+/// started with (a save replaces the whole checkpoint).
+struct BulkSink<'a> {
+    ctx: &'a JobContext,
+    /// The journal as last saved (or as the run found it).
+    journal: std::sync::Mutex<Value>,
+    notify: Value,
+}
+
+impl BulkSink<'_> {
+    fn journal(&self) -> Value {
+        self.journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl bulk::JournalSink for BulkSink<'_> {
     fn save<'a>(
         &'a self,
         journal: Value,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
         Box::pin(async move {
+            let mut checkpoint = json!({ BULK_JOURNAL: journal });
+            if !self.notify.is_null() {
+                checkpoint[BULK_NOTIFY] = self.notify.clone();
+            }
             self.ctx
-                .checkpoint(&json!({ BULK_JOURNAL: journal }))
+                .checkpoint(&checkpoint)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            *self.journal.lock().unwrap_or_else(|p| p.into_inner()) = journal;
+            Ok(())
         })
     }
 }

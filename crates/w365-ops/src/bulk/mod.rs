@@ -60,7 +60,8 @@ use crate::licensing::{FrontlineMode, FrontlineSeats, LicenseGroupLicense, Windo
 use crate::plan::{CloudPcTarget, GroupRef, GroupRole, Plan, SkuRef, Step, TicketDetails, UserRef};
 use crate::wait::{Check, WaitOutcome, wait_for};
 use journal::{JournalHome, RunStart, begin, fail_row};
-use notify::{Notify, NotifyMail};
+pub use notify::NotifyCursor;
+use notify::{Notify, NotifyEnd, NotifyMail, NotifyMode};
 
 pub use input::{InputError, InputRow, InvalidRow, ParsedInput, RowOverrides};
 pub use journal::{JournalSink, JournalState};
@@ -270,6 +271,20 @@ pub struct BulkReport {
     pub graph_requests: u64,
 }
 
+/// How a job's run of a bulk assign ended.
+#[derive(Debug, Clone)]
+pub enum BulkJobRun {
+    /// Every row is done (the mails of `notify` sent, or given up on).
+    Done(BulkReport),
+    /// `notify` waits for Cloud PCs: resume the job at `until` with `cursor` (every step before
+    /// is done and journaled; the rows' mails so far are in the journal).
+    Parked {
+        until: time::OffsetDateTime,
+        reason: String,
+        cursor: NotifyCursor,
+    },
+}
+
 /// Rows done so far, for a progress bar.
 pub trait Progress: Send + Sync {
     fn rows(&self, done: u64, total: u64);
@@ -290,6 +305,9 @@ pub fn default_journal(input: &Path) -> PathBuf {
 const STEP_GROUPS: &str = "groups";
 const STEP_LICENSE: &str = "license";
 const STEP_CONFIRMED: &str = "confirmed";
+/// A blocked row's user is listed in the run's ticket: begun (before it is sent), sent (after).
+const STEP_TICKETING: &str = "ticketing";
+const STEP_TICKETED: &str = "ticketed";
 
 fn effective(base: &AssignOptions, row: &InputRow) -> AssignOptions {
     let mut o = base.clone();
@@ -996,20 +1014,53 @@ pub async fn execute(
     observer: &dyn Observer,
     progress: &dyn Progress,
 ) -> Result<BulkReport> {
-    execute_with(client, opts, plan, None, observer, progress).await
+    let (report, _) = execute_with(
+        client,
+        opts,
+        plan,
+        None,
+        NotifyMode::Inline,
+        observer,
+        progress,
+    )
+    .await?;
+    Ok(report)
 }
 
 /// Runs a plan of [`plan_in_job`]: each journal entry is saved through `sink` (the job's
-/// checkpoint) before the run goes on, so a resumed job does nothing twice.
+/// checkpoint) before the run goes on, so a resumed job does nothing twice. With `notify`, the
+/// wait for the Cloud PCs checks for at most `inline_wait` and then parks
+/// ([`BulkJobRun::Parked`]): keep the cursor in the job's checkpoint, and give it back here
+/// (`cursor`) when the job resumes, after planning again.
+#[allow(clippy::too_many_arguments)]
 pub async fn execute_in_job(
     client: &Client,
     opts: &BulkOptions,
     plan: BulkPlan,
     sink: &dyn JournalSink,
+    cursor: Option<NotifyCursor>,
+    inline_wait: std::time::Duration,
     observer: &dyn Observer,
     progress: &dyn Progress,
-) -> Result<BulkReport> {
-    execute_with(client, opts, plan, Some(sink), observer, progress).await
+) -> Result<BulkJobRun> {
+    let mode = NotifyMode::Job {
+        cursor,
+        inline_wait,
+    };
+    let (report, end) =
+        execute_with(client, opts, plan, Some(sink), mode, observer, progress).await?;
+    Ok(match end {
+        NotifyEnd::Done => BulkJobRun::Done(report),
+        NotifyEnd::Park {
+            until,
+            reason,
+            cursor,
+        } => BulkJobRun::Parked {
+            until,
+            reason,
+            cursor,
+        },
+    })
 }
 
 async fn execute_with(
@@ -1017,9 +1068,10 @@ async fn execute_with(
     opts: &BulkOptions,
     mut plan: BulkPlan,
     sink: Option<&dyn JournalSink>,
+    mode: NotifyMode,
     observer: &dyn Observer,
     progress: &dyn Progress,
-) -> Result<BulkReport> {
+) -> Result<(BulkReport, NotifyEnd)> {
     let RunStart {
         mut journal,
         requests_before,
@@ -1147,30 +1199,33 @@ async fn execute_with(
     progress.rows(total, total);
 
     // 5. One ticket for every blocked row.
-    let ticket_sent_to = send_ticket(client, opts, &plan, observer).await?;
+    let ticket_sent_to = send_ticket(client, opts, &plan, &mut journal, observer).await?;
 
     // 6. `--notify`: each user once, when their Cloud PC is ready (one polling loop for all).
+    let mut end = NotifyEnd::Done;
     if opts.base.notify {
         let mut items = std::mem::take(&mut plan.notify);
         items.extend(confirmed.iter().map(|&i| plan.work[i].notify()));
-        notify::notify(
+        end = notify::notify(
             client,
             &opts.base,
             items,
             &mut plan.rows,
             &mut journal,
+            mode,
             observer,
             progress,
         )
         .await?;
     }
-    Ok(BulkReport {
+    let report = BulkReport {
         rows: plan.rows,
         capacity: plan.capacity,
         ticket_sent_to,
         graph_requests: plan.graph_requests
             + client.stats().requests.saturating_sub(requests_before),
-    })
+    };
+    Ok((report, end))
 }
 
 /// Adds `members` (indexes into `work`) to `group`: binds in batches, then, for a PATCH that
@@ -1401,20 +1456,34 @@ async fn confirm_licenses(
     Ok((confirmed, violated, errors))
 }
 
+/// Sends the run's one ticket for the blocked rows whose users no earlier run of this file (or
+/// of this job) listed in a ticket: each such user is journaled before the ticket is sent and
+/// after, so a resumed run never tickets a user twice.
 async fn send_ticket(
     client: &Client,
     opts: &BulkOptions,
     plan: &BulkPlan,
+    journal: &mut journal::Journal<'_>,
     observer: &dyn Observer,
 ) -> Result<Option<String>> {
     let blocked: Vec<&RowResult> = plan
         .rows
         .iter()
         .filter(|r| r.outcome == Outcome::Blocked)
+        .filter(|r| !journal.has(&r.user, STEP_TICKETING) && !journal.has(&r.user, STEP_TICKETED))
         .collect();
     let o = &opts.base;
     if blocked.is_empty() || !o.ticket_when_out_of_licenses {
-        return Ok(None);
+        // An earlier run of this file (or job) ticketed the blocked rows: say where it went.
+        let earlier = plan
+            .rows
+            .iter()
+            .any(|r| r.outcome == Outcome::Blocked && journal.has(&r.user, STEP_TICKETED));
+        return Ok(if earlier && o.ticket_when_out_of_licenses {
+            o.ticket_queue.clone()
+        } else {
+            None
+        });
     }
     let (Some(to), Some(from), Some(customer_id)) = (
         o.ticket_queue.clone(),
@@ -1455,9 +1524,16 @@ async fn send_ticket(
             seats: plan.seats_blocked,
         },
     };
+    let upns: Vec<String> = blocked.iter().map(|r| r.user.clone()).collect();
+    journal
+        .record(upns.iter().map(String::as_str), STEP_TICKETING)
+        .await?;
     let mut state = ExecState::default();
     Executor::new(client, o.waits, observer)
         .run(&Plan::from(vec![step]), &mut state)
+        .await?;
+    journal
+        .record(upns.iter().map(String::as_str), STEP_TICKETED)
         .await?;
     Ok(Some(to))
 }

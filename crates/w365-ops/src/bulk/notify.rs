@@ -8,8 +8,18 @@
 //!
 //! At most once per user: the journal records the mail as begun before it is sent and as sent
 //! after. A later run that finds it begun but not sent reports "outcome unknown, not resent".
+//!
+//! In a job ([`NotifyMode::Job`]) the loop holds no worker between checks: it checks for at most
+//! the job's inline wait, then returns [`NotifyEnd::Park`] with the time of the next check and a
+//! [`NotifyCursor`] (when the wait began, how often it parked) for the job's checkpoint. The
+//! resumed run plans again (the journal says which users were mailed), checks at once, and the
+//! provisioning wait's bound still counts from when the wait began.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use w365_graph::Client;
 use w365_graph::models::{CloudPc, CloudPcStatus};
@@ -47,6 +57,48 @@ pub(crate) struct Notify {
     pub(crate) mail: NotifyMail,
 }
 
+/// Where a job's Cloud PC wait stands between its runs (kept in the job's checkpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyCursor {
+    /// When the wait began: the provisioning wait's bound counts from here.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// How often the wait parked so far (backs off the next check).
+    pub parks: u32,
+}
+
+/// How the Cloud PC wait is run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NotifyMode {
+    /// In the command: sleeps between checks until every user is mailed or the wait times out.
+    Inline,
+    /// In a job: checks for at most `inline_wait`, then parks.
+    Job {
+        cursor: Option<NotifyCursor>,
+        inline_wait: Duration,
+    },
+}
+
+/// How the wait ended this time.
+#[derive(Debug, Clone)]
+pub(crate) enum NotifyEnd {
+    /// Every user is mailed, or given up on (timed out, failed).
+    Done,
+    /// A job's wait is not over: resume at `until`.
+    Park {
+        until: OffsetDateTime,
+        reason: String,
+        cursor: NotifyCursor,
+    },
+}
+
+fn since(t: OffsetDateTime) -> Duration {
+    (OffsetDateTime::now_utc() - t)
+        .try_into()
+        .unwrap_or(Duration::ZERO)
+}
+
 /// What the journal says about a user's mail: `None` when it is still to be sent.
 pub(crate) fn mail_recorded(journal_has: impl Fn(&str) -> bool) -> Option<&'static str> {
     if journal_has(STEP_MAILED) {
@@ -61,16 +113,19 @@ pub(crate) fn mail_recorded(journal_has: impl Fn(&str) -> bool) -> Option<&'stat
 }
 
 /// Mails every user of `items` once: pooled seats at once, the others when their Cloud PC is
-/// provisioned (one polling loop, bounded by the provisioning wait).
+/// provisioned (one polling loop, bounded by the provisioning wait; in a job, parked between
+/// checks).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn notify(
     client: &Client,
     opts: &AssignOptions,
     items: Vec<Notify>,
     rows: &mut [RowResult],
     journal: &mut Journal<'_>,
+    mode: NotifyMode,
     observer: &dyn Observer,
     progress: &dyn Progress,
-) -> Result<()> {
+) -> Result<NotifyEnd> {
     let mut waiting: Vec<(Notify, CloudPcTarget)> = Vec::new();
     for item in items {
         if let Some(said) = mail_recorded(|step| journal.has(&item.upn, step)) {
@@ -94,10 +149,34 @@ pub(crate) async fn notify(
         }
     }
     if waiting.is_empty() {
-        return Ok(());
+        return Ok(NotifyEnd::Done);
     }
     let total = waiting.len() as u64;
-    let mut poll = Poll::start(&opts.waits.provisioning).await;
+    let provisioning = opts.waits.provisioning;
+    // In a job: this run checks for at most the inline wait, within what is left of the bound.
+    let (policy, job) = match mode {
+        NotifyMode::Inline => (provisioning, None),
+        NotifyMode::Job {
+            cursor,
+            inline_wait,
+        } => {
+            let cursor = cursor.unwrap_or(NotifyCursor {
+                started_at: OffsetDateTime::now_utc(),
+                parks: 0,
+            });
+            let remaining = provisioning
+                .timeout
+                .saturating_sub(since(cursor.started_at));
+            let bound = inline_wait.min(remaining);
+            let mut policy = provisioning.with_timeout(bound);
+            if cursor.parks > 0 {
+                // The park was the delay: check at once.
+                policy.first_check_after = Duration::ZERO;
+            }
+            (policy, Some((cursor, remaining > bound)))
+        }
+    };
+    let mut poll = Poll::start(&policy).await;
     loop {
         let pcs = client
             .cloud_pcs()
@@ -175,25 +254,58 @@ pub(crate) async fn notify(
         waiting = still;
         progress.rows(total - waiting.len() as u64, total);
         if waiting.is_empty() {
-            return Ok(());
+            return Ok(NotifyEnd::Done);
         }
         let mut summary: Vec<String> = states.iter().map(|(s, n)| format!("{n} {s}")).collect();
         summary.sort();
         let next = match poll.not_ready() {
             Ok(next) => next,
             Err(waited) => {
+                if let Some((cursor, true)) = job {
+                    // Not over: park until the next check, holding no worker.
+                    let delay = provisioning
+                        .interval(cursor.parks)
+                        .max(Duration::from_millis(1));
+                    let until = OffsetDateTime::now_utc() + delay;
+                    let reason = format!(
+                        "waiting for {} Cloud PC(s) to be provisioned ({}); next check at {}",
+                        waiting.len(),
+                        summary.join(", "),
+                        until
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default()
+                    );
+                    return Ok(NotifyEnd::Park {
+                        until,
+                        reason,
+                        cursor: NotifyCursor {
+                            parks: cursor.parks + 1,
+                            ..cursor
+                        },
+                    });
+                }
+                let (waited, again) = match job {
+                    Some((cursor, _)) => (
+                        since(cursor.started_at),
+                        "this job stopped waiting: tell the user yourself once it is provisioned",
+                    ),
+                    None => (
+                        waited,
+                        "run the same command again to keep waiting and send it",
+                    ),
+                };
                 let waited = crate::wait::human_duration(waited);
                 for (item, _) in &waiting {
                     rows[item.index].mail = Some(format!(
-                        "not sent yet: the Cloud PC was not ready after {waited} ({}); run the same command again to keep waiting and send it",
+                        "not sent yet: the Cloud PC was not ready after {waited} ({}); {again}",
                         summary.join(", ")
                     ));
                 }
                 observer.on_event(&Event::Note(&format!(
-                "stopped waiting for {} Cloud PC(s) after {waited}; their mails are not sent yet",
-                waiting.len()
-            )));
-                return Ok(());
+                    "stopped waiting for {} Cloud PC(s) after {waited}; their mails are not sent yet",
+                    waiting.len()
+                )));
+                return Ok(NotifyEnd::Done);
             }
         };
         observer.on_event(&Event::Note(&format!(
