@@ -447,3 +447,58 @@ async fn a_bulk_job_with_notify_parks_until_the_cloud_pcs_are_ready_and_mails_ea
     }
     h.shutdown().await;
 }
+
+/// A bulk file of 100,000 rows (about 2.9 MB, over axum's default 2 MB body limit) is accepted as
+/// one job; a body over the submission limit gets a 413 with a JSON error saying what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100000_row_file_is_accepted_and_an_oversized_body_gets_a_clear_413() {
+    let h = start_with(Options::default()).await;
+    let helpdesk = h.token("helpdesk").await;
+    let mut rows = String::from("user\n");
+    for i in 0..100_000 {
+        rows.push_str(&format!("bulk-user-{i:06}@contoso.com\n"));
+    }
+    let body = json!({"operation": "assign.bulk", "tenant": "sandbox", "params": {"rows": rows}});
+    assert!(body.to_string().len() > 2 * 1024 * 1024);
+    let (status, job) = h.post(&helpdesk, "/api/v1/jobs", &body).await;
+    assert_eq!(status, 202, "{job}");
+    let id: JobId = job["id"].as_str().unwrap().parse().unwrap();
+    let stored = h.store.get(id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.input["rows"].as_str().map(|r| r.lines().count()),
+        Some(100_001)
+    );
+
+    let limit = w365_server::api::JOB_SUBMISSION_LIMIT;
+    let huge = format!(
+        "{{\"operation\":\"assign.bulk\",\"tenant\":\"sandbox\",\"params\":{{\"rows\":\"user\\n{}\"}}}}",
+        "x".repeat(limit)
+    );
+    let answer = h
+        .http
+        .post(h.url("/api/v1/jobs"))
+        .bearer_auth(&helpdesk)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 413);
+    let error: Value = answer.json().await.expect("a JSON error");
+    assert_eq!(error["error"]["code"], "payload_too_large", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("64 MiB"),
+        "{error}"
+    );
+    assert!(
+        error["error"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("smaller files"),
+        "{error}"
+    );
+    h.shutdown().await;
+}

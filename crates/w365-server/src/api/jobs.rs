@@ -70,6 +70,7 @@ fn to_problems(problems: Vec<spec::Problem>) -> Vec<Problem> {
         (status = 202, description = "The job", body = crate::api::docs::JobDoc),
         (status = 200, description = "Dry run: the plan; or the existing job for the Idempotency-Key", body = Object),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 413, description = "The body is larger than 64 MiB", body = crate::error::ErrorBody),
         (status = 422, description = "Every problem with its fix", body = crate::error::ErrorBody)),
     security(("entra" = [])))]
 pub async fn submit(
@@ -80,6 +81,19 @@ pub async fn submit(
     body: Result<Json<SubmitJob>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "The request body is larger than {} MiB, the most a job submission may be.",
+                    crate::api::JOB_SUBMISSION_LIMIT / (1024 * 1024)
+                ),
+            )
+            .with_fix(
+                "Split the bulk file into smaller files (100,000 rows fit) and submit one job for each.",
+            );
+        }
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()).with_fix(
             "Send {\"operation\": \"assign\", \"tenant\": \"...\", \"params\": {...}} as JSON.",
         )
