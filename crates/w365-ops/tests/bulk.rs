@@ -565,3 +565,141 @@ async fn frontline_rows_get_seats_over_the_whole_file_and_the_rest_are_in_the_on
         assert!(outbox[0].body.contains(&generated(i)), "{}", outbox[0].body);
     }
 }
+
+/// The `notify` and `message` columns override `--notify` and `--message` for their row, in CSV
+/// and in JSON lines; a bad value is an invalid row (row, column, fix), and a run-wide parameter
+/// named as a column is refused with the flag to give instead.
+#[test]
+fn notify_and_message_columns_are_read_per_row_and_run_wide_parameters_are_refused() {
+    let long = "x".repeat(3001);
+    let csv = format!(
+        "user,notify,message\n\
+         a@contoso.com,yes,Hello A\n\
+         b@contoso.com,FALSE,\n\
+         c@contoso.com,maybe,\n\
+         d@contoso.com,,{long}\n\
+         e@contoso.com,,\n"
+    );
+    let jsonl = format!(
+        "{{\"user\": \"a@contoso.com\", \"notify\": true, \"message\": \"Hello A\"}}\n\
+         {{\"user\": \"b@contoso.com\", \"notify\": false}}\n\
+         {{\"user\": \"c@contoso.com\", \"notify\": \"maybe\"}}\n\
+         {{\"user\": \"d@contoso.com\", \"customMessage\": \"{long}\"}}\n\
+         {{\"user\": \"e@contoso.com\"}}\n\
+         {{\"user\": \"f@contoso.com\", \"ticketQueue\": \"it@contoso.com\"}}\n"
+    );
+    for (text, first) in [(csv, 2), (jsonl, 1)] {
+        let parsed = input::read_text(&text, "rows").unwrap();
+        let rows: Vec<(u64, &str, Option<bool>, Option<&str>)> = parsed
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.row,
+                    r.user.as_str(),
+                    r.overrides.notify,
+                    r.overrides.message.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (first, "a@contoso.com", Some(true), Some("Hello A")),
+                (first + 1, "b@contoso.com", Some(false), None),
+                (first + 4, "e@contoso.com", None, None),
+            ]
+        );
+        let bad: Vec<(u64, &str)> = parsed
+            .invalid
+            .iter()
+            .map(|i| (i.row, i.column.as_deref().unwrap_or("")))
+            .collect();
+        let mut want = vec![(first + 2, "notify"), (first + 3, "message")];
+        if first == 1 {
+            want.push((first + 5, "ticketQueue"));
+        }
+        assert_eq!(bad, want, "{:#?}", parsed.invalid);
+        let notify = &parsed.invalid[0];
+        assert!(notify.problem.contains("'maybe'"), "{notify:?}");
+        assert!(notify.fix.contains("true or false"), "{notify:?}");
+        let message = &parsed.invalid[1];
+        assert!(message.problem.contains("3001"), "{message:?}");
+        assert!(message.fix.contains("at most 3000"), "{message:?}");
+        if first == 1 {
+            let queue = &parsed.invalid[2];
+            assert!(
+                queue.problem.contains("'ticket-queue' cannot be a column")
+                    && queue.problem.contains("one ticket"),
+                "{queue:?}"
+            );
+            assert!(queue.fix.contains("--ticket-queue"), "{queue:?}");
+        }
+    }
+    for (column, flag) in [
+        ("ticket-queue", "--ticket-queue"),
+        ("fromMailbox", "--from-mailbox"),
+        ("Wait Timeout", "--wait-timeout"),
+    ] {
+        let e = input::read_text(&format!("user,{column}\na@contoso.com,x\n"), "rows")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot be a column") && e.contains("row 1"),
+            "{e}"
+        );
+        assert!(e.contains(&format!("give {flag}")), "{e}");
+    }
+}
+
+/// Per row against the simulator: a row's `notify` and `message` win over the flags, a row
+/// without them follows the flags, and a message on a row that sends no mail is invalid.
+#[tokio::test]
+async fn notify_and_message_columns_override_the_flags_for_their_row() {
+    let sim = sim_with_policies(4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("columns.csv");
+    let text = format!(
+        "user,notify,message\n{},,Welcome one\n{},,\n{},false,\n{},no,Hi\n",
+        generated(1),
+        generated(2),
+        generated(3),
+        generated(4)
+    );
+    std::fs::write(&path, text).unwrap();
+    let mut o = opts(false);
+    o.base.notify = true;
+    o.base.custom_message = Some("Text of the flag".into());
+    let report = run_provisioning(&sim, &path, &o).await;
+    let row = |n: u64| report.rows.iter().find(|r| r.row == n).unwrap();
+    for n in 2..=4 {
+        assert_eq!(row(n).outcome, Outcome::Assigned, "{:?}", row(n));
+    }
+    let invalid = row(5);
+    assert_eq!(invalid.outcome, Outcome::Invalid, "{invalid:?}");
+    assert_eq!(invalid.column.as_deref(), Some("message"));
+    assert!(
+        invalid.fix.as_deref().unwrap().contains("notify"),
+        "{invalid:?}"
+    );
+    let outbox = sim.sim().outbox();
+    let body_to = |upn: &str| {
+        outbox
+            .iter()
+            .filter(|m| m.to.iter().any(|t| t.address.eq_ignore_ascii_case(upn)))
+            .map(|m| m.body.clone())
+            .collect::<Vec<_>>()
+    };
+    let one = body_to(&generated(1));
+    assert_eq!(one.len(), 1);
+    assert!(one[0].contains("Welcome one"), "{}", one[0]);
+    let two = body_to(&generated(2));
+    assert_eq!(two.len(), 1);
+    assert!(two[0].contains("Text of the flag"), "{}", two[0]);
+    assert!(
+        body_to(&generated(3)).is_empty(),
+        "notify = false for the row"
+    );
+    assert!(body_to(&generated(4)).is_empty(), "an invalid row");
+    assert_eq!(outbox.len(), 2);
+}

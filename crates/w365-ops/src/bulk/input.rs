@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 /// The columns a bulk file may have (canonical kebab names, as the CLI flags).
-pub const COLUMNS: [&str; 8] = [
+pub const COLUMNS: [&str; 10] = [
     "user",
     "provisioning-group",
     "user-settings-group",
@@ -20,7 +20,68 @@ pub const COLUMNS: [&str; 8] = [
     "user-settings-group-prefix",
     "priority",
     "license-group-prefix",
+    "notify",
+    "message",
 ];
+
+/// Parameters of the command that hold for the whole run and so cannot be a column: the flag to
+/// give instead, and why.
+const RUN_WIDE: [(&str, &str); 7] = [
+    (
+        "ticket-when-out-of-licenses",
+        "the run sends one ticket listing every blocked row",
+    ),
+    (
+        "ticket-queue",
+        "the run sends one ticket listing every blocked row",
+    ),
+    (
+        "ticket-customer-id",
+        "the run sends one ticket listing every blocked row",
+    ),
+    (
+        "from-mailbox",
+        "every mail and the ticket of the run go out from one mailbox, checked once before any change",
+    ),
+    (
+        "wait-timeout",
+        "one polling loop waits for the Cloud PCs of all rows",
+    ),
+    (
+        "keep-grace-period",
+        "`unassign --from` applies it to every row",
+    ),
+    ("keep-groups", "`unassign --from` applies it to every row"),
+];
+
+/// Letters and digits only, lower case: how column names are compared.
+fn column_key(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// A run-wide parameter named as a column: (the problem, what to do instead).
+fn run_wide_column(name: &str) -> Option<(String, String)> {
+    let key = column_key(name);
+    let message_file = key == "messagefile";
+    if message_file {
+        return Some((
+            "'message-file' cannot be a column: a row gives its mail's text itself".into(),
+            "put the text in a 'message' column (at most 3000 characters), or give --message-file for every row".into(),
+        ));
+    }
+    RUN_WIDE
+        .iter()
+        .find(|(flag, _)| column_key(flag) == key)
+        .map(|(flag, why)| {
+            (
+                format!("'{flag}' cannot be a column: {why}"),
+                format!("remove the column and give --{flag} (a job's parameter of the same name) for the whole file"),
+            )
+        })
+}
 
 /// A column, recognised from its kebab (`license-group`), camelCase (`licenseGroup`) or spaced
 /// (`License Group`) name.
@@ -35,15 +96,15 @@ pub enum Column {
     Priority,
     /// `unassign --from` only.
     LicenseGroupPrefix,
+    /// `assign --from`: whether the row's user is mailed when the Cloud PC is ready.
+    Notify,
+    /// `assign --from`: the text of the row's mail.
+    Message,
 }
 
 impl Column {
     fn parse(name: &str) -> Option<Self> {
-        let key: String = name
-            .chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect();
+        let key = column_key(name);
         Some(match key.as_str() {
             "user" | "userprincipalname" | "upn" => Column::User,
             "provisioninggroup" => Column::ProvisioningGroup,
@@ -53,6 +114,8 @@ impl Column {
             "usersettingsgroupprefix" => Column::UserSettingsGroupPrefix,
             "priority" => Column::Priority,
             "licensegroupprefix" => Column::LicenseGroupPrefix,
+            "notify" => Column::Notify,
+            "message" | "custommessage" => Column::Message,
             _ => return None,
         })
     }
@@ -80,6 +143,12 @@ pub struct RowOverrides {
     /// `unassign --from` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub license_group_prefix: Option<String>,
+    /// `assign --from` only: mail this row's user when the Cloud PC is ready (or not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
+    /// `assign --from` only: the text of this row's mail (validated: at most 3000 characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// A row that names a user.
@@ -209,6 +278,10 @@ pub fn read_csv(mut reader: Box<dyn BufRead>, path: &str) -> Result<ParsedInput,
             }
             Some(c) => columns.push(Some(c)),
             None if name.trim().is_empty() => columns.push(None),
+            None if run_wide_column(name).is_some() => {
+                let (problem, fix) = run_wide_column(name).unwrap_or_default();
+                return Err(file_err(format!("{problem} (row 1, the header)"), &fix));
+            }
             None => {
                 return Err(file_err(
                     format!("unknown column '{}' in the header (row 1)", name.trim()),
@@ -333,9 +406,13 @@ pub fn read_jsonl(reader: Box<dyn BufRead>, path: &str) -> Result<ParsedInput, I
         };
         let mut fields = Vec::new();
         let mut unknown = None;
+        let mut run_wide = None;
         for (key, value) in object {
             let Some(column) = Column::parse(&key) else {
-                unknown = Some(key);
+                match run_wide_column(&key) {
+                    Some(why) => run_wide = Some((key, why)),
+                    None => unknown = Some(key),
+                }
                 break;
             };
             let text = match value {
@@ -345,6 +422,11 @@ pub fn read_jsonl(reader: Box<dyn BufRead>, path: &str) -> Result<ParsedInput, I
                 other => other.to_string(),
             };
             fields.push((column, text));
+        }
+        if let Some((key, (problem, fix))) = run_wide {
+            out.invalid
+                .push(invalid(row, None, Some(key), problem, &fix));
+            continue;
         }
         if let Some(key) = unknown {
             out.invalid.push(invalid(
@@ -447,6 +529,35 @@ fn push_row(
                 }
                 continue;
             }
+            Column::Notify => {
+                match parse_bool(&value) {
+                    Some(b) => overrides.notify = Some(b),
+                    None => {
+                        out.invalid.push(invalid(
+                            row,
+                            named,
+                            Some("notify".into()),
+                            format!("notify '{value}' is not true or false"),
+                            "write true or false (yes/no, 1/0 work too), or leave it empty to follow --notify",
+                        ));
+                        return;
+                    }
+                }
+                continue;
+            }
+            Column::Message => {
+                if let Err(e) = crate::mail::validate_custom_message(&value) {
+                    out.invalid.push(invalid(
+                        row,
+                        named,
+                        Some("message".into()),
+                        e.to_string(),
+                        "shorten the message (the mail's text, at most 3000 characters), or leave it empty for --message",
+                    ));
+                    return;
+                }
+                &mut overrides.message
+            }
             Column::ProvisioningGroup => &mut overrides.provisioning_group,
             Column::UserSettingsGroup => &mut overrides.user_settings_group,
             Column::LicenseGroup => &mut overrides.license_group,
@@ -463,6 +574,15 @@ fn push_row(
         overrides,
         priority,
     });
+}
+
+/// A yes/no cell: `true`/`false`, `yes`/`no`, `1`/`0` (any case).
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" => Some(true),
+        "false" | "no" | "0" => Some(false),
+        _ => None,
+    }
 }
 
 fn read_err(path: &str, source: io::Error) -> InputError {

@@ -205,6 +205,9 @@ struct Work {
     kind: WorkKind,
     /// The licence (or seat) group was added by an earlier run of this file (journal).
     license_added: bool,
+    /// The row's mail when the Cloud PC is ready: `None` when the row does not notify, else the
+    /// custom text (if any; the row's `message`, or `--message`).
+    mail: Option<Option<String>>,
 }
 
 /// The path of a row, as the single assign takes it.
@@ -223,12 +226,33 @@ enum WorkKind {
 }
 
 impl Work {
-    fn notify(&self) -> Notify {
-        notify_of(self.index, &self.upn, &self.user, &self.kind)
+    /// The row's mail, when it notifies.
+    fn notify(&self) -> Option<Notify> {
+        let message = self.mail.clone()?;
+        Some(notify_of(
+            self.index, &self.upn, &self.user, &self.kind, message,
+        ))
     }
 }
 
-fn notify_of(index: usize, upn: &str, user: &UserRef, kind: &WorkKind) -> Notify {
+/// Whether a row's user is mailed (its `notify` column, else `--notify`) and with which text (its
+/// `message` column, else `--message`): `None` when not mailed.
+fn row_mail(base: &AssignOptions, row: &InputRow) -> Option<Option<String>> {
+    row.overrides.notify.unwrap_or(base.notify).then(|| {
+        row.overrides
+            .message
+            .clone()
+            .or(base.custom_message.clone())
+    })
+}
+
+fn notify_of(
+    index: usize,
+    upn: &str,
+    user: &UserRef,
+    kind: &WorkKind,
+    custom_message: Option<String>,
+) -> Notify {
     let mail = match kind {
         WorkKind::Dedicated {
             sku,
@@ -256,6 +280,7 @@ fn notify_of(index: usize, upn: &str, user: &UserRef, kind: &WorkKind) -> Notify
         upn: upn.to_owned(),
         user: user.clone(),
         mail,
+        custom_message,
     }
 }
 
@@ -476,7 +501,11 @@ async fn plan_with(
     observer: &dyn Observer,
 ) -> Result<BulkPlan> {
     let requests_before = client.stats().requests;
-    if opts.base.notify {
+    if input
+        .rows
+        .iter()
+        .any(|r| r.overrides.notify.unwrap_or(opts.base.notify))
+    {
         // The sender must exist and have a mailbox before anything is changed.
         crate::mail::verify_sender(client, opts.base.from_mailbox.as_deref(), "--notify").await?;
     }
@@ -622,6 +651,24 @@ async fn plan_with(
             });
             continue;
         }
+        let mail = row_mail(&opts.base, row);
+        if row.overrides.message.is_some() && mail.is_none() {
+            results.push(RowResult {
+                column: Some("message".into()),
+                fix: Some(
+                    "set the row's notify column to true (or give --notify), or empty its message"
+                        .into(),
+                ),
+                error_kind: Some("validation".into()),
+                ..row_result(
+                    row.row,
+                    &row.user,
+                    Outcome::Invalid,
+                    "the message is the text of the ready mail, and this row sends none".into(),
+                )
+            });
+            continue;
+        }
         let Some(user) = users.get(&row.user.to_lowercase()) else {
             results.push(unknown_user_row(row.row, &row.user));
             continue;
@@ -740,6 +787,7 @@ async fn plan_with(
                         license_group,
                         kind,
                         license_added: false,
+                        mail: mail.clone(),
                     },
                     capacity,
                     priority: row.priority,
@@ -767,10 +815,16 @@ async fn plan_with(
                                 "added by an earlier run of this file".into(),
                             )
                         };
-                        if confirmed && opts.base.notify {
+                        if let (true, Some(message)) = (confirmed, &mail) {
                             match notify::mail_recorded(|step| journal.has(&row.user, step)) {
                                 Some(said) => r.mail = Some(said.to_owned()),
-                                None => notify.push(notify_of(index, &row.user, &uref, &kind)),
+                                None => notify.push(notify_of(
+                                    index,
+                                    &row.user,
+                                    &uref,
+                                    &kind,
+                                    message.clone(),
+                                )),
                             }
                         }
                         results.push(r);
@@ -784,6 +838,7 @@ async fn plan_with(
                                     license_group: group,
                                     kind,
                                     license_added: true,
+                                    mail: mail.clone(),
                                 },
                                 capacity: RowCapacity::Skus(Vec::new()),
                                 priority: None,
@@ -1203,9 +1258,9 @@ async fn execute_with(
 
     // 6. `--notify`: each user once, when their Cloud PC is ready (one polling loop for all).
     let mut end = NotifyEnd::Done;
-    if opts.base.notify {
-        let mut items = std::mem::take(&mut plan.notify);
-        items.extend(confirmed.iter().map(|&i| plan.work[i].notify()));
+    let mut items = std::mem::take(&mut plan.notify);
+    items.extend(confirmed.iter().filter_map(|&i| plan.work[i].notify()));
+    if !items.is_empty() {
         end = notify::notify(
             client,
             &opts.base,

@@ -55,6 +55,8 @@ pub(crate) struct Notify {
     pub(crate) upn: String,
     pub(crate) user: UserRef,
     pub(crate) mail: NotifyMail,
+    /// The text of the mail, when the row (or `--message`) gives one.
+    pub(crate) custom_message: Option<String>,
 }
 
 /// Where a job's Cloud PC wait stands between its runs (kept in the job's checkpoint).
@@ -138,7 +140,7 @@ pub(crate) async fn notify(
                     from: opts.from_mailbox.clone().unwrap_or_default(),
                     user: item.user.clone(),
                     policy_name: policy_name.clone(),
-                    custom_message: opts.custom_message.clone(),
+                    custom_message: item.custom_message.clone(),
                 };
                 send(client, opts, &item, step, None, rows, journal, observer).await?;
             }
@@ -218,7 +220,7 @@ pub(crate) async fn notify(
                     let step = Step::SendReadyMail {
                         from: opts.from_mailbox.clone().unwrap_or_default(),
                         user: item.user.clone(),
-                        custom_message: opts.custom_message.clone(),
+                        custom_message: item.custom_message.clone(),
                     };
                     send(
                         client,

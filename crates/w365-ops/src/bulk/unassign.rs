@@ -144,6 +144,10 @@ fn assign_only_column(row: &super::InputRow) -> Option<&'static str> {
         Some("user-settings-group")
     } else if row.priority.is_some() {
         Some("priority")
+    } else if r.notify.is_some() {
+        Some("notify")
+    } else if r.message.is_some() {
+        Some("message")
     } else {
         None
     }
