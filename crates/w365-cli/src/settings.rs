@@ -301,7 +301,7 @@ pub fn waits(sandbox: bool) -> Waits {
         ] {
             p.initial_interval = every;
             p.max_interval = every;
-            p.first_check_after = p.first_check_after.min(every);
+            p.second_check_after = p.second_check_after.min(every);
         }
     }
     waits

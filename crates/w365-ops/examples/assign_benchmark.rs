@@ -115,7 +115,7 @@ async fn ours(sim: &TestSim) -> (u64, Duration) {
     let client = signed_in(sim).await;
     let mut o = AssignOptions::new(USER, "benchmark");
     o.waits = Waits::uniform(Duration::from_millis(20), Duration::from_secs(120));
-    o.waits.license.first_check_after = Duration::from_millis(100);
+    o.waits.license.second_check_after = Duration::from_millis(100);
     // Few, large clock steps: each step runs the simulator's due work over the whole tenant.
     let _clock = sim.drive_clock(Duration::from_secs(150), Duration::from_millis(50));
     let started = Instant::now();

@@ -56,7 +56,7 @@ impl Waits {
         Self {
             memberships: WaitPolicy::new(secs(1), secs(10), secs(5 * 60)),
             license: WaitPolicy::new(secs(5), secs(30), secs(30 * 60))
-                .with_first_check_after(secs(10)),
+                .with_second_check_after(secs(10)),
             cloud_pc_appears: WaitPolicy::new(secs(10), secs(60), secs(60 * 60)),
             provisioning: WaitPolicy::new(secs(15), secs(60), secs(3 * 60 * 60)),
         }
@@ -67,7 +67,7 @@ impl Waits {
         Self {
             memberships: WaitPolicy::new(ms(100), ms(500), secs(60)),
             license: WaitPolicy::new(ms(200), ms(1000), secs(2 * 60))
-                .with_first_check_after(ms(150)),
+                .with_second_check_after(ms(150)),
             cloud_pc_appears: WaitPolicy::new(ms(250), ms(1000), secs(3 * 60)),
             provisioning: WaitPolicy::new(ms(250), ms(1000), secs(5 * 60)),
         }
@@ -80,7 +80,7 @@ impl Waits {
             max_interval: interval,
             multiplier: 1.0,
             timeout,
-            first_check_after: Duration::ZERO,
+            second_check_after: Duration::ZERO,
         };
         Self {
             memberships: p,
@@ -508,7 +508,9 @@ impl<'a> Executor<'a> {
         sku: &SkuRef,
     ) -> Result<StepOutcome> {
         let what = format!("the license {sku} to be granted");
+        let checks = std::sync::atomic::AtomicU32::new(0);
         let outcome = wait_for(&what, &self.waits.license, self.tick(), || async {
+            let check = checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             let states = self
                 .client
                 .users()
@@ -527,6 +529,13 @@ impl<'a> Executor<'a> {
                         .is_some_and(|g| g.eq_ignore_ascii_case(&license_group.id))
             });
             let Some(state) = from_group else {
+                if check == 1 {
+                    // The first check comes at once, often before group licensing could have
+                    // started: no second request to say so.
+                    return Ok(Check::Pending(Some(format!(
+                        "no assignment from {license_group} yet"
+                    ))));
+                }
                 // Not processed for this user yet: say how far the group's processing is.
                 let processing = self
                     .client

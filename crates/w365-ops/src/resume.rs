@@ -191,11 +191,12 @@ fn since(t: OffsetDateTime) -> Duration {
 }
 
 /// Every wait bounded by `bound` instead of its own timeout.
-fn bounded(waits: &Waits, bound: Duration, skip_first_delay: bool) -> Waits {
+fn bounded(waits: &Waits, bound: Duration, resumed: bool) -> Waits {
     let b = |p: WaitPolicy| {
         let mut p = p.with_timeout(bound);
-        if skip_first_delay {
-            p.first_check_after = Duration::ZERO;
+        // A resumed wait has waited (parked) already: its checks come at the policy's intervals.
+        if resumed {
+            p.second_check_after = Duration::ZERO;
         }
         p
     };

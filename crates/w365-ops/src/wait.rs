@@ -1,7 +1,8 @@
 //! Bounded polling with backoff.
 //!
 //! Every wait says what it waits for, checks immediately, then backs off exponentially up to a
-//! ceiling, and stops at a deadline. A timeout is a distinct outcome ([`WaitOutcome::TimedOut`]),
+//! ceiling (the second check no sooner than the policy's `second_check_after`, for work known to
+//! take a while), and stops at a deadline. A timeout is a distinct outcome ([`WaitOutcome::TimedOut`]),
 //! not a failure: the work being waited for is usually still running. Intervals and deadlines are
 //! plain values ([`WaitPolicy`]) so tests can make them tiny.
 
@@ -24,10 +25,12 @@ pub struct WaitPolicy {
     /// Give up (time out) after this long.
     #[serde(with = "duration_ms")]
     pub timeout: Duration,
-    /// Delay before the first check, for work known to take a while (license processing):
-    /// saves requests that could only answer "not yet". Zero checks immediately.
-    #[serde(with = "duration_ms", default)]
-    pub first_check_after: Duration,
+    /// The least delay before the second check, for work known to take a while (license
+    /// processing): after a first check that found it not done yet, the checks that could only
+    /// answer "not yet" are saved. The first check is always at once: work that is done at once
+    /// (a simulator, a tenant that was quick) costs no wait at all. Zero: the policy's intervals.
+    #[serde(with = "duration_ms", default, alias = "first_check_after")]
+    pub second_check_after: Duration,
 }
 
 impl WaitPolicy {
@@ -41,13 +44,13 @@ impl WaitPolicy {
             max_interval,
             multiplier: 2.0,
             timeout,
-            first_check_after: Duration::ZERO,
+            second_check_after: Duration::ZERO,
         }
     }
 
-    /// The same policy, first checking after `delay`.
-    pub const fn with_first_check_after(mut self, delay: Duration) -> Self {
-        self.first_check_after = delay;
+    /// The same policy, checking a second time no sooner than `delay` after the first.
+    pub const fn with_second_check_after(mut self, delay: Duration) -> Self {
+        self.second_check_after = delay;
         self
     }
 
@@ -143,8 +146,9 @@ where
 }
 
 /// The schedule of a polling loop under a [`WaitPolicy`], for loops that cannot be a
-/// [`wait_for`] check (one pass over many items that changes them): the first check after
-/// `first_check_after`, then the policy's growing intervals until `timeout`.
+/// [`wait_for`] check (one pass over many items that changes them): the first check at once, the
+/// second after the policy's first interval (at least `second_check_after`), then its growing
+/// intervals until `timeout`.
 #[derive(Debug)]
 pub struct Poll<'a> {
     policy: &'a WaitPolicy,
@@ -154,12 +158,9 @@ pub struct Poll<'a> {
 }
 
 impl<'a> Poll<'a> {
-    /// Starts the clock and waits until the first check is due.
+    /// Starts the clock; the first check is due at once.
     pub async fn start(policy: &'a WaitPolicy) -> Self {
         let started = tokio::time::Instant::now();
-        if !policy.first_check_after.is_zero() {
-            tokio::time::sleep(policy.first_check_after.min(policy.timeout)).await;
-        }
         Self {
             policy,
             started,
@@ -180,10 +181,11 @@ impl<'a> Poll<'a> {
         if elapsed >= self.policy.timeout {
             return Err(elapsed);
         }
-        Ok(self
-            .policy
-            .interval(self.checks - 1)
-            .min(self.policy.timeout - elapsed))
+        let mut next = self.policy.interval(self.checks - 1);
+        if self.checks == 1 {
+            next = next.max(self.policy.second_check_after);
+        }
+        Ok(next.min(self.policy.timeout - elapsed))
     }
 }
 
@@ -318,19 +320,50 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_first_check_can_be_delayed() {
-        let policy = fast(5_000).with_first_check_after(Duration::from_millis(20));
-        let started = std::time::Instant::now();
+    async fn the_first_check_is_at_once_and_the_second_can_be_delayed() {
+        let policy = fast(5_000).with_second_check_after(Duration::from_millis(20));
+        // Done at once: one check, nothing waited for.
+        let mut ticks = 0;
         let out = wait_for::<_, Infallible, _, _>(
             "x",
             &policy,
-            |_| {},
+            |_| ticks += 1,
             || async { Ok(Check::Ready(())) },
         )
         .await
         .unwrap();
         assert_eq!(out, WaitOutcome::Ready(()));
-        assert!(started.elapsed() >= Duration::from_millis(20));
+        assert_eq!(ticks, 0);
+        // Not done at the first check: the second comes no sooner than `second_check_after`,
+        // the later ones at the policy's intervals.
+        let mut n = 0;
+        let mut next = Vec::new();
+        let started = std::time::Instant::now();
+        let out = wait_for::<_, Infallible, _, _>(
+            "x",
+            &policy,
+            |t| next.push(t.next_check_in),
+            || {
+                n += 1;
+                let n = n;
+                async move {
+                    Ok(if n < 3 {
+                        Check::Pending(None)
+                    } else {
+                        Check::Ready(n)
+                    })
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, WaitOutcome::Ready(3));
+        assert_eq!(
+            next,
+            [Duration::from_millis(20), Duration::from_millis(2)],
+            "max(1 ms, 20 ms), then the doubled interval"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(22));
     }
 
     #[tokio::test]

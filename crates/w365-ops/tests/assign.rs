@@ -105,8 +105,8 @@ fn expect_err(result: Result<AssignReport, AssignFailure>) -> (AssignReport, Err
 async fn dedicated_assign_adds_the_groups_and_confirms_the_license_in_at_most_10_requests() {
     let sim = TestSim::contoso().await;
     let mut o = opts("megan.bowen@contoso.com");
-    // Like a real tenant: license processing takes a while, so the first check waits for it.
-    o.waits.license.first_check_after = Duration::from_millis(150);
+    // Like a real tenant: license processing takes a while, so a second check waits for it.
+    o.waits.license.second_check_after = Duration::from_millis(150);
     let report = {
         let client = sim.client();
         let _clock = sim.drive_clock(Duration::from_secs(60), Duration::from_millis(5));
@@ -1223,7 +1223,7 @@ fn grow_tenant(sim: &TestSim, extra_members: usize, prefix_groups: usize) {
 async fn the_request_count_does_not_depend_on_group_sizes() {
     async fn count(sim: &TestSim) -> u64 {
         let mut o = opts("megan.bowen@contoso.com");
-        o.waits.license.first_check_after = Duration::from_millis(150);
+        o.waits.license.second_check_after = Duration::from_millis(150);
         let client = sim.client();
         let _clock = sim.drive_clock(Duration::from_secs(60), Duration::from_millis(5));
         ok(assign::assign(&client, &o, &Silent).await).graph_requests
@@ -1276,7 +1276,7 @@ async fn one_assign_with_50ms_graph_latency_completes_in_at_most_ten_requests() 
         .await
         .unwrap();
     let mut o = opts("megan.bowen@contoso.com");
-    o.waits.license.first_check_after = Duration::from_millis(100);
+    o.waits.license.second_check_after = Duration::from_millis(100);
     let _clock = sim.drive_clock(Duration::from_secs(60), Duration::from_millis(5));
     let report = ok(assign::assign(&client, &o, &Silent).await);
     assert!(
@@ -1386,7 +1386,7 @@ async fn frontline_seats_fall_back_to_shared_use_service_plans() {
 async fn one_assign_makes_at_most_8_requests_with_its_planning_reads_in_one_batch() {
     let sim = TestSim::contoso().await;
     let mut o = opts("megan.bowen@contoso.com");
-    o.waits.license.first_check_after = Duration::from_millis(150);
+    o.waits.license.second_check_after = Duration::from_millis(150);
     let report = {
         let client = sim.client();
         let _clock = sim.drive_clock(Duration::from_secs(60), Duration::from_millis(5));
@@ -1563,4 +1563,77 @@ async fn a_upn_starting_with_a_dollar_is_planned_without_the_batch() {
         "no batch for a $ UPN"
     );
     assert_eq!(report.plan.writes(), 3, "{:?}", report.plan);
+}
+
+/// The critical path of one assign: its requests' sequential round trips, from the simulator's
+/// request log (which requests were in flight together, on the log's event counter; no clock is
+/// read). Every request takes 200 ms, so the requests sent together surely overlap; directory
+/// changes are seen and licences processed at once, so no wait has to check twice. The chain is
+/// planning (one $batch beside the policy and sender reads) → the two memberships → their
+/// visibility → the licence group → the licence confirmed: five.
+#[tokio::test]
+async fn one_assign_takes_at_most_five_sequential_round_trips() {
+    let mut cfg = TestSim::manual_config(w365_sim::Seed::Contoso);
+    cfg.timings.directory = w365_sim::DirectoryTimings {
+        replication_lag: Duration::ZERO,
+        license_processing: Duration::ZERO,
+    };
+    cfg.faults = vec![FaultRule::always(w365_sim::faults::FaultAction::Latency(
+        200,
+    ))];
+    let sim = TestSim::start(cfg).await;
+    let client = sim.client();
+    // The token first: it is cached for the run and not a Graph round trip.
+    client
+        .users()
+        .find_by_upn("alice.smith@contoso.com")
+        .await
+        .unwrap();
+    let before = sim.sim().request_log().len();
+    let mut o = opts("megan.bowen@contoso.com");
+    o.waits = Waits::uniform(Duration::from_millis(5), Duration::from_secs(30));
+    let report = ok(assign::assign(&client, &o, &Silent).await);
+    assert!(matches!(report.path, Some(AssignPath::Dedicated { .. })));
+    let log: Vec<RequestRecord> = sim.sim().request_log().split_off(before);
+    let graph: Vec<RequestRecord> = log
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v1.0/") || r.path.starts_with("/beta/"))
+        .collect();
+    let wire = graph.iter().filter(|r| !r.batch_item).count() as u64;
+    assert_eq!(wire, report.graph_requests, "{graph:#?}");
+    assert!(report.graph_requests <= 8, "{graph:#?}");
+    let trips = w365_sim::round_trips(&graph);
+    assert!(trips <= 5, "{trips} sequential round trips: {graph:#?}");
+    // Not fewer than the dependencies allow: planning, memberships, visibility, licence group,
+    // licence.
+    assert_eq!(trips, 5, "{graph:#?}");
+}
+
+/// The round-trip count of the request log follows the overlap of the requests: two requests
+/// sent at once are one round trip, the same two one after the other are two.
+#[tokio::test]
+async fn the_request_logs_round_trips_count_overlapping_requests_once() {
+    let mut cfg = TestSim::manual_config(w365_sim::Seed::Contoso);
+    cfg.faults = vec![FaultRule::always(w365_sim::faults::FaultAction::Latency(
+        200,
+    ))];
+    let sim = TestSim::start(cfg).await;
+    let client = sim.client();
+    client.subscribed_skus().list().await.unwrap();
+    let before = sim.sim().request_log().len();
+    let users = client.users();
+    let (a, b) = tokio::join!(
+        users.find_by_upn("alice.smith@contoso.com"),
+        users.find_by_upn("megan.bowen@contoso.com")
+    );
+    a.unwrap();
+    b.unwrap();
+    let together = sim.sim().request_log().split_off(before);
+    assert_eq!(together.len(), 2);
+    assert_eq!(w365_sim::round_trips(&together), 1, "{together:#?}");
+    let before = sim.sim().request_log().len();
+    users.find_by_upn("alice.smith@contoso.com").await.unwrap();
+    users.find_by_upn("megan.bowen@contoso.com").await.unwrap();
+    let apart = sim.sim().request_log().split_off(before);
+    assert_eq!(w365_sim::round_trips(&apart), 2, "{apart:#?}");
 }

@@ -231,7 +231,7 @@ impl OpsHandler {
             ] {
                 p.initial_interval = every;
                 p.max_interval = every;
-                p.first_check_after = Duration::ZERO;
+                p.second_check_after = Duration::ZERO;
             }
         }
         waits

@@ -37,7 +37,7 @@ use url::Url;
 
 pub use clock::ClockMode;
 pub use faults::FaultRule;
-pub use http::RequestRecord;
+pub use http::{RequestRecord, round_trips};
 pub use seed::{LargeTenantSpec, SeedFile};
 pub use state::mail::SentMail;
 pub use state::{DirectoryTimings, Store};

@@ -172,8 +172,8 @@ pub(crate) async fn notify(
             let bound = inline_wait.min(remaining);
             let mut policy = provisioning.with_timeout(bound);
             if cursor.parks > 0 {
-                // The park was the delay: check at once.
-                policy.first_check_after = Duration::ZERO;
+                // The park was the delay: no longer delay before the next check.
+                policy.second_check_after = Duration::ZERO;
             }
             (policy, Some((cursor, remaining > bound)))
         }

@@ -167,6 +167,41 @@ pub struct RequestRecord {
     pub request_id: String,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// The request's number on the log's event counter when it arrived, and when it was answered
+    /// (simulated latency included): a logical clock, so the log tells which requests were in
+    /// flight together without comparing times. See [`round_trips`].
+    #[serde(default)]
+    pub received: u64,
+    #[serde(default)]
+    pub answered: u64,
+    /// An item of a `$batch` (logged besides the batch), not a request of its own on the wire.
+    #[serde(default)]
+    pub batch_item: bool,
+}
+
+/// Marks a request the `$batch` route dispatches for one of its items (a request extension).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchItem;
+
+/// The sequential round trips of the logged requests: the longest chain of requests (batch items
+/// left out: they travel inside their batch) in which each one arrived after the one before it
+/// was answered. Requests a client sends at once overlap and count once; a request that had to
+/// wait for another's answer adds one. Give the requests every round trip is simulated a latency
+/// (a latency fault) so that requests sent together are surely in flight together.
+pub fn round_trips(records: &[RequestRecord]) -> usize {
+    let mut wire: Vec<&RequestRecord> = records.iter().filter(|r| !r.batch_item).collect();
+    wire.sort_by_key(|r| r.received);
+    // depth[i]: the longest chain that ends with request i.
+    let mut depth: Vec<usize> = Vec::with_capacity(wire.len());
+    for (i, r) in wire.iter().enumerate() {
+        let before = (0..i)
+            .filter(|&j| wire[j].answered < r.received)
+            .map(|j| depth[j])
+            .max()
+            .unwrap_or(0);
+        depth.push(before + 1);
+    }
+    depth.into_iter().max().unwrap_or(0)
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -278,6 +313,8 @@ pub(crate) async fn envelope(
         tenant: Arc::clone(&tenant),
     };
     let method = request.method().to_string();
+    let batch_item = request.extensions().get::<BatchItem>().is_some();
+    let received = app.next_event();
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -292,6 +329,7 @@ pub(crate) async fn envelope(
     if writes && response.status().is_success() {
         app.after_write();
     }
+    let answered = app.next_event();
     let now = app.now();
     // Error bodies' `innerError.date` is on the clock of the response's `Date` header (real
     // time, written by hyper), like the fault layer's and Graph's, not the virtual clock.
@@ -321,6 +359,9 @@ pub(crate) async fn envelope(
         route,
         request_id,
         at: now,
+        received,
+        answered,
+        batch_item,
     });
     response
 }

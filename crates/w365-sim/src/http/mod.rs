@@ -69,7 +69,7 @@ use std::time::Duration;
 use axum::Router;
 use time::OffsetDateTime;
 
-pub use context::{ApiVersion, RequestContext, RequestRecord};
+pub use context::{ApiVersion, BatchItem, RequestContext, RequestRecord, round_trips};
 pub use error::ApiError;
 pub use extract::{Auth, GraphJson, GraphQuery};
 
@@ -107,6 +107,9 @@ struct Shared {
     /// Requests that may have changed the state (every method but GET/HEAD/OPTIONS) and direct
     /// edits: what "unsaved changes" means for the periodic save of `serve`.
     changes: std::sync::atomic::AtomicU64,
+    /// The request log's event counter: each request takes a number when it arrives and one
+    /// when it is answered ([`RequestRecord::received`], [`RequestRecord::answered`]).
+    events: std::sync::atomic::AtomicU64,
     /// The router itself (for `$batch`); taken out on shutdown to break the cycle.
     router: Mutex<Option<Router>>,
     /// The identity provider for operators (`crate::oidc`).
@@ -166,6 +169,7 @@ impl AppState {
                 settings: Mutex::new(settings),
                 admin_key,
                 changes: std::sync::atomic::AtomicU64::new(0),
+                events: std::sync::atomic::AtomicU64::new(0),
                 router: Mutex::new(None),
                 oidc: crate::oidc::OidcState::default(),
                 links: RwLock::new(LinkPolicy::default()),
@@ -311,6 +315,14 @@ impl AppState {
     }
 
     /// Appends to the request log.
+    /// The next number of the request log's event counter (1, 2, ...).
+    pub(crate) fn next_event(&self) -> u64 {
+        self.inner
+            .events
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1
+    }
+
     pub fn record(&self, record: RequestRecord) {
         if !matches!(record.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
             self.mark_changed();

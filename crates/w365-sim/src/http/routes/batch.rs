@@ -82,7 +82,7 @@ async fn batch(
                 .as_ref()
                 .map(|b| b.to_string())
                 .unwrap_or_default();
-            let Ok(request) = request.body(Body::from(body)) else {
+            let Ok(mut request) = request.body(Body::from(body)) else {
                 return BatchItemResponse::new(
                     400,
                     Some(
@@ -90,6 +90,9 @@ async fn batch(
                     ),
                 );
             };
+            request
+                .extensions_mut()
+                .insert(crate::http::context::BatchItem);
             let Ok(response) = router.oneshot(request).await;
             let status = response.status().as_u16();
             let mut headers_out = Vec::new();
