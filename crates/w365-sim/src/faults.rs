@@ -17,7 +17,8 @@
 //!  "action":{"status":{"status":429,"retryAfterSecs":3,"httpDate":false}},
 //!  "trigger":{"firstN":2}}
 //! ```
-//! `action` is `{"latency": ms}`, `{"status": {...}}`, `"dropConnection"`,
+//! `action` is `{"latency": ms}`, `{"roundTripLatency": ms}` (not added again to the items of a
+//! `$batch`), `{"status": {...}}`, `"dropConnection"`,
 //! `{"statusAfterProcessing": {...}}` or `"dropAfterProcessing"`; `trigger` is
 //! `"always"` (the default), `{"firstN": n}`, `{"everyNth": n}` or
 //! `{"probability": {"p": 0.25, "seed": 7}}`.
@@ -60,6 +61,9 @@ pub const TENANT_HEADER: &str = "x-sim-tenant";
 pub enum FaultAction {
     /// Delay the request by this many milliseconds, then handle it normally.
     Latency(u64),
+    /// A network round trip of this many milliseconds: like `latency`, but only for requests
+    /// on the wire; the items of a `$batch` travel inside their batch and are not delayed again.
+    RoundTripLatency(u64),
     /// Answer with this status and a Graph error body instead of handling the request.
     Status {
         /// 429, 503 or 504 (any 4xx/5xx is accepted).
@@ -256,6 +260,8 @@ fn match_segment(pattern: &str, seg: &str) -> bool {
 pub struct FaultDecision {
     /// Total delay from firing latency rules.
     pub latency: Duration,
+    /// Total delay from firing round-trip latency rules (not for `$batch` items).
+    pub round_trip_latency: Duration,
     /// The answer that replaces the routes, if a status or drop rule fired.
     pub outcome: Option<FaultOutcome>,
     /// The routes handle the request first; `outcome` then replaces their answer.
@@ -362,6 +368,9 @@ impl Faults {
             }
             match state.rule.action {
                 FaultAction::Latency(ms) => decision.latency += Duration::from_millis(ms),
+                FaultAction::RoundTripLatency(ms) => {
+                    decision.round_trip_latency += Duration::from_millis(ms);
+                }
                 FaultAction::Status {
                     status,
                     retry_after_secs,
@@ -590,12 +599,20 @@ where
             .get("client-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let mut latency = decision.latency;
+        if req
+            .extensions()
+            .get::<crate::http::context::BatchItem>()
+            .is_none()
+        {
+            latency += decision.round_trip_latency;
+        }
         // The inner service was made ready by poll_ready; keep that one and leave a clone.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            if !decision.latency.is_zero() {
-                tokio::time::sleep(decision.latency).await;
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
             }
             let Some(outcome) = decision.outcome else {
                 return inner.call(req).await;
@@ -1069,6 +1086,39 @@ mod tests {
         assert!(
             started.elapsed() < slow_elapsed,
             "the delay applies to the first request only"
+        );
+    }
+
+    #[tokio::test]
+    async fn round_trip_latency_delays_requests_on_the_wire_but_not_batch_items() {
+        use tower::ServiceExt as _;
+        let faults = Faults::new(vec![FaultRule::always(FaultAction::RoundTripLatency(
+            1_500,
+        ))]);
+        let app = Router::new()
+            .route("/v1.0/users", get(|| async { "users" }))
+            .layer(FaultLayer::new(faults));
+        let request = |item: bool| {
+            let mut r = Request::builder()
+                .uri("/v1.0/users")
+                .body(Body::empty())
+                .expect("request");
+            if item {
+                r.extensions_mut().insert(crate::http::context::BatchItem);
+            }
+            r
+        };
+        let started = Instant::now();
+        let item = app.clone().oneshot(request(true)).await.expect("answer");
+        let item_elapsed = started.elapsed();
+        assert_eq!(item.status(), 200);
+        let started = Instant::now();
+        let wire = app.oneshot(request(false)).await.expect("answer");
+        assert_eq!(wire.status(), 200);
+        assert!(started.elapsed() >= Duration::from_millis(1_500));
+        assert!(
+            item_elapsed < Duration::from_millis(1_500),
+            "{item_elapsed:?}"
         );
     }
 
