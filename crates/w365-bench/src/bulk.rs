@@ -1,14 +1,21 @@
 //! `bulk`: `w365 assign --from FILE` for N users at 50 ms simulated latency, beside a loop of
 //! single assigns, with and without 10 % injected 429s; and the memory of reading a
-//! 100,000-row file.
+//! 100,000-row file and of planning it against a simulator tenant of 100,000 users.
+//!
+//! The planning is measured in a process of its own (the hidden `bulk-plan-worker`), so its
+//! high-water mark (VmHWM) is the planning's alone: the simulator with its 100,000 users runs in
+//! this process, the worker reaches it over HTTP like `w365 assign --from FILE --dry-run`.
 //!
 //! Each run starts a fresh contoso simulator with N generated users and N more units of the
 //! 128 GB SKU. Directory timings are zero (memberships visible and licences processed at once)
 //! and no Cloud PC is waited for, so the time measured is the tool's own Graph round trips.
 
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use w365_graph::auth::Credential;
 use w365_graph::{Client, Cloud};
 use w365_ops::assign::{self, AssignOptions};
@@ -40,6 +47,125 @@ pub struct Args {
     /// Rows of the file whose reading memory is measured.
     #[arg(long, default_value_t = 100_000)]
     pub file_rows: usize,
+}
+
+/// The hidden worker that plans a file: the client secret comes on stdin, never on the command
+/// line; it prints one `plan {json}` line with its figures.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanWorkerArgs {
+    /// The simulator's base URL.
+    #[arg(long)]
+    pub sim: String,
+    #[arg(long)]
+    pub tenant_id: String,
+    #[arg(long)]
+    pub client_id: String,
+    /// The bulk file to plan.
+    #[arg(long)]
+    pub file: PathBuf,
+}
+
+/// What the planning worker measured.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct PlanFigures {
+    rows: usize,
+    planned: usize,
+    requests: u64,
+    read_secs: f64,
+    plan_secs: f64,
+    rss_start_kib: u64,
+    rss_read_kib: u64,
+    rss_planned_kib: u64,
+    hwm_kib: u64,
+}
+
+/// Reads and plans the file against the simulator, with reads only (as `--dry-run`).
+pub async fn plan_worker(args: &PlanWorkerArgs) -> anyhow::Result<()> {
+    let mut secret = String::new();
+    BufReader::new(tokio::io::stdin())
+        .read_line(&mut secret)
+        .await?;
+    let base = url::Url::parse(&args.sim).context("simulator URL")?;
+    let client = Client::builder()
+        .cloud(Cloud::Custom {
+            graph: base.clone(),
+            authority: base,
+        })
+        .credential(Credential::client_secret(
+            &args.tenant_id,
+            &args.client_id,
+            secret.trim().to_owned(),
+        ))
+        .build()
+        .context("building the Graph client")?;
+    let memory = || mem::Memory::read().context("reading /proc/self/status");
+    let start = memory()?;
+    let started = Instant::now();
+    let parsed = bulk::input::read_file(&args.file)?;
+    let read = started.elapsed();
+    let after_read = memory()?;
+    let rows = parsed.rows.len();
+    let mut base = AssignOptions::new("unused@contoso.com", "w365-bench");
+    base.waits = Waits::sandbox();
+    base.dry_run = true;
+    let opts = BulkOptions {
+        base,
+        strict: false,
+        journal: None,
+        pacer: w365_graph::WritePacer::default(),
+    };
+    let started = Instant::now();
+    let plan = bulk::plan(&client, &opts, parsed, &args.file, &Silent).await?;
+    let planned_in = started.elapsed();
+    let after = memory()?;
+    let figures = PlanFigures {
+        rows,
+        planned: plan.count(Outcome::Assign),
+        requests: plan.graph_requests,
+        read_secs: read.as_secs_f64(),
+        plan_secs: planned_in.as_secs_f64(),
+        rss_start_kib: start.rss_kib,
+        rss_read_kib: after_read.rss_kib,
+        rss_planned_kib: after.rss_kib,
+        hwm_kib: after.hwm_kib,
+    };
+    drop(plan);
+    println!("plan {}", serde_json::to_string(&figures)?);
+    Ok(())
+}
+
+/// Plans `path` in a `bulk-plan-worker` process against `sim`; its figures.
+async fn plan_in_child(sim: &Sim, path: &std::path::Path) -> anyhow::Result<PlanFigures> {
+    let exe = std::env::current_exe()?;
+    let app = sim.handle.admin_app();
+    let mut child = tokio::process::Command::new(&exe)
+        .arg("bulk-plan-worker")
+        .args(["--sim", sim.handle.base_url().as_str()])
+        .args(["--tenant-id", &sim.handle.tenant_id()])
+        .args(["--client-id", &app.client_id])
+        .arg("--file")
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the planning worker")?;
+    child
+        .stdin
+        .take()
+        .context("worker stdin")?
+        .write_all(format!("{}\n", app.client_secret).as_bytes())
+        .await?;
+    let mut lines = BufReader::new(child.stdout.take().context("worker stdout")?).lines();
+    let mut figures = None;
+    while let Some(line) = lines.next_line().await? {
+        if let Some(json) = line.strip_prefix("plan ") {
+            figures = Some(serde_json::from_str::<PlanFigures>(json)?);
+        }
+    }
+    let status = child.wait().await?;
+    anyhow::ensure!(status.success(), "the planning worker failed ({status})");
+    figures.context("the planning worker printed no figures")
 }
 
 /// The `n`-th (0-based) generated user of the seed.
@@ -290,5 +416,52 @@ pub async fn run(args: &Args, quick: bool) -> anyhow::Result<Vec<Check>> {
         );
     }
     drop(parsed);
+
+    report::heading(&format!(
+        "bulk: memory of planning a {rows}-row file against a tenant of {rows} generated users (a process of its own)"
+    ));
+    let sim = Sim::start(config(rows, Duration::ZERO, false)).await?;
+    let plan_path = dir.path().join("plan.csv");
+    {
+        use std::io::Write as _;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&plan_path)?);
+        writeln!(f, "user")?;
+        for n in 0..rows {
+            writeln!(f, "{}", upn(n))?;
+        }
+    }
+    let figures = plan_in_child(&sim, &plan_path).await;
+    sim.shutdown().await;
+    let figures = figures?;
+    anyhow::ensure!(
+        figures.rows == rows,
+        "the worker read {} of {rows} rows",
+        figures.rows
+    );
+    report::figure(
+        "rows planned to assign",
+        format!("{} of {}", figures.planned, figures.rows),
+    );
+    report::figure("Graph requests of the planning", figures.requests);
+    report::figure(
+        "read / planned in",
+        format!("{:.2} s / {:.2} s", figures.read_secs, figures.plan_secs),
+    );
+    report::figure(
+        "resident memory at start / after reading / after planning / high-water mark",
+        format!(
+            "{} / {} / {} / {}",
+            mem::mib(figures.rss_start_kib),
+            mem::mib(figures.rss_read_kib),
+            mem::mib(figures.rss_planned_kib),
+            mem::mib(figures.hwm_kib)
+        ),
+    );
+    let per_row = figures.hwm_kib.saturating_sub(figures.rss_start_kib) as f64 * 1024.0
+        / figures.rows.max(1) as f64;
+    report::figure(
+        "high-water mark above the start, per row",
+        format!("{per_row:.0} bytes"),
+    );
     Ok(checks)
 }

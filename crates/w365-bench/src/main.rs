@@ -69,8 +69,12 @@ enum Command {
     JobsAssignWorker(jobs_assign::AssignWorkerArgs),
     /// p99 latency of job reads and submissions at a constant arrival rate (SQLite, PostgreSQL).
     ServeLatency(serve_latency::Args),
-    /// assign --from FILE for 1,000 users beside a loop of single assigns; 429 storm; file memory.
+    /// assign --from FILE for 1,000 users beside a loop of single assigns; 429 storm; the memory
+    /// of reading and of planning a 100,000-row file.
     Bulk(bulk::Args),
+    /// Planning process of `bulk` (started by it).
+    #[command(hide = true)]
+    BulkPlanWorker(bulk::PlanWorkerArgs),
     /// Every benchmark, each in a fresh process.
     All,
 }
@@ -82,6 +86,9 @@ fn main() -> ExitCode {
         Command::JobsStoreWorker(args) => runtime().and_then(|rt| rt.block_on(jobs::worker(args))),
         Command::JobsAssignWorker(args) => {
             runtime().and_then(|rt| rt.block_on(jobs_assign::worker(args)))
+        }
+        Command::BulkPlanWorker(args) => {
+            runtime().and_then(|rt| rt.block_on(bulk::plan_worker(args)))
         }
         command => runtime().and_then(|rt| rt.block_on(run_one(command, cli.quick))),
     };
@@ -112,7 +119,10 @@ async fn run_one(command: &Command, quick: bool) -> anyhow::Result<()> {
         Command::Bulk(args) => bulk::run(args, quick).await?,
         Command::JobsAssign(args) => jobs_assign::run(args, quick).await?,
         Command::ServeLatency(args) => serve_latency::run(args, quick).await?,
-        Command::All | Command::JobsStoreWorker(_) | Command::JobsAssignWorker(_) => {
+        Command::All
+        | Command::JobsStoreWorker(_)
+        | Command::JobsAssignWorker(_)
+        | Command::BulkPlanWorker(_) => {
             unreachable!("handled by main")
         }
     };
