@@ -703,3 +703,68 @@ async fn notify_and_message_columns_override_the_flags_for_their_row() {
     assert!(body_to(&generated(4)).is_empty(), "an invalid row");
     assert_eq!(outbox.len(), 2);
 }
+
+/// Puts `extra` new users into the provisioning and user-settings groups the rows join.
+fn grow_groups(sim: &TestSim, extra: usize) {
+    use w365_sim::state::directory::User;
+    let now = sim.sim().now();
+    sim.sim().with_state(|store| {
+        let tenant_id = store.default_tenant_id().to_owned();
+        let t = store.tenant_mut(&tenant_id).expect("the default tenant");
+        let mut ids = Vec::with_capacity(extra);
+        for n in 0..extra {
+            let id = t.ids.next_id();
+            let upn = format!("existing{n:06}@contoso.com");
+            t.directory
+                .insert_user(User::new(id.clone(), &upn, &upn))
+                .unwrap();
+            ids.push(id);
+        }
+        for name in [
+            "cfg - Windows 365 - Provisioning - Win11",
+            "cfg - Windows 365 - User Settings - restore allowed",
+        ] {
+            let group = t.directory.groups_named(name)[0].clone();
+            for chunk in ids.chunks(20) {
+                t.add_members(&group, chunk, now).unwrap();
+            }
+        }
+    });
+}
+
+/// The wait for the new memberships reads the groups of the file's users (in batches), never the
+/// members of the groups: a run costs the same requests whatever the size of the groups.
+#[tokio::test]
+async fn the_membership_wait_does_not_grow_with_the_groups() {
+    async fn requests(sim: &TestSim) -> u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = generated_file(dir.path(), 30);
+        let report = run_file(sim, &path, &opts(false)).await;
+        for row in &report.rows {
+            assert_eq!(row.outcome, Outcome::Assigned, "{row:?}");
+        }
+        let members_listed = sim
+            .sim()
+            .request_log()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/members"))
+            .count();
+        assert_eq!(members_listed, 0, "no group's members are listed");
+        report.graph_requests
+    }
+    // Memberships seen and licences processed at once: every wait is over at its first check,
+    // so the counts compare the checks' own cost.
+    async fn instant_sim() -> TestSim {
+        let mut cfg = TestSim::manual_config(Seed::ContosoWithUsers(30));
+        cfg.timings.directory = w365_sim::DirectoryTimings {
+            replication_lag: Duration::ZERO,
+            license_processing: Duration::ZERO,
+        };
+        TestSim::start(cfg).await
+    }
+    let small = instant_sim().await;
+    let big = instant_sim().await;
+    grow_groups(&big, 3_000);
+    let (small, big) = (requests(&small).await, requests(&big).await);
+    assert_eq!(small, big, "requests must not grow with the groups");
+}

@@ -16,9 +16,10 @@
 //! Execution adds memberships with `PATCH members@odata.bind` (20 references per PATCH, reference
 //! §3.4: <https://learn.microsoft.com/en-us/graph/api/group-update>), 20 PATCHes per `$batch`; a
 //! throttled item is resent after its `Retry-After` by the batch handler. It waits until the new
-//! memberships are listed, adds the licence groups the same way, and confirms the licences of all
-//! users in one polling loop (`id in (...)` with `licenseAssignmentStates`, in batches). Rows out
-//! of licences get one ticket for the whole run.
+//! memberships are listed (each waiting user's groups, 20 reads per `$batch`), adds the licence
+//! groups the same way, and confirms the licences of all users in one polling loop (`id in (...)`
+//! with `licenseAssignmentStates`, in batches). Rows out of licences get one ticket for the whole
+//! run.
 //!
 //! A journal (JSON lines, next to the input by default) records each user's finished steps, so a
 //! run interrupted at any point and started again with the same command continues: planning
@@ -1172,14 +1173,16 @@ async fn execute_with(
     journal.record(grouped, STEP_GROUPS).await?;
 
     // 2. The new memberships are listed before the licence group is added.
+    let mut expected: BTreeMap<String, HashSet<String>> = BTreeMap::new();
     for (group, members) in by_group.values() {
-        let ids: HashSet<String> = members
-            .iter()
-            .filter(|i| !failed.contains_key(i))
-            .map(|&i| plan.work[i].user.id.to_lowercase())
-            .collect();
-        wait_members(client, &opts.base, group, &ids).await?;
+        for &i in members.iter().filter(|i| !failed.contains_key(i)) {
+            expected
+                .entry(plan.work[i].user.id.clone())
+                .or_default()
+                .insert(group.id.to_lowercase());
+        }
     }
+    wait_members(client, &opts.base, expected).await?;
 
     // 3. Licence groups and Frontline assignment groups.
     let mut by_license: BTreeMap<String, (GroupRef, Vec<usize>)> = BTreeMap::new();
@@ -1335,36 +1338,59 @@ async fn add_members(
     Ok(failed)
 }
 
+/// Waits until each user (by id) lists the groups (lower-case ids) they were just added to. Each
+/// check reads the groups of the users still waiting (`memberOf`, ids only, 20 reads per
+/// `$batch`): its cost follows the rows, never the size of the groups (listing the members of a
+/// group of 50,000 would take dozens of pages on every check).
 async fn wait_members(
     client: &Client,
     opts: &AssignOptions,
-    group: &GroupRef,
-    ids: &HashSet<String>,
+    expected: BTreeMap<String, HashSet<String>>,
 ) -> Result<()> {
-    if ids.is_empty() {
+    if expected.is_empty() {
         return Ok(());
     }
-    let what = format!("the new members of {group} to become visible");
+    let total = expected.len();
+    let what = format!("the new group memberships of {total} user(s) to become visible");
+    let pending = std::sync::Mutex::new(expected);
     let outcome = wait_for(
         &what,
         &opts.waits.memberships,
         |_| {},
         || async {
-            let members = client
-                .groups()
-                .members(&group.id)
-                .collect_all()
-                .await
-                .graph_ctx(
-                    || format!("list the members of {group}"),
-                    permissions::READ_GROUPS,
-                )?;
-            let listed: HashSet<String> = members.iter().map(|m| m.id.to_lowercase()).collect();
-            let missing = ids.iter().filter(|id| !listed.contains(*id)).count();
-            Ok::<_, Error>(if missing == 0 {
+            let waiting: Vec<(String, HashSet<String>)> = pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(id, groups)| (id.clone(), groups.clone()))
+                .collect();
+            let requests: Vec<BatchRequest> = waiting
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| {
+                    BatchRequest::get(
+                        format!("v{i}"),
+                        &GraphPath::new(["users", id, "memberOf", "microsoft.graph.group"]),
+                        &Query::new().select(["id"]).top(999),
+                    )
+                })
+                .collect();
+            let pages =
+                batch_pages::<Group>(client, requests, "read the new members' groups").await?;
+            let mut still = pending.lock().unwrap_or_else(|p| p.into_inner());
+            for ((id, want), groups) in waiting.iter().zip(pages) {
+                let listed: HashSet<String> = groups.iter().map(|g| g.id.to_lowercase()).collect();
+                if want.iter().all(|g| listed.contains(g)) {
+                    still.remove(id);
+                }
+            }
+            Ok::<_, Error>(if still.is_empty() {
                 Check::Ready(())
             } else {
-                Check::Pending(Some(format!("{missing} of {} not listed yet", ids.len())))
+                Check::Pending(Some(format!(
+                    "{} of {total} user(s) not listed in their new groups yet",
+                    still.len()
+                )))
             })
         },
     )
