@@ -65,8 +65,7 @@ fn column_key(name: &str) -> String {
 /// A run-wide parameter named as a column: (the problem, what to do instead).
 fn run_wide_column(name: &str) -> Option<(String, String)> {
     let key = column_key(name);
-    let message_file = key == "messagefile";
-    if message_file {
+    if key == "messagefile" {
         return Some((
             "'message-file' cannot be a column: a row gives its mail's text itself".into(),
             "put the text in a 'message' column (at most 3000 characters), or give --message-file for every row".into(),
