@@ -889,7 +889,7 @@ fn bulk_of(single: &OperationSpec, summary: &str) -> OperationSpec {
         P::flag(
             "from",
             ParamKind::BulkRows,
-            "The bulk file's text: CSV with a header (user, and any parameter as a column) or JSON lines",
+            "The bulk file's text: CSV with a header (user, and the parameters a row may set for itself as columns) or JSON lines",
         )
         .required(),
         P::flag(
