@@ -122,11 +122,6 @@ pub struct CapacityReport {
     pub graph_requests: u64,
 }
 
-fn is_windows365_part_number(part: &str) -> bool {
-    let upper = part.to_ascii_uppercase();
-    upper.starts_with("CPC_") || upper.starts_with("WINDOWS_365")
-}
-
 /// Reads the capacity of the tenant.
 pub async fn capacity(client: &Client, opts: &CapacityOptions) -> Result<CapacityReport> {
     let before = client.stats().requests;
@@ -185,7 +180,7 @@ pub async fn capacity(client: &Client, opts: &CapacityOptions) -> Result<Capacit
 
     let mut report = CapacityReport::default();
     for sku in &skus {
-        if !catalog.is_windows365_sku(sku) && !is_windows365_part_number(&sku.sku_part_number) {
+        if !catalog.is_windows365_subscription(sku) {
             continue;
         }
         report.skus.push(SkuCapacity {

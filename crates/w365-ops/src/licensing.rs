@@ -80,12 +80,26 @@ impl Windows365Catalog {
         sku.service_plans.iter().any(|p| self.is_windows365_plan(p))
     }
 
+    /// Whether a subscribed SKU is a Windows 365 one for listing it (capacity, a user's licences):
+    /// a Windows 365 service plan, or else a Windows 365 part number (`CPC_…`, `Windows_365…`).
+    /// One test for the capacity report, the API's user picture and the portal.
+    pub fn is_windows365_subscription(&self, sku: &SubscribedSku) -> bool {
+        self.is_windows365_sku(sku) || is_windows365_part_number(&sku.sku_part_number)
+    }
+
     /// Whether the SKU carries a dedicated (one user, one Cloud PC) Windows 365 plan.
     pub fn is_dedicated_windows365_sku(&self, sku: &SubscribedSku) -> bool {
         sku.service_plans
             .iter()
             .any(|p| self.is_windows365_plan(p) && !self.is_frontline_plan(p))
     }
+}
+
+/// Whether a SKU part number is a Windows 365 one: Cloud PC Enterprise, Business and Frontline part
+/// numbers start with `CPC_` or `Windows_365` (Microsoft's licensing reference, above).
+pub fn is_windows365_part_number(part: &str) -> bool {
+    let upper = part.to_ascii_uppercase();
+    upper.starts_with("CPC_") || upper.starts_with("WINDOWS_365")
 }
 
 /// The Windows 365 licence a licence group assigns.

@@ -423,6 +423,34 @@ async fn reads_operations_users_windows365_capacity_tenants_me() {
         200
     );
 
+    // Alice also holds a licence that is not Windows 365 (Microsoft 365 E3, assigned directly):
+    // the seed has Windows 365 SKUs only, so the test adds one as a real tenant has.
+    const E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
+    let now = h.sim.now();
+    h.sim.with_state(|store| {
+        use w365_sim::state::licensing::{PrepaidUnits, ServicePlanInfo, SubscribedSku};
+        let t = store.default_tenant_mut().expect("tenant");
+        t.licensing.skus.push(SubscribedSku {
+            sku_id: E3.into(),
+            sku_part_number: "SPE_E3".into(),
+            applies_to: "User".into(),
+            capability_status: "Enabled".into(),
+            prepaid_units: PrepaidUnits {
+                enabled: 50,
+                ..PrepaidUnits::default()
+            },
+            consumed_units: 0,
+            subscription_ids: Vec::new(),
+            service_plans: vec![ServicePlanInfo {
+                service_plan_id: "efb87545-963c-4e0d-99df-69c6916d9eb0".into(),
+                service_plan_name: "EXCHANGE_S_ENTERPRISE".into(),
+                provisioning_status: "Success".into(),
+                applies_to: "User".into(),
+            }],
+        });
+        t.assign_direct_license("alice.smith@contoso.com", E3, now)
+            .expect("E3 for alice");
+    });
     let (status, w365) = h
         .get(
             &reader,
@@ -431,15 +459,59 @@ async fn reads_operations_users_windows365_capacity_tenants_me() {
         .await;
     assert_eq!(status, 200, "{w365}");
     assert!(!w365["cloudPcs"].as_array().expect("pcs").is_empty());
+    let licences = w365["licences"].as_array().expect("licences");
+    assert_eq!(licences.len(), 1, "Windows 365 licences only: {w365}");
+    assert_eq!(licences[0]["skuPartNumber"], "CPC_E_2C_4GB_128GB");
+    assert_eq!(licences[0]["state"], "Active");
+    assert_eq!(licences[0]["source"]["kind"], "group");
+    assert_eq!(
+        licences[0]["source"]["groupName"],
+        "lic - Windows 365 Enterprise - 2 vCPU 4 GB 128 GB"
+    );
     assert!(
-        w365["licences"]
-            .as_array()
-            .expect("licences")
-            .iter()
-            .any(|l| l["source"]["kind"] == "group")
+        !w365.to_string().contains(E3) && !w365.to_string().contains("SPE_E3"),
+        "the E3 licence is left out: {w365}"
     );
     assert!(!w365["groups"].as_array().expect("groups").is_empty());
     assert_eq!(w365["protected"], false);
+    assert_eq!(w365["frontline"], json!([]), "no Frontline for Alice");
+    // Kate is in the Frontline Shift A group: the Frontline policy's assignment reaches her.
+    let (status, kate) = h
+        .get(
+            &reader,
+            "/api/v1/tenants/sandbox/users/kate.thomas@contoso.com/windows365",
+        )
+        .await;
+    assert_eq!(status, 200, "{kate}");
+    let frontline = kate["frontline"].as_array().expect("frontline");
+    assert_eq!(frontline.len(), 1, "{kate}");
+    assert_eq!(
+        frontline[0]["group"],
+        "cfg - Windows 365 - Frontline - Shift A"
+    );
+    assert_eq!(frontline[0]["allotment"], "Shift A");
+    assert_eq!(frontline[0]["licences"], 3);
+    assert!(
+        ["dedicated", "shared"].contains(&frontline[0]["mode"].as_str().unwrap_or_default()),
+        "{kate}"
+    );
+    assert!(
+        frontline[0]["policy"]
+            .as_str()
+            .is_some_and(|p| !p.is_empty())
+    );
+    assert_eq!(
+        kate["licences"],
+        json!([]),
+        "Frontline licences are not assigned to users"
+    );
+    // The OpenAPI document describes both fields.
+    let (_, doc) = h.get(&reader, "/api/v1/openapi.json").await;
+    let schema = &doc["components"]["schemas"]["UserWindows365"]["properties"];
+    assert!(
+        schema["frontline"].is_object() && schema["licences"].is_object(),
+        "{schema}"
+    );
     let (_, vip) = h
         .get(
             &reader,

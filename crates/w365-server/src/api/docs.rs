@@ -129,7 +129,9 @@ impl Modify for BearerAuth {
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, crate::error::Problem,
                        JobDoc, JobPageDoc, crate::api::jobs::SubmitJob, crate::api::schedules::NewSchedule,
-                       crate::api::reads::TenantInfo)),
+                       crate::api::reads::TenantInfo, crate::api::reads::UserWindows365,
+                       crate::api::reads::Windows365Licence, crate::api::reads::LicenceSource,
+                       crate::api::reads::FrontlineAssignmentView)),
     modifiers(&BearerAuth, &CommonErrors),
 )]
 pub struct ApiDoc;

@@ -188,18 +188,181 @@ pub async fn users(
     Ok(Json(json!({ "items": page, "nextCursor": next })))
 }
 
+/// A user's Windows 365 picture.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserWindows365 {
+    /// The user (Graph `user`).
+    #[schema(value_type = Object)]
+    pub user: w365_graph::models::User,
+    /// Whether the user is a member of one of the tenant's protected (VIP) groups.
+    pub protected: bool,
+    /// The user's Cloud PCs (Graph `cloudPC`), Frontline ones included.
+    #[schema(value_type = Vec<Object>)]
+    pub cloud_pcs: Vec<w365_graph::models::CloudPc>,
+    /// The user's Windows 365 licences (other licences, e.g. Microsoft 365 E3, are left out).
+    pub licences: Vec<Windows365Licence>,
+    /// The groups the user is a member of (Graph `group`), provisioning and user-settings groups
+    /// among them.
+    #[schema(value_type = Vec<Object>)]
+    pub groups: Vec<w365_graph::models::Group>,
+    /// The Frontline assignments reaching the user through one of their groups; `null` when the
+    /// provisioning policies could not be read.
+    pub frontline: Option<Vec<FrontlineAssignmentView>>,
+}
+
+/// A Windows 365 licence a user holds and where it comes from.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Windows365Licence {
+    pub sku_id: String,
+    /// e.g. `CPC_E_2C_4GB_128GB`.
+    pub sku_part_number: String,
+    /// `Active`, `ActiveWithError`, `Disabled`, `Error`, or a processing state.
+    pub state: String,
+    /// `None` when fine, else e.g. `CountViolation`; absent when Graph gave none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub source: LicenceSource,
+}
+
+/// Where a licence comes from.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenceSource {
+    /// `direct` or `group`.
+    pub kind: String,
+    /// The assigning group (group-based licensing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// Its display name, when the group is among the user's groups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+}
+
+/// A Frontline assignment reaching a user: a Frontline provisioning policy assigned to one of the
+/// user's groups, with its allotment of licences.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FrontlineAssignmentView {
+    /// The provisioning policy's id.
+    pub policy_id: String,
+    /// The provisioning policy's display name.
+    pub policy: String,
+    /// `dedicated` (up to three personal Cloud PCs per licence) or `shared` (one Cloud PC shared by
+    /// the group per licence).
+    pub mode: String,
+    pub group_id: String,
+    /// The group's display name.
+    pub group: String,
+    /// The Frontline service plan.
+    pub service_plan_id: String,
+    /// The allotment's display name.
+    pub allotment: Option<String>,
+    /// Licences allotted to the assignment.
+    pub licences: i64,
+}
+
+/// The user's Windows 365 licences (by the SKUs' service plans or part numbers; other licences are
+/// left out) and where each comes from. `groups` names the assigning groups. The API's user
+/// picture and the portal's user list both use this.
+pub fn windows365_licences(
+    states: &[w365_graph::models::LicenseAssignmentState],
+    skus: &[w365_graph::models::SubscribedSku],
+    groups: &[w365_graph::models::Group],
+) -> Vec<Windows365Licence> {
+    let catalog = w365_ops::licensing::Windows365Catalog::default();
+    states
+        .iter()
+        .filter_map(|s| {
+            let sku = skus
+                .iter()
+                .find(|k| k.sku_id == s.sku_id)
+                .filter(|k| catalog.is_windows365_subscription(k))?;
+            let source = match &s.assigned_by_group {
+                None => LicenceSource {
+                    kind: "direct".into(),
+                    group_id: None,
+                    group_name: None,
+                },
+                Some(id) => LicenceSource {
+                    kind: "group".into(),
+                    group_id: Some(id.clone()),
+                    group_name: groups
+                        .iter()
+                        .find(|g| g.id.eq_ignore_ascii_case(id))
+                        .map(|g| g.display_name.clone()),
+                },
+            };
+            Some(Windows365Licence {
+                sku_id: s.sku_id.to_string(),
+                sku_part_number: sku.sku_part_number.clone(),
+                state: s.state.as_str().to_owned(),
+                error: s.error.as_ref().map(|e| e.as_str().to_owned()),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// The Frontline assignments reaching a user: Frontline provisioning policies (dedicated or
+/// shared) assigned to one of the user's `groups`, with the allotment of licences. `None` when the
+/// policies could not be read.
+pub async fn frontline_of(
+    client: &w365_graph::Client,
+    groups: &[w365_graph::models::Group],
+) -> Option<Vec<FrontlineAssignmentView>> {
+    use w365_ops::licensing::{FrontlineMode, frontline_assignments};
+    let policies = match client
+        .provisioning_policies()
+        .list(ODataQuery::new().expand("assignments"))
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the provisioning policies for Frontline assignments");
+            return None;
+        }
+    };
+    let mut out = Vec::new();
+    for policy in &policies {
+        let Some(mode) = FrontlineMode::of(policy.provisioning_type.as_ref()) else {
+            continue;
+        };
+        for a in frontline_assignments(policy) {
+            let Some(group) = groups
+                .iter()
+                .find(|g| g.id.eq_ignore_ascii_case(&a.group_id))
+            else {
+                continue;
+            };
+            out.push(FrontlineAssignmentView {
+                policy_id: policy.id.clone().unwrap_or_default(),
+                policy: policy.display_name.clone(),
+                mode: mode.as_str().to_owned(),
+                group_id: group.id.clone(),
+                group: group.display_name.clone(),
+                service_plan_id: a.service_plan_id,
+                allotment: a.allotment_display_name,
+                licences: a.allotted_licenses,
+            });
+        }
+    }
+    Some(out)
+}
+
 /// A user's Windows 365 picture: Cloud PCs, Windows 365 licences and where they come from (group
-/// or direct), groups (provisioning and user-settings groups among them).
+/// or direct), groups (provisioning and user-settings groups among them), Frontline assignments.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/users/{user}/windows365", tag = "reads",
     params(("tenant" = String, Path), ("user" = String, Path, description = "UPN or object id")),
-    responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody),
+    responses((status = 200, body = UserWindows365), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)),
     security(("entra" = [])))]
 pub async fn user_windows365(
     State(app): State<AppState>,
     who: Principal,
     Path((tenant, user)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserWindows365>, ApiError> {
     let tenant = app.tenant_for(&who, &tenant)?;
     let client = &tenant.client;
     let found = client
@@ -217,33 +380,17 @@ pub async fn user_windows365(
         sku_handler.list(),
     )
     .map_err(|e| graph_error("Could not read the user's Windows 365 state", &e))?;
-    let pcs = match w365_ops::cloud_pc::show(client, &found.user_principal_name).await {
+    let (pcs, frontline) = futures::join!(
+        w365_ops::cloud_pc::show(client, &found.user_principal_name),
+        frontline_of(client, &groups),
+    );
+    let pcs = match pcs {
         Ok(pcs) => pcs,
         // "has no Cloud PC at all" is an answer, not a failure.
         Err(e) if e.kind() == w365_ops::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(graph_error("Could not read the user's Cloud PCs", &e)),
     };
-    let licences: Vec<Value> = states
-        .iter()
-        .map(|s| {
-            let sku = skus.iter().find(|k| k.sku_id == s.sku_id);
-            let group = s
-                .assigned_by_group
-                .as_ref()
-                .and_then(|g| groups.iter().find(|x| &x.id == g).map(|x| (g, x.display_name.clone())));
-            json!({
-                "skuId": s.sku_id,
-                "skuPartNumber": sku.map(|k| k.sku_part_number.clone()),
-                "state": s.state,
-                "error": s.error,
-                "source": match (&s.assigned_by_group, group) {
-                    (None, _) => json!({"kind": "direct"}),
-                    (Some(id), Some((_, name))) => json!({"kind": "group", "groupId": id, "groupName": name}),
-                    (Some(id), None) => json!({"kind": "group", "groupId": id}),
-                },
-            })
-        })
-        .collect();
+    let licences = windows365_licences(&states, &skus, &groups);
     let protected = if tenant.protected_groups.is_empty() {
         false
     } else {
@@ -258,13 +405,14 @@ pub async fn user_windows365(
             .map_err(|e| graph_error("Could not check protected groups", &e))?
             .is_empty()
     };
-    Ok(Json(json!({
-        "user": found,
-        "protected": protected,
-        "cloudPcs": pcs,
-        "licences": licences,
-        "groups": groups,
-    })))
+    Ok(Json(UserWindows365 {
+        user: found,
+        protected,
+        cloud_pcs: pcs,
+        licences,
+        groups,
+        frontline,
+    }))
 }
 
 /// Licences per SKU, Frontline seats, Cloud PCs by status, users waiting, grace periods.

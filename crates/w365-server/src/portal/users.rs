@@ -143,11 +143,7 @@ async fn glance(
     let Ok(states) = users.license_assignment_states(&user.id).await else {
         return unknown();
     };
-    let w365_licensed = states.iter().any(|s| {
-        skus.iter()
-            .find(|k| k.sku_id == s.sku_id)
-            .is_some_and(|k| is_windows365_sku(&k.sku_part_number))
-    });
+    let w365_licensed = !reads::windows365_licences(&states, skus, &[]).is_empty();
     let mut out = vec![if w365_licensed {
         Badge {
             text: "licensed".into(),
@@ -179,51 +175,6 @@ async fn glance(
     out
 }
 
-/// Windows 365 SKUs (Cloud PC Enterprise/Business/Frontline part numbers start with `CPC_`).
-/// <https://learn.microsoft.com/en-us/entra/identity/users/licensing-service-plan-reference>
-fn is_windows365_sku(part_number: &str) -> bool {
-    part_number.to_ascii_uppercase().starts_with("CPC_")
-        || part_number.to_ascii_uppercase().contains("WINDOWS_365")
-}
-
-/// The Frontline assignments reaching the user: Frontline provisioning policies (dedicated or
-/// shared) assigned to one of the user's groups, with the allotment of licences.
-/// `None` when the policies could not be read (the page says so).
-async fn frontline_of(tenant: &Tenant, groups: &[Value]) -> Option<Vec<Value>> {
-    use w365_ops::licensing::{FrontlineMode, frontline_assignments};
-    let policies = tenant
-        .client
-        .provisioning_policies()
-        .list(w365_graph::odata::Query::new().expand("assignments"))
-        .await
-        .ok()?;
-    let mut out = Vec::new();
-    for policy in &policies {
-        let Some(mode) = FrontlineMode::of(policy.provisioning_type.as_ref()) else {
-            continue;
-        };
-        for a in frontline_assignments(policy) {
-            let Some(group) = groups
-                .iter()
-                .find(|g| g["id"].as_str() == Some(&a.group_id))
-            else {
-                continue;
-            };
-            out.push(serde_json::json!({
-                "policy": policy.display_name,
-                "mode": match mode {
-                    FrontlineMode::Dedicated => "dedicated",
-                    FrontlineMode::Shared => "shared",
-                },
-                "group": group["name"],
-                "allotment": a.allotment_display_name,
-                "licences": a.allotted_licenses,
-            }));
-        }
-    }
-    Some(out)
-}
-
 /// A Cloud PC as the user page shows it, with its actions.
 #[derive(Debug, Serialize)]
 struct PcView {
@@ -247,6 +198,9 @@ pub async fn user_page(
     )
     .await?
     .0;
+    let data = serde_json::to_value(data).map_err(|e| {
+        crate::error::ApiError::internal("Could not render the user's Windows 365 state", &e)
+    })?;
     let upn = text(&data["user"]["userPrincipalName"]);
     let protected = data["protected"].as_bool().unwrap_or(false);
     // Actions: the role allows them, and a protected user only for Admins (the server checks
@@ -350,7 +304,6 @@ pub async fn user_page(
             })
         })
         .collect();
-    let frontline = frontline_of(&tenant, &groups).await;
     let title = text(&data["user"]["displayName"]);
     Ok(Page::new(&session, title.clone()).render(
         "user.html",
@@ -361,7 +314,7 @@ pub async fn user_page(
             protected => protected,
             licences => data["licences"],
             groups => groups,
-            frontline => frontline,
+            frontline => data["frontline"],
             pcs => pcs,
             actions => user_actions,
             jobs => jobs,
