@@ -246,6 +246,60 @@ struct Stats {
     retry_wait_micros: AtomicU64,
 }
 
+impl Stats {
+    fn snapshot(&self) -> RequestStats {
+        RequestStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+            retry_wait: Duration::from_micros(self.retry_wait_micros.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// Request counters that outlive a client and add up the traffic of several: every client built
+/// with [`ClientBuilder::count_into`], and every [`Client::scoped`] client made from one, counts
+/// into them as well as into its own [`Client::stats`]. A job worker keeps one per tenant, so a
+/// tenant's total (for `/metrics`) covers every job run and survives the client being rebuilt.
+/// Cheap to clone; clones share the counters.
+#[derive(Debug, Clone, Default)]
+pub struct SharedStats(Arc<Stats>);
+
+impl SharedStats {
+    /// The counters now.
+    pub fn snapshot(&self) -> RequestStats {
+        self.0.snapshot()
+    }
+}
+
+/// [`SharedStats`] per tenant name, created on first use: what a job worker's runs sent to each
+/// tenant, readable by whoever holds a clone (the server's `/metrics`). Cheap to clone; clones
+/// share the counters.
+#[derive(Debug, Clone, Default)]
+pub struct TenantStats(Arc<std::sync::Mutex<std::collections::BTreeMap<String, SharedStats>>>);
+
+impl TenantStats {
+    /// The tenant's counters (new ones, at zero, the first time).
+    pub fn tenant(&self, name: &str) -> SharedStats {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Every tenant's counters now, by name.
+    pub fn snapshot(&self) -> Vec<(String, RequestStats)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(name, s)| (name.clone(), s.snapshot()))
+            .collect()
+    }
+}
+
 /// What the builder turns into a token credential.
 pub enum CredentialSource {
     /// A credential description, built for the configured cloud.
@@ -274,6 +328,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     user_agent: String,
     scope: Option<String>,
+    shared_stats: Option<SharedStats>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -295,6 +350,7 @@ impl Default for ClientBuilder {
             timeout: Duration::from_secs(60),
             user_agent: format!("w365/{}", env!("CARGO_PKG_VERSION")),
             scope: None,
+            shared_stats: None,
         }
     }
 }
@@ -336,6 +392,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Counts this client's requests (and those of its [`Client::scoped`] clients) into `stats`
+    /// too, besides its own [`Client::stats`].
+    pub fn count_into(mut self, stats: SharedStats) -> Self {
+        self.shared_stats = Some(stats);
+        self
+    }
+
     /// Validates the configuration and builds the client.
     pub fn build(self) -> Result<Client> {
         self.cloud.validate()?;
@@ -372,6 +435,7 @@ impl ClientBuilder {
                 retry: self.retry,
                 cloud: self.cloud,
                 stats: Stats::default(),
+                shared_stats: self.shared_stats,
                 user_agent: None,
                 write_gate: None,
             }),
@@ -387,10 +451,22 @@ struct Inner {
     retry: RetryPolicy,
     cloud: Cloud,
     stats: Stats,
+    /// Counted into as well (see [`ClientBuilder::count_into`]); inherited by scoped clients.
+    shared_stats: Option<SharedStats>,
     /// Replaces the builder's `User-Agent` on every request (see [`Client::scoped`]).
     user_agent: Option<String>,
     /// Asked before every write (see [`Client::scoped`]).
     write_gate: Option<Arc<dyn crate::limits::WriteGate>>,
+}
+
+impl Inner {
+    /// Adds `n` to one counter of this client's and of its shared counters.
+    fn count(&self, counter: impl Fn(&Stats) -> &AtomicU64, n: u64) {
+        counter(&self.stats).fetch_add(n, Ordering::Relaxed);
+        if let Some(shared) = &self.shared_stats {
+            counter(&shared.0).fetch_add(n, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A Microsoft Graph client. Cheap to clone.
@@ -488,6 +564,7 @@ impl Client {
                 retry: i.retry.clone(),
                 cloud: i.cloud.clone(),
                 stats: Stats::default(),
+                shared_stats: i.shared_stats.clone(),
                 user_agent: Some(user_agent.into()),
                 write_gate,
             }),
@@ -501,29 +578,20 @@ impl Client {
 
     /// Request counters.
     pub fn stats(&self) -> RequestStats {
-        let s = &self.inner.stats;
-        RequestStats {
-            requests: s.requests.load(Ordering::Relaxed),
-            retries: s.retries.load(Ordering::Relaxed),
-            throttled: s.throttled.load(Ordering::Relaxed),
-            retry_wait: Duration::from_micros(s.retry_wait_micros.load(Ordering::Relaxed)),
-        }
+        self.inner.stats.snapshot()
     }
 
     pub(crate) fn note_retry_wait(&self, delay: Duration) {
         let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
-        self.inner
-            .stats
-            .retry_wait_micros
-            .fetch_add(micros, Ordering::Relaxed);
+        self.inner.count(|s| &s.retry_wait_micros, micros);
     }
 
     pub(crate) fn note_throttled(&self) {
-        self.inner.stats.throttled.fetch_add(1, Ordering::Relaxed);
+        self.inner.count(|s| &s.throttled, 1);
     }
 
     pub(crate) fn note_retry(&self) {
-        self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+        self.inner.count(|s| &s.retries, 1);
     }
 
     pub(crate) fn retry_policy(&self) -> &RetryPolicy {
@@ -586,7 +654,7 @@ impl Client {
         let mut first = true;
         loop {
             if !first {
-                inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                inner.count(|s| &s.retries, 1);
             }
             first = false;
             // A `$batch` envelope is not a directory write: the batch asked for its items.
@@ -625,7 +693,7 @@ impl Client {
             } else if req.method == Method::POST || req.method == Method::PATCH {
                 builder = builder.header("Content-Length", "0");
             }
-            inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+            inner.count(|s| &s.requests, 1);
             let started = Instant::now();
             let outcome = async {
                 let resp = builder.send().await?;
@@ -687,7 +755,7 @@ impl Client {
                 continue;
             }
             if status == 429 {
-                inner.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                inner.count(|s| &s.throttled, 1);
             }
             let verdict = resend(Failure::Status(status), req.idempotency);
             if verdict == Resend::OutcomeUnknown {

@@ -45,7 +45,8 @@ pub mod retry;
 pub use auth::{AccessToken, Credential, TokenCredential};
 pub use batch::{BatchHandler, BatchRequest, BatchResponse};
 pub use client::{
-    ApiVersion, Client, ClientBuilder, Cloud, CredentialSource, RequestStats, is_loopback,
+    ApiVersion, Client, ClientBuilder, Cloud, CredentialSource, RequestStats, SharedStats,
+    TenantStats, is_loopback,
 };
 pub use error::{Error, GraphError, Result};
 pub use limits::{WriteBudget, WriteGate, WritePace, WritePacer, is_directory_write};

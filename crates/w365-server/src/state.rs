@@ -134,6 +134,8 @@ struct Inner {
     hsts: bool,
     started: Instant,
     metrics: crate::api::health::Metrics,
+    /// The Graph traffic of the job workers of this process, per tenant (`/metrics`).
+    job_graph_stats: std::sync::OnceLock<w365_graph::TenantStats>,
     /// The web portal's sign-in settings (set once by [`AppState::with_portal`]).
     portal: std::sync::OnceLock<crate::portal::PortalConfig>,
     /// The identity provider's endpoints for the portal's sign-in (discovered on first use).
@@ -162,6 +164,7 @@ impl AppState {
                 hsts: config.hsts,
                 started: Instant::now(),
                 metrics: crate::api::health::Metrics::default(),
+                job_graph_stats: std::sync::OnceLock::new(),
                 portal: std::sync::OnceLock::new(),
                 portal_endpoints: OnceCell::new(),
             }),
@@ -176,6 +179,24 @@ impl AppState {
             tracing::warn!("the portal settings were already set; the first ones stay");
         }
         self
+    }
+
+    /// The Graph counters of this process's job workers (`OpsHandler::graph_stats`), so that
+    /// `/metrics` counts the jobs' Graph requests and throttling with the API's reads.
+    pub fn with_job_graph_stats(self, stats: w365_graph::TenantStats) -> Self {
+        if self.inner.job_graph_stats.set(stats).is_err() {
+            tracing::warn!("the job workers' Graph counters were already set; the first ones stay");
+        }
+        self
+    }
+
+    /// The job workers' Graph traffic per tenant (empty without workers).
+    pub(crate) fn job_graph_stats(&self) -> Vec<(String, w365_graph::RequestStats)> {
+        self.inner
+            .job_graph_stats
+            .get()
+            .map(w365_graph::TenantStats::snapshot)
+            .unwrap_or_default()
     }
 
     pub(crate) fn portal_config(&self) -> &crate::portal::PortalConfig {

@@ -620,6 +620,111 @@ async fn schedules_health_ready_and_metrics() {
     h.shutdown().await;
 }
 
+/// The `/metrics` text.
+async fn metrics_text(h: &crate::common::Harness) -> String {
+    h.http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// The value of the sample named exactly `series` (name and labels), if any.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Follows a job until it is finished.
+async fn finished(h: &crate::common::Harness, token: &str, id: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, job) = h.get(token, &format!("/api/v1/jobs/{id}")).await;
+        assert_eq!(status, 200, "{job}");
+        if matches!(
+            job["state"].as_str(),
+            Some("succeeded" | "failed" | "cancelled")
+        ) {
+            return job;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "job stuck: {job}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_the_job_runs_graph_requests_throttling_and_durations() {
+    let mut h = start().await;
+    let helpdesk = h.token("helpdesk").await;
+    let (status, _) = h.get(&helpdesk, "/api/v1/tenants/sandbox/capacity").await;
+    assert_eq!(status, 200);
+    let (status, job) = h
+        .post(
+            &helpdesk,
+            "/api/v1/jobs",
+            &json!({"operation": "cloudpc.troubleshoot", "tenant": "sandbox",
+                    "params": {"cloudPc": "alice.smith@contoso.com"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().expect("id").to_owned();
+    let requests = "w365_graph_requests_total{tenant=\"sandbox\"}";
+    let throttled = "w365_graph_throttled_total{tenant=\"sandbox\"}";
+    let duration = "w365_job_duration_seconds_count{operation=\"cloudpc.troubleshoot\"}";
+    let before = metrics_text(&h).await;
+    let reads = sample(&before, requests).expect("requests");
+    assert!(reads > 0.0, "the API's reads count: {before}");
+    assert_eq!(sample(&before, throttled), Some(0.0), "{before}");
+    assert_eq!(sample(&before, duration), None, "no job has run: {before}");
+
+    // From here on only the job's run talks to Graph (job reads and /metrics use the store), and
+    // its first GET is throttled.
+    h.sim.set_faults(vec![w365_sim::FaultRule {
+        method: Some("GET".into()),
+        path: None,
+        tenant: None,
+        action: w365_sim::faults::FaultAction::Status {
+            status: 429,
+            retry_after_secs: Some(0),
+            http_date: false,
+        },
+        trigger: w365_sim::faults::Trigger::FirstN(1),
+    }]);
+    h.start_worker();
+    let job = finished(&h, &helpdesk, &id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(
+        h.sim.request_log().iter().any(|r| r.status == 429),
+        "the simulator throttled a request"
+    );
+
+    let after = metrics_text(&h).await;
+    let total = sample(&after, requests).expect("requests");
+    assert!(
+        total > reads,
+        "the job's Graph requests are counted ({reads} reads, {total} in all): {after}"
+    );
+    assert_eq!(sample(&after, throttled), Some(1.0), "{after}");
+    assert!(
+        sample(&after, "w365_graph_retries_total{tenant=\"sandbox\"}").unwrap_or_default() >= 1.0,
+        "{after}"
+    );
+    assert_eq!(sample(&after, duration), Some(1.0), "{after}");
+    let took = sample(
+        &after,
+        "w365_job_duration_seconds_sum{operation=\"cloudpc.troubleshoot\"}",
+    )
+    .expect("duration sum");
+    assert!(took >= 0.0, "{after}");
+    h.shutdown().await;
+}
+
 // The job store matters to these: each runs on SQLite and on PostgreSQL.
 sqlite_and_postgres!(
     jobs_submit_validate_dry_run_idempotency_list_get_cancel,

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use w365_graph::auth::Credential;
-use w365_graph::{Client, Cloud, RetryPolicy, WriteGate};
+use w365_graph::{Client, Cloud, RetryPolicy, TenantStats, WriteGate};
 use w365_jobs::{BudgetGrant, Finish, Handler, JobContext};
 use w365_ops::bulk::unassign::BulkUnassignOptions;
 use w365_ops::bulk::{self, BulkOptions, BulkReport, JournalState};
@@ -76,6 +76,8 @@ pub struct OpsHandler {
     /// Time the runs of this handler waited for write budgets, in µs (see
     /// [`OpsHandler::write_budget_waited`]).
     budget_waited_us: Arc<std::sync::atomic::AtomicU64>,
+    /// The Graph traffic of the runs per tenant (see [`OpsHandler::with_graph_stats`]).
+    graph_stats: TenantStats,
 }
 
 /// A tenant's shared Graph client is built again after this long, so a rotated credential in
@@ -114,7 +116,20 @@ impl OpsHandler {
             clients: Default::default(),
             gates: Default::default(),
             budget_waited_us: Default::default(),
+            graph_stats: TenantStats::default(),
         }
+    }
+
+    /// Counts every run's Graph requests, retries and 429s into `stats` by tenant (the server's
+    /// `/metrics` reads them). The counts survive the tenant's client being rebuilt.
+    pub fn with_graph_stats(mut self, stats: TenantStats) -> Self {
+        self.graph_stats = stats;
+        self
+    }
+
+    /// The Graph traffic of this handler's runs per tenant (a handle sharing the counters).
+    pub fn graph_stats(&self) -> TenantStats {
+        self.graph_stats.clone()
     }
 
     /// Jobs of the tenant [`SANDBOX`] go to this simulator (the sandbox's waits, its profile).
@@ -176,7 +191,8 @@ impl OpsHandler {
         let mut builder = Client::builder()
             .cloud(conn.cloud.clone())
             .credential(conn.credential.clone())
-            .user_agent(USER_AGENT);
+            .user_agent(USER_AGENT)
+            .count_into(self.graph_stats.tenant(tenant));
         if let Some(retry) = &self.options.retry {
             builder = builder.retry(retry.clone());
         }

@@ -322,6 +322,8 @@ pub async fn run(
         Some(portal) => state.with_portal(portal),
         None => state,
     };
+    // /metrics counts the job runs' Graph traffic with the API's reads.
+    let state = state.with_job_graph_stats(handler.graph_stats());
     let shown = if addr.ip() == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
         format!("http://127.0.0.1:{}", addr.port())
     } else {

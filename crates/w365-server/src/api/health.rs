@@ -139,30 +139,42 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         "w365_jobs_submitted_total {}",
         app.metrics().submitted.load(Ordering::Relaxed)
     );
-    out.push_str("# HELP w365_graph_requests_total Graph requests of this process's reads per tenant.\n# TYPE w365_graph_requests_total counter\n");
+    // Per tenant: the API's reads (each tenant's client) plus the job runs of this process's
+    // workers (every run's client counts into its tenant's counters).
+    let mut graph: std::collections::BTreeMap<String, w365_graph::RequestStats> = app
+        .tenants()
+        .map(|t| (t.name.clone(), t.client.stats()))
+        .collect();
+    for (tenant, jobs) in app.job_graph_stats() {
+        let s = graph.entry(tenant).or_default();
+        s.requests += jobs.requests;
+        s.retries += jobs.retries;
+        s.throttled += jobs.throttled;
+    }
+    out.push_str("# HELP w365_graph_requests_total Graph requests per tenant, retries included: this process's API reads and job runs.\n# TYPE w365_graph_requests_total counter\n");
     let mut throttled = String::new();
     let mut retries = String::new();
-    for t in app.tenants() {
-        let s = t.client.stats();
+    for (tenant, s) in &graph {
+        let tenant = label_value(tenant);
         let _ = writeln!(
             out,
-            "w365_graph_requests_total{{tenant=\"{}\"}} {}",
-            t.name, s.requests
+            "w365_graph_requests_total{{tenant=\"{tenant}\"}} {}",
+            s.requests
         );
         let _ = writeln!(
             throttled,
-            "w365_graph_throttled_total{{tenant=\"{}\"}} {}",
-            t.name, s.throttled
+            "w365_graph_throttled_total{{tenant=\"{tenant}\"}} {}",
+            s.throttled
         );
         let _ = writeln!(
             retries,
-            "w365_graph_retries_total{{tenant=\"{}\"}} {}",
-            t.name, s.retries
+            "w365_graph_retries_total{{tenant=\"{tenant}\"}} {}",
+            s.retries
         );
     }
-    out.push_str("# HELP w365_graph_throttled_total Graph answers 429 per tenant.\n# TYPE w365_graph_throttled_total counter\n");
+    out.push_str("# HELP w365_graph_throttled_total Graph answers 429 per tenant (API reads and job runs).\n# TYPE w365_graph_throttled_total counter\n");
     out.push_str(&throttled);
-    out.push_str("# HELP w365_graph_retries_total Graph requests retried per tenant.\n# TYPE w365_graph_retries_total counter\n");
+    out.push_str("# HELP w365_graph_retries_total Graph requests retried per tenant (API reads and job runs).\n# TYPE w365_graph_retries_total counter\n");
     out.push_str(&retries);
     let _ = writeln!(
         out,
@@ -170,4 +182,11 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         app.uptime().as_secs()
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -43,6 +43,8 @@ pub struct Harness {
     server: Option<JoinHandle<()>>,
     worker_stop: Option<oneshot::Sender<()>>,
     worker: Option<JoinHandle<()>>,
+    /// The worker's Graph counters, which the server's `/metrics` reads.
+    job_graph_stats: w365_graph::TenantStats,
 }
 
 pub fn sim_client(sim: &SimHandle) -> Client {
@@ -159,6 +161,16 @@ pub fn spawn_worker(
     store: Arc<dyn JobStore>,
     id: &str,
 ) -> (oneshot::Sender<()>, JoinHandle<()>) {
+    spawn_worker_counting(sim, store, id, Default::default())
+}
+
+/// [`spawn_worker`], its runs' Graph traffic counted into `stats` (the server's `/metrics`).
+pub fn spawn_worker_counting(
+    sim: &SimHandle,
+    store: Arc<dyn JobStore>,
+    id: &str,
+    stats: w365_graph::TenantStats,
+) -> (oneshot::Sender<()>, JoinHandle<()>) {
     let base = sim.base_url();
     let app = sim.admin_app();
     let credential = Credential::ClientSecret {
@@ -173,13 +185,15 @@ pub fn spawn_worker(
         },
         retry: None,
     };
-    let handler = w365_service::OpsHandler::new(Default::default(), options).with_sandbox(
-        Cloud::Custom {
-            graph: base.clone(),
-            authority: base,
-        },
-        credential,
-    );
+    let handler = w365_service::OpsHandler::new(Default::default(), options)
+        .with_sandbox(
+            Cloud::Custom {
+                graph: base.clone(),
+                authority: base,
+            },
+            credential,
+        )
+        .with_graph_stats(stats);
     let config = w365_jobs::WorkerConfig {
         id: id.into(),
         concurrency: 2,
@@ -213,6 +227,7 @@ pub async fn start_with(opts: Options) -> Harness {
     let url = postgres_url()
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display()));
     let store = w365_jobs::connect(&url).await.expect("store");
+    let job_graph_stats = w365_graph::TenantStats::default();
     let state = AppState::new(
         server_config_with(
             &sim,
@@ -221,7 +236,8 @@ pub async fn start_with(opts: Options) -> Harness {
         ),
         store.clone(),
         reqwest::Client::new(),
-    );
+    )
+    .with_job_graph_stats(job_graph_stats.clone());
     let (addr, stop, server) = serve(state).await;
     let mut h = Harness {
         sim,
@@ -236,6 +252,7 @@ pub async fn start_with(opts: Options) -> Harness {
         server: Some(server),
         worker_stop: None,
         worker: None,
+        job_graph_stats,
     };
     if opts.worker {
         h.start_worker();
@@ -249,7 +266,12 @@ impl Harness {
     }
 
     pub fn start_worker(&mut self) {
-        let (stop, worker) = spawn_worker(&self.sim, self.store.clone(), "test-worker");
+        let (stop, worker) = spawn_worker_counting(
+            &self.sim,
+            self.store.clone(),
+            "test-worker",
+            self.job_graph_stats.clone(),
+        );
         self.worker_stop = Some(stop);
         self.worker = Some(worker);
     }
