@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e, &args),
     };
     let command = command_path(&matches);
-    init_tracing(cli.global.verbose);
+    init_tracing(cli.global.verbose, command == "serve");
     let printer = Printer::new(cli.global.output, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -233,17 +233,24 @@ async fn run(cli: &Cli, command: &str, printer: &Printer) -> ExitStatus {
     }
 }
 
-fn init_tracing(verbose: u8) {
+/// Logs on stderr: warnings by default, more with `-v`/`-vv`/`-vvv`, or what `W365_LOG` says
+/// (an `EnvFilter`). `w365 serve` also logs one line per request by default (the server's request
+/// target at info: request id, method, path, status, duration).
+fn init_tracing(verbose: u8, serving: bool) {
     let default = match verbose {
-        0 => "warn",
-        1 => "info,w365_graph=info",
-        2 => "debug,hyper=info,reqwest=info",
-        _ => "trace",
+        0 if serving => format!("warn,{}=info", w365_server::middleware::REQUEST_LOG_TARGET),
+        0 => "warn".to_owned(),
+        1 => "info,w365_graph=info".to_owned(),
+        2 => "debug,hyper=info,reqwest=info".to_owned(),
+        _ => "trace".to_owned(),
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("W365_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only on a terminal: a log file or a collector gets plain lines.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
 }

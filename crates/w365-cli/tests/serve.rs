@@ -370,3 +370,259 @@ async fn serve_sandbox_signs_in_demo_operators_and_stops_on_sigterm() {
         "the sandbox state is saved"
     );
 }
+
+/// A `w365 serve --sandbox` process with its stderr (the log) collected.
+struct Served {
+    child: std::process::Child,
+    url: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Served {
+    /// Starts it on any free port (the environment of [`w365`]: the default log level) and reads
+    /// its banner.
+    fn start(home: &std::path::Path, workers: &str) -> Self {
+        let mut child = w365(home)
+            .args(["serve", "--sandbox", "--port", "0", "--workers", workers])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = log.clone();
+        let mut readers = vec![std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().expect("log").push(line);
+            }
+        })];
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut url = None;
+        for line in lines.by_ref() {
+            let line = line.expect("utf8");
+            if url.is_none() {
+                url = line
+                    .split_whitespace()
+                    .find(|w| w.starts_with("http://127.0.0.1:"))
+                    .map(str::to_owned);
+            }
+            if line.starts_with("Stop with Ctrl-C") {
+                break;
+            }
+        }
+        // The rest of stdout is drained so that the server never blocks on a full pipe.
+        readers.push(std::thread::spawn(
+            move || for _ in lines.map_while(Result::ok) {},
+        ));
+        Self {
+            child,
+            url: url.expect("the banner names the URL"),
+            log,
+            readers,
+        }
+    }
+
+    /// SIGTERM; waits for the exit. Its status and everything it logged.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        for r in self.readers.drain(..) {
+            r.join().expect("reader");
+        }
+        let log = self.log.lock().expect("log").join("\n");
+        (exit, log)
+    }
+}
+
+#[tokio::test]
+async fn serve_logs_each_request_with_its_request_id_and_no_token_or_cookie() {
+    let home = tempfile::tempdir().expect("home");
+    let served = Served::start(home.path(), "0");
+    let url = served.url.clone();
+    let helpdesk = token(home.path(), "helpdesk");
+    let http = reqwest::Client::new();
+    let request_id = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-request-id")
+            .expect("x-request-id")
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    };
+    // Signed in, with a cookie and a secret in the query string.
+    let cookie = "w365_session=cookie-value-that-must-not-be-logged";
+    let me = http
+        .get(format!(
+            "{url}/api/v1/me?access_token=query-secret-never-logged"
+        ))
+        .bearer_auth(&helpdesk)
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), 200);
+    let me_id = request_id(&me);
+    // A forged token (401) and an unknown route (404): answers below 5xx are logged too.
+    let forged = "eyJhbGciOiJub25lIn0.forged-token-never-logged.";
+    let refused = http
+        .get(format!("{url}/api/v1/tenants"))
+        .bearer_auth(forged)
+        .send()
+        .await
+        .expect("tenants");
+    assert_eq!(refused.status(), 401);
+    let refused_id = request_id(&refused);
+    let missing = http
+        .get(format!("{url}/api/v1/nothing-here"))
+        .send()
+        .await
+        .expect("404");
+    assert_eq!(missing.status(), 404);
+    let missing_id = request_id(&missing);
+
+    let (exit, log) = served.stop();
+    assert!(exit.success(), "{exit:?}\n{log}");
+    for (id, path, status) in [
+        (&me_id, "/api/v1/me", 200),
+        (&refused_id, "/api/v1/tenants", 401),
+        (&missing_id, "/api/v1/nothing-here", 404),
+    ] {
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(id.as_str())).collect();
+        assert_eq!(lines.len(), 1, "one line for request {id}:\n{log}");
+        let line = lines[0];
+        assert!(
+            line.contains("answered")
+                && line.contains(&format!("path={path}"))
+                && line.contains(&format!("status={status}")),
+            "{line}"
+        );
+        assert!(
+            !line.contains('\u{1b}'),
+            "no terminal colours in a log: {line:?}"
+        );
+    }
+    for secret in [
+        helpdesk.as_str(),
+        forged,
+        "cookie-value-that-must-not-be-logged",
+        "query-secret-never-logged",
+        "Bearer",
+    ] {
+        assert!(!log.contains(secret), "{secret:?} is in the log:\n{log}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_hands_a_running_job_back_and_the_next_start_finishes_it() {
+    use w365_jobs::{BudgetGrant, JobState, TenantLimits};
+    let home = tempfile::tempdir().expect("home");
+    let dir = home.path().join("sandbox");
+    std::fs::create_dir_all(&dir).expect("sandbox dir");
+    let store = w365_jobs::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("jobs.db").display()
+    ))
+    .await
+    .expect("the sandbox's job database");
+    // The sandbox tenant's Graph write budget: one write an hour, and it is taken. The job plans
+    // (reads), then its first directory write waits for the budget: it is running, for an hour,
+    // when the server is stopped; no sleep, no race with the Cloud PC lifecycle.
+    store
+        .set_tenant_limits(
+            "sandbox",
+            TenantLimits {
+                max_running: 10,
+                write_capacity: 1,
+                write_refill_per_hour: 1,
+            },
+        )
+        .await
+        .expect("limits");
+    assert_eq!(
+        store.take_write_budget("sandbox", 1).await.expect("take"),
+        BudgetGrant::Granted
+    );
+
+    let served = Served::start(home.path(), "1");
+    let url = served.url.clone();
+    let helpdesk = token(home.path(), "helpdesk");
+    let http = reqwest::Client::new();
+    let accepted = http
+        .post(format!("{url}/api/v1/jobs"))
+        .bearer_auth(&helpdesk)
+        .json(&json!({"operation": "assign", "tenant": "sandbox",
+            "params": {"user": "megan.bowen@contoso.com", "notify": true}}))
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(accepted.status(), 202);
+    let job: Value = accepted.json().await.expect("json");
+    let id = job["id"].as_str().expect("id").to_owned();
+    let job_state = |http: reqwest::Client, url: String, token: String, id: String| async move {
+        let job: Value = http
+            .get(format!("{url}/api/v1/jobs/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("job")
+            .json()
+            .await
+            .expect("json");
+        job["state"].as_str().unwrap_or_default().to_owned()
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let state = job_state(http.clone(), url.clone(), helpdesk.clone(), id.clone()).await;
+        if state == "running" {
+            break;
+        }
+        assert!(
+            state == "available" && started.elapsed() < std::time::Duration::from_secs(30),
+            "the job should be running: {state}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let (exit, log) = served.stop();
+    assert!(exit.success(), "SIGTERM stops it cleanly: {exit:?}\n{log}");
+    let job_id: w365_jobs::JobId = id.parse().expect("job id");
+    let job = store.get(job_id).await.expect("get").expect("the job");
+    assert_eq!(job.state, JobState::Available, "handed back: {job:?}");
+    assert_eq!(job.lease_owner, None, "{job:?}");
+    assert!(job.finished_at.is_none() && job.error.is_none(), "{job:?}");
+    let lines = store.log(job_id, 0).await.expect("log");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.message.contains("released by its worker (shutdown)")),
+        "{lines:?}"
+    );
+
+    // The budget back to the default: the next start takes the job and finishes it.
+    store
+        .set_tenant_limits("sandbox", TenantLimits::GRAPH_DEFAULT)
+        .await
+        .expect("limits");
+    let served = Served::start(home.path(), "1");
+    let (url, helpdesk) = (served.url.clone(), token(home.path(), "helpdesk"));
+    let started = std::time::Instant::now();
+    loop {
+        let state = job_state(http.clone(), url.clone(), helpdesk.clone(), id.clone()).await;
+        if state == "succeeded" {
+            break;
+        }
+        assert!(
+            !matches!(state.as_str(), "failed" | "cancelled")
+                && started.elapsed() < std::time::Duration::from_secs(60),
+            "the job should finish after the restart: {state}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (exit, log) = served.stop();
+    assert!(exit.success(), "{exit:?}\n{log}");
+}

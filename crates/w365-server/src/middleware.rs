@@ -1,6 +1,9 @@
 //! The layers every request passes, in order (outermost first):
 //! 1. request id: `x-request-id` taken from the request when well-formed, else a new UUID; in a
-//!    tracing span around the request, in the response header, in every error body;
+//!    tracing span around the request, in the response header, in every error body; one
+//!    "answered" line per request (method, path without the query, status, duration; never a
+//!    header, so no token or cookie) under the target [`REQUEST_LOG_TARGET`], which `w365 serve`
+//!    logs at info by default while everything else stays at warn;
 //! 2. error bodies: [`ApiError`]s and axum's own bare rejections get the one JSON shape;
 //! 3. security headers: CSP, `X-Content-Type-Options: nosniff`, `Referrer-Policy`,
 //!    `X-Frame-Options`, and HSTS only when the server is reachable off loopback.
@@ -13,6 +16,9 @@ use axum::response::Response;
 use tracing::Instrument as _;
 
 use crate::error::ApiError;
+
+/// The tracing target of the request span and its "answered" line.
+pub const REQUEST_LOG_TARGET: &str = "w365_server::request";
 
 /// The request id header.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -54,7 +60,8 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(RequestId(id.clone()));
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let span = tracing::info_span!("request", request_id = %id, %method, %path);
+    let span = tracing::info_span!(target: REQUEST_LOG_TARGET, "request", request_id = %id, %method, %path);
+    let started = std::time::Instant::now();
     async move {
         let response = next.run(request).await;
         let mut response = error_body(response, &id).await;
@@ -62,10 +69,11 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
             response.headers_mut().insert(REQUEST_ID.clone(), value);
         }
         let status = response.status().as_u16();
+        let duration_ms = started.elapsed().as_millis() as u64;
         if status >= 500 {
-            tracing::error!(status, "answered");
+            tracing::error!(target: REQUEST_LOG_TARGET, status, duration_ms, "answered");
         } else {
-            tracing::info!(status, "answered");
+            tracing::info!(target: REQUEST_LOG_TARGET, status, duration_ms, "answered");
         }
         response
     }
