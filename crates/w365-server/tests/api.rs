@@ -364,6 +364,60 @@ async fn jobs_submit_validate_dry_run_idempotency_list_get_cancel() {
         "a header and every record:\n{csv}"
     );
     assert!(csv.contains("kate.thomas@contoso.com"));
+
+    // runAt in the future: the job waits, scheduled, until then.
+    let at = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+        .replace_nanosecond(0)
+        .expect("whole seconds");
+    let at_text = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("rfc3339");
+    let (status, later) = h
+        .post(
+            &helpdesk,
+            "/api/v1/jobs",
+            &json!({"operation": "cloudpc.troubleshoot", "tenant": "other",
+                    "params": {"cloudPc": "alice.smith@contoso.com"}, "runAt": at_text}),
+        )
+        .await;
+    assert_eq!(status, 202, "{later}");
+    assert_eq!(later["state"], "scheduled", "{later}");
+    let scheduled_at = time::OffsetDateTime::parse(
+        later["scheduledAt"].as_str().expect("scheduledAt"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("rfc3339");
+    assert_eq!(scheduled_at, at, "{later}");
+    // A runAt that is not a time: 422, the problem names runAt.
+    let (status, bad) = h
+        .post(
+            &helpdesk,
+            "/api/v1/jobs",
+            &json!({"operation": "cloudpc.troubleshoot", "tenant": "sandbox",
+                    "params": {"cloudPc": "alice.smith@contoso.com"}, "runAt": "tomorrow at noon"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{bad}");
+    let problems = bad["error"]["problems"].as_array().expect("problems");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["param"] == "runAt" && !p["fix"].as_str().unwrap_or("").is_empty()),
+        "{bad}"
+    );
+    // The tenant filter: each tenant's jobs, and only them.
+    let (status, other_jobs) = h.get(&helpdesk, "/api/v1/jobs?tenant=other").await;
+    assert_eq!(status, 200, "{other_jobs}");
+    let other_items = other_jobs["items"].as_array().expect("items");
+    assert_eq!(other_items.len(), 1, "{other_jobs}");
+    assert_eq!(other_items[0]["id"], later["id"]);
+    let (_, sandbox_jobs) = h.get(&helpdesk, "/api/v1/jobs?tenant=sandbox").await;
+    let sandbox_items = sandbox_jobs["items"].as_array().expect("items");
+    assert_eq!(sandbox_items.len(), 2, "{sandbox_jobs}");
+    assert!(
+        sandbox_items.iter().all(|j| j["tenant"] == "sandbox"),
+        "{sandbox_jobs}"
+    );
     h.shutdown().await;
 }
 
