@@ -69,6 +69,41 @@ async fn a_large_tenant_loads_and_serves_lookups() {
         .get("v1.0/users?$filter=userPrincipalName eq 'user054321@contoso.com'&$select=id")
         .await;
     assert_eq!(found.values().len(), 1);
+    // A bulk file's lookups: `in` lists, any case, unknown names left out, each user once, in
+    // the directory's order; the same through `id in`.
+    let listed = sim
+        .get(
+            "v1.0/users?$filter=userPrincipalName in ('USER054321@contoso.com', \
+             'user000007@contoso.com', 'nobody@contoso.com', 'user000007@contoso.com')\
+             &$select=id,userPrincipalName",
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let mut upns: Vec<String> = listed
+        .values()
+        .iter()
+        .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
+        .collect();
+    let ids: Vec<String> = listed
+        .values()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    upns.sort();
+    assert_eq!(upns, ["user000007@contoso.com", "user054321@contoso.com"]);
+    let by_id = sim
+        .get(&format!(
+            "v1.0/users?$filter=id in ('{}', '{}')&$select=id",
+            ids[1], ids[0]
+        ))
+        .await;
+    let again: Vec<&str> = by_id
+        .values()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(again, [ids[0].as_str(), ids[1].as_str()]);
     let group = sim.handle.with_state(|s| {
         s.default_tenant()
             .expect("t")

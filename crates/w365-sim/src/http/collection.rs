@@ -372,6 +372,35 @@ mod tests {
 /// case-insensitive), read from the raw query; lets routes narrow candidates through an index
 /// before the real filter runs on them. Anything more complex yields `None`.
 pub fn simple_eq_literal(ctx: &RequestContext, property: &str) -> Option<String> {
+    let text = filter_text(ctx)?;
+    let rest = operand_of(&text, property, "eq")?;
+    let (literal, after) = quoted_literal(rest.trim())?;
+    after.trim().is_empty().then_some(literal)
+}
+
+/// The literals of a `$filter` that is exactly `property in ('a', 'b', …)` (the same caveats as
+/// [`simple_eq_literal`]), so a handler can take the candidates from an index and let the filter
+/// run over those only; `None` for any other filter.
+pub fn simple_in_literals(ctx: &RequestContext, property: &str) -> Option<Vec<String>> {
+    let text = filter_text(ctx)?;
+    let rest = operand_of(&text, property, "in")?;
+    let mut rest = rest.trim().strip_prefix('(')?.strip_suffix(')')?.trim();
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let (literal, after) = quoted_literal(rest)?;
+        out.push(literal);
+        let after = after.trim_start();
+        rest = match after.strip_prefix(',') {
+            Some(more) => more.trim_start(),
+            None if after.is_empty() => after,
+            None => return None,
+        };
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The decoded text of the request's `$filter`.
+fn filter_text(ctx: &RequestContext) -> Option<String> {
     let raw = ctx.raw_query.as_deref()?;
     let value = raw.split('&').find_map(|pair| {
         let (name, value) = pair.split_once('=')?;
@@ -384,26 +413,38 @@ pub fn simple_eq_literal(ctx: &RequestContext, property: &str) -> Option<String>
     let text = percent_encoding::percent_decode_str(&plus_decoded)
         .decode_utf8()
         .ok()?;
-    let rest = text.trim();
-    let (name, rest) = rest.split_once(char::is_whitespace)?;
+    Some(text.into_owned())
+}
+
+/// What follows `property op ` in a filter that starts with them.
+fn operand_of<'a>(text: &'a str, property: &str, op: &str) -> Option<&'a str> {
+    let (name, rest) = text.trim().split_once(char::is_whitespace)?;
     if !name.eq_ignore_ascii_case(property) {
         return None;
     }
-    let (op, rest) = rest.trim_start().split_once(char::is_whitespace)?;
-    if !op.eq_ignore_ascii_case("eq") {
-        return None;
-    }
-    let quoted = rest.trim().strip_prefix('\'')?.strip_suffix('\'')?;
-    // Inside the literal every quote must be doubled; a lone quote means more syntax follows.
-    let mut literal = String::with_capacity(quoted.len());
-    let mut chars = quoted.chars();
-    while let Some(c) = chars.next() {
-        if c == '\'' && chars.next() != Some('\'') {
-            return None;
+    let rest = rest.trim_start();
+    // `in(` may follow without a space.
+    let end = rest.find(|c: char| c.is_whitespace() || c == '(')?;
+    let (found, rest) = rest.split_at(end);
+    found.eq_ignore_ascii_case(op).then_some(rest)
+}
+
+/// A quoted literal at the start of `text` (quotes inside doubled) and the text after it.
+fn quoted_literal(text: &str) -> Option<(String, &str)> {
+    let body = text.strip_prefix('\'')?;
+    let mut literal = String::new();
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            if chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                chars.next();
+            } else {
+                return Some((literal, &body[i + 1..]));
+            }
         }
         literal.push(c);
     }
-    Some(literal)
+    None
 }
 
 #[cfg(test)]
@@ -412,6 +453,27 @@ mod eq_tests {
 
     fn ctx(query: &str) -> RequestContext {
         RequestContext::for_tests(query)
+    }
+
+    #[test]
+    fn simple_in_literals_reads_only_a_plain_in_list() {
+        let got = |q: &str| simple_in_literals(&ctx(q), "userPrincipalName");
+        assert_eq!(
+            got("$filter=userPrincipalName%20in%20('a%40b.com',%20'o''brien%40b.com')").unwrap(),
+            ["a@b.com", "o'brien@b.com"]
+        );
+        assert_eq!(
+            got("$filter=userprincipalname+in+('x,y')&$select=id").unwrap(),
+            ["x,y"]
+        );
+        assert_eq!(got("$filter=userPrincipalName in('a')").unwrap(), ["a"]);
+        assert_eq!(got("$filter=userPrincipalName in ()"), None);
+        assert_eq!(got("$filter=userPrincipalName in ('a') or id eq 'b'"), None);
+        assert_eq!(got("$filter=userPrincipalName in ('a' 'b')"), None);
+        assert_eq!(got("$filter=userPrincipalName in ('a)"), None);
+        assert_eq!(got("$filter=userPrincipalName eq 'a'"), None);
+        assert_eq!(got("$filter=mail in ('a')"), None);
+        assert_eq!(got("$filter=userPrincipalNameX in ('a')"), None);
     }
 
     #[test]
