@@ -1,6 +1,7 @@
 //! Operations declared once.
 //!
-//! Each operation (assign, unassign, reprovision, resize, the Cloud PC actions) is an
+//! Each operation (assign, unassign, reprovision, resize, the Cloud PC actions, the bulk ones, and
+//! the provisioning and user settings policy changes of `w365 policy` / `w365 user-settings`) is an
 //! [`OperationSpec`]: its name, a summary, the role it needs, whether it is destructive, and its
 //! parameters ([`ParamSpec`]: kind, required, default, help, and which tenant-profile keys give it
 //! a default or a list of allowed choices). Every entry path uses it: the CLI's flags are checked
@@ -31,6 +32,7 @@ use crate::assign::{
 use crate::cloud_pc::ActionOptions;
 use crate::mail::MAX_CUSTOM_MESSAGE_CHARS;
 use crate::plan::CloudPcAction;
+use crate::policy::spec::ObjectKind;
 use crate::profile::Profile;
 use crate::reprovision::ReprovisionOptions;
 use crate::resize::ResizeOptions;
@@ -78,6 +80,13 @@ pub enum ParamKind {
     /// The text of a bulk file (CSV with a header, or JSON lines), read as `--from FILE` reads
     /// it: a file that cannot be read, or has no valid row, is refused with its row numbers.
     BulkRows,
+    /// One or more groups, each a display name or an object id (a JSON array of strings; a
+    /// single string is one group): what a repeatable `--group` flag gives.
+    Groups,
+    /// The text of a policy file (TOML) describing an object of this kind (`provisioningPolicy`,
+    /// `userSettings`), read as `--file FILE` reads it: a file that does not parse, or describes
+    /// another kind, is refused with its line.
+    PolicyFile { object: String },
 }
 
 impl ParamKind {
@@ -95,6 +104,8 @@ impl ParamKind {
             ParamKind::Duration => "duration",
             ParamKind::Email => "email",
             ParamKind::BulkRows => "bulkRows",
+            ParamKind::Groups => "groups",
+            ParamKind::PolicyFile { .. } => "policyFile",
         }
     }
 }
@@ -361,8 +372,15 @@ impl ValidatedInput {
     }
 
     /// The user (UPN) or Cloud PC the operation acts on, for job filters.
+    /// For a policy operation: the policy (by name or id), or the name of the one created.
     pub fn target(&self) -> Option<String> {
-        self.text("user").or_else(|| self.text("cloudPc"))
+        self.text("user")
+            .or_else(|| self.text("cloudPc"))
+            .or_else(|| self.text("policy"))
+            .or_else(|| {
+                crate::policy::job::operation(&self.operation)
+                    .and_then(|_| self.text("displayName"))
+            })
     }
 }
 
@@ -879,6 +897,289 @@ fn declare() -> Vec<OperationSpec> {
         "Take the Windows 365 Cloud PCs of every user of a file away, as one job (w365 unassign --from)",
     );
     ops.extend([assign, unassign]);
+    ops.extend(policy_operations());
+    ops
+}
+
+/// The policy target of a policy operation: the positional NAME|ID (`policy` in the API; the
+/// CLI's argument id is `policy` or `target`).
+fn policy_target(id: &str, what: &str) -> P {
+    P::positional(
+        "policy",
+        id,
+        ParamKind::Text,
+        &format!("The {what}'s display name or id"),
+    )
+}
+
+fn policy_file(object: ObjectKind) -> P {
+    P::flag(
+        "file",
+        ParamKind::PolicyFile {
+            object: object.as_str().to_owned(),
+        },
+        &format!(
+            "The text of a policy file (TOML, kind = \"{}\"); the other parameters override its values",
+            object.as_str()
+        ),
+    )
+}
+
+fn choice(flag: &str, choices: &[&str], help: &str) -> P {
+    P::flag(
+        flag,
+        ParamKind::Choice {
+            choices: choices.iter().map(|c| (*c).to_owned()).collect(),
+        },
+        help,
+    )
+}
+
+fn text(flag: &str, help: &str) -> P {
+    P::flag(flag, ParamKind::Text, help)
+}
+
+fn flag_bool(flag: &str, help: &str) -> P {
+    P::flag(flag, ParamKind::Bool, help)
+}
+
+/// `--group` (repeatable): the groups, by name or id.
+fn groups(help: &str) -> P {
+    P::flag("group", ParamKind::Groups, help)
+}
+
+/// The Frontline target of assignments (`--service-plan`, `--allotment-name`, `--allotment-count`).
+fn frontline() -> Vec<P> {
+    vec![
+        text(
+            "service-plan",
+            "Frontline: the service plan id of the assignment",
+        ),
+        text("allotment-name", "Frontline: the allotment's name"),
+        P::flag(
+            "allotment-count",
+            ParamKind::Int {
+                min: 0,
+                max: i64::from(crate::policy::validate::MAX_ALLOTMENT),
+            },
+            "Frontline: licenses allotted to the group",
+        ),
+    ]
+}
+
+/// A provisioning policy's properties (`w365 policy create|update` flags).
+fn policy_fields() -> Vec<P> {
+    use crate::policy::fields::{
+        IMAGE_TYPES, JOIN_TYPES, MANAGED_TYPES, PROVISIONING_TYPES, USER_EXPERIENCE_TYPES,
+    };
+    vec![
+        policy_file(ObjectKind::ProvisioningPolicy),
+        text("display-name", "Display name (for update: the new name)"),
+        text("description", "Description"),
+        text(
+            "image-id",
+            "Gallery image {publisher}_{offer}_{sku}, or a custom image id",
+        ),
+        text("image-display-name", "The image's display name"),
+        choice("image-type", IMAGE_TYPES, "gallery or custom"),
+        choice(
+            "provisioning-type",
+            PROVISIONING_TYPES,
+            "dedicated, shared, sharedByUser, sharedByEntraGroup or reserve (create only)",
+        ),
+        text(
+            "naming-template",
+            "Device name template, e.g. CPC-%USERNAME:5%-%RAND:5% (at most 15 characters generated)",
+        ),
+        choice("join-type", JOIN_TYPES, "azureADJoin or hybridAzureADJoin"),
+        text(
+            "region-name",
+            "Azure region or \"automatic\" (Microsoft-hosted network)",
+        ),
+        text("region-group", "Region group, e.g. europeUnion, usEast"),
+        text(
+            "on-premises-connection-id",
+            "Azure network connection id (required for hybridAzureADJoin)",
+        ),
+        flag_bool("single-sign-on", "Single sign-on"),
+        flag_bool("local-admin", "Users are local administrators"),
+        text("locale", "Windows locale, e.g. en-US"),
+        choice(
+            "managed-type",
+            MANAGED_TYPES,
+            "notManaged, premiumManaged, standardManaged or starterManaged",
+        ),
+        text("autopatch-group-id", "Windows Autopatch group id"),
+        choice(
+            "user-experience-type",
+            USER_EXPERIENCE_TYPES,
+            "cloudPc or cloudApp",
+        ),
+    ]
+}
+
+/// A user settings policy's properties (`w365 user-settings create|update` flags).
+fn user_settings_fields() -> Vec<P> {
+    vec![
+        policy_file(ObjectKind::UserSettings),
+        text("display-name", "Display name (for update: the new name)"),
+        flag_bool("local-admin", "Users are local administrators"),
+        flag_bool("reset", "Users may reset their Cloud PC"),
+        choice(
+            "restore-frequency",
+            crate::policy::fields::RESTORE_FREQUENCIES,
+            "Restore point frequency",
+        ),
+        flag_bool(
+            "user-restore",
+            "Users may restore their Cloud PC from a restore point",
+        ),
+        flag_bool(
+            "restart-prompts-disabled",
+            "Suppress restart prompts (beta)",
+        ),
+    ]
+}
+
+/// The policy operations: `w365 policy create|update|delete|assign|unassign|apply` and
+/// `w365 user-settings create|update|delete|assign|unassign`, Admin only. Destructive where the
+/// CLI may ask for consent: a delete, an unassignment (a provisioning policy's Cloud PCs go into
+/// their grace period), an assign (with `replace` it unassigns the other groups, and it may lower
+/// a Frontline allotment), and apply (existing Cloud PCs are moved or restarted).
+fn policy_operations() -> Vec<OperationSpec> {
+    let change = || vec![cli_only("dry-run", DRY_RUN), cli_only("yes", YES)];
+    let mut ops = Vec::new();
+    for (object, kind, what) in [
+        (
+            "policy",
+            ObjectKind::ProvisioningPolicy,
+            "provisioning policy",
+        ),
+        (
+            "user-settings",
+            ObjectKind::UserSettings,
+            "user settings policy",
+        ),
+    ] {
+        let policy = kind == ObjectKind::ProvisioningPolicy;
+        let fields = || {
+            if policy {
+                policy_fields()
+            } else {
+                user_settings_fields()
+            }
+        };
+        let name = |verb: &str| format!("{object}.{verb}");
+        let cli = |verb: &'static str| [object, verb];
+        // The CLI's positional NAME|ID is `policy` on update (and apply), `target` elsewhere;
+        // user-settings update calls it `target`.
+        let update_id = if policy { "policy" } else { "target" };
+        let mut create = fields();
+        create.push(groups(
+            "Assign to these groups after creating (names or ids)",
+        ));
+        if policy {
+            create.extend(frontline());
+        }
+        ops.push(op(
+            &name("create"),
+            &format!(
+                "Create a {what} (validated before anything is sent), optionally assigned to groups"
+            ),
+            Role::Admin,
+            false,
+            &cli("create"),
+            create,
+            change(),
+            vec![],
+        ));
+        let mut update = vec![policy_target(update_id, what)];
+        update.extend(fields());
+        ops.push(op(
+            &name("update"),
+            &format!("Change properties of a {what} (only the ones given; never its assignments)"),
+            Role::Admin,
+            false,
+            &cli("update"),
+            update,
+            change(),
+            vec![],
+        ));
+        ops.push(op(
+            &name("delete"),
+            &format!("Delete a {what} (refused while assigned unless unassignFirst)"),
+            Role::Admin,
+            true,
+            &cli("delete"),
+            vec![
+                policy_target("target", what),
+                flag_bool(
+                    "unassign-first",
+                    "Unassign every group first (Cloud PCs of a provisioning policy go into their grace period)",
+                )
+                .default(false),
+            ],
+            change(),
+            vec![],
+        ));
+        let mut assign = vec![
+            policy_target("target", what),
+            groups("The groups (names or ids)").required(),
+        ];
+        assign.extend(frontline());
+        assign.push(
+            flag_bool(
+                "replace",
+                "The given groups become the complete set: every other group is unassigned",
+            )
+            .default(false),
+        );
+        ops.push(op(
+            &name("assign"),
+            &format!(
+                "Assign a {what} to groups; the other assignments are kept (replace: exactly these)"
+            ),
+            Role::Admin,
+            true,
+            &cli("assign"),
+            assign,
+            change(),
+            vec![],
+        ));
+        ops.push(op(
+            &name("unassign"),
+            &format!("Remove groups from a {what}'s assignments; the other assignments are kept"),
+            Role::Admin,
+            true,
+            &cli("unassign"),
+            vec![
+                policy_target("target", what),
+                groups("The groups (names or ids)").required(),
+            ],
+            change(),
+            vec![],
+        ));
+        if policy {
+            ops.push(op(
+                &name("apply"),
+                "Apply a provisioning policy's current region or single sign-on setting to its existing Cloud PCs (they are moved or restarted)",
+                Role::Admin,
+                true,
+                &cli("apply"),
+                vec![
+                    policy_target("policy", what),
+                    choice(
+                        "setting",
+                        crate::policy::job::SETTINGS,
+                        "The setting to apply: region or single-sign-on",
+                    )
+                    .default("region"),
+                ],
+                change(),
+                vec![],
+            ));
+        }
+    }
     ops
 }
 
@@ -983,6 +1284,7 @@ fn check_value(p: &ParamSpec, value: &Value) -> Result<Value, (String, String)> 
                 format!("use a whole number from {min} to {max}"),
             )),
         },
+        ParamKind::Groups => check_groups(&flag, value),
         kind => {
             let Some(text) = value.as_str() else {
                 return Err(want_string(match kind {
@@ -1007,7 +1309,10 @@ fn check_value(p: &ParamSpec, value: &Value) -> Result<Value, (String, String)> 
                 }
             }
             if trimmed.chars().any(char::is_control)
-                && !matches!(kind, ParamKind::Text | ParamKind::BulkRows)
+                && !matches!(
+                    kind,
+                    ParamKind::Text | ParamKind::BulkRows | ParamKind::PolicyFile { .. }
+                )
             {
                 return Err((
                     "contains control characters".into(),
@@ -1051,11 +1356,87 @@ fn check_value(p: &ParamSpec, value: &Value) -> Result<Value, (String, String)> 
                         )
                     }),
                 ParamKind::BulkRows => check_bulk_rows(text).map(|()| value.clone()),
+                ParamKind::PolicyFile { object } => {
+                    check_policy_file(text, object).map(|()| value.clone())
+                }
                 // Group names and message text are kept as given (a message may start with a line break).
                 ParamKind::Text | ParamKind::Secret => Ok(value.clone()),
                 _ => Ok(Value::String(trimmed.into())),
             }
         }
+    }
+}
+
+/// Groups: a non-empty list of names or ids (a single string is one group), each trimmed, at
+/// most 256 characters, without control characters.
+fn check_groups(flag: &str, value: &Value) -> Result<Value, (String, String)> {
+    let items: Vec<&Value> = match value {
+        Value::Array(list) => list.iter().collect(),
+        Value::String(_) => vec![value],
+        other => {
+            return Err((
+                format!("must be a list of groups, got {}", json_type(other)),
+                format!("give {flag} as an array of group names or ids, e.g. [\"Sales\"]"),
+            ));
+        }
+    };
+    if items.is_empty() {
+        return Err((
+            "is an empty list".into(),
+            format!("give at least one group name or id for {flag}, or leave it out"),
+        ));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let n = i + 1;
+        let Some(text) = item.as_str().map(str::trim) else {
+            return Err((
+                format!("group {n} is {}, not a name or id", json_type(item)),
+                "give each group as a string: its display name or object id".into(),
+            ));
+        };
+        if text.is_empty() {
+            return Err((
+                format!("group {n} is empty"),
+                "remove it, or give the group's display name or object id".into(),
+            ));
+        }
+        if text.chars().count() > 256 {
+            return Err((
+                format!(
+                    "group {n} is longer than 256 characters (the longest group name Entra ID allows)"
+                ),
+                "give the group's exact display name or its object id".into(),
+            ));
+        }
+        if text.chars().any(char::is_control) {
+            return Err((
+                format!("group {n} contains control characters"),
+                "remove line breaks and tabs".into(),
+            ));
+        }
+        out.push(Value::String(text.to_owned()));
+    }
+    Ok(Value::Array(out))
+}
+
+/// A policy file's text: it parses, and describes an object of kind `object`.
+fn check_policy_file(text: &str, object: &str) -> Result<(), (String, String)> {
+    use crate::policy::spec::Spec;
+    match Spec::from_toml(text) {
+        Ok(spec) if spec.kind().as_str() == object => Ok(()),
+        Ok(spec) => Err((
+            format!(
+                "the file describes a {} (kind = \"{}\"), not kind = \"{object}\"",
+                spec.kind(),
+                spec.kind().as_str()
+            ),
+            format!("give the text of a policy file with kind = \"{object}\""),
+        )),
+        Err(e) => Err((
+            e.located("file"),
+            "fix the policy file (the format is the one `w365 policy export` writes)".into(),
+        )),
     }
 }
 
@@ -1256,6 +1637,17 @@ fn param_schema(p: &ParamSpec, profile: Option<&Profile>) -> Value {
         }),
         ParamKind::Email => json!({"type": "string", "format": "email"}),
         ParamKind::BulkRows => json!({"type": "string", "minLength": 1}),
+        ParamKind::Groups => json!({
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": 256},
+            "minItems": 1,
+        }),
+        ParamKind::PolicyFile { object } => json!({
+            "type": "string",
+            "minLength": 1,
+            "contentMediaType": "application/toml",
+            "x-w365-policy-kind": object,
+        }),
     };
     let obj = s.as_object_mut().expect("a schema object");
     obj.insert("description".into(), p.help.clone().into());
@@ -1574,6 +1966,108 @@ mod tests {
         let schema = json_schema(&spec);
         assert_eq!(schema["properties"]["apiKey"]["writeOnly"], true);
         assert_eq!(schema["properties"]["count"]["maximum"], 10);
+    }
+
+    #[test]
+    fn policy_operations_are_admin_only_and_take_groups_and_policy_files() {
+        let policy_ops: Vec<&OperationSpec> = operations()
+            .iter()
+            .filter(|s| crate::policy::job::operation(&s.name).is_some())
+            .collect();
+        assert_eq!(policy_ops.len(), 11);
+        for (name, destructive) in [
+            ("policy.create", false),
+            ("policy.update", false),
+            ("policy.delete", true),
+            ("policy.assign", true),
+            ("policy.unassign", true),
+            ("policy.apply", true),
+            ("user-settings.create", false),
+            ("user-settings.update", false),
+            ("user-settings.delete", true),
+            ("user-settings.assign", true),
+            ("user-settings.unassign", true),
+        ] {
+            let spec = operation(name).unwrap_or_else(|| panic!("{name} is not declared"));
+            assert_eq!(spec.role, Role::Admin, "{name}");
+            assert_eq!(spec.destructive, destructive, "{name}");
+        }
+        let assign = operation("policy.assign").unwrap();
+        let id = "0b1c2d3e-4f50-4a61-8b72-93a4b5c6d7e8";
+        let ok = validate(
+            assign,
+            &values(json!({"policy": "W365 Standard", "group": [" Sales ", id]})),
+            None,
+        )
+        .unwrap();
+        assert_eq!(ok.get("group"), Some(&json!(["Sales", id])));
+        assert!(!ok.bool("replace"));
+        assert_eq!(ok.target().as_deref(), Some("W365 Standard"));
+        let one = validate(
+            assign,
+            &values(json!({"policy": "p", "group": "Sales"})),
+            None,
+        )
+        .unwrap();
+        assert_eq!(one.get("group"), Some(&json!(["Sales"])));
+        let problems = validate(
+            assign,
+            &values(json!({"policy": "p", "group": [], "allotmentCount": 901})),
+            None,
+        )
+        .unwrap_err();
+        let params: BTreeSet<&str> = problems.iter().map(|p| p.param.as_str()).collect();
+        assert_eq!(
+            params,
+            BTreeSet::from(["group", "allotmentCount"]),
+            "{problems:?}"
+        );
+        let problems = validate(
+            assign,
+            &values(json!({"policy": "p", "group": ["ok", 3]})),
+            None,
+        )
+        .unwrap_err();
+        assert!(problems[0].message.contains("group 2"), "{problems:?}");
+        let missing = validate(assign, &values(json!({"group": ["g"]})), None).unwrap_err();
+        assert_eq!(missing[0].param, "policy");
+
+        let file =
+            "kind = \"userSettings\"\ndisplay_name = \"US - Restore\"\nreset_enabled = true\n";
+        let create = operation("user-settings.create").unwrap();
+        let ok = validate(create, &values(json!({"file": file})), None).unwrap();
+        assert_eq!(ok.str("file"), Some(file));
+        let problems = validate(
+            operation("policy.create").unwrap(),
+            &values(json!({"file": file})),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(problems[0].param, "file");
+        assert!(
+            problems[0].message.contains("provisioningPolicy"),
+            "{problems:?}"
+        );
+        let problems = validate(
+            create,
+            &values(json!({"file": "kind = \"userSettings\"\nreset_enabled = maybe\n"})),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(problems[0].param, "file");
+        assert!(problems[0].message.starts_with("file:"), "{problems:?}");
+
+        let apply = operation("policy.apply").unwrap();
+        let ok = validate(
+            apply,
+            &values(json!({"policy": "p", "setting": "SINGLE-SIGN-ON"})),
+            None,
+        )
+        .unwrap();
+        assert_eq!(ok.str("setting"), Some("single-sign-on"));
+        let schema = json_schema(assign);
+        assert_eq!(schema["properties"]["group"]["type"], "array");
+        assert_eq!(schema["x-w365-role"], "admin");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use w365_graph::models::{PolicySettingType, ProvisioningType};
 
@@ -12,7 +12,7 @@ use super::validate::{Problem, provisioning_type_change};
 use crate::plan::GroupRef;
 
 /// An assignment with its group resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedAssignment {
     pub group: GroupRef,
@@ -99,7 +99,7 @@ pub struct Desired {
 }
 
 /// One property that differs. `from` is absent for a create, `to` absent when not managed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldChange {
     /// The file key, dotted for nested values (`windows_setting.locale`).
@@ -120,7 +120,7 @@ impl fmt::Display for FieldChange {
 }
 
 /// One change to the tenant.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "camelCase")]
 pub enum Change {
     /// `POST` the object (`body` is the Graph request body).
@@ -290,7 +290,7 @@ impl fmt::Display for Change {
 }
 
 /// A tenant object that no file describes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Unmanaged {
     pub object: ObjectKind,
@@ -299,7 +299,7 @@ pub struct Unmanaged {
 }
 
 /// The changes, in the order they run: creates and updates, then assignment changes, then deletes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyPlan {
     pub changes: Vec<Change>,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use w365_graph::Client;
 use w365_graph::models::{
@@ -39,7 +39,7 @@ pub struct ExecReport {
 }
 
 /// An object the execution created.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Created {
     pub object: ObjectKind,

@@ -13,10 +13,14 @@
 //! - [`references`]: image and network connection names in files resolved to ids at plan time.
 //! - [`org_settings`]: the `kind = "organizationSettings"` file (one per tenant) and its plan.
 //! - [`network`]: the `kind = "networkConnection"` files, matched by display name, and their plan.
+//! - [`fields`]: the properties given as flags or API parameters, laid over a policy file.
+//! - [`job`]: the policy operations of the API and the jobs (plan from parameters, execute).
 //! - [`execute`]: runs a plan; assignment changes re-read the current set, merge, write the full set.
 
 pub mod diff;
 pub mod execute;
+pub mod fields;
+pub mod job;
 pub mod network;
 pub mod ops;
 pub mod org_settings;
