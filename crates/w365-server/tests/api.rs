@@ -779,8 +779,249 @@ async fn metrics_count_the_job_runs_graph_requests_throttling_and_durations() {
     h.shutdown().await;
 }
 
+const WIN11: &str = "cfg - Windows 365 - Provisioning - Win11";
+
+/// The group names of the policy `name` in `GET /api/v1/tenants/sandbox/policies`' list `list`,
+/// sorted; `None` when there is no such policy.
+fn assigned_groups(policies: &Value, list: &str, name: &str) -> Option<Vec<String>> {
+    let policy = policies[list]
+        .as_array()
+        .expect("a list of policies")
+        .iter()
+        .find(|p| p["displayName"] == name)?;
+    let mut groups: Vec<String> = policy["assignments"]
+        .as_array()
+        .expect("assignments")
+        .iter()
+        .map(|a| {
+            a["group"]["displayName"]
+                .as_str()
+                .expect("a name")
+                .to_owned()
+        })
+        .collect();
+    groups.sort();
+    Some(groups)
+}
+
+/// Policy management through the API: Readers see the policies with their assignments; the
+/// `policy.*` and `user-settings.*` operations are the Admin's (a Helpdesk operator's submission
+/// is a 403 and an audit record, and no job); bad parameters are a 422 with every problem; a dry
+/// run answers the plan and changes nothing; the Admin's jobs change the simulator's policies
+/// through the code of `w365 policy` and `w365 user-settings`.
+async fn policy_operations_are_admin_jobs_and_policies_a_read() {
+    let h = start_with(Options {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let reader = h.token("reader").await;
+    let helpdesk = h.token("helpdesk").await;
+    let admin = h.token("admin").await;
+    let (hr, rr, ar) = (&h, &reader, &admin);
+    let policies = move || async move {
+        let (status, body) = hr.get(rr, "/api/v1/tenants/sandbox/policies").await;
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let before = policies().await;
+    assert_eq!(
+        assigned_groups(&before, "provisioningPolicies", WIN11),
+        Some(vec![WIN11.to_owned()]),
+        "{before}"
+    );
+    let restore = "cfg - Windows 365 - User Settings - restore allowed";
+    assert_eq!(
+        assigned_groups(&before, "userSettingsPolicies", restore),
+        Some(vec![restore.to_owned()]),
+        "{before}"
+    );
+    let listed = before["provisioningPolicies"].as_array().expect("list");
+    assert!(
+        listed.iter().any(|p| p["properties"]["provisioning_type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("shared"))),
+        "the Frontline policy is listed with its properties: {before}"
+    );
+    assert_eq!(
+        h.get(&reader, "/api/v1/tenants/atlantis/policies").await.0,
+        404
+    );
+
+    // A Helpdesk operator may not: 403, audited, no job.
+    let assign = json!({"operation": "policy.assign", "tenant": "sandbox",
+        "params": {"policy": WIN11, "group": ["Engineering"]}});
+    let (status, body) = h.post(&helpdesk, "/api/v1/jobs", &assign).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("W365.Admin")),
+        "{body}"
+    );
+    let audit = h
+        .store
+        .audit_list(&w365_jobs::AuditFilter::default())
+        .await
+        .expect("audit");
+    let refused: Vec<_> = audit
+        .items
+        .iter()
+        .filter(|r| r.outcome == "refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{:?}", audit.items);
+    assert_eq!(refused[0].operation, "policy.assign");
+    assert_eq!(refused[0].target.as_deref(), Some(WIN11));
+    assert_eq!(refused[0].actor.upn, "hank.helpdesk@contoso.com");
+    assert_eq!(
+        refused[0].request_id.as_deref(),
+        body["error"]["requestId"].as_str()
+    );
+    let no_jobs = move || async move {
+        hr.store
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    };
+    assert!(no_jobs().await, "no job for a refusal");
+
+    // Every problem at once, with its fix.
+    let (status, body) = h
+        .post(
+            &admin,
+            "/api/v1/jobs",
+            &json!({"operation": "policy.create", "tenant": "sandbox", "params": {
+                "joinType": "domainJoin", "group": [], "allotmentCount": -1,
+                "file": "kind = \"userSettings\"\ndisplay_name = \"X\"\n"}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let problems = body["error"]["problems"].as_array().expect("problems");
+    let params: BTreeSet<&str> = problems
+        .iter()
+        .filter_map(|p| p["param"].as_str())
+        .collect();
+    assert_eq!(
+        params,
+        BTreeSet::from([
+            "params.joinType",
+            "params.group",
+            "params.allotmentCount",
+            "params.file"
+        ]),
+        "{body}"
+    );
+    assert!(
+        problems
+            .iter()
+            .all(|p| !p["fix"].as_str().unwrap_or("").is_empty())
+    );
+
+    // The dry run: the plan, nothing changed, no job.
+    let mut dry = assign.clone();
+    dry["dryRun"] = json!(true);
+    let (status, plan) = h.post(&admin, "/api/v1/jobs", &dry).await;
+    assert_eq!(status, 200, "{plan}");
+    let change = &plan["plan"]["plan"]["changes"][0];
+    assert_eq!(change["action"], "assign", "{plan}");
+    assert_eq!(change["assignment"]["group"]["displayName"], "Engineering");
+    assert_eq!(
+        plan["plan"]["plan"]["changes"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert!(
+        plan["graphRequests"].as_u64().is_some_and(|n| n >= 1),
+        "{plan}"
+    );
+    assert_eq!(
+        assigned_groups(&policies().await, "provisioningPolicies", WIN11),
+        Some(vec![WIN11.to_owned()]),
+        "a dry run changes nothing"
+    );
+    assert!(no_jobs().await, "a dry run stores no job");
+
+    // The Admin's job: the policy is assigned to Engineering as well (the other group kept).
+    let (status, job) = h.post(&admin, "/api/v1/jobs", &assign).await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(job["target"], WIN11);
+    let job = finished(&h, &admin, job["id"].as_str().expect("id")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["result"]["command"], "policy assign");
+    assert_eq!(job["result"]["ok"], true);
+    assert_eq!(job["result"]["results"][0]["change"]["action"], "assign");
+    assert_eq!(
+        assigned_groups(&policies().await, "provisioningPolicies", WIN11),
+        Some(vec!["Engineering".to_owned(), WIN11.to_owned()])
+    );
+
+    // A user settings policy from a policy file's text, a parameter over it, assigned; then
+    // deleted (refused while assigned, done with unassignFirst).
+    let name = "US - From the API";
+    let file =
+        format!("kind = \"userSettings\"\ndisplay_name = \"{name}\"\nreset_enabled = true\n");
+    let run = move |body: Value| async move {
+        let (status, job) = hr.post(ar, "/api/v1/jobs", &body).await;
+        assert_eq!(status, 202, "{job}");
+        finished(hr, ar, job["id"].as_str().expect("id")).await
+    };
+    let job = run(
+        json!({"operation": "user-settings.create", "tenant": "sandbox",
+        "params": {"file": file, "localAdmin": true, "group": ["All Staff"]}}),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["result"]["created"][0]["name"], name, "{job}");
+    let after = policies().await;
+    assert_eq!(
+        assigned_groups(&after, "userSettingsPolicies", name),
+        Some(vec!["All Staff".to_owned()]),
+        "{after}"
+    );
+    let created = after["userSettingsPolicies"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|p| p["displayName"] == name)
+        .expect("created");
+    assert_eq!(created["properties"]["reset_enabled"], true, "{created}");
+    assert_eq!(
+        created["properties"]["local_admin_enabled"], true,
+        "{created}"
+    );
+    let delete = |unassign_first: bool| {
+        json!({"operation": "user-settings.delete", "tenant": "sandbox",
+            "params": {"policy": name, "unassignFirst": unassign_first}})
+    };
+    let job = run(delete(false)).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("still assigned")),
+        "{job}"
+    );
+    let job = run(delete(true)).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let actions: Vec<&str> = job["result"]["plan"]["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["unassign", "delete"]);
+    assert_eq!(
+        assigned_groups(&policies().await, "userSettingsPolicies", name),
+        None,
+        "deleted"
+    );
+    h.shutdown().await;
+}
+
 // The job store matters to these: each runs on SQLite and on PostgreSQL.
 sqlite_and_postgres!(
     jobs_submit_validate_dry_run_idempotency_list_get_cancel,
     schedules_health_ready_and_metrics,
+    policy_operations_are_admin_jobs_and_policies_a_read,
 );

@@ -1,5 +1,6 @@
 //! Sign-in and access over real HTTP: every kind of bad token is a 401; roles, protected users and
-//! tenant scopes are enforced on the server (403), and a refusal on a protected user is audited.
+//! tenant scopes are enforced on the server (403), and a refusal for the role or on a protected
+//! user is audited.
 
 use crate::common;
 
@@ -210,13 +211,23 @@ async fn roles_protected_users_and_tenant_scopes_are_enforced() {
         .iter()
         .filter(|r| r.outcome == "refused")
         .collect();
-    assert_eq!(refused.len(), 1);
-    assert_eq!(refused[0].target.as_deref(), Some(VIP_USER));
-    assert_eq!(refused[0].actor.upn, "hank.helpdesk@contoso.com");
+    // Both refusals are audited: the Reader's (its role) and this one (the protected user).
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    let vip = refused
+        .iter()
+        .find(|r| r.target.as_deref() == Some(VIP_USER))
+        .expect("the refusal on the protected user");
+    assert_eq!(vip.actor.upn, "hank.helpdesk@contoso.com");
     assert_eq!(
-        refused[0].request_id.as_deref(),
+        vip.request_id.as_deref(),
         body["error"]["requestId"].as_str()
     );
+    let role = refused
+        .iter()
+        .find(|r| r.target.as_deref() == Some("kate.thomas@contoso.com"))
+        .expect("the refusal for the Reader's role");
+    assert_eq!(role.actor.upn, "rita.reader@contoso.com");
+    assert_eq!(role.operation, "assign");
     assert!(
         h.store
             .list(&Default::default())

@@ -16,6 +16,9 @@
 //!    and after a step that runs at most once, such as a mail; staged after the others, and
 //!    written with the next write of the job); a long wait returns [`Finish::Park`], whose
 //!    transaction writes the staged checkpoint, and the next run resumes where it stopped;
+//!    The policy operations (`policy.*`, `user-settings.*`) plan and execute through
+//!    [`w365_ops::policy::job`], the code of `w365 policy` / `w365 user-settings`, without a
+//!    checkpoint: every change is idempotent, so a retried run plans again and finds what is done;
 //! 4. writes the executor's progress events as job log lines;
 //! 5. returns the CLI's JSON result document (`--output json`), or maps the error: Graph
 //!    unavailable → retry with backoff; anything else (validation, not found, out of licences,
@@ -319,6 +322,16 @@ impl OpsHandler {
             .await;
             gate.report(ctx);
             return Ok(finish);
+        }
+        if w365_ops::policy::job::operation(&spec.name).is_some() {
+            let observer = LogObserver { ctx };
+            let (body, error) = w365_ops::policy::job::run(&client, &input, &observer).await;
+            let command = spec.cli.join(" ");
+            gate.report(ctx);
+            return Ok(match error {
+                None => Finish::Succeeded(document(&command, &job.tenant, &body, None)),
+                Some(e) => finish_with_error(ctx, &command, &body, &e).await,
+            });
         }
         let observer = LogObserver { ctx };
         let sink = StoreSink { ctx };

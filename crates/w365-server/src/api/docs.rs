@@ -121,7 +121,7 @@ impl Modify for BearerAuth {
         crate::api::jobs::submit, crate::api::jobs::list, crate::api::jobs::get_job,
         crate::api::jobs::cancel, crate::api::jobs::events,
         crate::api::reads::operations, crate::api::reads::tenants, crate::api::reads::users,
-        crate::api::reads::user_windows365, crate::api::reads::capacity, crate::api::reads::me, crate::api::reads::signin,
+        crate::api::reads::user_windows365, crate::api::reads::capacity, crate::api::reads::policies, crate::api::reads::me, crate::api::reads::signin,
         crate::api::audit::list, crate::api::audit::export,
         crate::api::schedules::list, crate::api::schedules::create, crate::api::schedules::remove,
         crate::api::health::healthz, crate::api::health::readyz, crate::api::health::metrics,
@@ -131,7 +131,7 @@ impl Modify for BearerAuth {
                        JobDoc, JobPageDoc, crate::api::jobs::SubmitJob, crate::api::schedules::NewSchedule,
                        crate::api::reads::TenantInfo, crate::api::reads::UserWindows365,
                        crate::api::reads::Windows365Licence, crate::api::reads::LicenceSource,
-                       crate::api::reads::FrontlineAssignmentView)),
+                       crate::api::reads::FrontlineAssignmentView, crate::api::reads::TenantPolicies)),
     modifiers(&BearerAuth, &CommonErrors),
 )]
 pub struct ApiDoc;

@@ -181,7 +181,10 @@ pub async fn submit_job(
     };
     // Scope and role before anything about the parameters is revealed.
     let tenant = app.tenant_for(who, &tenant.name)?;
-    who.require(role_for(spec.role), &format!("Running '{}'", spec.name))?;
+    if let Err(refusal) = who.require(role_for(spec.role), &format!("Running '{}'", spec.name)) {
+        audit_role_refusal(app, who, &tenant.name, spec, &body.params, request_id).await?;
+        return Err(refusal);
+    }
     let validated = match spec::validate(spec, &body.params, Some(&tenant.profile)) {
         Ok(v) if problems.is_empty() => v,
         Ok(_) => return Err(ApiError::invalid(problems)),
@@ -243,6 +246,45 @@ pub async fn submit_job(
     Ok(Submitted::Queued(job))
 }
 
+/// Records a submission refused for the operator's role (an audit record, like a refusal on a
+/// protected user): the operation, its target as given, and the parameters as given with the
+/// declared secrets redacted (they were not validated: the role is checked first).
+async fn audit_role_refusal(
+    app: &AppState,
+    who: &Principal,
+    tenant: &str,
+    spec: &spec::OperationSpec,
+    params: &Map<String, Value>,
+    request_id: &str,
+) -> Result<(), ApiError> {
+    let mut input = params.clone();
+    for secret in spec.secret_params() {
+        if let Some(v) = input.get_mut(&secret.name) {
+            *v = Value::String(spec::REDACTED.into());
+        }
+    }
+    let target = ["user", "cloudPc", "policy"]
+        .iter()
+        .find_map(|name| params.get(*name).and_then(Value::as_str))
+        .map(|t| t.trim().to_owned());
+    tracing::warn!(operator = %who.upn, operation = %spec.name, "refused: role");
+    app.store()
+        .audit_append(NewAuditRecord {
+            at: None,
+            actor: who.identity(),
+            tenant: tenant.to_owned(),
+            operation: spec.name.clone(),
+            target,
+            input: Value::Object(input),
+            outcome: "refused".to_owned(),
+            job_id: None,
+            request_id: Some(request_id.to_owned()),
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| ApiError::internal("Could not write the audit record", &e))
+}
+
 /// The plan of an operation, read-only, and the Graph requests it took (counted on a client of
 /// its own, on the tenant's connections).
 async fn dry_run(
@@ -297,6 +339,12 @@ async fn dry_run(
                 Ok(report) => value(serde_json::to_value(report)),
                 Err(f) => Err(fail(&f.error)),
             }
+        }
+        name if w365_ops::policy::job::operation(name).is_some() => {
+            let plan = w365_ops::policy::job::plan(client, input)
+                .await
+                .map_err(|e| fail(&e))?;
+            Ok(w365_ops::policy::job::body(Some(&plan), None, true))
         }
         _ => match input.action_options() {
             Some(opts) => {

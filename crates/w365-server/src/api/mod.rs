@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
             get(reads::user_windows365),
         )
         .route("/api/v1/tenants/{tenant}/capacity", get(reads::capacity))
+        .route("/api/v1/tenants/{tenant}/policies", get(reads::policies))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/audit/export", get(audit::export))
         .route(

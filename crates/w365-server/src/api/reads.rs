@@ -434,3 +434,46 @@ pub async fn capacity(
         .map(Json)
         .map_err(|e| ApiError::internal("Could not render the capacity", &e))
 }
+
+/// A tenant's provisioning and user settings policies, each with its assignments.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantPolicies {
+    /// Every provisioning policy, sorted by name: `object`, `id`, `displayName`, `properties`
+    /// (the writable ones, as in a policy file), `readOnly` (Graph's names) and `assignments`
+    /// (group name and id, and for Frontline the service plan and allotment), as
+    /// `w365 policy show -o json` prints them.
+    #[schema(value_type = Vec<Object>)]
+    pub provisioning_policies: Vec<w365_ops::policy::tenant::Details>,
+    /// Every user settings policy, sorted by name, in the same shape.
+    #[schema(value_type = Vec<Object>)]
+    pub user_settings_policies: Vec<w365_ops::policy::tenant::Details>,
+}
+
+/// The tenant's provisioning and user settings policies with their assignments, complete (a
+/// tenant has tens of policies, not thousands). Changing them is the Admin's `policy.*` and
+/// `user-settings.*` jobs.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/policies", tag = "reads",
+    params(("tenant" = String, Path)),
+    responses((status = 200, body = TenantPolicies), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)),
+    security(("entra" = [])))]
+pub async fn policies(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(tenant): Path<String>,
+) -> Result<Json<TenantPolicies>, ApiError> {
+    use w365_ops::policy::ObjectKind;
+    use w365_ops::policy::ops::{ListFilter, list};
+    let tenant = app.tenant_for(&who, &tenant)?;
+    let all = ListFilter::default();
+    let (provisioning_policies, user_settings_policies) = futures::try_join!(
+        list(&tenant.client, ObjectKind::ProvisioningPolicy, &all),
+        list(&tenant.client, ObjectKind::UserSettings, &all),
+    )
+    .map_err(|e| graph_error("Could not read the policies", &e))?;
+    Ok(Json(TenantPolicies {
+        provisioning_policies,
+        user_settings_policies,
+    }))
+}
