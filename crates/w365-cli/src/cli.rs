@@ -60,8 +60,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub sandbox: bool,
 
-    /// Submit operations (assign, unassign, reprovision, resize, cloudpc actions) as jobs to this `w365 serve` and
-    /// follow them; signs in with W365_SERVER_TOKEN or the device-code flow
+    /// Submit operations (assign, unassign, reprovision, resize, cloudpc actions, policy and user-settings changes) as
+    /// jobs to this `w365 serve` and follow them; signs in with W365_SERVER_TOKEN or the device-code flow
     #[arg(long, global = true, env = "W365_SERVER", value_name = "URL")]
     pub server: Option<String>,
 

@@ -8,9 +8,14 @@ use w365_ops::spec::{self, ValidatedInput};
 
 use crate::cli::AssignArgs;
 use crate::commands::cloudpc::ActionArgs;
+use crate::commands::policy::{
+    AssignArgs as PolicyAssignArgs, ChangeArgs, FrontlineArgs, PolicyCommand, PolicyFieldArgs,
+    Setting,
+};
 use crate::commands::reprovision::ReprovisionArgs;
 use crate::commands::resize::ResizeArgs;
 use crate::commands::unassign::UnassignArgs;
+use crate::commands::user_settings::{FieldArgs as UserSettingsFieldArgs, UserSettingsCommand};
 use crate::settings::SettingsError;
 
 /// Validates `values` against the declaration of `operation`; every problem in one refusal.
@@ -36,6 +41,9 @@ pub fn validate(
 struct Values(Map<String, Value>);
 
 impl Values {
+    fn empty() -> Self {
+        Values(Map::new())
+    }
     fn new(user: &str) -> Self {
         let mut m = Map::new();
         m.insert("user".into(), user.into());
@@ -133,6 +141,160 @@ pub fn resize_values(args: &ResizeArgs) -> Map<String, Value> {
         .0
 }
 
+/// A policy file (`--file`) as the API takes it: its text.
+fn file_text(path: Option<&std::path::Path>) -> Result<Option<String>, SettingsError> {
+    path.map(|p| {
+        std::fs::read_to_string(p)
+            .map_err(|e| SettingsError::Usage(format!("cannot read {}: {e}", p.display())))
+    })
+    .transpose()
+}
+
+impl Values {
+    /// `--group` (repeatable) as a list; left out when not given.
+    fn groups(self, groups: &[String]) -> Self {
+        let list = (!groups.is_empty()).then(|| Value::from(groups.to_vec()));
+        self.opt("group", list)
+    }
+    fn frontline(self, f: &FrontlineArgs) -> Self {
+        self.opt("servicePlan", f.service_plan.clone())
+            .opt("allotmentName", f.allotment_name.clone())
+            .opt("allotmentCount", f.allotment_count)
+    }
+    fn policy_fields(self, f: &PolicyFieldArgs) -> Result<Self, SettingsError> {
+        Ok(self
+            .opt("file", file_text(f.file.as_deref())?)
+            .opt("displayName", f.display_name.clone())
+            .opt("description", f.description.clone())
+            .opt("imageId", f.image_id.clone())
+            .opt("imageDisplayName", f.image_display_name.clone())
+            .opt("imageType", f.image_type.clone())
+            .opt("provisioningType", f.provisioning_type.clone())
+            .opt("namingTemplate", f.naming_template.clone())
+            .opt("joinType", f.join_type.clone())
+            .opt("regionName", f.region_name.clone())
+            .opt("regionGroup", f.region_group.clone())
+            .opt(
+                "onPremisesConnectionId",
+                f.on_premises_connection_id.clone(),
+            )
+            .opt("singleSignOn", f.single_sign_on)
+            .opt("localAdmin", f.local_admin)
+            .opt("locale", f.locale.clone())
+            .opt("managedType", f.managed_type.clone())
+            .opt("autopatchGroupId", f.autopatch_group_id.clone())
+            .opt("userExperienceType", f.user_experience_type.clone()))
+    }
+    fn user_settings_fields(self, f: &UserSettingsFieldArgs) -> Result<Self, SettingsError> {
+        Ok(self
+            .opt("file", file_text(f.file.as_deref())?)
+            .opt("displayName", f.display_name.clone())
+            .opt("localAdmin", f.local_admin)
+            .opt("reset", f.reset)
+            .opt("restoreFrequency", f.restore_frequency.clone())
+            .opt("userRestore", f.user_restore)
+            .opt("restartPromptsDisabled", f.restart_prompts_disabled))
+    }
+    fn policy(self, name_or_id: &str) -> Self {
+        self.opt("policy", Some(name_or_id))
+    }
+    fn assign(self, a: &PolicyAssignArgs) -> Self {
+        self.policy(&a.target)
+            .groups(&a.group)
+            .frontline(&a.frontline)
+            .on("replace", a.replace)
+    }
+}
+
+/// A policy job: the operation, its parameters, and the dry-run and consent flags.
+pub type PolicyJob = (&'static str, Map<String, Value>, ChangeArgs);
+
+/// `w365 policy ...`'s flags as the API values of its operation (a policy file read into
+/// `file`); `None` for the subcommands that are not operations (list, show, apply-config,
+/// export, diff, sync).
+pub fn policy_job(command: &PolicyCommand) -> Option<Result<PolicyJob, SettingsError>> {
+    let v = Values::empty();
+    let job = |op: &'static str, values: Result<Values, SettingsError>, change: ChangeArgs| {
+        Some(values.map(|v| (op, v.0, change)))
+    };
+    match command {
+        PolicyCommand::Create(a) => job(
+            "policy.create",
+            v.policy_fields(&a.fields)
+                .map(|v| v.groups(&a.group).frontline(&a.frontline)),
+            a.change,
+        ),
+        PolicyCommand::Update(a) => job(
+            "policy.update",
+            v.policy(&a.policy).policy_fields(&a.fields),
+            a.change,
+        ),
+        PolicyCommand::Delete(a) => job(
+            "policy.delete",
+            Ok(v.policy(&a.target).on("unassignFirst", a.unassign_first)),
+            a.change,
+        ),
+        PolicyCommand::Assign(a) => job("policy.assign", Ok(v.assign(a)), a.change),
+        PolicyCommand::Unassign(a) => job(
+            "policy.unassign",
+            Ok(v.policy(&a.target).groups(&a.group)),
+            a.change,
+        ),
+        PolicyCommand::Apply(a) => {
+            let setting = match a.setting {
+                Setting::Region => "region",
+                Setting::SingleSignOn => "single-sign-on",
+            };
+            job(
+                "policy.apply",
+                Ok(v.policy(&a.policy).opt("setting", Some(setting))),
+                a.change,
+            )
+        }
+        PolicyCommand::List(_)
+        | PolicyCommand::Show(_)
+        | PolicyCommand::ApplyConfig(_)
+        | PolicyCommand::Export(_)
+        | PolicyCommand::Diff(_)
+        | PolicyCommand::Sync(_) => None,
+    }
+}
+
+/// `w365 user-settings ...`'s flags as the API values of its operation; `None` for list and show.
+pub fn user_settings_job(
+    command: &UserSettingsCommand,
+) -> Option<Result<PolicyJob, SettingsError>> {
+    let v = Values::empty();
+    let job = |op: &'static str, values: Result<Values, SettingsError>, change: ChangeArgs| {
+        Some(values.map(|v| (op, v.0, change)))
+    };
+    match command {
+        UserSettingsCommand::Create(a) => job(
+            "user-settings.create",
+            v.user_settings_fields(&a.fields)
+                .map(|v| v.groups(&a.group)),
+            a.change,
+        ),
+        UserSettingsCommand::Update(a) => job(
+            "user-settings.update",
+            v.policy(&a.target).user_settings_fields(&a.fields),
+            a.change,
+        ),
+        UserSettingsCommand::Delete(a) => job(
+            "user-settings.delete",
+            Ok(v.policy(&a.target).on("unassignFirst", a.unassign_first)),
+            a.change,
+        ),
+        UserSettingsCommand::Assign(a) => job("user-settings.assign", Ok(v.assign(a)), a.change),
+        UserSettingsCommand::Unassign(a) => job(
+            "user-settings.unassign",
+            Ok(v.policy(&a.target).groups(&a.group)),
+            a.change,
+        ),
+        UserSettingsCommand::List(_) | UserSettingsCommand::Show(_) => None,
+    }
+}
+
 /// A Cloud PC action's flags as API values (`extra`: rename's name, restore's snapshot).
 pub fn action_values(args: &ActionArgs, extra: Option<(&str, &str)>) -> Map<String, Value> {
     let mut m = Map::new();
@@ -198,6 +360,17 @@ mod tests {
             vec!["cloudpc", "end-grace-period"],
             vec!["cloudpc", "power-on"],
             vec!["cloudpc", "power-off"],
+            vec!["policy", "create"],
+            vec!["policy", "update"],
+            vec!["policy", "delete"],
+            vec!["policy", "assign"],
+            vec!["policy", "unassign"],
+            vec!["policy", "apply"],
+            vec!["user-settings", "create"],
+            vec!["user-settings", "update"],
+            vec!["user-settings", "delete"],
+            vec!["user-settings", "assign"],
+            vec!["user-settings", "unassign"],
         ] {
             let path: Vec<String> = path.into_iter().map(str::to_owned).collect();
             assert!(declared.contains(&path), "{path:?} is not declared");
@@ -222,6 +395,80 @@ mod tests {
                 assert_eq!(arg.is_positional(), p.positional, "{}.{}", op.name, p.name);
             }
         }
+    }
+
+    #[test]
+    fn policy_flags_become_the_parameters_of_their_operation() {
+        let cli = Cli::try_parse_from([
+            "w365",
+            "policy",
+            "assign",
+            "cfg - Win11",
+            "--group",
+            "Engineering",
+            "--group",
+            "All Staff",
+            "--replace",
+            "--yes",
+        ])
+        .unwrap();
+        let Command::Policy { command } = cli.command else {
+            panic!()
+        };
+        let (op, values, change) = policy_job(&command).unwrap().unwrap();
+        assert_eq!(op, "policy.assign");
+        assert!(change.yes && !change.dry_run);
+        assert_eq!(
+            Value::Object(values.clone()),
+            json!({"policy": "cfg - Win11", "group": ["Engineering", "All Staff"], "replace": true})
+        );
+        validate(op, &values, &Profile::default()).unwrap();
+
+        let cli = Cli::try_parse_from([
+            "w365",
+            "user-settings",
+            "create",
+            "--display-name",
+            "US",
+            "--reset",
+            "true",
+            "--restore-frequency",
+            "sixhours",
+        ])
+        .unwrap();
+        let Command::UserSettings { command } = cli.command else {
+            panic!()
+        };
+        let (op, values, _) = user_settings_job(&command).unwrap().unwrap();
+        let input = validate(op, &values, &Profile::default()).unwrap();
+        assert_eq!(input.str("restoreFrequency"), Some("sixHours"));
+        assert!(input.bool("reset"));
+        assert_eq!(input.get("group"), None);
+
+        let cli = Cli::try_parse_from([
+            "w365",
+            "policy",
+            "apply",
+            "p",
+            "--setting",
+            "single-sign-on",
+        ])
+        .unwrap();
+        let Command::Policy { command } = cli.command else {
+            panic!()
+        };
+        let (op, values, _) = policy_job(&command).unwrap().unwrap();
+        assert_eq!(
+            validate(op, &values, &Profile::default())
+                .unwrap()
+                .str("setting"),
+            Some("single-sign-on")
+        );
+        let cli = Cli::try_parse_from(["w365", "policy", "list"]).unwrap();
+        let Command::Policy { command } = cli.command else {
+            panic!()
+        };
+        assert!(policy_job(&command).is_none());
     }
 
     #[test]

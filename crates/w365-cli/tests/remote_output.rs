@@ -4,7 +4,14 @@
 //! (ids and the count of Graph requests masked: status polling depends on timing) and exit codes
 //! are compared. Covered: assign (dry run, real, already assigned, refused by validation), the
 //! Cloud PC actions (dry run, real, a destructive one without consent), reprovision and resize
-//! (dry run, without consent, with --yes), unassign (dry run, --yes).
+//! (dry run, without consent, with --yes), unassign (dry run, --yes), and the policy operations
+//! (`policy create|update|delete|assign|unassign|apply`, `user-settings create|update|delete|
+//! assign|unassign`: dry run, refused by planning, without consent, carried out); a test below
+//! checks that every declared operation is run here.
+//!
+//! Known difference, by design: through a server a lowered Frontline allotment always asks for
+//! consent (inline asks only when it falls below the Cloud PCs using it, which the client, with
+//! no Graph access of its own, cannot count).
 //!
 //! Known difference, by design: an inline `--notify` run on the sandbox also prints the mails of
 //! the local sandbox's outbox; a server's outbox is not the client's, so no --notify here.
@@ -150,6 +157,141 @@ fn every_operation_prints_the_same_through_a_server_as_inline() {
         (vec!["unassign", megan, "--dry-run"], 0),
         (vec!["unassign", megan, "--yes"], 0),
         (vec!["reprovision", "bob.jones@contoso.com", "--yes"], 0),
+        // Policies (Admin): the plan, consent where something is taken away, the change.
+        (
+            vec![
+                "policy",
+                "assign",
+                WIN11,
+                "--group",
+                "Engineering",
+                "--dry-run",
+            ],
+            0,
+        ),
+        (vec!["policy", "assign", WIN11, "--group", "Engineering"], 0),
+        (
+            vec![
+                "policy",
+                "assign",
+                WIN11,
+                "--group",
+                "Engineering",
+                "--replace",
+            ],
+            2,
+        ),
+        (vec!["policy", "apply", WIN11, "--dry-run"], 0),
+        (vec!["policy", "apply", WIN11], 2),
+        (
+            vec![
+                "policy",
+                "update",
+                WIN11,
+                "--description",
+                "Updated through w365",
+            ],
+            0,
+        ),
+        (vec!["policy", "delete", WIN11, "--dry-run"], 11),
+        (
+            vec![
+                "policy",
+                "create",
+                "--display-name",
+                "W365 Remote",
+                "--image-type",
+                "gallery",
+                "--image-id",
+                "microsoftwindowsdesktop_windows-ent-cpc_win11-24H2-ent-cpc-m365",
+                "--image-display-name",
+                "Windows 11",
+                "--naming-template",
+                "REM-%USERNAME:4%-%RAND:5%",
+                "--region-name",
+                "westeurope",
+                "--region-group",
+                "europeUnion",
+                "--group",
+                "Engineering",
+            ],
+            0,
+        ),
+        (
+            vec![
+                "policy",
+                "unassign",
+                "W365 Remote",
+                "--group",
+                "Engineering",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "policy",
+                "delete",
+                "W365 Remote",
+                "--unassign-first",
+                "--yes",
+            ],
+            0,
+        ),
+        (
+            vec![
+                "user-settings",
+                "create",
+                "--display-name",
+                "US - Remote",
+                "--reset",
+                "true",
+                "--group",
+                "All Staff",
+            ],
+            0,
+        ),
+        (
+            vec![
+                "user-settings",
+                "update",
+                "US - Remote",
+                "--local-admin",
+                "true",
+            ],
+            0,
+        ),
+        (
+            vec![
+                "user-settings",
+                "assign",
+                "US - Remote",
+                "--group",
+                "Engineering",
+            ],
+            0,
+        ),
+        (
+            vec![
+                "user-settings",
+                "unassign",
+                "US - Remote",
+                "--group",
+                "Engineering",
+                "--yes",
+            ],
+            0,
+        ),
+        (vec!["user-settings", "delete", "US - Remote", "--yes"], 11),
+        (
+            vec![
+                "user-settings",
+                "delete",
+                "US - Remote",
+                "--unassign-first",
+                "--yes",
+            ],
+            0,
+        ),
     ];
     let mut mismatches = Vec::new();
     for (args, code) in &cases {
@@ -193,6 +335,30 @@ fn every_operation_prints_the_same_through_a_server_as_inline() {
             ));
         }
     }
+    // The policy commands went to the server, not inline: a Helpdesk operator's is refused there.
+    let out = w365(server_home.path())
+        .args(["sandbox", "token", "--role", "helpdesk"])
+        .output()
+        .expect("sandbox token");
+    let helpdesk = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .expect("a token")
+        .trim()
+        .to_owned();
+    let refused = w365(server_home.path())
+        .env("W365_SERVER_TOKEN", &helpdesk)
+        .args(["--sandbox", "--server", server.url.as_str()])
+        .args(["policy", "assign", WIN11, "--group", "Sales", "--dry-run"])
+        .output()
+        .expect("remote");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    if refused.status.code() != Some(9) || !stderr.contains("W365.Admin") {
+        mismatches.push(format!(
+            "a Helpdesk operator's policy assign through the server: exit {:?}, expected 9 (403)\n{stderr}",
+            refused.status.code()
+        ));
+    }
     let _ = server.child.kill();
     let _ = server.child.wait();
     assert!(
@@ -202,6 +368,58 @@ fn every_operation_prints_the_same_through_a_server_as_inline() {
         cases.len(),
         mismatches.join("\n\n")
     );
+}
+
+/// The provisioning policy the contoso sandbox assigns to its own group.
+const WIN11: &str = "cfg - Windows 365 - Provisioning - Win11";
+
+/// The Cloud PC actions compared elsewhere only (lifecycle.rs and the server's tests run them):
+/// each needs a Cloud PC in a particular state (a restore point, a grace period, Frontline).
+const NOT_COMPARED_HERE: &[&str] = &[
+    "cloudpc.rename",
+    "cloudpc.restore",
+    "cloudpc.end-grace-period",
+    "cloudpc.power-on",
+    "cloudpc.power-off",
+];
+
+/// Every operation the API declares is among the commands compared above (by its CLI command:
+/// `"cloudpc", "reboot"` for `cloudpc.reboot`), but for the bulk ones (`assign|unassign --from`,
+/// compared in bulk_cli.rs) and [`NOT_COMPARED_HERE`]: a new operation fails this test until a
+/// case runs it through a server.
+#[test]
+fn every_declared_operation_is_compared() {
+    let source = include_str!("remote_output.rs");
+    // The comparing test, up to where it runs its cases.
+    let cases = &source[source
+        .find("fn every_operation_prints_the_same_through_a_server_as_inline")
+        .expect("the test")..];
+    let cases = &cases[..cases.find("let mut mismatches").expect("its cases")];
+    let compact = |text: &str| text.split_whitespace().collect::<String>();
+    let cases = compact(cases);
+    let mut missing = Vec::new();
+    for op in w365_ops::spec::operations() {
+        let quoted: Vec<String> = op.cli.iter().map(|w| format!("\"{w}\"")).collect();
+        let compared = cases.contains(&compact(&quoted.join(",")));
+        if op.name.ends_with(".bulk") || NOT_COMPARED_HERE.contains(&op.name.as_str()) {
+            assert!(
+                op.name.ends_with(".bulk") || !compared,
+                "{} is compared now: take it off NOT_COMPARED_HERE",
+                op.name
+            );
+            continue;
+        }
+        if !compared {
+            missing.push(op.name.clone());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not compared through a server: {missing:?}"
+    );
+    for name in NOT_COMPARED_HERE {
+        assert!(w365_ops::spec::operation(name).is_some(), "{name}");
+    }
 }
 
 #[test]

@@ -8,17 +8,12 @@ use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 use w365_graph::Client;
-use w365_graph::models::{
-    DomainJoinType, ImageType, ManagedDesktopType, PolicySettingType, ProvisioningType,
-    RegionGroup, UserExperienceType,
-};
+use w365_graph::models::{PolicySettingType, ProvisioningType};
 use w365_ops::policy::diff::{Change, PolicyPlan};
-use w365_ops::policy::execute::{ExecReport, execute};
+use w365_ops::policy::execute::{Created, ExecReport, execute};
+use w365_ops::policy::fields::{self, Frontline, PolicyFields};
 use w365_ops::policy::ops::{self, ListFilter};
-use w365_ops::policy::spec::{
-    AssignmentSpec, AutopatchSpec, ManagedDesktopSpec, ObjectKind, PolicySpec, Spec,
-    WindowsSettingSpec,
-};
+use w365_ops::policy::spec::{AssignmentSpec, ObjectKind, PolicySpec, Spec};
 use w365_ops::policy::tenant::Details;
 
 use crate::cli::OutputFormat;
@@ -299,23 +294,6 @@ fn usage(message: String) -> anyhow::Error {
     SettingsError::Usage(message).into()
 }
 
-fn enum_value<T>(
-    flag: &str,
-    value: &str,
-    known: &[&str],
-    parse: impl Fn(&str) -> T,
-) -> anyhow::Result<T> {
-    if known.iter().any(|k| k.eq_ignore_ascii_case(value)) {
-        Ok(parse(value))
-    } else {
-        Err(usage(format!(
-            "--{flag} '{}' is not one of: {}",
-            w365_ops::policy::validate::clip(value),
-            known.join(", ")
-        )))
-    }
-}
-
 fn read_spec(path: &Path, kind: ObjectKind) -> anyhow::Result<Spec> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
@@ -334,124 +312,54 @@ fn read_spec(path: &Path, kind: ObjectKind) -> anyhow::Result<Spec> {
     Ok(spec)
 }
 
+impl PolicyFieldArgs {
+    /// The flags as the fields w365-ops lays over the policy file (the API's job does the same).
+    fn fields(&self) -> PolicyFields {
+        PolicyFields {
+            display_name: self.display_name.clone(),
+            description: self.description.clone(),
+            image_id: self.image_id.clone(),
+            image_display_name: self.image_display_name.clone(),
+            image_type: self.image_type.clone(),
+            provisioning_type: self.provisioning_type.clone(),
+            naming_template: self.naming_template.clone(),
+            join_type: self.join_type.clone(),
+            region_name: self.region_name.clone(),
+            region_group: self.region_group.clone(),
+            on_premises_connection_id: self.on_premises_connection_id.clone(),
+            single_sign_on: self.single_sign_on,
+            local_admin: self.local_admin,
+            locale: self.locale.clone(),
+            managed_type: self.managed_type.clone(),
+            autopatch_group_id: self.autopatch_group_id.clone(),
+            user_experience_type: self.user_experience_type.clone(),
+        }
+    }
+}
+
+impl FrontlineArgs {
+    /// The Frontline target flags as w365-ops takes them.
+    pub fn frontline(&self) -> Frontline {
+        Frontline {
+            service_plan: self.service_plan.clone(),
+            allotment_name: self.allotment_name.clone(),
+            allotment_count: self.allotment_count,
+        }
+    }
+}
+
 fn policy_spec(fields: &PolicyFieldArgs) -> anyhow::Result<PolicySpec> {
-    let mut spec = match &fields.file {
+    let spec = match &fields.file {
         Some(path) => match read_spec(path, ObjectKind::ProvisioningPolicy)? {
             Spec::Policy(p) => p,
             Spec::UserSettings(_) => PolicySpec::default(),
         },
         None => PolicySpec::default(),
     };
-    if let Some(v) = &fields.display_name {
-        spec.display_name = v.clone();
-    }
-    if let Some(v) = &fields.description {
-        spec.description = Some(v.clone());
-    }
-    if let Some(v) = &fields.image_id {
-        spec.image_id = Some(v.clone());
-    }
-    if let Some(v) = &fields.image_display_name {
-        spec.image_display_name = Some(v.clone());
-    }
-    if let Some(v) = &fields.image_type {
-        spec.image_type = Some(enum_value(
-            "image-type",
-            v,
-            &["gallery", "custom"],
-            ImageType::from_wire,
-        )?);
-    }
-    if let Some(v) = &fields.provisioning_type {
-        spec.provisioning_type = Some(enum_value(
-            "provisioning-type",
-            v,
-            &[
-                "dedicated",
-                "shared",
-                "sharedByUser",
-                "sharedByEntraGroup",
-                "reserve",
-            ],
-            ProvisioningType::from_wire,
-        )?);
-    }
-    if let Some(v) = &fields.naming_template {
-        spec.cloud_pc_naming_template = Some(v.clone());
-    }
-    if fields.join_type.is_some()
-        || fields.region_name.is_some()
-        || fields.region_group.is_some()
-        || fields.on_premises_connection_id.is_some()
-    {
-        let mut dj = spec
-            .domain_join_configurations
-            .as_ref()
-            .and_then(|l| l.first().cloned())
-            .unwrap_or_default();
-        if let Some(v) = &fields.join_type {
-            dj.domain_join_type = Some(enum_value(
-                "join-type",
-                v,
-                &["azureADJoin", "hybridAzureADJoin"],
-                DomainJoinType::from_wire,
-            )?);
-        }
-        if let Some(v) = &fields.region_name {
-            dj.region_name = Some(v.clone());
-        }
-        if let Some(v) = &fields.region_group {
-            dj.region_group = Some(RegionGroup::from_wire(v));
-        }
-        if let Some(v) = &fields.on_premises_connection_id {
-            dj.on_premises_connection_id = Some(v.clone());
-        }
-        spec.domain_join_configurations = Some(vec![dj]);
-    }
-    if let Some(v) = fields.single_sign_on {
-        spec.enable_single_sign_on = Some(v);
-    }
-    if let Some(v) = fields.local_admin {
-        spec.local_admin_enabled = Some(v);
-    }
-    if let Some(v) = &fields.locale {
-        spec.windows_setting = Some(WindowsSettingSpec {
-            locale: Some(v.clone()),
-        });
-    }
-    if let Some(v) = &fields.managed_type {
-        let t = enum_value(
-            "managed-type",
-            v,
-            &[
-                "notManaged",
-                "premiumManaged",
-                "standardManaged",
-                "starterManaged",
-            ],
-            ManagedDesktopType::from_wire,
-        )?;
-        let mut m = spec
-            .microsoft_managed_desktop
-            .clone()
-            .unwrap_or(ManagedDesktopSpec::default());
-        m.managed_type = Some(t);
-        spec.microsoft_managed_desktop = Some(m);
-    }
-    if let Some(v) = &fields.autopatch_group_id {
-        spec.autopatch = Some(AutopatchSpec {
-            autopatch_group_id: Some(v.clone()),
-        });
-    }
-    if let Some(v) = &fields.user_experience_type {
-        spec.user_experience_type = Some(enum_value(
-            "user-experience-type",
-            v,
-            &["cloudPc", "cloudApp"],
-            UserExperienceType::from_wire,
-        )?);
-    }
-    Ok(spec)
+    fields
+        .fields()
+        .apply(spec)
+        .map_err(|e| usage(e.to_string()))
 }
 
 /// Refuses, before connecting, a new policy whose policy file (`--file`) has problems, naming
@@ -503,19 +411,7 @@ pub fn precheck_file(file: Option<&Path>, merged: &Spec) -> anyhow::Result<()> {
 
 /// Assignment specs for `--group` flags with the Frontline target flags.
 pub fn assignment_specs(groups: &[String], frontline: &FrontlineArgs) -> Vec<AssignmentSpec> {
-    groups
-        .iter()
-        .map(|g| {
-            let is_id = w365_ops::policy::tenant::looks_like_guid(g);
-            AssignmentSpec {
-                group: if is_id { String::new() } else { g.clone() },
-                group_id: is_id.then(|| g.clone()),
-                service_plan_id: frontline.service_plan.clone(),
-                allotment_display_name: frontline.allotment_name.clone(),
-                allotment_licenses_count: frontline.allotment_count,
-            }
-        })
-        .collect()
+    fields::assignment_specs(groups, &frontline.frontline())
 }
 
 pub async fn run(
@@ -896,6 +792,71 @@ fn capitalized(kind: ObjectKind) -> &'static str {
     }
 }
 
+/// Why one change needs consent, whatever the tenant holds: an unassignment, a delete, `apply`,
+/// `applyConfig` (a lowered Frontline allotment depends on the Cloud PCs using it).
+pub fn change_reason(change: &Change) -> Option<String> {
+    Some(match change {
+        Change::Unassign {
+            object,
+            name,
+            assignment,
+            ..
+        } => match object {
+            ObjectKind::ProvisioningPolicy => format!(
+                "unassign the {object} '{name}' from '{}' (its Cloud PCs go into their grace period)",
+                assignment.group.display_name
+            ),
+            ObjectKind::UserSettings
+            | ObjectKind::OrganizationSettings
+            | ObjectKind::NetworkConnection => format!(
+                "unassign the {object} '{name}' from '{}'",
+                assignment.group.display_name
+            ),
+        },
+        Change::Delete { object, name, .. } => format!("delete the {object} '{name}'"),
+        Change::Apply { name, setting, .. } => format!(
+            "apply the {} setting of '{name}' to its existing Cloud PCs (they are moved or restarted)",
+            setting.as_str()
+        ),
+        Change::ApplyConfig {
+            cloud_pc_ids,
+            setting,
+        } => format!(
+            "apply the {} setting to {} existing Cloud PC(s) (they are moved or restarted)",
+            setting.as_str(),
+            cloud_pc_ids.len()
+        ),
+        Change::Create { .. } | Change::Update { .. } | Change::Assign { .. } => return None,
+    })
+}
+
+/// Why a plan needs consent, as far as the plan alone tells (`w365 --server`, which reads no
+/// Cloud PCs itself): [`change_reason`], and every lowered Frontline allotment (inline, only one
+/// lowered below the Cloud PCs using it).
+pub fn plan_reasons(plan: &PolicyPlan) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter_map(|change| match change {
+            Change::Assign {
+                name,
+                assignment,
+                previous: Some(previous),
+                ..
+            } => match (
+                assignment.allotment_licenses_count,
+                previous.allotment_licenses_count,
+            ) {
+                (Some(new), Some(old)) if new < old => Some(format!(
+                    "lower the allotment of '{}' on '{name}' from {old} to {new} (Cloud PCs using it may lose their seat)",
+                    assignment.group.display_name
+                )),
+                _ => None,
+            },
+            other => change_reason(other),
+        })
+        .collect()
+}
+
 /// Why a plan needs consent (crate::consent), one reason per destructive change: an unassignment
 /// (a provisioning policy's Cloud PCs go into their grace period), a delete, `apply` /
 /// `applyConfig` (existing Cloud PCs are moved to the policy's region or get its single sign-on
@@ -906,39 +867,11 @@ async fn consent_reasons(client: &Client, plan: &PolicyPlan) -> anyhow::Result<V
     let mut reasons = Vec::new();
     let mut pcs: Option<Vec<w365_graph::models::CloudPc>> = None;
     for change in &plan.changes {
+        if let Some(reason) = change_reason(change) {
+            reasons.push(reason);
+            continue;
+        }
         match change {
-            Change::Unassign {
-                object,
-                name,
-                assignment,
-                ..
-            } => reasons.push(match object {
-                ObjectKind::ProvisioningPolicy => format!(
-                    "unassign the {object} '{name}' from '{}' (its Cloud PCs go into their grace period)",
-                    assignment.group.display_name
-                ),
-                ObjectKind::UserSettings
-                | ObjectKind::OrganizationSettings
-                | ObjectKind::NetworkConnection => format!(
-                    "unassign the {object} '{name}' from '{}'",
-                    assignment.group.display_name
-                ),
-            }),
-            Change::Delete { object, name, .. } => {
-                reasons.push(format!("delete the {object} '{name}'"));
-            }
-            Change::Apply { name, setting, .. } => reasons.push(format!(
-                "apply the {} setting of '{name}' to its existing Cloud PCs (they are moved or restarted)",
-                setting.as_str()
-            )),
-            Change::ApplyConfig {
-                cloud_pc_ids,
-                setting,
-            } => reasons.push(format!(
-                "apply the {} setting to {} existing Cloud PC(s) (they are moved or restarted)",
-                setting.as_str(),
-                cloud_pc_ids.len()
-            )),
             Change::Assign {
                 id: Some(id),
                 name,
@@ -1157,35 +1090,18 @@ fn print_outcome(
             if let Some(e) = &error {
                 printer.error(e);
             }
-            let text = match &outcome.report {
-                _ if plan.is_empty() => {
-                    format!("Nothing to do on {tenant}: the tenant already is as asked.")
-                }
-                _ if outcome.refusal.is_some() => format!(
-                    "Not carried out on {tenant}: nothing was changed.\nPlan ({}):\n{plan}",
-                    plan_size(plan)
-                ),
-                None => format!(
-                    "Dry run on {tenant}: nothing was changed.\nPlan ({}):\n{plan}",
-                    plan_size(plan)
-                ),
-                Some(report) if outcome.error.is_none() => format!(
-                    "Done on {tenant}: {} change{} carried out.{}",
-                    report.changes.len(),
-                    if report.changes.len() == 1 { "" } else { "s" },
-                    report
-                        .created
-                        .iter()
-                        .map(|c| format!("\n  created {} '{}' ({})", c.object, c.name, c.id))
-                        .collect::<String>()
-                ),
-                Some(report) => format!(
-                    "Stopped on {tenant}: {} of {} changes were carried out before the error above; they stay made, and running the command again continues from there.",
-                    report.changes.len().saturating_sub(1),
-                    plan.len()
-                ),
+            let shown = match &outcome.report {
+                _ if outcome.refusal.is_some() => Shown::Refused,
+                None => Shown::DryRun,
+                Some(report) if outcome.error.is_none() => Shown::Done {
+                    changes: report.changes.len(),
+                    created: &report.created,
+                },
+                Some(report) => Shown::Stopped {
+                    changes: report.changes.len(),
+                },
             };
-            printer.result(&text);
+            printer.result(&outcome_text(tenant, plan, shown));
             if let Some((dir, after)) = after
                 && after.is_empty()
             {
@@ -1194,6 +1110,51 @@ fn print_outcome(
         }
     }
     status
+}
+
+/// What became of a plan, for [`outcome_text`].
+pub enum Shown<'a> {
+    /// Planned only (`--dry-run`).
+    DryRun,
+    /// Not carried out for lack of consent.
+    Refused,
+    /// Carried out: the changes made (or found made), the objects created.
+    Done {
+        changes: usize,
+        created: &'a [Created],
+    },
+    /// Stopped by an error after this many changes (the failed one included).
+    Stopped { changes: usize },
+}
+
+/// The human summary of a policy change, inline and through `w365 --server` alike.
+pub fn outcome_text(tenant: &str, plan: &PolicyPlan, shown: Shown<'_>) -> String {
+    match shown {
+        _ if plan.is_empty() => {
+            format!("Nothing to do on {tenant}: the tenant already is as asked.")
+        }
+        Shown::Refused => format!(
+            "Not carried out on {tenant}: nothing was changed.\nPlan ({}):\n{plan}",
+            plan_size(plan)
+        ),
+        Shown::DryRun => format!(
+            "Dry run on {tenant}: nothing was changed.\nPlan ({}):\n{plan}",
+            plan_size(plan)
+        ),
+        Shown::Done { changes, created } => format!(
+            "Done on {tenant}: {changes} change{} carried out.{}",
+            if changes == 1 { "" } else { "s" },
+            created
+                .iter()
+                .map(|c| format!("\n  created {} '{}' ({})", c.object, c.name, c.id))
+                .collect::<String>()
+        ),
+        Shown::Stopped { changes } => format!(
+            "Stopped on {tenant}: {} of {} changes were carried out before the error above; they stay made, and running the command again continues from there.",
+            changes.saturating_sub(1),
+            plan.len()
+        ),
+    }
 }
 
 /// "3 changes" (what a plan would do, never "carried out").

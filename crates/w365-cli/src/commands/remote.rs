@@ -196,9 +196,22 @@ pub async fn dispatch(
         ));
     }
     let bulk = bulk_of(command);
-    let job = match &bulk {
-        Some(b) => Some(bulk_job(b)?),
-        None => job_of(command),
+    let policy = match command {
+        Command::Policy { command } => crate::ops_spec::policy_job(command).transpose()?,
+        Command::UserSettings { command } => {
+            crate::ops_spec::user_settings_job(command).transpose()?
+        }
+        _ => None,
+    };
+    let job = match (&bulk, &policy) {
+        (Some(b), _) => Some(bulk_job(b)?),
+        (None, Some((operation, params, change))) => Some((
+            (*operation).to_owned(),
+            params.clone(),
+            change.dry_run,
+            change.yes,
+        )),
+        (None, None) => job_of(command),
     };
     let Some((operation, params, dry_run, consent)) = job else {
         return Ok(None);
@@ -226,6 +239,17 @@ pub async fn dispatch(
         None => device_code(&http, base, printer).await?,
     };
     let command_name = operation.replace('.', " ");
+    if policy.is_some() {
+        let server = Server {
+            http: &http,
+            base,
+            token: &token,
+            tenant: &tenant,
+        };
+        return run_policy(&server, &operation, &params, dry_run, consent, printer)
+            .await
+            .map(Some);
+    }
     let submit = |dry_run: bool| {
         http.post(format!("{base}/api/v1/jobs"))
             .bearer_auth(&token)
@@ -343,6 +367,131 @@ pub async fn dispatch(
         }
     }
     Ok(Some(exit))
+}
+
+/// The server a command runs on, signed in, and the tenant it acts on.
+struct Server<'a> {
+    http: &'a reqwest::Client,
+    base: &'a str,
+    token: &'a str,
+    tenant: &'a str,
+}
+
+/// A policy change (`w365 --server URL policy|user-settings <verb>`), as inline: the plan first
+/// (the server's dry run) unless `--yes`; `--dry-run` prints it; a plan with an unassignment, a
+/// delete, an apply or a lowered Frontline allotment needs a terminal's yes or `--yes`; then the
+/// job, followed to its end, and the same summary and exit code as the inline command.
+async fn run_policy(
+    server: &Server<'_>,
+    operation: &str,
+    params: &Map<String, Value>,
+    dry_run: bool,
+    yes: bool,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    use crate::commands::policy::{Shown, outcome_text, plan_reasons};
+    use w365_ops::policy::PolicyPlan;
+    let Server {
+        http,
+        base,
+        token,
+        tenant,
+    } = *server;
+    let command_name = operation.replace('.', " ");
+    let submit = |dry_run: bool| {
+        http.post(format!("{base}/api/v1/jobs"))
+            .bearer_auth(token)
+            .json(&json!({"operation": operation, "tenant": tenant, "params": params, "dryRun": dry_run}))
+            .send()
+    };
+    let plan_of = |doc: &Value| -> anyhow::Result<PolicyPlan> {
+        serde_json::from_value(doc["plan"].clone())
+            .context("the server's plan is not a policy plan")
+    };
+    if dry_run || !yes {
+        let answer = submit(true)
+            .await
+            .with_context(|| format!("the server {base} does not answer"))?;
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        if status != 200 {
+            return Ok(refused_by_server(operation, status, &body, printer));
+        }
+        let doc = &body["plan"];
+        let plan = plan_of(doc)?;
+        if dry_run {
+            printer.json(&body);
+            printer.result(&outcome_text(tenant, &plan, Shown::DryRun));
+            return Ok(ExitStatus::Success);
+        }
+        let reasons = plan_reasons(&plan);
+        if !reasons.is_empty() {
+            printer.finish();
+            let what = format!("{command_name}: {}", reasons.join("; "));
+            if let Err(refusal) = crate::consent::require(&what, &plan.to_string(), false) {
+                let report = crate::exit::report(&refusal);
+                printer.json(&json!({"command": command_name, "tenant": tenant, "ok": false,
+                    "dryRun": false, "plan": doc["plan"], "error": {"kind": report.kind, "message": report.message}}));
+                printer.error(&report);
+                printer.result(&outcome_text(tenant, &plan, Shown::Refused));
+                return Ok(report.exit);
+            }
+        }
+    }
+    let answer = submit(false)
+        .await
+        .with_context(|| format!("the server {base} does not answer"))?;
+    let status = answer.status().as_u16();
+    let body: Value = answer.json().await.unwrap_or(Value::Null);
+    if !matches!(status, 200 | 202) {
+        return Ok(refused_by_server(operation, status, &body, printer));
+    }
+    let id = body["id"]
+        .as_str()
+        .context("the server answered without a job id")?
+        .to_owned();
+    printer.note(&format!("job {id} submitted to {base}; following its log"));
+    let job = follow(http, base, token, &id, printer).await?;
+    let result = job["result"].clone();
+    let state = job["state"].as_str().unwrap_or("");
+    let exit = match state {
+        "succeeded" => ExitStatus::Success,
+        _ => job["error"]["kind"]
+            .as_str()
+            .map_or(ExitStatus::Unexpected, status_of_kind),
+    };
+    printer.note(&format!("job {id} {state}"));
+    if !result.is_null() {
+        printer.json(&result);
+    }
+    if exit != ExitStatus::Success {
+        let e = &job["error"];
+        let mut text = format!(
+            "error: {}",
+            e["message"].as_str().unwrap_or("the job did not succeed")
+        );
+        if let Some(hint) = e["hint"].as_str() {
+            text.push_str(&format!("\nhint: {hint}"));
+        }
+        eprintln!("{text}");
+    }
+    // A plan that could not be made has nothing to show (as inline: only the error).
+    if result["plan"].is_object() {
+        let plan = plan_of(&result)?;
+        let changes = result["results"].as_array().map_or(0, Vec::len);
+        let created: Vec<w365_ops::policy::execute::Created> =
+            serde_json::from_value(result["created"].clone()).unwrap_or_default();
+        let shown = if exit == ExitStatus::Success {
+            Shown::Done {
+                changes,
+                created: &created,
+            }
+        } else {
+            Shown::Stopped { changes }
+        };
+        printer.result(&outcome_text(tenant, &plan, shown));
+    }
+    Ok(exit)
 }
 
 /// The document a dry run's answer stands for: the plan (assign, unassign: the planning result;

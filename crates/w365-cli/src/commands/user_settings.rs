@@ -4,11 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use w365_graph::models::RestorePointFrequencyType;
+use w365_ops::policy::fields::UserSettingsFields;
 use w365_ops::policy::ops::{self, ListFilter};
-use w365_ops::policy::spec::{
-    NotificationSpec, ObjectKind, RestorePointSpec, Spec, UserSettingsSpec,
-};
+use w365_ops::policy::spec::{ObjectKind, Spec, UserSettingsSpec};
 
 use super::policy::{self, AssignArgs, ChangeArgs, DeleteArgs, UnassignArgs};
 use crate::exit::ExitStatus;
@@ -97,17 +95,8 @@ pub struct UpdateArgs {
     pub change: ChangeArgs,
 }
 
-const FREQUENCIES: &[&str] = &[
-    "default",
-    "fourHours",
-    "sixHours",
-    "twelveHours",
-    "sixteenHours",
-    "twentyFourHours",
-];
-
 fn spec(fields: &FieldArgs) -> anyhow::Result<UserSettingsSpec> {
-    let mut spec = match &fields.file {
+    let spec = match &fields.file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 SettingsError::Usage(format!("cannot read {}: {e}", path.display()))
@@ -127,42 +116,18 @@ fn spec(fields: &FieldArgs) -> anyhow::Result<UserSettingsSpec> {
         }
         None => UserSettingsSpec::default(),
     };
-    if let Some(v) = &fields.display_name {
-        spec.display_name = v.clone();
-    }
-    if let Some(v) = fields.local_admin {
-        spec.local_admin_enabled = Some(v);
-    }
-    if let Some(v) = fields.reset {
-        spec.reset_enabled = Some(v);
-    }
-    if fields.restore_frequency.is_some() || fields.user_restore.is_some() {
-        let mut rps = spec
-            .restore_point_setting
-            .clone()
-            .unwrap_or(RestorePointSpec::default());
-        if let Some(v) = &fields.restore_frequency {
-            if !FREQUENCIES.iter().any(|f| f.eq_ignore_ascii_case(v)) {
-                return Err(SettingsError::Usage(format!(
-                    "--restore-frequency '{}' is not one of: {}",
-                    w365_ops::policy::validate::clip(v),
-                    FREQUENCIES.join(", ")
-                ))
-                .into());
-            }
-            rps.frequency_type = Some(RestorePointFrequencyType::from_wire(v));
-        }
-        if let Some(v) = fields.user_restore {
-            rps.user_restore_enabled = Some(v);
-        }
-        spec.restore_point_setting = Some(rps);
-    }
-    if let Some(v) = fields.restart_prompts_disabled {
-        spec.notification_setting = Some(NotificationSpec {
-            restart_prompts_disabled: Some(v),
-        });
-    }
-    Ok(spec)
+    // The same fields, laid over the file the same way, as the API's user-settings jobs.
+    let fields = UserSettingsFields {
+        display_name: fields.display_name.clone(),
+        local_admin: fields.local_admin,
+        reset: fields.reset,
+        restore_frequency: fields.restore_frequency.clone(),
+        user_restore: fields.user_restore,
+        restart_prompts_disabled: fields.restart_prompts_disabled,
+    };
+    fields
+        .apply(spec)
+        .map_err(|e| SettingsError::Usage(e.to_string()).into())
 }
 
 pub async fn run(
