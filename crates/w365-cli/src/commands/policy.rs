@@ -871,46 +871,45 @@ async fn consent_reasons(client: &Client, plan: &PolicyPlan) -> anyhow::Result<V
             reasons.push(reason);
             continue;
         }
-        match change {
-            Change::Assign {
-                id: Some(id),
-                name,
-                assignment,
-                previous: Some(previous),
-                ..
-            } => {
-                let (Some(new), Some(old)) = (
-                    assignment.allotment_licenses_count,
-                    previous.allotment_licenses_count,
-                ) else {
-                    continue;
-                };
-                if new >= old {
-                    continue;
-                }
-                if pcs.is_none() {
-                    pcs = Some(client.cloud_pcs().list(None).await.map_err(|e| {
-                        w365_ops::Error::from_graph(
-                            e,
-                            "list the Cloud PCs using the allotment",
-                            "CloudPC.Read.All",
-                        )
-                    })?);
-                }
-                let using = pcs
-                    .as_deref()
-                    .unwrap_or_default()
-                    .iter()
-                    .filter(|pc| uses_allotment(pc, id, previous))
-                    .count();
-                if usize::try_from(new).unwrap_or(0) < using {
-                    reasons.push(format!(
-                        "lower the allotment of '{}' on '{name}' from {old} to {new}, below the {using} Cloud PC(s) using it",
-                        assignment.group.display_name
-                    ));
-                }
-            }
-            _ => {}
+        let Change::Assign {
+            id: Some(id),
+            name,
+            assignment,
+            previous: Some(previous),
+            ..
+        } = change
+        else {
+            continue;
+        };
+        let (Some(new), Some(old)) = (
+            assignment.allotment_licenses_count,
+            previous.allotment_licenses_count,
+        ) else {
+            continue;
+        };
+        if new >= old {
+            continue;
+        }
+        if pcs.is_none() {
+            pcs = Some(client.cloud_pcs().list(None).await.map_err(|e| {
+                w365_ops::Error::from_graph(
+                    e,
+                    "list the Cloud PCs using the allotment",
+                    "CloudPC.Read.All",
+                )
+            })?);
+        }
+        let using = pcs
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter(|pc| uses_allotment(pc, id, previous))
+            .count();
+        if usize::try_from(new).unwrap_or(0) < using {
+            reasons.push(format!(
+                "lower the allotment of '{}' on '{name}' from {old} to {new}, below the {using} Cloud PC(s) using it",
+                assignment.group.display_name
+            ));
         }
     }
     Ok(reasons)

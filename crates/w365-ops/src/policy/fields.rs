@@ -9,8 +9,8 @@ use w365_graph::models::{
 };
 
 use super::spec::{
-    AssignmentSpec, AutopatchSpec, ManagedDesktopSpec, NotificationSpec, PolicySpec,
-    RestorePointSpec, UserSettingsSpec, WindowsSettingSpec,
+    AssignmentSpec, AutopatchSpec, NotificationSpec, PolicySpec, UserSettingsSpec,
+    WindowsSettingSpec,
 };
 use super::validate::clip;
 
@@ -176,10 +176,7 @@ impl PolicyFields {
         }
         if let Some(v) = &self.managed_type {
             let t = ManagedDesktopType::from_wire(choice("managed-type", v, MANAGED_TYPES)?);
-            let mut m = spec
-                .microsoft_managed_desktop
-                .clone()
-                .unwrap_or(ManagedDesktopSpec::default());
+            let mut m = spec.microsoft_managed_desktop.clone().unwrap_or_default();
             m.managed_type = Some(t);
             spec.microsoft_managed_desktop = Some(m);
         }
@@ -223,10 +220,7 @@ impl UserSettingsFields {
             spec.reset_enabled = Some(v);
         }
         if self.restore_frequency.is_some() || self.user_restore.is_some() {
-            let mut rps = spec
-                .restore_point_setting
-                .clone()
-                .unwrap_or(RestorePointSpec::default());
+            let mut rps = spec.restore_point_setting.clone().unwrap_or_default();
             if let Some(v) = &self.restore_frequency {
                 rps.frequency_type = Some(RestorePointFrequencyType::from_wire(choice(
                     "restore-frequency",
