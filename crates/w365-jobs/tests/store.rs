@@ -1695,7 +1695,12 @@ async fn a_failed_write_leaves_no_transaction_open(t: &TestDb) {
     };
     for _ in 0..3 {
         let r = s
-            .write_progress(&stale, &[line.clone()], Some(&json!(1)), Durability::Now)
+            .write_progress(
+                &stale,
+                std::slice::from_ref(&line),
+                Some(&json!(1)),
+                Durability::Now,
+            )
             .await;
         assert!(matches!(r, Err(Error::LostLease(_))), "{r:?}");
     }
