@@ -115,8 +115,8 @@ pub enum Progress {
 
 /// Where checkpoints go (the job store); also tells whether the job was cancelled.
 pub trait CheckpointSink: Send + Sync {
-    /// Saves the checkpoint durably before returning: a barrier, used before and after a step
-    /// that runs at most once (a mail, a Cloud PC action).
+    /// Saves the checkpoint durably before returning: a barrier, used for the plan before the
+    /// first step and before and after a step that runs at most once (a mail, a Cloud PC action).
     fn save(
         &self,
         checkpoint: &Checkpoint,
@@ -733,9 +733,10 @@ pub async fn run_operation<S: CheckpointSink>(
         _ => match plan_operation(client, input, settings, observer).await {
             Ok(mut cp) => {
                 cp.graph_requests = client.stats().requests.saturating_sub(before);
-                // Planning only read: if the run is cut off before this is written, the next
-                // run plans again.
-                sink.save_soon(&cp).await.map_err(CheckpointError)?;
+                // A barrier: the first step changes the tenant, and a run cut off after it with
+                // no plan on disk would plan again against the changed tenant (finding, say, the
+                // user already licensed by its own first run, and failing instead of going on).
+                sink.save(&cp).await.map_err(CheckpointError)?;
                 cp
             }
             Err((mut body, error)) => {
