@@ -334,28 +334,7 @@ pub async fn dispatch(
         )
         .map(Some);
     }
-    let state = job["state"].as_str().unwrap_or("");
-    let exit = match state {
-        "succeeded" => ExitStatus::Success,
-        _ => job["error"]["kind"]
-            .as_str()
-            .map_or(ExitStatus::Unexpected, status_of_kind),
-    };
-    printer.note(&format!("job {id} {state}"));
-    if !result.is_null() {
-        printer.json(&result);
-    }
-    if exit != ExitStatus::Success {
-        let e = &job["error"];
-        let mut text = format!(
-            "error: {}",
-            e["message"].as_str().unwrap_or("the job did not succeed")
-        );
-        if let Some(hint) = e["hint"].as_str() {
-            text.push_str(&format!("\nhint: {hint}"));
-        }
-        eprintln!("{text}");
-    }
+    let exit = report_job(&job, &id, &result, printer);
     if !result.is_null() && printer.format() != crate::cli::OutputFormat::Json {
         let ending = Ending {
             target: &tenant,
@@ -453,28 +432,7 @@ async fn run_policy(
     printer.note(&format!("job {id} submitted to {base}; following its log"));
     let job = follow(http, base, token, &id, printer).await?;
     let result = job["result"].clone();
-    let state = job["state"].as_str().unwrap_or("");
-    let exit = match state {
-        "succeeded" => ExitStatus::Success,
-        _ => job["error"]["kind"]
-            .as_str()
-            .map_or(ExitStatus::Unexpected, status_of_kind),
-    };
-    printer.note(&format!("job {id} {state}"));
-    if !result.is_null() {
-        printer.json(&result);
-    }
-    if exit != ExitStatus::Success {
-        let e = &job["error"];
-        let mut text = format!(
-            "error: {}",
-            e["message"].as_str().unwrap_or("the job did not succeed")
-        );
-        if let Some(hint) = e["hint"].as_str() {
-            text.push_str(&format!("\nhint: {hint}"));
-        }
-        eprintln!("{text}");
-    }
+    let exit = report_job(&job, &id, &result, printer);
     // A plan that could not be made has nothing to show (as inline: only the error).
     if result["plan"].is_object() {
         let plan = plan_of(&result)?;
@@ -716,4 +674,32 @@ async fn device_code(
         }
     }
     anyhow::bail!("the sign-in code expired; run the command again")
+}
+
+/// A followed job's exit status, as the inline command's: says the job's final state, prints its
+/// result document (for `-o json`) and, when it did not succeed, its error and hint.
+fn report_job(job: &Value, id: &str, result: &Value, printer: &Printer) -> ExitStatus {
+    let state = job["state"].as_str().unwrap_or("");
+    let exit = match state {
+        "succeeded" => ExitStatus::Success,
+        _ => job["error"]["kind"]
+            .as_str()
+            .map_or(ExitStatus::Unexpected, status_of_kind),
+    };
+    printer.note(&format!("job {id} {state}"));
+    if !result.is_null() {
+        printer.json(result);
+    }
+    if exit != ExitStatus::Success {
+        let e = &job["error"];
+        let mut text = format!(
+            "error: {}",
+            e["message"].as_str().unwrap_or("the job did not succeed")
+        );
+        if let Some(hint) = e["hint"].as_str() {
+            text.push_str(&format!("\nhint: {hint}"));
+        }
+        eprintln!("{text}");
+    }
+    exit
 }
