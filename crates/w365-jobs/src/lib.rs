@@ -132,9 +132,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// be lost with a dropped connection; on SQLite other processes' events are not delivered).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobEvent {
-    Log { job: JobId, seq: i64 },
-    State { job: JobId, state: JobState },
-    Inserted { job: JobId },
+    Log {
+        job: JobId,
+        seq: i64,
+    },
+    State {
+        job: JobId,
+        state: JobState,
+    },
+    Inserted {
+        job: JobId,
+    },
+    /// A cancel was requested for a running job: its worker stops it at the next step boundary.
+    CancelRequested {
+        job: JobId,
+    },
 }
 
 /// The storage contract. All worker-side calls are fenced by the lease token handed out by
@@ -185,6 +197,9 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> Result<Written>;
     /// Whether a cancel was requested for this leased job (fenced).
     async fn cancel_requested(&self, l: &Leased) -> Result<bool>;
+    /// The running jobs leased by `worker` whose cancel was requested (one read for all of a
+    /// worker's jobs: its cancel watch asks this, so step boundaries need not).
+    async fn cancels_requested(&self, worker: &str) -> Result<Vec<JobId>>;
     async fn finish(&self, l: &Leased, outcome: Finish) -> Result<Job>;
     /// Writes the worker's last buffered `lines` and its staged `checkpoint` (when given), then
     /// finishes, in one transaction.

@@ -6,6 +6,7 @@
 //! advisory lock (fetch, audit append) or a row lock (write budget).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +50,11 @@ struct Sql {
     begin: &'static str,
     /// Makes the transaction's commit [`Durability::Soon`] ("" where commits already are).
     commit_soon: &'static str,
+    /// PostgreSQL: a [`Durability::Soon`] transaction's beginning, and a fetch's (with its lock;
+    /// the promotion is added to it), each one simple query: one round trip to the server instead
+    /// of one per statement ("" for SQLite, whose writes begin on the writer connection).
+    begin_soon: &'static str,
+    begin_fetch: &'static str,
 }
 
 const SQLITE: Sql = Sql {
@@ -60,6 +66,8 @@ const SQLITE: Sql = Sql {
     begin: "BEGIN IMMEDIATE",
     // WAL with synchronous = NORMAL: no commit waits for the disk.
     commit_soon: "",
+    begin_soon: "",
+    begin_fetch: "",
 };
 
 const POSTGRES: Sql = Sql {
@@ -79,6 +87,8 @@ const POSTGRES: Sql = Sql {
     // its WAL is flushed; a server crash may lose the last such transactions (by default at most
     // three times wal_writer_delay, 600 ms), never corrupting the database or reordering them.
     commit_soon: "SET LOCAL synchronous_commit = off",
+    begin_soon: "BEGIN; SET LOCAL synchronous_commit = off",
+    begin_fetch: "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(7236500011)",
 };
 
 const MIGRATIONS_SQLITE: &[(i64, &str, &str)] = &[
@@ -103,6 +113,11 @@ const MIGRATIONS_POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "portal_sessions",
         include_str!("../migrations/postgres/0002_portal_sessions.sql"),
+    ),
+    (
+        3,
+        "write_budget_take",
+        include_str!("../migrations/postgres/0003_write_budget_take.sql"),
     ),
 ];
 
@@ -204,6 +219,76 @@ impl WriteTx {
     }
 }
 
+impl WriteTx {
+    /// The transaction's SQL ended it itself (a batch whose last statement is COMMIT).
+    fn ended(mut self) {
+        if let Some(TxConn::Writer(mut w)) = self.conn.take() {
+            w.open = false;
+        }
+    }
+}
+
+/// SQLite batches: a transaction's statements sent to the writer connection in one call (one
+/// hop to sqlx's SQLite thread, not one per statement; see [`SqlStore::begin_batch`]).
+mod batch {
+    macro_rules! progress {
+        () => {
+            include_str!("../sql/sqlite/progress_batch.sql")
+        };
+    }
+    macro_rules! finish {
+        ($name:literal) => {
+            concat!(
+                "BEGIN IMMEDIATE;\n",
+                progress!(),
+                ";\n",
+                include_str!(concat!("../sql/common/", $name, ".sql")),
+                ";\n",
+                include_str!("../sql/common/audit_last.sql")
+            )
+        };
+    }
+    pub const WRITE_PROGRESS: &str = concat!("BEGIN IMMEDIATE;\n", progress!(), ";\nCOMMIT");
+    pub const FINISH_SUCCEEDED: &str = finish!("finish_succeeded");
+    pub const FINISH_FAILED: &str = finish!("finish_failed");
+    pub const FINISH_RETRY: &str = finish!("finish_retry");
+    pub const FINISH_PARK: &str = finish!("finish_park");
+    pub const FINISH_CANCELLED: &str = finish!("finish_cancelled");
+    /// A fetch's first call: due jobs promoted ($1 now), then the tenants with room (see
+    /// [`SqlStore::choose_sqlite`]).
+    pub const FETCH_ROOMS: &str = concat!(
+        "BEGIN IMMEDIATE;\n",
+        include_str!("../sql/common/promote.sql"),
+        ";\n",
+        include_str!("../sql/common/fetch_free.sql"),
+        include_str!("../sql/sqlite/fetch_room.sql"),
+        ";\n",
+        include_str!("../sql/sqlite/fetch_oldest.sql")
+    );
+    /// A fetch's last call: the chosen jobs leased, and the commit.
+    pub const FETCH_TAKE: &str = concat!(include_str!("../sql/sqlite/fetch.sql"), ";\nCOMMIT");
+    /// A write-budget take's first call: the tenant's bucket created full if new ($1 tenant,
+    /// $2 capacity, $3 now), then read.
+    pub const BUCKET_READ: &str = concat!(
+        "BEGIN IMMEDIATE;\n",
+        include_str!("../sql/common/bucket_init.sql"),
+        ";\n",
+        include_str!("../sql/sqlite/bucket_get.sql")
+    );
+    /// A granted take's second call: the bucket's new level, and the commit.
+    pub const BUCKET_SET: &str = concat!(include_str!("../sql/common/bucket_set.sql"), ";\nCOMMIT");
+    /// A final outcome's audit record and state line, and the commit.
+    pub const FINAL_COMMIT: &str = concat!(
+        include_str!("../sql/common/audit_insert.sql"),
+        ";\n",
+        include_str!("../sql/sqlite/final_commit.sql"),
+        ";\nCOMMIT"
+    );
+    /// The state line of a finish that is not final, and the commit.
+    pub const STATE_LINE_COMMIT: &str =
+        concat!(include_str!("../sql/common/insert_log.sql"), ";\nCOMMIT");
+}
+
 impl Drop for WriteTx {
     fn drop(&mut self) {
         // Ended without a commit (an error, or the caller's future dropped): roll back now, so
@@ -258,6 +343,7 @@ mod pg_events {
             JobEvent::Log { job, seq } => format!("{origin} L {job} {seq}"),
             JobEvent::State { job, state } => format!("{origin} S {job} {state}"),
             JobEvent::Inserted { job } => format!("{origin} I {job}"),
+            JobEvent::CancelRequested { job } => format!("{origin} C {job}"),
         }
     }
 
@@ -279,6 +365,7 @@ mod pg_events {
                 state: parts.next()?.parse().ok()?,
             }),
             "I" => Some(JobEvent::Inserted { job }),
+            "C" => Some(JobEvent::CancelRequested { job }),
             _ => None,
         }
     }
@@ -529,6 +616,75 @@ fn q(sql: &'static str) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::Any
     sqlx::query(sql)
 }
 
+/// Binds a batch's step boundary ([`batch`]): NULLs after the `bound` arguments already bound up
+/// to $10, then $11 the number of lines, $12 the checkpoint and $13 the lines as JSON.
+fn bind_progress(
+    mut query: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>,
+    bound: usize,
+    lines: &[NewLogLine],
+    checkpoint: Option<&Value>,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    for _ in bound..10 {
+        query = query.bind(None::<i64>);
+    }
+    let n = i64::try_from(lines.len()).unwrap_or(i64::MAX);
+    query
+        .bind(n)
+        .bind(checkpoint.map(json_text))
+        .bind((!lines.is_empty()).then(|| lines_json(lines)))
+}
+
+/// PostgreSQL's step boundary in one statement (`postgres/write_progress.sql`); `soon`: its commit
+/// does not wait for the WAL flush.
+fn pg_write_progress(
+    l: &Leased,
+    lines: &[NewLogLine],
+    checkpoint: Option<&Value>,
+    soon: bool,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    q(include_str!("../sql/postgres/write_progress.sql"))
+        .bind(l.job.id.to_string())
+        .bind(l.token.clone())
+        .bind(i64::try_from(lines.len()).unwrap_or(i64::MAX))
+        .bind(checkpoint.map(json_text))
+        .bind((!lines.is_empty()).then(|| lines_json(lines)))
+        .bind(soon)
+}
+
+/// What a step boundary's statement returned (no row: the lease is lost).
+fn written_from(l: &Leased, lines: &[NewLogLine], row: Option<AnyRow>) -> Result<Written> {
+    let row = row.ok_or(Error::LostLease(l.job.id))?;
+    let last: i64 = row.try_get("log_seq")?;
+    let cancel: Option<i64> = row.try_get("cancel_requested_at")?;
+    Ok(Written {
+        last_seq: (!lines.is_empty()).then_some(last),
+        cancel_requested: cancel.is_some(),
+    })
+}
+
+/// A write-budget take's answer when `available` thousandths of a write were there for `need`:
+/// granted, or how long until the refill has brought what is missing (rounded up, so that after
+/// waiting this long the tokens are there).
+fn budget_grant(available: i64, need: i64, refill_per_hour: u32) -> BudgetGrant {
+    if available >= need {
+        return BudgetGrant::Granted;
+    }
+    let missing = need - available;
+    let per_hour_milli = i128::from(refill_per_hour) * 1000;
+    let wait_us =
+        ((i128::from(missing) * 3_600_000_000 + per_hour_milli - 1) / per_hour_milli) as u64;
+    BudgetGrant::Wait(Duration::from_micros(wait_us))
+}
+
+/// Log lines as the JSON array of `[at, level, message]` triples the batch inserts read.
+fn lines_json(lines: &[NewLogLine]) -> String {
+    let batch: Vec<(i64, &str, &str)> = lines
+        .iter()
+        .map(|l| (us(l.at), l.level.as_str(), l.message.as_str()))
+        .collect();
+    serde_json::to_string(&batch).unwrap_or_default()
+}
+
 /// Appends an audit record inside `tx`, linking it to the last one.
 async fn audit_append_tx(
     sql: &Sql,
@@ -539,10 +695,24 @@ async fn audit_append_tx(
     if !sql.audit_lock.is_empty() {
         sqlx::query(sql.audit_lock).execute(&mut **tx).await?;
     }
+    let last = q(common!("audit_last")).fetch_optional(&mut **tx).await?;
+    let record = audit_stamp(rec, last.as_ref(), now)?;
+    bind_audit(q(common!("audit_insert")), &record)
+        .execute(&mut **tx)
+        .await?;
+    Ok(record)
+}
+
+/// The record `rec` becomes when appended after `last` (a row of `audit_last.sql`; `None` for the
+/// first record): its seq, time and hash linking it to the last one.
+fn audit_stamp(
+    rec: NewAuditRecord,
+    last: Option<&AnyRow>,
+    now: OffsetDateTime,
+) -> Result<AuditRecord> {
     let at = us(rec.at.unwrap_or(now));
     let input = json_text(&rec.input);
     let job_id = rec.job_id.map(|j| j.to_string());
-    let last = q(common!("audit_last")).fetch_optional(&mut **tx).await?;
     let (seq, prev_hash) = match last {
         Some(r) => (
             r.try_get::<i64, _>("seq")? + 1,
@@ -563,23 +733,6 @@ async fn audit_append_tx(
         request_id: rec.request_id.as_deref(),
         prev_hash: &prev_hash,
     });
-    q(common!("audit_insert"))
-        .bind(seq)
-        .bind(at)
-        .bind(rec.actor.object_id.clone())
-        .bind(rec.actor.upn.clone())
-        .bind(rec.actor.display_name.clone())
-        .bind(rec.tenant.clone())
-        .bind(rec.operation.clone())
-        .bind(rec.target.clone())
-        .bind(input)
-        .bind(rec.outcome.clone())
-        .bind(job_id)
-        .bind(rec.request_id.clone())
-        .bind(prev_hash.clone())
-        .bind(hash.clone())
-        .execute(&mut **tx)
-        .await?;
     Ok(AuditRecord {
         seq,
         at: from_us(at),
@@ -594,6 +747,44 @@ async fn audit_append_tx(
         prev_hash,
         hash,
     })
+}
+
+/// The "finished" audit record of a job in a terminal state (`None` otherwise); the actor is the
+/// requester.
+fn finished_record(job: &Job, now: OffsetDateTime) -> Option<NewAuditRecord> {
+    job.state.is_terminal().then(|| NewAuditRecord {
+        at: Some(now),
+        actor: job.requested_by.clone(),
+        tenant: job.tenant.clone(),
+        operation: job.operation.clone(),
+        target: job.target.clone(),
+        input: job.input.clone(),
+        outcome: job.state.as_str().to_string(),
+        job_id: Some(job.id),
+        request_id: job.request_id.clone(),
+    })
+}
+
+/// Binds `audit_insert.sql`'s $1…$14 for `r`.
+fn bind_audit(
+    query: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>,
+    r: &AuditRecord,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(r.seq)
+        .bind(us(r.at))
+        .bind(r.actor.object_id.clone())
+        .bind(r.actor.upn.clone())
+        .bind(r.actor.display_name.clone())
+        .bind(r.tenant.clone())
+        .bind(r.operation.clone())
+        .bind(r.target.clone())
+        .bind(json_text(&r.input))
+        .bind(r.outcome.clone())
+        .bind(r.job_id.map(|j| j.to_string()))
+        .bind(r.request_id.clone())
+        .bind(r.prev_hash.clone())
+        .bind(r.hash.clone())
 }
 
 /// Writes a log line whose seq was taken from `jobs.log_seq` in the same transaction.
@@ -793,8 +984,35 @@ impl SqlStore {
         Ok(WriteTx { conn: Some(conn) })
     }
 
+    /// On a SQLite file, the writer's turn for a transaction whose SQL begins itself (`BEGIN
+    /// IMMEDIATE; …`): sqlx runs the statements of one query string in one call to the
+    /// connection's thread, binding `$N` by number in each, so a step boundary is one hop to it
+    /// instead of one per statement. A batch that ends with COMMIT is closed with
+    /// [`WriteTx::ended`]; dropped otherwise, it is rolled back. `None` elsewhere (PostgreSQL,
+    /// SQLite in memory).
+    async fn begin_batch(&self) -> Option<WriteTx> {
+        let lock = self.writer.as_ref()?;
+        let mut w = lock.clone().lock_owned().await;
+        let wc = &mut *w;
+        let conn = wc.conn.as_mut()?;
+        if wc.open {
+            // Best effort: it fails harmlessly when nothing is open any more.
+            let _ = conn.execute("ROLLBACK").await;
+        }
+        wc.open = true;
+        Some(WriteTx {
+            conn: Some(TxConn::Writer(w)),
+        })
+    }
+
     /// A write transaction whose commit need not wait for the disk ([`Durability::Soon`]).
     async fn begin_soon(&self) -> Result<WriteTx> {
+        if self.writer.is_none() && !self.sql.begin_soon.is_empty() {
+            let tx = self.pool.begin_with(self.sql.begin_soon).await?;
+            return Ok(WriteTx {
+                conn: Some(TxConn::Pooled(tx)),
+            });
+        }
         let mut tx = self.begin().await?;
         if !self.sql.commit_soon.is_empty() {
             sqlx::query(self.sql.commit_soon).execute(&mut *tx).await?;
@@ -828,17 +1046,42 @@ impl SqlStore {
             .collect())
     }
 
-    /// SQLite's fetch chooses first: the tenants with room, then up to that many of each one's
-    /// oldest jobs from the index, then the oldest `max` of those. Each statement reads only
+    /// SQLite's fetch chooses first: the tenants with room (`rooms`, read by the caller), then up
+    /// to that many of each one's oldest jobs from the index, then the oldest `max` of those. Each statement reads only
     /// what it returns (SQLite has no LATERAL, and a window over the queue would number every
     /// queued job on every fetch).
-    async fn choose_sqlite(tx: &mut WriteTx, max: u32) -> Result<Vec<String>> {
-        let rooms = sqlx::query(concat!(
-            include_str!("../sql/common/fetch_free.sql"),
-            include_str!("../sql/sqlite/fetch_room.sql")
-        ))
-        .fetch_all(&mut **tx)
-        .await?;
+    /// The fetch's choice from the oldest available jobs, when it is the whole answer: each
+    /// taken while its tenant has room, until `max`. `None` when a job was passed over for its
+    /// tenant's limit and more could be taken: then each tenant's queue must be read
+    /// ([`choose_sqlite`](Self::choose_sqlite)).
+    fn choose_from_oldest(
+        rooms: &[AnyRow],
+        oldest: &[AnyRow],
+        max: u32,
+    ) -> Result<Option<Vec<String>>> {
+        let mut room = HashMap::new();
+        for r in rooms {
+            room.insert(r.try_get::<String, _>("tenant")?, r.try_get::<i64, _>("n")?);
+        }
+        let mut chosen = Vec::new();
+        let mut passed_over = false;
+        for job in oldest {
+            if chosen.len() >= max as usize {
+                break;
+            }
+            match room.get_mut(&job.try_get::<String, _>("tenant")?) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    chosen.push(job.try_get::<String, _>("id")?);
+                }
+                _ => passed_over = true,
+            }
+        }
+        let room_left = room.values().any(|n| *n > 0);
+        Ok((!passed_over || chosen.len() >= max as usize || !room_left).then_some(chosen))
+    }
+
+    async fn choose_sqlite(tx: &mut WriteTx, rooms: Vec<AnyRow>, max: u32) -> Result<Vec<String>> {
         let mut chosen: Vec<(i64, String)> = Vec::new();
         for room in rooms {
             let tenant: String = room.try_get("tenant")?;
@@ -870,21 +1113,9 @@ impl SqlStore {
     /// Appends the "finished" audit record of a job that reached a terminal state, in the
     /// transaction that finished it (so it is written exactly once). The actor is the requester.
     async fn audit_finished(&self, tx: &mut WriteTx, job: &Job, now: OffsetDateTime) -> Result<()> {
-        if !job.state.is_terminal() {
-            return Ok(());
+        if let Some(rec) = finished_record(job, now) {
+            audit_append_tx(self.sql, tx, rec, now).await?;
         }
-        let rec = NewAuditRecord {
-            at: Some(now),
-            actor: job.requested_by.clone(),
-            tenant: job.tenant.clone(),
-            operation: job.operation.clone(),
-            target: job.target.clone(),
-            input: job.input.clone(),
-            outcome: job.state.as_str().to_string(),
-            job_id: Some(job.id),
-            request_id: job.request_id.clone(),
-        };
-        audit_append_tx(self.sql, tx, rec, now).await?;
         Ok(())
     }
 
@@ -938,6 +1169,79 @@ impl SqlStore {
         row.map(|r| job_from_row(&r)).transpose()
     }
 
+    /// [`finish_inner`](Self::finish_inner) on a SQLite file in two calls to the writer: the step
+    /// boundary, the outcome and a read of the last audit record; then the state line (with a
+    /// final outcome, its audit record, linked to the one read under the same write lock) and
+    /// the commit.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_batched(
+        &self,
+        mut tx: WriteTx,
+        l: &Leased,
+        outcome: &Finish,
+        (query, bound): (
+            sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>,
+            usize,
+        ),
+        lines: &[NewLogLine],
+        checkpoint: Option<&Value>,
+        now: OffsetDateTime,
+    ) -> Result<Job> {
+        let rows = bind_progress(query, bound, lines, checkpoint)
+            .fetch_all(&mut *tx)
+            .await?;
+        // The step boundary's row (log_seq, cancel_requested_at), the job's if the lease held,
+        // and the last audit record's (seq, hash) if there is one.
+        let Some(row) = rows.iter().find(|r| r.try_column("state").is_ok()) else {
+            return Err(Error::LostLease(l.job.id));
+        };
+        let last_audit = rows.iter().find(|r| r.try_column("hash").is_ok());
+        let written = match rows.first() {
+            Some(p)
+                if !lines.is_empty()
+                    && p.try_column("cancel_requested_at").is_ok()
+                    && p.try_column("state").is_err() =>
+            {
+                Some(p.try_get::<i64, _>("log_seq")?)
+            }
+            _ => None,
+        };
+        let job = job_from_row(row)?;
+        let seq: i64 = row.try_get("log_seq")?;
+        let (level, msg) = state_line(Some(outcome), &job);
+        let closing = match finished_record(&job, now) {
+            Some(rec) => bind_audit(q(batch::FINAL_COMMIT), &audit_stamp(rec, last_audit, now)?),
+            None => q(batch::STATE_LINE_COMMIT),
+        };
+        closing
+            .bind(job.id.to_string())
+            .bind(seq)
+            .bind(us(now))
+            .bind(level.to_string())
+            .bind(msg)
+            .execute(&mut *tx)
+            .await?;
+        tx.ended();
+        self.emit_finished(&job, written, seq);
+        Ok(job)
+    }
+
+    /// A finish's events, after its commit: the lines written with it (up to `written`), its
+    /// state line (`seq`) and its new state.
+    fn emit_finished(&self, job: &Job, written: Option<i64>, seq: i64) {
+        if let Some(last) = written {
+            self.emit(JobEvent::Log {
+                job: job.id,
+                seq: last,
+            });
+        }
+        self.emit(JobEvent::Log { job: job.id, seq });
+        self.emit(JobEvent::State {
+            job: job.id,
+            state: job.state,
+        });
+    }
+
     /// [`JobStore::write_progress`] inside `tx`; the seq of each line written is emitted by the
     /// caller after the commit.
     async fn write_progress_tx(
@@ -948,6 +1252,13 @@ impl SqlStore {
         checkpoint: Option<&Value>,
     ) -> Result<Written> {
         let n = i64::try_from(lines.len()).unwrap_or(i64::MAX);
+        if self.backend == Backend::Postgres {
+            // In the caller's transaction: its durability is the transaction's.
+            let row = pg_write_progress(l, lines, checkpoint, false)
+                .fetch_optional(&mut **tx)
+                .await?;
+            return written_from(l, lines, row);
+        }
         let row = q(common!("write_progress"))
             .bind(l.job.id.to_string())
             .bind(l.token.clone())
@@ -960,14 +1271,10 @@ impl SqlStore {
         let cancel: Option<i64> = row.try_get("cancel_requested_at")?;
         if !lines.is_empty() {
             // One statement for all of them.
-            let batch: Vec<(i64, &str, &str)> = lines
-                .iter()
-                .map(|l| (us(l.at), l.level.as_str(), l.message.as_str()))
-                .collect();
             sqlx::query(self.sql.insert_lines)
                 .bind(l.job.id.to_string())
                 .bind(last - n + 1)
-                .bind(serde_json::to_string(&batch).unwrap_or_default())
+                .bind(lines_json(lines))
                 .execute(&mut **tx)
                 .await?;
         }
@@ -992,6 +1299,49 @@ impl SqlStore {
             Finish::Park { .. } | Finish::Retry { .. } => Durability::Soon,
             _ => Durability::Now,
         };
+        // The outcome's statement ($1 id, $2 token, $3 now, then its own), and how many it binds.
+        let outcome_query = |batched: bool| {
+            let sql = |single: &'static str, in_batch: &'static str| {
+                q(if batched { in_batch } else { single })
+                    .bind(id.clone())
+                    .bind(l.token.clone())
+                    .bind(us(now))
+            };
+            match outcome {
+                Finish::Succeeded(result) => (
+                    sql(common!("finish_succeeded"), batch::FINISH_SUCCEEDED)
+                        .bind(json_text(result)),
+                    4,
+                ),
+                Finish::Failed { error, result } => (
+                    sql(common!("finish_failed"), batch::FINISH_FAILED)
+                        .bind(json_text(error))
+                        .bind(result.as_ref().map(json_text)),
+                    5,
+                ),
+                Finish::Retry { at, error } => {
+                    let at = at.unwrap_or_else(|| now + crate::backoff(l.job.attempt));
+                    (
+                        sql(common!("finish_retry"), batch::FINISH_RETRY)
+                            .bind(us(at))
+                            .bind(json_text(error)),
+                        5,
+                    )
+                }
+                Finish::Park { until, reason } => (
+                    sql(common!("finish_park"), batch::FINISH_PARK)
+                        .bind(us(*until))
+                        .bind(reason.clone()),
+                    5,
+                ),
+                Finish::Cancelled => (sql(common!("finish_cancelled"), batch::FINISH_CANCELLED), 3),
+            }
+        };
+        if let Some(tx) = self.begin_batch().await {
+            return self
+                .finish_batched(tx, l, outcome, outcome_query(true), lines, checkpoint, now)
+                .await;
+        }
         let mut tx = self.begin_with_durability(durability).await?;
         let written = if lines.is_empty() && checkpoint.is_none() {
             None
@@ -1000,38 +1350,7 @@ impl SqlStore {
                 .await?
                 .last_seq
         };
-        let query = match outcome {
-            Finish::Succeeded(result) => q(common!("finish_succeeded"))
-                .bind(id)
-                .bind(l.token.clone())
-                .bind(us(now))
-                .bind(json_text(result)),
-            Finish::Failed { error, result } => q(common!("finish_failed"))
-                .bind(id)
-                .bind(l.token.clone())
-                .bind(us(now))
-                .bind(json_text(error))
-                .bind(result.as_ref().map(json_text)),
-            Finish::Retry { at, error } => {
-                let at = at.unwrap_or_else(|| now + crate::backoff(l.job.attempt));
-                q(common!("finish_retry"))
-                    .bind(id)
-                    .bind(l.token.clone())
-                    .bind(us(now))
-                    .bind(us(at))
-                    .bind(json_text(error))
-            }
-            Finish::Park { until, reason } => q(common!("finish_park"))
-                .bind(id)
-                .bind(l.token.clone())
-                .bind(us(now))
-                .bind(us(*until))
-                .bind(reason.clone()),
-            Finish::Cancelled => q(common!("finish_cancelled"))
-                .bind(id)
-                .bind(l.token.clone())
-                .bind(us(now)),
-        };
+        let (query, _) = outcome_query(false);
         let row = query.fetch_optional(&mut *tx).await?;
         let Some(row) = row else {
             return Err(Error::LostLease(l.job.id));
@@ -1042,17 +1361,7 @@ impl SqlStore {
         insert_line(&mut tx, job.id, seq, us(now), level, &msg).await?;
         self.audit_finished(&mut tx, &job, now).await?;
         tx.commit().await?;
-        if let Some(last) = written {
-            self.emit(JobEvent::Log {
-                job: job.id,
-                seq: last,
-            });
-        }
-        self.emit(JobEvent::Log { job: job.id, seq });
-        self.emit(JobEvent::State {
-            job: job.id,
-            state: job.state,
-        });
+        self.emit_finished(&job, written, seq);
         Ok(job)
     }
 }
@@ -1221,6 +1530,8 @@ impl JobStore for SqlStore {
                 job: id,
                 state: job.state,
             });
+        } else {
+            self.emit(JobEvent::CancelRequested { job: id });
         }
         Ok(job)
     }
@@ -1249,11 +1560,52 @@ impl JobStore for SqlStore {
         }
         let now = self.now();
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut tx = self.begin_locked(self.sql.fetch_lock).await?;
-        q(common!("promote"))
-            .bind(us(now))
-            .execute(&mut *tx)
-            .await?;
+        if let Some(mut tx) = self.begin_batch().await {
+            let rows = q(batch::FETCH_ROOMS)
+                .bind(us(now))
+                .bind(i64::from(max))
+                .fetch_all(&mut *tx)
+                .await?;
+            // The tenants with room (tenant, n), then the oldest available jobs (id, …).
+            let (oldest, rooms): (Vec<AnyRow>, Vec<AnyRow>) =
+                rows.into_iter().partition(|r| r.try_column("id").is_ok());
+            let ids = match Self::choose_from_oldest(&rooms, &oldest, max)? {
+                Some(ids) => ids,
+                None => Self::choose_sqlite(&mut tx, rooms, max).await?,
+            };
+            if ids.is_empty() {
+                tx.commit().await?;
+                return Ok(Vec::new());
+            }
+            let rows = q(batch::FETCH_TAKE)
+                .bind(us(now))
+                .bind(worker.to_string())
+                .bind(token.clone())
+                .bind(us(now) + lease_us(lease))
+                .bind(serde_json::to_string(&ids).unwrap_or_default())
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.ended();
+            return self.leased_out(&rows, &token);
+        }
+        let mut tx = if self.writer.is_none() && !self.sql.begin_fetch.is_empty() {
+            // PostgreSQL: the beginning, the fetchers' lock and the promotion in one simple
+            // query, one round trip (its one parameter, now, is an integer written out).
+            let promote = common!("promote").replace("$1", &us(now).to_string());
+            let begin = format!("{};\n{promote}", self.sql.begin_fetch);
+            WriteTx {
+                conn: Some(TxConn::Pooled(
+                    self.pool.begin_with(sqlx::AssertSqlSafe(begin)).await?,
+                )),
+            }
+        } else {
+            let mut tx = self.begin_locked(self.sql.fetch_lock).await?;
+            q(common!("promote"))
+                .bind(us(now))
+                .execute(&mut *tx)
+                .await?;
+            tx
+        };
         let take = sqlx::query(self.sql.fetch)
             .bind(us(now))
             .bind(worker.to_string())
@@ -1264,7 +1616,13 @@ impl JobStore for SqlStore {
         let take = match self.backend {
             Backend::Postgres => take.bind(i64::from(max)),
             Backend::Sqlite => {
-                let ids = Self::choose_sqlite(&mut tx, max).await?;
+                let rooms = sqlx::query(concat!(
+                    include_str!("../sql/common/fetch_free.sql"),
+                    include_str!("../sql/sqlite/fetch_room.sql")
+                ))
+                .fetch_all(&mut *tx)
+                .await?;
+                let ids = Self::choose_sqlite(&mut tx, rooms, max).await?;
                 if ids.is_empty() {
                     tx.commit().await?;
                     return Ok(Vec::new());
@@ -1317,6 +1675,37 @@ impl JobStore for SqlStore {
         checkpoint: Option<&Value>,
         durability: Durability,
     ) -> Result<Written> {
+        if let Some(mut tx) = self.begin_batch().await {
+            let query = q(batch::WRITE_PROGRESS)
+                .bind(l.job.id.to_string())
+                .bind(l.token.clone());
+            let rows = bind_progress(query, 2, lines, checkpoint)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.ended();
+            let row = rows.first().ok_or(Error::LostLease(l.job.id))?;
+            let last: i64 = row.try_get("log_seq")?;
+            let cancel: Option<i64> = row.try_get("cancel_requested_at")?;
+            let written = Written {
+                last_seq: (!lines.is_empty()).then_some(last),
+                cancel_requested: cancel.is_some(),
+            };
+            if let Some(seq) = written.last_seq {
+                self.emit(JobEvent::Log { job: l.job.id, seq });
+            }
+            return Ok(written);
+        }
+        if self.backend == Backend::Postgres {
+            // One statement, its own transaction: one round trip.
+            let row = pg_write_progress(l, lines, checkpoint, durability == Durability::Soon)
+                .fetch_optional(&self.pool)
+                .await?;
+            let written = written_from(l, lines, row)?;
+            if let Some(seq) = written.last_seq {
+                self.emit(JobEvent::Log { job: l.job.id, seq });
+            }
+            return Ok(written);
+        }
         let mut tx = self.begin_with_durability(durability).await?;
         let written = self
             .write_progress_tx(&mut tx, l, lines, checkpoint)
@@ -1337,6 +1726,20 @@ impl JobStore for SqlStore {
             .ok_or(Error::LostLease(l.job.id))?;
         let v: Option<i64> = row.try_get("cancel_requested_at")?;
         Ok(v.is_some())
+    }
+
+    async fn cancels_requested(&self, worker: &str) -> Result<Vec<JobId>> {
+        let rows = q(common!("cancels_requested"))
+            .bind(worker.to_owned())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                id.parse()
+                    .map_err(|_| Error::Corrupt(format!("job id {id:?} is not a job id")))
+            })
+            .collect()
     }
 
     async fn finish(&self, l: &Leased, outcome: Finish) -> Result<Job> {
@@ -1483,18 +1886,56 @@ impl JobStore for SqlStore {
         }
         let now = us(self.now());
         let capacity = i64::from(limits.write_capacity) * 1000;
+        let need = i64::from(n) * 1000;
+        if self.backend == Backend::Postgres {
+            // One round trip (migration 0003 has the same steps as the SQLite path below).
+            let available: i64 =
+                q("SELECT w365_take_write_budget($1, $2, $3, $4, $5) AS available")
+                    .bind(tenant.to_string())
+                    .bind(capacity)
+                    .bind(now)
+                    .bind(i64::from(limits.write_refill_per_hour))
+                    .bind(need)
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("available")?;
+            return Ok(budget_grant(available, need, limits.write_refill_per_hour));
+        }
         // Lost in a server crash, the taken writes are simply there again.
-        let mut tx = self.begin_soon().await?;
-        q(common!("bucket_init"))
-            .bind(tenant.to_string())
-            .bind(capacity)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let row = sqlx::query(self.sql.bucket_get)
-            .bind(tenant.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
+        let batched = self.begin_batch().await;
+        let is_batch = batched.is_some();
+        let (mut tx, row) = match batched {
+            Some(mut tx) => {
+                // fetch_all: a batch's stream dropped after its first row would leave the
+                // statement unfinished, and the commit refused.
+                let row = q(batch::BUCKET_READ)
+                    .bind(tenant.to_string())
+                    .bind(capacity)
+                    .bind(now)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| {
+                        Error::Corrupt(format!("tenant {tenant:?} has no write bucket"))
+                    })?;
+                (tx, row)
+            }
+            None => {
+                let mut tx = self.begin_soon().await?;
+                q(common!("bucket_init"))
+                    .bind(tenant.to_string())
+                    .bind(capacity)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let row = sqlx::query(self.sql.bucket_get)
+                    .bind(tenant.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                (tx, row)
+            }
+        };
         let (milli, updated): (i64, i64) =
             (row.try_get("milli_tokens")?, row.try_get("updated_at")?);
         // Refill: write_refill_per_hour tokens per 3.6e9 µs, in thousandths of a token.
@@ -1502,22 +1943,24 @@ impl JobStore for SqlStore {
         let refill = (i128::from(elapsed) * i128::from(limits.write_refill_per_hour) * 1000
             / 3_600_000_000) as i64;
         let available = (milli + refill).min(capacity);
-        let need = i64::from(n) * 1000;
         let grant = if available >= need {
-            q(common!("bucket_set"))
-                .bind(tenant.to_string())
-                .bind(available - need)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            q(if is_batch {
+                batch::BUCKET_SET
+            } else {
+                common!("bucket_set")
+            })
+            .bind(tenant.to_string())
+            .bind(available - need)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if is_batch {
+                tx.ended();
+                return Ok(BudgetGrant::Granted);
+            }
             BudgetGrant::Granted
         } else {
-            let missing = need - available;
-            // Rounded up, so that after waiting this long the tokens are there.
-            let per_hour_milli = i128::from(limits.write_refill_per_hour) * 1000;
-            let wait_us = ((i128::from(missing) * 3_600_000_000 + per_hour_milli - 1)
-                / per_hour_milli) as u64;
-            BudgetGrant::Wait(Duration::from_micros(wait_us))
+            budget_grant(available, need, limits.write_refill_per_hour)
         };
         tx.commit().await?;
         Ok(grant)

@@ -47,6 +47,9 @@ pub struct JobContext {
     writing: tokio::sync::Mutex<()>,
     /// The cancel request as last read from the store, and when.
     cancel: std::sync::Mutex<(bool, Option<Instant>)>,
+    /// Set by the worker's cancel watch: a context run by a [`Worker`] never reads the store
+    /// for [`cancel_requested`](Self::cancel_requested).
+    watch: Option<Arc<AtomicBool>>,
 }
 
 /// Lines logged and the checkpoint staged, not written yet.
@@ -71,8 +74,15 @@ impl Pending {
 pub const LOG_FLUSH_AFTER: Duration = Duration::from_millis(200);
 
 /// A cancel request read from the store this recently (by the write of a checkpoint, a flush
-/// or a heartbeat) is not read again by [`JobContext::cancel_requested`].
+/// or a heartbeat) is not read again by [`JobContext::cancel_requested`] (a context of its own,
+/// outside a [`Worker`]).
 pub const CANCEL_FRESH: Duration = Duration::from_millis(250);
+
+/// How often a worker's cancel watch reads the cancel requests of all its running jobs (one
+/// read for them all). A cancel made in this process, or on PostgreSQL in any process, reaches
+/// the watch at once as an event; this read is for the rest (another process on a SQLite file,
+/// a lost notification).
+pub const CANCEL_POLL: Duration = Duration::from_millis(500);
 
 impl JobContext {
     pub fn new(store: Arc<dyn JobStore>, leased: Leased) -> Self {
@@ -83,6 +93,15 @@ impl JobContext {
             pending: std::sync::Mutex::new(Pending::default()),
             writing: tokio::sync::Mutex::new(()),
             cancel: std::sync::Mutex::new((false, None)),
+            watch: None,
+        }
+    }
+
+    /// A context whose cancel requests the worker's watch delivers to `flag`.
+    fn watched(store: Arc<dyn JobStore>, leased: Leased, flag: Arc<AtomicBool>) -> Self {
+        Self {
+            watch: Some(flag),
+            ..Self::new(store, leased)
         }
     }
 
@@ -221,15 +240,26 @@ impl JobContext {
     }
 
     fn saw_cancel(&self, requested: bool) {
+        if requested && let Some(flag) = &self.watch {
+            flag.store(true, Ordering::SeqCst);
+        }
         *self.cancel.lock().unwrap_or_else(|p| p.into_inner()) = (requested, Some(Instant::now()));
     }
 
     /// Whether a cancel was requested; check it at each step boundary and return
-    /// [`Finish::Cancelled`] when it is. The answer is at most [`CANCEL_FRESH`] old: the
-    /// checkpoint written at the step boundary just before read it, in its transaction; otherwise
-    /// the store is read (a read only: buffered lines wait for the worker's flush), so a cancel
-    /// made by another process is seen at the next step. `Err(LostLease)` means the job is no longer ours.
+    /// [`Finish::Cancelled`] when it is. Run by a [`Worker`], it reads no database: the worker's
+    /// cancel watch hands it the request as an event (made in this process, or on PostgreSQL in
+    /// any) or within [`CANCEL_POLL`], and every write and heartbeat of the job also brings it.
+    /// A context of its own reads the store when its answer is more than [`CANCEL_FRESH`] old (a
+    /// read only: buffered lines wait for the next write). `Err(LostLease)` means the job is no
+    /// longer ours.
     pub async fn cancel_requested(&self) -> Result<bool> {
+        if let Some(flag) = &self.watch {
+            if self.lease_lost() {
+                return Err(Error::LostLease(self.job().id));
+            }
+            return Ok(flag.load(Ordering::SeqCst));
+        }
         let (requested, at) = *self.cancel.lock().unwrap_or_else(|p| p.into_inner());
         if requested || at.is_some_and(|t| t.elapsed() < CANCEL_FRESH) {
             return Ok(requested);
@@ -326,6 +356,7 @@ impl Worker {
         let mut task_ids: HashMap<tokio::task::Id, JobId> = HashMap::new();
         tokio::pin!(shutdown);
         let mut last_maintenance: Option<tokio::time::Instant> = None;
+        let watch = CancelWatch::start(self.store.clone(), cfg.id.clone());
         loop {
             let due = last_maintenance.is_none_or(|t| t.elapsed() >= cfg.poll_interval);
             if cfg.maintenance && due {
@@ -347,7 +378,8 @@ impl Worker {
                             let store = self.store.clone();
                             let handler = self.handler.clone();
                             let lease = cfg.lease;
-                            let h = tasks.spawn(run_one(store, handler, leased, lease));
+                            let flag = watch.register(id);
+                            let h = tasks.spawn(run_one(store, handler, leased, lease, flag));
                             task_ids.insert(h.id(), id);
                         }
                     }
@@ -364,6 +396,7 @@ impl Worker {
                         let tid = match &done { Ok((tid, _)) => *tid, Err(e) => e.id() };
                         if let Some(id) = task_ids.remove(&tid) {
                             running.remove(&id);
+                            watch.unregister(id);
                         }
                         next = tasks.try_join_next_with_id();
                     }
@@ -395,6 +428,7 @@ impl Worker {
                 running.remove(&id);
             }
         }
+        drop(watch);
         for (_, leased) in running {
             match self.store.release(&leased).await {
                 Ok(_) | Err(Error::LostLease(_)) => {}
@@ -402,6 +436,81 @@ impl Worker {
             }
         }
         Ok(())
+    }
+}
+
+/// Hands cancel requests to the running jobs of one worker, so their step boundaries read no
+/// database: a [`JobEvent::CancelRequested`] at once, and every [`CANCEL_POLL`] one read of the
+/// requests for all of them (for what events do not carry: another process on a SQLite file, a
+/// lost notification). Stops when dropped.
+struct CancelWatch {
+    flags: Arc<std::sync::Mutex<HashMap<JobId, Arc<AtomicBool>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CancelWatch {
+    fn start(store: Arc<dyn JobStore>, worker: String) -> Self {
+        let flags: Arc<std::sync::Mutex<HashMap<JobId, Arc<AtomicBool>>>> = Arc::default();
+        let mut events = store.subscribe();
+        let shared = flags.clone();
+        let set = move |id: JobId| {
+            if let Some(f) = shared.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+                f.store(true, Ordering::SeqCst);
+            }
+        };
+        let watched = flags.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CANCEL_POLL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let read = tokio::select! {
+                    ev = events.recv() => match ev {
+                        Ok(JobEvent::CancelRequested { job }) => {
+                            set(job);
+                            false
+                        }
+                        Ok(_) => false,
+                        // Missed events: some may have been cancels.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            std::future::pending().await
+                        }
+                    },
+                    _ = tick.tick() => true,
+                };
+                let idle = watched.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
+                if !read || idle {
+                    continue;
+                }
+                match store.cancels_requested(&worker).await {
+                    Ok(ids) => ids.into_iter().for_each(&set),
+                    Err(e) => tracing::warn!(error = %e, "reading cancel requests failed"),
+                }
+            }
+        });
+        Self { flags, task }
+    }
+
+    fn register(&self, id: JobId) -> Arc<AtomicBool> {
+        let flag = Arc::new(AtomicBool::new(false));
+        self.flags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, flag.clone());
+        flag
+    }
+
+    fn unregister(&self, id: JobId) {
+        self.flags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+}
+
+impl Drop for CancelWatch {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -423,9 +532,10 @@ async fn run_one(
     handler: Arc<dyn Handler>,
     leased: Leased,
     lease: Duration,
+    cancel: Arc<AtomicBool>,
 ) -> JobId {
     let id = leased.job.id;
-    let ctx = JobContext::new(store.clone(), leased.clone());
+    let ctx = JobContext::watched(store.clone(), leased.clone(), cancel);
     let lost = tokio::sync::Notify::new();
     let done = tokio::sync::Notify::new();
     let run = async {
