@@ -710,11 +710,30 @@ fn reconcile(
     // targeted) waits for the detection delay; pairs no longer wanted are forgotten.
     let delay = w.timings.detection_delay;
     let mut keep: Vec<Detection> = Vec::new();
+    // Each user's records and detections by lowercased user id, in their order (the first match
+    // wins, as a scan would find it): one pass each, not one scan per wanted pair.
+    let mut pcs_of: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, c) in w.cloud_pcs.iter().enumerate() {
+        pcs_of
+            .entry(c.engine.user_id.to_lowercase())
+            .or_default()
+            .push(i);
+    }
+    let mut detections_of: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, d) in w.detections.iter().enumerate() {
+        detections_of
+            .entry(d.user_id.to_lowercase())
+            .or_default()
+            .push(i);
+    }
     for (k, want) in &wants {
-        let record = w
-            .cloud_pcs
-            .iter()
-            .find(|c| c.engine.user_id.eq_ignore_ascii_case(&k.0) && c.covers_plan(&k.1));
+        // Wanted keys are lowercased (`key`).
+        let record = pcs_of
+            .get(&k.0)
+            .into_iter()
+            .flatten()
+            .map(|&i| &w.cloud_pcs[i])
+            .find(|c| c.covers_plan(&k.1));
         let needed = match record {
             None => true,
             Some(c) => c.status == CloudPcStatus::NotProvisioned && want.targeted(),
@@ -726,9 +745,12 @@ fn reconcile(
             Want::Frontline { assignment_id, .. } => Some(assignment_id.clone()),
             _ => None,
         };
-        let existing = w.detections.iter().find(|d| {
-            d.user_id.eq_ignore_ascii_case(&k.0) && d.service_plan_id.eq_ignore_ascii_case(&k.1)
-        });
+        let existing = detections_of
+            .get(&k.0)
+            .into_iter()
+            .flatten()
+            .map(|&i| &w.detections[i])
+            .find(|d| d.service_plan_id.eq_ignore_ascii_case(&k.1));
         let (user_id, plan_id, due) = match existing {
             Some(d) => (d.user_id.clone(), d.service_plan_id.clone(), d.due),
             None => {

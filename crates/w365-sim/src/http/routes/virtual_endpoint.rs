@@ -563,7 +563,21 @@ async fn list_cloud_pcs(
 ) -> Result<Json<Value>, ApiError> {
     auth.require_any(CLOUD_PC_READ)?;
     let r = render_for(version, &ctx);
-    let items = app.with_tenant(auth.tenant_id(), |t, _| Ok(t.w365.cloud_pcs().to_vec()))?;
+    // `userPrincipalName eq '…'` (how a client asks for one user's Cloud PCs) takes only that
+    // user's as candidates, compared case-insensitively like the filter (which still runs over
+    // them): every other Cloud PC of a large tenant would otherwise be copied and rendered.
+    let by_upn = collection::simple_eq_literal(&ctx, "userPrincipalName");
+    let items = app.with_tenant(auth.tenant_id(), |t, _| {
+        let all = t.w365.cloud_pcs();
+        Ok(match &by_upn {
+            Some(upn) => all
+                .iter()
+                .filter(|pc| pc.user_principal_name.eq_ignore_ascii_case(upn))
+                .cloned()
+                .collect(),
+            None => all.to_vec(),
+        })
+    })?;
     collection::collection_of(&ctx, &query, &CLOUD_PCS, items, |pc| {
         render::cloud_pc(pc, r)
     })
