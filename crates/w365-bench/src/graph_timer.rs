@@ -120,7 +120,7 @@ impl Drop for GraphTimer {
 }
 
 /// Total length of the union of intervals.
-fn union(list: &[(Instant, Instant)]) -> Duration {
+pub fn union(list: &[(Instant, Instant)]) -> Duration {
     let mut sorted = list.to_vec();
     sorted.sort_by_key(|(start, _)| *start);
     let mut total = Duration::ZERO;

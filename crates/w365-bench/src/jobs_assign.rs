@@ -16,18 +16,22 @@
 //! - a job's **active time** is the sum, over its runs, of the fetch that handed it out, the
 //!   handler run and the finish that recorded its outcome (a fetch that returned k jobs counts
 //!   its whole time for each of them: the time each job waited for it);
-//! - the **Graph wait** is measured by a timing relay between the workers and the simulator
-//!   ([`crate::graph_timer`]): for each job (named in the User-Agent of its requests) the union
-//!   of the in-flight intervals of its Graph requests. The latency floor (requests × the injected
-//!   latency) is printed beside it as a cross-check;
+//! - the **Graph wait** is measured where the job waits for it, in its Graph client: each
+//!   request's `graph_request` span (w365-graph opens it once the request's write budget is
+//!   taken and its token is in hand, and closes it when the answer's body is read), timed by a
+//!   tracing layer in the worker ([`GraphSpans`]); per run, the union of its requests' spans. A
+//!   timing relay between the workers and the simulator ([`crate::graph_timer`]) measures the
+//!   same requests from its side as a cross-check: its figure is shorter by the hop from the
+//!   worker to the relay and back (a second loopback connection and process per request, which
+//!   production, talking to Graph directly, does not have), and the overhead computed with it
+//!   is printed too. The latency floor (requests × the injected latency) is printed beside them;
 //! - the **write-budget wait**: the time the runs slept until the tenant's write budget (shared
 //!   by the worker processes in the store) let their directory writes go; the handler counts it;
 //! - **engine overhead per job** = (Σ active time − Σ Graph wait − Σ budget wait) / jobs: the
 //!   time a job held a worker slot without waiting on Graph or on Graph's write limit. It is an
 //!   upper bound on the job engine's own cost: it also holds the operation's CPU (planning,
-//!   JSON), the token requests (no latency injected; counted as overhead), the client side of
-//!   each HTTP round trip, and the time a job queued behind the others for a core or the
-//!   database;
+//!   JSON), the token requests (no latency injected; counted as overhead), the parsing of each
+//!   answer, and the time a job queued behind the others for a core or the database;
 //! - **worker CPU per job** = the CPU time (user + system) of the worker processes / jobs: what
 //!   the engine and the operations cost the machine, without the queueing.
 
@@ -152,6 +156,9 @@ struct Stats {
     cancel_check: Timing,
     heartbeat: Timing,
     maintenance: Timing,
+    /// The worker's cancel watch: one read of its running jobs' cancel requests (off their path).
+    #[serde(default)]
+    cancel_watch: Timing,
     /// Calls to the tenant's Graph write budget, and how many were told to wait.
     budget: Timing,
     budget_waits: u64,
@@ -161,6 +168,12 @@ struct Stats {
     /// CPU time (user + system) of the worker process.
     #[serde(default)]
     cpu_micros: u64,
+    /// Σ over runs of the union of their Graph requests' time as the job's client saw it
+    /// ([`GraphSpans`]), and how many requests that covers.
+    #[serde(default)]
+    graph_client_micros: u64,
+    #[serde(default)]
+    graph_client_requests: u64,
     other: Timing,
 }
 
@@ -177,10 +190,13 @@ impl std::ops::AddAssign for Stats {
         self.cancel_check += o.cancel_check;
         self.heartbeat += o.heartbeat;
         self.maintenance += o.maintenance;
+        self.cancel_watch += o.cancel_watch;
         self.budget += o.budget;
         self.budget_waits += o.budget_waits;
         self.budget_wait_micros += o.budget_wait_micros;
         self.cpu_micros += o.cpu_micros;
+        self.graph_client_micros += o.graph_client_micros;
+        self.graph_client_requests += o.graph_client_requests;
         self.other += o.other;
     }
 }
@@ -198,8 +214,11 @@ struct Timers {
     cancel_check: Acc,
     heartbeat: Acc,
     maintenance: Acc,
+    cancel_watch: Acc,
     budget: Acc,
     budget_waits: AtomicU64,
+    graph_client_micros: AtomicU64,
+    graph_client_requests: AtomicU64,
     other: Acc,
 }
 
@@ -217,11 +236,14 @@ impl Timers {
             cancel_check: self.cancel_check.get(),
             heartbeat: self.heartbeat.get(),
             maintenance: self.maintenance.get(),
+            cancel_watch: self.cancel_watch.get(),
             budget: self.budget.get(),
             budget_waits: self.budget_waits.load(Ordering::Relaxed),
             // Filled in by the worker when it reports.
             budget_wait_micros: 0,
             cpu_micros: 0,
+            graph_client_micros: self.graph_client_micros.load(Ordering::Relaxed),
+            graph_client_requests: self.graph_client_requests.load(Ordering::Relaxed),
             other: self.other.get(),
         }
     }
@@ -341,6 +363,9 @@ impl JobStore for TimedStore {
     async fn cancel_requested(&self, l: &Leased) -> w365_jobs::Result<bool> {
         timed!(self.t.cancel_check, self.inner.cancel_requested(l))
     }
+    async fn cancels_requested(&self, worker: &str) -> w365_jobs::Result<Vec<JobId>> {
+        timed!(self.t.cancel_watch, self.inner.cancels_requested(worker))
+    }
     async fn finish(&self, l: &Leased, outcome: Finish) -> w365_jobs::Result<Job> {
         timed!(self.t.finish, self.inner.finish(l, outcome))
     }
@@ -421,13 +446,92 @@ struct TimedHandler {
 #[async_trait::async_trait]
 impl Handler for TimedHandler {
     async fn run(&self, ctx: &JobContext) -> Finish {
-        timed!(self.t.handler_runs, self.inner.run(ctx))
+        let calls = GraphCalls::default();
+        let out = RUN_GRAPH_CALLS
+            .scope(calls.clone(), async {
+                timed!(self.t.handler_runs, self.inner.run(ctx))
+            })
+            .await;
+        let calls = std::mem::take(&mut *calls.lock().unwrap_or_else(|p| p.into_inner()));
+        let n = calls.len() as u64;
+        let waited = crate::graph_timer::union(&calls);
+        self.t.graph_client_micros.fetch_add(
+            u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.t.graph_client_requests.fetch_add(n, Ordering::Relaxed);
+        out
     }
+}
+
+/// The in-flight intervals of one run's Graph requests, as its client saw them.
+type GraphCalls = Arc<std::sync::Mutex<Vec<(Instant, Instant)>>>;
+
+tokio::task_local! {
+    /// Where the running job's [`GraphSpans`] go (a job's requests are all sent from its task).
+    static RUN_GRAPH_CALLS: GraphCalls;
+}
+
+/// Times every Graph request as the job's own client sees it: w365-graph's `graph_request` span
+/// opens once the request's write budget is taken and its token is in hand, and closes when the
+/// answer's body has been read (one span per attempt). Its lifetime is the time the job waited
+/// on Graph: the request on the wire both ways and the server, i.e. what production's network
+/// round trip to Graph would be. The relay's view ([`crate::graph_timer`]) is shorter by the
+/// hop from the worker to the relay and back, which production does not have.
+struct GraphSpans;
+
+/// When a `graph_request` span opened, and the run it belongs to.
+struct Opened(Instant, Option<GraphCalls>);
+
+impl<S> tracing_subscriber::Layer<S> for GraphSpans
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if attrs.metadata().name() != "graph_request" {
+            return;
+        }
+        let run = RUN_GRAPH_CALLS.try_with(Clone::clone).ok();
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(Opened(Instant::now(), run));
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let closed = Instant::now();
+        if let Some(span) = ctx.span(&id)
+            && let Some(Opened(at, Some(run))) = span.extensions().get::<Opened>()
+        {
+            run.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((*at, closed));
+        }
+    }
+}
+
+/// Installs [`GraphSpans`] as the worker process's only tracing layer, for `graph_request`
+/// spans only (nothing else is recorded or printed).
+fn time_graph_requests() -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let only_requests =
+        tracing_subscriber::filter::filter_fn(|m| m.is_span() && m.name() == "graph_request");
+    let subscriber = tracing_subscriber::registry().with(tracing_subscriber::Layer::with_filter(
+        GraphSpans,
+        only_requests,
+    ));
+    tracing::subscriber::set_global_default(subscriber)
+        .context("installing the Graph request timer")
 }
 
 /// The hidden worker subcommand: the client secret comes on stdin (never on the command line),
 /// then "ready", "go", and a `stats` line when every job is finished.
 pub async fn worker(args: &AssignWorkerArgs) -> anyhow::Result<()> {
+    time_graph_requests()?;
     let mut stdin = BufReader::new(tokio::io::stdin());
     let mut secret = String::new();
     stdin.read_line(&mut secret).await?;
@@ -698,7 +802,9 @@ async fn one(
     let active_us = stats.handler_runs.micros + stats.fetch_per_job_micros + stats.finish.micros;
     let per_job = |us: u64| us as f64 / jobs as f64 / 1000.0;
     let budget_wait_us = stats.budget_wait_micros;
-    let overhead_ms = per_job(active_us.saturating_sub(wait_us + budget_wait_us));
+    let client_wait_us = stats.graph_client_micros;
+    let overhead_ms = per_job(active_us.saturating_sub(client_wait_us + budget_wait_us));
+    let relay_overhead_ms = per_job(active_us.saturating_sub(wait_us + budget_wait_us));
     let store_in_handler_us =
         stats.log.micros + stats.checkpoint.micros + stats.cancel_check.micros;
     store.pool().close().await;
@@ -741,7 +847,15 @@ async fn one(
         format!("{:.1} ms", per_job(active_us)),
     );
     report::figure(
-        "Graph wait per job (measured: union of in-flight requests)",
+        "Graph wait per job, as the jobs' client saw it (union of its requests)",
+        format!(
+            "{:.1} ms ({} requests timed)",
+            per_job(client_wait_us),
+            stats.graph_client_requests
+        ),
+    );
+    report::figure(
+        "  as the relay saw it (without the worker-relay hop)",
         format!(
             "{:.1} ms ({} requests of {} jobs through the relay)",
             per_job(wait_us),
@@ -788,15 +902,17 @@ async fn one(
         format!("{:.2} ms", per_job(stats.finish.micros)),
     );
     report::figure(
-        "  off the jobs' path: empty fetches, heartbeats, maintenance",
+        "  off the jobs' path: empty fetches, heartbeats, maintenance, cancel watch",
         format!(
-            "{} / {} / {} calls, {:.0} / {:.0} / {:.0} ms in all",
+            "{} / {} / {} / {} calls, {:.0} / {:.0} / {:.0} / {:.0} ms in all",
             stats.fetch_empty.calls,
             stats.heartbeat.calls,
             stats.maintenance.calls,
+            stats.cancel_watch.calls,
             stats.fetch_empty.micros as f64 / 1000.0,
             stats.heartbeat.micros as f64 / 1000.0,
-            stats.maintenance.micros as f64 / 1000.0
+            stats.maintenance.micros as f64 / 1000.0,
+            stats.cancel_watch.micros as f64 / 1000.0
         ),
     );
     report::figure(
@@ -811,6 +927,10 @@ async fn one(
         ),
     );
     report::figure(
+        "  write-budget store calls per job (in the overhead)",
+        format!("{:.2} ms", per_job(stats.budget.micros)),
+    );
+    report::figure(
         "worker CPU per job (user + system time of the worker processes / jobs)",
         format!("{:.2} ms", per_job(stats.cpu_micros)),
     );
@@ -821,6 +941,10 @@ async fn one(
     report::figure(
         "engine overhead per job ((active − Graph wait − budget wait) / jobs)",
         format!("{overhead_ms:.2} ms"),
+    );
+    report::figure(
+        "  with the relay's Graph wait instead (also charges the worker-relay hop)",
+        format!("{relay_overhead_ms:.2} ms"),
     );
     let failed = jobs as i64 - census.get("succeeded").copied().unwrap_or(0);
     anyhow::ensure!(
