@@ -363,6 +363,9 @@ impl JobStore for TimedStore {
     async fn cancel_requested(&self, l: &Leased) -> w365_jobs::Result<bool> {
         timed!(self.t.cancel_check, self.inner.cancel_requested(l))
     }
+    async fn work_ready(&self) -> w365_jobs::Result<bool> {
+        timed!(self.t.fetch_empty, self.inner.work_ready())
+    }
     async fn cancels_requested(&self, worker: &str) -> w365_jobs::Result<Vec<JobId>> {
         timed!(self.t.cancel_watch, self.inner.cancels_requested(worker))
     }
@@ -902,7 +905,7 @@ async fn one(
         format!("{:.2} ms", per_job(stats.finish.micros)),
     );
     report::figure(
-        "  off the jobs' path: empty fetches, heartbeats, maintenance, cancel watch",
+        "  off the jobs' path: empty fetches and idle-poll reads, heartbeats, maintenance, cancel watch",
         format!(
             "{} / {} / {} / {} calls, {:.0} / {:.0} / {:.0} / {:.0} ms in all",
             stats.fetch_empty.calls,

@@ -197,6 +197,10 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> Result<Written>;
     /// Whether a cancel was requested for this leased job (fenced).
     async fn cancel_requested(&self, l: &Leased) -> Result<bool>;
+    /// Whether a [`fetch`](Self::fetch) now would find anything (a due job to promote, or an
+    /// available job of a tenant with room): a read, for a worker's idle polls, so that they take
+    /// no lock when there is nothing to take.
+    async fn work_ready(&self) -> Result<bool>;
     /// The running jobs leased by `worker` whose cancel was requested (one read for all of a
     /// worker's jobs: its cancel watch asks this, so step boundaries need not).
     async fn cancels_requested(&self, worker: &str) -> Result<Vec<JobId>>;

@@ -1728,6 +1728,18 @@ impl JobStore for SqlStore {
         Ok(v.is_some())
     }
 
+    async fn work_ready(&self) -> Result<bool> {
+        let ready: i64 = q(concat!(
+            include_str!("../sql/common/fetch_free.sql"),
+            include_str!("../sql/common/work_ready.sql")
+        ))
+        .bind(us(self.now()))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("ready")?;
+        Ok(ready != 0)
+    }
+
     async fn cancels_requested(&self, worker: &str) -> Result<Vec<JobId>> {
         let rows = q(common!("cancels_requested"))
             .bind(worker.to_owned())

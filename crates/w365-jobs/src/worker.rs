@@ -357,6 +357,9 @@ impl Worker {
         tokio::pin!(shutdown);
         let mut last_maintenance: Option<tokio::time::Instant> = None;
         let watch = CancelWatch::start(self.store.clone(), cfg.id.clone());
+        // Woken by the poll timer only (no job finished, nothing inserted here): most such polls
+        // find nothing, so they ask with a read before they fetch.
+        let mut polled = false;
         loop {
             let due = last_maintenance.is_none_or(|t| t.elapsed() >= cfg.poll_interval);
             if cfg.maintenance && due {
@@ -369,7 +372,9 @@ impl Worker {
                 }
             }
             let free = cfg.concurrency.saturating_sub(running.len());
-            if free > 0 {
+            let look = free > 0
+                && (!std::mem::take(&mut polled) || self.store.work_ready().await.unwrap_or(true));
+            if look {
                 match self.store.fetch(&cfg.id, free as u32, cfg.lease).await {
                     Ok(jobs) => {
                         for leased in jobs {
@@ -404,7 +409,7 @@ impl Worker {
                 _ = next_insert(&mut events), if !fetched_full => {
                     // New work inserted by this process: look again at once.
                 }
-                _ = tokio::time::sleep(cfg.poll_interval) => {}
+                _ = tokio::time::sleep(cfg.poll_interval) => polled = true,
             }
         }
         // Shutdown: let running handlers finish within the grace period.

@@ -1717,3 +1717,57 @@ async fn a_failed_write_leaves_no_transaction_open(t: &TestDb) {
 }
 
 both_stores!(a_failed_write_leaves_no_transaction_open);
+
+/// A worker's idle poll asks `work_ready` (a read) before it fetches: it must say yes exactly
+/// when a fetch would find something to take or to promote.
+async fn work_ready_says_whether_a_fetch_would_find_anything(t: &TestDb) {
+    let s = &t.store;
+    assert!(!s.work_ready().await.unwrap(), "nothing is queued");
+    s.set_tenant_limits(
+        "contoso",
+        TenantLimits {
+            max_running: 1,
+            ..TenantLimits::GRAPH_DEFAULT
+        },
+    )
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        s.insert(new_job("assign", "contoso")).await.unwrap();
+    }
+    assert!(s.work_ready().await.unwrap(), "two available jobs");
+    let first = s.fetch("w", 5, LEASE).await.unwrap();
+    assert_eq!(first.len(), 1, "contoso runs one job at a time");
+    assert!(
+        !s.work_ready().await.unwrap(),
+        "contoso is at its limit: its other job cannot start"
+    );
+    s.finish(
+        &first[0],
+        Finish::Park {
+            until: s.clock().now() + Duration::from_secs(60),
+            reason: "waiting".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(s.work_ready().await.unwrap(), "contoso has room again");
+    let second = s.fetch("w", 5, LEASE).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert!(
+        !s.work_ready().await.unwrap(),
+        "at its limit again, and the parked job is not due"
+    );
+    t.clock.advance(Duration::from_secs(61));
+    assert!(
+        s.work_ready().await.unwrap(),
+        "the parked job is due: a fetch would promote it"
+    );
+    assert_eq!(s.promote().await.unwrap(), 1);
+    assert!(
+        !s.work_ready().await.unwrap(),
+        "promoted, it waits for contoso's limit"
+    );
+}
+
+both_stores!(work_ready_says_whether_a_fetch_would_find_anything);
