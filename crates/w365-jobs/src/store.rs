@@ -1889,30 +1889,40 @@ impl JobStore for SqlStore {
     }
 
     async fn take_write_budget(&self, tenant: &str, n: u32) -> Result<BudgetGrant> {
-        let limits = self.tenant_limits(tenant).await?;
-        if n > limits.write_capacity {
-            return Err(Error::Invalid(format!(
-                "{n} writes at once exceed tenant {tenant:?}'s write budget capacity of {}: take them in smaller batches",
-                limits.write_capacity
-            )));
-        }
+        let too_many = |capacity: i64| {
+            Error::Invalid(format!(
+                "{n} writes at once exceed tenant {tenant:?}'s write budget capacity of {capacity}: take them in smaller batches"
+            ))
+        };
         let now = us(self.now());
-        let capacity = i64::from(limits.write_capacity) * 1000;
         let need = i64::from(n) * 1000;
         if self.backend == Backend::Postgres {
-            // One round trip (migration 0003 has the same steps as the SQLite path below).
-            let available: i64 =
-                q("SELECT w365_take_write_budget($1, $2, $3, $4, $5) AS available")
-                    .bind(tenant.to_string())
-                    .bind(capacity)
-                    .bind(now)
-                    .bind(i64::from(limits.write_refill_per_hour))
-                    .bind(need)
-                    .fetch_one(&self.pool)
-                    .await?
-                    .try_get("available")?;
-            return Ok(budget_grant(available, need, limits.write_refill_per_hour));
+            // One round trip: the limits and the take (migration 0003, the same steps as the
+            // SQLite path below).
+            let default = TenantLimits::GRAPH_DEFAULT;
+            let row = q("SELECT * FROM w365_take_write_budget($1, $2, $3, $4, $5)")
+                .bind(tenant.to_string())
+                .bind(now)
+                .bind(i64::from(n))
+                .bind(i64::from(default.write_capacity))
+                .bind(i64::from(default.write_refill_per_hour))
+                .fetch_one(&self.pool)
+                .await?;
+            let available: Option<i64> = row.try_get("out_available")?;
+            let refill: i64 = row.try_get("out_refill_per_hour")?;
+            let Some(available) = available else {
+                return Err(too_many(row.try_get("out_capacity")?));
+            };
+            let refill = u32::try_from(refill).map_err(|_| {
+                Error::Corrupt(format!("tenant {tenant:?}'s refill rate is {refill}"))
+            })?;
+            return Ok(budget_grant(available, need, refill));
         }
+        let limits = self.tenant_limits(tenant).await?;
+        if n > limits.write_capacity {
+            return Err(too_many(i64::from(limits.write_capacity)));
+        }
+        let capacity = i64::from(limits.write_capacity) * 1000;
         // Lost in a server crash, the taken writes are simply there again.
         let batched = self.begin_batch().await;
         let is_batch = batched.is_some();
