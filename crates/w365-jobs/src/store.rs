@@ -41,27 +41,24 @@ macro_rules! common {
 
 struct Sql {
     fetch: &'static str,
-    bucket_get: &'static str,
     insert_lines: &'static str,
-    /// Statements serializing a read-then-write section ("" for SQLite, where BEGIN IMMEDIATE
-    /// already makes every write transaction exclusive).
-    fetch_lock: &'static str,
+    /// The statement serializing the audit chain's read-then-write ("" for SQLite, where BEGIN
+    /// IMMEDIATE already makes every write transaction exclusive).
     audit_lock: &'static str,
     begin: &'static str,
     /// Makes the transaction's commit [`Durability::Soon`] ("" where commits already are).
     commit_soon: &'static str,
-    /// PostgreSQL: a [`Durability::Soon`] transaction's beginning, and a fetch's (with its lock;
-    /// the promotion is added to it), each one simple query: one round trip to the server instead
-    /// of one per statement ("" for SQLite, whose writes begin on the writer connection).
+    /// PostgreSQL: a [`Durability::Soon`] transaction's beginning, and a fetch's (the promotion is
+    /// added to it), each one simple query: one round trip to the server instead of one per
+    /// statement ("" for SQLite, whose writes begin on the writer connection). A fetch reads
+    /// per-tenant running counts, then updates: its lock lets one fetcher at a time do so.
     begin_soon: &'static str,
     begin_fetch: &'static str,
 }
 
 const SQLITE: Sql = Sql {
     fetch: include_str!("../sql/sqlite/fetch.sql"),
-    bucket_get: include_str!("../sql/sqlite/bucket_get.sql"),
     insert_lines: include_str!("../sql/sqlite/insert_lines.sql"),
-    fetch_lock: "",
     audit_lock: "",
     begin: "BEGIN IMMEDIATE",
     // WAL with synchronous = NORMAL: no commit waits for the disk.
@@ -75,10 +72,7 @@ const POSTGRES: Sql = Sql {
         include_str!("../sql/common/fetch_free.sql"),
         include_str!("../sql/postgres/fetch.sql")
     ),
-    bucket_get: include_str!("../sql/postgres/bucket_get.sql"),
     insert_lines: include_str!("../sql/postgres/insert_lines.sql"),
-    // Fetch reads per-tenant running counts, then updates: one fetcher at a time.
-    fetch_lock: "SELECT pg_advisory_xact_lock(7236500011)",
     // Audit append reads the last hash, then inserts: one appender at a time (taken last, after
     // any job row lock, so lock order never cycles).
     audit_lock: "SELECT pg_advisory_xact_lock(7236500012)",
@@ -217,9 +211,7 @@ impl WriteTx {
             }
         }
     }
-}
 
-impl WriteTx {
     /// The transaction's SQL ended it itself (a batch whose last statement is COMMIT).
     fn ended(mut self) {
         if let Some(TxConn::Writer(mut w)) = self.conn.take() {
@@ -1046,10 +1038,6 @@ impl SqlStore {
             .collect())
     }
 
-    /// SQLite's fetch chooses first: the tenants with room (`rooms`, read by the caller), then up
-    /// to that many of each one's oldest jobs from the index, then the oldest `max` of those. Each statement reads only
-    /// what it returns (SQLite has no LATERAL, and a window over the queue would number every
-    /// queued job on every fetch).
     /// The fetch's choice from the oldest available jobs, when it is the whole answer: each
     /// taken while its tenant has room, until `max`. `None` when a job was passed over for its
     /// tenant's limit and more could be taken: then each tenant's queue must be read
@@ -1081,6 +1069,10 @@ impl SqlStore {
         Ok((!passed_over || chosen.len() >= max as usize || !room_left).then_some(chosen))
     }
 
+    /// SQLite's fetch chooses first: the tenants with room (`rooms`, read by the caller), then up
+    /// to that many of each one's oldest jobs from the index, then the oldest `max` of those.
+    /// Each statement reads only what it returns (SQLite has no LATERAL, and a window over the
+    /// queue would number every queued job on every fetch).
     async fn choose_sqlite(tx: &mut WriteTx, rooms: Vec<AnyRow>, max: u32) -> Result<Vec<String>> {
         let mut chosen: Vec<(i64, String)> = Vec::new();
         for room in rooms {
@@ -1098,16 +1090,6 @@ impl SqlStore {
         chosen.sort();
         chosen.truncate(max as usize);
         Ok(chosen.into_iter().map(|(_, id)| id).collect())
-    }
-
-    /// The fetch's transaction: `lock` taken first; its commit is [`Durability::Soon`] (a fetch
-    /// lost in a server crash leaves the job available, and the lease it handed out is refused).
-    async fn begin_locked(&self, lock: &'static str) -> Result<WriteTx> {
-        let mut tx = self.begin_soon().await?;
-        if !lock.is_empty() {
-            sqlx::query(lock).execute(&mut *tx).await?;
-        }
-        Ok(tx)
     }
 
     /// Appends the "finished" audit record of a job that reached a terminal state, in the
@@ -1196,16 +1178,8 @@ impl SqlStore {
             return Err(Error::LostLease(l.job.id));
         };
         let last_audit = rows.iter().find(|r| r.try_column("hash").is_ok());
-        let written = match rows.first() {
-            Some(p)
-                if !lines.is_empty()
-                    && p.try_column("cancel_requested_at").is_ok()
-                    && p.try_column("state").is_err() =>
-            {
-                Some(p.try_get::<i64, _>("log_seq")?)
-            }
-            _ => None,
-        };
+        // The lease held, so the step boundary's row came first.
+        let written = written_from(l, lines, rows.first().cloned())?.last_seq;
         let job = job_from_row(row)?;
         let seq: i64 = row.try_get("log_seq")?;
         let (level, msg) = state_line(Some(outcome), &job);
@@ -1599,7 +1573,9 @@ impl JobStore for SqlStore {
                 )),
             }
         } else {
-            let mut tx = self.begin_locked(self.sql.fetch_lock).await?;
+            // SQLite in memory: one connection, so one fetcher at a time already. A fetch lost
+            // in a crash leaves the job available, and the lease it handed out is refused.
+            let mut tx = self.begin_soon().await?;
             q(common!("promote"))
                 .bind(us(now))
                 .execute(&mut *tx)
@@ -1675,7 +1651,7 @@ impl JobStore for SqlStore {
         checkpoint: Option<&Value>,
         durability: Durability,
     ) -> Result<Written> {
-        if let Some(mut tx) = self.begin_batch().await {
+        let written = if let Some(mut tx) = self.begin_batch().await {
             let query = q(batch::WRITE_PROGRESS)
                 .bind(l.job.id.to_string())
                 .bind(l.token.clone());
@@ -1683,34 +1659,21 @@ impl JobStore for SqlStore {
                 .fetch_all(&mut *tx)
                 .await?;
             tx.ended();
-            let row = rows.first().ok_or(Error::LostLease(l.job.id))?;
-            let last: i64 = row.try_get("log_seq")?;
-            let cancel: Option<i64> = row.try_get("cancel_requested_at")?;
-            let written = Written {
-                last_seq: (!lines.is_empty()).then_some(last),
-                cancel_requested: cancel.is_some(),
-            };
-            if let Some(seq) = written.last_seq {
-                self.emit(JobEvent::Log { job: l.job.id, seq });
-            }
-            return Ok(written);
-        }
-        if self.backend == Backend::Postgres {
+            written_from(l, lines, rows.into_iter().next())?
+        } else if self.backend == Backend::Postgres {
             // One statement, its own transaction: one round trip.
             let row = pg_write_progress(l, lines, checkpoint, durability == Durability::Soon)
                 .fetch_optional(&self.pool)
                 .await?;
-            let written = written_from(l, lines, row)?;
-            if let Some(seq) = written.last_seq {
-                self.emit(JobEvent::Log { job: l.job.id, seq });
-            }
-            return Ok(written);
-        }
-        let mut tx = self.begin_with_durability(durability).await?;
-        let written = self
-            .write_progress_tx(&mut tx, l, lines, checkpoint)
-            .await?;
-        tx.commit().await?;
+            written_from(l, lines, row)?
+        } else {
+            let mut tx = self.begin_with_durability(durability).await?;
+            let written = self
+                .write_progress_tx(&mut tx, l, lines, checkpoint)
+                .await?;
+            tx.commit().await?;
+            written
+        };
         if let Some(seq) = written.last_seq {
             self.emit(JobEvent::Log { job: l.job.id, seq });
         }
@@ -1951,7 +1914,7 @@ impl JobStore for SqlStore {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                let row = sqlx::query(self.sql.bucket_get)
+                let row = q(include_str!("../sql/sqlite/bucket_get.sql"))
                     .bind(tenant.to_string())
                     .fetch_one(&mut *tx)
                     .await?;
@@ -1965,7 +1928,8 @@ impl JobStore for SqlStore {
         let refill = (i128::from(elapsed) * i128::from(limits.write_refill_per_hour) * 1000
             / 3_600_000_000) as i64;
         let available = (milli + refill).min(capacity);
-        let grant = if available >= need {
+        let granted = available >= need;
+        if granted {
             q(if is_batch {
                 batch::BUCKET_SET
             } else {
@@ -1976,16 +1940,14 @@ impl JobStore for SqlStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            if is_batch {
-                tx.ended();
-                return Ok(BudgetGrant::Granted);
-            }
-            BudgetGrant::Granted
+        }
+        // A granted batch's second call ended with its commit.
+        if granted && is_batch {
+            tx.ended();
         } else {
-            budget_grant(available, need, limits.write_refill_per_hour)
-        };
-        tx.commit().await?;
-        Ok(grant)
+            tx.commit().await?;
+        }
+        Ok(budget_grant(available, need, limits.write_refill_per_hour))
     }
 
     async fn audit_append(&self, rec: NewAuditRecord) -> Result<AuditRecord> {

@@ -239,23 +239,18 @@ pub async fn dispatch(
         None => device_code(&http, base, printer).await?,
     };
     let command_name = operation.replace('.', " ");
+    let signed_in = Server {
+        http: &http,
+        base,
+        token: &token,
+        tenant: &tenant,
+    };
     if policy.is_some() {
-        let server = Server {
-            http: &http,
-            base,
-            token: &token,
-            tenant: &tenant,
-        };
-        return run_policy(&server, &operation, &params, dry_run, consent, printer)
+        return run_policy(&signed_in, &operation, &params, dry_run, consent, printer)
             .await
             .map(Some);
     }
-    let submit = |dry_run: bool| {
-        http.post(format!("{base}/api/v1/jobs"))
-            .bearer_auth(&token)
-            .json(&json!({"operation": operation, "tenant": tenant, "params": params, "dryRun": dry_run}))
-            .send()
-    };
+    let submit = |dry_run: bool| signed_in.submit(&operation, &params, dry_run);
     // Destructive operations ask first, exactly as inline: the plan (the server's dry run), then
     // a terminal question or --yes; a refusal shows the plan not carried out.
     // A bulk file has no dry run on the server (its plan is made by the job): the question names
@@ -276,11 +271,7 @@ pub async fn dispatch(
             return Ok(Some(report.exit));
         }
     } else if !dry_run && !consent {
-        let answer = submit(true)
-            .await
-            .with_context(|| format!("the server {base} does not answer"))?;
-        let status = answer.status().as_u16();
-        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        let (status, body) = submit(true).await?;
         if status != 200 {
             return Ok(Some(refused_by_server(&operation, status, &body, printer)));
         }
@@ -303,11 +294,7 @@ pub async fn dispatch(
             return Ok(Some(report.exit));
         }
     }
-    let answer = submit(dry_run)
-        .await
-        .with_context(|| format!("the server {base} does not answer"))?;
-    let status = answer.status().as_u16();
-    let body: Value = answer.json().await.unwrap_or(Value::Null);
+    let (status, body) = submit(dry_run).await?;
     match status {
         200 if dry_run => {
             let doc = dry_run_document(&params, &body);
@@ -356,6 +343,29 @@ struct Server<'a> {
     tenant: &'a str,
 }
 
+impl Server<'_> {
+    /// Submits `operation` as a job (or its dry run) and reads the answer: its status, and its
+    /// JSON body (`null` when the body is not JSON).
+    async fn submit(
+        &self,
+        operation: &str,
+        params: &Map<String, Value>,
+        dry_run: bool,
+    ) -> anyhow::Result<(u16, Value)> {
+        let base = self.base;
+        let answer = self
+            .http
+            .post(format!("{base}/api/v1/jobs"))
+            .bearer_auth(self.token)
+            .json(&json!({"operation": operation, "tenant": self.tenant, "params": params, "dryRun": dry_run}))
+            .send()
+            .await
+            .with_context(|| format!("the server {base} does not answer"))?;
+        let status = answer.status().as_u16();
+        Ok((status, answer.json().await.unwrap_or(Value::Null)))
+    }
+}
+
 /// A policy change (`w365 --server URL policy|user-settings <verb>`), as inline: the plan first
 /// (the server's dry run) unless `--yes`; `--dry-run` prints it; a plan with an unassignment, a
 /// delete, an apply or a lowered Frontline allotment needs a terminal's yes or `--yes`; then the
@@ -377,22 +387,13 @@ async fn run_policy(
         tenant,
     } = *server;
     let command_name = operation.replace('.', " ");
-    let submit = |dry_run: bool| {
-        http.post(format!("{base}/api/v1/jobs"))
-            .bearer_auth(token)
-            .json(&json!({"operation": operation, "tenant": tenant, "params": params, "dryRun": dry_run}))
-            .send()
-    };
+    let submit = |dry_run: bool| server.submit(operation, params, dry_run);
     let plan_of = |doc: &Value| -> anyhow::Result<PolicyPlan> {
         serde_json::from_value(doc["plan"].clone())
             .context("the server's plan is not a policy plan")
     };
     if dry_run || !yes {
-        let answer = submit(true)
-            .await
-            .with_context(|| format!("the server {base} does not answer"))?;
-        let status = answer.status().as_u16();
-        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        let (status, body) = submit(true).await?;
         if status != 200 {
             return Ok(refused_by_server(operation, status, &body, printer));
         }
@@ -417,11 +418,7 @@ async fn run_policy(
             }
         }
     }
-    let answer = submit(false)
-        .await
-        .with_context(|| format!("the server {base} does not answer"))?;
-    let status = answer.status().as_u16();
-    let body: Value = answer.json().await.unwrap_or(Value::Null);
+    let (status, body) = submit(false).await?;
     if !matches!(status, 200 | 202) {
         return Ok(refused_by_server(operation, status, &body, printer));
     }

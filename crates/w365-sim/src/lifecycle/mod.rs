@@ -712,20 +712,8 @@ fn reconcile(
     let mut keep: Vec<Detection> = Vec::new();
     // Each user's records and detections by lowercased user id, in their order (the first match
     // wins, as a scan would find it): one pass each, not one scan per wanted pair.
-    let mut pcs_of: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, c) in w.cloud_pcs.iter().enumerate() {
-        pcs_of
-            .entry(c.engine.user_id.to_lowercase())
-            .or_default()
-            .push(i);
-    }
-    let mut detections_of: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, d) in w.detections.iter().enumerate() {
-        detections_of
-            .entry(d.user_id.to_lowercase())
-            .or_default()
-            .push(i);
-    }
+    let pcs_of = positions_by_user(w.cloud_pcs.iter().map(|c| c.engine.user_id.as_str()));
+    let detections_of = positions_by_user(w.detections.iter().map(|d| d.user_id.as_str()));
     for (k, want) in &wants {
         // Wanted keys are lowercased (`key`).
         let record = pcs_of
@@ -771,6 +759,15 @@ fn reconcile(
         });
     }
     w.detections = keep;
+}
+
+/// The positions of each user's items, by lowercased user id, in order.
+fn positions_by_user<'a>(users: impl Iterator<Item = &'a str>) -> BTreeMap<String, Vec<usize>> {
+    let mut of: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, user) in users.enumerate() {
+        of.entry(user.to_lowercase()).or_default().push(i);
+    }
+    of
 }
 
 /// How a seeded Cloud PC should look.

@@ -1,1 +1,0 @@
-SELECT milli_tokens, updated_at FROM write_buckets WHERE tenant = $1 FOR UPDATE
